@@ -1,0 +1,161 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# kvm-contract: build the conformance tests, kernel-selftest style.
+#
+#   make                                   tests for the host architecture
+#   make ARCH=arm64 CROSS_COMPILE=aarch64-linux-gnu-   static arm64 tests
+#   make O=DIR                             build out of tree
+#   make KDIR=~/linux                      UAPI headers (after headers_install)
+#                                          and the kselftest harness from a tree
+#   make unit                              build and run the oracle's unit tests
+#   make check                             the project's own tests (README)
+#   make deps                              install the Debian packages needed
+#
+# Without KDIR the UAPI headers and the harness come from Debian's
+# linux-libc-dev and linux-source packages, fetched once into a cache by
+# scripts/debian.sh.
+
+HOST_ARCH := $(patsubst aarch64,arm64,$(shell uname -m))
+ARCH ?= $(HOST_ARCH)
+override ARCH := $(patsubst aarch64,arm64,$(ARCH))
+
+ifeq ($(ARCH),arm64)
+TRIPLET := aarch64-linux-gnu
+GUEST_ARCH_FLAGS := -mgeneral-regs-only -mbranch-protection=none -mstrict-align
+else ifeq ($(ARCH),x86_64)
+TRIPLET := x86_64-linux-gnu
+GUEST_ARCH_FLAGS := -mgeneral-regs-only -mno-red-zone
+else
+$(error ARCH=$(ARCH) is not supported: use ARCH=arm64 or ARCH=x86_64)
+endif
+
+ifeq ($(ARCH),$(HOST_ARCH))
+CROSS_COMPILE ?=
+else ifeq ($(ARCH),arm64)
+CROSS_COMPILE ?= aarch64-linux-gnu-
+else
+CROSS_COMPILE ?= x86_64-linux-gnu-
+endif
+
+TARGET_CXX := $(CROSS_COMPILE)g++
+OBJCOPY := $(CROSS_COMPILE)objcopy
+HOSTCXX ?= g++
+HOST_TRIPLET := $(shell $(HOSTCXX) -dumpmachine 2>/dev/null | sed -e 's/-pc-/-/' -e 's/-unknown-/-/')
+
+O ?= build/$(ARCH)
+OUT := $(abspath $(O))
+
+# Goals that must work before any dependency is fetched.
+NO_FETCH_GOALS := deps clean help
+ifneq ($(KDIR),)
+UAPI := $(abspath $(KDIR))/usr/include
+HARNESS := $(abspath $(KDIR))/tools/testing/selftests
+else ifneq ($(filter-out $(NO_FETCH_GOALS),$(or $(MAKECMDGOALS),all)),)
+include $(OUT)/deps.mk
+endif
+
+# With KDIR nothing is fetched; otherwise objects wait for the fetch.
+DEPS_STAMP := $(if $(KDIR),,$(OUT)/deps.mk)
+
+$(OUT)/deps.mk: scripts/debian.sh
+	@mkdir -p $(@D)
+	scripts/debian.sh build-deps > $@.tmp
+	@mv $@.tmp $@
+
+COMMON_CXXFLAGS := -std=c++20 -O2 -g -Wall -Wextra -Iinclude
+UAPI_FLAGS = -isystem $(UAPI) -isystem $(UAPI)/$(TRIPLET)
+HOST_UAPI_FLAGS = -isystem $(UAPI) -isystem $(UAPI)/$(HOST_TRIPLET)
+# The harness is C and needs -fpermissive under g++ (see include/harness.h);
+# only sources that include it get the flag.
+HARNESS_FLAGS = -fpermissive -I$(HARNESS)
+LDFLAGS := -static
+
+# ---- guest program: a flat image linked into every test binary ----------
+GUEST_FLAGS := -std=c++20 -O2 -Wall -Wextra -Iinclude -Iguest_code/$(ARCH) \
+	-ffreestanding -fno-builtin -nostdlib -fno-exceptions -fno-rtti \
+	-fno-threadsafe-statics -fno-asynchronous-unwind-tables -fno-unwind-tables \
+	-fno-stack-protector -fno-pic -fno-pie $(GUEST_ARCH_FLAGS)
+GUEST_OBJS := $(OUT)/guest/start.o $(OUT)/guest/fault_program.o
+
+$(OUT)/guest/start.o: guest_code/$(ARCH)/start.S include/layout.h include/$(ARCH)/layout.h
+	@mkdir -p $(@D)
+	$(TARGET_CXX) $(GUEST_FLAGS) -c -o $@ $<
+
+$(OUT)/guest/fault_program.o: guest_code/fault_program.cpp guest_code/$(ARCH)/guest_arch.h \
+		include/guest.h include/layout.h include/$(ARCH)/layout.h
+	@mkdir -p $(@D)
+	$(TARGET_CXX) $(GUEST_FLAGS) -c -o $@ $<
+
+$(OUT)/guest/guest.ld: guest_code/$(ARCH)/guest.ld.S include/$(ARCH)/layout.h
+	@mkdir -p $(@D)
+	$(TARGET_CXX) -E -P -x c -std=c11 -Iinclude -o $@ $<
+
+$(OUT)/guest/guest.elf: $(GUEST_OBJS) $(OUT)/guest/guest.ld
+	$(TARGET_CXX) $(GUEST_FLAGS) -static -no-pie -Wl,--build-id=none \
+		-Wl,-T,$(OUT)/guest/guest.ld -o $@ $(GUEST_OBJS)
+
+$(OUT)/guest/guest.bin: $(OUT)/guest/guest.elf
+	$(OBJCOPY) -O binary $< $@
+
+# ---- host library --------------------------------------------------------
+LIB_SRCS := lib/kvm.cpp lib/names.cpp lib/oracle.cpp lib/guest_vm.cpp lib/test_util.cpp \
+	$(wildcard lib/$(ARCH)/*.cpp)
+LIB_OBJS := $(patsubst %.cpp,$(OUT)/obj/%.o,$(LIB_SRCS)) $(OUT)/obj/lib/guest_image.o
+
+$(OUT)/obj/tests/%.o: CXXFLAGS_EXTRA = $(HARNESS_FLAGS)
+
+$(OUT)/obj/%.o: %.cpp $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(TARGET_CXX) $(COMMON_CXXFLAGS) $(UAPI_FLAGS) $(CXXFLAGS_EXTRA) -MMD -MP -c -o $@ $<
+
+$(OUT)/obj/lib/guest_image.o: lib/guest_image.S $(OUT)/guest/guest.bin
+	@mkdir -p $(@D)
+	$(TARGET_CXX) -DGUEST_IMAGE='"$(OUT)/guest/guest.bin"' -c -o $@ $<
+
+# ---- tests ---------------------------------------------------------------
+TEST_SRCS := $(wildcard tests/*.cpp tests/$(ARCH)/*.cpp)
+TESTS := $(patsubst tests/%.cpp,$(OUT)/tests/%,$(TEST_SRCS))
+
+$(OUT)/tests/%: $(OUT)/obj/tests/%.o $(LIB_OBJS)
+	@mkdir -p $(@D)
+	$(TARGET_CXX) $(LDFLAGS) -o $@ $^
+
+# ---- the oracle's unit tests: always for the build machine ---------------
+UNIT_LIB_SRCS := lib/names.cpp lib/oracle.cpp
+UNIT_SRCS := $(wildcard tests/unit/*.cpp)
+UNIT_TESTS := $(patsubst tests/unit/%.cpp,$(OUT)/unit/%,$(UNIT_SRCS))
+UNIT_OBJS := $(patsubst %.cpp,$(OUT)/unit/obj/%.o,$(UNIT_LIB_SRCS))
+
+$(OUT)/unit/obj/%.o: %.cpp $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(HOSTCXX) $(COMMON_CXXFLAGS) $(HOST_UAPI_FLAGS) $(CXXFLAGS_EXTRA) -MMD -MP -c -o $@ $<
+
+$(OUT)/unit/obj/tests/%.o: CXXFLAGS_EXTRA = $(HARNESS_FLAGS)
+
+$(OUT)/unit/%: $(OUT)/unit/obj/tests/unit/%.o $(UNIT_OBJS)
+	$(HOSTCXX) -o $@ $^
+
+# ---- goals ---------------------------------------------------------------
+.PHONY: all unit check deps clean help
+.DEFAULT_GOAL := all
+.SECONDARY:
+
+all: $(TESTS)
+	@printf '%s\n' $(patsubst $(OUT)/tests/%,%,$(TESTS)) > $(OUT)/tests/kvm-contract-list.txt
+
+unit: $(UNIT_TESTS)
+	@rc=0; for t in $(UNIT_TESTS); do $$t || rc=1; done; exit $$rc
+
+check:
+	scripts/check.sh
+
+deps:
+	scripts/deps.sh
+
+clean:
+	rm -rf $(OUT)
+
+help:
+	@sed -n '3,17p' Makefile | sed 's/^# \{0,1\}//'
+
+-include $(shell find $(OUT)/obj $(OUT)/unit/obj -name '*.d' 2>/dev/null)

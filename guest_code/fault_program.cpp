@@ -1,0 +1,78 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The fault program: performs the host's steps in order (guest.h), records
+ * what it loads and how far it got, then reports done. Freestanding; the
+ * per-architecture accesses are in guest_code/<arch>/guest_arch.h.
+ */
+#include "guest.h"
+#include "guest_arch.h"
+
+using namespace kvmc::guest;
+
+namespace {
+
+/* Functions, not globals: nothing runs constructors in the guest. */
+inline volatile Mailbox *mailbox()
+{
+	return reinterpret_cast<volatile Mailbox *>(ARCH_RAM_GPA + ARCH_MAILBOX_OFFSET);
+}
+
+inline volatile Ucall *ucall_block()
+{
+	return reinterpret_cast<volatile Ucall *>(ARCH_RAM_GPA + ARCH_UCALL_OFFSET);
+}
+
+[[noreturn]] void ucall_forever(uint32_t kind, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3)
+{
+	volatile Ucall *uc = ucall_block();
+	uc->kind = kind;
+	uc->args[0] = a0;
+	uc->args[1] = a1;
+	uc->args[2] = a2;
+	uc->args[3] = a3;
+	/* The host may run the vCPU again; it only ever hears the same call. */
+	for (;;)
+		arch_ucall(reinterpret_cast<uint64_t>(uc));
+}
+
+} /* namespace */
+
+extern "C" [[noreturn]] void guest_exception(uint64_t vector, uint64_t syndrome, uint64_t addr, uint64_t pc)
+{
+	ucall_forever(ucall_exception, vector, syndrome, addr, pc);
+}
+
+extern "C" [[noreturn]] void guest_main()
+{
+	volatile Mailbox *mb = mailbox();
+
+	if (mb->magic != mailbox_magic)
+		ucall_forever(ucall_failed, 1, mb->magic, mailbox_magic, 0);
+	for (uint32_t i = 0; i < mb->nsteps && i < max_steps; i++) {
+		uint64_t gpa = mb->steps[i].gpa;
+		uint64_t value = mb->steps[i].value;
+		uint32_t width = mb->steps[i].width;
+
+		switch (mb->steps[i].op) {
+		case op_load:
+			mb->loaded[i] = arch_load(gpa, width);
+			break;
+		case op_store:
+			arch_store(gpa, width, value);
+			break;
+		case op_fetch:
+			arch_fetch(gpa);
+			break;
+		case op_load_pair:
+			mb->loaded[i] = arch_load_pair(gpa);
+			break;
+		case op_store_pair:
+			arch_store_pair(gpa, value);
+			break;
+		default:
+			ucall_forever(ucall_failed, 2, i, mb->steps[i].op, 0);
+		}
+		mb->completed = i + 1;
+	}
+	ucall_forever(ucall_done, mb->completed, 0, 0, 0);
+}

@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * arm64 guest physical layout. The guest runs with its MMU on and an
+ * identity map (VA == IPA) built by the host from one level-1 table of
+ * 1 GiB blocks (4 KiB granule, 39-bit VA):
+ *
+ *   block 1  0x4000_0000  RAM memslot: image, page table, mailbox, stack
+ *   block 2  0x8000_0000  test region: memslots a scenario creates
+ *   block 3  0xc000_0000  MMIO region: never backed by a memslot
+ *   block 4  0x1_0000_0000  ucall doorbell: never backed, never faulted on
+ *
+ * RAM and the test region are Normal write-back memory: the host reads what
+ * the guest wrote through a cacheable mapping, so the guest must write
+ * through a cacheable one too (with the MMU off its stores would be
+ * Device-nGnRnE and, on real hardware, bypass the caches the host reads
+ * through). Everything else is Device-nGnRE, as MMIO is in a real guest.
+ */
+#pragma once
+
+#define ARCH_RAM_GPA		0x40000000
+#define ARCH_RAM_SIZE		0x200000
+#define ARCH_IMAGE_MAX		0x10000
+#define ARCH_PGTABLE_OFFSET	0x10000
+#define ARCH_MAILBOX_OFFSET	0x20000
+#define ARCH_UCALL_OFFSET	0x30000
+#define ARCH_STACK_TOP_OFFSET	0x80000
+
+#define ARCH_TEST_GPA		0x80000000
+#define ARCH_MMIO_GPA		0xc0000000
+#define ARCH_UCALL_GPA		0x100000000
+
+/* MAIR_EL1 attribute indexes used by the identity map. */
+#define ARCH_MAIR_NORMAL_WB	0
+#define ARCH_MAIR_DEVICE_nGnRE	1

@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The interface between the host and the guest's fault program, shared by
+ * both sides (the guest side is freestanding: plain structs and constants).
+ *
+ * The host writes a list of steps into the mailbox page of guest RAM; the
+ * guest performs them in order, records each loaded value and how many
+ * steps completed, then reports "done" through the ucall channel: a 64-bit
+ * store of the ucall block's address to ARCH_UCALL_GPA, where no memslot
+ * exists and no scenario ever faults, so it reaches the host as an MMIO
+ * (arm64) or port I/O (x86) exit the host recognises by its address.
+ */
+#pragma once
+
+#include <stdint.h>
+
+#include "layout.h"
+
+namespace kvmc::guest {
+
+enum Op : uint32_t {
+	op_load = 1,		/* single load of width bytes, zero-extended */
+	op_store = 2,		/* single store of the low width bytes of value */
+	op_fetch = 3,		/* branch to gpa (instruction fetch) */
+	op_load_pair = 4,	/* arm64 LDP: no valid syndrome */
+	op_store_pair = 5,	/* arm64 STP: no valid syndrome */
+};
+
+struct Step {
+	uint64_t gpa;
+	uint64_t value;
+	uint32_t op;
+	uint32_t width;
+};
+
+constexpr uint32_t max_steps = 16;
+constexpr uint32_t mailbox_magic = 0x6b766d63; /* "kvmc" */
+
+struct Mailbox {
+	uint32_t magic;
+	uint32_t nsteps;
+	uint32_t completed;	/* steps finished so far (written by the guest) */
+	uint32_t reserved;
+	Step steps[max_steps];
+	uint64_t loaded[max_steps];	/* value of each load step */
+};
+
+/* Values of Ucall::kind match kvmc::GuestCallKind. */
+enum UcallKind : uint32_t {
+	ucall_done = 1,
+	ucall_exception = 2,
+	ucall_failed = 3,
+};
+
+struct Ucall {
+	uint32_t kind;
+	uint32_t reserved;
+	uint64_t args[4];
+};
+
+} /* namespace kvmc::guest */

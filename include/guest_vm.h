@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * A VM with one vCPU running the fault program: guest RAM in memslot 0 at
+ * ARCH_RAM_GPA holding the image, page tables, mailbox and stack. Tests
+ * give it orders (steps), add the memslots their scenario needs, run it
+ * and judge what each run reports.
+ */
+#pragma once
+
+#include <cstdint>
+#include <initializer_list>
+#include <memory>
+
+#include "guest.h"
+#include "kvm.h"
+#include "oracle.h"
+
+namespace kvmc {
+
+class GuestVm {
+public:
+	explicit GuestVm(const Kvm &kvm, unsigned long vm_type = 0);
+
+	Vm &vm() { return vm_; }
+	Vcpu &vcpu() { return *vcpu_; }
+
+	/* Replace the guest's orders with these steps. */
+	void order(std::initializer_list<guest::Step> steps);
+	/* Steps the guest has completed, and the value each load returned. */
+	uint32_t completed() const;
+	uint64_t loaded(uint32_t step) const;
+
+	/* One KVM_RUN under the time limit; ucall exits are decoded into
+	 * Observation::call. */
+	Observation run();
+	/* Fill the data of a pending MMIO load, then run. */
+	Observation complete_load_and_run(uint64_t value);
+
+private:
+	guest::Mailbox *mailbox() const;
+
+	Vm vm_;
+	HostMapping ram_;
+	Memslot ram_slot_;
+	std::unique_ptr<Vcpu> vcpu_;
+};
+
+/* Steps of the fault program. */
+inline guest::Step load(uint64_t gpa, uint32_t width) { return {gpa, 0, guest::op_load, width}; }
+inline guest::Step store(uint64_t gpa, uint32_t width, uint64_t value)
+{
+	return {gpa, value, guest::op_store, width};
+}
+
+/* Mode::strict from the environment (KVMC_STRICT=1). */
+Mode mode_from_env();
+
+/* Memslot numbers: 0 is guest RAM; scenarios use these. */
+constexpr uint32_t test_slot = 1;
+
+} /* namespace kvmc */

@@ -1,0 +1,157 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Owner types for the kernel objects a test touches: the /dev/kvm fd, a VM,
+ * a vCPU with its kvm_run mapping, a memslot, a guest_memfd and a host
+ * mapping. Each releases what it owns; no test closes or unmaps by hand.
+ *
+ * Tiers, as in the kernel's selftests: Vcpu::run_raw() is the bare ioctl,
+ * Vcpu::observe() captures the outcome for the caller to judge, and the
+ * helpers in guest_vm.h assert on it. Setup steps that must not fail call
+ * die(), which ends the test as failed with the call and errno named.
+ */
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+
+#include <sys/mman.h>
+
+#include <linux/kvm.h>
+
+#include "observation.h"
+
+namespace kvmc {
+
+/* Print "# setup error: ..." and end the test process as failed. */
+[[noreturn]] void die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* A diagnostic line for the log: "# " + text, flushed at once. */
+void log_line(const std::string &text);
+
+size_t page_size();
+
+class UniqueFd {
+public:
+	UniqueFd() = default;
+	explicit UniqueFd(int fd) : fd_(fd) {}
+	UniqueFd(UniqueFd &&o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
+	UniqueFd &operator=(UniqueFd &&o) noexcept;
+	UniqueFd(const UniqueFd &) = delete;
+	UniqueFd &operator=(const UniqueFd &) = delete;
+	~UniqueFd() { reset(); }
+
+	int get() const { return fd_; }
+	void reset(int fd = -1);
+
+private:
+	int fd_ = -1;
+};
+
+/* An mmap()ed range of host memory. */
+class HostMapping {
+public:
+	static HostMapping anonymous(size_t size, int prot = PROT_READ | PROT_WRITE);
+	HostMapping() = default;
+	HostMapping(HostMapping &&o) noexcept
+		: addr_(std::exchange(o.addr_, nullptr)), size_(std::exchange(o.size_, 0)) {}
+	HostMapping &operator=(HostMapping &&o) noexcept;
+	HostMapping(const HostMapping &) = delete;
+	~HostMapping() { unmap(); }
+
+	uint8_t *data() const { return static_cast<uint8_t *>(addr_); }
+	size_t size() const { return size_; }
+	uint64_t hva() const { return reinterpret_cast<uint64_t>(addr_); }
+	/* mprotect() a page-aligned part of the mapping. */
+	void protect(size_t offset, size_t len, int prot);
+	void unmap();
+
+
+private:
+	void *addr_ = nullptr;
+	size_t size_ = 0;
+};
+
+class Kvm {
+public:
+	/* Why /dev/kvm cannot be used here, or nothing when it can. */
+	static std::optional<std::string> unavailable();
+
+	Kvm();
+	int fd() const { return fd_.get(); }
+	int check_extension(long cap) const;
+	size_t vcpu_mmap_size() const;
+
+private:
+	UniqueFd fd_;
+};
+
+class Vm {
+public:
+	explicit Vm(const Kvm &kvm, unsigned long type = 0);
+	int fd() const { return fd_.get(); }
+	const Kvm &kvm() const { return kvm_; }
+	/* KVM_CHECK_EXTENSION on the VM: what this VM (not only KVM) offers. */
+	int check_extension(long cap) const;
+	/* KVM_SET_USER_MEMORY_REGION2 as is: returns 0 or -errno. */
+	int set_memory_region_raw(const struct kvm_userspace_memory_region2 &region);
+
+private:
+	const Kvm &kvm_;
+	UniqueFd fd_;
+};
+
+/* A memslot, deleted again when the owner goes away (unless done already). */
+class Memslot {
+public:
+	Memslot(Vm &vm, uint32_t slot, uint64_t gpa, const HostMapping &backing, uint32_t flags = 0);
+	Memslot(Memslot &&o) noexcept;
+	Memslot(const Memslot &) = delete;
+	~Memslot() { remove(); }
+
+	uint64_t gpa() const { return region_.guest_phys_addr; }
+	uint64_t size() const { return region_.memory_size; }
+	void remove();
+
+private:
+	Vm *vm_;
+	struct kvm_userspace_memory_region2 region_ {};
+	bool live_ = false;
+};
+
+class Vcpu {
+public:
+	Vcpu(Vm &vm, uint32_t id);
+	Vcpu(const Vcpu &) = delete;
+	~Vcpu();
+
+	int fd() const { return fd_.get(); }
+	Vm &vm() const { return vm_; }
+	/* The live shared page. Judge copies (Observation), never this. */
+	struct kvm_run *shared() const { return run_; }
+
+	/* Bare KVM_RUN: returns the ioctl's value, errno left as set. */
+	int run_raw();
+	/* One KVM_RUN under a time limit, captured whole as it returns. */
+	Observation observe(unsigned limit_ms);
+
+	/* Fill kvm_run.mmio.data for a pending load before the next KVM_RUN. */
+	void complete_mmio_load(uint64_t value);
+
+	void set_one_reg(uint64_t id, uint64_t value);
+	uint64_t get_one_reg(uint64_t id) const;
+	std::optional<uint64_t> try_get_one_reg(uint64_t id) const;
+
+private:
+	Vm &vm_;
+	UniqueFd fd_;
+	struct kvm_run *run_ = nullptr;
+	size_t run_size_ = 0;
+};
+
+/* The default limit for one KVM_RUN, from KVMC_RUN_TIMEOUT_MS (ms). */
+unsigned run_limit_ms();
+
+} /* namespace kvmc */

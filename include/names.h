@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* Names for the numbers a KVM_RUN outcome is made of. */
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "observation.h"
+
+namespace kvmc {
+
+/* "KVM_EXIT_MMIO(6)"; unknown values as "KVM_EXIT_?(N)". */
+std::string exit_reason_name(uint32_t reason);
+/* "EFAULT(14)"; 0 as "0". */
+std::string errno_name(int err);
+/* "SIGBUS(7)". */
+std::string signal_name(int signo);
+
+/* The triple: "ret=-1 errno=EFAULT(14) exit_reason=KVM_EXIT_MMIO(6)". */
+std::string describe_triple(const Observation &obs);
+/* The payload behind exit_reason, e.g. "mmio{phys_addr=0x... len=4 ...}". */
+std::string describe_payload(const Observation &obs);
+/* Triple, payload, signal, timeout and guest call on one line. */
+std::string describe(const Observation &obs);
+
+std::string hex(uint64_t value);
+
+} /* namespace kvmc */

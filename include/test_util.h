@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* Glue between the kselftest harness and the suite's oracle. */
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "harness.h"
+#include "guest_vm.h"
+#include "names.h"
+#include "oracle.h"
+
+namespace kvmc {
+
+/*
+ * Judge an observation, print the observed triple (always) and the
+ * verdict's findings. Returns whether it passed. (No harness types here:
+ * the harness defines globals, so only test sources may include it.)
+ */
+bool judge_outcome(const char *step, const Expectation &expected, const Observation &observed);
+
+/* A value the host checks after the guest ran, with the rule it rests on. */
+bool judge_value(Rule rule, const char *what, uint64_t wanted, uint64_t got);
+
+} /* namespace kvmc */
+
+/* Judge; on failure mark the test failed and end the test body (the RAII
+ * owners clean up as it returns). */
+#define EXPECT_OUTCOME(step, expected, observed)                                   \
+	do {                                                                       \
+		if (!kvmc::judge_outcome(step, expected, observed)) {              \
+			_metadata->exit_code = KSFT_FAIL;                          \
+			return;                                                    \
+		}                                                                  \
+	} while (0)
+
+#define EXPECT_VALUE(rule, what, wanted, got)                                      \
+	do {                                                                       \
+		if (!kvmc::judge_value(rule, what, wanted, got)) {                 \
+			_metadata->exit_code = KSFT_FAIL;                          \
+			return;                                                    \
+		}                                                                  \
+	} while (0)
+
+/*
+ * A fixture for scenarios that need KVM: skips when /dev/kvm is missing.
+ * Fixture data stays empty: the harness memsets it, so C++ owners live in
+ * the test body instead. The teardown is declared with the _PARENT form
+ * only because the plain form leaves a const uninitialised, which g++
+ * rejects even with -fpermissive as a warning per use; it does nothing.
+ */
+#define KVM_FIXTURE(name)                                                          \
+	FIXTURE(name) {};                                                          \
+	FIXTURE_SETUP(name)                                                        \
+	{                                                                          \
+		if (auto why = kvmc::Kvm::unavailable())                           \
+			SKIP(return, "%s", why->c_str());                          \
+	}                                                                          \
+	FIXTURE_TEARDOWN_PARENT(name) {}
+
+/* Skip unless the VM reports the capability (at least min). */
+#define REQUIRE_CAP(vm, cap, min)                                                  \
+	do {                                                                       \
+		int __have = (vm).check_extension(cap);                            \
+		if (__have < (min))                                                \
+			SKIP(return, "needs %s >= %d, KVM reports %d", #cap, (min), __have); \
+	} while (0)

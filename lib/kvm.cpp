@@ -1,0 +1,345 @@
+// SPDX-License-Identifier: GPL-2.0
+#include "kvm.h"
+
+#include <cerrno>
+#include <csignal>
+#include <cstdarg>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fcntl.h>
+#include <sys/ioctl.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "arch.h"
+#include "names.h"
+
+namespace kvmc {
+
+void die(const char *fmt, ...)
+{
+	char buf[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	fflush(stdout);
+	fprintf(stdout, "# setup error: %s\n", buf);
+	fflush(stdout);
+	/* Exit status 1 is KSFT_FAIL: the harness reports the test failed. */
+	_exit(1);
+}
+
+void log_line(const std::string &text)
+{
+	fprintf(stdout, "# %s\n", text.c_str());
+	fflush(stdout);
+}
+
+size_t page_size()
+{
+	static const size_t size = sysconf(_SC_PAGESIZE);
+	return size;
+}
+
+UniqueFd &UniqueFd::operator=(UniqueFd &&o) noexcept
+{
+	if (this != &o)
+		reset(std::exchange(o.fd_, -1));
+	return *this;
+}
+
+void UniqueFd::reset(int fd)
+{
+	if (fd_ >= 0)
+		close(fd_);
+	fd_ = fd;
+}
+
+HostMapping HostMapping::anonymous(size_t size, int prot)
+{
+	HostMapping m;
+	m.addr_ = mmap(nullptr, size, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (m.addr_ == MAP_FAILED)
+		die("mmap(%zu bytes, anonymous): %s", size, errno_name(errno).c_str());
+	m.size_ = size;
+	return m;
+}
+
+HostMapping &HostMapping::operator=(HostMapping &&o) noexcept
+{
+	if (this != &o) {
+		unmap();
+		addr_ = std::exchange(o.addr_, nullptr);
+		size_ = std::exchange(o.size_, 0);
+	}
+	return *this;
+}
+
+void HostMapping::protect(size_t offset, size_t len, int prot)
+{
+	if (mprotect(data() + offset, len, prot))
+		die("mprotect(+%#zx, %#zx, %d): %s", offset, len, prot, errno_name(errno).c_str());
+}
+
+void HostMapping::unmap()
+{
+	if (addr_)
+		munmap(addr_, size_);
+	addr_ = nullptr;
+	size_ = 0;
+}
+
+std::optional<std::string> Kvm::unavailable()
+{
+	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (fd < 0) {
+		int err = errno;
+		if (err == ENOENT)
+			return "no /dev/kvm here (no KVM, or CONFIG_KVM off): use ./run_tests.sh, "
+			       "which boots a VM with KVM when the host has none";
+		if (err == EACCES || err == EPERM)
+			return "cannot open /dev/kvm (" + errno_name(err) + "): run as root or join group kvm";
+		return "cannot open /dev/kvm: " + errno_name(err);
+	}
+	int version = ioctl(fd, KVM_GET_API_VERSION, 0);
+	close(fd);
+	if (version != KVM_API_VERSION)
+		return "KVM_GET_API_VERSION is " + std::to_string(version) + ", this suite speaks " +
+		       std::to_string(KVM_API_VERSION);
+	return std::nullopt;
+}
+
+Kvm::Kvm()
+{
+	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		die("open(/dev/kvm): %s", errno_name(errno).c_str());
+	fd_.reset(fd);
+}
+
+int Kvm::check_extension(long cap) const
+{
+	int r = ioctl(fd(), KVM_CHECK_EXTENSION, cap);
+	return r < 0 ? 0 : r;
+}
+
+size_t Kvm::vcpu_mmap_size() const
+{
+	int r = ioctl(fd(), KVM_GET_VCPU_MMAP_SIZE, 0);
+	if (r <= 0)
+		die("KVM_GET_VCPU_MMAP_SIZE: %s", errno_name(errno).c_str());
+	return r;
+}
+
+Vm::Vm(const Kvm &kvm, unsigned long type) : kvm_(kvm)
+{
+	int fd;
+	do {
+		/* KVM_CREATE_VM can fail with EINTR while the host is busy. */
+		fd = ioctl(kvm.fd(), KVM_CREATE_VM, type);
+	} while (fd < 0 && errno == EINTR);
+	if (fd < 0)
+		die("KVM_CREATE_VM(type %lu): %s", type, errno_name(errno).c_str());
+	fd_.reset(fd);
+}
+
+int Vm::check_extension(long cap) const
+{
+	int r = ioctl(fd(), KVM_CHECK_EXTENSION, cap);
+	return r < 0 ? 0 : r;
+}
+
+int Vm::set_memory_region_raw(const struct kvm_userspace_memory_region2 &region)
+{
+	return ioctl(fd(), KVM_SET_USER_MEMORY_REGION2, &region) ? -errno : 0;
+}
+
+Memslot::Memslot(Vm &vm, uint32_t slot, uint64_t gpa, const HostMapping &backing, uint32_t flags)
+	: vm_(&vm)
+{
+	region_.slot = slot;
+	region_.flags = flags;
+	region_.guest_phys_addr = gpa;
+	region_.memory_size = backing.size();
+	region_.userspace_addr = backing.hva();
+	int r = vm.set_memory_region_raw(region_);
+	if (r)
+		die("KVM_SET_USER_MEMORY_REGION2(slot %u, gpa %#llx, size %#llx, flags %#x): %s", slot,
+		    (unsigned long long)gpa, (unsigned long long)backing.size(), flags,
+		    errno_name(-r).c_str());
+	live_ = true;
+}
+
+Memslot::Memslot(Memslot &&o) noexcept
+	: vm_(o.vm_), region_(o.region_), live_(std::exchange(o.live_, false))
+{
+}
+
+void Memslot::remove()
+{
+	if (!live_)
+		return;
+	live_ = false;
+	auto region = region_;
+	region.memory_size = 0;
+	int r = vm_->set_memory_region_raw(region);
+	if (r)
+		die("deleting memslot %u: %s", region.slot, errno_name(-r).c_str());
+}
+
+Vcpu::Vcpu(Vm &vm, uint32_t id) : vm_(vm)
+{
+	int fd = ioctl(vm.fd(), KVM_CREATE_VCPU, (unsigned long)id);
+	if (fd < 0)
+		die("KVM_CREATE_VCPU(%u): %s", id, errno_name(errno).c_str());
+	fd_.reset(fd);
+	run_size_ = vm.kvm().vcpu_mmap_size();
+	void *p = mmap(nullptr, run_size_, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED)
+		die("mmap(vcpu fd): %s", errno_name(errno).c_str());
+	run_ = static_cast<struct kvm_run *>(p);
+}
+
+Vcpu::~Vcpu()
+{
+	if (run_)
+		munmap(run_, run_size_);
+}
+
+int Vcpu::run_raw()
+{
+	return ioctl(fd(), KVM_RUN, 0);
+}
+
+namespace {
+
+/*
+ * The watchdog: SIGALRM from an interval timer interrupts a KVM_RUN that
+ * overstays its limit (-1/EINTR). The handler also sets immediate_exit, so
+ * a signal that lands just before the vCPU enters the guest still makes
+ * KVM_RUN return at once instead of being lost.
+ */
+volatile sig_atomic_t watchdog_fired;
+struct kvm_run *volatile watched_run;
+
+/* Signals other than the watchdog's that arrive during a run (SIGBUS for
+ * poisoned memory, for one) are recorded, not acted on. */
+volatile sig_atomic_t signal_seen;
+SignalRecord signal_record;
+
+void on_watchdog(int)
+{
+	watchdog_fired = 1;
+	if (watched_run)
+		watched_run->immediate_exit = 1;
+}
+
+void on_recorded_signal(int signo, siginfo_t *si, void *)
+{
+	signal_record.signo = signo;
+	signal_record.code = si->si_code;
+	signal_record.addr = reinterpret_cast<uint64_t>(si->si_addr);
+	signal_record.addr_lsb = signo == SIGBUS ? si->si_addr_lsb : 0;
+	signal_seen = 1;
+}
+
+void install_run_handlers()
+{
+	static bool installed;
+	if (installed)
+		return;
+	struct sigaction sa {};
+	sa.sa_handler = on_watchdog;	/* no SA_RESTART: KVM_RUN must return */
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGALRM, &sa, nullptr);
+
+	struct sigaction rec {};
+	rec.sa_sigaction = on_recorded_signal;
+	rec.sa_flags = SA_SIGINFO;
+	sigemptyset(&rec.sa_mask);
+	sigaction(SIGBUS, &rec, nullptr);
+	sigaction(SIGUSR1, &rec, nullptr);
+	installed = true;
+}
+
+void arm_watchdog(unsigned ms)
+{
+	struct itimerval it {};
+	it.it_value.tv_sec = ms / 1000;
+	it.it_value.tv_usec = (ms % 1000) * 1000;
+	setitimer(ITIMER_REAL, &it, nullptr);
+}
+
+} /* namespace */
+
+unsigned run_limit_ms()
+{
+	const char *env = getenv("KVMC_RUN_TIMEOUT_MS");
+	if (env && *env) {
+		long v = strtol(env, nullptr, 10);
+		if (v > 0)
+			return v;
+	}
+	return 5000;
+}
+
+Observation Vcpu::observe(unsigned limit_ms)
+{
+	Observation obs;
+	install_run_handlers();
+
+	watchdog_fired = 0;
+	signal_seen = 0;
+	watched_run = run_;
+	arm_watchdog(limit_ms);
+	obs.ret = run_raw();
+	obs.err = obs.ret == -1 ? errno : 0;
+	arm_watchdog(0);
+	watched_run = nullptr;
+
+	/* Copy at once: everything after this judges the copy. */
+	memcpy(&obs.run, run_, sizeof(obs.run));
+	obs.limit_ms = limit_ms;
+	obs.timed_out = watchdog_fired && obs.ret == -1 && obs.err == EINTR;
+	if (signal_seen)
+		obs.signal = signal_record;
+	run_->immediate_exit = 0;
+	obs.pc = arch::guest_pc(*this);
+	return obs;
+}
+
+void Vcpu::complete_mmio_load(uint64_t value)
+{
+	/* data[] takes the bytes as a load of mmio.len would see them in
+	 * memory; both supported architectures are little-endian. */
+	for (unsigned i = 0; i < sizeof(run_->mmio.data); i++)
+		run_->mmio.data[i] = value >> (8 * i);
+}
+
+void Vcpu::set_one_reg(uint64_t id, uint64_t value)
+{
+	struct kvm_one_reg reg = {.id = id, .addr = reinterpret_cast<uint64_t>(&value)};
+	if (ioctl(fd(), KVM_SET_ONE_REG, &reg))
+		die("KVM_SET_ONE_REG(%#llx): %s", (unsigned long long)id, errno_name(errno).c_str());
+}
+
+std::optional<uint64_t> Vcpu::try_get_one_reg(uint64_t id) const
+{
+	uint64_t value = 0;
+	struct kvm_one_reg reg = {.id = id, .addr = reinterpret_cast<uint64_t>(&value)};
+	if (ioctl(fd(), KVM_GET_ONE_REG, &reg))
+		return std::nullopt;
+	return value;
+}
+
+uint64_t Vcpu::get_one_reg(uint64_t id) const
+{
+	auto v = try_get_one_reg(id);
+	if (!v)
+		die("KVM_GET_ONE_REG(%#llx): %s", (unsigned long long)id, errno_name(errno).c_str());
+	return *v;
+}
+
+} /* namespace kvmc */

@@ -1,0 +1,215 @@
+#!/bin/sh
+# Fetch the Debian packages kvm-contract builds and boots with, into a cache
+# that survives fresh clones on the same machine:
+#
+#   scripts/debian.sh build-deps        print UAPI=<dir> and HARNESS=<dir>
+#   scripts/debian.sh kernel ARCH [SUITE]   print the path of a kernel image
+#   scripts/debian.sh busybox ARCH      print the path of a static busybox
+#   scripts/debian.sh mirror            print the archive URI apt uses here
+#
+# Packages from suites other than the machine's own are reached through a
+# private apt state (sources list, lists, archives) under the cache, so the
+# system's apt configuration is never touched and nothing foreign is
+# installed: packages are downloaded and unpacked with dpkg -x only.
+#
+# Environment: KVMC_CACHE (default ${XDG_CACHE_HOME:-$HOME/.cache}/kvm-contract),
+# KVMC_SUITE (default trixie-backports), KVMC_OFFLINE=1 to never touch the
+# network (use what the cache holds or fail).
+set -eu
+
+CACHE=${KVMC_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kvm-contract}
+SUITE=${KVMC_SUITE:-trixie-backports}
+APTDIR=$CACHE/apt
+
+die() { echo "debian.sh: $*" >&2; exit 1; }
+log() { echo "debian.sh: $*" >&2; }
+
+# The archive URI from this machine's apt configuration: the first Debian
+# main archive (not the security archive) listed in deb822 or one-line form.
+mirror() {
+	uri=
+	for f in /etc/apt/sources.list.d/*.sources; do
+		[ -r "$f" ] || continue
+		uri=$(awk '/^URIs:/ { for (i = 2; i <= NF; i++) print $i }' "$f" |
+			grep -v -e security -e '^#' | grep '/debian/*$' | head -n 1) || true
+		[ -n "$uri" ] && break
+	done
+	if [ -z "$uri" ] && [ -r /etc/apt/sources.list ]; then
+		uri=$(awk '$1 == "deb" { for (i = 2; i <= NF; i++) if ($i ~ /^[a-z]+:\/\//) { print $i; break } }' \
+			/etc/apt/sources.list | grep -v security | grep '/debian/*$' | head -n 1) || true
+	fi
+	[ -n "$uri" ] || die "no Debian archive found in /etc/apt/sources.list{,.d}"
+	echo "${uri%/}"
+}
+
+apt_opts() {
+	echo "-q -o Dir::Etc::sourcelist=$APTDIR/sources.list -o Dir::Etc::sourceparts=-" \
+	     "-o Dir::State::Lists=$APTDIR/lists -o Dir::Cache=$APTDIR/cache" \
+	     "-o Dir::State::status=/dev/null -o Debug::NoLocking=1" \
+	     "-o APT::Architectures=amd64,arm64 -o APT::Sandbox::User=root"
+}
+
+# Refresh the private package lists once a day; a stale list only costs a
+# failed download, which triggers a refresh and one retry.
+apt_update() {
+	[ "${KVMC_OFFLINE:-0}" = 1 ] && die "offline (KVMC_OFFLINE=1) and the cache lacks: $1"
+	command -v apt-get >/dev/null || die "apt-get not found: this needs a Debian-based machine"
+	mkdir -p "$APTDIR/lists/partial" "$APTDIR/cache/archives/partial"
+	m=$(mirror)
+	keyring=/usr/share/keyrings/debian-archive-keyring.gpg
+	{
+		echo "deb [arch=amd64,arm64 signed-by=$keyring] $m $SUITE main"
+		case $SUITE in
+		*-backports) echo "deb [arch=amd64,arm64 signed-by=$keyring] $m ${SUITE%-backports} main" ;;
+		esac
+	} > "$APTDIR/sources.list"
+	log "updating private package lists for $SUITE"
+	# shellcheck disable=SC2046
+	apt-get $(apt_opts) update >"$APTDIR/update.log" 2>&1 ||
+		die "apt-get update failed (no network to the archive?); see $APTDIR/update.log"
+	touch "$APTDIR/updated"
+}
+
+ensure_lists() {
+	if [ ! -f "$APTDIR/updated" ] || [ -n "$(find "$APTDIR/updated" -mmin +1440 2>/dev/null)" ]; then
+		apt_update "$1"
+	fi
+}
+
+# The newest version a package has in the private lists, restricted to $SUITE.
+candidate() {
+	# shellcheck disable=SC2046
+	apt-cache $(apt_opts) madison "$1" 2>/dev/null |
+		awk -F'|' -v s="$SUITE/" 'index($3, s) { gsub(/ /, "", $2); print $2; exit }'
+}
+
+# download PKG[:ARCH] VERSION DESTDIR: unpack the .deb into DESTDIR.
+unpack() {
+	tmp=$(mktemp -d "$CACHE/dl.XXXXXX")
+	# shellcheck disable=SC2046
+	if ! (cd "$tmp" && apt-get $(apt_opts) download "$1=$2" >"$tmp/log" 2>&1); then
+		cat "$tmp/log" >&2; rm -rf "$tmp"; die "could not download $1=$2"
+	fi
+	mkdir -p "$3.part"
+	dpkg -x "$tmp"/*.deb "$3.part"
+	rm -rf "$tmp" "$3"
+	mv "$3.part" "$3"
+}
+
+# Depends of a metapackage that match a pattern, e.g. linux-image-arm64 ->
+# linux-image-7.3.4+deb13-arm64.
+depends_matching() {
+	# shellcheck disable=SC2046
+	apt-cache $(apt_opts) show "$1=$2" 2>/dev/null |
+		awk '/^Depends:/ { sub(/^Depends: /, ""); print; exit }' | tr ',' '\n' |
+		sed 's/^ *//; s/ .*//; s/:.*//' | grep -E "$3" | head -n 1
+}
+
+# UAPI headers (linux-libc-dev, all architectures) and the kselftest harness
+# (from linux-source-X.Y matching the headers' version).
+build_deps() {
+	mkdir -p "$CACHE"
+	if [ -f "$CACHE/build-deps.env" ]; then cat "$CACHE/build-deps.env"; return; fi
+	ensure_lists "UAPI headers and kselftest harness"
+	ver=$(candidate linux-libc-dev)
+	[ -n "$ver" ] || { apt_update "linux-libc-dev"; ver=$(candidate linux-libc-dev); }
+	[ -n "$ver" ] || die "linux-libc-dev not found in $SUITE"
+	log "linux-libc-dev $ver"
+	unpack linux-libc-dev "$ver" "$CACHE/uapi/$ver"
+	major=$(echo "$ver" | sed -E 's/^([0-9]+\.[0-9]+).*/\1/')
+	src=linux-source-$major
+	sver=$(candidate "$src")
+	[ -n "$sver" ] || die "$src not found in $SUITE"
+	log "$src $sver (about 170 MB, once)"
+	unpack "$src" "$sver" "$CACHE/src.tmp"
+	mkdir -p "$CACHE/linux-$sver"
+	# Only the harness is needed to build; api.rst and the KVM sources come
+	# along so failures can be read against the text they cite.
+	tar -xJf "$CACHE/src.tmp/usr/src/$src.tar.xz" -C "$CACHE/linux-$sver" --strip-components=1 \
+		--wildcards "$src/tools/testing/selftests/kselftest*.h" \
+		"$src/tools/testing/selftests/run_kselftest.sh" \
+		"$src/tools/testing/selftests/kselftest/*" \
+		"$src/Documentation/virt/kvm/*" "$src/virt/kvm/*" \
+		"$src/arch/arm64/kvm/*" "$src/arch/x86/kvm/*" "$src/include/linux/kvm_host.h"
+	rm -rf "$CACHE/src.tmp"
+	{
+		echo "UAPI=$CACHE/uapi/$ver/usr/include"
+		echo "HARNESS=$CACHE/linux-$sver/tools/testing/selftests"
+		echo "LINUX_SOURCE=$CACHE/linux-$sver"
+	} > "$CACHE/build-deps.env.tmp"
+	mv "$CACHE/build-deps.env.tmp" "$CACHE/build-deps.env"
+	cat "$CACHE/build-deps.env"
+}
+
+debarch() {
+	case $1 in
+	arm64|aarch64) echo arm64 ;;
+	x86_64|amd64) echo amd64 ;;
+	*) die "unsupported architecture '$1' (arm64 or x86_64)" ;;
+	esac
+}
+
+# The newest kernel image of $SUITE for ARCH. Resolved through the
+# linux-image-<arch> metapackage; from 7.x the image is in linux-binary-*,
+# before that in linux-image-* itself.
+kernel() {
+	da=$(debarch "$1")
+	dir=$CACHE/kernels/$SUITE-$da
+	if [ -f "$dir/current" ] && [ -z "$(find "$dir/current" -mmin +1440 2>/dev/null)" ]; then
+		cat "$dir/current"; return
+	fi
+	if [ "${KVMC_OFFLINE:-0}" = 1 ] || ! ensure_lists "kernel for $da" 2>/dev/null; then
+		[ -f "$dir/current" ] && { cat "$dir/current"; return; }
+		ensure_lists "kernel for $da"
+	fi
+	mver=$(candidate "linux-image-$da:$da")
+	[ -n "$mver" ] || die "linux-image-$da not found in $SUITE"
+	img=$(depends_matching "linux-image-$da:$da" "$mver" "^linux-image-[0-9]")
+	[ -n "$img" ] || die "cannot resolve linux-image-$da $mver to a kernel package"
+	abi=${img#linux-image-}
+	kpath=$dir/$abi/vmlinuz
+	if [ ! -f "$kpath" ]; then
+		log "kernel $abi ($SUITE)"
+		if [ -n "$(candidate "linux-binary-$abi:$da")" ]; then
+			unpack "linux-binary-$abi:$da" "$(candidate "linux-binary-$abi:$da")" "$dir/$abi.deb"
+			mkdir -p "$dir/$abi"
+			mv "$dir/$abi.deb/usr/lib/modules/$abi/vmlinuz" "$kpath"
+		else
+			unpack "$img:$da" "$mver" "$dir/$abi.deb"
+			mkdir -p "$dir/$abi"
+			mv "$dir/$abi.deb/boot/vmlinuz-$abi" "$kpath"
+		fi
+		rm -rf "$dir/$abi.deb"
+		echo "$abi" > "$dir/$abi/version"
+	fi
+	echo "$kpath" > "$dir/current"
+	echo "$kpath"
+}
+
+# A static busybox for ARCH, from the base suite (busybox does not change
+# with the kernel).
+busybox() {
+	da=$(debarch "$1")
+	bb=$CACHE/busybox/$da/busybox
+	[ -x "$bb" ] && { echo "$bb"; return; }
+	ensure_lists "busybox for $da"
+	ver=$(candidate "busybox-static:$da")
+	if [ -z "$ver" ]; then
+		ver=$(apt-cache $(apt_opts) madison "busybox-static:$da" | awk -F'|' '{ gsub(/ /, "", $2); print $2; exit }')
+	fi
+	[ -n "$ver" ] || die "busybox-static:$da not found"
+	unpack "busybox-static:$da" "$ver" "$CACHE/busybox/$da.deb"
+	mkdir -p "$(dirname "$bb")"
+	mv "$CACHE/busybox/$da.deb/bin/busybox" "$bb" 2>/dev/null ||
+		mv "$CACHE/busybox/$da.deb/usr/bin/busybox" "$bb"
+	rm -rf "$CACHE/busybox/$da.deb"
+	echo "$bb"
+}
+
+case ${1:-} in
+build-deps) build_deps ;;
+kernel) [ $# -ge 2 ] || die "usage: debian.sh kernel ARCH [SUITE]"; [ $# -ge 3 ] && SUITE=$3; kernel "$2" ;;
+busybox) [ $# -ge 2 ] || die "usage: debian.sh busybox ARCH"; busybox "$2" ;;
+mirror) mirror ;;
+*) die "usage: debian.sh build-deps | kernel ARCH [SUITE] | busybox ARCH | mirror" ;;
+esac
