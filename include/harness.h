@@ -9,3 +9,34 @@
 #pragma GCC system_header
 
 #include "kselftest_harness.h"
+
+#include <cstring>
+
+/*
+ * Print every test's full name, "fixture.variant.test" (or
+ * "fixture.test"), one per line, as the harness's KTAP names them: the
+ * runner selects tests with -r by these names.
+ */
+static inline int kvmc_print_test_names(void)
+{
+	for (struct __fixture_metadata *f = __fixture_list; f; f = f->next) {
+		struct __fixture_variant_metadata no_variant = {.name = ""};
+		for (struct __fixture_variant_metadata *v = f->variant ? f->variant : &no_variant; v;
+		     v = v->next)
+			for (struct __test_metadata *t = f->tests; t; t = t->next)
+				printf("%s.%s%s%s\n", f->name, v->name, *v->name ? "." : "", t->name);
+	}
+	return 0;
+}
+
+/* TEST_HARNESS_MAIN plus --names. */
+#define KVMC_TEST_MAIN                                                             \
+	int main(int argc, char **argv)                                            \
+	{                                                                          \
+		/* Line-buffered, so KTAP and diagnostics keep their order     \
+		 * when the output is a pipe. */                              \
+		setvbuf(stdout, NULL, _IOLBF, 0);                              \
+		if (argc == 2 && strcmp(argv[1], "--names") == 0)                  \
+			return kvmc_print_test_names();                            \
+		return test_harness_run(argc, argv);                               \
+	}

@@ -128,4 +128,4 @@ TEST_F(m7_readonly_slot, load_then_store)
 	EXPECT_VALUE(rules::C7, "slot memory after the store", pattern, *host);
 }
 
-TEST_HARNESS_MAIN
+KVMC_TEST_MAIN

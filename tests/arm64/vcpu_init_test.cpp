@@ -14,4 +14,4 @@ TEST_F(k3_no_vcpu_init, run)
 	EXPECT_OUTCOME("run", Expectation::error(rules::K3, ENOEXEC), vcpu.observe(run_limit_ms()));
 }
 
-TEST_HARNESS_MAIN
+KVMC_TEST_MAIN

@@ -355,4 +355,4 @@ TEST(names)
 		     line.c_str());
 }
 
-TEST_HARNESS_MAIN
+KVMC_TEST_MAIN

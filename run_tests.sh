@@ -1,0 +1,258 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Run the kvm-contract conformance tests against a real KVM.
+#
+# Where /dev/kvm is usable and the architecture is the host's, the tests run
+# right here. Otherwise (a machine without KVM, or another architecture)
+# they run inside a VM: QEMU boots the newest Debian kernel of
+# trixie-backports with nested virtualization, the tests run in its
+# initramfs, and their KTAP streams back over the console.
+#
+# Results go to results/<arch>/ (results.ktap, kernel.log, console.log).
+# Exit status: 0 no test failed, 1 a test failed, 2 bad usage,
+# 125 the kernel could not be tested (no boot, no /dev/kvm, missing tool).
+set -u -o pipefail
+
+TOP=$(cd "$(dirname "$0")" && pwd)
+SUPPORTED_ARCHES="arm64"
+
+usage() {
+	cat <<USAGE
+usage: ./run_tests.sh [--arch arm64|x86_64] [-t PATTERN] [-l] [-v] [--strict]
+                      [--vm | --native] [-o DIR] [--unit]
+
+  --arch ARCH   architecture to test (default: every one this suite supports:
+                $SUPPORTED_ARCHES)
+  -t PATTERN    only tests whose name (fixture.variant.test) matches the shell
+                pattern; a pattern without wildcards matches as a substring
+  -l            list the test names instead of running them
+  -v            verbose: show build, boot and console output
+  --strict      strict mode (KVMC_STRICT=1): C3 notes become failures
+  --vm          run inside a VM even where /dev/kvm is usable
+  --native      run on this machine's /dev/kvm (fail if unusable)
+  -o DIR        results directory (default: results/)
+  --unit        also run the oracle's unit tests on this machine (make check)
+  -h            this help
+USAGE
+}
+
+arches=
+pattern=
+list=0
+verbose=0
+strict=0
+where=auto
+unit=0
+results=$TOP/results
+while [ $# -gt 0 ]; do
+	case $1 in
+	--arch) [ $# -ge 2 ] || { usage >&2; exit 2; }; arches="$arches $2"; shift 2 ;;
+	--arch=*) arches="$arches ${1#--arch=}"; shift ;;
+	-t) [ $# -ge 2 ] || { usage >&2; exit 2; }; pattern=$2; shift 2 ;;
+	-l) list=1; shift ;;
+	-v) verbose=1; shift ;;
+	--strict) strict=1; shift ;;
+	--vm) where=vm; shift ;;
+	--native) where=native; shift ;;
+	--unit) unit=1; shift ;;
+	-o) [ $# -ge 2 ] || { usage >&2; exit 2; }; results=$(realpath -m "$2"); shift 2 ;;
+	-h|--help) usage; exit 0 ;;
+	*) echo "run_tests.sh: unknown option '$1'" >&2; usage >&2; exit 2 ;;
+	esac
+done
+[ -n "$arches" ] || arches=$SUPPORTED_ARCHES
+
+say() { echo "run_tests.sh: $*" >&2; }
+quiet() { if [ "$verbose" = 1 ]; then "$@" >&2; else "$@" >/dev/null 2>&1; fi; }
+
+host_arch=$(uname -m | sed 's/aarch64/arm64/')
+BOOT_LIMIT=${KVMC_BOOT_TIMEOUT:-900}
+
+native_kvm_usable() {
+	[ "$1" = "$host_arch" ] && [ -c /dev/kvm ] && [ -r /dev/kvm ] && [ -w /dev/kvm ]
+}
+
+# ---- counting ------------------------------------------------------------
+total_pass=0 total_fail=0 total_skip=0
+
+# Count the subtests of a KTAP document: "ok"/"not ok" lines indented once
+# are single tests; a binary that died before reporting any test counts as
+# one failure.
+count_ktap() {
+	local counts
+	counts=$(awk '
+		/^    ok / { if ($0 ~ /# SKIP/) skip++; else pass++; inner++; next }
+		/^    not ok / { fail++; inner++; next }
+		/^ok / { inner = 0; next }
+		/^not ok / { if (inner == 0) fail++; inner = 0; next }
+		END { printf "%d %d %d\n", pass, fail, skip }' "$1")
+	set -- $counts
+	total_pass=$((total_pass + $1)) total_fail=$((total_fail + $2)) total_skip=$((total_skip + $3))
+	last_counts="$1 passed, $2 failed, $3 skipped"
+}
+
+# ---- build ---------------------------------------------------------------
+build() {
+	local arch=$1 out=$TOP/build/$1
+	quiet "$TOP/scripts/deps.sh" || { "$TOP/scripts/deps.sh"; return 125; }
+	say "building $arch tests"
+	if ! quiet make -C "$TOP" ARCH="$arch" O="$out" all; then
+		say "build failed; rerun with -v, or: make -C $TOP ARCH=$arch"
+		return 125
+	fi
+}
+
+# ---- native --------------------------------------------------------------
+run_native() {
+	local arch=$1 dir=$2
+	local args=()
+	[ -n "$pattern" ] && args=(-t "$pattern")
+	if [ "$list" = 1 ]; then
+		"$TOP/scripts/ktap-runner.sh" -l "${args[@]}" "$TOP/build/$arch/tests"
+		return 0
+	fi
+	say "$arch: running on this machine's /dev/kvm ($(uname -r))"
+	KVMC_STRICT=$strict "$TOP/scripts/ktap-runner.sh" "${args[@]}" "$TOP/build/$arch/tests" |
+		tee "$dir/results.ktap"
+	return 0
+}
+
+# ---- VM ------------------------------------------------------------------
+qemu_command() {
+	local arch=$1 kernel=$2 initrd=$3
+	case $arch in
+	arm64)
+		# pauth-impdef: QEMU's cheap pointer-auth algorithm; the
+		# architected one makes TCG twice as slow (ENVIRONMENT.md).
+		echo qemu-system-aarch64 -M virt,virtualization=on,gic-version=3 \
+			-cpu max,pauth-impdef=on -smp 2 -m 1G -nographic -no-reboot \
+			-kernel "$kernel" -initrd "$initrd" \
+			-append "'console=ttyAMA0 rdinit=/init panic=-1 loglevel=1'"
+		;;
+	esac
+}
+
+# The initramfs: a cached base (busybox, /init, runner, tests) rebuilt when
+# any of them changes, plus a small per-run archive with the run's settings;
+# the kernel unpacks concatenated cpio archives in order.
+make_initramfs() {
+	local arch=$1 work=$TOP/build/$arch/initramfs busybox
+	busybox=$("$TOP/scripts/debian.sh" busybox "$arch") || return 125
+	mkdir -p "$work"
+	local base=$work/base.cpio
+	if [ ! -f "$base" ] || [ -n "$(find "$TOP/build/$arch/tests" "$TOP/scripts/guest-init.sh" \
+			"$TOP/scripts/ktap-runner.sh" "$busybox" -newer "$base" -print -quit)" ]; then
+		rm -rf "$work/root"
+		mkdir -p "$work/root"/{bin,dev,proc,sys,tmp,etc,kvm-contract}
+		cp "$busybox" "$work/root/bin/busybox"
+		cp "$TOP/scripts/guest-init.sh" "$work/root/init"
+		cp "$TOP/scripts/ktap-runner.sh" "$work/root/kvm-contract/"
+		cp -r "$TOP/build/$arch/tests" "$work/root/kvm-contract/tests"
+		(cd "$work/root" && find . | cpio -o -H newc --quiet) > "$base.tmp" && mv "$base.tmp" "$base"
+	fi
+	rm -rf "$work/run"
+	mkdir -p "$work/run/etc"
+	{
+		echo "KVMC_MODE=$([ "$list" = 1 ] && echo list || echo run)"
+		printf 'KVMC_FILTER=%q\n' "$pattern"
+		echo "KVMC_STRICT=$strict"
+		echo "KVMC_RUN_TIMEOUT_MS=${KVMC_RUN_TIMEOUT_MS:-5000}"
+		echo "KVMC_BIN_TIMEOUT=${KVMC_BIN_TIMEOUT:-600}"
+	} > "$work/run/etc/kvmc.conf"
+	(cd "$work/run" && find . | cpio -o -H newc --quiet) > "$work/run.cpio"
+	cat "$base" "$work/run.cpio" > "$work/initrd.cpio"
+	echo "$work/initrd.cpio"
+}
+
+run_vm() {
+	local arch=$1 dir=$2 kernel initrd
+	for tool in $(qemu_command "$arch" k i | awk '{print $1}') cpio timeout; do
+		command -v "$tool" >/dev/null || { say "$tool not found: run 'make deps' as root"; return 125; }
+	done
+	kernel=$("$TOP/scripts/debian.sh" kernel "$arch") || { say "no kernel for $arch"; return 125; }
+	initrd=$(make_initramfs "$arch") || return 125
+	local kver
+	kver=$(cat "$(dirname "$kernel")/version" 2>/dev/null || basename "$(dirname "$kernel")")
+	[ "$list" = 1 ] || say "$arch: booting Debian kernel $kver under QEMU (no usable /dev/kvm here)"
+	: > "$dir/results.ktap"; : > "$dir/kernel.log"; : > "$dir/console.log"
+	local section=console done=0 nokvm= line
+	local start=$SECONDS
+	while IFS= read -r line; do
+		line=${line%$'\r'}
+		case $line in
+		"@@KVMC-BEGIN ktap") section=ktap; continue ;;
+		"@@KVMC-BEGIN dmesg") section=dmesg; continue ;;
+		"@@KVMC-END "*) section=console; continue ;;
+		"@@KVMC-NOKVM"*) nokvm=${line#@@KVMC-NOKVM }; continue ;;
+		"@@KVMC-DONE") done=1; continue ;;
+		"@@KVMC-BEGIN guest"*) [ "$verbose" = 1 ] && say "guest up after $((SECONDS - start)) s: ${line#@@KVMC-BEGIN guest }"; continue ;;
+		esac
+		case $section in
+		ktap)
+			echo "$line" >> "$dir/results.ktap"
+			echo "$line"
+			;;
+		dmesg) echo "$line" >> "$dir/kernel.log" ;;
+		*)
+			echo "$line" >> "$dir/console.log"
+			[ "$verbose" = 1 ] && echo "$line" >&2
+			;;
+		esac
+	done < <(eval timeout -k 5 "$BOOT_LIMIT" "$(qemu_command "$arch" "$kernel" "$initrd")" </dev/null 2>&1)
+	if [ -n "$nokvm" ]; then
+		say "$arch: $nokvm"
+		return 125
+	fi
+	if [ "$done" != 1 ]; then
+		say "$arch: the test VM did not finish within ${BOOT_LIMIT} s or crashed; console: $dir/console.log"
+		tail -n 20 "$dir/console.log" >&2
+		return 125
+	fi
+	echo "$kver" > "$dir/kernel-version"
+}
+
+# ---- the oracle's unit tests (no KVM) -------------------------------------
+run_unit() {
+	local out=$TOP/build/$host_arch dir=$results/unit
+	quiet "$TOP/scripts/deps.sh" || { "$TOP/scripts/deps.sh"; return 125; }
+	say "building the oracle's unit tests"
+	quiet make -C "$TOP" O="$out" unit-build || { say "unit test build failed; rerun with -v"; return 125; }
+	mkdir -p "$dir"
+	"$TOP/scripts/ktap-runner.sh" "$out/unit" | tee "$dir/results.ktap"
+	count_ktap "$dir/results.ktap"
+	say "unit: $last_counts"
+}
+
+# ---- main ----------------------------------------------------------------
+status=0
+if [ "$unit" = 1 ] && [ "$list" = 0 ]; then
+	run_unit || status=125
+fi
+for arch in $arches; do
+	case " $SUPPORTED_ARCHES " in
+	*" $arch "*) ;;
+	*) say "--arch $arch: not supported (supported: $SUPPORTED_ARCHES)"; exit 2 ;;
+	esac
+	build "$arch" || { status=125; continue; }
+	dir=$results/$arch
+	mkdir -p "$dir"
+	mode=$where
+	if [ "$mode" = auto ]; then
+		if native_kvm_usable "$arch"; then mode=native; else mode=vm; fi
+	fi
+	if [ "$mode" = native ] && ! native_kvm_usable "$arch"; then
+		say "--native: /dev/kvm is not usable for $arch here"; status=125; continue
+	fi
+	rc=0
+	if [ "$mode" = native ]; then run_native "$arch" "$dir" || rc=$?; else run_vm "$arch" "$dir" || rc=$?; fi
+	if [ "$rc" != 0 ]; then status=125; continue; fi
+	[ "$list" = 1 ] && continue
+	count_ktap "$dir/results.ktap"
+	say "$arch: $last_counts (results in ${dir#$TOP/})"
+done
+
+[ "$list" = 1 ] && exit "$status"
+echo "$total_pass passed, $total_fail failed, $total_skip skipped"
+if [ "$total_fail" -gt 0 ]; then exit 1; fi
+exit "$status"

@@ -1,0 +1,30 @@
+#!/bin/busybox sh
+# /init of the test VM's initramfs: mount what the tests need, run them,
+# hand the results and the kernel log back over the console between
+# markers run_tests.sh looks for, and power off.
+/bin/busybox --install -s /bin
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev
+mkdir -p /tmp && mount -t tmpfs tmp /tmp
+
+# Written by run_tests.sh for this run: KVMC_MODE, KVMC_FILTER, KVMC_STRICT...
+[ -f /etc/kvmc.conf ] && . /etc/kvmc.conf
+export KVMC_STRICT KVMC_RUN_TIMEOUT_MS KVMC_BIN_TIMEOUT
+
+echo "@@KVMC-BEGIN guest $(uname -r) $(uname -m)"
+if [ ! -c /dev/kvm ]; then
+	echo "@@KVMC-NOKVM /dev/kvm missing in the test VM (kernel without KVM, or no virtualization in the machine)"
+else
+	set --
+	[ -n "${KVMC_FILTER:-}" ] && set -- -t "$KVMC_FILTER"
+	[ "${KVMC_MODE:-run}" = list ] && set -- -l "$@"
+	echo "@@KVMC-BEGIN ktap"
+	/kvm-contract/ktap-runner.sh "$@" /kvm-contract/tests
+	echo "@@KVMC-END ktap"
+fi
+echo "@@KVMC-BEGIN dmesg"
+dmesg
+echo "@@KVMC-END dmesg"
+echo "@@KVMC-DONE"
+poweroff -f

@@ -1,0 +1,91 @@
+#!/bin/sh
+# Run the built test binaries of one directory as one KTAP document, each
+# binary a subtest (its own KTAP indented by four spaces). POSIX sh: this
+# runs on the host and, under busybox, inside the test VM.
+#
+#   ktap-runner.sh [-l] [-t PATTERN] TESTDIR
+#
+# TESTDIR/kvm-contract-list.txt names the binaries. -t selects tests whose
+# full name (fixture.variant.test) matches the shell PATTERN; a PATTERN
+# without wildcards matches as a substring. -l prints the names instead.
+# KVMC_BIN_TIMEOUT (seconds, default 600) bounds each binary as a whole;
+# the harness bounds each test.
+set -u
+
+list_only=0
+pattern=
+while [ $# -gt 1 ]; do
+	case $1 in
+	-l) list_only=1; shift ;;
+	-t) pattern=$2; shift 2 ;;
+	*) break ;;
+	esac
+done
+dir=${1:?usage: ktap-runner.sh [-l] [-t PATTERN] TESTDIR}
+
+case $pattern in
+*[*?[]*) ;;
+?*) pattern="*$pattern*" ;;
+esac
+
+matches() {
+	[ -z "$pattern" ] && return 0
+	# shellcheck disable=SC2254
+	case $1 in $pattern) return 0 ;; esac
+	return 1
+}
+
+bins=$(cat "$dir/kvm-contract-list.txt")
+
+if [ "$list_only" = 1 ]; then
+	for b in $bins; do
+		"$dir/$b" --names | while read -r name; do
+			matches "$name" && echo "$name"
+		done
+	done
+	exit 0
+fi
+
+# Which binaries have selected tests, and the -r arguments for each.
+selected=
+for b in $bins; do
+	names=$("$dir/$b" --names 2>/dev/null)
+	for n in $names; do
+		if matches "$n"; then
+			selected="$selected $b"
+			break
+		fi
+	done
+done
+
+set -- $selected
+echo "TAP version 13"
+echo "1..$#"
+i=0
+rc=0
+for b in $selected; do
+	i=$((i + 1))
+	args=
+	if [ -n "$pattern" ]; then
+		for n in $("$dir/$b" --names); do
+			matches "$n" && args="$args -r $n"
+		done
+	fi
+	echo "# kvm-contract: $b"
+	# Stream the subtest indented; keep the binary's exit status aside.
+	status_file=${TMPDIR:-/tmp}/kvmc-status.$$
+	{
+		# shellcheck disable=SC2086
+		timeout "${KVMC_BIN_TIMEOUT:-600}" "$dir/$b" $args 2>&1
+		echo $? > "$status_file"
+	} | sed 's/^/    /'
+	status=$(cat "$status_file")
+	rm -f "$status_file"
+	case $status in
+	0) echo "ok $i $b" ;;
+	4) echo "ok $i $b # SKIP" ;;
+	124|143) echo "# $b: killed after ${KVMC_BIN_TIMEOUT:-600} s"; echo "not ok $i $b"; rc=1 ;;
+	*) echo "not ok $i $b # exit status $status"; rc=1 ;;
+	esac
+done
+exit $rc
