@@ -46,7 +46,7 @@ O ?= build/$(ARCH)
 OUT := $(abspath $(O))
 
 # Goals that must work before any dependency is fetched.
-NO_FETCH_GOALS := deps clean help
+NO_FETCH_GOALS := deps clean help check
 ifneq ($(KDIR),)
 UAPI := $(abspath $(KDIR))/usr/include
 HARNESS := $(abspath $(KDIR))/tools/testing/selftests
