@@ -46,7 +46,7 @@ O ?= build/$(ARCH)
 OUT := $(abspath $(O))
 
 # Goals that must work before any dependency is fetched.
-NO_FETCH_GOALS := deps clean help check
+NO_FETCH_GOALS := deps clean help check bench
 ifneq ($(KDIR),)
 UAPI := $(abspath $(KDIR))/usr/include
 HARNESS := $(abspath $(KDIR))/tools/testing/selftests
@@ -136,15 +136,22 @@ $(OUT)/unit/%: $(OUT)/unit/obj/tests/unit/%.o $(UNIT_OBJS)
 	$(HOSTCXX) -o $@ $^
 
 # ---- goals ---------------------------------------------------------------
-.PHONY: all unit unit-build check deps clean help
+.PHONY: all unit unit-build check bench deps clean help
 .DEFAULT_GOAL := all
 .SECONDARY:
 
+# The list of test binaries, rewritten only when it changes (run_tests.sh
+# rebuilds the VM's initramfs when anything under tests/ is newer).
+define write_if_changed
+	@printf '%s\n' $(2) > $(1).tmp
+	@if cmp -s $(1).tmp $(1); then rm $(1).tmp; else mv $(1).tmp $(1); fi
+endef
+
 all: $(TESTS)
-	@printf '%s\n' $(patsubst $(OUT)/tests/%,%,$(TESTS)) > $(OUT)/tests/kvm-contract-list.txt
+	$(call write_if_changed,$(OUT)/tests/kvm-contract-list.txt,$(patsubst $(OUT)/tests/%,%,$(TESTS)))
 
 unit-build: $(UNIT_TESTS)
-	@printf '%s\n' $(patsubst $(OUT)/unit/%,%,$(UNIT_TESTS)) > $(OUT)/unit/kvm-contract-list.txt
+	$(call write_if_changed,$(OUT)/unit/kvm-contract-list.txt,$(patsubst $(OUT)/unit/%,%,$(UNIT_TESTS)))
 
 unit: unit-build
 	scripts/ktap-runner.sh $(OUT)/unit
@@ -153,6 +160,10 @@ unit: unit-build
 # against real KVM (in a VM when this machine has none).
 check:
 	./run_tests.sh --unit
+
+# Time to verdict: warm runs (add BENCH_ARGS=--cold for a fresh clone).
+bench:
+	scripts/benchmark.sh $(BENCH_ARGS)
 
 deps:
 	scripts/deps.sh
