@@ -54,6 +54,8 @@ private:
 class HostMapping {
 public:
 	static HostMapping anonymous(size_t size, int prot = PROT_READ | PROT_WRITE);
+	/* MAP_SHARED view of a file (a memfd, a guest_memfd). */
+	static HostMapping shared_file(int fd, size_t size, int prot = PROT_READ | PROT_WRITE);
 	HostMapping() = default;
 	HostMapping(HostMapping &&o) noexcept
 		: addr_(std::exchange(o.addr_, nullptr)), size_(std::exchange(o.size_, 0)) {}
@@ -103,10 +105,30 @@ private:
 	UniqueFd fd_;
 };
 
+/* A guest_memfd file (KVM_CREATE_GUEST_MEMFD), bound to its VM. */
+class GuestMemfd {
+public:
+	GuestMemfd(Vm &vm, uint64_t size, uint64_t flags);
+	int fd() const { return fd_.get(); }
+	uint64_t size() const { return size_; }
+	/* mmap() the file; needs GUEST_MEMFD_FLAG_MMAP. */
+	HostMapping map() const;
+	/* Close this fd; the file lives on while mappings or bindings hold it. */
+	void close() { fd_.reset(); }
+
+private:
+	UniqueFd fd_;
+	uint64_t size_;
+};
+
 /* A memslot, deleted again when the owner goes away (unless done already). */
 class Memslot {
 public:
 	Memslot(Vm &vm, uint32_t slot, uint64_t gpa, const HostMapping &backing, uint32_t flags = 0);
+	/* A KVM_MEM_GUEST_MEMFD slot over [offset, offset + size) of gmem;
+	 * shared is the userspace_addr side (the gmem's own mapping, say). */
+	Memslot(Vm &vm, uint32_t slot, uint64_t gpa, const GuestMemfd &gmem, uint64_t offset, uint64_t size,
+		const HostMapping &shared, uint32_t flags = 0);
 	Memslot(Memslot &&o) noexcept;
 	Memslot(const Memslot &) = delete;
 	~Memslot() { remove(); }
@@ -116,6 +138,8 @@ public:
 	void remove();
 
 private:
+	void add();
+
 	Vm *vm_;
 	struct kvm_userspace_memory_region2 region_ {};
 	bool live_ = false;

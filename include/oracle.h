@@ -32,6 +32,7 @@ inline constexpr Rule C6{"C6", "api.rst 4.10 KVM_RUN (ENOSYS), 5 \"KVM_EXIT_ARM_
 inline constexpr Rule C7{"C7", "api.rst 4.35 KVM_SET_USER_MEMORY_REGION (KVM_MEM_READONLY)"};
 inline constexpr Rule C11{"C11", "api.rst 4.10 KVM_RUN (EINTR), 5 \"immediate_exit\""};
 inline constexpr Rule C12{"C12", "api.rst 5 \"KVM_EXIT_MMIO\" (completion on re-entry), 8.44 (retry)"};
+inline constexpr Rule G1{"G1", "api.rst 4.142 KVM_CREATE_GUEST_MEMFD (GUEST_MEMFD_FLAG_MMAP), 4.140"};
 inline constexpr Rule K3{"K3", "api.rst 4.10 KVM_RUN (ENOEXEC), 4.82 KVM_ARM_VCPU_INIT"};
 /* Not a rule of api.rst: the suite's own bound on every KVM_RUN. */
 inline constexpr Rule time_limit{"time-limit", "kvm-contract: every KVM_RUN has a time limit"};

@@ -67,6 +67,16 @@ HostMapping HostMapping::anonymous(size_t size, int prot)
 	return m;
 }
 
+HostMapping HostMapping::shared_file(int fd, size_t size, int prot)
+{
+	HostMapping m;
+	m.addr_ = mmap(nullptr, size, prot, MAP_SHARED, fd, 0);
+	if (m.addr_ == MAP_FAILED)
+		die("mmap(fd %d, %zu bytes, shared): %s", fd, size, errno_name(errno).c_str());
+	m.size_ = size;
+	return m;
+}
+
 HostMapping &HostMapping::operator=(HostMapping &&o) noexcept
 {
 	if (this != &o) {
@@ -156,6 +166,23 @@ int Vm::set_memory_region_raw(const struct kvm_userspace_memory_region2 &region)
 	return ioctl(fd(), KVM_SET_USER_MEMORY_REGION2, &region) ? -errno : 0;
 }
 
+GuestMemfd::GuestMemfd(Vm &vm, uint64_t size, uint64_t flags) : size_(size)
+{
+	struct kvm_create_guest_memfd args {};
+	args.size = size;
+	args.flags = flags;
+	int fd = ioctl(vm.fd(), KVM_CREATE_GUEST_MEMFD, &args);
+	if (fd < 0)
+		die("KVM_CREATE_GUEST_MEMFD(size %#llx, flags %#llx): %s", (unsigned long long)size,
+		    (unsigned long long)flags, errno_name(errno).c_str());
+	fd_.reset(fd);
+}
+
+HostMapping GuestMemfd::map() const
+{
+	return HostMapping::shared_file(fd(), size_);
+}
+
 Memslot::Memslot(Vm &vm, uint32_t slot, uint64_t gpa, const HostMapping &backing, uint32_t flags)
 	: vm_(&vm)
 {
@@ -164,11 +191,32 @@ Memslot::Memslot(Vm &vm, uint32_t slot, uint64_t gpa, const HostMapping &backing
 	region_.guest_phys_addr = gpa;
 	region_.memory_size = backing.size();
 	region_.userspace_addr = backing.hva();
-	int r = vm.set_memory_region_raw(region_);
+	add();
+}
+
+Memslot::Memslot(Vm &vm, uint32_t slot, uint64_t gpa, const GuestMemfd &gmem, uint64_t offset,
+		 uint64_t size, const HostMapping &shared, uint32_t flags)
+	: vm_(&vm)
+{
+	region_.slot = slot;
+	region_.flags = flags | KVM_MEM_GUEST_MEMFD;
+	region_.guest_phys_addr = gpa;
+	region_.memory_size = size;
+	region_.userspace_addr = shared.hva();
+	region_.guest_memfd = gmem.fd();
+	region_.guest_memfd_offset = offset;
+	add();
+}
+
+void Memslot::add()
+{
+	int r = vm_->set_memory_region_raw(region_);
 	if (r)
-		die("KVM_SET_USER_MEMORY_REGION2(slot %u, gpa %#llx, size %#llx, flags %#x): %s", slot,
-		    (unsigned long long)gpa, (unsigned long long)backing.size(), flags,
-		    errno_name(-r).c_str());
+		die("KVM_SET_USER_MEMORY_REGION2(slot %u, gpa %#llx, size %#llx, flags %#x, guest_memfd %d "
+		    "+%#llx): %s", region_.slot, (unsigned long long)region_.guest_phys_addr,
+		    (unsigned long long)region_.memory_size, region_.flags,
+		    region_.flags & KVM_MEM_GUEST_MEMFD ? (int)region_.guest_memfd : -1,
+		    (unsigned long long)region_.guest_memfd_offset, errno_name(-r).c_str());
 	live_ = true;
 }
 
