@@ -69,6 +69,8 @@ extern "C" [[noreturn]] void guest_main()
 		case op_store_pair:
 			arch_store_pair(gpa, value);
 			break;
+		case op_spin:
+			arch_spin();
 		default:
 			ucall_forever(ucall_failed, 2, i, mb->steps[i].op, 0);
 		}

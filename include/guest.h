@@ -24,6 +24,7 @@ enum Op : uint32_t {
 	op_fetch = 3,		/* branch to gpa (instruction fetch) */
 	op_load_pair = 4,	/* arm64 LDP: no valid syndrome */
 	op_store_pair = 5,	/* arm64 STP: no valid syndrome */
+	op_spin = 6,		/* loop forever without exiting (suite self-test) */
 };
 
 struct Step {

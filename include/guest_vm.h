@@ -30,9 +30,9 @@ public:
 	uint32_t completed() const;
 	uint64_t loaded(uint32_t step) const;
 
-	/* One KVM_RUN under the time limit; ucall exits are decoded into
-	 * Observation::call. */
-	Observation run();
+	/* One KVM_RUN under the time limit (default run_limit_ms()); ucall
+	 * exits are decoded into Observation::call. */
+	Observation run(unsigned limit_ms = 0);
 	/* Fill the data of a pending MMIO load, then run. */
 	Observation complete_load_and_run(uint64_t value);
 
@@ -51,6 +51,8 @@ inline guest::Step store(uint64_t gpa, uint32_t width, uint64_t value)
 {
 	return {gpa, value, guest::op_store, width};
 }
+
+inline guest::Step spin() { return {0, 0, guest::op_spin, 0}; }
 
 /* Mode::strict from the environment (KVMC_STRICT=1). */
 Mode mode_from_env();

@@ -28,7 +28,7 @@ namespace kvmc {
 /* Print "# setup error: ..." and end the test process as failed. */
 [[noreturn]] void die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* A diagnostic line for the log: "# " + text, flushed at once. */
+/* Diagnostic lines for the log: "# " before each line of text, flushed. */
 void log_line(const std::string &text);
 
 size_t page_size();

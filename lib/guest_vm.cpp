@@ -54,9 +54,9 @@ uint64_t GuestVm::loaded(uint32_t step) const
 	return mailbox()->loaded[step];
 }
 
-Observation GuestVm::run()
+Observation GuestVm::run(unsigned limit_ms)
 {
-	Observation obs = vcpu_->observe(run_limit_ms());
+	Observation obs = vcpu_->observe(limit_ms ? limit_ms : run_limit_ms());
 	if (auto block = arch::ucall_block(obs)) {
 		uint64_t off = *block - ARCH_RAM_GPA;
 		if (*block < ARCH_RAM_GPA || off + sizeof(guest::Ucall) > ARCH_RAM_SIZE)

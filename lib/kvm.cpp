@@ -33,7 +33,17 @@ void die(const char *fmt, ...)
 
 void log_line(const std::string &text)
 {
-	fprintf(stdout, "# %s\n", text.c_str());
+	size_t start = 0;
+	while (start <= text.size()) {
+		size_t end = text.find('\n', start);
+		if (end == std::string::npos)
+			end = text.size();
+		/* A trailing newline ends the text; it adds no empty line. */
+		if (end == text.size() && start == end && start != 0)
+			break;
+		fprintf(stdout, "# %.*s\n", (int)(end - start), text.data() + start);
+		start = end + 1;
+	}
 	fflush(stdout);
 }
 

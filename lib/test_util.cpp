@@ -3,20 +3,7 @@
 #include "names.h"
 #include "oracle.h"
 
-#include <sstream>
-
 namespace kvmc {
-
-namespace {
-
-void log_block(const std::string &text)
-{
-	std::istringstream in(text);
-	for (std::string line; std::getline(in, line);)
-		log_line(line);
-}
-
-} /* namespace */
 
 bool judge_outcome(const char *step, const Expectation &expected, const Observation &observed)
 {
@@ -26,7 +13,7 @@ bool judge_outcome(const char *step, const Expectation &expected, const Observat
 		return true;
 	}
 	log_line(std::string(step) + ":");
-	log_block(v.report(expected, observed));
+	log_line(v.report(expected, observed));
 	return v.passed();
 }
 

@@ -56,3 +56,10 @@ static inline void arch_ucall(uint64_t block_gpa)
 {
 	asm volatile("dsb sy\n\tstr %0, [%1]" : : "r"(block_gpa), "r"((uint64_t)ARCH_UCALL_GPA) : "memory");
 }
+
+/* A loop that never exits to the host: the watchdog's self-test. */
+[[noreturn]] static inline void arch_spin(void)
+{
+	for (;;)
+		asm volatile("1: b 1b" ::: "memory");
+}

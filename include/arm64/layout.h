@@ -29,6 +29,10 @@
 #define ARCH_MMIO_GPA		0xc0000000
 #define ARCH_UCALL_GPA		0x100000000
 
+/* Beyond the 39-bit VA range of TTBR0: a stage-1 translation fault the
+ * guest takes itself (the suite's self-test of exception reporting). */
+#define ARCH_UNMAPPED_GVA	0x8000000000
+
 /* MAIR_EL1 attribute indexes used by the identity map. */
 #define ARCH_MAIR_NORMAL_WB	0
 #define ARCH_MAIR_DEVICE_nGnRE	1

@@ -1,0 +1,54 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The suite's own machinery, checked against the real KVM it runs on: a
+ * verdict is only worth something if a guest that never exits is cut off
+ * and an unexpected guest exception is reported rather than hidden.
+ */
+#include "test_util.h"
+
+#include "layout.h"
+
+using namespace kvmc;
+
+KVM_FIXTURE(kvmc_self);
+
+/* A guest that never exits: the watchdog ends KVM_RUN with -1/EINTR,
+ * the observation says so, and any verdict on it fails. */
+TEST_F(kvmc_self, spinning_guest_hits_time_limit)
+{
+	Kvm kvm;
+	GuestVm g(kvm);
+	g.order({spin()});
+	Observation obs = g.run(300);
+	log_line("observed: " + describe(obs));
+	ASSERT_TRUE(obs.timed_out);
+	ASSERT_EQ(-1, obs.ret);
+	ASSERT_EQ(EINTR, obs.err);
+	ASSERT_TRUE(obs.pc.has_value());
+	EXPECT_LE((uint64_t)ARCH_RAM_GPA, *obs.pc);
+	EXPECT_GT((uint64_t)ARCH_RAM_GPA + ARCH_IMAGE_MAX, *obs.pc);
+	EXPECT_FALSE(judge(Expectation::guest_done(rules::guest), obs).passed());
+
+	/* immediate_exit is cleared again: the next run is an ordinary one. */
+	EXPECT_EQ(0, g.vcpu().shared()->immediate_exit);
+}
+
+/* A guest access its own page tables do not map: the guest's vectors
+ * report the exception with the faulting address, and verdicts fail. */
+TEST_F(kvmc_self, unexpected_guest_exception_is_reported)
+{
+	Kvm kvm;
+	GuestVm g(kvm);
+	const uint64_t unmapped = ARCH_UNMAPPED_GVA;
+	g.order({load(unmapped, 8)});
+	Observation obs = g.run();
+	log_line("observed: " + describe(obs));
+	ASSERT_TRUE(obs.call.has_value());
+	ASSERT_EQ((uint32_t)GuestCallKind::exception, (uint32_t)obs.call->kind);
+	EXPECT_EQ(unmapped, obs.call->args[2]);
+	Verdict v = judge(Expectation::guest_done(rules::guest), obs);
+	EXPECT_FALSE(v.passed());
+	log_line(v.report(Expectation::guest_done(rules::guest), obs));
+}
+
+KVMC_TEST_MAIN
