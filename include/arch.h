@@ -17,8 +17,9 @@ void vcpu_init(Vcpu &vcpu);
 /* Point the vCPU at the guest image entry; registers the entry code
  * relies on are set here. */
 void vcpu_boot(Vcpu &vcpu);
-/* Write the guest's page tables into guest RAM (host view of RAM_GPA). */
-void build_page_tables(uint8_t *ram);
+/* Write what the guest needs in RAM before its first instruction (host
+ * view of ARCH_RAM_GPA): page tables, and on x86 the GDT and TSS. */
+void prepare_ram(uint8_t *ram);
 /* The guest program counter, when it can be read. */
 std::optional<uint64_t> guest_pc(const Vcpu &vcpu);
 /* When obs is the guest ringing the ucall doorbell: the guest physical

@@ -45,6 +45,7 @@ struct Observation {
 	int ret = 0;
 	int err = 0;			/* errno when ret == -1, else 0 */
 	struct kvm_run run {};		/* copy of the shared kvm_run page header */
+	uint8_t io_data[8] = {};	/* KVM_EXIT_IO: the bytes at io.data_offset */
 	std::optional<SignalRecord> signal;
 	bool timed_out = false;		/* the run hit its time limit */
 	unsigned limit_ms = 0;

@@ -18,7 +18,7 @@ GuestVm::GuestVm(const Kvm &kvm, unsigned long vm_type)
 	if (image_size > ARCH_IMAGE_MAX)
 		die("guest image is %zu bytes, layout allows %d", image_size, ARCH_IMAGE_MAX);
 	memcpy(ram_.data(), arch::guest_image_start, image_size);
-	arch::build_page_tables(ram_.data());
+	arch::prepare_ram(ram_.data());
 	mailbox()->magic = guest::mailbox_magic;
 
 	vcpu_ = std::make_unique<Vcpu>(vm_, 0);

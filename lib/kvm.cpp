@@ -359,6 +359,12 @@ Observation Vcpu::observe(unsigned limit_ms)
 
 	/* Copy at once: everything after this judges the copy. */
 	memcpy(&obs.run, run_, sizeof(obs.run));
+	if (obs.ret == 0 && run_->exit_reason == KVM_EXIT_IO) {
+		/* Port I/O data lives past struct kvm_run, in the same mapping. */
+		size_t n = (size_t)run_->io.size * run_->io.count;
+		if (n <= sizeof(obs.io_data) && run_->io.data_offset + n <= run_size_)
+			memcpy(obs.io_data, reinterpret_cast<uint8_t *>(run_) + run_->io.data_offset, n);
+	}
 	obs.limit_ms = limit_ms;
 	obs.timed_out = watchdog_fired && obs.ret == -1 && obs.err == EINTR;
 	if (signal_seen)

@@ -119,10 +119,16 @@ std::string describe_payload(const Observation &obs)
 			 (unsigned long long)r.arm_nisv.esr_iss,
 			 (unsigned long long)r.arm_nisv.fault_ipa);
 		return buf;
-	case KVM_EXIT_IO:
-		snprintf(buf, sizeof(buf), "io{direction=%u size=%u port=0x%x count=%u}",
-			 r.io.direction, r.io.size, r.io.port, r.io.count);
-		return buf;
+	case KVM_EXIT_IO: {
+		std::string data;
+		for (unsigned i = 0; i < (unsigned)r.io.size * r.io.count && i < sizeof(obs.io_data); i++) {
+			snprintf(buf, sizeof(buf), "%s%02x", i ? " " : "", obs.io_data[i]);
+			data += buf;
+		}
+		snprintf(buf, sizeof(buf), "io{direction=%s size=%u port=0x%x count=%u data=[",
+			 r.io.direction == KVM_EXIT_IO_OUT ? "out" : "in", r.io.size, r.io.port, r.io.count);
+		return buf + data + "]}";
+	}
 	case KVM_EXIT_INTERNAL_ERROR:
 		snprintf(buf, sizeof(buf), "internal{suberror=%u ndata=%u}",
 			 r.internal.suberror, r.internal.ndata);

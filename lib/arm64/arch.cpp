@@ -49,7 +49,7 @@ void vcpu_boot(Vcpu &vcpu)
 	vcpu.set_one_reg(reg_pc, ARCH_RAM_GPA);
 }
 
-void build_page_tables(uint8_t *ram)
+void prepare_ram(uint8_t *ram)
 {
 	auto *l1 = reinterpret_cast<uint64_t *>(ram + ARCH_PGTABLE_OFFSET);
 	for (uint64_t i = 0; i < 512; i++) {

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 */
-/* The guest image is linked to run where the host copies it: ARCH_RAM_GPA. */
+/* The guest image is linked to run where the host copies it: ARCH_RAM_GPA
+ * (include/<arch>/layout.h). */
 #include "layout.h"
 
 ENTRY(_start)

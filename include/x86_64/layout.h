@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * x86_64 guest physical layout. The guest starts directly in 64-bit long
+ * mode (the host sets CR0/CR3/CR4/EFER and the segments with
+ * KVM_SET_SREGS) over an identity map of the low 4 GiB in 2 MiB pages:
+ *
+ *   0x4000_0000  RAM memslot: image, page tables, GDT/TSS, IDT, mailbox, stack
+ *   0x8000_0000  test region: memslots a scenario creates
+ *   0xc000_0000  MMIO region: never backed by a memslot (mapped uncached)
+ *
+ * The ucall doorbell is port I/O (ARCH_UCALL_PORT), which no scenario
+ * touches. Same RAM offsets as arm64 where the two share a meaning.
+ */
+#pragma once
+
+#define ARCH_RAM_GPA		0x40000000
+#define ARCH_RAM_SIZE		0x200000
+#define ARCH_IMAGE_MAX		0x10000
+#define ARCH_PGTABLE_OFFSET	0x10000	/* PML4, PDPT, 4 PDs: 6 pages */
+#define ARCH_GDT_OFFSET		0x18000
+#define ARCH_TSS_OFFSET		0x18100
+#define ARCH_IDT_OFFSET		0x19000
+#define ARCH_MAILBOX_OFFSET	0x20000
+#define ARCH_UCALL_OFFSET	0x30000
+#define ARCH_STACK_TOP_OFFSET	0x80000
+
+#define ARCH_TEST_GPA		0x80000000
+#define ARCH_MMIO_GPA		0xc0000000
+#define ARCH_UCALL_PORT		0x7c
+
+/* Canonical but beyond the 4 GiB identity map: a #PF the guest takes
+ * itself (the suite's self-test of exception reporting). */
+#define ARCH_UNMAPPED_GVA	0x1000000000
+
+/* GDT selectors the host installs. */
+#define ARCH_SEL_CODE		0x08
+#define ARCH_SEL_DATA		0x10
+#define ARCH_SEL_TSS		0x18

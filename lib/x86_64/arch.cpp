@@ -1,0 +1,160 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * x86_64 hooks: CPUID, a vCPU that starts in 64-bit long mode, the
+ * identity map, GDT and TSS, and the port I/O ucall doorbell.
+ */
+#include "arch.h"
+
+#include <cerrno>
+#include <cstring>
+#include <memory>
+#include <sys/ioctl.h>
+
+#include "layout.h"
+#include "names.h"
+
+namespace kvmc::arch {
+
+namespace {
+
+constexpr uint64_t pte_present = 1ull << 0;
+constexpr uint64_t pte_write = 1ull << 1;
+constexpr uint64_t pte_pwt = 1ull << 3;
+constexpr uint64_t pte_pcd = 1ull << 4;
+constexpr uint64_t pte_large = 1ull << 7;
+constexpr uint64_t large_page = 2ull << 20;
+constexpr uint64_t table_size = 4096;
+
+constexpr uint64_t cr0_pe = 1ull << 0, cr0_mp = 1ull << 1, cr0_et = 1ull << 4, cr0_ne = 1ull << 5,
+		   cr0_wp = 1ull << 16, cr0_pg = 1ull << 31;
+constexpr uint64_t cr4_pae = 1ull << 5;
+constexpr uint64_t efer_lme = 1ull << 8, efer_lma = 1ull << 10;
+
+/* GDT: null, 64-bit code, data, then the 16-byte TSS descriptor. */
+constexpr uint64_t gdt_code64 = 0x00af9b000000ffffull;
+constexpr uint64_t gdt_data = 0x00cf93000000ffffull;
+constexpr uint32_t tss_limit = 0x67;
+constexpr uint32_t gdt_entries = 5;
+
+struct kvm_segment segment(uint16_t selector, uint8_t type, bool code)
+{
+	struct kvm_segment s {};
+	s.base = 0;
+	s.limit = 0xffffffff;
+	s.selector = selector;
+	s.type = type;
+	s.present = 1;
+	s.dpl = 0;
+	s.db = code ? 0 : 1;
+	s.s = 1;
+	s.l = code ? 1 : 0;
+	s.g = 1;
+	return s;
+}
+
+} /* namespace */
+
+void vcpu_init(Vcpu &vcpu)
+{
+	/* Long mode needs CPUID.LM in the guest's CPUID: give the vCPU all
+	 * KVM supports, as the kernel's selftests do. */
+	int n = 64;
+	std::unique_ptr<uint8_t[]> buf;
+	struct kvm_cpuid2 *cpuid;
+	for (;;) {
+		buf.reset(new uint8_t[sizeof(struct kvm_cpuid2) + n * sizeof(struct kvm_cpuid_entry2)]());
+		cpuid = reinterpret_cast<struct kvm_cpuid2 *>(buf.get());
+		cpuid->nent = n;
+		if (ioctl(vcpu.vm().kvm().fd(), KVM_GET_SUPPORTED_CPUID, cpuid) == 0)
+			break;
+		if (errno != E2BIG)
+			die("KVM_GET_SUPPORTED_CPUID: %s", errno_name(errno).c_str());
+		n *= 2;
+	}
+	if (ioctl(vcpu.fd(), KVM_SET_CPUID2, cpuid))
+		die("KVM_SET_CPUID2(%u entries): %s", cpuid->nent, errno_name(errno).c_str());
+}
+
+void vcpu_boot(Vcpu &vcpu)
+{
+	struct kvm_sregs sregs {};
+	if (ioctl(vcpu.fd(), KVM_GET_SREGS, &sregs))
+		die("KVM_GET_SREGS: %s", errno_name(errno).c_str());
+	sregs.cr0 = cr0_pe | cr0_mp | cr0_et | cr0_ne | cr0_wp | cr0_pg;
+	sregs.cr3 = ARCH_RAM_GPA + ARCH_PGTABLE_OFFSET;
+	sregs.cr4 = cr4_pae;
+	sregs.efer = efer_lme | efer_lma;
+	sregs.cs = segment(ARCH_SEL_CODE, 11, true);	/* execute/read, accessed */
+	sregs.ds = sregs.es = sregs.fs = sregs.gs = sregs.ss = segment(ARCH_SEL_DATA, 3, false);
+	/* VMX insists on a busy 64-bit TSS in TR even if nothing uses it. */
+	sregs.tr = {};
+	sregs.tr.base = ARCH_RAM_GPA + ARCH_TSS_OFFSET;
+	sregs.tr.limit = tss_limit;
+	sregs.tr.selector = ARCH_SEL_TSS;
+	sregs.tr.type = 11;
+	sregs.tr.present = 1;
+	sregs.ldt = {};
+	sregs.ldt.unusable = 1;
+	sregs.gdt.base = ARCH_RAM_GPA + ARCH_GDT_OFFSET;
+	sregs.gdt.limit = gdt_entries * 8 - 1;
+	if (ioctl(vcpu.fd(), KVM_SET_SREGS, &sregs))
+		die("KVM_SET_SREGS: %s", errno_name(errno).c_str());
+
+	struct kvm_regs regs {};
+	regs.rip = ARCH_RAM_GPA;
+	regs.rsp = ARCH_RAM_GPA + ARCH_STACK_TOP_OFFSET;
+	regs.rflags = 0x2; /* bit 1 is reserved, always set */
+	if (ioctl(vcpu.fd(), KVM_SET_REGS, &regs))
+		die("KVM_SET_REGS: %s", errno_name(errno).c_str());
+}
+
+void prepare_ram(uint8_t *ram)
+{
+	/* PML4 -> one PDPT -> four PDs of 2 MiB pages: the low 4 GiB. */
+	auto table = [ram](unsigned i) {
+		return reinterpret_cast<uint64_t *>(ram + ARCH_PGTABLE_OFFSET + i * table_size);
+	};
+	const uint64_t tables_gpa = ARCH_RAM_GPA + ARCH_PGTABLE_OFFSET;
+	table(0)[0] = (tables_gpa + table_size) | pte_present | pte_write;
+	for (unsigned pd = 0; pd < 4; pd++) {
+		table(1)[pd] = (tables_gpa + (2 + pd) * table_size) | pte_present | pte_write;
+		for (unsigned i = 0; i < 512; i++) {
+			uint64_t base = (uint64_t)pd << 30 | (uint64_t)i * large_page;
+			uint64_t e = base | pte_present | pte_write | pte_large;
+			if (base >= ARCH_MMIO_GPA)
+				e |= pte_pcd | pte_pwt; /* MMIO: uncached */
+			table(2 + pd)[i] = e;
+		}
+	}
+
+	auto *gdt = reinterpret_cast<uint64_t *>(ram + ARCH_GDT_OFFSET);
+	const uint64_t tss = ARCH_RAM_GPA + ARCH_TSS_OFFSET;
+	gdt[0] = 0;
+	gdt[ARCH_SEL_CODE / 8] = gdt_code64;
+	gdt[ARCH_SEL_DATA / 8] = gdt_data;
+	/* Busy 64-bit TSS (type 11), present; base split over 16 bytes. */
+	gdt[ARCH_SEL_TSS / 8] = tss_limit | (tss & 0xffffff) << 16 | 0x8bull << 40 |
+				((tss >> 24) & 0xff) << 56;
+	gdt[ARCH_SEL_TSS / 8 + 1] = tss >> 32;
+}
+
+std::optional<uint64_t> guest_pc(const Vcpu &vcpu)
+{
+	struct kvm_regs regs {};
+	if (ioctl(vcpu.fd(), KVM_GET_REGS, &regs))
+		return std::nullopt;
+	return regs.rip;
+}
+
+std::optional<uint64_t> ucall_block(const Observation &obs)
+{
+	const auto &io = obs.run.io;
+	if (obs.ret != 0 || obs.exit_reason() != KVM_EXIT_IO || io.port != ARCH_UCALL_PORT ||
+	    io.direction != KVM_EXIT_IO_OUT || io.size != 4 || io.count != 1)
+		return std::nullopt;
+	uint32_t gpa;
+	memcpy(&gpa, obs.io_data, sizeof(gpa));
+	return gpa;
+}
+
+} /* namespace kvmc::arch */
