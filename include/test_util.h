@@ -24,9 +24,18 @@ bool judge_value(Rule rule, const char *what, uint64_t wanted, uint64_t got);
 
 } /* namespace kvmc */
 
-/* Judge; on failure mark the test failed and end the test body (the RAII
- * owners clean up as it returns). */
+/*
+ * As in the kselftest harness: EXPECT_* marks the test failed and goes on,
+ * ASSERT_* also ends the test body (its RAII owners clean up as it
+ * returns). ASSERT where later steps make no sense after a failure.
+ */
 #define EXPECT_OUTCOME(step, expected, observed)                                   \
+	do {                                                                       \
+		if (!kvmc::judge_outcome(step, expected, observed))                \
+			_metadata->exit_code = KSFT_FAIL;                          \
+	} while (0)
+
+#define ASSERT_OUTCOME(step, expected, observed)                                   \
 	do {                                                                       \
 		if (!kvmc::judge_outcome(step, expected, observed)) {              \
 			_metadata->exit_code = KSFT_FAIL;                          \
@@ -35,6 +44,12 @@ bool judge_value(Rule rule, const char *what, uint64_t wanted, uint64_t got);
 	} while (0)
 
 #define EXPECT_VALUE(rule, what, wanted, got)                                      \
+	do {                                                                       \
+		if (!kvmc::judge_value(rule, what, wanted, got))                   \
+			_metadata->exit_code = KSFT_FAIL;                          \
+	} while (0)
+
+#define ASSERT_VALUE(rule, what, wanted, got)                                      \
 	do {                                                                       \
 		if (!kvmc::judge_value(rule, what, wanted, got)) {                 \
 			_metadata->exit_code = KSFT_FAIL;                          \

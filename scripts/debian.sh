@@ -4,6 +4,9 @@
 #
 #   scripts/debian.sh build-deps        print UAPI=<dir> and HARNESS=<dir>
 #   scripts/debian.sh kernel ARCH [SUITE]   print the path of a kernel image
+#   scripts/debian.sh modules ARCH [SUITE]  print a directory with the KVM
+#                                       modules of that kernel and their load
+#                                       order (x86_64; arm64 builds KVM in)
 #   scripts/debian.sh busybox ARCH      print the path of a static busybox
 #   scripts/debian.sh mirror            print the archive URI apt uses here
 #
@@ -186,6 +189,56 @@ kernel() {
 	echo "$kpath"
 }
 
+# The KVM modules of the kernel "kernel" resolves, decompressed, with the
+# modules they depend on (read from each module's depends= field) and a
+# load-order file: dependencies first. Only the needed files are taken out
+# of the (100 MB) linux-modules package.
+modules() {
+	da=$(debarch "$1")
+	kpath=$(kernel "$1")
+	abi=$(basename "$(dirname "$kpath")")
+	mdir=$(dirname "$kpath")/modules
+	[ -f "$mdir/load-order" ] && { echo "$mdir"; return; }
+	[ "$da" = amd64 ] || die "no KVM modules needed for $da (KVM is built in)"
+	ensure_lists "KVM modules for $abi"
+	pkg=linux-modules-$abi
+	ver=$(candidate "$pkg:$da")
+	[ -n "$ver" ] || die "$pkg not found in $SUITE"
+	log "$pkg (KVM modules only)"
+	tmp=$(mktemp -d "$CACHE/dl.XXXXXX")
+	# shellcheck disable=SC2046
+	(cd "$tmp" && apt-get $(apt_opts) download "$pkg:$da=$ver" >"$tmp/log" 2>&1) ||
+		{ cat "$tmp/log" >&2; rm -rf "$tmp"; die "could not download $pkg"; }
+	deb=$(ls "$tmp"/*.deb)
+	dpkg-deb -c "$deb" | awk '{ print $NF }' | grep '\.ko' > "$tmp/listing"
+	mkdir -p "$mdir.part"
+	: > "$tmp/order"
+	# add NAME: extract the module, its dependencies first.
+	add() {
+		grep -qx "$1" "$tmp/order" && return 0
+		path=$(grep -E "/$1\.ko(\.xz|\.zst)?\$" "$tmp/listing" | head -n 1)
+		[ -n "$path" ] || die "module $1 not in $pkg"
+		dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$tmp" "$path"
+		case $path in
+		*.xz) xz -d -f "$tmp/$path"; path=${path%.xz} ;;
+		*.zst) zstd -q -d --rm -f "$tmp/$path"; path=${path%.zst} ;;
+		esac
+		cp "$tmp/$path" "$mdir.part/$1.ko"
+		for dep in $(strings "$mdir.part/$1.ko" | sed -n 's/^depends=//p' | tr ',' ' '); do
+			add "$dep"
+		done
+		echo "$1" >> "$tmp/order"
+	}
+	# kvm-intel too, for --kernel runs on Intel hardware; under QEMU's
+	# emulation only kvm-amd (SVM) can load.
+	add kvm-amd
+	add kvm-intel
+	mv "$tmp/order" "$mdir.part/load-order"
+	rm -rf "$tmp" "$mdir"
+	mv "$mdir.part" "$mdir"
+	echo "$mdir"
+}
+
 # A static busybox for ARCH, from the base suite (busybox does not change
 # with the kernel).
 busybox() {
@@ -209,7 +262,8 @@ busybox() {
 case ${1:-} in
 build-deps) build_deps ;;
 kernel) [ $# -ge 2 ] || die "usage: debian.sh kernel ARCH [SUITE]"; [ $# -ge 3 ] && SUITE=$3; kernel "$2" ;;
+modules) [ $# -ge 2 ] || die "usage: debian.sh modules ARCH [SUITE]"; [ $# -ge 3 ] && SUITE=$3; modules "$2" ;;
 busybox) [ $# -ge 2 ] || die "usage: debian.sh busybox ARCH"; busybox "$2" ;;
 mirror) mirror ;;
-*) die "usage: debian.sh build-deps | kernel ARCH [SUITE] | busybox ARCH | mirror" ;;
+*) die "usage: debian.sh build-deps | kernel ARCH [SUITE] | modules ARCH [SUITE] | busybox ARCH | mirror" ;;
 esac

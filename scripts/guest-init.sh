@@ -12,6 +12,18 @@ mkdir -p /tmp && mount -t tmpfs tmp /tmp
 [ -f /etc/kvmc.conf ] && . /etc/kvmc.conf
 export KVMC_STRICT KVMC_RUN_TIMEOUT_MS KVMC_BIN_TIMEOUT
 
+# Where KVM is a module (x86), load it and what it depends on, in order.
+# Only one of kvm-amd and kvm-intel can load; the other's failure is normal.
+mods=/lib/modules/kvm-contract
+if [ ! -c /dev/kvm ] && [ -f $mods/load-order ]; then
+	for m in $(cat $mods/load-order); do
+		insmod $mods/$m.ko 2>/dev/null || echo "@@KVMC-NOTE insmod $m failed"
+	done
+	# devtmpfs creates /dev/kvm as the module registers it.
+	i=0
+	while [ ! -c /dev/kvm ] && [ $i -lt 20 ]; do sleep 0.1; i=$((i + 1)); done
+fi
+
 echo "@@KVMC-BEGIN guest $(uname -r) $(uname -m)"
 if [ ! -c /dev/kvm ]; then
 	echo "@@KVMC-NOKVM /dev/kvm missing in the test VM (kernel without KVM, or no virtualization in the machine)"

@@ -39,10 +39,10 @@ TEST_F(m1_no_memslot, load)
 	const uint32_t width = variant->width;
 
 	g.order({load(gpa, width)});
-	EXPECT_OUTCOME("load", Expectation::mmio(rules::C5, gpa, width, false), g.run());
+	ASSERT_OUTCOME("load", Expectation::mmio(rules::C5, gpa, width, false), g.run());
 
 	Observation done = g.complete_load_and_run(pattern);
-	EXPECT_OUTCOME("resume", Expectation::guest_done(rules::C5), done);
+	ASSERT_OUTCOME("resume", Expectation::guest_done(rules::C5), done);
 	EXPECT_VALUE(rules::C5, "value the guest loaded", low_bytes(pattern, width), g.loaded(0));
 }
 
@@ -54,54 +54,77 @@ TEST_F(m1_no_memslot, store)
 	const uint32_t width = variant->width;
 
 	g.order({store(gpa, width, pattern)});
-	EXPECT_OUTCOME("store", Expectation::mmio(rules::C5, gpa, width, true, pattern), g.run());
-	EXPECT_OUTCOME("resume", Expectation::guest_done(rules::C5), g.run());
+	ASSERT_OUTCOME("store", Expectation::mmio(rules::C5, gpa, width, true, pattern), g.run());
+	ASSERT_OUTCOME("resume", Expectation::guest_done(rules::C5), g.run());
 }
 
 /*
- * M4: a memslot over host memory the host has made PROT_NONE. KVM cannot
- * fault the page in: -1/EFAULT, with the memory_fault payload where
- * KVM_CAP_MEMORY_FAULT_INFO promises it (C4). Then C12: mprotect() it
- * back and the guest resumes at the faulting access, finishes, and what it
- * wrote before the fault (on the slot's other page) is intact.
+ * M4: a memslot over host memory the host has made PROT_NONE. The guest
+ * first stores to the slot's first page, then touches the second, which
+ * is the PROT_NONE one.
  */
+namespace {
+
+struct ProtNoneSlot {
+	static constexpr uint64_t before_offset = 0x10;
+	static constexpr uint64_t fault_offset = 0x20;
+
+	explicit ProtNoneSlot(GuestVm &g, bool is_write)
+		: backing(HostMapping::anonymous(2 * page_size())),
+		  slot(g.vm(), test_slot, ARCH_TEST_GPA, backing)
+	{
+		backing.protect(page_size(), page_size(), PROT_NONE);
+		if (is_write)
+			g.order({store(before_gpa(), 8, pattern), store(fault_gpa(), 8, ~pattern)});
+		else
+			g.order({store(before_gpa(), 8, pattern), load(fault_gpa(), 8)});
+	}
+	static uint64_t before_gpa() { return ARCH_TEST_GPA + before_offset; }
+	static uint64_t fault_gpa() { return ARCH_TEST_GPA + page_size() + fault_offset; }
+	uint64_t &host(uint64_t gpa) { return *reinterpret_cast<uint64_t *>(backing.data() + gpa - ARCH_TEST_GPA); }
+
+	HostMapping backing;
+	Memslot slot;
+};
+
+} /* namespace */
+
 KVM_FIXTURE(m4_prot_none);
 FIXTURE_VARIANT(m4_prot_none) { bool is_write; };
 FIXTURE_VARIANT_ADD(m4_prot_none, load) { .is_write = false };
 FIXTURE_VARIANT_ADD(m4_prot_none, store) { .is_write = true };
 
-TEST_F(m4_prot_none, fault_then_mprotect)
+/* KVM cannot fault the page in: -1/EFAULT, with the memory_fault payload
+ * where KVM_CAP_MEMORY_FAULT_INFO promises it (C4, C1, C2). */
+TEST_F(m4_prot_none, fault)
 {
 	Kvm kvm;
 	GuestVm g(kvm);
-	const size_t page = page_size();
-	HostMapping backing = HostMapping::anonymous(2 * page);
-	Memslot slot(g.vm(), test_slot, ARCH_TEST_GPA, backing);
-	backing.protect(page, page, PROT_NONE);
-
-	const uint64_t before_gpa = ARCH_TEST_GPA + 0x10;
-	const uint64_t fault_gpa = ARCH_TEST_GPA + page + 0x20;
-	const uint64_t stored = ~pattern;
-	if (variant->is_write)
-		g.order({store(before_gpa, 8, pattern), store(fault_gpa, 8, stored)});
-	else
-		g.order({store(before_gpa, 8, pattern), load(fault_gpa, 8)});
-
+	ProtNoneSlot s(g, variant->is_write);
 	bool promised = g.vm().check_extension(KVM_CAP_MEMORY_FAULT_INFO) == 1;
-	EXPECT_OUTCOME("access", Expectation::unresolvable_fault(fault_gpa, promised), g.run());
+	EXPECT_OUTCOME("access", Expectation::unresolvable_fault(s.fault_gpa(), promised), g.run());
 	EXPECT_VALUE(rules::C12, "steps completed before the fault", 1, g.completed());
+}
 
-	backing.protect(page, page, PROT_READ | PROT_WRITE);
-	uint64_t *host_fault = reinterpret_cast<uint64_t *>(backing.data() + page + 0x20);
+/* C12: once mprotect() makes the page accessible, the next KVM_RUN
+ * resumes at the faulting access, the guest finishes, and its earlier
+ * store is intact. */
+TEST_F(m4_prot_none, recover)
+{
+	Kvm kvm;
+	GuestVm g(kvm);
+	ProtNoneSlot s(g, variant->is_write);
+	ASSERT_OUTCOME("access", Expectation::error(rules::C12, EFAULT), g.run());
+
+	s.backing.protect(page_size(), page_size(), PROT_READ | PROT_WRITE);
 	if (!variant->is_write)
-		*host_fault = stored;
-	EXPECT_OUTCOME("after mprotect", Expectation::guest_done(rules::C12), g.run());
-	EXPECT_VALUE(rules::C12, "guest's earlier store", pattern,
-		     *reinterpret_cast<uint64_t *>(backing.data() + 0x10));
+		s.host(s.fault_gpa()) = ~pattern;
+	ASSERT_OUTCOME("after mprotect", Expectation::guest_done(rules::C12), g.run());
+	EXPECT_VALUE(rules::C12, "guest's earlier store", pattern, s.host(s.before_gpa()));
 	if (variant->is_write)
-		EXPECT_VALUE(rules::C12, "the retried store", stored, *host_fault);
+		EXPECT_VALUE(rules::C12, "the retried store", ~pattern, s.host(s.fault_gpa()));
 	else
-		EXPECT_VALUE(rules::C12, "the retried load", stored, g.loaded(1));
+		EXPECT_VALUE(rules::C12, "the retried load", ~pattern, g.loaded(1));
 }
 
 /*
@@ -122,9 +145,9 @@ TEST_F(m7_readonly_slot, load_then_store)
 
 	const uint64_t gpa = ARCH_TEST_GPA + 0x40;
 	g.order({load(gpa, 8), store(gpa, 4, ~pattern)});
-	EXPECT_OUTCOME("store", Expectation::mmio(rules::C7, gpa, 4, true, ~pattern), g.run());
+	ASSERT_OUTCOME("store", Expectation::mmio(rules::C7, gpa, 4, true, ~pattern), g.run());
 	EXPECT_VALUE(rules::C7, "value loaded from the read-only slot", pattern, g.loaded(0));
-	EXPECT_OUTCOME("resume", Expectation::guest_done(rules::C7), g.run());
+	ASSERT_OUTCOME("resume", Expectation::guest_done(rules::C7), g.run());
 	EXPECT_VALUE(rules::C7, "slot memory after the store", pattern, *host);
 }
 

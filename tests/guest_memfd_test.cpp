@@ -33,7 +33,7 @@ TEST_F(g1_guest_memfd, store_then_load)
 	const uint64_t host_value = 0xfedcba9876543210ull;
 	*reinterpret_cast<uint64_t *>(view.data() + page_size() + 8) = host_value;
 	g.order({store(ARCH_TEST_GPA + 0x30, 8, value), load(ARCH_TEST_GPA + page_size() + 8, 8)});
-	EXPECT_OUTCOME("accesses", Expectation::guest_done(rules::G1), g.run());
+	ASSERT_OUTCOME("accesses", Expectation::guest_done(rules::G1), g.run());
 	EXPECT_VALUE(rules::G1, "guest store seen through the guest_memfd mapping", value,
 		     *reinterpret_cast<uint64_t *>(view.data() + 0x30));
 	EXPECT_VALUE(rules::G1, "host store seen by the guest", host_value, g.loaded(1));
