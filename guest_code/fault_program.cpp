@@ -22,7 +22,7 @@ inline volatile Ucall *ucall_block()
 	return reinterpret_cast<volatile Ucall *>(ARCH_RAM_GPA + ARCH_UCALL_OFFSET);
 }
 
-[[noreturn]] void ucall_forever(uint32_t kind, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3)
+void ucall(uint32_t kind, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3)
 {
 	volatile Ucall *uc = ucall_block();
 	uc->kind = kind;
@@ -30,9 +30,14 @@ inline volatile Ucall *ucall_block()
 	uc->args[1] = a1;
 	uc->args[2] = a2;
 	uc->args[3] = a3;
+	arch_ucall(reinterpret_cast<uint64_t>(uc));
+}
+
+[[noreturn]] void ucall_forever(uint32_t kind, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3)
+{
 	/* The host may run the vCPU again; it only ever hears the same call. */
 	for (;;)
-		arch_ucall(reinterpret_cast<uint64_t>(uc));
+		ucall(kind, a0, a1, a2, a3);
 }
 
 } /* namespace */
@@ -71,6 +76,9 @@ extern "C" [[noreturn]] void guest_main()
 			break;
 		case op_spin:
 			arch_spin();
+		case op_sync:
+			ucall(ucall_sync, i, 0, 0, 0);
+			break;
 		default:
 			ucall_forever(ucall_failed, 2, i, mb->steps[i].op, 0);
 		}

@@ -25,6 +25,7 @@ enum Op : uint32_t {
 	op_load_pair = 4,	/* arm64 LDP: no valid syndrome */
 	op_store_pair = 5,	/* arm64 STP: no valid syndrome */
 	op_spin = 6,		/* loop forever without exiting (suite self-test) */
+	op_sync = 7,		/* report "sync" to the host, go on when resumed */
 };
 
 struct Step {
@@ -51,6 +52,7 @@ enum UcallKind : uint32_t {
 	ucall_done = 1,
 	ucall_exception = 2,
 	ucall_failed = 3,
+	ucall_sync = 4,
 };
 
 struct Ucall {

@@ -34,6 +34,7 @@ enum class GuestCallKind : uint32_t {
 	done = 1,	/* the fault program finished every step */
 	exception = 2,	/* an exception the guest did not expect */
 	failed = 3,	/* a guest-side check failed */
+	sync = 4,	/* the guest reached a sync step and waits to be resumed */
 };
 
 struct GuestCall {

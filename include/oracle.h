@@ -30,22 +30,48 @@ inline constexpr Rule C4{"C4", "api.rst 8.44 KVM_CAP_MEMORY_FAULT_INFO"};
 inline constexpr Rule C5{"C5", "api.rst 5 \"KVM_EXIT_MMIO\""};
 inline constexpr Rule C6{"C6", "api.rst 4.10 KVM_RUN (ENOSYS), 5 \"KVM_EXIT_ARM_NISV\""};
 inline constexpr Rule C7{"C7", "api.rst 4.35 KVM_SET_USER_MEMORY_REGION (KVM_MEM_READONLY)"};
+inline constexpr Rule C8{"C8", "not in api.rst: long-standing hwpoison behaviour, kvm_send_hwpoison_signal()"};
+inline constexpr Rule C9{"C9", "api.rst 5 \"KVM_EXIT_MEMORY_FAULT\" (EHWPOISON), 4.142 KVM_CREATE_GUEST_MEMFD"};
+inline constexpr Rule C10{"C10", "api.rst 5 \"KVM_EXIT_MEMORY_FAULT\", 4.142 KVM_CREATE_GUEST_MEMFD"};
 inline constexpr Rule C11{"C11", "api.rst 4.10 KVM_RUN (EINTR), 5 \"immediate_exit\""};
 inline constexpr Rule C12{"C12", "api.rst 5 \"KVM_EXIT_MMIO\" (completion on re-entry), 8.44 (retry)"};
 inline constexpr Rule G1{"G1", "api.rst 4.142 KVM_CREATE_GUEST_MEMFD (GUEST_MEMFD_FLAG_MMAP), 4.140"};
+inline constexpr Rule G3{"G3", "api.rst 4.142 KVM_CREATE_GUEST_MEMFD (PUNCH_HOLE)"};
+inline constexpr Rule G4{"G4", "api.rst 5 \"KVM_EXIT_MEMORY_FAULT\" (C1, or C3 for other errnos)"};
+inline constexpr Rule G5{"G5", "api.rst 4.140 KVM_SET_USER_MEMORY_REGION2, 4.142 KVM_CREATE_GUEST_MEMFD"};
+inline constexpr Rule M3{"M3", "api.rst 4.10 KVM_RUN (ENOEXEC, stale: see the kernel source named)"};
+inline constexpr Rule M9{"M9", "api.rst 4.10 KVM_RUN; beyond the VM's physical address size"};
 inline constexpr Rule K3{"K3", "api.rst 4.10 KVM_RUN (ENOEXEC), 4.82 KVM_ARM_VCPU_INIT"};
 /* Not a rule of api.rst: the suite's own bound on every KVM_RUN. */
 inline constexpr Rule time_limit{"time-limit", "kvm-contract: every KVM_RUN has a time limit"};
 inline constexpr Rule guest{"guest", "kvm-contract: the guest program ran as ordered"};
 } /* namespace rules */
 
+/* An exception the guest itself takes (reported through its vectors):
+ * arch-specific numbers, chosen by lib/<arch>/. */
+struct GuestException {
+	uint64_t vector = 0;
+	uint64_t syndrome_mask = 0;	/* bits of the syndrome that must match */
+	uint64_t syndrome = 0;
+	uint64_t address = 0;		/* FAR (arm64) or CR2 (x86) */
+	bool check_address = true;
+	const char *what = "";		/* e.g. "instruction abort, external" */
+};
+
 /* What a scenario expects KVM_RUN to report. Build with the named makers. */
 struct Expectation {
 	enum class Kind {
 		mmio,			/* 0 + KVM_EXIT_MMIO with this payload */
 		unresolvable_fault,	/* -1/EFAULT, memory_fault as the capability promises */
+		memory_fault,		/* -1/err + KVM_EXIT_MEMORY_FAULT covering gpa, always */
 		error,			/* -1 with this errno, exit_reason not looked at */
+		intr,			/* -1/EINTR (with KVM_EXIT_INTR when exit_intr) */
+		poison_signal,		/* C8: SIGBUS BUS_MCEERR_AR, then -1/EINTR */
+		nisv,			/* 0 + KVM_EXIT_ARM_NISV at gpa */
+		guest_exception,	/* the guest took this exception (ucall) */
 		guest_done,		/* the guest finished its program (ucall done) */
+		guest_sync,		/* the guest reached a sync step (ucall sync) */
+		allocation_failure,	/* -1: C1/C2 with EFAULT/EHWPOISON, else C3 */
 	};
 
 	Kind kind = Kind::error;
@@ -57,11 +83,29 @@ struct Expectation {
 	int err = 0;			/* for error */
 	bool private_access = false;	/* for unresolvable_fault */
 	bool memory_fault_info = false;	/* KVM_CAP_MEMORY_FAULT_INFO was 1 */
+	bool exit_intr = false;		/* for intr */
+	uint64_t hva = 0;		/* for poison_signal: the poisoned host address */
+	uint64_t allowed_lsb = 0;	/* for poison_signal: bit n set = si_addr_lsb n allowed */
+	GuestException exception;	/* for guest_exception */
+	/* Where an expectation rests on kernel code rather than api.rst. */
+	const char *basis = nullptr;
 
 	static Expectation mmio(Rule rule, uint64_t gpa, uint32_t len, bool is_write, uint64_t data = 0);
 	static Expectation unresolvable_fault(uint64_t gpa, bool memory_fault_info, bool private_access = false);
+	static Expectation memory_fault(Rule rule, int err, uint64_t gpa, bool private_access = false);
 	static Expectation error(Rule rule, int err);
+	static Expectation intr(Rule rule, bool exit_intr);
+	static Expectation poison_signal(uint64_t hva, uint64_t allowed_lsb);
+	static Expectation nisv(uint64_t gpa);
+	static Expectation guest_exception(Rule rule, const GuestException &exception);
 	static Expectation guest_done(Rule rule);
+	static Expectation guest_sync(Rule rule);
+	static Expectation allocation_failure(uint64_t gpa);
+	Expectation &because(const char *kernel_source)
+	{
+		basis = kernel_source;
+		return *this;
+	}
 
 	std::string describe() const;
 };

@@ -158,9 +158,9 @@ std::string describe(const Observation &obs)
 	if (obs.pc)
 		s += " pc=" + hex(*obs.pc);
 	if (obs.call) {
-		static const char *const kinds[] = {"none", "done", "exception", "failed"};
+		static const char *const kinds[] = {"none", "done", "exception", "failed", "sync"};
 		auto k = static_cast<uint32_t>(obs.call->kind);
-		s += std::string(" guest_call=") + (k < 4 ? kinds[k] : "?");
+		s += std::string(" guest_call=") + (k < 5 ? kinds[k] : "?");
 	}
 	return s;
 }

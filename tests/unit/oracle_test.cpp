@@ -7,6 +7,7 @@
 #include "harness.h"
 
 #include <cerrno>
+#include <csignal>
 #include <cstring>
 #include <string>
 
@@ -278,6 +279,141 @@ TEST(c4_return_zero_fails)
 {
 	Verdict v = judge(Expectation::unresolvable_fault(gpa, false), mmio_exit(gpa, 8, false));
 	EXPECT_FALSE(v.passed());
+}
+
+/* ---- C6: no syndrome -------------------------------------------------- */
+
+TEST(c6_nisv_exit_with_the_gpa)
+{
+	Observation o;
+	o.run.exit_reason = KVM_EXIT_ARM_NISV;
+	o.run.arm_nisv.fault_ipa = gpa;
+	EXPECT_TRUE(judge(Expectation::nisv(gpa), o).passed());
+	o.run.arm_nisv.fault_ipa = gpa & ~0xfffull;
+	EXPECT_EQ(1, failures(judge(Expectation::nisv(gpa), o), "C6"));
+}
+
+TEST(c6_enosys_without_the_capability)
+{
+	EXPECT_TRUE(judge(Expectation::error(rules::C6, ENOSYS), failed_run(ENOSYS, 0)).passed());
+	EXPECT_FALSE(judge(Expectation::error(rules::C6, ENOSYS), failed_run(EFAULT, 0)).passed());
+}
+
+/* ---- C8: poisoned ordinary memory ------------------------------------- */
+
+Observation poison_run(int signo, int code, uint64_t addr, int lsb)
+{
+	Observation o = failed_run(EINTR, KVM_EXIT_INTR);
+	o.signal = SignalRecord{signo, code, addr, lsb};
+	return o;
+}
+
+TEST(c8_sigbus_then_eintr)
+{
+	const uint64_t hva = 0x7f0000123000;
+	EXPECT_TRUE(judge(Expectation::poison_signal(hva + 0x40, 1ull << 12),
+			  poison_run(SIGBUS, BUS_MCEERR_AR, hva, 12)).passed());
+}
+
+TEST(c8_huge_page_lsb_and_alignment)
+{
+	const uint64_t huge = 0x7f0000200000;
+	const uint64_t lsbs = 1ull << 12 | 1ull << 21;
+	EXPECT_TRUE(judge(Expectation::poison_signal(huge + 0x3000, lsbs),
+			  poison_run(SIGBUS, BUS_MCEERR_AR, huge, 21)).passed());
+	EXPECT_TRUE(judge(Expectation::poison_signal(huge + 0x3000, lsbs),
+			  poison_run(SIGBUS, BUS_MCEERR_AR, huge + 0x3000, 12)).passed());
+	/* lsb 21 but an address not rounded down to 2 MiB */
+	EXPECT_EQ(1, failures(judge(Expectation::poison_signal(huge + 0x3000, lsbs),
+				    poison_run(SIGBUS, BUS_MCEERR_AR, huge + 0x3000, 21)), "C8"));
+	/* an lsb that is neither size */
+	EXPECT_EQ(1, failures(judge(Expectation::poison_signal(huge + 0x3000, lsbs),
+				    poison_run(SIGBUS, BUS_MCEERR_AR, huge, 16)), "C8"));
+}
+
+TEST(c8_missing_or_wrong_signal_fails)
+{
+	const uint64_t hva = 0x7f0000123000;
+	Observation none = failed_run(EINTR, KVM_EXIT_INTR);
+	EXPECT_FALSE(judge(Expectation::poison_signal(hva, 1ull << 12), none).passed());
+	EXPECT_FALSE(judge(Expectation::poison_signal(hva, 1ull << 12),
+			   poison_run(SIGBUS, BUS_MCEERR_AO, hva, 12)).passed());
+	Observation efault = poison_run(SIGBUS, BUS_MCEERR_AR, hva, 12);
+	efault.err = EFAULT;
+	EXPECT_FALSE(judge(Expectation::poison_signal(hva, 1ull << 12), efault).passed());
+}
+
+/* ---- C9, C10: guest_memfd faults --------------------------------------- */
+
+TEST(c9_ehwpoison_with_payload)
+{
+	EXPECT_TRUE(judge(Expectation::memory_fault(rules::C9, EHWPOISON, gpa),
+			  memory_fault(EHWPOISON, gpa & ~0xfffull, 0x1000)).passed());
+	EXPECT_EQ(1, failures(judge(Expectation::memory_fault(rules::C9, EHWPOISON, gpa),
+				    memory_fault(EFAULT, gpa & ~0xfffull, 0x1000)), "C9"));
+}
+
+TEST(c10_exit_reason_required_whatever_the_capability)
+{
+	EXPECT_EQ(1, failures(judge(Expectation::memory_fault(rules::C10, EFAULT, gpa),
+				    failed_run(EFAULT, KVM_EXIT_UNKNOWN)), "C10"));
+}
+
+/* ---- C11: signals ------------------------------------------------------ */
+
+TEST(c11_eintr)
+{
+	EXPECT_TRUE(judge(Expectation::intr(rules::C11, true), failed_run(EINTR, KVM_EXIT_INTR)).passed());
+	EXPECT_TRUE(judge(Expectation::intr(rules::C11, false), failed_run(EINTR, KVM_EXIT_UNKNOWN)).passed());
+	EXPECT_EQ(1, failures(judge(Expectation::intr(rules::C11, true), failed_run(EINTR, KVM_EXIT_MMIO)),
+			      "C11"));
+	Observation ok;
+	EXPECT_FALSE(judge(Expectation::intr(rules::C11, false), ok).passed());
+}
+
+/* ---- G4: the RFC's case ------------------------------------------------ */
+
+TEST(g4_enomem_with_stale_memory_fault_is_c3)
+{
+	Observation o = memory_fault(ENOMEM, gpa & ~0xfffull, 0x1000);
+	Verdict v = judge(Expectation::allocation_failure(gpa), o);
+	EXPECT_TRUE(v.passed());
+	EXPECT_EQ(1, notes(v, "C3"));
+	EXPECT_EQ(1, failures(judge(Expectation::allocation_failure(gpa), o, Mode{.strict = true}), "C3"));
+}
+
+TEST(g4_efault_needs_the_exit)
+{
+	EXPECT_TRUE(judge(Expectation::allocation_failure(gpa), memory_fault(EFAULT, gpa & ~0xfffull, 0x1000)).passed());
+	EXPECT_EQ(1, failures(judge(Expectation::allocation_failure(gpa), failed_run(EFAULT, KVM_EXIT_UNKNOWN)), "C1"));
+}
+
+TEST(g4_not_reached_fails)
+{
+	Observation o = mmio_exit(0x100000000, 8, true);
+	o.call = GuestCall{GuestCallKind::done, {}};
+	EXPECT_FALSE(judge(Expectation::allocation_failure(gpa), o).passed());
+}
+
+/* ---- guest exceptions (M3, M9) ----------------------------------------- */
+
+TEST(guest_exception_expected)
+{
+	GuestException x{.vector = 0x200, .syndrome_mask = 0xfc00003f, .syndrome = 0x84000010,
+			 .address = gpa, .check_address = true, .what = "instruction abort"};
+	Observation o = mmio_exit(0x100000000, 8, true);
+	o.call = GuestCall{GuestCallKind::exception, {0x200, 0x86000010, gpa, gpa}};
+	EXPECT_TRUE(judge(Expectation::guest_exception(rules::M3, x), o).passed());
+	o.call->args[1] = 0x96000010; /* a data abort instead */
+	EXPECT_EQ(1, failures(judge(Expectation::guest_exception(rules::M3, x), o), "M3"));
+}
+
+TEST(basis_is_reported)
+{
+	Expectation e = Expectation::error(rules::K3, ENOEXEC).because("arch/arm64/kvm/arm.c");
+	Observation o = failed_run(EINVAL, 0);
+	std::string r = judge(e, o).report(e, o);
+	EXPECT_TRUE(contains(r, "basis: arch/arm64/kvm/arm.c"));
 }
 
 /* ---- errors, guest trouble, time limit -------------------------------- */
