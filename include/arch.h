@@ -9,6 +9,7 @@
 #include <optional>
 
 #include "kvm.h"
+#include "oracle.h"
 
 namespace kvmc::arch {
 
@@ -25,6 +26,24 @@ std::optional<uint64_t> guest_pc(const Vcpu &vcpu);
 /* When obs is the guest ringing the ucall doorbell: the guest physical
  * address of its Ucall block. */
 std::optional<uint64_t> ucall_block(const Observation &obs);
+
+/*
+ * Outcomes that differ per architecture and that api.rst does not state
+ * (or states wrongly): each names the kernel code it rests on.
+ */
+/* M3: the guest fetches an instruction at gpa, where no memslot is. */
+Expectation no_memslot_fetch(uint64_t gpa);
+
+/* M9: a VM type whose guest physical address space is smaller than what
+ * the host could offer, and the first address beyond it. */
+struct SmallAddressSpace {
+	unsigned long vm_type;
+	uint64_t beyond;
+};
+/* The small address space, or why this architecture cannot have one. */
+std::optional<SmallAddressSpace> small_address_space(const Kvm &kvm, std::string *why);
+/* M9: what an access at the first address beyond it gives. */
+Expectation beyond_address_space(uint64_t gpa);
 
 /* The guest program image (guest_code/<arch>/), linked in as bytes. */
 extern "C" const uint8_t guest_image_start[];

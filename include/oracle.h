@@ -69,6 +69,7 @@ struct Expectation {
 		poison_signal,		/* C8: SIGBUS BUS_MCEERR_AR, then -1/EINTR */
 		nisv,			/* 0 + KVM_EXIT_ARM_NISV at gpa */
 		guest_exception,	/* the guest took this exception (ucall) */
+		internal_error,		/* 0 + KVM_EXIT_INTERNAL_ERROR with this suberror */
 		guest_done,		/* the guest finished its program (ucall done) */
 		guest_sync,		/* the guest reached a sync step (ucall sync) */
 		allocation_failure,	/* -1: C1/C2 with EFAULT/EHWPOISON, else C3 */
@@ -86,6 +87,7 @@ struct Expectation {
 	bool exit_intr = false;		/* for intr */
 	uint64_t hva = 0;		/* for poison_signal: the poisoned host address */
 	uint64_t allowed_lsb = 0;	/* for poison_signal: bit n set = si_addr_lsb n allowed */
+	uint32_t suberror = 0;		/* for internal_error */
 	GuestException exception;	/* for guest_exception */
 	/* Where an expectation rests on kernel code rather than api.rst. */
 	const char *basis = nullptr;
@@ -98,6 +100,7 @@ struct Expectation {
 	static Expectation poison_signal(uint64_t hva, uint64_t allowed_lsb);
 	static Expectation nisv(uint64_t gpa);
 	static Expectation guest_exception(Rule rule, const GuestException &exception);
+	static Expectation internal_error(Rule rule, uint32_t suberror);
 	static Expectation guest_done(Rule rule);
 	static Expectation guest_sync(Rule rule);
 	static Expectation allocation_failure(uint64_t gpa);

@@ -83,6 +83,15 @@ Expectation Expectation::guest_exception(Rule rule, const GuestException &except
 	return e;
 }
 
+Expectation Expectation::internal_error(Rule rule, uint32_t suberror)
+{
+	Expectation e;
+	e.kind = Kind::internal_error;
+	e.rule = rule;
+	e.suberror = suberror;
+	return e;
+}
+
 Expectation Expectation::guest_sync(Rule rule)
 {
 	Expectation e;
@@ -160,6 +169,9 @@ std::string Expectation::describe() const
 		return std::string("the guest takes ") + exception.what + ": vector " + hex(exception.vector) +
 		       ", syndrome & " + hex(exception.syndrome_mask) + " == " + hex(exception.syndrome) +
 		       (exception.check_address ? ", address " + hex(exception.address) : std::string());
+	case Kind::internal_error:
+		return "ret=0 exit_reason=" + exit_reason_name(KVM_EXIT_INTERNAL_ERROR) + " internal{suberror=" +
+		       std::to_string(suberror) + "}";
 	case Kind::guest_done:
 		return "ret=0, guest reports done through the ucall channel";
 	case Kind::guest_sync:
@@ -211,6 +223,7 @@ private:
 	void judge_poison_signal();
 	void judge_nisv();
 	void judge_guest_exception();
+	void judge_internal_error();
 	void judge_guest_call(GuestCallKind kind, const char *name);
 	void judge_allocation_failure();
 
@@ -426,6 +439,18 @@ void Judge::judge_guest_exception()
 		want<uint64_t>(exp.rule, "exception fault address", x.address, obs.call->args[2], show_hex);
 }
 
+void Judge::judge_internal_error()
+{
+	want<long>(exp.rule, "KVM_RUN return", 0, obs.ret, show_int);
+	if (obs.ret != 0) {
+		want<int>(exp.rule, "errno", 0, obs.err, show_errno);
+		return;
+	}
+	want<uint32_t>(exp.rule, "exit_reason", KVM_EXIT_INTERNAL_ERROR, obs.exit_reason(), show_exit);
+	if (obs.exit_reason() == KVM_EXIT_INTERNAL_ERROR)
+		want<long>(exp.rule, "internal.suberror", exp.suberror, obs.run.internal.suberror, show_int);
+}
+
 void Judge::judge_guest_call(GuestCallKind kind, const char *name)
 {
 	want<long>(exp.rule, "KVM_RUN return", 0, obs.ret, show_int);
@@ -485,6 +510,9 @@ Verdict Judge::run()
 		break;
 	case Expectation::Kind::guest_exception:
 		judge_guest_exception();
+		break;
+	case Expectation::Kind::internal_error:
+		judge_internal_error();
 		break;
 	case Expectation::Kind::guest_done:
 		judge_guest_call(GuestCallKind::done, "done");

@@ -10,6 +10,8 @@ bool judge_outcome(const char *step, const Expectation &expected, const Observat
 	Verdict v = judge(expected, observed, mode_from_env());
 	if (v.passed() && v.findings.empty()) {
 		log_line(std::string(step) + ": " + expected.rule.id + " ok: " + describe(observed));
+		if (expected.basis)
+			log_line(std::string("  basis (not api.rst): ") + expected.basis);
 		return true;
 	}
 	log_line(std::string(step) + ":");

@@ -1,11 +1,18 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Bad memslots (CONTRACT.md M1, M4, M7): the guest touches guest physical
- * memory that no memslot backs, that a memslot backs with inaccessible host
- * memory, or that a read-only memslot backs.
+ * Bad memslots (CONTRACT.md M1-M9): the guest touches guest physical
+ * memory that no memslot backs, that a memslot backs with host memory that
+ * is gone or inaccessible, that a read-only memslot backs, or that lies
+ * beyond the VM's physical address space.
  */
 #include "test_util.h"
 
+#include <cerrno>
+#include <optional>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "arch.h"
 #include "layout.h"
 
 using namespace kvmc;
@@ -59,73 +66,133 @@ TEST_F(m1_no_memslot, store)
 }
 
 /*
- * M4: a memslot over host memory the host has made PROT_NONE. The guest
- * first stores to the slot's first page, then touches the second, which
- * is the PROT_NONE one.
+ * M4, M5, M6: a memslot whose host memory stops being usable after it was
+ * registered: made PROT_NONE (M4), munmap()ed (M5), or, for a memfd,
+ * truncated below the page (M6). The slot has two pages; the guest first
+ * stores to the first, then touches the second, the broken one.
+ *
+ * fault: KVM cannot fault the page in: -1/EFAULT, with the memory_fault
+ * payload where KVM_CAP_MEMORY_FAULT_INFO promises it (C4, C1, C2).
+ * recover: once userspace repairs the page, the next KVM_RUN resumes at
+ * the faulting access, the guest finishes and its earlier store is intact
+ * (C12).
  */
 namespace {
 
-struct ProtNoneSlot {
-	static constexpr uint64_t before_offset = 0x10;
-	static constexpr uint64_t fault_offset = 0x20;
+enum class Breakage { prot_none, unmapped, truncated };
 
-	explicit ProtNoneSlot(GuestVm &g, bool is_write)
-		: backing(HostMapping::anonymous(2 * page_size())),
-		  slot(g.vm(), test_slot, ARCH_TEST_GPA, backing)
+class BrokenBacking {
+public:
+	BrokenBacking(GuestVm &g, Breakage how, bool is_write) : how_(how)
 	{
-		backing.protect(page_size(), page_size(), PROT_NONE);
+		const size_t size = 2 * page_size();
+		if (how == Breakage::truncated) {
+			memfd_.reset(memfd_create("kvm-contract-m6", MFD_CLOEXEC));
+			if (memfd_.get() < 0 || ftruncate(memfd_.get(), size))
+				die("memfd of %zu bytes: %s", size, errno_name(errno).c_str());
+			backing_ = HostMapping::shared_file(memfd_.get(), size);
+		} else {
+			backing_ = HostMapping::anonymous(size);
+		}
+		slot_.emplace(g.vm(), test_slot, ARCH_TEST_GPA, backing_);
 		if (is_write)
 			g.order({store(before_gpa(), 8, pattern), store(fault_gpa(), 8, ~pattern)});
 		else
 			g.order({store(before_gpa(), 8, pattern), load(fault_gpa(), 8)});
 	}
-	static uint64_t before_gpa() { return ARCH_TEST_GPA + before_offset; }
-	static uint64_t fault_gpa() { return ARCH_TEST_GPA + page_size() + fault_offset; }
-	uint64_t &host(uint64_t gpa) { return *reinterpret_cast<uint64_t *>(backing.data() + gpa - ARCH_TEST_GPA); }
 
-	HostMapping backing;
-	Memslot slot;
+	/* Make the second page unusable, after the slot was registered. */
+	void break_page()
+	{
+		switch (how_) {
+		case Breakage::prot_none:
+			backing_.protect(page_size(), page_size(), PROT_NONE);
+			break;
+		case Breakage::unmapped:
+			if (munmap(backing_.data() + page_size(), page_size()))
+				die("munmap: %s", errno_name(errno).c_str());
+			break;
+		case Breakage::truncated:
+			if (ftruncate(memfd_.get(), page_size()))
+				die("ftruncate: %s", errno_name(errno).c_str());
+			break;
+		}
+	}
+
+	/* Undo it: the page is usable again (and zero, unless M4). */
+	void repair()
+	{
+		void *page = backing_.data() + page_size();
+		switch (how_) {
+		case Breakage::prot_none:
+			backing_.protect(page_size(), page_size(), PROT_READ | PROT_WRITE);
+			break;
+		case Breakage::unmapped:
+			if (mmap(page, page_size(), PROT_READ | PROT_WRITE,
+				 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) != page)
+				die("mmap(MAP_FIXED): %s", errno_name(errno).c_str());
+			break;
+		case Breakage::truncated:
+			if (ftruncate(memfd_.get(), 2 * page_size()))
+				die("ftruncate: %s", errno_name(errno).c_str());
+			break;
+		}
+	}
+
+	static uint64_t before_gpa() { return ARCH_TEST_GPA + 0x10; }
+	static uint64_t fault_gpa() { return ARCH_TEST_GPA + page_size() + 0x20; }
+	uint64_t &host(uint64_t gpa) { return *reinterpret_cast<uint64_t *>(backing_.data() + gpa - ARCH_TEST_GPA); }
+
+private:
+	Breakage how_;
+	UniqueFd memfd_;
+	HostMapping backing_;
+	std::optional<Memslot> slot_;
 };
 
-} /* namespace */
-
-KVM_FIXTURE(m4_prot_none);
-FIXTURE_VARIANT(m4_prot_none) { bool is_write; };
-FIXTURE_VARIANT_ADD(m4_prot_none, load) { .is_write = false };
-FIXTURE_VARIANT_ADD(m4_prot_none, store) { .is_write = true };
-
-/* KVM cannot fault the page in: -1/EFAULT, with the memory_fault payload
- * where KVM_CAP_MEMORY_FAULT_INFO promises it (C4, C1, C2). */
-TEST_F(m4_prot_none, fault)
+void broken_backing_fault(struct __test_metadata *_metadata, Breakage how, bool is_write)
 {
 	Kvm kvm;
 	GuestVm g(kvm);
-	ProtNoneSlot s(g, variant->is_write);
+	BrokenBacking b(g, how, is_write);
+	b.break_page();
 	bool promised = g.vm().check_extension(KVM_CAP_MEMORY_FAULT_INFO) == 1;
-	EXPECT_OUTCOME("access", Expectation::unresolvable_fault(s.fault_gpa(), promised), g.run());
+	EXPECT_OUTCOME("access", Expectation::unresolvable_fault(b.fault_gpa(), promised), g.run());
 	EXPECT_VALUE(rules::C12, "steps completed before the fault", 1, g.completed());
 }
 
-/* C12: once mprotect() makes the page accessible, the next KVM_RUN
- * resumes at the faulting access, the guest finishes, and its earlier
- * store is intact. */
-TEST_F(m4_prot_none, recover)
+void broken_backing_recover(struct __test_metadata *_metadata, Breakage how, bool is_write)
 {
 	Kvm kvm;
 	GuestVm g(kvm);
-	ProtNoneSlot s(g, variant->is_write);
+	BrokenBacking b(g, how, is_write);
+	b.break_page();
 	ASSERT_OUTCOME("access", Expectation::error(rules::C12, EFAULT), g.run());
 
-	s.backing.protect(page_size(), page_size(), PROT_READ | PROT_WRITE);
-	if (!variant->is_write)
-		s.host(s.fault_gpa()) = ~pattern;
-	ASSERT_OUTCOME("after mprotect", Expectation::guest_done(rules::C12), g.run());
-	EXPECT_VALUE(rules::C12, "guest's earlier store", pattern, s.host(s.before_gpa()));
-	if (variant->is_write)
-		EXPECT_VALUE(rules::C12, "the retried store", ~pattern, s.host(s.fault_gpa()));
+	b.repair();
+	if (!is_write)
+		b.host(b.fault_gpa()) = ~pattern;
+	ASSERT_OUTCOME("after the repair", Expectation::guest_done(rules::C12), g.run());
+	EXPECT_VALUE(rules::C12, "guest's earlier store", pattern, b.host(b.before_gpa()));
+	if (is_write)
+		EXPECT_VALUE(rules::C12, "the retried store", ~pattern, b.host(b.fault_gpa()));
 	else
 		EXPECT_VALUE(rules::C12, "the retried load", ~pattern, g.loaded(1));
 }
+
+} /* namespace */
+
+#define BROKEN_BACKING_SCENARIO(fixture, how)                                      \
+	KVM_FIXTURE(fixture);                                                      \
+	FIXTURE_VARIANT(fixture) { bool is_write; };                               \
+	FIXTURE_VARIANT_ADD(fixture, load) { .is_write = false };                  \
+	FIXTURE_VARIANT_ADD(fixture, store) { .is_write = true };                  \
+	TEST_F(fixture, fault) { broken_backing_fault(_metadata, how, variant->is_write); } \
+	TEST_F(fixture, recover) { broken_backing_recover(_metadata, how, variant->is_write); }
+
+BROKEN_BACKING_SCENARIO(m4_prot_none, Breakage::prot_none)
+BROKEN_BACKING_SCENARIO(m5_unmapped, Breakage::unmapped)
+BROKEN_BACKING_SCENARIO(m6_truncated_memfd, Breakage::truncated)
 
 /*
  * M7: a KVM_MEM_READONLY memslot. C7: loads read the slot's contents;
@@ -149,6 +216,57 @@ TEST_F(m7_readonly_slot, load_then_store)
 	EXPECT_VALUE(rules::C7, "value loaded from the read-only slot", pattern, g.loaded(0));
 	ASSERT_OUTCOME("resume", Expectation::guest_done(rules::C7), g.run());
 	EXPECT_VALUE(rules::C7, "slot memory after the store", pattern, *host);
+}
+
+/* M8: a memslot the guest used is deleted; the same access now exits as
+ * MMIO (C5). */
+KVM_FIXTURE(m8_deleted_slot);
+
+TEST_F(m8_deleted_slot, load_after_delete)
+{
+	Kvm kvm;
+	GuestVm g(kvm);
+	HostMapping backing = HostMapping::anonymous(page_size());
+	std::optional<Memslot> slot;
+	slot.emplace(g.vm(), test_slot, ARCH_TEST_GPA, backing);
+	const uint64_t gpa = ARCH_TEST_GPA + 0x80;
+
+	g.order({store(gpa, 8, pattern), sync_point(), load(gpa, 4)});
+	ASSERT_OUTCOME("store into the slot", Expectation::guest_sync(rules::C5), g.run());
+	EXPECT_VALUE(rules::C5, "the store landed in the slot", pattern,
+		     *reinterpret_cast<uint64_t *>(backing.data() + 0x80));
+	slot.reset();
+	ASSERT_OUTCOME("load after the delete", Expectation::mmio(rules::C5, gpa, 4, false), g.run());
+	ASSERT_OUTCOME("resume", Expectation::guest_done(rules::C5), g.complete_load_and_run(0x55667788));
+	EXPECT_VALUE(rules::C5, "value the guest loaded", 0x55667788, g.loaded(2));
+}
+
+/* M3: an instruction fetch where no memslot is. Not what api.rst 4.10
+ * says for arm64 (ENOEXEC): lib/<arch>/ names the kernel code instead. */
+KVM_FIXTURE(m3_fetch_no_memslot);
+
+TEST_F(m3_fetch_no_memslot, fetch)
+{
+	Kvm kvm;
+	GuestVm g(kvm);
+	const uint64_t gpa = ARCH_TEST_GPA + 0x10000;
+	g.order({fetch(gpa)});
+	ASSERT_OUTCOME("fetch", arch::no_memslot_fetch(gpa), g.run());
+}
+
+/* M9: an access just beyond the VM's guest physical address space. */
+KVM_FIXTURE(m9_beyond_address_space);
+
+TEST_F(m9_beyond_address_space, load)
+{
+	Kvm kvm;
+	std::string why;
+	auto small = arch::small_address_space(kvm, &why);
+	if (!small)
+		SKIP(return, "%s", why.c_str());
+	GuestVm g(kvm, small->vm_type);
+	g.order({load(small->beyond, 8)});
+	ASSERT_OUTCOME("load", arch::beyond_address_space(small->beyond), g.run());
 }
 
 KVMC_TEST_MAIN

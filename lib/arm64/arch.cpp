@@ -64,6 +64,57 @@ void prepare_ram(uint8_t *ram)
 	}
 }
 
+namespace {
+
+/* ESR_ELx: exception class in bits 31:26, fault status code in 5:0. */
+constexpr uint64_t esr_ec_mask = 0x3full << 26;
+constexpr uint64_t esr_fsc_mask = 0x3f;
+constexpr uint64_t esr_ec_iabt_cur = 0x21ull << 26;
+constexpr uint64_t esr_ec_dabt_cur = 0x25ull << 26;
+constexpr uint64_t esr_fsc_sea = 0x10; /* synchronous external abort */
+constexpr uint64_t vector_sync_spx = 0x200;
+constexpr unsigned small_ipa_bits = 36;
+
+} /* namespace */
+
+Expectation no_memslot_fetch(uint64_t gpa)
+{
+	GuestException x;
+	x.vector = vector_sync_spx;
+	x.syndrome_mask = esr_ec_mask | esr_fsc_mask;
+	x.syndrome = esr_ec_iabt_cur | esr_fsc_sea;
+	x.address = gpa;
+	x.what = "an instruction abort (synchronous external abort)";
+	return Expectation::guest_exception(rules::M3, x)
+		.because("arch/arm64/kvm/mmu.c kvm_handle_guest_abort(): an instruction abort outside "
+			 "every memslot sets -ENOEXEC, which it turns into kvm_inject_sea_iabt(); "
+			 "KVM_RUN does not return ENOEXEC as api.rst 4.10 says");
+}
+
+std::optional<SmallAddressSpace> small_address_space(const Kvm &kvm, std::string *why)
+{
+	int max = kvm.check_extension(KVM_CAP_ARM_VM_IPA_SIZE);
+	if (max <= (int)small_ipa_bits) {
+		*why = "KVM_CAP_ARM_VM_IPA_SIZE is " + std::to_string(max) + ": no IPA size below the limit";
+		return std::nullopt;
+	}
+	return SmallAddressSpace{KVM_VM_TYPE_ARM_IPA_SIZE(small_ipa_bits), 1ull << small_ipa_bits};
+}
+
+Expectation beyond_address_space(uint64_t gpa)
+{
+	GuestException x;
+	x.vector = vector_sync_spx;
+	x.syndrome_mask = esr_ec_mask | esr_fsc_mask;
+	x.syndrome = esr_ec_dabt_cur | esr_fsc_sea;
+	x.address = gpa;
+	x.what = "a data abort (synchronous external abort)";
+	return Expectation::guest_exception(rules::M9, x)
+		.because("arch/arm64/kvm/mmu.c kvm_handle_guest_abort(): a translation fault between the "
+			 "VM's IPA size and the host's limit is injected as an external abort "
+			 "(kvm_inject_sea); beyond the limit as an address size fault");
+}
+
 std::optional<uint64_t> guest_pc(const Vcpu &vcpu)
 {
 	return vcpu.try_get_one_reg(reg_pc);

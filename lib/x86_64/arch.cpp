@@ -138,6 +138,26 @@ void prepare_ram(uint8_t *ram)
 	gdt[ARCH_SEL_TSS / 8 + 1] = tss >> 32;
 }
 
+Expectation no_memslot_fetch(uint64_t)
+{
+	return Expectation::internal_error(rules::M3, KVM_INTERNAL_ERROR_EMULATION)
+		.because("arch/x86/kvm/x86.c handle_emulation_failure(): the emulator cannot fetch "
+			 "an instruction from a GPA without a memslot; at CPL 0 KVM exits with "
+			 "KVM_INTERNAL_ERROR_EMULATION (and queues #UD for the guest)");
+}
+
+std::optional<SmallAddressSpace> small_address_space(const Kvm &, std::string *why)
+{
+	*why = "x86: no VM type with a smaller guest physical address space (MAXPHYADDR comes "
+	       "from CPUID); M9 on x86 is not written yet";
+	return std::nullopt;
+}
+
+Expectation beyond_address_space(uint64_t)
+{
+	return Expectation::error(rules::M9, 0);
+}
+
 std::optional<uint64_t> guest_pc(const Vcpu &vcpu)
 {
 	struct kvm_regs regs {};

@@ -408,6 +408,16 @@ TEST(guest_exception_expected)
 	EXPECT_EQ(1, failures(judge(Expectation::guest_exception(rules::M3, x), o), "M3"));
 }
 
+TEST(internal_error_suberror)
+{
+	Observation o;
+	o.run.exit_reason = KVM_EXIT_INTERNAL_ERROR;
+	o.run.internal.suberror = KVM_INTERNAL_ERROR_EMULATION;
+	EXPECT_TRUE(judge(Expectation::internal_error(rules::M3, KVM_INTERNAL_ERROR_EMULATION), o).passed());
+	o.run.internal.suberror = 2;
+	EXPECT_EQ(1, failures(judge(Expectation::internal_error(rules::M3, KVM_INTERNAL_ERROR_EMULATION), o), "M3"));
+}
+
 TEST(basis_is_reported)
 {
 	Expectation e = Expectation::error(rules::K3, ENOEXEC).because("arch/arm64/kvm/arm.c");
