@@ -17,6 +17,7 @@
 #include <string>
 #include <utility>
 
+#include <csignal>
 #include <sys/mman.h>
 
 #include <linux/kvm.h>
@@ -97,6 +98,8 @@ public:
 	const Kvm &kvm() const { return kvm_; }
 	/* KVM_CHECK_EXTENSION on the VM: what this VM (not only KVM) offers. */
 	int check_extension(long cap) const;
+	/* KVM_ENABLE_CAP on the VM: returns 0 or -errno. */
+	int enable_cap(uint32_t cap, uint64_t arg0 = 0);
 	/* KVM_SET_USER_MEMORY_REGION2 as is: returns 0 or -errno. */
 	int set_memory_region_raw(const struct kvm_userspace_memory_region2 &region);
 
@@ -164,6 +167,9 @@ public:
 	/* Fill kvm_run.mmio.data for a pending load before the next KVM_RUN. */
 	void complete_mmio_load(uint64_t value);
 
+	/* KVM_SET_SIGNAL_MASK: the signals blocked while in KVM_RUN. */
+	void set_signal_mask(const sigset_t &blocked);
+
 	void set_one_reg(uint64_t id, uint64_t value);
 	uint64_t get_one_reg(uint64_t id) const;
 	std::optional<uint64_t> try_get_one_reg(uint64_t id) const;
@@ -174,6 +180,10 @@ private:
 	struct kvm_run *run_ = nullptr;
 	size_t run_size_ = 0;
 };
+
+/* Record (not act on) SIGBUS and SIGUSR1 from now on: what arrives during
+ * a run lands in Observation::signal. Vcpu::observe() installs it too. */
+void install_signal_recorder();
 
 /* The default limit for one KVM_RUN, from KVMC_RUN_TIMEOUT_MS (ms). */
 unsigned run_limit_ms();

@@ -171,6 +171,14 @@ int Vm::check_extension(long cap) const
 	return r < 0 ? 0 : r;
 }
 
+int Vm::enable_cap(uint32_t cap, uint64_t arg0)
+{
+	struct kvm_enable_cap ec {};
+	ec.cap = cap;
+	ec.args[0] = arg0;
+	return ioctl(fd(), KVM_ENABLE_CAP, &ec) ? -errno : 0;
+}
+
 int Vm::set_memory_region_raw(const struct kvm_userspace_memory_region2 &region)
 {
 	return ioctl(fd(), KVM_SET_USER_MEMORY_REGION2, &region) ? -errno : 0;
@@ -312,13 +320,7 @@ void install_run_handlers()
 	sa.sa_handler = on_watchdog;	/* no SA_RESTART: KVM_RUN must return */
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGALRM, &sa, nullptr);
-
-	struct sigaction rec {};
-	rec.sa_sigaction = on_recorded_signal;
-	rec.sa_flags = SA_SIGINFO;
-	sigemptyset(&rec.sa_mask);
-	sigaction(SIGBUS, &rec, nullptr);
-	sigaction(SIGUSR1, &rec, nullptr);
+	install_signal_recorder();
 	installed = true;
 }
 
@@ -331,6 +333,16 @@ void arm_watchdog(unsigned ms)
 }
 
 } /* namespace */
+
+void install_signal_recorder()
+{
+	struct sigaction rec {};
+	rec.sa_sigaction = on_recorded_signal;
+	rec.sa_flags = SA_SIGINFO;
+	sigemptyset(&rec.sa_mask);
+	sigaction(SIGBUS, &rec, nullptr);
+	sigaction(SIGUSR1, &rec, nullptr);
+}
 
 unsigned run_limit_ms()
 {
@@ -380,6 +392,19 @@ void Vcpu::complete_mmio_load(uint64_t value)
 	 * memory; both supported architectures are little-endian. */
 	for (unsigned i = 0; i < sizeof(run_->mmio.data); i++)
 		run_->mmio.data[i] = value >> (8 * i);
+}
+
+void Vcpu::set_signal_mask(const sigset_t &blocked)
+{
+	/* The kernel's sigset: 64 bits on both supported architectures. */
+	struct {
+		struct kvm_signal_mask hdr;
+		uint8_t bits[8];
+	} mask;
+	mask.hdr.len = sizeof(mask.bits);
+	memcpy(mask.bits, &blocked, sizeof(mask.bits));
+	if (ioctl(fd(), KVM_SET_SIGNAL_MASK, &mask))
+		die("KVM_SET_SIGNAL_MASK: %s", errno_name(errno).c_str());
 }
 
 void Vcpu::set_one_reg(uint64_t id, uint64_t value)
