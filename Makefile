@@ -102,7 +102,7 @@ $(OUT)/guest/guest.bin: $(OUT)/guest/guest.elf
 	$(OBJCOPY) -O binary $< $@
 
 # ---- host library --------------------------------------------------------
-LIB_SRCS := lib/kvm.cpp lib/names.cpp lib/oracle.cpp lib/guest_vm.cpp lib/test_util.cpp \
+LIB_SRCS := lib/kvm.cpp lib/names.cpp lib/oracle.cpp lib/guest_vm.cpp lib/test_util.cpp lib/cgroup.cpp \
 	$(wildcard lib/$(ARCH)/*.cpp)
 LIB_OBJS := $(patsubst %.cpp,$(OUT)/obj/%.o,$(LIB_SRCS)) $(OUT)/obj/lib/guest_image.o
 

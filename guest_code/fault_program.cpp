@@ -79,6 +79,13 @@ extern "C" [[noreturn]] void guest_main()
 		case op_sync:
 			ucall(ucall_sync, i, 0, 0, 0);
 			break;
+		case op_fill:
+			for (uint64_t n = 0; n < value; n++) {
+				mb->loaded[i] = n;
+				arch_store(gpa + n * width, 8, n);
+			}
+			mb->loaded[i] = value;
+			break;
 		default:
 			ucall_forever(ucall_failed, 2, i, mb->steps[i].op, 0);
 		}

@@ -26,6 +26,8 @@ enum Op : uint32_t {
 	op_store_pair = 5,	/* arm64 STP: no valid syndrome */
 	op_spin = 6,		/* loop forever without exiting (suite self-test) */
 	op_sync = 7,		/* report "sync" to the host, go on when resumed */
+	op_fill = 8,		/* store value 8-byte words, width bytes apart;
+				 * loaded[step] counts the stores begun */
 };
 
 struct Step {

@@ -55,6 +55,8 @@ inline guest::Step store(uint64_t gpa, uint32_t width, uint64_t value)
 inline guest::Step spin() { return {0, 0, guest::op_spin, 0}; }
 /* Pause: the run ends with a "sync" call; the next run goes on. */
 inline guest::Step sync_point() { return {0, 0, guest::op_sync, 0}; }
+/* Store to count words, stride bytes apart, from gpa (G4). */
+inline guest::Step fill(uint64_t gpa, uint64_t count, uint32_t stride) { return {gpa, count, guest::op_fill, stride}; }
 inline guest::Step fetch(uint64_t gpa) { return {gpa, 0, guest::op_fetch, 4}; }
 inline guest::Step load_pair(uint64_t gpa) { return {gpa, 0, guest::op_load_pair, 16}; }
 inline guest::Step store_pair(uint64_t gpa, uint64_t value) { return {gpa, value, guest::op_store_pair, 16}; }

@@ -21,6 +21,12 @@ bool judge_outcome(const char *step, const Expectation &expected, const Observat
 
 /* A value the host checks after the guest ran, with the rule it rests on. */
 bool judge_value(Rule rule, const char *what, uint64_t wanted, uint64_t got);
+/* The errno of an ioctl that must fail (got: 0 or -errno). */
+bool judge_errno(Rule rule, const char *what, int wanted, int got);
+
+/* Tests that poison memory run only where that harms nobody: in the test
+ * VM, or natively with ./run_tests.sh --allow-destructive. */
+bool destructive_allowed();
 
 } /* namespace kvmc */
 
@@ -55,6 +61,19 @@ bool judge_value(Rule rule, const char *what, uint64_t wanted, uint64_t got);
 			_metadata->exit_code = KSFT_FAIL;                          \
 			return;                                                    \
 		}                                                                  \
+	} while (0)
+
+#define EXPECT_ERRNO(rule, what, wanted, got)                                      \
+	do {                                                                       \
+		if (!kvmc::judge_errno(rule, what, wanted, got))                   \
+			_metadata->exit_code = KSFT_FAIL;                          \
+	} while (0)
+
+#define REQUIRE_DESTRUCTIVE()                                                      \
+	do {                                                                       \
+		if (!kvmc::destructive_allowed())                                  \
+			SKIP(return, "poisons a physical page of this machine for good: runs in " \
+			     "the test VM, or natively with ./run_tests.sh --allow-destructive"); \
 	} while (0)
 
 /*

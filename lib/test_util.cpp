@@ -3,7 +3,28 @@
 #include "names.h"
 #include "oracle.h"
 
+#include <cstdlib>
+#include <cstring>
+
 namespace kvmc {
+
+bool destructive_allowed()
+{
+	const char *s = getenv("KVMC_ALLOW_DESTRUCTIVE");
+	return s && strcmp(s, "1") == 0;
+}
+
+bool judge_errno(Rule rule, const char *what, int wanted, int got)
+{
+	int err = got < 0 ? -got : 0;
+	if (err == wanted) {
+		log_line(std::string(what) + ": " + rule.id + " ok: " + errno_name(err));
+		return true;
+	}
+	log_line(std::string("FAIL ") + rule.id + " (" + rule.section + "): " + what + ": wanted " +
+		 errno_name(wanted) + ", got " + (got == 0 ? std::string("success") : errno_name(err)));
+	return false;
+}
 
 bool judge_outcome(const char *step, const Expectation &expected, const Observation &observed)
 {

@@ -8,6 +8,13 @@ mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
 mkdir -p /tmp && mount -t tmpfs tmp /tmp
 
+# What the scenarios need from their machine: huge pages (P2), a cgroup2
+# hierarchy (G4), and leave to poison pages (P1-P3: this VM is thrown away).
+echo 8 > /proc/sys/vm/nr_hugepages
+mkdir -p /sys/fs/cgroup && mount -t cgroup2 none /sys/fs/cgroup
+KVMC_ALLOW_DESTRUCTIVE=1
+export KVMC_ALLOW_DESTRUCTIVE
+
 # Written by run_tests.sh for this run: KVMC_MODE, KVMC_FILTER, KVMC_STRICT...
 [ -f /etc/kvmc.conf ] && . /etc/kvmc.conf
 export KVMC_STRICT KVMC_RUN_TIMEOUT_MS KVMC_BIN_TIMEOUT

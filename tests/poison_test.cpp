@@ -1,0 +1,152 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Poisoned pages (CONTRACT.md P1-P3). MADV_HWPOISON marks a page as if the
+ * hardware had found it corrupt; the guest then touches it.
+ *
+ * P1, P2 (ordinary memory, C8) rest on long-standing behaviour, not on
+ * api.rst: the vCPU thread gets SIGBUS BUS_MCEERR_AR for the host address
+ * (kvm_send_hwpoison_signal() in arch/arm64/kvm/mmu.c and
+ * arch/x86/kvm/mmu/mmu.c) and KVM_RUN returns -1/EINTR. P3 (guest_memfd,
+ * C9) is api.rst's -1/EHWPOISON with KVM_EXIT_MEMORY_FAULT.
+ *
+ * These poison a physical page of the machine for good: they run in the
+ * test VM, or natively only with --allow-destructive.
+ */
+#include "test_util.h"
+
+#include <cerrno>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "layout.h"
+
+using namespace kvmc;
+
+namespace {
+
+constexpr uint64_t pattern = 0x0123456789abcdefull;
+const char *const c8_basis =
+	"kvm_send_hwpoison_signal() (arch/arm64/kvm/mmu.c user_mem_abort path, "
+	"arch/x86/kvm/mmu/mmu.c kvm_handle_error_pfn): SIGBUS BUS_MCEERR_AR, then the "
+	"pending signal ends KVM_RUN with -1/EINTR";
+
+/* madvise(MADV_HWPOISON); the SIGBUS it sends the caller is recorded. */
+int poison(void *addr)
+{
+	install_signal_recorder();
+	return madvise(addr, page_size(), MADV_HWPOISON) ? errno : 0;
+}
+
+/* Why poisoning is not possible here, from madvise's errno. */
+const char *poison_unavailable(int err)
+{
+	switch (err) {
+	case 0:
+	case EBUSY: /* P3: guest_memfd may refuse yet poison the page */
+		return nullptr;
+	case EPERM:
+		return "MADV_HWPOISON needs CAP_SYS_ADMIN: run as root";
+	case EINVAL:
+		return "MADV_HWPOISON refused (EINVAL): needs CONFIG_MEMORY_FAILURE";
+	default:
+		return "MADV_HWPOISON failed";
+	}
+}
+
+} /* namespace */
+
+KVM_FIXTURE(p1_poisoned_anon_page);
+FIXTURE_VARIANT(p1_poisoned_anon_page) { bool is_write; };
+FIXTURE_VARIANT_ADD(p1_poisoned_anon_page, load) { .is_write = false };
+FIXTURE_VARIANT_ADD(p1_poisoned_anon_page, store) { .is_write = true };
+
+TEST_F(p1_poisoned_anon_page, access)
+{
+	REQUIRE_DESTRUCTIVE();
+	Kvm kvm;
+	GuestVm g(kvm);
+	HostMapping backing = HostMapping::anonymous(2 * page_size());
+	memset(backing.data(), 0x5a, backing.size());
+	Memslot slot(g.vm(), test_slot, ARCH_TEST_GPA, backing);
+	const uint64_t fault_gpa = ARCH_TEST_GPA + page_size() + 0x40;
+	if (variant->is_write)
+		g.order({store(ARCH_TEST_GPA + 0x10, 8, pattern), store(fault_gpa, 8, ~pattern)});
+	else
+		g.order({store(ARCH_TEST_GPA + 0x10, 8, pattern), load(fault_gpa, 8)});
+
+	uint8_t *page = backing.data() + page_size();
+	if (const char *why = poison_unavailable(poison(page)))
+		SKIP(return, "%s", why);
+	ASSERT_OUTCOME("access", Expectation::poison_signal(backing.hva() + page_size() + 0x40, 1ull << 12)
+					 .because(c8_basis),
+		       g.run());
+
+	/* C12: a fresh page at the same address; the guest goes on. */
+	ASSERT_EQ(page, mmap(page, page_size(), PROT_READ | PROT_WRITE,
+			     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0));
+	ASSERT_OUTCOME("after a new mapping", Expectation::guest_done(rules::C12), g.run());
+	EXPECT_VALUE(rules::C12, "guest's earlier store", pattern,
+		     *reinterpret_cast<uint64_t *>(backing.data() + 0x10));
+}
+
+/* P2: a 2 MiB hugetlb page; si_addr_lsb 21 (the whole huge page) or 12
+ * (if the kernel split it), si_addr aligned to match. */
+KVM_FIXTURE(p2_poisoned_huge_page);
+
+TEST_F(p2_poisoned_huge_page, load)
+{
+	REQUIRE_DESTRUCTIVE();
+	const size_t huge = 2ul << 20;
+	void *p = mmap(nullptr, 2 * huge, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | MAP_POPULATE, -1, 0);
+	if (p == MAP_FAILED)
+		SKIP(return, "no 2 MiB huge pages (%s): reserve some with echo 8 > /proc/sys/vm/nr_hugepages",
+		     errno_name(errno).c_str());
+	uint8_t *base = static_cast<uint8_t *>(p);
+	Kvm kvm;
+	GuestVm g(kvm);
+	struct kvm_userspace_memory_region2 region {};
+	region.slot = test_slot;
+	region.guest_phys_addr = ARCH_TEST_GPA;
+	region.memory_size = 2 * huge;
+	region.userspace_addr = reinterpret_cast<uint64_t>(base);
+	ASSERT_EQ(0, g.vm().set_memory_region_raw(region));
+
+	const uint64_t offset = huge + 0x3040;
+	g.order({store(ARCH_TEST_GPA + 0x10, 8, pattern), load(ARCH_TEST_GPA + offset, 8)});
+	if (const char *why = poison_unavailable(poison(base + huge + 0x3000)))
+		SKIP(return, "%s", why);
+	ASSERT_OUTCOME("access", Expectation::poison_signal(reinterpret_cast<uint64_t>(base) + offset,
+							     1ull << 12 | 1ull << 21)
+					 .because(c8_basis),
+		       g.run());
+	EXPECT_VALUE(rules::C8, "steps completed before the fault", 1, g.completed());
+}
+
+/* P3: a poisoned guest_memfd page: -1/EHWPOISON with KVM_EXIT_MEMORY_FAULT
+ * covering it (C9). */
+KVM_FIXTURE(p3_poisoned_guest_memfd);
+
+TEST_F(p3_poisoned_guest_memfd, load)
+{
+	REQUIRE_DESTRUCTIVE();
+	Kvm kvm;
+	GuestVm g(kvm);
+	REQUIRE_CAP(g.vm(), KVM_CAP_GUEST_MEMFD, 1);
+	const uint64_t flags = GUEST_MEMFD_FLAG_MMAP | GUEST_MEMFD_FLAG_INIT_SHARED;
+	if ((g.vm().check_extension(KVM_CAP_GUEST_MEMFD_FLAGS) & flags) != flags)
+		SKIP(return, "needs guest_memfd flags MMAP|INIT_SHARED to poison a page from the host");
+	GuestMemfd gmem(g.vm(), 2 * page_size(), flags);
+	HostMapping view = gmem.map();
+	memset(view.data(), 0x5a, view.size());
+	Memslot slot(g.vm(), test_slot, ARCH_TEST_GPA, gmem, 0, 2 * page_size(), view);
+
+	const uint64_t fault_gpa = ARCH_TEST_GPA + page_size() + 0x40;
+	g.order({store(ARCH_TEST_GPA + 0x10, 8, pattern), load(fault_gpa, 8)});
+	if (const char *why = poison_unavailable(poison(view.data() + page_size())))
+		SKIP(return, "%s", why);
+	ASSERT_OUTCOME("access", Expectation::memory_fault(rules::C9, EHWPOISON, fault_gpa), g.run());
+	EXPECT_VALUE(rules::C9, "steps completed before the fault", 1, g.completed());
+}
+
+KVMC_TEST_MAIN
