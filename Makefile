@@ -103,6 +103,7 @@ $(OUT)/guest/guest.bin: $(OUT)/guest/guest.elf
 
 # ---- host library --------------------------------------------------------
 LIB_SRCS := lib/kvm.cpp lib/names.cpp lib/oracle.cpp lib/guest_vm.cpp lib/test_util.cpp lib/cgroup.cpp \
+	lib/health.cpp \
 	$(wildcard lib/$(ARCH)/*.cpp)
 LIB_OBJS := $(patsubst %.cpp,$(OUT)/obj/%.o,$(LIB_SRCS)) $(OUT)/obj/lib/guest_image.o
 
@@ -125,7 +126,7 @@ $(OUT)/tests/%: $(OUT)/obj/tests/%.o $(LIB_OBJS)
 	$(TARGET_CXX) $(LDFLAGS) -o $@ $^
 
 # ---- the oracle's unit tests: always for the build machine ---------------
-UNIT_LIB_SRCS := lib/names.cpp lib/oracle.cpp
+UNIT_LIB_SRCS := lib/names.cpp lib/oracle.cpp lib/health.cpp
 UNIT_SRCS := $(wildcard tests/unit/*.cpp)
 UNIT_TESTS := $(patsubst tests/unit/%.cpp,$(OUT)/unit/%,$(UNIT_SRCS))
 UNIT_OBJS := $(patsubst %.cpp,$(OUT)/unit/obj/%.o,$(UNIT_LIB_SRCS))

@@ -41,6 +41,7 @@ inline constexpr Rule G4{"G4", "api.rst 5 \"KVM_EXIT_MEMORY_FAULT\" (C1, or C3 f
 inline constexpr Rule G5{"G5", "api.rst 4.140 KVM_SET_USER_MEMORY_REGION2, 4.142 KVM_CREATE_GUEST_MEMFD"};
 inline constexpr Rule M3{"M3", "api.rst 4.10 KVM_RUN (ENOEXEC, stale: see the kernel source named)"};
 inline constexpr Rule M9{"M9", "api.rst 4.10 KVM_RUN; beyond the VM's physical address size"};
+inline constexpr Rule C13{"C13", "kvm-contract: no WARN, BUG, oops or new taint while a test runs"};
 inline constexpr Rule K3{"K3", "api.rst 4.10 KVM_RUN (ENOEXEC), 4.82 KVM_ARM_VCPU_INIT"};
 /* Not a rule of api.rst: the suite's own bound on every KVM_RUN. */
 inline constexpr Rule time_limit{"time-limit", "kvm-contract: every KVM_RUN has a time limit"};

@@ -7,6 +7,7 @@
 
 #include "harness.h"
 #include "guest_vm.h"
+#include "health.h"
 #include "names.h"
 #include "oracle.h"
 
@@ -27,6 +28,10 @@ bool judge_errno(Rule rule, const char *what, int wanted, int got);
 /* Tests that poison memory run only where that harms nobody: in the test
  * VM, or natively with ./run_tests.sh --allow-destructive. */
 bool destructive_allowed();
+
+/* C13: report what went wrong in the kernel since the snapshot; returns
+ * whether anything did. */
+bool report_kernel_health(const KernelHealth &before);
 
 } /* namespace kvmc */
 
@@ -77,20 +82,25 @@ bool destructive_allowed();
 	} while (0)
 
 /*
- * A fixture for scenarios that need KVM: skips when /dev/kvm is missing.
- * Fixture data stays empty: the harness memsets it, so C++ owners live in
- * the test body instead. The teardown is declared with the _PARENT form
- * only because the plain form leaves a const uninitialised, which g++
- * rejects even with -fpermissive as a warning per use; it does nothing.
+ * A fixture for scenarios that need KVM: skips when /dev/kvm is missing,
+ * and checks kernel health (C13) around the test. The fixture data is
+ * plain (the harness memsets it; C++ owners live in the test body). The
+ * teardown runs in the harness's parent process, after the test process
+ * has exited, so everything the test did to the kernel is in the log.
  */
 #define KVM_FIXTURE(name)                                                          \
-	FIXTURE(name) {};                                                          \
+	FIXTURE(name) { kvmc::KernelHealth health; };                              \
 	FIXTURE_SETUP(name)                                                        \
 	{                                                                          \
 		if (auto why = kvmc::Kvm::unavailable())                           \
 			SKIP(return, "%s", why->c_str());                          \
+		self->health = kvmc::health_snapshot();                            \
 	}                                                                          \
-	FIXTURE_TEARDOWN_PARENT(name) {}
+	FIXTURE_TEARDOWN_PARENT(name)                                              \
+	{                                                                          \
+		if (kvmc::report_kernel_health(self->health))                      \
+			_metadata->exit_code = KSFT_FAIL;                          \
+	}
 
 /* Skip unless the VM reports the capability (at least min). */
 #define REQUIRE_CAP(vm, cap, min)                                                  \

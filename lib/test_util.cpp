@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 #include "guest_vm.h"
+#include "health.h"
 #include "names.h"
 #include "oracle.h"
 
@@ -12,6 +13,14 @@ bool destructive_allowed()
 {
 	const char *s = getenv("KVMC_ALLOW_DESTRUCTIVE");
 	return s && strcmp(s, "1") == 0;
+}
+
+bool report_kernel_health(const KernelHealth &before)
+{
+	auto problems = health_problems(before);
+	for (const auto &p : problems)
+		log_line(std::string("FAIL ") + rules::C13.id + " (" + rules::C13.section + "): " + p);
+	return !problems.empty();
 }
 
 bool judge_errno(Rule rule, const char *what, int wanted, int got)

@@ -6,6 +6,9 @@
  */
 #include "test_util.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include "layout.h"
 
 using namespace kvmc;
@@ -49,6 +52,44 @@ TEST_F(kvmc_self, unexpected_guest_exception_is_reported)
 	Verdict v = judge(Expectation::guest_done(rules::guest), obs);
 	EXPECT_FALSE(v.passed());
 	log_line(v.report(Expectation::guest_done(rules::guest), obs));
+}
+
+/*
+ * C13 must be able to fail: a WARNING line in the kernel log (written to
+ * /dev/kmsg, as a buggy kernel would print it) and, where the machine is a
+ * throwaway one, a new taint bit are both reported. A plain TEST: a
+ * KVM_FIXTURE's own health check would rightly fail it.
+ */
+TEST(kvmc_self_kernel_health_check_fires)
+{
+	if (geteuid() != 0)
+		SKIP(return, "writing to /dev/kmsg needs root");
+	KernelHealth before = health_snapshot();
+	ASSERT_TRUE(before.kmsg_readable);
+	int fd = open("/dev/kmsg", O_WRONLY | O_CLOEXEC);
+	ASSERT_LE(0, fd);
+	const char line[] = "WARNING: CPU: 0 PID: 1 at kvm-contract self-test (not a real warning)\n";
+	ASSERT_EQ((ssize_t)sizeof(line) - 1, write(fd, line, sizeof(line) - 1));
+	close(fd);
+	auto problems = health_problems(before);
+	for (const auto &p : problems)
+		log_line("caught: " + p);
+	ASSERT_EQ(1, problems.size());
+
+	if (!destructive_allowed())
+		return;
+	/* TAINT_USER (U, bit 6): harmless, but it stays; test VM only. */
+	before = health_snapshot();
+	if (!(before.taint & (1u << 6))) {
+		fd = open("/proc/sys/kernel/tainted", O_WRONLY | O_CLOEXEC);
+		ASSERT_LE(0, fd);
+		ASSERT_LT(0, write(fd, "64", 2));
+		close(fd);
+		problems = health_problems(before);
+		for (const auto &p : problems)
+			log_line("caught: " + p);
+		ASSERT_EQ(1, problems.size());
+	}
 }
 
 KVMC_TEST_MAIN

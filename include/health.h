@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * C13, kernel health: a right triple from a kernel that warned is still a
+ * failure. A snapshot before a test (last kernel log record, taint mask)
+ * and a look after it find WARN, BUG, oops and new taint.
+ */
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace kvmc {
+
+/* Plain data: it lives in the harness's shared fixture memory. */
+struct KernelHealth {
+	bool valid;
+	bool kmsg_readable;
+	uint64_t kmsg_seq;	/* sequence number of the last record seen */
+	uint64_t taint;		/* /proc/sys/kernel/tainted */
+};
+
+KernelHealth health_snapshot();
+/* What went wrong since the snapshot, one line each (empty: nothing). */
+std::vector<std::string> health_problems(const KernelHealth &before);
+
+/* Whether one kernel log message reports a kernel problem (pure). */
+bool is_kernel_problem(const std::string &message);
+/* "0x200 (W)": taint bits with their letters (pure). */
+std::string describe_taint(uint64_t bits);
+
+} /* namespace kvmc */

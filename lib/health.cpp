@@ -1,0 +1,116 @@
+// SPDX-License-Identifier: GPL-2.0
+#include "health.h"
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "names.h"
+
+namespace kvmc {
+
+namespace {
+
+/* One /dev/kmsg record: "prio,seq,timestamp,flags;message\n". */
+struct Record {
+	uint64_t seq;
+	std::string message;
+};
+
+/* Every record the ring still holds, oldest first. */
+template <typename Fn>
+bool for_each_record(Fn fn)
+{
+	int fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	char buf[8192];
+	for (;;) {
+		ssize_t n = read(fd, buf, sizeof(buf) - 1);
+		if (n < 0 && errno == EPIPE)
+			continue; /* overwritten while reading: go on */
+		if (n <= 0)
+			break;
+		buf[n] = '\0';
+		std::string rec(buf, n);
+		size_t comma = rec.find(',');
+		size_t semi = rec.find(';');
+		if (comma == std::string::npos || semi == std::string::npos)
+			continue;
+		Record r;
+		r.seq = strtoull(rec.c_str() + comma + 1, nullptr, 10);
+		size_t end = rec.find('\n', semi);
+		r.message = rec.substr(semi + 1, end == std::string::npos ? std::string::npos : end - semi - 1);
+		fn(r);
+	}
+	close(fd);
+	return true;
+}
+
+uint64_t read_taint()
+{
+	FILE *f = fopen("/proc/sys/kernel/tainted", "r");
+	unsigned long long v = 0;
+	if (f) {
+		if (fscanf(f, "%llu", &v) != 1)
+			v = 0;
+		fclose(f);
+	}
+	return v;
+}
+
+} /* namespace */
+
+bool is_kernel_problem(const std::string &m)
+{
+	static const char *const starts[] = {
+		"WARNING:", "BUG:", "kernel BUG at", "Oops", "general protection fault",
+		"Kernel panic", "UBSAN:", "KASAN:", "KFENCE:", "refcount_t:", "list_add corruption",
+		"list_del corruption", "INFO: rcu", "rcu: INFO:", "watchdog: BUG:",
+	};
+	for (const char *s : starts)
+		if (m.rfind(s, 0) == 0)
+			return true;
+	/* "INFO: task foo:123 blocked for more than 120 seconds." */
+	return m.rfind("INFO: task ", 0) == 0 && m.find(" blocked for more than ") != std::string::npos;
+}
+
+std::string describe_taint(uint64_t bits)
+{
+	/* The letters of Documentation/admin-guide/tainted-kernels.rst. */
+	static const char letters[] = "PFSRMBUDAWCIOELKXTN";
+	std::string s;
+	for (unsigned b = 0; b < sizeof(letters) - 1; b++)
+		if (bits & (1ull << b))
+			s += letters[b];
+	return hex(bits) + (s.empty() ? "" : " (" + s + ")");
+}
+
+KernelHealth health_snapshot()
+{
+	KernelHealth h{};
+	h.valid = true;
+	h.taint = read_taint();
+	h.kmsg_readable = for_each_record([&h](const Record &r) { h.kmsg_seq = r.seq; });
+	return h;
+}
+
+std::vector<std::string> health_problems(const KernelHealth &before)
+{
+	std::vector<std::string> problems;
+	if (!before.valid)
+		return problems;
+	if (before.kmsg_readable)
+		for_each_record([&](const Record &r) {
+			if (r.seq > before.kmsg_seq && is_kernel_problem(r.message))
+				problems.push_back("kernel log: " + r.message);
+		});
+	uint64_t taint = read_taint();
+	if (taint & ~before.taint)
+		problems.push_back("new taint: " + describe_taint(before.taint) + " -> " + describe_taint(taint));
+	return problems;
+}
+
+} /* namespace kvmc */

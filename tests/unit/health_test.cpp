@@ -1,0 +1,43 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Unit tests of C13's classification of kernel log messages and taint. */
+#include "harness.h"
+
+#include <string>
+
+#include "health.h"
+
+using namespace kvmc;
+
+TEST(problems_are_recognised)
+{
+	EXPECT_TRUE(is_kernel_problem("WARNING: CPU: 0 PID: 12 at arch/x86/kvm/mmu/mmu.c:4792 kvm_mmu_page_fault+0x1"));
+	EXPECT_TRUE(is_kernel_problem("BUG: unable to handle page fault for address: 0000000000000008"));
+	EXPECT_TRUE(is_kernel_problem("kernel BUG at virt/kvm/guest_memfd.c:123!"));
+	EXPECT_TRUE(is_kernel_problem("Oops: int3: 0000 [#1] SMP NOPTI"));
+	EXPECT_TRUE(is_kernel_problem("general protection fault, probably for non-canonical address"));
+	EXPECT_TRUE(is_kernel_problem("INFO: task qemu:99 blocked for more than 120 seconds."));
+	EXPECT_TRUE(is_kernel_problem("refcount_t: underflow; use-after-free."));
+}
+
+TEST(ordinary_messages_are_not)
+{
+	/* What the scenarios themselves make the kernel print. */
+	EXPECT_FALSE(is_kernel_problem("Memory failure: 0x4a2b3: recovery action for dirty LRU page: Recovered"));
+	EXPECT_FALSE(is_kernel_problem("guest_memfd_tes invoked oom-killer: gfp_mask=0xcc0(GFP_KERNEL), order=0"));
+	EXPECT_FALSE(is_kernel_problem("Call Trace:"));
+	EXPECT_FALSE(is_kernel_problem("Out of memory and no killable processes..."));
+	EXPECT_FALSE(is_kernel_problem("kvm: disabled by bios"));
+	EXPECT_FALSE(is_kernel_problem("INFO: task list is empty"));
+}
+
+TEST(taint_letters)
+{
+	const std::string w = describe_taint(1u << 9);
+	const std::string pw = describe_taint(1u << 0 | 1u << 9);
+	const std::string none = describe_taint(0);
+	EXPECT_STREQ("0x200 (W)", w.c_str());
+	EXPECT_STREQ("0x201 (PW)", pw.c_str());
+	EXPECT_STREQ("0x0", none.c_str());
+}
+
+KVMC_TEST_MAIN
