@@ -31,6 +31,9 @@ usage: ./run_tests.sh [--arch arm64|x86_64] [-t PATTERN] [-l] [-v] [--strict]
   -l            list the test names instead of running them
   -v            verbose: show build, boot and console output
   --strict      strict mode (KVMC_STRICT=1): C3 notes become failures
+  --allow-destructive
+                run the poisoned-page tests (P1-P3) on this host's /dev/kvm:
+                they poison physical pages for good (in the VM they always run)
   --vm          run inside a VM even where /dev/kvm is usable
   --native      run on this machine's /dev/kvm (fail if unusable)
   -o DIR        results directory (default: results/)
@@ -47,6 +50,7 @@ pattern=
 list=0
 verbose=0
 strict=0
+destructive=0
 where=auto
 unit=0
 baseline=
@@ -59,6 +63,7 @@ while [ $# -gt 0 ]; do
 	-l) list=1; shift ;;
 	-v) verbose=1; shift ;;
 	--strict) strict=1; shift ;;
+	--allow-destructive) destructive=1; shift ;;
 	--vm) where=vm; shift ;;
 	--native) where=native; shift ;;
 	--unit) unit=1; shift ;;
@@ -173,7 +178,8 @@ run_native() {
 	krel=$(uname -r)
 	while IFS= read -r line; do
 		present "$arch" "$krel" "$dir" "$line"
-	done < <(KVMC_STRICT=$strict "$TOP/scripts/ktap-runner.sh" "${args[@]}" "$TOP/build/$arch/tests")
+	done < <(KVMC_STRICT=$strict KVMC_ALLOW_DESTRUCTIVE=$destructive \
+		"$TOP/scripts/ktap-runner.sh" "${args[@]}" "$TOP/build/$arch/tests")
 	return 0
 }
 

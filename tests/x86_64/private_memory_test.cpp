@@ -1,0 +1,45 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * G6 (x86): a private/shared mismatch on a VM type with private memory.
+ * On KVM_X86_SW_PROTECTED_VM a fault is private exactly when its gfn has
+ * KVM_MEMORY_ATTRIBUTE_PRIVATE (arch/x86/kvm/mmu/mmu.c,
+ * kvm_mmu_page_fault); a private fault on a memslot without a guest_memfd
+ * cannot be served (kvm_mmu_faultin_pfn_gmem): C1, C2 with the PRIVATE
+ * flag. Skips where the VM type is not offered (Debian builds without
+ * CONFIG_KVM_SW_PROTECTED_VM).
+ */
+#include "test_util.h"
+
+#include <sys/ioctl.h>
+
+#include "layout.h"
+
+using namespace kvmc;
+
+KVM_FIXTURE(g6_private_mismatch);
+
+TEST_F(g6_private_mismatch, load)
+{
+	Kvm kvm;
+	const int types = kvm.check_extension(KVM_CAP_VM_TYPES);
+	if (!(types & (1 << KVM_X86_SW_PROTECTED_VM)))
+		SKIP(return, "KVM_CAP_VM_TYPES is %#x: no KVM_X86_SW_PROTECTED_VM "
+			     "(CONFIG_KVM_SW_PROTECTED_VM), no VM type with private memory", types);
+	GuestVm g(kvm, KVM_X86_SW_PROTECTED_VM);
+	REQUIRE_CAP(g.vm(), KVM_CAP_MEMORY_ATTRIBUTES, KVM_MEMORY_ATTRIBUTE_PRIVATE);
+	HostMapping backing = HostMapping::anonymous(page_size());
+	Memslot slot(g.vm(), test_slot, ARCH_TEST_GPA, backing);
+
+	struct kvm_memory_attributes attrs {};
+	attrs.address = ARCH_TEST_GPA;
+	attrs.size = page_size();
+	attrs.attributes = KVM_MEMORY_ATTRIBUTE_PRIVATE;
+	ASSERT_EQ(0, ioctl(g.vm().fd(), KVM_SET_MEMORY_ATTRIBUTES, &attrs))
+		TH_LOG("KVM_SET_MEMORY_ATTRIBUTES: %s", errno_name(errno).c_str());
+
+	const uint64_t gpa = ARCH_TEST_GPA + 0x28;
+	g.order({load(gpa, 8)});
+	ASSERT_OUTCOME("private load", Expectation::memory_fault(rules::C2, EFAULT, gpa, true), g.run());
+}
+
+KVMC_TEST_MAIN
