@@ -13,8 +13,9 @@
 
 namespace kvmc::arch {
 
-/* Make a freshly created vCPU runnable (arm64: KVM_ARM_VCPU_INIT). */
-void vcpu_init(Vcpu &vcpu);
+/* Make a freshly created vCPU runnable (arm64: KVM_ARM_VCPU_INIT;
+ * x86: CPUID, with MAXPHYADDR lowered to phys_bits when not 0). */
+void vcpu_init(Vcpu &vcpu, unsigned phys_bits = 0);
 /* Point the vCPU at the guest image entry; registers the entry code
  * relies on are set here. */
 void vcpu_boot(Vcpu &vcpu);
@@ -34,11 +35,13 @@ std::optional<uint64_t> ucall_block(const Observation &obs);
 /* M3: the guest fetches an instruction at gpa, where no memslot is. */
 Expectation no_memslot_fetch(uint64_t gpa);
 
-/* M9: a VM type whose guest physical address space is smaller than what
- * the host could offer, and the first address beyond it. */
+/* M9: a VM whose guest physical address space is smaller than what the
+ * host could offer, and a guest virtual address that reaches the first
+ * physical address beyond it. Pass it to GuestVm. */
 struct SmallAddressSpace {
 	unsigned long vm_type;
-	uint64_t beyond;
+	unsigned phys_bits;	/* x86: MAXPHYADDR the guest's CPUID reports */
+	uint64_t beyond;	/* the guest virtual address to access */
 };
 /* The small address space, or why this architecture cannot have one. */
 std::optional<SmallAddressSpace> small_address_space(const Kvm &kvm, std::string *why);

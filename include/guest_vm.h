@@ -19,7 +19,7 @@ namespace kvmc {
 
 class GuestVm {
 public:
-	explicit GuestVm(const Kvm &kvm, unsigned long vm_type = 0);
+	explicit GuestVm(const Kvm &kvm, unsigned long vm_type = 0, unsigned phys_bits = 0);
 
 	Vm &vm() { return vm_; }
 	Vcpu &vcpu() { return *vcpu_; }

@@ -9,7 +9,7 @@
 
 namespace kvmc {
 
-GuestVm::GuestVm(const Kvm &kvm, unsigned long vm_type)
+GuestVm::GuestVm(const Kvm &kvm, unsigned long vm_type, unsigned phys_bits)
 	: vm_(kvm, vm_type),
 	  ram_(HostMapping::anonymous(ARCH_RAM_SIZE)),
 	  ram_slot_(vm_, 0, ARCH_RAM_GPA, ram_)
@@ -22,7 +22,7 @@ GuestVm::GuestVm(const Kvm &kvm, unsigned long vm_type)
 	mailbox()->magic = guest::mailbox_magic;
 
 	vcpu_ = std::make_unique<Vcpu>(vm_, 0);
-	arch::vcpu_init(*vcpu_);
+	arch::vcpu_init(*vcpu_, phys_bits);
 	arch::vcpu_boot(*vcpu_);
 }
 

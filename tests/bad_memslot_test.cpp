@@ -264,7 +264,7 @@ TEST_F(m9_beyond_address_space, load)
 	auto small = arch::small_address_space(kvm, &why);
 	if (!small)
 		SKIP(return, "%s", why.c_str());
-	GuestVm g(kvm, small->vm_type);
+	GuestVm g(kvm, small->vm_type, small->phys_bits);
 	g.order({load(small->beyond, 8)});
 	ASSERT_OUTCOME("load", arch::beyond_address_space(small->beyond), g.run());
 }

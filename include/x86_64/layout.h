@@ -16,7 +16,7 @@
 #define ARCH_RAM_GPA		0x40000000
 #define ARCH_RAM_SIZE		0x200000
 #define ARCH_IMAGE_MAX		0x10000
-#define ARCH_PGTABLE_OFFSET	0x10000	/* PML4, PDPT, 4 PDs: 6 pages */
+#define ARCH_PGTABLE_OFFSET	0x10000	/* PML4, PDPT, 5 PDs: 7 pages */
 #define ARCH_GDT_OFFSET		0x18000
 #define ARCH_TSS_OFFSET		0x18100
 #define ARCH_IDT_OFFSET		0x19000
@@ -31,6 +31,12 @@
 /* Canonical but beyond the 4 GiB identity map: a #PF the guest takes
  * itself (the suite's self-test of exception reporting). */
 #define ARCH_UNMAPPED_GVA	0x1000000000
+
+/* M9: one 2 MiB page at this virtual address maps guest physical
+ * 1 << ARCH_SMALL_PHYS_BITS, the first address beyond a guest whose CPUID
+ * says MAXPHYADDR = ARCH_SMALL_PHYS_BITS. */
+#define ARCH_SMALL_PHYS_BITS	36
+#define ARCH_BEYOND_GVA		0x100000000
 
 /* GDT selectors the host installs. */
 #define ARCH_SEL_CODE		0x08

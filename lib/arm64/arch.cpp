@@ -33,7 +33,7 @@ constexpr uint64_t block_size = 1ull << 30;
 
 } /* namespace */
 
-void vcpu_init(Vcpu &vcpu)
+void vcpu_init(Vcpu &vcpu, unsigned)
 {
 	struct kvm_vcpu_init init {};
 	if (ioctl(vcpu.vm().fd(), KVM_ARM_PREFERRED_TARGET, &init))
@@ -98,7 +98,8 @@ std::optional<SmallAddressSpace> small_address_space(const Kvm &kvm, std::string
 		*why = "KVM_CAP_ARM_VM_IPA_SIZE is " + std::to_string(max) + ": no IPA size below the limit";
 		return std::nullopt;
 	}
-	return SmallAddressSpace{KVM_VM_TYPE_ARM_IPA_SIZE(small_ipa_bits), 1ull << small_ipa_bits};
+	/* The identity map covers it (Device memory): VA == IPA. */
+	return SmallAddressSpace{KVM_VM_TYPE_ARM_IPA_SIZE(small_ipa_bits), 0, 1ull << small_ipa_bits};
 }
 
 Expectation beyond_address_space(uint64_t gpa)

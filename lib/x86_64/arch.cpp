@@ -54,7 +54,7 @@ struct kvm_segment segment(uint16_t selector, uint8_t type, bool code)
 
 } /* namespace */
 
-void vcpu_init(Vcpu &vcpu)
+void vcpu_init(Vcpu &vcpu, unsigned phys_bits)
 {
 	/* Long mode needs CPUID.LM in the guest's CPUID: give the vCPU all
 	 * KVM supports, as the kernel's selftests do. */
@@ -71,6 +71,9 @@ void vcpu_init(Vcpu &vcpu)
 			die("KVM_GET_SUPPORTED_CPUID: %s", errno_name(errno).c_str());
 		n *= 2;
 	}
+	for (uint32_t i = 0; phys_bits && i < cpuid->nent; i++)
+		if (cpuid->entries[i].function == 0x80000008)
+			cpuid->entries[i].eax = (cpuid->entries[i].eax & ~0xffu) | phys_bits;
 	if (ioctl(vcpu.fd(), KVM_SET_CPUID2, cpuid))
 		die("KVM_SET_CPUID2(%u entries): %s", cpuid->nent, errno_name(errno).c_str());
 }
@@ -126,6 +129,9 @@ void prepare_ram(uint8_t *ram)
 			table(2 + pd)[i] = e;
 		}
 	}
+	/* M9: ARCH_BEYOND_GVA -> guest physical 1 << ARCH_SMALL_PHYS_BITS. */
+	table(1)[ARCH_BEYOND_GVA >> 30] = (tables_gpa + 6 * table_size) | pte_present | pte_write;
+	table(6)[0] = (1ull << ARCH_SMALL_PHYS_BITS) | pte_present | pte_write | pte_large;
 
 	auto *gdt = reinterpret_cast<uint64_t *>(ram + ARCH_GDT_OFFSET);
 	const uint64_t tss = ARCH_RAM_GPA + ARCH_TSS_OFFSET;
@@ -146,16 +152,32 @@ Expectation no_memslot_fetch(uint64_t)
 			 "KVM_INTERNAL_ERROR_EMULATION (and queues #UD for the guest)");
 }
 
-std::optional<SmallAddressSpace> small_address_space(const Kvm &, std::string *why)
+std::optional<SmallAddressSpace> small_address_space(const Kvm &kvm, std::string *why)
 {
-	*why = "x86: no VM type with a smaller guest physical address space (MAXPHYADDR comes "
-	       "from CPUID); M9 on x86 is not written yet";
-	return std::nullopt;
+	/* Without it KVM lets the guest reach GPAs its CPUID calls
+	 * reserved (SVM with NPT: arch/x86/kvm/svm/svm.c sets
+	 * allow_smaller_maxphyaddr = !npt_enabled). */
+	if (kvm.check_extension(KVM_CAP_SMALLER_MAXPHYADDR) != 1) {
+		*why = "KVM_CAP_SMALLER_MAXPHYADDR is 0 (e.g. AMD with NPT, or VMX without "
+		       "allow_smaller_maxphyaddr): KVM cannot give a guest a smaller MAXPHYADDR";
+		return std::nullopt;
+	}
+	return SmallAddressSpace{0, ARCH_SMALL_PHYS_BITS, ARCH_BEYOND_GVA};
 }
 
-Expectation beyond_address_space(uint64_t)
+Expectation beyond_address_space(uint64_t gva)
 {
-	return Expectation::error(rules::M9, 0);
+	constexpr uint64_t pf_vector = 14, pf_present = 1 << 0, pf_rsvd = 1 << 3;
+	GuestException x;
+	x.vector = pf_vector;
+	x.syndrome_mask = pf_present | pf_rsvd;
+	x.syndrome = pf_present | pf_rsvd;
+	x.address = gva;
+	x.what = "a page fault for a reserved bit (#PF, P|RSVD)";
+	return Expectation::guest_exception(rules::M9, x)
+		.because("KVM_CAP_SMALLER_MAXPHYADDR=1: a guest PTE with a physical address at or beyond "
+			 "the guest's MAXPHYADDR sets reserved bits; KVM emulates the access and injects "
+			 "#PF(RSVD) (arch/x86/kvm/vmx/vmx.c handle_ept_violation, kvm_vcpu_is_legal_gpa)");
 }
 
 std::optional<uint64_t> guest_pc(const Vcpu &vcpu)
