@@ -54,6 +54,13 @@ else ifneq ($(filter-out $(NO_FETCH_GOALS),$(or $(MAKECMDGOALS),all)),)
 include $(OUT)/deps.mk
 endif
 
+# A missing compiler is named before anything else fails on it.
+ifneq ($(filter-out $(NO_FETCH_GOALS),$(or $(MAKECMDGOALS),all)),)
+ifeq ($(shell command -v $(TARGET_CXX) 2>/dev/null),)
+$(error $(TARGET_CXX) not found: install it with "make deps" (as root), or set CROSS_COMPILE)
+endif
+endif
+
 # With KDIR nothing is fetched; otherwise objects wait for the fetch.
 DEPS_STAMP := $(if $(KDIR),,$(OUT)/deps.mk)
 

@@ -23,6 +23,8 @@ usage() {
 	cat <<USAGE
 usage: ./run_tests.sh [--arch arm64|x86_64] [-t PATTERN] [-l] [-v] [--strict]
                       [--vm | --native] [-o DIR] [--unit] [--baseline FILE]
+                      [--kernel IMAGE [--modules DIR]] [--timeout S]
+                      [--run-timeout MS] [--boot-timeout S] [--allow-destructive]
 
   --arch ARCH   architecture to test (default: every one this suite supports:
                 $SUPPORTED_ARCHES)
@@ -34,10 +36,21 @@ usage: ./run_tests.sh [--arch arm64|x86_64] [-t PATTERN] [-l] [-v] [--strict]
   --allow-destructive
                 run the poisoned-page tests (P1-P3) on this host's /dev/kvm:
                 they poison physical pages for good (in the VM they always run)
+  --kernel IMG  boot this kernel image in the VM instead of Debian's (needs
+                one --arch; for git bisect run)
+  --modules DIR x86: the kernel's "make modules_install" tree, for the KVM
+                modules (INSTALL_MOD_PATH or lib/modules/<version>)
+  --timeout S   limit of one test binary (default 600)
+  --run-timeout MS
+                limit of one KVM_RUN (default 5000)
+  --boot-timeout S
+                limit from starting QEMU until the test VM's init runs
+                (default 120; KVMC_VM_TIMEOUT bounds the whole VM, default 1800)
   --vm          run inside a VM even where /dev/kvm is usable
   --native      run on this machine's /dev/kvm (fail if unusable)
   -o DIR        results directory (default: results/)
-  --unit        also run the oracle's unit tests on this machine (make check)
+  --unit        also run the project's own tests on this machine (make check):
+                the oracle's unit tests and the runners' tests (tests/runner)
   --baseline F  known kernel deviations (see baselines/debian.txt): a listed
                 test that fails is XFAIL (TAP "# TODO"), one that passes is
                 reported as fixed; neither fails the run
@@ -52,6 +65,8 @@ verbose=0
 strict=0
 destructive=0
 where=auto
+kernel_image=
+modules_dir=
 unit=0
 baseline=
 results=$TOP/results
@@ -67,6 +82,11 @@ while [ $# -gt 0 ]; do
 	--vm) where=vm; shift ;;
 	--native) where=native; shift ;;
 	--unit) unit=1; shift ;;
+	--kernel) [ $# -ge 2 ] || { usage >&2; exit 2; }; kernel_image=$(realpath -m "$2"); where=vm; shift 2 ;;
+	--modules) [ $# -ge 2 ] || { usage >&2; exit 2; }; modules_dir=$(realpath -m "$2"); shift 2 ;;
+	--timeout) [ $# -ge 2 ] || { usage >&2; exit 2; }; export KVMC_BIN_TIMEOUT=$2; shift 2 ;;
+	--run-timeout) [ $# -ge 2 ] || { usage >&2; exit 2; }; export KVMC_RUN_TIMEOUT_MS=$2; shift 2 ;;
+	--boot-timeout) [ $# -ge 2 ] || { usage >&2; exit 2; }; export KVMC_BOOT_TIMEOUT=$2; shift 2 ;;
 	--baseline) [ $# -ge 2 ] || { usage >&2; exit 2; }; baseline=$(realpath "$2") || exit 2; shift 2 ;;
 	-o) [ $# -ge 2 ] || { usage >&2; exit 2; }; results=$(realpath -m "$2"); shift 2 ;;
 	-h|--help) usage; exit 0 ;;
@@ -74,12 +94,22 @@ while [ $# -gt 0 ]; do
 	esac
 done
 [ -n "$arches" ] || arches=$SUPPORTED_ARCHES
+for n in "${KVMC_BIN_TIMEOUT:-600}" "${KVMC_RUN_TIMEOUT_MS:-5000}" "${KVMC_BOOT_TIMEOUT:-120}" "${KVMC_VM_TIMEOUT:-1800}"; do
+	[[ $n =~ ^[1-9][0-9]*$ ]] || { echo "run_tests.sh: a time limit must be a positive whole number, not '$n'" >&2; exit 2; }
+done
+if [ -n "$kernel_image" ]; then
+	[ "$(echo $arches | wc -w)" = 1 ] || { echo "run_tests.sh: --kernel needs exactly one --arch" >&2; exit 2; }
+fi
+if [ -n "$modules_dir" ] && [ -z "$kernel_image" ]; then
+	echo "run_tests.sh: --modules goes with --kernel" >&2; exit 2
+fi
 
 say() { echo "run_tests.sh: $*" >&2; }
 quiet() { if [ "$verbose" = 1 ]; then "$@" >&2; else "$@" >/dev/null 2>&1; fi; }
 
 host_arch=$(uname -m | sed 's/aarch64/arm64/')
-BOOT_LIMIT=${KVMC_BOOT_TIMEOUT:-900}
+BOOT_LIMIT=${KVMC_BOOT_TIMEOUT:-120}
+VM_LIMIT=${KVMC_VM_TIMEOUT:-1800}
 
 native_kvm_usable() {
 	[ "$1" = "$host_arch" ] && [ -c /dev/kvm ] && [ -r /dev/kvm ] && [ -w /dev/kvm ]
@@ -127,18 +157,20 @@ present() {
 total_pass=0 total_fail=0 total_skip=0 total_xfail=0 total_xpass=0
 
 # Count the subtests of a KTAP document: "ok"/"not ok" lines indented once
-# are single tests; a binary that died before reporting any test counts as
-# one failure. Known deviations (TODO) count as passed, as kselftest counts
-# XFAIL, and are reported apart.
+# are single tests; a binary that fails without any failed test of its own,
+# listed or not (it died before reporting, or exited non-zero for nothing
+# it reported), counts as one failure.
+# Known deviations (TODO) count as passed, as kselftest counts XFAIL, and
+# are reported apart.
 count_ktap() {
 	local counts
 	counts=$(awk '
 		/^    ok / && /# TODO/ { xpass++; inner++; next }
-		/^    not ok / && /# TODO/ { xfail++; inner++; next }
+		/^    not ok / && /# TODO/ { xfail++; inner_fail++; inner++; next }
 		/^    ok / { if ($0 ~ /# SKIP/) skip++; else pass++; inner++; next }
-		/^    not ok / { fail++; inner++; next }
-		/^ok / { inner = 0; next }
-		/^not ok / { if (inner == 0) fail++; inner = 0; next }
+		/^    not ok / { fail++; inner_fail++; inner++; next }
+		/^ok / { inner = inner_fail = 0; next }
+		/^not ok / { if (inner_fail == 0) fail++; inner = inner_fail = 0; next }
 		END { printf "%d %d %d %d %d\n", pass, fail, skip, xfail, xpass }' "$1")
 	set -- $counts
 	total_pass=$((total_pass + $1 + $4 + $5)) total_fail=$((total_fail + $2)) total_skip=$((total_skip + $3))
@@ -156,10 +188,15 @@ build() {
 	local arch=$1 out=$TOP/build/$1
 	quiet "$TOP/scripts/deps.sh" || { "$TOP/scripts/deps.sh"; return 125; }
 	say "building $arch tests"
-	if ! quiet make -C "$TOP" ARCH="$arch" O="$out" all; then
-		say "build failed; rerun with -v, or: make -C $TOP ARCH=$arch"
+	local log=$TOP/build/$arch.build.log
+	mkdir -p "$TOP/build"
+	if ! make -C "$TOP" ARCH="$arch" O="$out" all > "$log" 2>&1; then
+		grep -E 'error|\*\*\*|debian.sh:|cannot|failed' "$log" | tail -n 5 | sed 's/^/  /' >&2
+		say "$arch: build failed (whole log: ${log#$TOP/})"
 		return 125
 	fi
+	[ "$verbose" = 1 ] && cat "$log" >&2
+	rm -f "$log"
 }
 
 # ---- native --------------------------------------------------------------
@@ -190,10 +227,10 @@ qemu_command() {
 	arm64)
 		# pauth-impdef: QEMU's cheap pointer-auth algorithm; the
 		# architected one makes TCG twice as slow (ENVIRONMENT.md).
-		echo qemu-system-aarch64 -M virt,virtualization=on,gic-version=3 \
+		echo qemu-system-aarch64 -M "${KVMC_ARM64_MACHINE:-virt,virtualization=on,gic-version=3}" \
 			-cpu max,pauth-impdef=on -smp 2 -m 1G -nographic -no-reboot \
 			-kernel "$kernel" -initrd "$initrd" \
-			-append "'console=ttyAMA0 rdinit=/init panic=-1 loglevel=1'"
+			-append "'console=ttyAMA0 rdinit=/init panic=-1 loglevel=1 ${KVMC_APPEND:-}'"
 		;;
 	x86_64)
 		# TCG emulates AMD's SVM (nested paging included with -cpu
@@ -203,7 +240,7 @@ qemu_command() {
 		# under QEMU 7.2's multi-threaded TCG.
 		echo qemu-system-x86_64 -accel tcg -cpu max -smp 1 -m 1G -nographic \
 			-no-reboot -kernel "$kernel" -initrd "$initrd" \
-			-append "'console=ttyS0 rdinit=/init panic=-1 loglevel=1'"
+			-append "'console=ttyS0 rdinit=/init panic=-1 loglevel=1 ${KVMC_APPEND:-}'"
 		;;
 	esac
 }
@@ -214,7 +251,9 @@ qemu_command() {
 make_initramfs() {
 	local arch=$1 work=$TOP/build/$1/initramfs busybox modules=
 	busybox=$("$TOP/scripts/debian.sh" busybox "$arch") || return 125
-	if [ "$arch" = x86_64 ]; then
+	if [ -n "$modules_dir" ]; then
+		modules=$("$TOP/scripts/debian.sh" modules-tree "$modules_dir" "$work/user-modules") || return 125
+	elif [ "$arch" = x86_64 ] && [ -z "$kernel_image" ]; then
 		modules=$("$TOP/scripts/debian.sh" modules "$arch") || return 125
 	fi
 	mkdir -p "$work"
@@ -244,10 +283,18 @@ make_initramfs() {
 		echo "KVMC_STRICT=$strict"
 		echo "KVMC_RUN_TIMEOUT_MS=${KVMC_RUN_TIMEOUT_MS:-5000}"
 		echo "KVMC_BIN_TIMEOUT=${KVMC_BIN_TIMEOUT:-600}"
+		echo "KVMC_UNPRIVILEGED=${KVMC_UNPRIVILEGED:-0}"
 	} > "$work/run/etc/kvmc.conf"
 	(cd "$work/run" && find . | cpio -o -H newc --quiet) > "$work/run.cpio"
 	cat "$base" "$work/run.cpio" > "$work/initrd.cpio"
 	echo "$work/initrd.cpio"
+}
+
+# The last test a KTAP stream started ("#  RUN") without reporting a result.
+unfinished_test() {
+	awk '/^    #  RUN / { sub(/^ *#  RUN */, ""); sub(/ \.\.\.$/, ""); run = $0; next }
+	     /^    (not )?ok / { run = "" }
+	     END { print run }' "$1" 2>/dev/null
 }
 
 run_vm() {
@@ -255,16 +302,42 @@ run_vm() {
 	for tool in $(qemu_command "$arch" k i | awk '{print $1}') cpio timeout; do
 		command -v "$tool" >/dev/null || { say "$tool not found: run 'make deps' as root"; return 125; }
 	done
-	kernel=$("$TOP/scripts/debian.sh" kernel "$arch") || { say "no kernel for $arch"; return 125; }
-	initrd=$(make_initramfs "$arch") || return 125
 	local kver
-	kver=$(cat "$(dirname "$kernel")/version" 2>/dev/null || basename "$(dirname "$kernel")")
-	[ "$list" = 1 ] || say "$arch: booting Debian kernel $kver under QEMU (no usable /dev/kvm here)"
+	if [ -n "$kernel_image" ]; then
+		kernel=$kernel_image
+		[ -r "$kernel" ] || { say "--kernel $kernel: no such file"; return 125; }
+		kver="$(basename "$kernel") (version known once booted)"
+	else
+		kernel=$("$TOP/scripts/debian.sh" kernel "$arch") || { say "no kernel for $arch"; return 125; }
+		kver=$(cat "$(dirname "$kernel")/version" 2>/dev/null || basename "$(dirname "$kernel")")
+	fi
+	initrd=$(make_initramfs "$arch") || return 125
+	[ "$list" = 1 ] || say "$arch: booting kernel $kver under QEMU${kernel_image:+ (--kernel)}"
 	: > "$dir/results.ktap"; : > "$dir/kernel.log"; : > "$dir/console.log"
-	local section=console done=0 nokvm= line krel=$kver
-	local start=$SECONDS
-	while IFS= read -r line; do
-		line=${line%$'\r'}
+	local section=console done=0 nokvm= booted=0 line buf= krel=$kver rc
+	local start=$SECONDS fifo=$TOP/build/$arch/console.fifo qemu fd
+	rm -f "$fifo"; mkfifo "$fifo" || return 125
+	# exec: $! is then timeout's own pid, and killing it takes QEMU down.
+	eval exec timeout -k 5 "$VM_LIMIT" "$(qemu_command "$arch" "$kernel" "$initrd")" </dev/null >"$fifo" 2>&1 &
+	qemu=$!
+	exec {fd}<"$fifo"
+	rm -f "$fifo"
+	while :; do
+		# One-second reads, so a kernel that never reaches our init is
+		# caught at the boot limit; a timed-out read keeps its part line.
+		if IFS= read -r -t 1 -u "$fd" line; then
+			line=$buf${line%$'\r'} buf=
+		else
+			rc=$?
+			[ "$rc" -gt 128 ] || break
+			buf+=$line
+			if [ "$booted" = 0 ] && [ $((SECONDS - start)) -ge "$BOOT_LIMIT" ]; then
+				kill -- "$qemu" 2>/dev/null
+				# QEMU gone, yet the console still open: stop reading.
+				[ $((SECONDS - start)) -ge $((BOOT_LIMIT + 10)) ] && break
+			fi
+			continue
+		fi
 		case $line in
 		"@@KVMC-BEGIN ktap") section=ktap; continue ;;
 		"@@KVMC-BEGIN dmesg") section=dmesg; continue ;;
@@ -272,8 +345,10 @@ run_vm() {
 		"@@KVMC-NOKVM"*) nokvm=${line#@@KVMC-NOKVM }; continue ;;
 		"@@KVMC-DONE") done=1; continue ;;
 		"@@KVMC-BEGIN guest"*)
+			booted=1
 			krel=${line#@@KVMC-BEGIN guest }
 			krel=${krel%% *}
+			kver=$krel
 			[ "$verbose" = 1 ] && say "guest up after $((SECONDS - start)) s: $krel"
 			continue
 			;;
@@ -286,17 +361,42 @@ run_vm() {
 			[ "$verbose" = 1 ] && echo "$line" >&2
 			;;
 		esac
-	done < <(eval timeout -k 5 "$BOOT_LIMIT" "$(qemu_command "$arch" "$kernel" "$initrd")" </dev/null 2>&1)
+	done
+	[ -n "$buf" ] && echo "$buf" >> "$dir/console.log"
+	exec {fd}<&-
+	wait "$qemu" 2>/dev/null
+	echo "$kver" > "$dir/kernel-version"
 	if [ -n "$nokvm" ]; then
-		say "$arch: $nokvm"
+		say "$arch: $nokvm${kernel_image:+ (x86 KVM as modules: pass --modules)}"
 		return 125
 	fi
 	if [ "$done" != 1 ]; then
-		say "$arch: the test VM did not finish within ${BOOT_LIMIT} s or crashed; console: $dir/console.log"
-		tail -n 20 "$dir/console.log" >&2
+		local why="stopped early (QEMU exited)"
+		if grep -q 'Kernel panic' "$dir/console.log" "$dir/results.ktap" 2>/dev/null; then
+			why="crashed: kernel panic"
+		elif [ "$booted" = 0 ] && [ $((SECONDS - start)) -ge "$BOOT_LIMIT" ]; then
+			why="did not reach its init within the boot limit of ${BOOT_LIMIT} s (--boot-timeout): not a bootable kernel for this machine?"
+		elif [ $((SECONDS - start)) -ge "$VM_LIMIT" ]; then
+			why="did not finish within ${VM_LIMIT} s (KVMC_VM_TIMEOUT)"
+		elif [ "$booted" = 0 ]; then
+			why="stopped before its init ran (QEMU refused the kernel, or it did not boot)"
+		fi
+		say "$arch: the test VM $why; console in ${dir#$TOP/}/console.log"
+		grep -hE 'Kernel panic|Oops|BUG:|RIP:|pc :' "$dir/console.log" "$dir/results.ktap" 2>/dev/null |
+			head -n 5 | sed 's/^/  /' >&2
+		[ -s "$dir/console.log" ] && tail -n 5 "$dir/console.log" | sed 's/^/  | /' >&2
+		# A test that was running when the VM died took the kernel down
+		# (or hung it): that is the kernel's failure, not an untestable
+		# kernel, so it is reported as that test's failure.
+		local running
+		running=$(unfinished_test "$dir/results.ktap")
+		if [ -n "$running" ]; then
+			say "$arch: $running was running: counted as failed"
+			present "$arch" "$krel" "$dir" "    not ok 0 $running # the test VM $why" >/dev/null
+			return 0
+		fi
 		return 125
 	fi
-	echo "$kver" > "$dir/kernel-version"
 }
 
 # ---- the oracle's unit tests (no KVM) -------------------------------------
@@ -309,9 +409,34 @@ run_unit() {
 	"$TOP/scripts/ktap-runner.sh" "$out/unit" | tee "$dir/results.ktap"
 	count_ktap "$dir/results.ktap"
 	say "unit: $last_counts"
+	# The runners' own tests: bad input, broken environments, clean-up.
+	say "testing the runners (tests/runner/runner_test.sh)"
+	{
+		echo "TAP version 13"
+		echo "1..1"
+		echo "# kvm-contract: runner_test"
+		local rc=0
+		"$TOP/tests/runner/runner_test.sh" > "$dir/runner.tap" || rc=$?
+		sed 's/^/    /' "$dir/runner.tap"
+		[ "$rc" = 0 ] && echo "ok 1 runner_test" || echo "not ok 1 runner_test"
+	} | tee "$dir/runner.ktap"
+	count_ktap "$dir/runner.ktap"
+	say "runner: $last_counts"
 }
 
 # ---- main ----------------------------------------------------------------
+# Ctrl-C or a kill: take QEMU and the test binaries down with us.
+# QEMU runs under timeout(1), in a process group of its own: it goes down
+# when its timeout, a child of ours, gets the TERM.
+on_signal() {
+	trap '' INT TERM
+	say "interrupted: stopping"
+	pkill -P $$ 2>/dev/null
+	kill -- -$$ 2>/dev/null
+	wait
+	exit 130
+}
+trap on_signal INT TERM
 load_baseline
 status=0
 if [ "$unit" = 1 ] && [ "$list" = 0 ]; then
@@ -325,6 +450,8 @@ for arch in $arches; do
 	build "$arch" || { status=125; continue; }
 	dir=$results/$arch
 	mkdir -p "$dir"
+	# Nothing from an earlier run may be counted as this run's.
+	rm -f "$dir/results.ktap" "$dir/kernel.log" "$dir/console.log" "$dir/kernel-version"
 	mode=$where
 	if [ "$mode" = auto ]; then
 		if native_kvm_usable "$arch"; then mode=native; else mode=vm; fi
@@ -334,7 +461,15 @@ for arch in $arches; do
 	fi
 	rc=0
 	if [ "$mode" = native ]; then run_native "$arch" "$dir" || rc=$?; else run_vm "$arch" "$dir" || rc=$?; fi
-	if [ "$rc" != 0 ]; then status=125; continue; fi
+	if [ "$rc" != 0 ]; then
+		status=125
+		# What ran before the VM died still counts.
+		if [ -s "$dir/results.ktap" ]; then
+			count_ktap "$dir/results.ktap"
+			say "$arch: before that: $last_counts"
+		fi
+		continue
+	fi
 	[ "$list" = 1 ] && continue
 	count_ktap "$dir/results.ktap"
 	say "$arch: $last_counts (results in ${dir#$TOP/})"
@@ -346,4 +481,13 @@ if [ -n "$baseline" ]; then
 fi
 echo "$total_pass passed, $total_fail failed, $total_skip skipped"
 if [ "$total_fail" -gt 0 ]; then exit 1; fi
+# No verdict at all is not a pass.
+if [ "$status" = 0 ] && [ $((total_pass + total_skip)) = 0 ]; then
+	if [ -n "$pattern" ]; then
+		say "no test matches -t '$pattern' (list them with -l)"
+		exit 2
+	fi
+	say "no test ran"
+	exit 125
+fi
 exit "$status"

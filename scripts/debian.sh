@@ -7,6 +7,7 @@
 #   scripts/debian.sh modules ARCH [SUITE]  print a directory with the KVM
 #                                       modules of that kernel and their load
 #                                       order (x86_64; arm64 builds KVM in)
+#   scripts/debian.sh modules-tree DIR DEST  the same from a modules_install tree
 #   scripts/debian.sh busybox ARCH      print the path of a static busybox
 #   scripts/debian.sh mirror            print the archive URI apt uses here
 #
@@ -70,6 +71,12 @@ apt_update() {
 	# shellcheck disable=SC2046
 	apt-get $(apt_opts) update >"$APTDIR/update.log" 2>&1 ||
 		die "apt-get update failed (no network to the archive?); see $APTDIR/update.log"
+	# apt-get update succeeds even when every fetch failed.
+	if [ -z "$(find "$APTDIR/lists" -maxdepth 1 -name '*_Packages*' -print -quit)" ] ||
+	   grep -q '^[WE]: Failed to fetch' "$APTDIR/update.log"; then
+		grep -m 1 -E '^[WE]: ' "$APTDIR/update.log" >&2
+		die "could not fetch the package lists of $SUITE from $m (no network to the archive?); set KVMC_OFFLINE=1 to use only the cache"
+	fi
 	touch "$APTDIR/updated"
 }
 
@@ -161,7 +168,7 @@ kernel() {
 	if [ -f "$dir/current" ] && [ -z "$(find "$dir/current" -mmin +1440 2>/dev/null)" ]; then
 		cat "$dir/current"; return
 	fi
-	if [ "${KVMC_OFFLINE:-0}" = 1 ] || ! ensure_lists "kernel for $da" 2>/dev/null; then
+	if [ "${KVMC_OFFLINE:-0}" = 1 ] || ! (ensure_lists "kernel for $da") 2>/dev/null; then
 		[ -f "$dir/current" ] && { cat "$dir/current"; return; }
 		ensure_lists "kernel for $da"
 	fi
@@ -189,10 +196,39 @@ kernel() {
 	echo "$kpath"
 }
 
-# The KVM modules of the kernel "kernel" resolves, decompressed, with the
-# modules they depend on (read from each module's depends= field) and a
-# load-order file: dependencies first. Only the needed files are taken out
-# of the (100 MB) linux-modules package.
+# collect_kvm_modules DEST LOCATE EXTRACT: put the x86 KVM modules and
+# those they depend on (each module's depends= field) into DEST,
+# decompressed, with a load-order file, dependencies first. LOCATE NAME
+# prints where module NAME is; EXTRACT PATH FILE copies it to FILE
+# (compressed as found). kvm-intel comes along for real Intel hardware;
+# under QEMU's emulation only kvm-amd (SVM) can load.
+collect_kvm_modules() {
+	dest=$1 locate=$2 extract=$3
+	rm -rf "$dest.part"
+	mkdir -p "$dest.part"
+	: > "$dest.part/load-order"
+	add_module() {
+		grep -qx "$1" "$dest.part/load-order" && return 0
+		mpath=$($locate "$1")
+		[ -n "$mpath" ] || die "module $1 not found"
+		case $mpath in
+		*.xz) $extract "$mpath" "$dest.part/$1.ko.xz"; xz -d -f "$dest.part/$1.ko.xz" ;;
+		*.zst) $extract "$mpath" "$dest.part/$1.ko.zst"; zstd -q -d --rm -f "$dest.part/$1.ko.zst" ;;
+		*) $extract "$mpath" "$dest.part/$1.ko" ;;
+		esac
+		for dep in $(strings "$dest.part/$1.ko" | sed -n 's/^depends=//p' | tr ',' ' '); do
+			add_module "$dep"
+		done
+		echo "$1" >> "$dest.part/load-order"
+	}
+	add_module kvm-amd
+	add_module kvm-intel
+	rm -rf "$dest"
+	mv "$dest.part" "$dest"
+}
+
+# The KVM modules of the kernel "kernel" resolves, taken out of the
+# (100 MB) linux-modules package: only the files needed.
 modules() {
 	da=$(debarch "$1")
 	kpath=$(kernel "$1")
@@ -211,32 +247,24 @@ modules() {
 		{ cat "$tmp/log" >&2; rm -rf "$tmp"; die "could not download $pkg"; }
 	deb=$(ls "$tmp"/*.deb)
 	dpkg-deb -c "$deb" | awk '{ print $NF }' | grep '\.ko' > "$tmp/listing"
-	mkdir -p "$mdir.part"
-	: > "$tmp/order"
-	# add NAME: extract the module, its dependencies first.
-	add() {
-		grep -qx "$1" "$tmp/order" && return 0
-		path=$(grep -E "/$1\.ko(\.xz|\.zst)?\$" "$tmp/listing" | head -n 1)
-		[ -n "$path" ] || die "module $1 not in $pkg"
-		dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$tmp" "$path"
-		case $path in
-		*.xz) xz -d -f "$tmp/$path"; path=${path%.xz} ;;
-		*.zst) zstd -q -d --rm -f "$tmp/$path"; path=${path%.zst} ;;
-		esac
-		cp "$tmp/$path" "$mdir.part/$1.ko"
-		for dep in $(strings "$mdir.part/$1.ko" | sed -n 's/^depends=//p' | tr ',' ' '); do
-			add "$dep"
-		done
-		echo "$1" >> "$tmp/order"
+	locate_in_deb() { grep -E "/$1\.ko(\.xz|\.zst)?\$" "$tmp/listing" | head -n 1; }
+	extract_from_deb() {
+		dpkg-deb --fsys-tarfile "$deb" | tar -x -O "$1" > "$2"
 	}
-	# kvm-intel too, for --kernel runs on Intel hardware; under QEMU's
-	# emulation only kvm-amd (SVM) can load.
-	add kvm-amd
-	add kvm-intel
-	mv "$tmp/order" "$mdir.part/load-order"
-	rm -rf "$tmp" "$mdir"
-	mv "$mdir.part" "$mdir"
+	collect_kvm_modules "$mdir" locate_in_deb extract_from_deb
+	rm -rf "$tmp"
 	echo "$mdir"
+}
+
+# The KVM modules of a "make modules_install" tree (INSTALL_MOD_PATH=DIR,
+# or the lib/modules/<version> directory itself), into DEST.
+modules_tree() {
+	src=$1 dest=$2
+	[ -d "$src" ] || die "--modules $src: no such directory"
+	locate_in_tree() { find "$src" -name "$1.ko" -o -name "$1.ko.xz" -o -name "$1.ko.zst" | head -n 1; }
+	extract_from_tree() { cp "$1" "$2"; }
+	collect_kvm_modules "$dest" locate_in_tree extract_from_tree
+	echo "$dest"
 }
 
 # A static busybox for ARCH, from the base suite (busybox does not change
@@ -263,6 +291,7 @@ case ${1:-} in
 build-deps) build_deps ;;
 kernel) [ $# -ge 2 ] || die "usage: debian.sh kernel ARCH [SUITE]"; [ $# -ge 3 ] && SUITE=$3; kernel "$2" ;;
 modules) [ $# -ge 2 ] || die "usage: debian.sh modules ARCH [SUITE]"; [ $# -ge 3 ] && SUITE=$3; modules "$2" ;;
+modules-tree) [ $# -ge 3 ] || die "usage: debian.sh modules-tree DIR DEST"; modules_tree "$2" "$3" ;;
 busybox) [ $# -ge 2 ] || die "usage: debian.sh busybox ARCH"; busybox "$2" ;;
 mirror) mirror ;;
 *) die "usage: debian.sh build-deps | kernel ARCH [SUITE] | modules ARCH [SUITE] | busybox ARCH | mirror" ;;

@@ -74,18 +74,31 @@ for b in $selected; do
 	echo "# kvm-contract: $b"
 	# Stream the subtest indented; keep the binary's exit status aside.
 	status_file=${TMPDIR:-/tmp}/kvmc-status.$$
+	copy=${TMPDIR:-/tmp}/kvmc-ktap.$$
 	{
 		# shellcheck disable=SC2086
 		timeout "${KVMC_BIN_TIMEOUT:-600}" "$dir/$b" $args 2>&1
 		echo $? > "$status_file"
-	} | sed 's/^/    /'
+	} | tee "$copy" | sed 's/^/    /'
 	status=$(cat "$status_file")
-	rm -f "$status_file"
+	# The test the binary was in when it was killed or died, if any: it
+	# gets a result line of its own so that it counts as failed.
+	unfinished=$(awk '/^#  RUN / { sub(/^#  RUN */, ""); sub(/ \.\.\.$/, ""); run = $0; next }
+			  /^(not )?ok / { run = "" }
+			  END { print run }' "$copy")
+	rm -f "$status_file" "$copy"
 	case $status in
 	0) echo "ok $i $b" ;;
 	4) echo "ok $i $b # SKIP" ;;
-	124|143) echo "# $b: killed after ${KVMC_BIN_TIMEOUT:-600} s"; echo "not ok $i $b"; rc=1 ;;
-	*) echo "not ok $i $b # exit status $status"; rc=1 ;;
+	124|143)
+		echo "# $b: killed after ${KVMC_BIN_TIMEOUT:-600} s (KVMC_BIN_TIMEOUT, --timeout)"
+		[ -n "$unfinished" ] && echo "    not ok 0 $unfinished # killed by the binary's time limit"
+		echo "not ok $i $b # timeout"
+		rc=1 ;;
+	*)
+		[ -n "$unfinished" ] && echo "    not ok 0 $unfinished # the test binary died (exit status $status)"
+		echo "not ok $i $b # exit status $status"
+		rc=1 ;;
 	esac
 done
 exit $rc
