@@ -9,6 +9,7 @@
 #                                       order (x86_64; arm64 builds KVM in)
 #   scripts/debian.sh modules-tree DIR DEST  the same from a modules_install tree
 #   scripts/debian.sh busybox ARCH      print the path of a static busybox
+#   scripts/debian.sh linux-source      print the path of the whole linux-source tree
 #   scripts/debian.sh mirror            print the archive URI apt uses here
 #
 # Packages from suites other than the machine's own are reached through a
@@ -149,6 +150,30 @@ build_deps() {
 	} > "$CACHE/build-deps.env.tmp"
 	mv "$CACHE/build-deps.env.tmp" "$CACHE/build-deps.env"
 	cat "$CACHE/build-deps.env"
+}
+
+# The whole linux-source tree matching the harness (for building the
+# kernel's own KVM selftests beside ours; about 1.5 GB unpacked, once).
+linux_source() {
+	. "$(build_deps_env)"
+	full=$LINUX_SOURCE.full
+	[ -f "$full/Makefile" ] && { echo "$full"; return; }
+	sver=${LINUX_SOURCE##*/linux-}
+	major=$(echo "$sver" | sed -E 's/^([0-9]+\.[0-9]+).*/\1/')
+	ensure_lists "linux-source-$major"
+	log "linux-source-$major $sver, whole tree"
+	unpack "linux-source-$major" "$sver" "$CACHE/src-full.tmp"
+	rm -rf "$full.part"
+	mkdir -p "$full.part"
+	tar -xJf "$CACHE/src-full.tmp/usr/src/linux-source-$major.tar.xz" -C "$full.part" --strip-components=1
+	rm -rf "$CACHE/src-full.tmp"
+	mv "$full.part" "$full"
+	echo "$full"
+}
+
+build_deps_env() {
+	build_deps > /dev/null
+	echo "$CACHE/build-deps.env"
 }
 
 debarch() {
@@ -294,5 +319,6 @@ modules) [ $# -ge 2 ] || die "usage: debian.sh modules ARCH [SUITE]"; [ $# -ge 3
 modules-tree) [ $# -ge 3 ] || die "usage: debian.sh modules-tree DIR DEST"; modules_tree "$2" "$3" ;;
 busybox) [ $# -ge 2 ] || die "usage: debian.sh busybox ARCH"; busybox "$2" ;;
 mirror) mirror ;;
+linux-source) linux_source ;;
 *) die "usage: debian.sh build-deps | kernel ARCH [SUITE] | modules ARCH [SUITE] | busybox ARCH | mirror" ;;
 esac
