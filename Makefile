@@ -10,6 +10,8 @@
 #   make unit                              build and run the oracle's unit tests
 #   make check                             the project's own tests (README)
 #   make deps                              install the Debian packages needed
+#   make install INSTALL_PATH=DIR          a kselftest tree for run_kselftest.sh
+#   make gen_tar                           that tree as kselftest.tar.gz
 #
 # Without KDIR the UAPI headers and the harness come from Debian's
 # linux-libc-dev and linux-source packages, fetched once into a cache by
@@ -39,6 +41,7 @@ endif
 
 TARGET_CXX := $(CROSS_COMPILE)g++
 OBJCOPY := $(CROSS_COMPILE)objcopy
+STRIP := $(CROSS_COMPILE)strip
 HOSTCXX ?= g++
 HOST_TRIPLET := $(shell $(HOSTCXX) -dumpmachine 2>/dev/null | sed -e 's/-pc-/-/' -e 's/-unknown-/-/')
 
@@ -110,7 +113,7 @@ $(OUT)/guest/guest.bin: $(OUT)/guest/guest.elf
 
 # ---- host library --------------------------------------------------------
 LIB_SRCS := lib/kvm.cpp lib/names.cpp lib/oracle.cpp lib/guest_vm.cpp lib/test_util.cpp lib/cgroup.cpp \
-	lib/health.cpp \
+	lib/health.cpp lib/record.cpp \
 	$(wildcard lib/$(ARCH)/*.cpp)
 LIB_OBJS := $(patsubst %.cpp,$(OUT)/obj/%.o,$(LIB_SRCS)) $(OUT)/obj/lib/guest_image.o
 
@@ -125,10 +128,16 @@ $(OUT)/obj/lib/guest_image.o: lib/guest_image.S $(OUT)/guest/guest.bin
 	$(TARGET_CXX) -DGUEST_IMAGE='"$(OUT)/guest/guest.bin"' -c -o $@ $<
 
 # ---- tests ---------------------------------------------------------------
+# One flat directory of binaries, the architecture's own ones included, as
+# a kselftest collection wants it.
 TEST_SRCS := $(wildcard tests/*.cpp tests/$(ARCH)/*.cpp)
-TESTS := $(patsubst tests/%.cpp,$(OUT)/tests/%,$(TEST_SRCS))
+TESTS := $(addprefix $(OUT)/tests/,$(basename $(notdir $(TEST_SRCS))))
 
 $(OUT)/tests/%: $(OUT)/obj/tests/%.o $(LIB_OBJS)
+	@mkdir -p $(@D)
+	$(TARGET_CXX) $(LDFLAGS) -o $@ $^
+
+$(OUT)/tests/%: $(OUT)/obj/tests/$(ARCH)/%.o $(LIB_OBJS)
 	@mkdir -p $(@D)
 	$(TARGET_CXX) $(LDFLAGS) -o $@ $^
 
@@ -148,7 +157,7 @@ $(OUT)/unit/%: $(OUT)/unit/obj/tests/unit/%.o $(UNIT_OBJS)
 	$(HOSTCXX) -o $@ $^
 
 # ---- goals ---------------------------------------------------------------
-.PHONY: all unit unit-build check bench deps clean help
+.PHONY: all unit unit-build check bench deps clean help install gen_tar
 .DEFAULT_GOAL := all
 .SECONDARY:
 
@@ -161,6 +170,18 @@ endef
 
 all: $(TESTS)
 	$(call write_if_changed,$(OUT)/tests/kvm-contract-list.txt,$(patsubst $(OUT)/tests/%,%,$(TESTS)))
+
+# A kselftest install tree, as "make -C tools/testing/selftests install"
+# makes one: run_kselftest.sh runs it as the collection "kvm-contract".
+INSTALL_PATH ?= $(OUT)/kselftest_install
+install: all
+	scripts/kselftest-install.sh $(OUT)/tests $(abspath $(INSTALL_PATH)) $(HARNESS) $(STRIP)
+
+# The install tree packed as kselftest's gen_tar packs it, for LAVA/KernelCI.
+gen_tar: install
+	@mkdir -p $(OUT)/kselftest-packages
+	tar -C $(abspath $(INSTALL_PATH)) -czf $(OUT)/kselftest-packages/kselftest.tar.gz .
+	@echo "$(OUT)/kselftest-packages/kselftest.tar.gz"
 
 unit-build: $(UNIT_TESTS)
 	$(call write_if_changed,$(OUT)/unit/kvm-contract-list.txt,$(patsubst $(OUT)/unit/%,%,$(UNIT_TESTS)))
@@ -185,6 +206,6 @@ clean:
 	rm -rf $(OUT)
 
 help:
-	@sed -n '3,17p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,19p' Makefile | sed 's/^# \{0,1\}//'
 
 -include $(shell find $(OUT)/obj $(OUT)/unit/obj -name '*.d' 2>/dev/null)

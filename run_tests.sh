@@ -25,6 +25,8 @@ usage: ./run_tests.sh [--arch arm64|x86_64] [-t PATTERN] [-l] [-v] [--strict]
                       [--vm | --native] [-o DIR] [--unit] [--baseline FILE]
                       [--kernel IMAGE [--modules DIR]] [--timeout S]
                       [--run-timeout MS] [--boot-timeout S] [--allow-destructive]
+                      [--debian SPEC | --matrix [--kernels "SPEC..."]]
+                      [--json F] [--junit F] [--report F.html] [--write-baseline F]
 
   --arch ARCH   architecture to test (default: every one this suite supports:
                 $SUPPORTED_ARCHES)
@@ -46,6 +48,22 @@ usage: ./run_tests.sh [--arch arm64|x86_64] [-t PATTERN] [-l] [-v] [--strict]
   --boot-timeout S
                 limit from starting QEMU until the test VM's init runs
                 (default 120; KVMC_VM_TIMEOUT bounds the whole VM, default 1800)
+  --debian SPEC boot a Debian kernel: a suite (bookworm, trixie, sid,
+                trixie-backports, experimental) or a version (6.1, 6.12,
+                7.3.4, or an ABI like 6.12.57+deb13-arm64), resolved from
+                the archive at run time and cached
+  --matrix      run every architecture on every kernel of --kernels (default:
+                each distinct kernel the archive offers), results under
+                results/matrix/, and write an HTML table (--report, default
+                results/matrix/report.html)
+  --json F      every test with its observations (triple, payload, rule,
+                verdict), kernel and architecture, as JSON
+  --junit F     JUnit XML, one testsuite per architecture
+  --report F    an HTML table of test x (architecture, kernel)
+  --write-baseline F
+                write the failures of this run as a baseline (see --baseline)
+  --kselftest   in the VM, run the "make install" tree with the kernel's own
+                run_kselftest.sh instead of ktap-runner.sh (counts binaries)
   --vm          run inside a VM even where /dev/kvm is usable
   --native      run on this machine's /dev/kvm (fail if unusable)
   -o DIR        results directory (default: results/)
@@ -66,6 +84,11 @@ strict=0
 destructive=0
 where=auto
 kernel_image=
+debian_spec=
+matrix=0
+kselftest=0
+matrix_kernels=
+json_out= junit_out= report_out= baseline_out=
 modules_dir=
 unit=0
 baseline=
@@ -88,6 +111,14 @@ while [ $# -gt 0 ]; do
 	--run-timeout) [ $# -ge 2 ] || { usage >&2; exit 2; }; export KVMC_RUN_TIMEOUT_MS=$2; shift 2 ;;
 	--boot-timeout) [ $# -ge 2 ] || { usage >&2; exit 2; }; export KVMC_BOOT_TIMEOUT=$2; shift 2 ;;
 	--baseline) [ $# -ge 2 ] || { usage >&2; exit 2; }; baseline=$(realpath "$2") || exit 2; shift 2 ;;
+	--debian) [ $# -ge 2 ] || { usage >&2; exit 2; }; debian_spec=$2; where=vm; shift 2 ;;
+	--matrix) matrix=1; shift ;;
+	--kselftest) kselftest=1; where=vm; shift ;;
+	--kernels) [ $# -ge 2 ] || { usage >&2; exit 2; }; matrix_kernels=$2; shift 2 ;;
+	--json) [ $# -ge 2 ] || { usage >&2; exit 2; }; json_out=$(realpath -m "$2"); shift 2 ;;
+	--junit) [ $# -ge 2 ] || { usage >&2; exit 2; }; junit_out=$(realpath -m "$2"); shift 2 ;;
+	--report) [ $# -ge 2 ] || { usage >&2; exit 2; }; report_out=$(realpath -m "$2"); shift 2 ;;
+	--write-baseline) [ $# -ge 2 ] || { usage >&2; exit 2; }; baseline_out=$(realpath -m "$2"); shift 2 ;;
 	-o) [ $# -ge 2 ] || { usage >&2; exit 2; }; results=$(realpath -m "$2"); shift 2 ;;
 	-h|--help) usage; exit 0 ;;
 	*) echo "run_tests.sh: unknown option '$1'" >&2; usage >&2; exit 2 ;;
@@ -100,11 +131,18 @@ done
 if [ -n "$kernel_image" ]; then
 	[ "$(echo $arches | wc -w)" = 1 ] || { echo "run_tests.sh: --kernel needs exactly one --arch" >&2; exit 2; }
 fi
+if [ -n "$debian_spec" ] && [ -n "$kernel_image" ]; then
+	echo "run_tests.sh: --debian and --kernel exclude each other" >&2; exit 2
+fi
+if [ "$matrix" = 1 ] && [ -n "$debian_spec$kernel_image" ]; then
+	echo "run_tests.sh: --matrix picks its kernels with --kernels, not --debian or --kernel" >&2; exit 2
+fi
 if [ -n "$modules_dir" ] && [ -z "$kernel_image" ]; then
 	echo "run_tests.sh: --modules goes with --kernel" >&2; exit 2
 fi
 
-say() { echo "run_tests.sh: $*" >&2; }
+# The last thing said is kept: it is why an architecture could not be tested.
+say() { last_said=$*; echo "run_tests.sh: $*" >&2; }
 quiet() { if [ "$verbose" = 1 ]; then "$@" >&2; else "$@" >/dev/null 2>&1; fi; }
 
 host_arch=$(uname -m | sed 's/aarch64/arm64/')
@@ -164,14 +202,21 @@ total_pass=0 total_fail=0 total_skip=0 total_xfail=0 total_xpass=0
 # are reported apart.
 count_ktap() {
 	local counts
-	counts=$(awk '
-		/^    ok / && /# TODO/ { xpass++; inner++; next }
-		/^    not ok / && /# TODO/ { xfail++; inner_fail++; inner++; next }
-		/^    ok / { if ($0 ~ /# SKIP/) skip++; else pass++; inner++; next }
-		/^    not ok / { fail++; inner_fail++; inner++; next }
-		/^ok / { inner = inner_fail = 0; next }
-		/^not ok / { if (inner_fail == 0) fail++; inner = inner_fail = 0; next }
-		END { printf "%d %d %d %d %d\n", pass, fail, skip, xfail, xpass }' "$1")
+	if [ "$kselftest" = 1 ]; then
+		# run_kselftest.sh: one result line per binary, at the top.
+		counts=$(awk '/^ok / { if ($0 ~ /# SKIP/) skip++; else pass++ }
+			/^not ok / { fail++ }
+			END { printf "%d %d %d 0 0\n", pass, fail, skip }' "$1")
+	else
+		counts=$(awk '
+			/^    ok / && /# TODO/ { xpass++; inner++; next }
+			/^    not ok / && /# TODO/ { xfail++; inner_fail++; inner++; next }
+			/^    ok / { if ($0 ~ /# SKIP/) skip++; else pass++; inner++; next }
+			/^    not ok / { fail++; inner_fail++; inner++; next }
+			/^ok / { inner = inner_fail = 0; next }
+			/^not ok / { if (inner_fail == 0) fail++; inner = inner_fail = 0; next }
+			END { printf "%d %d %d %d %d\n", pass, fail, skip, xfail, xpass }' "$1")
+	fi
 	set -- $counts
 	total_pass=$((total_pass + $1 + $4 + $5)) total_fail=$((total_fail + $2)) total_skip=$((total_skip + $3))
 	total_xfail=$((total_xfail + $4)) total_xpass=$((total_xpass + $5))
@@ -190,7 +235,7 @@ build() {
 	say "building $arch tests"
 	local log=$TOP/build/$arch.build.log
 	mkdir -p "$TOP/build"
-	if ! make -C "$TOP" ARCH="$arch" O="$out" all > "$log" 2>&1; then
+	if ! make -C "$TOP" ARCH="$arch" O="$out" all install INSTALL_PATH="$out/kselftest_install" > "$log" 2>&1; then
 		grep -E 'error|\*\*\*|debian.sh:|cannot|failed' "$log" | tail -n 5 | sed 's/^/  /' >&2
 		say "$arch: build failed (whole log: ${log#$TOP/})"
 		return 125
@@ -215,7 +260,7 @@ run_native() {
 	krel=$(uname -r)
 	while IFS= read -r line; do
 		present "$arch" "$krel" "$dir" "$line"
-	done < <(KVMC_STRICT=$strict KVMC_ALLOW_DESTRUCTIVE=$destructive \
+	done < <(KVMC_STRICT=$strict KVMC_ALLOW_DESTRUCTIVE=$destructive KVMC_OBSERVATIONS=$dir/observations.jsonl \
 		"$TOP/scripts/ktap-runner.sh" "${args[@]}" "$TOP/build/$arch/tests")
 	return 0
 }
@@ -254,20 +299,21 @@ make_initramfs() {
 	if [ -n "$modules_dir" ]; then
 		modules=$("$TOP/scripts/debian.sh" modules-tree "$modules_dir" "$work/user-modules") || return 125
 	elif [ "$arch" = x86_64 ] && [ -z "$kernel_image" ]; then
-		modules=$("$TOP/scripts/debian.sh" modules "$arch") || return 125
+		modules=$("$TOP/scripts/debian.sh" modules "$arch" ${debian_spec:+"$debian_spec"}) || return 125
 	fi
 	mkdir -p "$work"
 	local base=$work/base.cpio
 	# Rebuilt when anything in it changed, or the kernel (its modules) did.
 	if [ ! -f "$base" ] || [ "$(cat "$base.modules" 2>/dev/null)" != "$modules" ] ||
-	   [ -n "$(find "$TOP/build/$arch/tests" "$TOP/scripts/guest-init.sh" \
-			"$TOP/scripts/ktap-runner.sh" "$busybox" -newer "$base" -print -quit)" ]; then
+	   [ -n "$(find "$TOP/build/$arch/kselftest_install" "$TOP/scripts/guest-init.sh" \
+			"$busybox" $modules -newer "$base" -print -quit)" ]; then
 		rm -rf "$work/root"
-		mkdir -p "$work/root"/{bin,dev,proc,sys,tmp,etc,kvm-contract}
+		mkdir -p "$work/root"/{bin,dev,proc,sys,tmp,etc}
 		cp "$busybox" "$work/root/bin/busybox"
 		cp "$TOP/scripts/guest-init.sh" "$work/root/init"
-		cp "$TOP/scripts/ktap-runner.sh" "$work/root/kvm-contract/"
-		cp -r "$TOP/build/$arch/tests" "$work/root/kvm-contract/tests"
+		# The kselftest install tree (make install): the stripped tests,
+		# ktap-runner.sh, and the kernel's run_kselftest.sh.
+		cp -a "$TOP/build/$arch/kselftest_install" "$work/root/kvm-contract"
 		if [ -n "$modules" ]; then
 			mkdir -p "$work/root/lib/modules/kvm-contract"
 			cp "$modules"/* "$work/root/lib/modules/kvm-contract/"
@@ -278,7 +324,7 @@ make_initramfs() {
 	rm -rf "$work/run"
 	mkdir -p "$work/run/etc"
 	{
-		echo "KVMC_MODE=$([ "$list" = 1 ] && echo list || echo run)"
+		echo "KVMC_MODE=$([ "$list" = 1 ] && echo list || { [ "$kselftest" = 1 ] && echo kselftest; } || echo run)"
 		printf 'KVMC_FILTER=%q\n' "$pattern"
 		echo "KVMC_STRICT=$strict"
 		echo "KVMC_RUN_TIMEOUT_MS=${KVMC_RUN_TIMEOUT_MS:-5000}"
@@ -308,8 +354,12 @@ run_vm() {
 		[ -r "$kernel" ] || { say "--kernel $kernel: no such file"; return 125; }
 		kver="$(basename "$kernel") (version known once booted)"
 	else
-		kernel=$("$TOP/scripts/debian.sh" kernel "$arch") || { say "no kernel for $arch"; return 125; }
+		kernel=$("$TOP/scripts/debian.sh" kernel "$arch" ${debian_spec:+"$debian_spec"}) ||
+			{ say "no Debian kernel for $arch${debian_spec:+ matching '$debian_spec'}"; return 125; }
 		kver=$(cat "$(dirname "$kernel")/version" 2>/dev/null || basename "$(dirname "$kernel")")
+		# Which package and suite, for the results.
+		{ cat "$(dirname "$kernel")/package" 2>/dev/null && cat "$(dirname "$kernel")/suite" 2>/dev/null; } |
+			paste -sd ' ' > "$dir/kernel-package"
 	fi
 	initrd=$(make_initramfs "$arch") || return 125
 	[ "$list" = 1 ] || say "$arch: booting kernel $kver under QEMU${kernel_image:+ (--kernel)}"
@@ -341,6 +391,7 @@ run_vm() {
 		case $line in
 		"@@KVMC-BEGIN ktap") section=ktap; continue ;;
 		"@@KVMC-BEGIN dmesg") section=dmesg; continue ;;
+		"@@KVMC-BEGIN observations") section=observations; continue ;;
 		"@@KVMC-END "*) section=console; continue ;;
 		"@@KVMC-NOKVM"*) nokvm=${line#@@KVMC-NOKVM }; continue ;;
 		"@@KVMC-DONE") done=1; continue ;;
@@ -356,6 +407,7 @@ run_vm() {
 		case $section in
 		ktap) present "$arch" "$krel" "$dir" "$line" ;;
 		dmesg) echo "$line" >> "$dir/kernel.log" ;;
+		observations) echo "$line" >> "$dir/observations.jsonl" ;;
 		*)
 			echo "$line" >> "$dir/console.log"
 			[ "$verbose" = 1 ] && echo "$line" >&2
@@ -424,6 +476,61 @@ run_unit() {
 	say "runner: $last_counts"
 }
 
+# ---- reports -------------------------------------------------------------
+# --json, --junit, --report, --write-baseline from this run's directories.
+write_reports() {
+	local dirs=() a f
+	for a in $arches; do
+		[ -f "$results/$a/results.ktap" ] || [ -f "$results/$a/untestable" ] && dirs+=("$results/$a")
+	done
+	[ ${#dirs[@]} -gt 0 ] || return 0
+	for f in json:$json_out junit:$junit_out html:$report_out baseline:$baseline_out; do
+		[ -n "${f#*:}" ] || continue
+		python3 "$TOP/scripts/report.py" "${f%%:*}" -o "${f#*:}" "${dirs[@]}" &&
+			say "${f%%:*} written to ${f#*:}"
+	done
+}
+
+# ---- matrix --------------------------------------------------------------
+# Every architecture on every kernel: one run of this script per pair, each
+# in results/matrix/<kernel>/<arch>, then one table over all of them.
+run_matrix() {
+	local a spec specs dir rc any_fail=0 any_untested=0 dirs=() pass=()
+	[ -n "$pattern" ] && pass+=(-t "$pattern")
+	[ "$strict" = 1 ] && pass+=(--strict)
+	[ -n "$baseline" ] && pass+=(--baseline "$baseline")
+	[ "$verbose" = 1 ] && pass+=(-v)
+	for a in $arches; do
+		if [ -n "$matrix_kernels" ]; then
+			specs=$matrix_kernels
+		else
+			specs=$("$TOP/scripts/debian.sh" kernels "$a" | awk '{ print $3 }') ||
+				{ say "cannot list the archive's kernels for $a"; exit 125; }
+		fi
+		for spec in $specs; do
+			dir=$results/matrix/$spec
+			say "matrix: $a on $spec"
+			rc=0
+			"$0" --arch "$a" --debian "$spec" -o "$dir" "${pass[@]}" > /dev/null || rc=$?
+			case $rc in
+			0) ;;
+			1) any_fail=1 ;;
+			*) any_untested=1 ;;
+			esac
+			say "matrix: $a on $spec: $(tail -n 1 "$dir/$a/summary" 2>/dev/null || echo "exit $rc")"
+			dirs+=("$dir/$a")
+		done
+	done
+	[ -n "$report_out" ] || report_out=$results/matrix/report.html
+	python3 "$TOP/scripts/report.py" html --title "kvm-contract: architecture x kernel" \
+		-o "$report_out" "${dirs[@]}" && say "matrix written to $report_out"
+	[ -n "$json_out" ] && python3 "$TOP/scripts/report.py" json -o "$json_out" "${dirs[@]}"
+	[ -n "$junit_out" ] && python3 "$TOP/scripts/report.py" junit -o "$junit_out" "${dirs[@]}"
+	[ "$any_fail" = 1 ] && exit 1
+	[ "$any_untested" = 1 ] && exit 125
+	exit 0
+}
+
 # ---- main ----------------------------------------------------------------
 # Ctrl-C or a kill: take QEMU and the test binaries down with us.
 # QEMU runs under timeout(1), in a process group of its own: it goes down
@@ -438,6 +545,7 @@ on_signal() {
 }
 trap on_signal INT TERM
 load_baseline
+[ "$matrix" = 1 ] && run_matrix
 status=0
 if [ "$unit" = 1 ] && [ "$list" = 0 ]; then
 	run_unit || status=125
@@ -451,7 +559,8 @@ for arch in $arches; do
 	dir=$results/$arch
 	mkdir -p "$dir"
 	# Nothing from an earlier run may be counted as this run's.
-	rm -f "$dir/results.ktap" "$dir/kernel.log" "$dir/console.log" "$dir/kernel-version"
+	rm -f "$dir/results.ktap" "$dir/kernel.log" "$dir/console.log" "$dir/kernel-version" \
+		"$dir/observations.jsonl" "$dir/kernel-package" "$dir/untestable" "$dir/summary"
 	mode=$where
 	if [ "$mode" = auto ]; then
 		if native_kvm_usable "$arch"; then mode=native; else mode=vm; fi
@@ -463,6 +572,7 @@ for arch in $arches; do
 	if [ "$mode" = native ]; then run_native "$arch" "$dir" || rc=$?; else run_vm "$arch" "$dir" || rc=$?; fi
 	if [ "$rc" != 0 ]; then
 		status=125
+		[ -s "$dir/results.ktap" ] || echo "$last_said" > "$dir/untestable"
 		# What ran before the VM died still counts.
 		if [ -s "$dir/results.ktap" ]; then
 			count_ktap "$dir/results.ktap"
@@ -472,10 +582,12 @@ for arch in $arches; do
 	fi
 	[ "$list" = 1 ] && continue
 	count_ktap "$dir/results.ktap"
+	echo "$last_counts" > "$dir/summary"
 	say "$arch: $last_counts (results in ${dir#$TOP/})"
 done
 
 [ "$list" = 1 ] && exit "$status"
+write_reports
 if [ -n "$baseline" ]; then
 	say "baseline ${baseline#$TOP/}: $total_xfail known deviations failing as listed, $total_xpass fixed"
 fi

@@ -100,7 +100,7 @@ public:
 	int check_extension(long cap) const;
 	/* KVM_ENABLE_CAP on the VM: returns 0 or -errno. */
 	int enable_cap(uint32_t cap, uint64_t arg0 = 0);
-	/* KVM_SET_USER_MEMORY_REGION2 as is: returns 0 or -errno. */
+	/* KVM_SET_USER_MEMORY_REGION2 as is (REGION on kernels without it): 0 or -errno. */
 	int set_memory_region_raw(const struct kvm_userspace_memory_region2 &region);
 
 private:

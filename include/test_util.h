@@ -10,6 +10,7 @@
 #include "health.h"
 #include "names.h"
 #include "oracle.h"
+#include "record.h"
 
 namespace kvmc {
 
@@ -33,6 +34,15 @@ bool destructive_allowed();
  * whether anything did. */
 bool report_kernel_health(const KernelHealth &before);
 
+/* fixture.variant.test, as the harness prints it (test sources only). */
+inline std::string harness_test_name(const struct __test_metadata *m)
+{
+	std::string name = m->fixture->name;
+	for (auto *v = m->fixture->variant; v; v = v->next)
+		if (v->data == m->variant && v->name && *v->name)
+			name += std::string(".") + v->name;
+	return name + "." + m->name;
+}
 } /* namespace kvmc */
 
 /*
@@ -92,6 +102,7 @@ bool report_kernel_health(const KernelHealth &before);
 	FIXTURE(name) { kvmc::KernelHealth health; };                              \
 	FIXTURE_SETUP(name)                                                        \
 	{                                                                          \
+		kvmc::set_current_test(kvmc::harness_test_name(_metadata));        \
 		if (auto why = kvmc::Kvm::unavailable())                           \
 			SKIP(return, "%s", why->c_str());                          \
 		self->health = kvmc::health_snapshot();                            \
@@ -105,7 +116,8 @@ bool report_kernel_health(const KernelHealth &before);
 /* Skip unless the VM reports the capability (at least min). */
 #define REQUIRE_CAP(vm, cap, min)                                                  \
 	do {                                                                       \
-		int __have = (vm).check_extension(cap);                            \
-		if (__have < (min))                                                \
-			SKIP(return, "needs %s >= %d, KVM reports %d", #cap, (min), __have); \
+		long long __have = (vm).check_extension(cap);                      \
+		if (__have < (long long)(min))                                     \
+			SKIP(return, "needs %s >= %lld, KVM reports %lld", #cap,   \
+			     (long long)(min), __have);                            \
 	} while (0)

@@ -181,6 +181,20 @@ int Vm::enable_cap(uint32_t cap, uint64_t arg0)
 
 int Vm::set_memory_region_raw(const struct kvm_userspace_memory_region2 &region)
 {
+	/*
+	 * Kernels before 6.8 have only KVM_SET_USER_MEMORY_REGION, whose
+	 * struct is the head of the region2 one: slots without guest_memfd
+	 * go through it there, so the rest of the suite runs on them too.
+	 */
+	if (!(region.flags & KVM_MEM_GUEST_MEMFD) && !check_extension(KVM_CAP_USER_MEMORY2)) {
+		struct kvm_userspace_memory_region old {};
+		old.slot = region.slot;
+		old.flags = region.flags;
+		old.guest_phys_addr = region.guest_phys_addr;
+		old.memory_size = region.memory_size;
+		old.userspace_addr = region.userspace_addr;
+		return ioctl(fd(), KVM_SET_USER_MEMORY_REGION, &old) ? -errno : 0;
+	}
 	return ioctl(fd(), KVM_SET_USER_MEMORY_REGION2, &region) ? -errno : 0;
 }
 

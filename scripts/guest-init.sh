@@ -17,7 +17,9 @@ export KVMC_ALLOW_DESTRUCTIVE
 
 # Written by run_tests.sh for this run: KVMC_MODE, KVMC_FILTER, KVMC_STRICT...
 [ -f /etc/kvmc.conf ] && . /etc/kvmc.conf
-export KVMC_STRICT KVMC_RUN_TIMEOUT_MS KVMC_BIN_TIMEOUT KVMC_UNPRIVILEGED
+# Every judgement as a JSON line, sent back after the KTAP.
+KVMC_OBSERVATIONS=/tmp/observations.jsonl
+export KVMC_STRICT KVMC_RUN_TIMEOUT_MS KVMC_BIN_TIMEOUT KVMC_UNPRIVILEGED KVMC_OBSERVATIONS
 
 # Where KVM is a module (x86), load it and what it depends on, in order.
 # Only one of kvm-amd and kvm-intel can load; the other's failure is normal.
@@ -48,11 +50,19 @@ else
 		chmod 666 /dev/kvm
 		chmod 1777 /tmp
 		export KVMC_FILTER
-		su -s /bin/sh nobody -c '/kvm-contract/ktap-runner.sh ${KVMC_FILTER:+-t "$KVMC_FILTER"} /kvm-contract/tests'
+		su -s /bin/sh nobody -c '/kvm-contract/kvm-contract/ktap-runner.sh ${KVMC_FILTER:+-t "$KVMC_FILTER"} /kvm-contract/kvm-contract'
+	elif [ "${KVMC_MODE:-run}" = kselftest ]; then
+		# The install tree under the kernel's own kselftest runner.
+		/kvm-contract/run_kselftest.sh
 	else
-		/kvm-contract/ktap-runner.sh "$@" /kvm-contract/tests
+		/kvm-contract/kvm-contract/ktap-runner.sh "$@" /kvm-contract/kvm-contract
 	fi
 	echo "@@KVMC-END ktap"
+fi
+if [ -s /tmp/observations.jsonl ]; then
+	echo "@@KVMC-BEGIN observations"
+	cat /tmp/observations.jsonl
+	echo "@@KVMC-END observations"
 fi
 echo "@@KVMC-BEGIN dmesg"
 dmesg

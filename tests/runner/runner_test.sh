@@ -208,6 +208,26 @@ case_interrupted() {
 	expect_rc 130; expect_out "interrupted: stopping"
 }
 
+# make install lays out a tree the kernel's run_kselftest.sh runs (inside
+# the VM), and its KTAP parses with a standard TAP parser (prove).
+case_kselftest_install_tree() {
+	make -s -C "$TOP" ARCH=arm64 install INSTALL_PATH="$WORK/ksft" > "$LOG" 2>&1 ||
+		complain "make install failed"
+	local f
+	for f in run_kselftest.sh kselftest/runner.sh kselftest-list.txt kvm-contract/settings \
+		 kvm-contract/bad_memslot_test kvm-contract/nisv_test; do
+		[ -e "$WORK/ksft/$f" ] || complain "make install: no $f"
+	done
+	grep -qx "kvm-contract:bad_memslot_test" "$WORK/ksft/kselftest-list.txt" ||
+		complain "kselftest-list.txt lacks kvm-contract:bad_memslot_test"
+	run -- --arch arm64 --kselftest
+	[ "$RC" = 0 ] || [ "$RC" = 1 ] || complain "exit status $RC, expected 0 or 1"
+	expect_out "^ok 1 selftests: kvm-contract: bad_memslot_test"
+	prove -e cat "$WORK/results/arm64/results.ktap" > "$WORK/prove.log" 2>&1
+	grep -qE "Tests=$(grep -c . "$WORK/ksft/kselftest-list.txt")," "$WORK/prove.log" ||
+		{ complain "prove did not parse every binary's result:"; cat "$WORK/prove.log" >> "$WORK/why"; }
+}
+
 # ---- the runner -------------------------------------------------------------
 cases=$(declare -F | awk '$3 ~ /^case_/ { print $3 }')
 [ -n "$only" ] && cases=$(echo "$cases" | grep -F -- "$only")

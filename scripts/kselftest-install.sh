@@ -1,0 +1,60 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+#
+# Lay out a kselftest install tree from the built tests:
+#
+#   scripts/kselftest-install.sh TESTDIR INSTALL_PATH HARNESS [STRIP]
+#
+# INSTALL_PATH gets the kernel's run_kselftest.sh and kselftest/ (from the
+# HARNESS directory, tools/testing/selftests of the same linux-source), a
+# kselftest-list.txt naming the collection "kvm-contract", and the
+# collection itself: the binaries (stripped with STRIP when given), a
+# settings file with the per-binary timeout, and ktap-runner.sh with its
+# list, so either runner can drive it. Timestamps are kept, so a tree that
+# did not change looks unchanged to whoever packs it.
+set -eu
+
+tests=${1:?usage: kselftest-install.sh TESTDIR INSTALL_PATH HARNESS [STRIP]}
+dest=${2:?usage: kselftest-install.sh TESTDIR INSTALL_PATH HARNESS [STRIP]}
+harness=${3:?usage: kselftest-install.sh TESTDIR INSTALL_PATH HARNESS [STRIP]}
+strip=${4:-}
+top=$(cd "$(dirname "$0")/.." && pwd)
+
+[ -f "$harness/run_kselftest.sh" ] || { echo "kselftest-install.sh: no run_kselftest.sh in $harness" >&2; exit 1; }
+col=$dest/kvm-contract
+mkdir -p "$col" "$dest/kselftest"
+
+# copy SRC DST: only when the content differs, keeping SRC's time.
+copy() {
+	cmp -s "$1" "$2" 2>/dev/null || cp -p "$1" "$2"
+}
+
+cp -p "$harness/run_kselftest.sh" "$dest/"
+for f in "$harness"/kselftest/*; do copy "$f" "$dest/kselftest/${f##*/}"; done
+
+bins=$(cat "$tests/kvm-contract-list.txt")
+for b in $bins; do
+	if [ -n "$strip" ]; then
+		# Stripped copies: a fifth of the size, for a faster VM boot.
+		if [ ! -f "$col/$b" ] || [ "$tests/$b" -nt "$col/$b" ]; then
+			"$strip" -o "$col/$b.tmp" "$tests/$b"
+			touch -r "$tests/$b" "$col/$b.tmp"
+			mv "$col/$b.tmp" "$col/$b"
+		fi
+	else
+		copy "$tests/$b" "$col/$b"
+	fi
+done
+# Binaries of tests that no longer exist go.
+for f in "$col"/*; do
+	case $f in *.txt|*/settings|*/ktap-runner.sh) continue ;; esac
+	echo "$bins" | grep -qx "${f##*/}" || rm -f "$f"
+done
+copy "$tests/kvm-contract-list.txt" "$col/kvm-contract-list.txt"
+copy "$top/scripts/ktap-runner.sh" "$col/ktap-runner.sh"
+
+# Whole binaries take seconds; the harness bounds each test inside them.
+printf 'timeout=300\n' > "$col/settings.tmp"
+copy "$col/settings.tmp" "$col/settings"; rm -f "$col/settings.tmp"
+for b in $bins; do echo "kvm-contract:$b"; done > "$dest/kselftest-list.txt.tmp"
+copy "$dest/kselftest-list.txt.tmp" "$dest/kselftest-list.txt"; rm -f "$dest/kselftest-list.txt.tmp"
