@@ -64,6 +64,8 @@ usage: ./run_tests.sh [--arch arm64|x86_64] [-t PATTERN] [-l] [-v] [--strict]
                 write the failures of this run as a baseline (see --baseline)
   --kselftest   in the VM, run the "make install" tree with the kernel's own
                 run_kselftest.sh instead of ktap-runner.sh (counts binaries)
+  --serial      one architecture after the other, output as it comes (by
+                default the architectures' VMs run side by side)
   --vm          run inside a VM even where /dev/kvm is usable
   --native      run on this machine's /dev/kvm (fail if unusable)
   -o DIR        results directory (default: results/)
@@ -86,6 +88,7 @@ where=auto
 kernel_image=
 debian_spec=
 matrix=0
+parallel=1
 kselftest=0
 matrix_kernels=
 json_out= junit_out= report_out= baseline_out=
@@ -113,6 +116,7 @@ while [ $# -gt 0 ]; do
 	--baseline) [ $# -ge 2 ] || { usage >&2; exit 2; }; baseline=$(realpath "$2") || exit 2; shift 2 ;;
 	--debian) [ $# -ge 2 ] || { usage >&2; exit 2; }; debian_spec=$2; where=vm; shift 2 ;;
 	--matrix) matrix=1; shift ;;
+	--serial) parallel=0; shift ;;
 	--kselftest) kselftest=1; where=vm; shift ;;
 	--kernels) [ $# -ge 2 ] || { usage >&2; exit 2; }; matrix_kernels=$2; shift 2 ;;
 	--json) [ $# -ge 2 ] || { usage >&2; exit 2; }; json_out=$(realpath -m "$2"); shift 2 ;;
@@ -366,10 +370,14 @@ run_vm() {
 	: > "$dir/results.ktap"; : > "$dir/kernel.log"; : > "$dir/console.log"
 	local section=console done=0 nokvm= booted=0 line buf= krel=$kver rc
 	local start=$SECONDS fifo=$TOP/build/$arch/console.fifo qemu fd
+	# Milliseconds since QEMU started, for results/<arch>/timing.
+	local t0=${EPOCHREALTIME/./} t_guest= t_ktap= t_test= test_name=
+	: > "$dir/durations"
 	rm -f "$fifo"; mkfifo "$fifo" || return 125
 	# exec: $! is then timeout's own pid, and killing it takes QEMU down.
 	eval exec timeout -k 5 "$VM_LIMIT" "$(qemu_command "$arch" "$kernel" "$initrd")" </dev/null >"$fifo" 2>&1 &
 	qemu=$!
+	echo "$qemu" > "$dir/qemu.pid"
 	exec {fd}<"$fifo"
 	rm -f "$fifo"
 	while :; do
@@ -397,6 +405,7 @@ run_vm() {
 		"@@KVMC-DONE") done=1; continue ;;
 		"@@KVMC-BEGIN guest"*)
 			booted=1
+			t_guest=$(( (${EPOCHREALTIME/./} - t0) / 1000 ))
 			krel=${line#@@KVMC-BEGIN guest }
 			krel=${krel%% *}
 			kver=$krel
@@ -405,7 +414,17 @@ run_vm() {
 			;;
 		esac
 		case $section in
-		ktap) present "$arch" "$krel" "$dir" "$line" ;;
+		ktap)
+			[ -n "$t_ktap" ] || t_ktap=$(( (${EPOCHREALTIME/./} - t0) / 1000 ))
+			# Each test's wall time, from its RUN line to its result.
+			case $line in
+			"    #  RUN "*) t_test=${EPOCHREALTIME/./}; read -r _ _ test_name _ <<< "$line" ;;
+			"    ok "*|"    not ok "*)
+				[ -n "$t_test" ] && echo "$test_name $(( (${EPOCHREALTIME/./} - t_test) / 1000 ))" >> "$dir/durations"
+				t_test= ;;
+			esac
+			present "$arch" "$krel" "$dir" "$line"
+			;;
 		dmesg) echo "$line" >> "$dir/kernel.log" ;;
 		observations) echo "$line" >> "$dir/observations.jsonl" ;;
 		*)
@@ -417,6 +436,9 @@ run_vm() {
 	[ -n "$buf" ] && echo "$buf" >> "$dir/console.log"
 	exec {fd}<&-
 	wait "$qemu" 2>/dev/null
+	rm -f "$dir/qemu.pid"
+	printf 'guest_init_ms=%s\nfirst_ktap_ms=%s\ntotal_ms=%s\n' "${t_guest:-}" "${t_ktap:-}" \
+		"$(( (${EPOCHREALTIME/./} - t0) / 1000 ))" > "$dir/timing"
 	echo "$kver" > "$dir/kernel-version"
 	if [ -n "$nokvm" ]; then
 		say "$arch: $nokvm${kernel_image:+ (x86 KVM as modules: pass --modules)}"
@@ -538,6 +560,11 @@ run_matrix() {
 on_signal() {
 	trap '' INT TERM
 	say "interrupted: stopping"
+	# QEMU's timeout may be a grandchild (VMs side by side): by pid file.
+	local f
+	for f in "$results"/*/qemu.pid; do
+		[ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null && rm -f "$f"
+	done
 	pkill -P $$ 2>/dev/null
 	kill -- -$$ 2>/dev/null
 	wait
@@ -555,36 +582,83 @@ for arch in $arches; do
 	*" $arch "*) ;;
 	*) say "--arch $arch: not supported (supported: $SUPPORTED_ARCHES)"; exit 2 ;;
 	esac
-	build "$arch" || { status=125; continue; }
-	dir=$results/$arch
+done
+
+# One architecture, built already: run it natively or in its VM. Returns
+# 0, or 125 when it could not be tested.
+test_arch() {
+	local arch=$1 dir=$results/$1 mode=$where rc=0
 	mkdir -p "$dir"
 	# Nothing from an earlier run may be counted as this run's.
 	rm -f "$dir/results.ktap" "$dir/kernel.log" "$dir/console.log" "$dir/kernel-version" \
-		"$dir/observations.jsonl" "$dir/kernel-package" "$dir/untestable" "$dir/summary"
-	mode=$where
+		"$dir/observations.jsonl" "$dir/kernel-package" "$dir/untestable" "$dir/summary" \
+		"$dir/timing" "$dir/durations"
 	if [ "$mode" = auto ]; then
 		if native_kvm_usable "$arch"; then mode=native; else mode=vm; fi
 	fi
 	if [ "$mode" = native ] && ! native_kvm_usable "$arch"; then
-		say "--native: /dev/kvm is not usable for $arch here"; status=125; continue
+		say "--native: /dev/kvm is not usable for $arch here"
+		echo "$last_said" > "$dir/untestable"
+		return 125
 	fi
-	rc=0
 	if [ "$mode" = native ]; then run_native "$arch" "$dir" || rc=$?; else run_vm "$arch" "$dir" || rc=$?; fi
 	if [ "$rc" != 0 ]; then
-		status=125
 		[ -s "$dir/results.ktap" ] || echo "$last_said" > "$dir/untestable"
+		return 125
+	fi
+}
+
+# Count one architecture's results into the totals.
+tally() {
+	local arch=$1 rc=$2 dir=$results/$1
+	[ "$list" = 1 ] && return
+	if [ "$rc" != 0 ]; then
+		status=125
 		# What ran before the VM died still counts.
 		if [ -s "$dir/results.ktap" ]; then
 			count_ktap "$dir/results.ktap"
 			say "$arch: before that: $last_counts"
 		fi
-		continue
+		return
 	fi
-	[ "$list" = 1 ] && continue
 	count_ktap "$dir/results.ktap"
 	echo "$last_counts" > "$dir/summary"
 	say "$arch: $last_counts (results in ${dir#$TOP/})"
-done
+}
+
+n_arches=$(echo $arches | wc -w)
+if [ "$parallel" = 1 ] && [ "$n_arches" -gt 1 ] && [ "$list" = 0 ]; then
+	# Build and fetch one after the other (they share the cache), then
+	# boot the VMs side by side; their output is shown when all are done.
+	ready=
+	for arch in $arches; do
+		if ! build "$arch"; then status=125; continue; fi
+		if [ "$where" != native ] && ! native_kvm_usable "$arch"; then
+			quiet "$TOP/scripts/debian.sh" busybox "$arch"
+			[ -n "$kernel_image" ] || quiet "$TOP/scripts/debian.sh" kernel "$arch" ${debian_spec:+"$debian_spec"}
+		fi
+		ready="$ready $arch"
+	done
+	say "running$ready side by side"
+	for arch in $ready; do
+		mkdir -p "$results/$arch"
+		( trap - INT TERM; rc=0; test_arch "$arch" || rc=$?; echo "$rc" > "$results/$arch/rc" ) \
+			> "$results/$arch/output" 2>&1 &
+	done
+	wait
+	for arch in $ready; do
+		cat "$results/$arch/output"
+		tally "$arch" "$(cat "$results/$arch/rc" 2>/dev/null || echo 125)"
+		[ -s "$results/$arch/untestable" ] && last_said=$(cat "$results/$arch/untestable")
+	done
+else
+	for arch in $arches; do
+		if ! build "$arch"; then status=125; continue; fi
+		rc=0
+		test_arch "$arch" || rc=$?
+		tally "$arch" "$rc"
+	done
+fi
 
 [ "$list" = 1 ] && exit "$status"
 write_reports
