@@ -3,31 +3,97 @@
 # that survives fresh clones on the same machine:
 #
 #   scripts/debian.sh build-deps        print UAPI=<dir> and HARNESS=<dir>
-#   scripts/debian.sh kernel ARCH [SUITE]   print the path of a kernel image
-#   scripts/debian.sh modules ARCH [SUITE]  print a directory with the KVM
+#   scripts/debian.sh kernel ARCH [SPEC]    print the path of a kernel image
+#   scripts/debian.sh modules ARCH [SPEC]   print a directory with the KVM
 #                                       modules of that kernel and their load
 #                                       order (x86_64; arm64 builds KVM in)
+#   scripts/debian.sh kernels ARCH      list the kernels the archive has for
+#                                       ARCH: SUITE UPSTREAM ABI VERSION a line
 #   scripts/debian.sh modules-tree DIR DEST  the same from a modules_install tree
 #   scripts/debian.sh busybox ARCH      print the path of a static busybox
 #   scripts/debian.sh linux-source      print the path of the whole linux-source tree
 #   scripts/debian.sh mirror            print the archive URI apt uses here
 #
-# Packages from suites other than the machine's own are reached through a
-# private apt state (sources list, lists, archives) under the cache, so the
+# SPEC names a kernel: a suite (bookworm, trixie-backports, sid or unstable,
+# forky or testing, experimental, ...) means the kernel its linux-image-ARCH
+# metapackage depends on (or, lacking one, its newest); anything starting
+# with a digit is a version, looked for in every suite of KVMC_SUITES, the
+# newest package matching winning (the same version in two suites: the one
+# listed first). A version matches an upstream version (6.1 matches 6.1.x,
+# not 6.12; 7.4 matches 7.4.1 and the release candidate 7.4~rc3, also
+# written 7.4-rc3), an ABI (6.12.57+deb13-arm64, 6.12.57+deb13, 6.1.0-30)
+# or a package version (6.12.57-1). Only the generic flavour (not rt, cloud,
+# 16k...) is considered. Beside each vmlinuz are the files version (ABI),
+# suite, and package (NAME=VERSION of the package the image came from).
+#
+# "kernels" prints one line per ABI (its newest package; a tie goes to the
+# suite listed first), oldest package version first. Suites the archive
+# does not have, or without a kernel for ARCH, are left out.
+#
+# Packages are reached through one private apt state per suite (sources
+# list, lists, update stamp) under the cache, $CACHE/apt/SUITE, so the
 # system's apt configuration is never touched and nothing foreign is
-# installed: packages are downloaded and unpacked with dpkg -x only.
+# installed: packages are downloaded and unpacked with dpkg -x only. The
+# lists are refreshed once a day; busybox comes from the base suite of
+# KVMC_SUITE (trixie for trixie-backports, sid for experimental).
 #
 # Environment: KVMC_CACHE (default ${XDG_CACHE_HOME:-$HOME/.cache}/kvm-contract),
-# KVMC_SUITE (default trixie-backports), KVMC_OFFLINE=1 to never touch the
-# network (use what the cache holds or fail).
+# KVMC_SUITE (the default SPEC, trixie-backports; when a suite, also the
+# one of build-deps and busybox), KVMC_SUITES (the suites a version is
+# looked for in and "kernels" lists, default: bookworm bookworm-backports
+# trixie trixie-backports forky sid experimental; to be updated when Debian
+# releases), KVMC_OFFLINE=1 to never touch the network (use what the cache
+# holds, package lists of any age included, or fail).
 set -eu
 
 CACHE=${KVMC_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kvm-contract}
-SUITE=${KVMC_SUITE:-trixie-backports}
-APTDIR=$CACHE/apt
+SPEC=${KVMC_SUITE:-trixie-backports}
+SUITES=${KVMC_SUITES:-bookworm bookworm-backports trixie trixie-backports forky sid experimental}
+OFFLINE=${KVMC_OFFLINE:-0}
 
 die() { echo "debian.sh: $*" >&2; exit 1; }
 log() { echo "debian.sh: $*" >&2; }
+
+# Note: much of what follows runs inside $(...) under "if" or "||", where
+# set -e does not apply; failures are checked by hand.
+
+is_version() { case $1 in [0-9]*) return 0 ;; *) return 1 ;; esac; }
+
+# lock FILE: wait for other runs of this script that hold FILE, and hold it
+# until exit (downloads into the same place would collide).
+lock() {
+	command -v flock >/dev/null || return 0
+	exec 8>"$1"
+	flock 8
+}
+
+# Whether FILE exists and is less than a day old.
+fresh() { [ -f "$1" ] && [ -z "$(find "$1" -mmin +1440 2>/dev/null)" ]; }
+
+# use_suite NAME: work with that suite's own private apt state.
+use_suite() {
+	case $1 in
+	unstable) SUITE=sid ;;
+	''|-*|*[!a-z0-9-]*) die "'$1' is neither a Debian suite nor a kernel version" ;;
+	*) SUITE=$1 ;;
+	esac
+	APTDIR=$CACHE/apt/$SUITE
+}
+
+# The base suite: where busybox comes from.
+base_suite() {
+	case $1 in
+	*-backports) echo "${1%-backports}" ;;
+	experimental) echo sid ;;
+	*) echo "$1" ;;
+	esac
+}
+
+# build-deps, linux-source and busybox need a suite, even when KVMC_SUITE
+# names a version.
+default_suite() {
+	if is_version "$SPEC"; then use_suite trixie-backports; else use_suite "$SPEC"; fi
+}
 
 # The archive URI from this machine's apt configuration: the first Debian
 # main archive (not the security archive) listed in deb822 or one-line form.
@@ -47,31 +113,43 @@ mirror() {
 	echo "${uri%/}"
 }
 
+# The binary cache apt builds from the lists is kept (2 s saved per query;
+# the machine's configuration may turn it off).
 apt_opts() {
 	echo "-q -o Dir::Etc::sourcelist=$APTDIR/sources.list -o Dir::Etc::sourceparts=-" \
 	     "-o Dir::State::Lists=$APTDIR/lists -o Dir::Cache=$APTDIR/cache" \
+	     "-o Dir::Cache::pkgcache=pkgcache.bin -o Dir::Cache::srcpkgcache=" \
 	     "-o Dir::State::status=/dev/null -o Debug::NoLocking=1" \
 	     "-o APT::Architectures=amd64,arm64 -o APT::Sandbox::User=root"
 }
 
-# Refresh the private package lists once a day; a stale list only costs a
-# failed download, which triggers a refresh and one retry.
+# Refresh the private package lists of $SUITE. A suite the archive does not
+# have is remembered for a day (the file "missing"); with QUIET_MISSING=1
+# that is exit status 3 and no message.
 apt_update() {
-	[ "${KVMC_OFFLINE:-0}" = 1 ] && die "offline (KVMC_OFFLINE=1) and the cache lacks: $1"
+	[ "$OFFLINE" = 1 ] && die "offline (KVMC_OFFLINE=1) and the cache lacks: $1"
 	command -v apt-get >/dev/null || die "apt-get not found: this needs a Debian-based machine"
-	mkdir -p "$APTDIR/lists/partial" "$APTDIR/cache/archives/partial"
-	m=$(mirror)
-	keyring=/usr/share/keyrings/debian-archive-keyring.gpg
-	{
-		echo "deb [arch=amd64,arm64 signed-by=$keyring] $m $SUITE main"
-		case $SUITE in
-		*-backports) echo "deb [arch=amd64,arm64 signed-by=$keyring] $m ${SUITE%-backports} main" ;;
-		esac
-	} > "$APTDIR/sources.list"
+	# Earlier versions kept one state for all suites in $CACHE/apt itself.
+	if [ -f "$CACHE/apt/sources.list" ]; then
+		rm -rf "$CACHE/apt/lists" "$CACHE/apt/cache" "$CACHE/apt/sources.list" \
+			"$CACHE/apt/updated" "$CACHE/apt/update.log"
+	fi
+	mkdir -p "$APTDIR/lists/partial" "$APTDIR/cache/archives/partial" || die "cannot create $APTDIR"
+	m=$(mirror) || exit 1
+	echo "deb [arch=amd64,arm64 signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $m $SUITE main" \
+		> "$APTDIR/sources.list"
 	log "updating private package lists for $SUITE"
+	rm -f "$APTDIR/missing"
+	st=0
 	# shellcheck disable=SC2046
-	apt-get $(apt_opts) update >"$APTDIR/update.log" 2>&1 ||
-		die "apt-get update failed (no network to the archive?); see $APTDIR/update.log"
+	apt-get $(apt_opts) update >"$APTDIR/update.log" 2>&1 || st=$?
+	if grep -q 'does not have a Release file' "$APTDIR/update.log" &&
+	   grep -q ' 404 ' "$APTDIR/update.log"; then
+		touch "$APTDIR/missing"
+		[ "${QUIET_MISSING:-0}" = 1 ] && exit 3
+		die "the archive $m has no suite $SUITE"
+	fi
+	[ "$st" = 0 ] || die "apt-get update failed (no network to the archive?); see $APTDIR/update.log"
 	# apt-get update succeeds even when every fetch failed.
 	if [ -z "$(find "$APTDIR/lists" -maxdepth 1 -name '*_Packages*' -print -quit)" ] ||
 	   grep -q '^[WE]: Failed to fetch' "$APTDIR/update.log"; then
@@ -81,28 +159,52 @@ apt_update() {
 	touch "$APTDIR/updated"
 }
 
+# Lists of $SUITE refreshed within a day; offline, of any age.
 ensure_lists() {
-	if [ ! -f "$APTDIR/updated" ] || [ -n "$(find "$APTDIR/updated" -mmin +1440 2>/dev/null)" ]; then
-		apt_update "$1"
+	fresh "$APTDIR/updated" && return 0
+	if [ "$OFFLINE" = 1 ]; then
+		[ -f "$APTDIR/updated" ] && return 0
+		die "offline (KVMC_OFFLINE=1) and the cache lacks the package lists of $SUITE, needed for $1"
 	fi
+	if fresh "$APTDIR/missing"; then
+		[ "${QUIET_MISSING:-0}" = 1 ] && exit 3
+		die "the archive has no suite $SUITE"
+	fi
+	# One update at a time per suite; the one that waited may find it done.
+	mkdir -p "$APTDIR" || die "cannot create $APTDIR"
+	if command -v flock >/dev/null; then
+		exec 9>"$APTDIR/lock"
+		flock 9
+		fresh "$APTDIR/updated" && return 0
+	fi
+	apt_update "$1"
 }
 
-# The newest version a package has in the private lists, restricted to $SUITE.
+# The newest version a package (NAME:ARCH) has in the lists of $SUITE.
 candidate() {
 	# shellcheck disable=SC2046
 	apt-cache $(apt_opts) madison "$1" 2>/dev/null |
-		awk -F'|' -v s="$SUITE/" 'index($3, s) { gsub(/ /, "", $2); print $2; exit }'
+		awk -F'|' -v s=" $SUITE/" 'index($3, s) { gsub(/ /, "", $2); print $2; exit }'
 }
 
-# download PKG[:ARCH] VERSION DESTDIR: unpack the .deb into DESTDIR.
-unpack() {
-	tmp=$(mktemp -d "$CACHE/dl.XXXXXX")
+# fetch PKG[:ARCH] VERSION: download the .deb into a new temporary
+# directory under the cache and print that directory.
+fetch() {
+	[ "$OFFLINE" = 1 ] && die "offline (KVMC_OFFLINE=1) and the cache lacks $1=$2"
+	tmp=$(mktemp -d "$CACHE/dl.XXXXXX") || die "cannot create a directory in $CACHE"
 	# shellcheck disable=SC2046
 	if ! (cd "$tmp" && apt-get $(apt_opts) download "$1=$2" >"$tmp/log" 2>&1); then
 		cat "$tmp/log" >&2; rm -rf "$tmp"; die "could not download $1=$2"
 	fi
+	echo "$tmp"
+}
+
+# unpack PKG[:ARCH] VERSION DESTDIR: unpack the .deb into DESTDIR.
+unpack() {
+	tmp=$(fetch "$1" "$2") || exit 1
+	rm -rf "$3.part"
 	mkdir -p "$3.part"
-	dpkg -x "$tmp"/*.deb "$3.part"
+	dpkg -x "$tmp"/*.deb "$3.part" || { rm -rf "$tmp" "$3.part"; die "could not unpack $1=$2"; }
 	rm -rf "$tmp" "$3"
 	mv "$3.part" "$3"
 }
@@ -119,6 +221,7 @@ depends_matching() {
 # UAPI headers (linux-libc-dev, all architectures) and the kselftest harness
 # (from linux-source-X.Y matching the headers' version).
 build_deps() {
+	default_suite
 	mkdir -p "$CACHE"
 	if [ -f "$CACHE/build-deps.env" ]; then cat "$CACHE/build-deps.env"; return; fi
 	ensure_lists "UAPI headers and kselftest harness"
@@ -155,6 +258,7 @@ build_deps() {
 # The whole linux-source tree matching the harness (for building the
 # kernel's own KVM selftests beside ours; about 1.5 GB unpacked, once).
 linux_source() {
+	default_suite
 	. "$(build_deps_env)"
 	full=$LINUX_SOURCE.full
 	[ -f "$full/Makefile" ] && { echo "$full"; return; }
@@ -184,41 +288,169 @@ debarch() {
 	esac
 }
 
-# The newest kernel image of $SUITE for ARCH. Resolved through the
-# linux-image-<arch> metapackage; from 7.x the image is in linux-binary-*,
-# before that in linux-image-* itself.
+# The generic-flavour kernels of DA in the lists of $SUITE, a line
+# "SUITE UPSTREAM ABI VERSION" each, where ABI is as in linux-image-ABI:
+# 6.1.0-30-amd64, 6.12.57+deb13-amd64, a release candidate's 7.4-rc3-amd64
+# or 7.4-rc3+deb14-amd64 (not 6.12.57+deb13-rt-amd64, -cloud-, -arm64-16k).
+suite_kernels() {
+	# shellcheck disable=SC2046
+	names=$(apt-cache $(apt_opts) pkgnames linux-image- 2>/dev/null |
+		grep -E "^linux-image-[0-9][0-9.]*(-rc[0-9]+)?(-[0-9]+)?(\+[a-z0-9.]+)?-$1\$" |
+		sed "s/\$/:$1/") || true
+	[ -n "$names" ] || return 0
+	# shellcheck disable=SC2046,SC2086
+	apt-cache $(apt_opts) madison $names 2>/dev/null |
+		awk -F'|' -v s=" $SUITE/" -v suite="$SUITE" '
+			index($3, s) {
+				gsub(/ /, "", $1); gsub(/ /, "", $2)
+				abi = $1; sub(/^linux-image-/, "", abi); sub(/:.*/, "", abi)
+				up = $2; sub(/^[0-9]+:/, "", up); sub(/-[^-]*$/, "", up)
+				print suite, up, abi, $2
+			}'
+}
+
+# kernel_lists DA: suite_kernels of every suite in $SUITES the archive has
+# (offline: that the cache has lists of), in that order.
+kernel_lists() {
+	n=0
+	for s in $SUITES; do
+		st=0
+		out=$(
+			QUIET_MISSING=1
+			use_suite "$s"
+			[ "$OFFLINE" = 1 ] && [ ! -f "$APTDIR/updated" ] && exit 3
+			ensure_lists "the $1 kernels"
+			suite_kernels "$1"
+		) || st=$?
+		case $st in
+		0) n=$((n + 1)); [ -z "$out" ] || echo "$out" ;;
+		3) ;;
+		*) exit "$st" ;;
+		esac
+	done
+	if [ "$n" = 0 ]; then
+		[ "$OFFLINE" = 1 ] && die "offline (KVMC_OFFLINE=1) and the cache lacks the package lists of every suite in: $SUITES"
+		die "the archive has none of the suites: $SUITES"
+	fi
+}
+
+# spec_matches SPEC UPSTREAM ABI VERSION
+spec_matches() {
+	case $1 in
+	*-rc[0-9]*) up=$(echo "$1" | sed 's/-rc/~rc/') ;;
+	*) up=$1 ;;
+	esac
+	case $2 in "$up"|"$up".*|"$up"~*) return 0 ;; esac
+	case $3 in "$1"|"$1"-*|"$1"+*) return 0 ;; esac
+	[ "$4" = "$1" ]
+}
+
+# resolve DA SPEC: print "SUITE ABI VERSION" (of linux-image-ABI) for the
+# kernel SPEC names.
+resolve() {
+	if ! is_version "$2"; then
+		use_suite "$2"
+		ensure_lists "the $1 kernel"
+		mver=$(candidate "linux-image-$1:$1")
+		if [ -n "$mver" ]; then
+			img=$(depends_matching "linux-image-$1:$1" "$mver" "^linux-image-[0-9]")
+			[ -n "$img" ] || die "cannot resolve linux-image-$1 $mver to a kernel package"
+			iver=$(candidate "$img:$1")
+			[ -n "$iver" ] || die "$img (the kernel of linux-image-$1 $mver) not found in $SUITE"
+			echo "$SUITE ${img#linux-image-} $iver"
+			return
+		fi
+		# No metapackage (experimental may lack one): the newest kernel.
+		best=$(suite_kernels "$1" | sort -s -k4,4V | tail -n 1)
+		[ -n "$best" ] || die "no $1 kernel in $SUITE"
+		echo "$best" | awk '{ print $1, $3, $4 }'
+		return
+	fi
+	all=$(kernel_lists "$1") || exit 1
+	best='' bestver=''
+	while read -r s up abi ver; do
+		[ -n "$s" ] || continue
+		spec_matches "$2" "$up" "$abi" "$ver" || continue
+		if [ -z "$best" ] || dpkg --compare-versions "$ver" gt "$bestver"; then
+			best="$s $abi $ver" bestver=$ver
+		fi
+	done <<EOF
+$all
+EOF
+	case $2 in
+	*-amd64|*-arm64) [ "${2##*-}" = "$1" ] || die "'$2' is a kernel for ${2##*-}, not $1" ;;
+	esac
+	[ -n "$best" ] || die "no $1 kernel matches '$2' in: $SUITES (see: debian.sh kernels $1)"
+	echo "$best"
+}
+
+# The kernel image SPEC names, for ARCH, kept in
+# $CACHE/kernels/SUITE-ARCH/ABI/ with the files version, suite and package.
+# What a SPEC resolves to is remembered for a day
+# ($CACHE/kernels/resolved/ARCH/SPEC), and beyond that when offline or
+# when the archive cannot be reached. The image is in linux-binary-ABI
+# where the suite has that package (7.x; 6.19 already in backports), else
+# in linux-image-ABI (/boot/vmlinuz-ABI), whose amd64 one also holds the
+# modules.
 kernel() {
 	da=$(debarch "$1")
-	dir=$CACHE/kernels/$SUITE-$da
-	if [ -f "$dir/current" ] && [ -z "$(find "$dir/current" -mmin +1440 2>/dev/null)" ]; then
-		cat "$dir/current"; return
+	spec=$2
+	[ "$spec" = unstable ] && spec=sid
+	case $spec in ''|*/*|.*) die "bad kernel name '$spec'" ;; esac
+	memo=$CACHE/kernels/resolved/$da/$spec
+	if [ -f "$memo" ] && [ -f "$(cat "$memo")" ]; then
+		if fresh "$memo" || [ "$OFFLINE" = 1 ]; then cat "$memo"; return; fi
 	fi
-	if [ "${KVMC_OFFLINE:-0}" = 1 ] || ! (ensure_lists "kernel for $da") 2>/dev/null; then
-		[ -f "$dir/current" ] && { cat "$dir/current"; return; }
-		ensure_lists "kernel for $da"
+	if ! r=$(resolve "$da" "$spec"); then
+		[ -f "$memo" ] && [ -f "$(cat "$memo")" ] || exit 1
+		log "using the kernel '$spec' resolved to before: $(cat "$memo")"
+		cat "$memo"; return
 	fi
-	mver=$(candidate "linux-image-$da:$da")
-	[ -n "$mver" ] || die "linux-image-$da not found in $SUITE"
-	img=$(depends_matching "linux-image-$da:$da" "$mver" "^linux-image-[0-9]")
-	[ -n "$img" ] || die "cannot resolve linux-image-$da $mver to a kernel package"
-	abi=${img#linux-image-}
+	# shellcheck disable=SC2086
+	set -- $r
+	ksuite=$1 abi=$2 iver=$3
+	use_suite "$ksuite"
+	bver=$(candidate "linux-binary-$abi:$da")
+	if [ -n "$bver" ]; then pkg=linux-binary-$abi pver=$bver; else pkg=linux-image-$abi pver=$iver; fi
+	is_version "$spec" && log "$spec: $abi from $ksuite ($pkg $pver)"
+	dir=$CACHE/kernels/$ksuite-$da
 	kpath=$dir/$abi/vmlinuz
-	if [ ! -f "$kpath" ]; then
-		log "kernel $abi ($SUITE)"
-		if [ -n "$(candidate "linux-binary-$abi:$da")" ]; then
-			unpack "linux-binary-$abi:$da" "$(candidate "linux-binary-$abi:$da")" "$dir/$abi.deb"
-			mkdir -p "$dir/$abi"
-			mv "$dir/$abi.deb/usr/lib/modules/$abi/vmlinuz" "$kpath"
-		else
-			unpack "$img:$da" "$mver" "$dir/$abi.deb"
-			mkdir -p "$dir/$abi"
-			mv "$dir/$abi.deb/boot/vmlinuz-$abi" "$kpath"
+	# The package file is written last: the mark of a complete download.
+	current() { [ -f "$kpath" ] && [ "$(cat "$dir/$abi/package" 2>/dev/null)" = "$pkg=$pver" ]; }
+	current || { mkdir -p "$dir"; lock "$dir/lock"; }
+	if ! current; then
+		log "kernel $abi ($pkg $pver, $ksuite)"
+		rm -rf "${dir:?}/${abi:?}"
+		unpack "$pkg:$da" "$pver" "$dir/$abi.deb"
+		mkdir -p "$dir/$abi"
+		for f in "usr/lib/modules/$abi/vmlinuz" "boot/vmlinuz-$abi" "lib/modules/$abi/vmlinuz"; do
+			[ -f "$dir/$abi.deb/$f" ] && { mv "$dir/$abi.deb/$f" "$kpath"; break; }
+		done
+		[ -f "$kpath" ] || { rm -rf "$dir/$abi.deb" "${dir:?}/${abi:?}"; die "no vmlinuz in $pkg $pver"; }
+		# Before linux-modules-ABI, the image package holds the modules:
+		# the x86 KVM ones are taken now rather than downloaded again.
+		if [ "$da" = amd64 ] && [ -n "$(find "$dir/$abi.deb" -name 'kvm-amd.ko*' -print -quit)" ]; then
+			modules_tree "$dir/$abi.deb" "$dir/$abi/modules" > /dev/null
 		fi
 		rm -rf "$dir/$abi.deb"
 		echo "$abi" > "$dir/$abi/version"
+		echo "$ksuite" > "$dir/$abi/suite"
+		echo "$pkg=$pver" > "$dir/$abi/package"
 	fi
-	echo "$kpath" > "$dir/current"
+	mkdir -p "${memo%/*}"
+	echo "$kpath" > "$memo"
+	# Resolved offline, from lists of any age: not to be trusted online.
+	[ "$OFFLINE" = 0 ] || touch -t 197001010000 "$memo"
 	echo "$kpath"
+}
+
+# kernels ARCH: every kernel of the suites in $SUITES, one line per ABI
+# (its newest package; a tie goes to the suite listed first), oldest first.
+kernels() {
+	da=$(debarch "$1")
+	all=$(kernel_lists "$da") || exit 1
+	[ -n "$all" ] || die "no $da kernel in any of: $SUITES"
+	echo "$all" | sort -s -k4,4Vr | awk '!seen[$3]++' | sort -s -k4,4V
 }
 
 # collect_kvm_modules DEST LOCATE EXTRACT: put the x86 KVM modules and
@@ -252,26 +484,32 @@ collect_kvm_modules() {
 	mv "$dest.part" "$dest"
 }
 
-# The KVM modules of the kernel "kernel" resolves, taken out of the
-# (100 MB) linux-modules package: only the files needed.
+# The KVM modules of the kernel SPEC names, taken out of the (100 MB)
+# linux-modules-ABI package, or before that split the image's package
+# (done already when "kernel" downloaded it): only the files needed.
 modules() {
 	da=$(debarch "$1")
-	kpath=$(kernel "$1")
-	abi=$(basename "$(dirname "$kpath")")
-	mdir=$(dirname "$kpath")/modules
-	[ -f "$mdir/load-order" ] && { echo "$mdir"; return; }
 	[ "$da" = amd64 ] || die "no KVM modules needed for $da (KVM is built in)"
+	kpath=$(kernel "$1" "$2")
+	kdir=${kpath%/*}
+	mdir=$kdir/modules
+	[ -f "$mdir/load-order" ] && { echo "$mdir"; return; }
+	lock "$kdir/lock"
+	[ -f "$mdir/load-order" ] && { echo "$mdir"; return; }
+	abi=$(cat "$kdir/version")
+	use_suite "$(cat "$kdir/suite")"
 	ensure_lists "KVM modules for $abi"
 	pkg=linux-modules-$abi
 	ver=$(candidate "$pkg:$da")
-	[ -n "$ver" ] || die "$pkg not found in $SUITE"
-	log "$pkg (KVM modules only)"
-	tmp=$(mktemp -d "$CACHE/dl.XXXXXX")
-	# shellcheck disable=SC2046
-	(cd "$tmp" && apt-get $(apt_opts) download "$pkg:$da=$ver" >"$tmp/log" 2>&1) ||
-		{ cat "$tmp/log" >&2; rm -rf "$tmp"; die "could not download $pkg"; }
+	if [ -z "$ver" ]; then
+		pkg=$(sed 's/=.*//' "$kdir/package")
+		ver=$(sed 's/^[^=]*=//' "$kdir/package")
+	fi
+	log "$pkg $ver (KVM modules only)"
+	tmp=$(fetch "$pkg:$da" "$ver")
 	deb=$(ls "$tmp"/*.deb)
-	dpkg-deb -c "$deb" | awk '{ print $NF }' | grep '\.ko' > "$tmp/listing"
+	dpkg-deb -c "$deb" | awk '{ print $NF }' | grep '\.ko' > "$tmp/listing" ||
+		{ rm -rf "$tmp"; die "no kernel modules in $pkg $ver"; }
 	locate_in_deb() { grep -E "/$1\.ko(\.xz|\.zst)?\$" "$tmp/listing" | head -n 1; }
 	extract_from_deb() {
 		dpkg-deb --fsys-tarfile "$deb" | tar -x -O "$1" > "$2"
@@ -298,12 +536,11 @@ busybox() {
 	da=$(debarch "$1")
 	bb=$CACHE/busybox/$da/busybox
 	[ -x "$bb" ] && { echo "$bb"; return; }
+	default_suite
+	use_suite "$(base_suite "$SUITE")"
 	ensure_lists "busybox for $da"
 	ver=$(candidate "busybox-static:$da")
-	if [ -z "$ver" ]; then
-		ver=$(apt-cache $(apt_opts) madison "busybox-static:$da" | awk -F'|' '{ gsub(/ /, "", $2); print $2; exit }')
-	fi
-	[ -n "$ver" ] || die "busybox-static:$da not found"
+	[ -n "$ver" ] || die "busybox-static:$da not found in $SUITE"
 	unpack "busybox-static:$da" "$ver" "$CACHE/busybox/$da.deb"
 	mkdir -p "$(dirname "$bb")"
 	mv "$CACHE/busybox/$da.deb/bin/busybox" "$bb" 2>/dev/null ||
@@ -314,11 +551,12 @@ busybox() {
 
 case ${1:-} in
 build-deps) build_deps ;;
-kernel) [ $# -ge 2 ] || die "usage: debian.sh kernel ARCH [SUITE]"; [ $# -ge 3 ] && SUITE=$3; kernel "$2" ;;
-modules) [ $# -ge 2 ] || die "usage: debian.sh modules ARCH [SUITE]"; [ $# -ge 3 ] && SUITE=$3; modules "$2" ;;
+kernel) [ $# -ge 2 ] || die "usage: debian.sh kernel ARCH [SPEC]"; kernel "$2" "${3:-$SPEC}" ;;
+kernels) [ $# -ge 2 ] || die "usage: debian.sh kernels ARCH"; kernels "$2" ;;
+modules) [ $# -ge 2 ] || die "usage: debian.sh modules ARCH [SPEC]"; modules "$2" "${3:-$SPEC}" ;;
 modules-tree) [ $# -ge 3 ] || die "usage: debian.sh modules-tree DIR DEST"; modules_tree "$2" "$3" ;;
 busybox) [ $# -ge 2 ] || die "usage: debian.sh busybox ARCH"; busybox "$2" ;;
 mirror) mirror ;;
 linux-source) linux_source ;;
-*) die "usage: debian.sh build-deps | kernel ARCH [SUITE] | modules ARCH [SUITE] | busybox ARCH | mirror" ;;
+*) die "usage: debian.sh build-deps | kernel ARCH [SPEC] | kernels ARCH | modules ARCH [SPEC] | modules-tree DIR DEST | busybox ARCH | linux-source | mirror" ;;
 esac
