@@ -53,7 +53,7 @@ usage: ./run_tests.sh [--arch arm64|x86_64] [-t PATTERN] [-l] [-v] [--strict]
                 7.3.4, or an ABI like 6.12.57+deb13-arm64), resolved from
                 the archive at run time and cached
   --matrix      run every architecture on every kernel of --kernels (default:
-                each distinct kernel the archive offers), results under
+                the newest kernel of each Debian suite), results under
                 results/matrix/, and write an HTML table (--report, default
                 results/matrix/report.html)
   --json F      every test with its observations (triple, payload, rule,
@@ -277,7 +277,7 @@ qemu_command() {
 		# pauth-impdef: QEMU's cheap pointer-auth algorithm; the
 		# architected one makes TCG twice as slow (ENVIRONMENT.md).
 		echo qemu-system-aarch64 -M "${KVMC_ARM64_MACHINE:-virt,virtualization=on,gic-version=3}" \
-			-cpu max,pauth-impdef=on -smp 2 -m 1G -nographic -no-reboot \
+			-cpu max,pauth-impdef=on -smp 2 -m "${KVMC_VM_MEMORY:-1G}" -nographic -no-reboot \
 			-kernel "$kernel" -initrd "$initrd" \
 			-append "'console=ttyAMA0 rdinit=/init panic=-1 loglevel=1 ${KVMC_APPEND:-}'"
 		;;
@@ -287,7 +287,7 @@ qemu_command() {
 		# One vCPU: with two, the guest kernel's live text patching
 		# (int3-based, when kvm flips static keys) sometimes oopses
 		# under QEMU 7.2's multi-threaded TCG.
-		echo qemu-system-x86_64 -accel tcg -cpu max -smp 1 -m 1G -nographic \
+		echo qemu-system-x86_64 -accel tcg -cpu max -smp 1 -m "${KVMC_VM_MEMORY:-1G}" -nographic \
 			-no-reboot -kernel "$kernel" -initrd "$initrd" \
 			-append "'console=ttyS0 rdinit=/init panic=-1 loglevel=1 ${KVMC_APPEND:-}'"
 		;;
@@ -335,6 +335,11 @@ make_initramfs() {
 		echo "KVMC_BIN_TIMEOUT=${KVMC_BIN_TIMEOUT:-600}"
 		echo "KVMC_UNPRIVILEGED=${KVMC_UNPRIVILEGED:-0}"
 	} > "$work/run/etc/kvmc.conf"
+	# KVMC_EXTRA_TESTS=DIR: DIR (binaries and a list.txt of "NAME ARGS")
+	# comes along as /extra, run after the suite (scripts/benchmark.sh).
+	if [ -n "${KVMC_EXTRA_TESTS:-}" ]; then
+		cp -rL "$KVMC_EXTRA_TESTS" "$work/run/extra"
+	fi
 	(cd "$work/run" && find . | cpio -o -H newc --quiet) > "$work/run.cpio"
 	cat "$base" "$work/run.cpio" > "$work/initrd.cpio"
 	echo "$work/initrd.cpio"
@@ -373,6 +378,7 @@ run_vm() {
 	# Milliseconds since QEMU started, for results/<arch>/timing.
 	local t0=${EPOCHREALTIME/./} t_guest= t_ktap= t_test= test_name=
 	: > "$dir/durations"
+	rm -f "$dir/extra-durations"
 	rm -f "$fifo"; mkfifo "$fifo" || return 125
 	# exec: $! is then timeout's own pid, and killing it takes QEMU down.
 	eval exec timeout -k 5 "$VM_LIMIT" "$(qemu_command "$arch" "$kernel" "$initrd")" </dev/null >"$fifo" 2>&1 &
@@ -400,6 +406,13 @@ run_vm() {
 		"@@KVMC-BEGIN ktap") section=ktap; continue ;;
 		"@@KVMC-BEGIN dmesg") section=dmesg; continue ;;
 		"@@KVMC-BEGIN observations") section=observations; continue ;;
+		"@@KVMC-BEGIN extra") section=console; continue ;;
+		"@@KVMC-EXTRA-START "*) t_test=${EPOCHREALTIME/./}; continue ;;
+		"@@KVMC-EXTRA-END "*)
+			read -r _ test_name rc <<< "$line"
+			echo "$test_name $(( (${EPOCHREALTIME/./} - t_test) / 1000 )) $rc" >> "$dir/extra-durations"
+			continue
+			;;
 		"@@KVMC-END "*) section=console; continue ;;
 		"@@KVMC-NOKVM"*) nokvm=${line#@@KVMC-NOKVM }; continue ;;
 		"@@KVMC-DONE") done=1; continue ;;
@@ -526,7 +539,10 @@ run_matrix() {
 		if [ -n "$matrix_kernels" ]; then
 			specs=$matrix_kernels
 		else
-			specs=$("$TOP/scripts/debian.sh" kernels "$a" | awk '{ print $3 }') ||
+			# The newest kernel of each suite (backports keep every
+			# old ABI: dozens of kernels).
+			specs=$("$TOP/scripts/debian.sh" kernels "$a" |
+				awk '{ newest[$1] = $3 } END { for (s in newest) print newest[s] }' | sort -uV) ||
 				{ say "cannot list the archive's kernels for $a"; exit 125; }
 		fi
 		for spec in $specs; do

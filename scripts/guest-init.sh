@@ -59,6 +59,19 @@ else
 	fi
 	echo "@@KVMC-END ktap"
 fi
+# Other test programs the run brought along (the benchmark puts the
+# kernel's own KVM selftests here), each timed by the host from its markers.
+if [ -c /dev/kvm ] && [ -f /extra/list.txt ]; then
+	echo "@@KVMC-BEGIN extra"
+	while read -r name args; do
+		echo "@@KVMC-EXTRA-START $name"
+		# shellcheck disable=SC2086
+		(cd /extra && timeout "${KVMC_BIN_TIMEOUT:-600}" ./$name $args) > /tmp/extra.log 2>&1
+		echo "@@KVMC-EXTRA-END $name $?"
+		tail -n 5 /tmp/extra.log | cut -c 1-300
+	done < /extra/list.txt
+	echo "@@KVMC-END extra"
+fi
 if [ -s /tmp/observations.jsonl ]; then
 	echo "@@KVMC-BEGIN observations"
 	cat /tmp/observations.jsonl
