@@ -276,8 +276,11 @@ qemu_command() {
 	arm64)
 		# pauth-impdef: QEMU's cheap pointer-auth algorithm; the
 		# architected one makes TCG twice as slow (ENVIRONMENT.md).
+		# One vCPU and no NIC: the kernel boots 0.7 s sooner and the
+		# suite, one test at a time, runs no slower (make bench).
 		echo qemu-system-aarch64 -M "${KVMC_ARM64_MACHINE:-virt,virtualization=on,gic-version=3}" \
-			-cpu max,pauth-impdef=on -smp 2 -m "${KVMC_VM_MEMORY:-1G}" -nographic -no-reboot \
+			-cpu max,pauth-impdef=on -smp "${KVMC_ARM64_SMP:-1}" -nic none \
+			-m "${KVMC_VM_MEMORY:-1G}" -nographic -no-reboot \
 			-kernel "$kernel" -initrd "$initrd" \
 			-append "'console=ttyAMA0 rdinit=/init panic=-1 loglevel=1 ${KVMC_APPEND:-}'"
 		;;
