@@ -453,25 +453,26 @@ kernels() {
 	echo "$all" | sort -s -k4,4Vr | awk '!seen[$3]++' | sort -s -k4,4V
 }
 
-# collect_kvm_modules DEST LOCATE EXTRACT: put the x86 KVM modules and
-# those they depend on (each module's depends= field) into DEST,
-# decompressed, with a load-order file, dependencies first. LOCATE NAME
-# prints where module NAME is; EXTRACT PATH FILE copies it to FILE
-# (compressed as found). kvm-intel comes along for real Intel hardware;
-# under QEMU's emulation only kvm-amd (SVM) can load.
-collect_kvm_modules() {
-	dest=$1 locate=$2 extract=$3
+# The KVM modules of a "make modules_install" tree (INSTALL_MOD_PATH=DIR,
+# or the lib/modules/<version> directory itself), or of an unpacked
+# package, into DEST: the x86 KVM modules and those they depend on (each
+# module's depends= field), decompressed, with a load-order file,
+# dependencies first. kvm-intel comes along for real Intel hardware; under
+# QEMU's emulation only kvm-amd (SVM) can load.
+modules_tree() {
+	src=$1 dest=$2
+	[ -d "$src" ] || die "--modules $src: no such directory"
 	rm -rf "$dest.part"
 	mkdir -p "$dest.part"
 	: > "$dest.part/load-order"
 	add_module() {
 		grep -qx "$1" "$dest.part/load-order" && return 0
-		mpath=$($locate "$1")
-		[ -n "$mpath" ] || die "module $1 not found"
+		mpath=$(find "$src" -name "$1.ko" -o -name "$1.ko.xz" -o -name "$1.ko.zst" | head -n 1)
+		[ -n "$mpath" ] || die "module $1 not found in $src"
 		case $mpath in
-		*.xz) $extract "$mpath" "$dest.part/$1.ko.xz"; xz -d -f "$dest.part/$1.ko.xz" ;;
-		*.zst) $extract "$mpath" "$dest.part/$1.ko.zst"; zstd -q -d --rm -f "$dest.part/$1.ko.zst" ;;
-		*) $extract "$mpath" "$dest.part/$1.ko" ;;
+		*.xz) cp "$mpath" "$dest.part/$1.ko.xz"; xz -d -f "$dest.part/$1.ko.xz" ;;
+		*.zst) cp "$mpath" "$dest.part/$1.ko.zst"; zstd -q -d --rm -f "$dest.part/$1.ko.zst" ;;
+		*) cp "$mpath" "$dest.part/$1.ko" ;;
 		esac
 		for dep in $(strings "$dest.part/$1.ko" | sed -n 's/^depends=//p' | tr ',' ' '); do
 			add_module "$dep"
@@ -482,11 +483,13 @@ collect_kvm_modules() {
 	add_module kvm-intel
 	rm -rf "$dest"
 	mv "$dest.part" "$dest"
+	echo "$dest"
 }
 
-# The KVM modules of the kernel SPEC names, taken out of the (100 MB)
+# The KVM modules of the kernel SPEC names, out of the (100 MB)
 # linux-modules-ABI package, or before that split the image's package
-# (done already when "kernel" downloaded it): only the files needed.
+# (done already when "kernel" downloaded it). The package is unpacked once
+# and its modules taken as from a modules_install tree.
 modules() {
 	da=$(debarch "$1")
 	[ "$da" = amd64 ] || die "no KVM modules needed for $da (KVM is built in)"
@@ -506,28 +509,14 @@ modules() {
 		ver=$(sed 's/^[^=]*=//' "$kdir/package")
 	fi
 	log "$pkg $ver (KVM modules only)"
-	tmp=$(fetch "$pkg:$da" "$ver")
-	deb=$(ls "$tmp"/*.deb)
-	dpkg-deb -c "$deb" | awk '{ print $NF }' | grep '\.ko' > "$tmp/listing" ||
-		{ rm -rf "$tmp"; die "no kernel modules in $pkg $ver"; }
-	locate_in_deb() { grep -E "/$1\.ko(\.xz|\.zst)?\$" "$tmp/listing" | head -n 1; }
-	extract_from_deb() {
-		dpkg-deb --fsys-tarfile "$deb" | tar -x -O "$1" > "$2"
-	}
-	collect_kvm_modules "$mdir" locate_in_deb extract_from_deb
-	rm -rf "$tmp"
+	unpack "$pkg:$da" "$ver" "$kdir/modules.deb"
+	if [ -z "$(find "$kdir/modules.deb" -name 'kvm-amd.ko*' -print -quit)" ]; then
+		rm -rf "$kdir/modules.deb"
+		die "no KVM modules in $pkg $ver"
+	fi
+	modules_tree "$kdir/modules.deb" "$mdir" > /dev/null
+	rm -rf "$kdir/modules.deb"
 	echo "$mdir"
-}
-
-# The KVM modules of a "make modules_install" tree (INSTALL_MOD_PATH=DIR,
-# or the lib/modules/<version> directory itself), into DEST.
-modules_tree() {
-	src=$1 dest=$2
-	[ -d "$src" ] || die "--modules $src: no such directory"
-	locate_in_tree() { find "$src" -name "$1.ko" -o -name "$1.ko.xz" -o -name "$1.ko.zst" | head -n 1; }
-	extract_from_tree() { cp "$1" "$2"; }
-	collect_kvm_modules "$dest" locate_in_tree extract_from_tree
-	echo "$dest"
 }
 
 # A static busybox for ARCH, from the base suite (busybox does not change
