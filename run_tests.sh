@@ -515,16 +515,15 @@ run_unit() {
 }
 
 # ---- reports -------------------------------------------------------------
-# --json, --junit, --report, --write-baseline from this run's directories.
+# write_reports TITLE DIR...: --json, --junit, --report, --write-baseline
+# from the result directories of a run (one per architecture and kernel).
 write_reports() {
-	local dirs=() a f
-	for a in $arches; do
-		[ -f "$results/$a/results.ktap" ] || [ -f "$results/$a/untestable" ] && dirs+=("$results/$a")
-	done
-	[ ${#dirs[@]} -gt 0 ] || return 0
+	local title=$1 f
+	shift
+	[ $# -gt 0 ] || return 0
 	for f in json:$json_out junit:$junit_out html:$report_out baseline:$baseline_out; do
 		[ -n "${f#*:}" ] || continue
-		python3 "$TOP/scripts/report.py" "${f%%:*}" -o "${f#*:}" "${dirs[@]}" &&
+		python3 "$TOP/scripts/report.py" "${f%%:*}" --title "$title" -o "${f#*:}" "$@" &&
 			say "${f%%:*} written to ${f#*:}"
 	done
 }
@@ -563,10 +562,7 @@ run_matrix() {
 		done
 	done
 	[ -n "$report_out" ] || report_out=$results/matrix/report.html
-	python3 "$TOP/scripts/report.py" html --title "kvm-contract: architecture x kernel" \
-		-o "$report_out" "${dirs[@]}" && say "matrix written to $report_out"
-	[ -n "$json_out" ] && python3 "$TOP/scripts/report.py" json -o "$json_out" "${dirs[@]}"
-	[ -n "$junit_out" ] && python3 "$TOP/scripts/report.py" junit -o "$junit_out" "${dirs[@]}"
+	write_reports "kvm-contract: architecture x kernel" "${dirs[@]}"
 	[ "$any_fail" = 1 ] && exit 1
 	[ "$any_untested" = 1 ] && exit 125
 	exit 0
@@ -680,7 +676,11 @@ else
 fi
 
 [ "$list" = 1 ] && exit "$status"
-write_reports
+run_dirs=()
+for arch in $arches; do
+	[ -f "$results/$arch/results.ktap" ] || [ -f "$results/$arch/untestable" ] && run_dirs+=("$results/$arch")
+done
+write_reports "kvm-contract results" "${run_dirs[@]}"
 if [ -n "$baseline" ]; then
 	say "baseline ${baseline#$TOP/}: $total_xfail known deviations failing as listed, $total_xpass fixed"
 fi
