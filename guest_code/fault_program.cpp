@@ -86,6 +86,23 @@ extern "C" [[noreturn]] void guest_main()
 			}
 			mb->loaded[i] = value;
 			break;
+#ifdef ARCH_HAS_NESTED
+		case op_nested_load:
+			mb->loaded[i] = arch_nested(NestedAccess::load, gpa, value);
+			break;
+		case op_nested_store:
+			arch_nested(NestedAccess::store, gpa, value);
+			break;
+		case op_vncr_load:
+			mb->loaded[i] = arch_nested(NestedAccess::vncr_load, gpa, value);
+			break;
+		case op_vncr_store:
+			arch_nested(NestedAccess::vncr_store, gpa, value);
+			break;
+		case op_level:
+			mb->loaded[i] = arch_level();
+			break;
+#endif
 		default:
 			ucall_forever(ucall_failed, 2, i, mb->steps[i].op, 0);
 		}

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 
 #include "kvm.h"
 #include "oracle.h"
@@ -16,6 +17,12 @@ namespace kvmc::arch {
 /* Make a freshly created vCPU runnable (arm64: KVM_ARM_VCPU_INIT;
  * x86: CPUID, with MAXPHYADDR lowered to phys_bits when not 0). */
 void vcpu_init(Vcpu &vcpu, unsigned phys_bits = 0);
+/* Instead of vcpu_init: make the vCPU a hypervisor's (arm64: an
+ * in-kernel vGICv3, which KVM's nested virtualization needs, and
+ * KVM_ARM_VCPU_HAS_EL2: the guest starts at EL2, HCR_EL2.E2H set). */
+void hypervisor_init(Vcpu &vcpu);
+/* Why the guest cannot be a hypervisor here, or nothing when it can. */
+std::optional<std::string> hypervisor_unavailable(const Kvm &kvm);
 /* Point the vCPU at the guest image entry; registers the entry code
  * relies on are set here. */
 void vcpu_boot(Vcpu &vcpu);

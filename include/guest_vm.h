@@ -20,6 +20,12 @@ namespace kvmc {
 class GuestVm {
 public:
 	explicit GuestVm(const Kvm &kvm, unsigned long vm_type = 0, unsigned phys_bits = 0);
+	/* The guest is a hypervisor: it can run nested contexts (arm64: a
+	 * vCPU with KVM_ARM_VCPU_HAS_EL2, entered at EL2). Check
+	 * arch::hypervisor_unavailable() first. */
+	struct Hypervisor {};
+	static constexpr Hypervisor hypervisor{};
+	GuestVm(const Kvm &kvm, Hypervisor);
 
 	Vm &vm() { return vm_; }
 	Vcpu &vcpu() { return *vcpu_; }
@@ -37,6 +43,7 @@ public:
 	Observation complete_load_and_run(uint64_t value);
 
 private:
+	GuestVm(const Kvm &kvm, unsigned long vm_type, unsigned phys_bits, bool hypervisor);
 	guest::Mailbox *mailbox() const;
 
 	Vm vm_;
@@ -60,6 +67,15 @@ inline guest::Step fill(uint64_t gpa, uint64_t count, uint32_t stride) { return 
 inline guest::Step fetch(uint64_t gpa) { return {gpa, 0, guest::op_fetch, 4}; }
 inline guest::Step load_pair(uint64_t gpa) { return {gpa, 0, guest::op_load_pair, 16}; }
 inline guest::Step store_pair(uint64_t gpa, uint64_t value) { return {gpa, value, guest::op_store_pair, 16}; }
+/* Steps of a guest that is a hypervisor (GuestVm::hypervisor). */
+inline guest::Step level() { return {0, 0, guest::op_level, 0}; }
+/* A nested context's access at ipa, through the guest's stage-2. */
+inline guest::Step nested_load(uint64_t ipa) { return {ipa, 0, guest::op_nested_load, 8}; }
+inline guest::Step nested_store(uint64_t ipa, uint64_t value) { return {ipa, value, guest::op_nested_store, 8}; }
+/* The guest hypervisor's VNCR page at gpa's page; a nested context's
+ * register access that FEAT_NV2 turns into an access of that page. */
+inline guest::Step vncr_load(uint64_t gpa) { return {gpa, 0, guest::op_vncr_load, 8}; }
+inline guest::Step vncr_store(uint64_t gpa, uint64_t value) { return {gpa, value, guest::op_vncr_store, 8}; }
 
 /* Mode::strict from the environment (KVMC_STRICT=1). */
 Mode mode_from_env();

@@ -10,6 +10,15 @@
 namespace kvmc {
 
 GuestVm::GuestVm(const Kvm &kvm, unsigned long vm_type, unsigned phys_bits)
+	: GuestVm(kvm, vm_type, phys_bits, false)
+{
+}
+
+GuestVm::GuestVm(const Kvm &kvm, Hypervisor) : GuestVm(kvm, 0, 0, true)
+{
+}
+
+GuestVm::GuestVm(const Kvm &kvm, unsigned long vm_type, unsigned phys_bits, bool hypervisor)
 	: vm_(kvm, vm_type),
 	  ram_(HostMapping::anonymous(ARCH_RAM_SIZE)),
 	  ram_slot_(vm_, 0, ARCH_RAM_GPA, ram_)
@@ -22,7 +31,10 @@ GuestVm::GuestVm(const Kvm &kvm, unsigned long vm_type, unsigned phys_bits)
 	mailbox()->magic = guest::mailbox_magic;
 
 	vcpu_ = std::make_unique<Vcpu>(vm_, 0);
-	arch::vcpu_init(*vcpu_, phys_bits);
+	if (hypervisor)
+		arch::hypervisor_init(*vcpu_);
+	else
+		arch::vcpu_init(*vcpu_, phys_bits);
 	arch::vcpu_boot(*vcpu_);
 }
 

@@ -57,6 +57,75 @@ static inline void arch_ucall(uint64_t block_gpa)
 	asm volatile("dsb sy\n\tstr %0, [%1]" : : "r"(block_gpa), "r"((uint64_t)ARCH_UCALL_GPA) : "memory");
 }
 
+/*
+ * The guest as a hypervisor (only with KVM_ARM_VCPU_HAS_EL2: the guest
+ * runs at EL2). One access by a nested context (EL1), run through
+ * nested_enter in start.S; what it loaded is returned. A nested run that
+ * ends in anything but its HVC (an abort KVM injected into the guest
+ * hypervisor) is reported as the exception the guest hypervisor took.
+ */
+#define ARCH_HAS_NESTED 1
+
+struct NestedExit {
+	uint64_t x0, esr, far, elr;
+};
+
+extern "C" void nested_enter(uint64_t hcr, uint64_t entry, uint64_t gpa, uint64_t value, NestedExit *exit);
+extern "C" char nested_l2_load[], nested_l2_store[], nested_l2_vncr_load[], nested_l2_vncr_store[];
+extern "C" [[noreturn]] void guest_exception(uint64_t vector, uint64_t syndrome, uint64_t addr, uint64_t pc);
+
+/* HCR_EL2 bits. */
+constexpr uint64_t hcr_vm = 1ull << 0;
+constexpr uint64_t hcr_rw = 1ull << 31;
+constexpr uint64_t hcr_e2h = 1ull << 34;
+constexpr uint64_t hcr_nv = 1ull << 42;
+constexpr uint64_t hcr_nv2 = 1ull << 45;
+/* VTCR_EL2 for the stage-2 table the host prepared (include/arm64/layout.h):
+ * T0SZ=25 (39-bit IPA) with the walk starting at level 1 (SL0=1),
+ * write-back inner/outer, inner shareable, 4 KiB granule, 40-bit PA,
+ * and bit 31 (RES1). */
+constexpr uint64_t vtcr_value = 25 | (1 << 6) | (1 << 8) | (1 << 10) | (3 << 12) | (2 << 16) | (1ull << 31);
+constexpr uint64_t esr_ec_hvc64 = 0x16;
+constexpr uint64_t vector_lower_sync = 0x400;
+
+enum class NestedAccess { load, store, vncr_load, vncr_store };
+
+static inline uint64_t arch_nested(NestedAccess what, uint64_t gpa, uint64_t value)
+{
+	uint64_t hcr = hcr_rw | hcr_e2h;
+	char *entry;
+	switch (what) {
+	case NestedAccess::load:
+	case NestedAccess::store:
+		/* Through the guest hypervisor's own stage-2 (VMID 1). */
+		asm volatile("msr vtcr_el2, %0\n\tmsr vttbr_el2, %1\n\tisb"
+			     : : "r"(vtcr_value), "r"((1ull << 48) | (ARCH_RAM_GPA + ARCH_S2_PGTABLE_OFFSET)) : "memory");
+		hcr |= hcr_vm;
+		entry = what == NestedAccess::load ? nested_l2_load : nested_l2_store;
+		break;
+	default:
+		/* VNCR_EL2 (S3_4_C2_C2_0: binutils 2.40 lacks the name) = the
+		 * page gpa is in, a virtual address of EL2's identity map. */
+		asm volatile("msr S3_4_C2_C2_0, %0\n\tisb" : : "r"(gpa & ~0xfffull) : "memory");
+		hcr |= hcr_nv | hcr_nv2;
+		entry = what == NestedAccess::vncr_load ? nested_l2_vncr_load : nested_l2_vncr_store;
+		break;
+	}
+	NestedExit exit {};
+	nested_enter(hcr, reinterpret_cast<uint64_t>(entry), gpa, value, &exit);
+	if ((exit.esr >> 26) != esr_ec_hvc64)
+		guest_exception(vector_lower_sync, exit.esr, exit.far, exit.elr);
+	return exit.x0;
+}
+
+/* The exception level the program runs at (CurrentEL.EL). */
+static inline uint64_t arch_level(void)
+{
+	uint64_t el;
+	asm volatile("mrs %0, CurrentEL" : "=r"(el));
+	return (el >> 2) & 3;
+}
+
 /* A loop that never exits to the host: the watchdog's self-test. */
 [[noreturn]] static inline void arch_spin(void)
 {

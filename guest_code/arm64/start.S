@@ -71,3 +71,108 @@ exception_common:
 	bl	guest_exception
 1:	b	1b
 	.ltorg
+
+/*
+ * The guest as a hypervisor (a vCPU with KVM_ARM_VCPU_HAS_EL2, entered at
+ * EL2 with HCR_EL2.E2H set, so the _EL1 register names above reach the
+ * EL2 registers). nested_enter runs one nested context (EL1) until it
+ * traps back to EL2, like a setjmp around an ERET:
+ *
+ *   void nested_enter(uint64_t hcr, uint64_t l2_entry, uint64_t gpa,
+ *                     uint64_t value, struct NestedExit *exit);
+ *
+ * It saves the callee-saved registers, installs nested_vectors, sets
+ * HCR_EL2 for the nested context and ERETs to l2_entry at EL1h with x2
+ * (gpa) and x3 (value) as they are. The nested context's first exception
+ * to EL2 (vector 0x400, from a lower EL) lands in nested_exit, which fills
+ * *exit {x0, ESR_EL2, FAR_EL2, ELR_EL2}, restores HCR_EL2, VBAR_EL2 and the
+ * registers, and returns from nested_enter.
+ */
+#define SPSR_EL1H_MASKED	0x3c5
+#define NESTED_SAVE_SIZE	128
+
+	.text
+	.global nested_enter
+nested_enter:
+	ldr	x9, =nested_save
+	stp	x19, x20, [x9, #0]
+	stp	x21, x22, [x9, #16]
+	stp	x23, x24, [x9, #32]
+	stp	x25, x26, [x9, #48]
+	stp	x27, x28, [x9, #64]
+	stp	x29, x30, [x9, #80]
+	mov	x10, sp
+	stp	x10, x4, [x9, #96]
+	mrs	x10, hcr_el2
+	str	x10, [x9, #112]
+	adr	x10, nested_vectors
+	msr	vbar_el2, x10
+	msr	hcr_el2, x0
+	msr	elr_el2, x1
+	mov	x10, #SPSR_EL1H_MASKED
+	msr	spsr_el2, x10
+	isb
+	eret
+
+nested_exit:
+	ldr	x9, =nested_save
+	ldp	x10, x4, [x9, #96]
+	mov	sp, x10
+	stp	x0, x1, [x4, #0]
+	stp	x2, x3, [x4, #16]
+	ldr	x10, [x9, #112]
+	msr	hcr_el2, x10
+	adr	x10, vectors
+	msr	vbar_el2, x10
+	isb
+	ldp	x19, x20, [x9, #0]
+	ldp	x21, x22, [x9, #16]
+	ldp	x23, x24, [x9, #32]
+	ldp	x25, x26, [x9, #48]
+	ldp	x27, x28, [x9, #64]
+	ldp	x29, x30, [x9, #80]
+	ret
+	.ltorg
+
+/* EL2's vectors while a nested context runs: its traps (lower EL,
+ * AArch64, synchronous) end the nested run; anything else is reported
+ * like any unexpected exception. */
+	.balign	0x800
+nested_vectors:
+	.irp	off, 0x000, 0x080, 0x100, 0x180, 0x200, 0x280, 0x300, 0x380
+	report_vector \off
+	.endr
+	.balign	0x80
+	mrs	x1, esr_el2
+	mrs	x2, far_el2
+	mrs	x3, elr_el2
+	b	nested_exit
+	.irp	off, 0x480, 0x500, 0x580, 0x600, 0x680, 0x700, 0x780
+	report_vector \off
+	.endr
+
+/*
+ * The nested context's programs, one access each, run at EL1 with its
+ * MMU off, then HVC back to the guest hypervisor (HVC from EL1 is
+ * routed to EL2). The VNCR ones read or write HCR_EL2: with the guest
+ * hypervisor's HCR_EL2.{NV,NV2} set, FEAT_NV2 turns that access into a
+ * load or store at VNCR_EL2 + 0x78 instead of a trap.
+ */
+	.global	nested_l2_load, nested_l2_store, nested_l2_vncr_load, nested_l2_vncr_store
+nested_l2_load:
+	ldr	x0, [x2]
+	hvc	#0
+nested_l2_store:
+	str	x3, [x2]
+	hvc	#0
+nested_l2_vncr_load:
+	mrs	x0, hcr_el2
+	hvc	#0
+nested_l2_vncr_store:
+	msr	hcr_el2, x3
+	hvc	#0
+
+	.bss
+	.balign	16
+nested_save:
+	.skip	NESTED_SAVE_SIZE

@@ -25,6 +25,14 @@
 #define ARCH_UCALL_OFFSET	0x30000
 #define ARCH_STACK_TOP_OFFSET	0x80000
 
+/* The stage-2 table a guest hypervisor gives its nested context (one
+ * level-1 table of 1 GiB blocks): the nested IPA space is the identity of
+ * the guest's own below 4 GiB, plus block 5, ARCH_NESTED_WINDOW_IPA,
+ * mapped onto the test region, so a nested access there has a different
+ * address on each side of the guest hypervisor's stage-2. */
+#define ARCH_S2_PGTABLE_OFFSET	0x11000
+#define ARCH_NESTED_WINDOW_IPA	0x140000000
+
 #define ARCH_TEST_GPA		0x80000000
 #define ARCH_MMIO_GPA		0xc0000000
 #define ARCH_UCALL_GPA		0x100000000

@@ -30,6 +30,9 @@ constexpr uint64_t desc_af = 1ull << 10;
 constexpr uint64_t desc_pxn = 1ull << 53;
 constexpr uint64_t desc_uxn = 1ull << 54;
 constexpr uint64_t block_size = 1ull << 30;
+/* Stage-2 block: MemAttr 0b1111 (Normal write-back), S2AP read/write,
+ * inner shareable, accessed; executable. */
+constexpr uint64_t s2_block_rw = desc_block | (0xfull << 2) | (0x3ull << 6) | desc_sh_inner | desc_af;
 
 } /* namespace */
 
@@ -40,6 +43,67 @@ void vcpu_init(Vcpu &vcpu, unsigned)
 		die("KVM_ARM_PREFERRED_TARGET: %s", errno_name(errno).c_str());
 	if (ioctl(vcpu.fd(), KVM_ARM_VCPU_INIT, &init))
 		die("KVM_ARM_VCPU_INIT(target %u): %s", init.target, errno_name(errno).c_str());
+}
+
+namespace {
+
+/* Where the vGICv3 of a hypervisor guest sits: below RAM, in block 0 of
+ * the identity map (Device memory), away from every memslot and from the
+ * addresses scenarios use. The guest never touches it. */
+constexpr uint64_t gic_dist_gpa = 0x08000000;
+constexpr uint64_t gic_redist_gpa = 0x080a0000;
+/* HCR_EL2 as the guest hypervisor starts: EL1 is AArch64 (RW), EL2 is
+ * VHE (E2H, RES1 for a vCPU without KVM_ARM_VCPU_HAS_EL2_E2H0), so the
+ * entry code's _EL1 register names reach the EL2 registers. */
+constexpr uint64_t hcr_rw = 1ull << 31;
+constexpr uint64_t hcr_e2h = 1ull << 34;
+const uint64_t reg_hcr_el2 = ARM64_SYS_REG(3, 4, 1, 1, 0);
+
+void set_device_attr(int fd, uint32_t group, uint64_t attr, const void *value, const char *what)
+{
+	struct kvm_device_attr a {};
+	a.group = group;
+	a.attr = attr;
+	a.addr = reinterpret_cast<uint64_t>(value);
+	if (ioctl(fd, KVM_SET_DEVICE_ATTR, &a))
+		die("vGICv3 %s: %s", what, errno_name(errno).c_str());
+}
+
+} /* namespace */
+
+std::optional<std::string> hypervisor_unavailable(const Kvm &kvm)
+{
+	if (kvm.check_extension(KVM_CAP_ARM_EL2) < 1)
+		return std::string("KVM_CAP_ARM_EL2 is 0: KVM offers no nested virtualization here; it needs "
+				   "FEAT_NV2 (under QEMU: 9.0 or newer with -cpu max, virtualization=on; "
+				   "scripts/kvmc/qemu_newer.py) and kvm-arm.mode=nested on the kernel command line");
+	return std::nullopt;
+}
+
+void hypervisor_init(Vcpu &vcpu)
+{
+	Vm &vm = vcpu.vm();
+	struct kvm_create_device gic {};
+	gic.type = KVM_DEV_TYPE_ARM_VGIC_V3;
+	if (ioctl(vm.fd(), KVM_CREATE_DEVICE, &gic))
+		die("KVM_CREATE_DEVICE(vGICv3): %s", errno_name(errno).c_str());
+	/* The device lives as long as the VM; the fd is only for setup. */
+	UniqueFd gic_fd(gic.fd);
+	set_device_attr(gic_fd.get(), KVM_DEV_ARM_VGIC_GRP_ADDR, KVM_VGIC_V3_ADDR_TYPE_DIST, &gic_dist_gpa,
+			"distributor address");
+	set_device_attr(gic_fd.get(), KVM_DEV_ARM_VGIC_GRP_ADDR, KVM_VGIC_V3_ADDR_TYPE_REDIST, &gic_redist_gpa,
+			"redistributor address");
+
+	struct kvm_vcpu_init init {};
+	if (ioctl(vm.fd(), KVM_ARM_PREFERRED_TARGET, &init))
+		die("KVM_ARM_PREFERRED_TARGET: %s", errno_name(errno).c_str());
+	init.features[0] |= 1u << KVM_ARM_VCPU_HAS_EL2;
+	if (ioctl(vcpu.fd(), KVM_ARM_VCPU_INIT, &init))
+		die("KVM_ARM_VCPU_INIT(target %u, KVM_ARM_VCPU_HAS_EL2): %s", init.target, errno_name(errno).c_str());
+	/* KVM's nested support wants the vGIC initialised before the first
+	 * run (kvm_vgic_vcpu_nv_init() claims its maintenance interrupt). */
+	set_device_attr(gic_fd.get(), KVM_DEV_ARM_VGIC_GRP_CTRL, KVM_DEV_ARM_VGIC_CTRL_INIT, nullptr, "init");
+	vcpu.set_one_reg(reg_hcr_el2, hcr_rw | hcr_e2h);
 }
 
 void vcpu_boot(Vcpu &vcpu)
@@ -62,6 +126,13 @@ void prepare_ram(uint8_t *ram)
 			d |= (uint64_t)ARCH_MAIR_DEVICE_nGnRE << desc_attr_index_shift | desc_pxn | desc_uxn;
 		l1[i] = d;
 	}
+
+	/* The stage-2 table a guest hypervisor hands its nested contexts
+	 * (include/arm64/layout.h): Normal write-back, read/write, accessed. */
+	auto *s2 = reinterpret_cast<uint64_t *>(ram + ARCH_S2_PGTABLE_OFFSET);
+	for (uint64_t i = 0; i < 4; i++)
+		s2[i] = i * block_size | s2_block_rw;
+	s2[ARCH_NESTED_WINDOW_IPA / block_size] = ARCH_TEST_GPA | s2_block_rw;
 }
 
 namespace {

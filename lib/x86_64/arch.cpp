@@ -54,6 +54,16 @@ struct kvm_segment segment(uint16_t selector, uint8_t type, bool code)
 
 } /* namespace */
 
+void hypervisor_init(Vcpu &)
+{
+	die("x86_64: the guest as a hypervisor is not implemented (check hypervisor_unavailable())");
+}
+
+std::optional<std::string> hypervisor_unavailable(const Kvm &)
+{
+	return "the guest as a hypervisor (nested scenarios) is implemented on arm64 only";
+}
+
 void vcpu_init(Vcpu &vcpu, unsigned phys_bits)
 {
 	/* Long mode needs CPUID.LM in the guest's CPUID: give the vCPU all

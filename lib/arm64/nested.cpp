@@ -1,0 +1,40 @@
+// SPDX-License-Identifier: GPL-2.0
+/* arm64 nested virtualization: expectations resting on kernel code. */
+#include "arm64/nested.h"
+
+namespace kvmc::arch {
+
+namespace {
+
+/* ESR_ELx fields. */
+constexpr uint64_t esr_ec_shift = 26;
+constexpr uint64_t esr_ec_mask = 0x3full << esr_ec_shift;
+constexpr uint64_t esr_ec_dabt_cur = 0x25ull << esr_ec_shift;
+constexpr uint64_t esr_vncr = 1ull << 13;
+constexpr uint64_t esr_wnr = 1ull << 6;
+constexpr uint64_t esr_fsc_mask = 0x3f;
+constexpr uint64_t esr_fsc_extabt = 0x10;
+/* The guest hypervisor's vector for exceptions from a lower EL (AArch64,
+ * synchronous): the nested context was running when the abort came. */
+constexpr uint64_t vector_lower_sync = 0x400;
+
+} /* namespace */
+
+Expectation vncr_external_abort(bool is_write)
+{
+	GuestException x;
+	x.vector = vector_lower_sync;
+	x.syndrome_mask = esr_ec_mask | esr_vncr | esr_wnr | esr_fsc_mask;
+	x.syndrome = esr_ec_dabt_cur | esr_vncr | (is_write ? esr_wnr : 0) | esr_fsc_extabt;
+	/* KVM writes ESR_EL2 only: FAR_EL2 keeps whatever it held. */
+	x.check_address = false;
+	x.what = "a data abort with ESR.VNCR set (synchronous external abort)";
+	return Expectation::guest_exception(rules::N, x)
+		.because("arch/arm64/kvm/nested.c kvm_handle_vncr_abort(): when kvm_translate_vncr() finds "
+			 "no memslot, or __kvm_faultin_pfn() no usable page (PROT_NONE, a read-only slot "
+			 "written), on a memslot without guest_memfd, it injects the walk's fault "
+			 "(ESR_ELx_FSC_EXTABT) into the guest hypervisor with kvm_inject_nested_sync() "
+			 "and KVM_RUN does not return");
+}
+
+} /* namespace kvmc::arch */
