@@ -19,7 +19,11 @@
 
 #include <cerrno>
 #include <optional>
+#include <cstring>
+#include <fcntl.h>
+#include <memory>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "arch.h"
 #include "arm64/nested.h"
@@ -58,6 +62,31 @@ const char *const gmem_basis =
 	"-EFAULT, -EHWPOISON, -EIO and -ENOMEM on a guest_memfd slot, so KVM_RUN returns 0 (api.rst: "
 	"-1 with EFAULT or EHWPOISON)";
 
+/*
+ * Ends the test process as the harness would (its exit status) when the
+ * test body leaves, before any other owner releases what it holds.
+ * Why: once a nested context has run, KVM unmaps every nested stage-2
+ * over the whole IPA space on each memslot deletion and each host unmap
+ * under a memslot (kvm_nested_s2_unmap(), stage2_apply_range() in 1 GiB
+ * steps: 2^18 of them for a 48-bit IPA limit, minutes under QEMU's
+ * emulation). A process exit instead drops the VM's stage-2s whole
+ * (kvm_arch_flush_shadow_all()). Declare it after the last memslot.
+ */
+class ExitWhenDone {
+public:
+	explicit ExitWhenDone(struct __test_metadata *m) : m_(m) {}
+	ExitWhenDone(const ExitWhenDone &) = delete;
+	~ExitWhenDone()
+	{
+		fflush(stdout);
+		fflush(stderr);
+		_exit(m_->exit_code);
+	}
+
+private:
+	struct __test_metadata *m_;
+};
+
 } /* namespace */
 
 #define REQUIRE_GUEST_HYPERVISOR(kvm)                                              \
@@ -87,6 +116,7 @@ TEST_F(n0_guest_hypervisor, vncr_page_and_stage2)
 	GuestVm g(kvm, GuestVm::hypervisor);
 	HostMapping backing = HostMapping::anonymous(2 * page_size());
 	Memslot slot(g.vm(), test_slot, ARCH_TEST_GPA, backing);
+	ExitWhenDone exit_when_done(_metadata);
 	auto host = [&](uint64_t gpa) -> uint64_t & {
 		return *reinterpret_cast<uint64_t *>(backing.data() + gpa - ARCH_TEST_GPA);
 	};
@@ -118,6 +148,7 @@ TEST_F(n1_vncr_no_memslot, access)
 	Kvm kvm;
 	REQUIRE_GUEST_HYPERVISOR(kvm);
 	GuestVm g(kvm, GuestVm::hypervisor);
+	ExitWhenDone exit_when_done(_metadata);
 	g.order({vncr_access(variant->is_write)});
 	ASSERT_OUTCOME("VNCR access", arch::vncr_external_abort(variant->is_write), g.run());
 }
@@ -139,6 +170,7 @@ TEST_F(n2_vncr_readonly_slot, load_then_store)
 	auto *host = reinterpret_cast<uint64_t *>(backing.data() + vncr_hcr_gpa() - ARCH_TEST_GPA);
 	*host = pattern;
 	Memslot slot(g.vm(), test_slot, ARCH_TEST_GPA, backing, KVM_MEM_READONLY);
+	ExitWhenDone exit_when_done(_metadata);
 
 	g.order({vncr_access(false), vncr_access(true)});
 	ASSERT_OUTCOME("VNCR store", arch::vncr_external_abort(true), g.run());
@@ -164,6 +196,7 @@ TEST_F(n3_vncr_prot_none, access)
 	GuestVm g(kvm, GuestVm::hypervisor);
 	HostMapping backing = HostMapping::anonymous(2 * page_size());
 	Memslot slot(g.vm(), test_slot, ARCH_TEST_GPA, backing);
+	ExitWhenDone exit_when_done(_metadata);
 	backing.protect(page_size(), page_size(), PROT_NONE);
 	bool promised = g.vm().check_extension(KVM_CAP_MEMORY_FAULT_INFO) == 1;
 	if (promised)
@@ -190,6 +223,7 @@ TEST_F(n4_vncr_guest_memfd_gone, access)
 	GuestMemfd gmem(g.vm(), 2 * page_size(), gmem_flags);
 	HostMapping shared = HostMapping::anonymous(2 * page_size());
 	Memslot slot(g.vm(), test_slot, ARCH_TEST_GPA, gmem, 0, 2 * page_size(), shared);
+	ExitWhenDone exit_when_done(_metadata);
 	gmem.close();
 
 	g.order({vncr_access(variant->is_write)});
@@ -212,6 +246,7 @@ TEST_F(n5_vncr_poisoned_guest_memfd, load)
 	HostMapping view = gmem.map();
 	memset(view.data(), 0x5a, view.size());
 	Memslot slot(g.vm(), test_slot, ARCH_TEST_GPA, gmem, 0, 2 * page_size(), view);
+	ExitWhenDone exit_when_done(_metadata);
 
 	install_signal_recorder();
 	int err = madvise(view.data() + page_size(), page_size(), MADV_HWPOISON) ? errno : 0;
@@ -223,11 +258,36 @@ TEST_F(n5_vncr_poisoned_guest_memfd, load)
 }
 
 /*
- * N6: the guest_memfd page behind the VNCR page cannot be allocated: the
- * vCPU runs in a memory cgroup already at its limit (G4's setup), entered
- * after a first run faulted in everything else the guest needs. C1 with
+ * N6: the guest_memfd page behind the VNCR page cannot be allocated. As
+ * in G4, the vCPU runs in a memory cgroup (4 MiB, shielded from the OOM
+ * killer); fallocate() fills the guest_memfd up to the limit (it fails
+ * with ENOMEM where the cgroup is full) except for its last page, the
+ * VNCR page, which KVM must then allocate itself. A first run, before the
+ * cgroup, sets up everything else a nested run needs. C1 with
  * EFAULT/EHWPOISON, C3 for any other errno.
  */
+namespace {
+
+/* Fill gmem (with fallocate) until the memory cgroup the process is in is
+ * full, leaving its last page unallocated; why not, or nothing. The
+ * guest_memfd must have been created in that cgroup: its pages are
+ * charged where its file was made. (7.3's fallocate() fails there with
+ * EAGAIN, where the guest's own access gives KVM ENOMEM.) */
+std::optional<std::string> fill_but_last_page(const GuestMemfd &gmem)
+{
+	const uint64_t last = gmem.size() - page_size();
+	if (fallocate(gmem.fd(), FALLOC_FL_KEEP_SIZE, 0, last) == 0)
+		return "fallocate() of the guest_memfd did not fail under a 4 MiB memory.max";
+	if (errno != ENOMEM && errno != EAGAIN)
+		return "fallocate() of the guest_memfd failed with " + errno_name(errno) + ", not ENOMEM or EAGAIN";
+	log_line("fallocate() stopped with " + errno_name(errno) + ": the cgroup is full");
+	return std::nullopt;
+}
+
+constexpr uint64_t alloc_gmem_size = 64ull << 20;
+
+} /* namespace */
+
 KVM_FIXTURE(n6_vncr_guest_memfd_allocation_failure);
 
 TEST_F(n6_vncr_guest_memfd_allocation_failure, load)
@@ -236,24 +296,289 @@ TEST_F(n6_vncr_guest_memfd_allocation_failure, load)
 	REQUIRE_GUEST_HYPERVISOR(kvm);
 	GuestVm g(kvm, GuestVm::hypervisor);
 	REQUIRE_SHARED_GMEM(g.vm());
-	const uint64_t size = 16 * page_size();
-	GuestMemfd gmem(g.vm(), size, gmem_flags);
-	HostMapping view = gmem.map();
-	Memslot slot(g.vm(), test_slot, ARCH_TEST_GPA, gmem, 0, size, view);
-	/* The first VNCR access, on a page that can be allocated, sets up
-	 * everything a nested run needs; the second page is fresh. */
-	const uint64_t fresh = ARCH_TEST_GPA + 8 * page_size() + arch::vncr_hcr_offset;
-	g.order({vncr_load(vncr_hcr_gpa()), sync_point(), vncr_load(fresh)});
+	HostMapping setup = HostMapping::anonymous(2 * page_size());
+	Memslot setup_slot(g.vm(), test_slot, ARCH_TEST_GPA, setup);
+	ExitWhenDone exit_when_done(_metadata);
+	const uint64_t gmem_gpa = ARCH_TEST_GPA + (1ull << 28);
+	const uint64_t last = gmem_gpa + alloc_gmem_size - page_size() + arch::vncr_hcr_offset;
+	g.order({vncr_load(vncr_hcr_gpa()), sync_point(), vncr_load(last)});
 	ASSERT_OUTCOME("first VNCR load", Expectation::guest_sync(arch::rules::N), g.run());
 
 	std::string why;
-	auto cg = MemoryCgroup::enter(0, &why);
+	auto cg = MemoryCgroup::enter(4u << 20, &why);
 	if (!cg)
 		SKIP(return, "%s", why.c_str());
+	GuestMemfd gmem(g.vm(), alloc_gmem_size, gmem_flags);
+	HostMapping view = gmem.map();
+	Memslot slot(g.vm(), test_slot + 1, gmem_gpa, gmem, 0, alloc_gmem_size, view);
+	ExitWhenDone exit_first(_metadata);
+	if (auto full = fill_but_last_page(gmem))
+		SKIP(return, "%s", full->c_str());
 	Observation obs = g.run();
 	cg->lift();
-	ASSERT_OUTCOME("VNCR load with no memory left", Expectation::allocation_failure(fresh).because(gmem_basis),
+	ASSERT_OUTCOME("VNCR load with no memory left", Expectation::allocation_failure(last).because(gmem_basis),
 		       obs);
+}
+
+/*
+ * N7-N12: a nested context's access through the guest hypervisor's
+ * stage-2, at ARCH_NESTED_WINDOW_IPA, which that stage-2 maps onto the
+ * guest's ARCH_TEST_GPA. KVM resolves it like the guest's own access to
+ * the output address, and what userspace hears names that address, the
+ * one of its own memslots (api.rst KVM_EXIT_MMIO and KVM_EXIT_MEMORY_FAULT
+ * speak of the guest physical address), never the nested IPA.
+ */
+namespace {
+
+/* The nested IPA of the test region's byte at offset, and its GPA. */
+uint64_t window_ipa(uint64_t offset) { return ARCH_NESTED_WINDOW_IPA + offset; }
+uint64_t window_gpa(uint64_t offset) { return ARCH_TEST_GPA + offset; }
+
+guest::Step nested_access(uint64_t offset, bool is_write)
+{
+	return is_write ? nested_store(window_ipa(offset), ~pattern) : nested_load(window_ipa(offset));
+}
+
+} /* namespace */
+
+/* N7: the window's output has no memslot: C5, KVM_EXIT_MMIO at the
+ * guest's GPA; the load completes with userspace's data. */
+KVM_FIXTURE(n7_nested_no_memslot);
+FIXTURE_VARIANT(n7_nested_no_memslot) { bool is_write; };
+FIXTURE_VARIANT_ADD(n7_nested_no_memslot, load) { .is_write = false };
+FIXTURE_VARIANT_ADD(n7_nested_no_memslot, store) { .is_write = true };
+
+TEST_F(n7_nested_no_memslot, access)
+{
+	Kvm kvm;
+	REQUIRE_GUEST_HYPERVISOR(kvm);
+	GuestVm g(kvm, GuestVm::hypervisor);
+	ExitWhenDone exit_when_done(_metadata);
+	const uint64_t offset = 0x2040;
+	g.order({nested_access(offset, variant->is_write)});
+	ASSERT_OUTCOME("nested access",
+		       Expectation::mmio(rules::C5, window_gpa(offset), 8, variant->is_write, ~pattern), g.run());
+	Observation done = variant->is_write ? g.run() : g.complete_load_and_run(pattern);
+	ASSERT_OUTCOME("resume", Expectation::guest_done(rules::C5), done);
+	if (!variant->is_write)
+		EXPECT_VALUE(rules::C5, "value the nested context loaded", pattern, g.loaded(0));
+}
+
+/*
+ * N8: the window's output is memory KVM cannot fault in: a memslot over
+ * PROT_NONE memory (M4), munmap()ed (M5), a truncated memfd (M6).
+ * -1/EFAULT, the payload as KVM_CAP_MEMORY_FAULT_INFO promises (C4), and
+ * C12 once userspace repairs it: the nested context's access completes.
+ */
+namespace {
+
+enum class Breakage { prot_none, unmapped, truncated };
+
+class NestedBacking {
+public:
+	NestedBacking(GuestVm &g, Breakage how) : how_(how)
+	{
+		const size_t size = 2 * page_size();
+		if (how == Breakage::truncated) {
+			memfd_.reset(memfd_create("kvm-contract-n8", MFD_CLOEXEC));
+			if (memfd_.get() < 0 || ftruncate(memfd_.get(), size))
+				die("memfd of %zu bytes: %s", size, errno_name(errno).c_str());
+			backing_ = HostMapping::shared_file(memfd_.get(), size);
+		} else {
+			backing_ = HostMapping::anonymous(size);
+		}
+		slot_.emplace(g.vm(), test_slot, ARCH_TEST_GPA, backing_);
+	}
+
+	void break_page()
+	{
+		switch (how_) {
+		case Breakage::prot_none:
+			backing_.protect(page_size(), page_size(), PROT_NONE);
+			break;
+		case Breakage::unmapped:
+			if (munmap(backing_.data() + page_size(), page_size()))
+				die("munmap: %s", errno_name(errno).c_str());
+			break;
+		case Breakage::truncated:
+			if (ftruncate(memfd_.get(), page_size()))
+				die("ftruncate: %s", errno_name(errno).c_str());
+			break;
+		}
+	}
+
+	void repair()
+	{
+		void *page = backing_.data() + page_size();
+		switch (how_) {
+		case Breakage::prot_none:
+			backing_.protect(page_size(), page_size(), PROT_READ | PROT_WRITE);
+			break;
+		case Breakage::unmapped:
+			if (mmap(page, page_size(), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
+				 -1, 0) != page)
+				die("mmap(MAP_FIXED): %s", errno_name(errno).c_str());
+			break;
+		case Breakage::truncated:
+			if (ftruncate(memfd_.get(), 2 * page_size()))
+				die("ftruncate: %s", errno_name(errno).c_str());
+			break;
+		}
+	}
+
+	uint64_t &host(uint64_t offset) { return *reinterpret_cast<uint64_t *>(backing_.data() + offset); }
+
+private:
+	Breakage how_;
+	UniqueFd memfd_;
+	HostMapping backing_;
+	std::optional<Memslot> slot_;
+};
+
+} /* namespace */
+
+KVM_FIXTURE(n8_nested_broken_backing);
+FIXTURE_VARIANT(n8_nested_broken_backing) { Breakage how; bool is_write; };
+FIXTURE_VARIANT_ADD(n8_nested_broken_backing, prot_none_load) { .how = Breakage::prot_none, .is_write = false };
+FIXTURE_VARIANT_ADD(n8_nested_broken_backing, prot_none_store) { .how = Breakage::prot_none, .is_write = true };
+FIXTURE_VARIANT_ADD(n8_nested_broken_backing, unmapped_load) { .how = Breakage::unmapped, .is_write = false };
+FIXTURE_VARIANT_ADD(n8_nested_broken_backing, truncated_load) { .how = Breakage::truncated, .is_write = false };
+
+TEST_F(n8_nested_broken_backing, fault_then_recover)
+{
+	Kvm kvm;
+	REQUIRE_GUEST_HYPERVISOR(kvm);
+	GuestVm g(kvm, GuestVm::hypervisor);
+	NestedBacking b(g, variant->how);
+	ExitWhenDone exit_when_done(_metadata);
+	const uint64_t before = 0x10, offset = page_size() + 0x20;
+	g.order({nested_store(window_ipa(before), pattern), nested_access(offset, variant->is_write)});
+	b.break_page();
+	bool promised = g.vm().check_extension(KVM_CAP_MEMORY_FAULT_INFO) == 1;
+	ASSERT_OUTCOME("nested access", Expectation::unresolvable_fault(window_gpa(offset), promised), g.run());
+	EXPECT_VALUE(rules::C12, "steps completed before the fault", 1, g.completed());
+
+	b.repair();
+	if (!variant->is_write)
+		b.host(offset) = ~pattern;
+	ASSERT_OUTCOME("after the repair", Expectation::guest_done(rules::C12), g.run());
+	EXPECT_VALUE(rules::C12, "the nested context's earlier store", pattern, b.host(before));
+	if (variant->is_write)
+		EXPECT_VALUE(rules::C12, "the retried store", ~pattern, b.host(offset));
+	else
+		EXPECT_VALUE(rules::C12, "the retried load", ~pattern, g.loaded(1));
+}
+
+/* N9: the window's output is a guest_memfd slot whose file is gone (G2).
+ * C10: -1/EFAULT, KVM_EXIT_MEMORY_FAULT covering the guest's GPA. */
+KVM_FIXTURE(n9_nested_guest_memfd_gone);
+
+TEST_F(n9_nested_guest_memfd_gone, load)
+{
+	Kvm kvm;
+	REQUIRE_GUEST_HYPERVISOR(kvm);
+	GuestVm g(kvm, GuestVm::hypervisor);
+	REQUIRE_SHARED_GMEM(g.vm());
+	GuestMemfd gmem(g.vm(), 2 * page_size(), gmem_flags);
+	HostMapping shared = HostMapping::anonymous(2 * page_size());
+	Memslot slot(g.vm(), test_slot, ARCH_TEST_GPA, gmem, 0, 2 * page_size(), shared);
+	ExitWhenDone exit_when_done(_metadata);
+	gmem.close();
+
+	const uint64_t offset = page_size() + 0x48;
+	g.order({nested_load(window_ipa(offset))});
+	ASSERT_OUTCOME("nested load", Expectation::memory_fault(rules::C10, EFAULT, window_gpa(offset)), g.run());
+}
+
+/* N10: the guest_memfd page behind the window cannot be allocated (N6's
+ * cgroup and fallocate; the window maps the guest_memfd's last page).
+ * C1 with EFAULT/EHWPOISON covering the guest's GPA, C3 otherwise. */
+KVM_FIXTURE(n10_nested_guest_memfd_allocation_failure);
+
+TEST_F(n10_nested_guest_memfd_allocation_failure, load)
+{
+	Kvm kvm;
+	REQUIRE_GUEST_HYPERVISOR(kvm);
+	GuestVm g(kvm, GuestVm::hypervisor);
+	REQUIRE_SHARED_GMEM(g.vm());
+	HostMapping setup = HostMapping::anonymous(2 * page_size());
+	Memslot setup_slot(g.vm(), test_slot, ARCH_TEST_GPA, setup);
+	ExitWhenDone exit_when_done(_metadata);
+	/* The guest_memfd slot ends at the top of the window's 1 GiB block. */
+	const uint64_t slot_offset = (1ull << 30) - alloc_gmem_size;
+	const uint64_t last = slot_offset + alloc_gmem_size - page_size() + 0x30;
+	g.order({nested_load(window_ipa(0x30)), sync_point(), nested_load(window_ipa(last))});
+	ASSERT_OUTCOME("first nested load", Expectation::guest_sync(arch::rules::N), g.run());
+
+	std::string why;
+	auto cg = MemoryCgroup::enter(4u << 20, &why);
+	if (!cg)
+		SKIP(return, "%s", why.c_str());
+	GuestMemfd gmem(g.vm(), alloc_gmem_size, gmem_flags);
+	HostMapping view = gmem.map();
+	Memslot slot(g.vm(), test_slot + 1, window_gpa(slot_offset), gmem, 0, alloc_gmem_size, view);
+	ExitWhenDone exit_first(_metadata);
+	if (auto full = fill_but_last_page(gmem))
+		SKIP(return, "%s", full->c_str());
+	Observation obs = g.run();
+	cg->lift();
+	ASSERT_OUTCOME("nested load with no memory left", Expectation::allocation_failure(window_gpa(last)), obs);
+}
+
+/* N11: the window's output is a poisoned anonymous page (P1). C8: SIGBUS
+ * BUS_MCEERR_AR at the host address of the guest's GPA, then -1/EINTR;
+ * C12 with a fresh page. */
+KVM_FIXTURE(n11_nested_poisoned_anon_page);
+
+TEST_F(n11_nested_poisoned_anon_page, load)
+{
+	REQUIRE_DESTRUCTIVE();
+	Kvm kvm;
+	REQUIRE_GUEST_HYPERVISOR(kvm);
+	GuestVm g(kvm, GuestVm::hypervisor);
+	HostMapping backing = HostMapping::anonymous(2 * page_size());
+	memset(backing.data(), 0x5a, backing.size());
+	Memslot slot(g.vm(), test_slot, ARCH_TEST_GPA, backing);
+	ExitWhenDone exit_when_done(_metadata);
+	const uint64_t offset = page_size() + 0x40;
+	g.order({nested_store(window_ipa(0x10), pattern), nested_load(window_ipa(offset))});
+
+	uint8_t *page = backing.data() + page_size();
+	install_signal_recorder();
+	if (madvise(page, page_size(), MADV_HWPOISON))
+		SKIP(return, "MADV_HWPOISON: %s (needs root and CONFIG_MEMORY_FAILURE)", errno_name(errno).c_str());
+	ASSERT_OUTCOME("nested load", Expectation::poison_signal(backing.hva() + offset, 1ull << 12), g.run());
+
+	ASSERT_EQ(page, mmap(page, page_size(), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0));
+	ASSERT_OUTCOME("after a new mapping", Expectation::guest_done(rules::C12), g.run());
+	EXPECT_VALUE(rules::C12, "the nested context's earlier store", pattern,
+		     *reinterpret_cast<uint64_t *>(backing.data() + 0x10));
+}
+
+/* N12: the window's output is a poisoned guest_memfd page (P3). C9:
+ * -1/EHWPOISON, KVM_EXIT_MEMORY_FAULT covering the guest's GPA. */
+KVM_FIXTURE(n12_nested_poisoned_guest_memfd);
+
+TEST_F(n12_nested_poisoned_guest_memfd, load)
+{
+	REQUIRE_DESTRUCTIVE();
+	Kvm kvm;
+	REQUIRE_GUEST_HYPERVISOR(kvm);
+	GuestVm g(kvm, GuestVm::hypervisor);
+	REQUIRE_SHARED_GMEM(g.vm());
+	GuestMemfd gmem(g.vm(), 2 * page_size(), gmem_flags);
+	HostMapping view = gmem.map();
+	memset(view.data(), 0x5a, view.size());
+	Memslot slot(g.vm(), test_slot, ARCH_TEST_GPA, gmem, 0, 2 * page_size(), view);
+	ExitWhenDone exit_when_done(_metadata);
+	const uint64_t offset = page_size() + 0x40;
+	g.order({nested_load(window_ipa(offset))});
+
+	install_signal_recorder();
+	int err = madvise(view.data() + page_size(), page_size(), MADV_HWPOISON) ? errno : 0;
+	if (err && err != EBUSY)
+		SKIP(return, "MADV_HWPOISON: %s (needs root and CONFIG_MEMORY_FAILURE)", errno_name(err).c_str());
+	ASSERT_OUTCOME("nested load", Expectation::memory_fault(rules::C9, EHWPOISON, window_gpa(offset)), g.run());
 }
 
 KVMC_TEST_MAIN
