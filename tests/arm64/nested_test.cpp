@@ -56,6 +56,8 @@ std::optional<std::string> no_shared_gmem(Vm &vm)
 	return std::nullopt;
 }
 
+/* Why N4-N6 see KVM_RUN return 0 (7.3: nested.c lines 1484, 1591, 1598):
+ * the expectation is api.rst's, the deviation the kernel's. */
 const char *const gmem_basis =
 	"arch/arm64/kvm/nested.c kvm_translate_vncr(): a guest_memfd error from kvm_gmem_get_pfn() "
 	"fills KVM_EXIT_MEMORY_FAULT for the VNCR page; kvm_handle_vncr_abort() then returns 0 for "
@@ -113,6 +115,8 @@ TEST_F(n0_guest_hypervisor, vncr_page_and_stage2)
 {
 	Kvm kvm;
 	REQUIRE_GUEST_HYPERVISOR(kvm);
+	log_line("KVM_CAP_ARM_EL2=" + std::to_string(kvm.check_extension(KVM_CAP_ARM_EL2)) +
+		 " KVM_CAP_ARM_EL2_E2H0=" + std::to_string(kvm.check_extension(KVM_CAP_ARM_EL2_E2H0)));
 	GuestVm g(kvm, GuestVm::hypervisor);
 	HostMapping backing = HostMapping::anonymous(2 * page_size());
 	Memslot slot(g.vm(), test_slot, ARCH_TEST_GPA, backing);
@@ -470,7 +474,10 @@ TEST_F(n8_nested_broken_backing, fault_then_recover)
 }
 
 /* N9: the window's output is a guest_memfd slot whose file is gone (G2).
- * C10: -1/EFAULT, KVM_EXIT_MEMORY_FAULT covering the guest's GPA. */
+ * C10: -1/EFAULT, KVM_EXIT_MEMORY_FAULT covering the guest's GPA. (7.3's
+ * gmem_abort() in arch/arm64/kvm/mmu.c fills memory_fault.gpa with
+ * s2fd->fault_ipa, the nested IPA, where it looked the page up by the
+ * stage-2's output: C2 fails there, as in N10's stale payload and N12.) */
 KVM_FIXTURE(n9_nested_guest_memfd_gone);
 
 TEST_F(n9_nested_guest_memfd_gone, load)
