@@ -262,6 +262,33 @@ TEST_F(n5_vncr_poisoned_guest_memfd, load)
 }
 
 /*
+ * N5a: the VNCR page is a poisoned anonymous page (P1's page, under the
+ * VNCR path). A plain guest access gets C8 (SIGBUS BUS_MCEERR_AR, then
+ * -1/EINTR); __kvm_faultin_pfn() in kvm_translate_vncr() gives an error
+ * pfn and nothing sends the signal: KVM injects an external abort into
+ * the guest hypervisor, and the test asserts that (with the basis).
+ */
+KVM_FIXTURE(n5_vncr_poisoned_anon_page);
+
+TEST_F(n5_vncr_poisoned_anon_page, load)
+{
+	REQUIRE_DESTRUCTIVE();
+	Kvm kvm;
+	REQUIRE_GUEST_HYPERVISOR(kvm);
+	GuestVm g(kvm, GuestVm::hypervisor);
+	HostMapping backing = HostMapping::anonymous(2 * page_size());
+	memset(backing.data(), 0x5a, backing.size());
+	Memslot slot(g.vm(), test_slot, ARCH_TEST_GPA, backing);
+	ExitWhenDone exit_when_done(_metadata);
+
+	install_signal_recorder();
+	if (madvise(backing.data() + page_size(), page_size(), MADV_HWPOISON))
+		SKIP(return, "MADV_HWPOISON: %s (needs root and CONFIG_MEMORY_FAILURE)", errno_name(errno).c_str());
+	g.order({vncr_access(false)});
+	ASSERT_OUTCOME("VNCR load", arch::vncr_external_abort(false), g.run());
+}
+
+/*
  * N6: the guest_memfd page behind the VNCR page cannot be allocated. As
  * in G4, the vCPU runs in a memory cgroup (4 MiB, shielded from the OOM
  * killer); fallocate() fills the guest_memfd up to the limit (it fails
