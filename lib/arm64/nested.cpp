@@ -32,9 +32,9 @@ Expectation vncr_external_abort(bool is_write)
 	return Expectation::guest_exception(rules::N, x)
 		.because("arch/arm64/kvm/nested.c kvm_handle_vncr_abort(): when kvm_translate_vncr() finds "
 			 "no memslot, or __kvm_faultin_pfn() no usable page (PROT_NONE, a read-only slot "
-			 "written, a poisoned page: no SIGBUS either), on a memslot without guest_memfd, it injects the walk's fault "
-			 "(ESR_ELx_FSC_EXTABT) into the guest hypervisor with kvm_inject_nested_sync() "
-			 "and KVM_RUN does not return");
+			 "written, a poisoned page: no SIGBUS either), on a memslot without guest_memfd, "
+			 "it injects the walk's fault (ESR_ELx_FSC_EXTABT) into the guest hypervisor with "
+			 "kvm_inject_nested_sync() and KVM_RUN does not return");
 }
 
 } /* namespace kvmc::arch */
