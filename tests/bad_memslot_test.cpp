@@ -76,14 +76,46 @@ TEST_F(m1_no_memslot, store)
  * recover: once userspace repairs the page, the next KVM_RUN resumes at
  * the faulting access, the guest finishes and its earlier store is intact
  * (C12).
+ * rerun: KVM_RUN again with nothing repaired reports the same fault again
+ * (api.rst 8.44: "Userspaces which attempt to resolve memory faults so
+ * that they can retry KVM_RUN are encouraged to guard against repeatedly
+ * receiving the same error/annotated fault": the fault is not consumed by
+ * reporting it), then the repair works (C12).
+ *
+ * Variants (fixture.variant.test):
+ *  load, store        the page is broken before the guest's first run.
+ *  after_mmio         the fault follows an MMIO exit of the same vCPU,
+ *                     whose union bytes would make a nonsense
+ *                     memory_fault (flags = phys_addr with undefined bits,
+ *                     gpa = the stored data, far from the fault, size =
+ *                     len | is_write << 32): a payload KVM forgot to
+ *                     write shows.
+ *  after_pio          the same after a port I/O exit (x86; the guest's
+ *                     sync call is one): flags = direction, size, port and
+ *                     count, gpa = data_offset, size never written (0).
+ *  load_after_mapped, store_after_mapped
+ *                     the guest first touches the page (KVM maps it in
+ *                     stage-2 / NPT), syncs, and only then userspace
+ *                     breaks it: api.rst 4.35 "Changes in the backing of
+ *                     the memory region are automatically reflected into
+ *                     the guest", so KVM must drop its mapping and report
+ *                     the fault as in the load/store cases.
  */
 namespace {
 
 enum class Breakage { prot_none, unmapped, truncated };
+/* What the vCPU did before the access under test. */
+enum class Prelude { none, mmio, pio, mapped };
+
+/* The prelude's MMIO store: a GPA with bits beyond the defined
+ * memory_fault flags, and data that as a GPA lies far from every fault. */
+constexpr uint64_t stale_mmio_gpa = ARCH_MMIO_GPA + 0x7f8;
+constexpr uint64_t stale_mmio_data = 0xfedcba9876543000ull;
 
 class BrokenBacking {
 public:
-	BrokenBacking(GuestVm &g, Breakage how, bool is_write) : how_(how)
+	BrokenBacking(GuestVm &g, Breakage how, bool is_write, Prelude prelude = Prelude::none)
+		: how_(how), prelude_(prelude)
 	{
 		const size_t size = 2 * page_size();
 		if (how == Breakage::truncated) {
@@ -95,10 +127,69 @@ public:
 			backing_ = HostMapping::anonymous(size);
 		}
 		slot_.emplace(g.vm(), test_slot, ARCH_TEST_GPA, backing_);
-		if (is_write)
-			g.order({store(before_gpa(), 8, pattern), store(fault_gpa(), 8, ~pattern)});
-		else
-			g.order({store(before_gpa(), 8, pattern), load(fault_gpa(), 8)});
+		const guest::Step access = is_write ? store(fault_gpa(), 8, ~pattern) : load(fault_gpa(), 8);
+		const guest::Step first = store(before_gpa(), 8, pattern);
+		switch (prelude) {
+		case Prelude::none:
+			g.order({first, access});
+			break;
+		case Prelude::mmio:
+			g.order({first, store(stale_mmio_gpa, 8, stale_mmio_data), access});
+			break;
+		case Prelude::pio:
+			g.order({first, sync_point(), access});
+			break;
+		case Prelude::mapped:
+			g.order({first, store(fault_gpa(), 8, pattern), sync_point(), access});
+			break;
+		}
+	}
+
+	/* Steps the guest completes before the access under test. */
+	uint32_t access_step() const
+	{
+		switch (prelude_) {
+		case Prelude::none: return 1;
+		case Prelude::mmio: return 2;
+		case Prelude::pio: return 2;
+		case Prelude::mapped: return 3;
+		}
+		return 0;
+	}
+
+	/* Run the vCPU up to the access under test, judging each earlier
+	 * exit, then break the page. False when the test cannot go on (it
+	 * is then marked failed or skipped). */
+	bool run_prelude(struct __test_metadata *_metadata, GuestVm &g)
+	{
+		bool ok = true;
+		switch (prelude_) {
+		case Prelude::none:
+			break;
+		case Prelude::mmio:
+			ok = judge_outcome("MMIO store before the fault",
+					   Expectation::mmio(rules::C5, stale_mmio_gpa, 8, true, stale_mmio_data), g.run());
+			break;
+		case Prelude::pio: {
+			Observation sync = g.run();
+			ok = judge_outcome("sync call before the fault", Expectation::guest_sync(rules::guest), sync);
+			if (ok && sync.exit_reason() != KVM_EXIT_IO)
+				SKIP(return false, "the guest's sync call is %s here, not port I/O: after_mmio covers it",
+				     exit_reason_name(sync.exit_reason()).c_str());
+			break;
+		}
+		case Prelude::mapped:
+			ok = judge_outcome("guest maps the page", Expectation::guest_sync(rules::guest), g.run()) &&
+			     judge_value(rules::guest, "guest's store to the page before it broke", pattern,
+					 host(fault_gpa()));
+			break;
+		}
+		if (!ok) {
+			_metadata->exit_code = KSFT_FAIL;
+			return false;
+		}
+		break_page();
+		return true;
 	}
 
 	/* Make the second page unusable, after the slot was registered. */
@@ -145,30 +236,32 @@ public:
 
 private:
 	Breakage how_;
+	Prelude prelude_;
 	UniqueFd memfd_;
 	HostMapping backing_;
 	std::optional<Memslot> slot_;
 };
 
-void broken_backing_fault(struct __test_metadata *_metadata, Breakage how, bool is_write)
+struct BrokenBackingVariant {
+	bool is_write;
+	Prelude prelude;
+};
+
+void broken_backing_fault(struct __test_metadata *_metadata, Breakage how, const BrokenBackingVariant &v)
 {
 	Kvm kvm;
 	GuestVm g(kvm);
-	BrokenBacking b(g, how, is_write);
-	b.break_page();
+	BrokenBacking b(g, how, v.is_write, v.prelude);
+	if (!b.run_prelude(_metadata, g))
+		return;
 	bool promised = g.vm().check_extension(KVM_CAP_MEMORY_FAULT_INFO) == 1;
 	EXPECT_OUTCOME("access", Expectation::unresolvable_fault(b.fault_gpa(), promised), g.run());
-	EXPECT_VALUE(rules::C12, "steps completed before the fault", 1, g.completed());
+	EXPECT_VALUE(rules::C12, "steps completed before the fault", b.access_step(), g.completed());
 }
 
-void broken_backing_recover(struct __test_metadata *_metadata, Breakage how, bool is_write)
+/* Repair, run, and check that nothing the guest did was lost (C12). */
+void repair_and_finish(struct __test_metadata *_metadata, GuestVm &g, BrokenBacking &b, bool is_write)
 {
-	Kvm kvm;
-	GuestVm g(kvm);
-	BrokenBacking b(g, how, is_write);
-	b.break_page();
-	ASSERT_OUTCOME("access", Expectation::error(rules::C12, EFAULT), g.run());
-
 	b.repair();
 	if (!is_write)
 		b.host(b.fault_gpa()) = ~pattern;
@@ -177,18 +270,49 @@ void broken_backing_recover(struct __test_metadata *_metadata, Breakage how, boo
 	if (is_write)
 		EXPECT_VALUE(rules::C12, "the retried store", ~pattern, b.host(b.fault_gpa()));
 	else
-		EXPECT_VALUE(rules::C12, "the retried load", ~pattern, g.loaded(1));
+		EXPECT_VALUE(rules::C12, "the retried load", ~pattern, g.loaded(b.access_step()));
+}
+
+void broken_backing_recover(struct __test_metadata *_metadata, Breakage how, const BrokenBackingVariant &v)
+{
+	Kvm kvm;
+	GuestVm g(kvm);
+	BrokenBacking b(g, how, v.is_write, v.prelude);
+	if (!b.run_prelude(_metadata, g))
+		return;
+	ASSERT_OUTCOME("access", Expectation::error(rules::C12, EFAULT), g.run());
+	repair_and_finish(_metadata, g, b, v.is_write);
+}
+
+void broken_backing_rerun(struct __test_metadata *_metadata, Breakage how, const BrokenBackingVariant &v)
+{
+	Kvm kvm;
+	GuestVm g(kvm);
+	BrokenBacking b(g, how, v.is_write, v.prelude);
+	if (!b.run_prelude(_metadata, g))
+		return;
+	bool promised = g.vm().check_extension(KVM_CAP_MEMORY_FAULT_INFO) == 1;
+	const Expectation fault = Expectation::unresolvable_fault(b.fault_gpa(), promised);
+	EXPECT_OUTCOME("access", fault, g.run());
+	EXPECT_OUTCOME("KVM_RUN again, nothing repaired", fault, g.run());
+	EXPECT_VALUE(rules::C12, "steps completed before the fault", b.access_step(), g.completed());
+	repair_and_finish(_metadata, g, b, v.is_write);
 }
 
 } /* namespace */
 
 #define BROKEN_BACKING_SCENARIO(fixture, how)                                      \
 	KVM_FIXTURE(fixture);                                                      \
-	FIXTURE_VARIANT(fixture) { bool is_write; };                               \
-	FIXTURE_VARIANT_ADD(fixture, load) { .is_write = false };                  \
-	FIXTURE_VARIANT_ADD(fixture, store) { .is_write = true };                  \
-	TEST_F(fixture, fault) { broken_backing_fault(_metadata, how, variant->is_write); } \
-	TEST_F(fixture, recover) { broken_backing_recover(_metadata, how, variant->is_write); }
+	FIXTURE_VARIANT(fixture) { BrokenBackingVariant v; };                      \
+	FIXTURE_VARIANT_ADD(fixture, load) { .v = {false, Prelude::none} };        \
+	FIXTURE_VARIANT_ADD(fixture, store) { .v = {true, Prelude::none} };        \
+	FIXTURE_VARIANT_ADD(fixture, after_mmio) { .v = {false, Prelude::mmio} };  \
+	FIXTURE_VARIANT_ADD(fixture, after_pio) { .v = {false, Prelude::pio} };    \
+	FIXTURE_VARIANT_ADD(fixture, load_after_mapped) { .v = {false, Prelude::mapped} }; \
+	FIXTURE_VARIANT_ADD(fixture, store_after_mapped) { .v = {true, Prelude::mapped} }; \
+	TEST_F(fixture, fault) { broken_backing_fault(_metadata, how, variant->v); } \
+	TEST_F(fixture, recover) { broken_backing_recover(_metadata, how, variant->v); } \
+	TEST_F(fixture, rerun) { broken_backing_rerun(_metadata, how, variant->v); }
 
 BROKEN_BACKING_SCENARIO(m4_prot_none, Breakage::prot_none)
 BROKEN_BACKING_SCENARIO(m5_unmapped, Breakage::unmapped)
