@@ -319,6 +319,69 @@ BROKEN_BACKING_SCENARIO(m5_unmapped, Breakage::unmapped)
 BROKEN_BACKING_SCENARIO(m6_truncated_memfd, Breakage::truncated)
 
 /*
+ * Pages the host drops under a memslot after the guest mapped them
+ * (madvise(MADV_DONTNEED)): nothing faults, but api.rst 4.35 says
+ * "Changes in the backing of the memory region are automatically
+ * reflected into the guest ... Another example is madvise(MADV_DROP)":
+ * the guest's next load must see what the host now sees, not the page
+ * KVM had mapped before.
+ *  anon            the page is gone: it reads zero.
+ *  private_memfd   a MAP_PRIVATE view of a memfd: the guest's store made a
+ *                  private copy; dropping it shows the file's bytes again.
+ *  shared_memfd    a MAP_SHARED view: the page stays in the file, the
+ *                  guest's store survives.
+ */
+namespace {
+
+constexpr Rule reflected{"backing", "api.rst 4.35 KVM_SET_USER_MEMORY_REGION (changes in the backing "
+				    "of the memory region are automatically reflected into the guest)"};
+
+enum class Dropped { anon, private_memfd, shared_memfd };
+
+} /* namespace */
+
+KVM_FIXTURE(dropped_backing);
+FIXTURE_VARIANT(dropped_backing) { Dropped kind; };
+FIXTURE_VARIANT_ADD(dropped_backing, anon) { .kind = Dropped::anon };
+FIXTURE_VARIANT_ADD(dropped_backing, private_memfd) { .kind = Dropped::private_memfd };
+FIXTURE_VARIANT_ADD(dropped_backing, shared_memfd) { .kind = Dropped::shared_memfd };
+
+TEST_F(dropped_backing, load_after_mapped)
+{
+	Kvm kvm;
+	GuestVm g(kvm);
+	const uint64_t file_value = 0x0f1e2d3c4b5a6978ull, guest_value = ~pattern;
+	UniqueFd memfd;
+	HostMapping backing;
+	if (variant->kind == Dropped::anon) {
+		backing = HostMapping::anonymous(page_size());
+	} else {
+		memfd.reset(memfd_create("kvm-contract-dropped", MFD_CLOEXEC));
+		ASSERT_LE(0, memfd.get()) TH_LOG("memfd_create: %s", errno_name(errno).c_str());
+		ASSERT_EQ(0, ftruncate(memfd.get(), page_size()));
+		ASSERT_EQ((ssize_t)sizeof(file_value), pwrite(memfd.get(), &file_value, sizeof(file_value), 0x40));
+		backing = variant->kind == Dropped::private_memfd ? HostMapping::private_file(memfd.get(), page_size())
+								 : HostMapping::shared_file(memfd.get(), page_size());
+	}
+	Memslot slot(g.vm(), test_slot, ARCH_TEST_GPA, backing);
+	auto *host = reinterpret_cast<volatile uint64_t *>(backing.data() + 0x40);
+
+	const uint64_t gpa = ARCH_TEST_GPA + 0x40;
+	g.order({store(gpa, 8, guest_value), load(gpa, 8), sync_point(), load(gpa, 8)});
+	ASSERT_OUTCOME("store and load", Expectation::guest_sync(reflected), g.run());
+	EXPECT_VALUE(reflected, "the guest's store, seen by the host", guest_value, *host);
+	ASSERT_EQ(0, madvise(backing.data(), page_size(), MADV_DONTNEED))
+		TH_LOG("madvise(MADV_DONTNEED): %s", errno_name(errno).c_str());
+
+	const uint64_t now = *host;
+	const uint64_t wanted = variant->kind == Dropped::anon ? 0 :
+				variant->kind == Dropped::private_memfd ? file_value : guest_value;
+	EXPECT_VALUE(reflected, "the host's view after MADV_DONTNEED", wanted, now);
+	ASSERT_OUTCOME("load after MADV_DONTNEED", Expectation::guest_done(reflected), g.run());
+	EXPECT_VALUE(reflected, "value the guest loads after MADV_DONTNEED", wanted, g.loaded(3));
+}
+
+/*
  * M7: a KVM_MEM_READONLY memslot. C7: loads read the slot's contents;
  * a store exits as KVM_EXIT_MMIO with is_write and leaves memory alone.
  */
