@@ -42,4 +42,34 @@ TEST_F(g6_private_mismatch, load)
 	ASSERT_OUTCOME("private load", Expectation::memory_fault(rules::C2, EFAULT, gpa, true), g.run());
 }
 
+/* G6 after an MMIO exit of the same vCPU: flags (PRIVATE), gpa and size
+ * must all be written, none left from the MMIO exit's union bytes. */
+TEST_F(g6_private_mismatch, load_after_mmio)
+{
+	Kvm kvm;
+	const int types = kvm.check_extension(KVM_CAP_VM_TYPES);
+	if (!(types & (1 << KVM_X86_SW_PROTECTED_VM)))
+		SKIP(return, "KVM_CAP_VM_TYPES is %#x: no KVM_X86_SW_PROTECTED_VM "
+			     "(CONFIG_KVM_SW_PROTECTED_VM), no VM type with private memory", types);
+	GuestVm g(kvm, KVM_X86_SW_PROTECTED_VM);
+	REQUIRE_CAP(g.vm(), KVM_CAP_MEMORY_ATTRIBUTES, KVM_MEMORY_ATTRIBUTE_PRIVATE);
+	HostMapping backing = HostMapping::anonymous(page_size());
+	Memslot slot(g.vm(), test_slot, ARCH_TEST_GPA, backing);
+
+	struct kvm_memory_attributes attrs {};
+	attrs.address = ARCH_TEST_GPA;
+	attrs.size = page_size();
+	attrs.attributes = KVM_MEMORY_ATTRIBUTE_PRIVATE;
+	ASSERT_EQ(0, ioctl(g.vm().fd(), KVM_SET_MEMORY_ATTRIBUTES, &attrs))
+		TH_LOG("KVM_SET_MEMORY_ATTRIBUTES: %s", errno_name(errno).c_str());
+
+	/* As memory_fault: flags 0xc00007f8 (undefined bits, no PRIVATE), gpa
+	 * far away, size = 8 | 1 << 32. */
+	const uint64_t mmio_gpa = ARCH_MMIO_GPA + 0x7f8, mmio_data = 0xfedcba9876543000ull;
+	const uint64_t gpa = ARCH_TEST_GPA + 0x28;
+	g.order({store(mmio_gpa, 8, mmio_data), load(gpa, 8)});
+	ASSERT_OUTCOME("MMIO store", Expectation::mmio(rules::C5, mmio_gpa, 8, true, mmio_data), g.run());
+	ASSERT_OUTCOME("private load", Expectation::memory_fault(rules::C2, EFAULT, gpa, true), g.run());
+}
+
 KVMC_TEST_MAIN
