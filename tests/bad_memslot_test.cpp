@@ -86,10 +86,8 @@ TEST_F(m1_no_memslot, store)
  *  load, store        the page is broken before the guest's first run.
  *  after_mmio         the fault follows an MMIO exit of the same vCPU,
  *                     whose union bytes would make a nonsense
- *                     memory_fault (flags = phys_addr with undefined bits,
- *                     gpa = the stored data, far from the fault, size =
- *                     len | is_write << 32): a payload KVM forgot to
- *                     write shows.
+ *                     memory_fault (stale_mmio_load() in test_util.h):
+ *                     a payload KVM forgot to write shows.
  *  after_pio          the same after a port I/O exit (x86; the guest's
  *                     sync call is one): flags = direction, size, port and
  *                     count, gpa = data_offset, size never written (0).
@@ -106,11 +104,6 @@ namespace {
 enum class Breakage { prot_none, unmapped, truncated };
 /* What the vCPU did before the access under test. */
 enum class Prelude { none, mmio, pio, mapped };
-
-/* The prelude's MMIO store: a GPA with bits beyond the defined
- * memory_fault flags, and data that as a GPA lies far from every fault. */
-constexpr uint64_t stale_mmio_gpa = ARCH_MMIO_GPA + 0x7f8;
-constexpr uint64_t stale_mmio_data = 0xfedcba9876543000ull;
 
 class BrokenBacking {
 public:
@@ -134,7 +127,7 @@ public:
 			g.order({first, access});
 			break;
 		case Prelude::mmio:
-			g.order({first, store(stale_mmio_gpa, 8, stale_mmio_data), access});
+			g.order({first, stale_mmio_load(), access});
 			break;
 		case Prelude::pio:
 			g.order({first, sync_point(), access});
@@ -162,13 +155,15 @@ public:
 	 * is then marked failed or skipped). */
 	bool run_prelude(struct __test_metadata *_metadata, GuestVm &g)
 	{
+		completion_ = std::nullopt;
 		bool ok = true;
 		switch (prelude_) {
 		case Prelude::none:
 			break;
 		case Prelude::mmio:
-			ok = judge_outcome("MMIO store before the fault",
-					   Expectation::mmio(rules::C5, stale_mmio_gpa, 8, true, stale_mmio_data), g.run());
+			ok = judge_outcome("MMIO load before the fault",
+					   Expectation::mmio(rules::C5, stale_mmio_gpa, 1, false), g.run());
+			completion_ = stale_mmio_value;
 			break;
 		case Prelude::pio: {
 			Observation sync = g.run();
@@ -190,6 +185,17 @@ public:
 		}
 		break_page();
 		return true;
+	}
+
+	/* The run that reaches the access under test: it completes the
+	 * prelude's MMIO load, if any. */
+	Observation run_to_access(GuestVm &g)
+	{
+		if (!completion_)
+			return g.run();
+		uint64_t value = *completion_;
+		completion_ = std::nullopt;
+		return g.complete_load_and_run(value);
 	}
 
 	/* Make the second page unusable, after the slot was registered. */
@@ -237,6 +243,7 @@ public:
 private:
 	Breakage how_;
 	Prelude prelude_;
+	std::optional<uint64_t> completion_;
 	UniqueFd memfd_;
 	HostMapping backing_;
 	std::optional<Memslot> slot_;
@@ -255,7 +262,7 @@ void broken_backing_fault(struct __test_metadata *_metadata, Breakage how, const
 	if (!b.run_prelude(_metadata, g))
 		return;
 	bool promised = g.vm().check_extension(KVM_CAP_MEMORY_FAULT_INFO) == 1;
-	EXPECT_OUTCOME("access", Expectation::unresolvable_fault(b.fault_gpa(), promised), g.run());
+	EXPECT_OUTCOME("access", Expectation::unresolvable_fault(b.fault_gpa(), promised), b.run_to_access(g));
 	EXPECT_VALUE(rules::C12, "steps completed before the fault", b.access_step(), g.completed());
 }
 
@@ -280,7 +287,7 @@ void broken_backing_recover(struct __test_metadata *_metadata, Breakage how, con
 	BrokenBacking b(g, how, v.is_write, v.prelude);
 	if (!b.run_prelude(_metadata, g))
 		return;
-	ASSERT_OUTCOME("access", Expectation::error(rules::C12, EFAULT), g.run());
+	ASSERT_OUTCOME("access", Expectation::error(rules::C12, EFAULT), b.run_to_access(g));
 	repair_and_finish(_metadata, g, b, v.is_write);
 }
 
@@ -293,7 +300,7 @@ void broken_backing_rerun(struct __test_metadata *_metadata, Breakage how, const
 		return;
 	bool promised = g.vm().check_extension(KVM_CAP_MEMORY_FAULT_INFO) == 1;
 	const Expectation fault = Expectation::unresolvable_fault(b.fault_gpa(), promised);
-	EXPECT_OUTCOME("access", fault, g.run());
+	EXPECT_OUTCOME("access", fault, b.run_to_access(g));
 	EXPECT_OUTCOME("KVM_RUN again, nothing repaired", fault, g.run());
 	EXPECT_VALUE(rules::C12, "steps completed before the fault", b.access_step(), g.completed());
 	repair_and_finish(_metadata, g, b, v.is_write);

@@ -165,11 +165,6 @@ namespace {
 constexpr uint64_t first_gpa = ARCH_TEST_GPA + 0x10;
 uint64_t poisoned_gpa() { return ARCH_TEST_GPA + page_size() + 0x40; }
 
-/* An MMIO store before the fault: as memory_fault, its union bytes are
- * undefined flags, a GPA far from the fault and an absurd size. */
-constexpr uint64_t stale_mmio_gpa = ARCH_MMIO_GPA + 0x7f8;
-constexpr uint64_t stale_mmio_data = 0xfedcba9876543000ull;
-
 /* P1's guest memory: two anonymous pages in a memslot. */
 struct AnonSlot {
 	HostMapping backing = HostMapping::anonymous(2 * page_size());
@@ -288,11 +283,12 @@ TEST_F(p3_poisoned_guest_memfd, load_after_mmio)
 	GuestVm g(kvm);
 	REQUIRE_P3(g.vm());
 	GmemSlot m(g);
-	g.order({store(first_gpa, 8, pattern), store(stale_mmio_gpa, 8, stale_mmio_data), load(poisoned_gpa(), 8)});
+	g.order({store(first_gpa, 8, pattern), stale_mmio_load(), load(poisoned_gpa(), 8)});
 	if (const char *why = poison_unavailable(poison(m.page())))
 		SKIP(return, "%s", why);
-	ASSERT_OUTCOME("MMIO store", Expectation::mmio(rules::C5, stale_mmio_gpa, 8, true, stale_mmio_data), g.run());
-	ASSERT_OUTCOME("access", Expectation::memory_fault(rules::C9, EHWPOISON, poisoned_gpa()), g.run());
+	ASSERT_OUTCOME("MMIO load", Expectation::mmio(rules::C5, stale_mmio_gpa, 1, false), g.run());
+	ASSERT_OUTCOME("access", Expectation::memory_fault(rules::C9, EHWPOISON, poisoned_gpa()),
+		       g.complete_load_and_run(stale_mmio_value));
 }
 
 /* P3, poisoned after the guest mapped the page: guest_memfd's

@@ -63,13 +63,13 @@ TEST_F(g6_private_mismatch, load_after_mmio)
 	ASSERT_EQ(0, ioctl(g.vm().fd(), KVM_SET_MEMORY_ATTRIBUTES, &attrs))
 		TH_LOG("KVM_SET_MEMORY_ATTRIBUTES: %s", errno_name(errno).c_str());
 
-	/* As memory_fault: flags 0xc00007f8 (undefined bits, no PRIVATE), gpa
-	 * far away, size = 8 | 1 << 32. */
-	const uint64_t mmio_gpa = ARCH_MMIO_GPA + 0x7f8, mmio_data = 0xfedcba9876543000ull;
+	/* As memory_fault the MMIO exit leaves flags without PRIVATE (and
+	 * with undefined bits), a gpa far away and size 1. */
 	const uint64_t gpa = ARCH_TEST_GPA + 0x28;
-	g.order({store(mmio_gpa, 8, mmio_data), load(gpa, 8)});
-	ASSERT_OUTCOME("MMIO store", Expectation::mmio(rules::C5, mmio_gpa, 8, true, mmio_data), g.run());
-	ASSERT_OUTCOME("private load", Expectation::memory_fault(rules::C2, EFAULT, gpa, true), g.run());
+	g.order({stale_mmio_load(), load(gpa, 8)});
+	ASSERT_OUTCOME("MMIO load", Expectation::mmio(rules::C5, stale_mmio_gpa, 1, false), g.run());
+	ASSERT_OUTCOME("private load", Expectation::memory_fault(rules::C2, EFAULT, gpa, true),
+		       g.complete_load_and_run(stale_mmio_value));
 }
 
 KVMC_TEST_MAIN
