@@ -334,6 +334,7 @@ private:
 	const Observation &obs;
 	Mode mode;
 	Verdict verdict;
+	bool payload_judged = false;
 };
 
 std::string show_int(long v) { return std::to_string(v); }
@@ -372,8 +373,9 @@ void Judge::check_memory_fault_shape()
  * (where the scenario knows it) a range containing the faulting GPA. */
 void Judge::check_memory_fault_payload(bool know_gpa)
 {
-	if (obs.exit_reason() != KVM_EXIT_MEMORY_FAULT || !memory_fault_errno())
+	if (payload_judged || obs.exit_reason() != KVM_EXIT_MEMORY_FAULT || !memory_fault_errno())
 		return;
+	payload_judged = true;
 	const auto &mf = obs.run.memory_fault;
 	if (mf.size == 0)
 		fail(rules::C2, "memory_fault.size", hex(mf.size), "memory_fault.size is 0");
@@ -706,7 +708,6 @@ Verdict Judge::run()
 		break;
 	case Expectation::Kind::error:
 		judge_error();
-		check_memory_fault_payload(false);
 		break;
 	case Expectation::Kind::memory_fault:
 		judge_memory_fault();
@@ -736,6 +737,8 @@ Verdict Judge::run()
 		judge_allocation_failure();
 		break;
 	}
+	/* C2 on every meaningful memory-fault exit, expected or not. */
+	check_memory_fault_payload(false);
 	return verdict;
 }
 

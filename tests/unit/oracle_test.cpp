@@ -274,6 +274,16 @@ TEST(c2_private_flag_judged_without_a_known_gpa)
 	EXPECT_TRUE(judge(Expectation::error(rules::K3, EFAULT), memory_fault(EFAULT, 0x1000, 0x1000)).passed());
 }
 
+TEST(c2_payload_judged_on_unexpected_exits_too)
+{
+	/* a memory-fault exit where an MMIO exit was due: the ret is wrong,
+	 * and so is the payload */
+	Verdict v = judge(Expectation::mmio(rules::C5, gpa, 4, false), memory_fault(EFAULT, 0x1000, 0x1000, 0x10));
+	EXPECT_TRUE(fails_with(v, "C5 ret=-1"));
+	EXPECT_TRUE(fails_with(v, "C2 memory_fault.flags=0x10"));
+	EXPECT_EQ(1, failures(judge(Expectation::intr(rules::C11, false), memory_fault(EFAULT, 0x1000, 0)), "C2"));
+}
+
 TEST(c2_private_flag_on_memory_fault_and_allocation_failure)
 {
 	EXPECT_TRUE(fails_with(judge(Expectation::memory_fault(rules::C10, EFAULT, gpa),
