@@ -142,7 +142,7 @@ $(OUT)/tests/%: $(OUT)/obj/tests/$(ARCH)/%.o $(LIB_OBJS)
 	$(TARGET_CXX) $(LDFLAGS) -o $@ $^
 
 # ---- the oracle's unit tests: always for the build machine ---------------
-UNIT_LIB_SRCS := lib/names.cpp lib/oracle.cpp lib/health.cpp
+UNIT_LIB_SRCS := lib/names.cpp lib/oracle.cpp lib/health.cpp lib/record.cpp
 UNIT_SRCS := $(wildcard tests/unit/*.cpp)
 UNIT_TESTS := $(patsubst tests/unit/%.cpp,$(OUT)/unit/%,$(UNIT_SRCS))
 UNIT_OBJS := $(patsubst %.cpp,$(OUT)/unit/obj/%.o,$(UNIT_LIB_SRCS))

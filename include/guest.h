@@ -28,6 +28,7 @@ enum Op : uint32_t {
 	op_sync = 7,		/* report "sync" to the host, go on when resumed */
 	op_fill = 8,		/* store value 8-byte words, width bytes apart;
 				 * loaded[step] counts the stores begun */
+	op_load_writeback = 9,	/* arm64 LDR post-index: no valid syndrome */
 };
 
 struct Step {
