@@ -74,6 +74,9 @@ extern "C" [[noreturn]] void guest_main()
 		case op_store_pair:
 			arch_store_pair(gpa, value);
 			break;
+		case op_load_writeback:
+			mb->loaded[i] = arch_load_writeback(gpa);
+			break;
 		case op_spin:
 			arch_spin();
 		case op_sync:

@@ -28,15 +28,16 @@ enum Op : uint32_t {
 	op_sync = 7,		/* report "sync" to the host, go on when resumed */
 	op_fill = 8,		/* store value 8-byte words, width bytes apart;
 				 * loaded[step] counts the stores begun */
+	op_load_writeback = 9,	/* arm64 LDR post-index: no valid syndrome */
 	/* The guest as a hypervisor (arm64: with KVM_ARM_VCPU_HAS_EL2). */
-	op_nested_load = 9,	/* a nested context loads 8 bytes at gpa, an
+	op_nested_load = 10,	/* a nested context loads 8 bytes at gpa, an
 				 * IPA of the guest hypervisor's stage-2 */
-	op_nested_store = 10,	/* ... stores value at gpa */
-	op_vncr_load = 11,	/* VNCR_EL2 = gpa's page; a nested context
+	op_nested_store = 11,	/* ... stores value at gpa */
+	op_vncr_load = 12,	/* VNCR_EL2 = gpa's page; a nested context
 				 * with NV2 reads HCR_EL2, i.e. loads gpa's
 				 * page + 0x78 (loaded[step]) */
-	op_vncr_store = 12,	/* ... writes value to HCR_EL2 (a store) */
-	op_level = 13,		/* loaded[step] = the level the program runs
+	op_vncr_store = 13,	/* ... writes value to HCR_EL2 (a store) */
+	op_level = 14,		/* loaded[step] = the level the program runs
 				 * at (arm64: CurrentEL.EL) */
 };
 

@@ -67,6 +67,8 @@ inline guest::Step fill(uint64_t gpa, uint64_t count, uint32_t stride) { return 
 inline guest::Step fetch(uint64_t gpa) { return {gpa, 0, guest::op_fetch, 4}; }
 inline guest::Step load_pair(uint64_t gpa) { return {gpa, 0, guest::op_load_pair, 16}; }
 inline guest::Step store_pair(uint64_t gpa, uint64_t value) { return {gpa, value, guest::op_store_pair, 16}; }
+/* An 8-byte load that also updates its base register (arm64 only). */
+inline guest::Step load_writeback(uint64_t gpa) { return {gpa, 0, guest::op_load_writeback, 8}; }
 /* Steps of a guest that is a hypervisor (GuestVm::hypervisor). */
 inline guest::Step level() { return {0, 0, guest::op_level, 0}; }
 /* A nested context's access at ipa, through the guest's stage-2. */

@@ -26,6 +26,9 @@ std::vector<std::string> health_problems(const KernelHealth &before);
 
 /* Whether one kernel log message reports a kernel problem (pure). */
 bool is_kernel_problem(const std::string &message);
+/* The kind of one health_problems() line, a token for finding keys
+ * ("C13 kernel-health=WARN"): WARN, BUG, oops, taint, ... (pure). */
+std::string health_kind(const std::string &problem);
 /* "0x200 (W)": taint bits with their letters (pure). */
 std::string describe_taint(uint64_t bits);
 

@@ -57,6 +57,8 @@ public:
 	static HostMapping anonymous(size_t size, int prot = PROT_READ | PROT_WRITE);
 	/* MAP_SHARED view of a file (a memfd, a guest_memfd). */
 	static HostMapping shared_file(int fd, size_t size, int prot = PROT_READ | PROT_WRITE);
+	/* MAP_PRIVATE (copy-on-write) view of a file. */
+	static HostMapping private_file(int fd, size_t size, int prot = PROT_READ | PROT_WRITE);
 	HostMapping() = default;
 	HostMapping(HostMapping &&o) noexcept
 		: addr_(std::exchange(o.addr_, nullptr)), size_(std::exchange(o.size_, 0)) {}

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -30,14 +31,14 @@ inline constexpr Rule C4{"C4", "api.rst 8.44 KVM_CAP_MEMORY_FAULT_INFO"};
 inline constexpr Rule C5{"C5", "api.rst 5 \"KVM_EXIT_MMIO\""};
 inline constexpr Rule C6{"C6", "api.rst 4.10 KVM_RUN (ENOSYS), 5 \"KVM_EXIT_ARM_NISV\""};
 inline constexpr Rule C7{"C7", "api.rst 4.35 KVM_SET_USER_MEMORY_REGION (KVM_MEM_READONLY)"};
-inline constexpr Rule C8{"C8", "not in api.rst: long-standing hwpoison behaviour, kvm_send_hwpoison_signal()"};
+inline constexpr Rule C8{"C8", "not in api.rst: the kernel's hwpoison convention, judged against its native fault"};
 inline constexpr Rule C9{"C9", "api.rst 5 \"KVM_EXIT_MEMORY_FAULT\" (EHWPOISON), 4.142 KVM_CREATE_GUEST_MEMFD"};
 inline constexpr Rule C10{"C10", "api.rst 5 \"KVM_EXIT_MEMORY_FAULT\", 4.142 KVM_CREATE_GUEST_MEMFD"};
 inline constexpr Rule C11{"C11", "api.rst 4.10 KVM_RUN (EINTR), 5 \"immediate_exit\""};
 inline constexpr Rule C12{"C12", "api.rst 5 \"KVM_EXIT_MMIO\" (completion on re-entry), 8.44 (retry)"};
 inline constexpr Rule G1{"G1", "api.rst 4.142 KVM_CREATE_GUEST_MEMFD (GUEST_MEMFD_FLAG_MMAP), 4.140"};
 inline constexpr Rule G3{"G3", "api.rst 4.142 KVM_CREATE_GUEST_MEMFD (PUNCH_HOLE)"};
-inline constexpr Rule G4{"G4", "api.rst 5 \"KVM_EXIT_MEMORY_FAULT\" (C1, or C3 for other errnos)"};
+inline constexpr Rule G4{"G4", "api.rst 5 \"KVM_EXIT_MEMORY_FAULT\" (C1, or C3 for ENOMEM); errnos from virt/kvm/guest_memfd.c"};
 inline constexpr Rule G5{"G5", "api.rst 4.140 KVM_SET_USER_MEMORY_REGION2, 4.142 KVM_CREATE_GUEST_MEMFD"};
 inline constexpr Rule M3{"M3", "api.rst 4.10 KVM_RUN (ENOEXEC, stale: see the kernel source named)"};
 inline constexpr Rule M9{"M9", "api.rst 4.10 KVM_RUN; beyond the VM's physical address size"};
@@ -59,6 +60,10 @@ struct GuestException {
 	const char *what = "";		/* e.g. "instruction abort, external" */
 };
 
+/* The page size of the machine the suite runs on (the smallest extent
+ * KVM maps; default bound and alignment of memory_fault payloads). */
+uint64_t host_page_bytes();
+
 /* What a scenario expects KVM_RUN to report. Build with the named makers. */
 struct Expectation {
 	enum class Kind {
@@ -73,21 +78,30 @@ struct Expectation {
 		internal_error,		/* 0 + KVM_EXIT_INTERNAL_ERROR with this suberror */
 		guest_done,		/* the guest finished its program (ucall done) */
 		guest_sync,		/* the guest reached a sync step (ucall sync) */
-		allocation_failure,	/* -1: C1/C2 with EFAULT/EHWPOISON, else C3 */
+		allocation_failure,	/* G4: -1/ENOMEM (C3), or C1/C2 with EFAULT */
 	};
 
 	Kind kind = Kind::error;
 	Rule rule = rules::guest;
 	uint64_t gpa = 0;
 	uint32_t len = 0;
-	bool is_write = false;
+	bool is_write = false;		/* mmio, nisv: the access was a store */
 	uint64_t data = 0;		/* stored value, for mmio writes */
 	int err = 0;			/* for error */
-	bool private_access = false;	/* for unresolvable_fault */
+	bool private_access = false;	/* every memory-fault exit: KVM_MEMORY_EXIT_FLAG_PRIVATE */
 	bool memory_fault_info = false;	/* KVM_CAP_MEMORY_FAULT_INFO was 1 */
 	bool exit_intr = false;		/* for intr */
-	uint64_t hva = 0;		/* for poison_signal: the poisoned host address */
-	uint64_t allowed_lsb = 0;	/* for poison_signal: bit n set = si_addr_lsb n allowed */
+	/* C2: memory_fault.gpa should be a multiple of page_bytes (a note
+	 * otherwise); memory_fault.size must not exceed max_extent, the
+	 * largest extent KVM could have faulted (0: one page; a huge page or
+	 * the memslot where KVM may map more at once). */
+	uint64_t page_bytes = host_page_bytes();
+	uint64_t max_extent = 0;
+	uint64_t hva = 0;		/* for poison_signal: an address in the poisoned page */
+	/* for poison_signal: what the kernel's native fault reported for the
+	 * same memory (signo 0: the host's access got no signal); nothing:
+	 * no comparison. */
+	std::optional<SignalRecord> native;
 	uint32_t suberror = 0;		/* for internal_error */
 	GuestException exception;	/* for guest_exception */
 	/* Where an expectation rests on kernel code rather than api.rst. */
@@ -98,8 +112,8 @@ struct Expectation {
 	static Expectation memory_fault(Rule rule, int err, uint64_t gpa, bool private_access = false);
 	static Expectation error(Rule rule, int err);
 	static Expectation intr(Rule rule, bool exit_intr);
-	static Expectation poison_signal(uint64_t hva, uint64_t allowed_lsb);
-	static Expectation nisv(uint64_t gpa);
+	static Expectation poison_signal(uint64_t hva, std::optional<SignalRecord> native = std::nullopt);
+	static Expectation nisv(uint64_t gpa, bool is_write);
 	static Expectation guest_exception(Rule rule, const GuestException &exception);
 	static Expectation internal_error(Rule rule, uint32_t suberror);
 	static Expectation guest_done(Rule rule);
@@ -110,9 +124,24 @@ struct Expectation {
 		basis = kernel_source;
 		return *this;
 	}
+	/* A memory-fault exit may cover more than one page (a huge page, a
+	 * memslot): the largest extent KVM could have faulted here. */
+	Expectation &within(uint64_t extent)
+	{
+		max_extent = extent;
+		return *this;
+	}
+	/* C9, C10 where KVM_CAP_MEMORY_FAULT_INFO is 0: api.rst 8.44 (x86
+	 * only) promises no payload; the exit is still required, as the
+	 * kernel's code gives it, and the verdict says so (basis). */
+	Expectation &with_memory_fault_info(bool capability);
 
+	uint64_t extent_bound() const { return max_extent ? max_extent : page_bytes; }
 	std::string describe() const;
 };
+
+/* The basis with_memory_fault_info(false) names. */
+extern const char *const memory_fault_exit_basis;
 
 /* Default: what api.rst guarantees. Strict: what the stricter designs
  * discussed for KVM_EXIT_MEMORY_FAULT would also guarantee (C3). */
@@ -120,12 +149,28 @@ struct Mode {
 	bool strict = false;
 };
 
+/*
+ * One thing the oracle found wrong (failure) or worth a reader's eye
+ * (note). Its key names it for baselines: "<rule> <field>=<observed>",
+ * e.g. "C4 exit_reason=KVM_EXIT_UNKNOWN(0)" or "C2 memory_fault.size=0x0";
+ * field and observed are single tokens (no spaces).
+ */
 struct Finding {
 	enum class Severity { note, failure };
 	Severity severity;
 	Rule rule;
+	std::string field;	/* "exit_reason", "memory_fault.gpa", "si_addr_lsb", ... */
+	std::string observed;	/* the observed value as printed */
 	std::string text;
+
+	std::string key() const;
 };
+
+/* A key for a finding outside the oracle (judge_value, judge_errno,
+ * kernel health): whitespace in field and observed becomes '_'. */
+std::string finding_key(const char *rule, const std::string &field, const std::string &observed);
+/* text with every whitespace character replaced by '_'. */
+std::string key_token(const std::string &text);
 
 struct Verdict {
 	std::vector<Finding> findings;

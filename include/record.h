@@ -28,6 +28,8 @@ struct Record {
 	int ret = 0;
 	int err = 0;
 	int exit_reason = -1;		/* -1: no KVM_RUN behind this record */
+	/* Each with its key; a failing record without a KVM_RUN behind it
+	 * (judge_value, judge_errno, kernel health) carries exactly one. */
 	std::vector<Finding> findings;
 	const char *basis = nullptr;
 };

@@ -8,6 +8,7 @@
 #include "harness.h"
 #include "guest_vm.h"
 #include "health.h"
+#include "layout.h"
 #include "names.h"
 #include "oracle.h"
 #include "record.h"
@@ -33,6 +34,20 @@ bool destructive_allowed();
 /* C13: report what went wrong in the kernel since the snapshot; returns
  * whether anything did. */
 bool report_kernel_health(const KernelHealth &before);
+
+/*
+ * The MMIO exit a stale-payload variant makes just before the exit under
+ * test: a 1-byte guest load at stale_mmio_gpa that the host completes
+ * with stale_mmio_value (GuestVm::complete_load_and_run). Read as
+ * memory_fault, the union bytes it leaves are flags = stale_mmio_gpa (bits
+ * beyond every defined flag, KVM_MEMORY_EXIT_FLAG_PRIVATE clear), gpa =
+ * stale_mmio_value (far from every fault) and size = 1 (len 1, is_write
+ * 0: short of any fault that is not at the start of its page), so each
+ * memory_fault field KVM forgot to write fails C2.
+ */
+constexpr uint64_t stale_mmio_gpa = ARCH_MMIO_GPA + 0x7f0;
+constexpr uint64_t stale_mmio_value = 0xfedcba9876543000ull;
+inline guest::Step stale_mmio_load() { return load(stale_mmio_gpa, 1); }
 
 /* fixture.variant.test, as the harness prints it (test sources only). */
 inline std::string harness_test_name(const struct __test_metadata *m)

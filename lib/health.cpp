@@ -113,4 +113,25 @@ std::vector<std::string> health_problems(const KernelHealth &before)
 	return problems;
 }
 
+std::string health_kind(const std::string &problem)
+{
+	static const struct {
+		const char *start;
+		const char *kind;
+	} kinds[] = {
+		{"kernel log: WARNING:", "WARN"}, {"kernel log: BUG:", "BUG"}, {"kernel log: kernel BUG at", "BUG"},
+		{"kernel log: Oops", "oops"}, {"kernel log: general protection fault", "oops"},
+		{"kernel log: Kernel panic", "panic"}, {"kernel log: UBSAN:", "UBSAN"},
+		{"kernel log: KASAN:", "KASAN"}, {"kernel log: KFENCE:", "KFENCE"},
+		{"kernel log: refcount_t:", "refcount"}, {"kernel log: list_", "list-corruption"},
+		{"kernel log: INFO: task ", "hung-task"}, {"kernel log: INFO: rcu", "rcu-stall"},
+		{"kernel log: rcu: INFO:", "rcu-stall"}, {"kernel log: watchdog: BUG:", "lockup"},
+		{"new taint:", "taint"},
+	};
+	for (const auto &k : kinds)
+		if (problem.rfind(k.start, 0) == 0)
+			return k.kind;
+	return "other";
+}
+
 } /* namespace kvmc */

@@ -87,6 +87,16 @@ HostMapping HostMapping::shared_file(int fd, size_t size, int prot)
 	return m;
 }
 
+HostMapping HostMapping::private_file(int fd, size_t size, int prot)
+{
+	HostMapping m;
+	m.addr_ = mmap(nullptr, size, prot, MAP_PRIVATE, fd, 0);
+	if (m.addr_ == MAP_FAILED)
+		die("mmap(fd %d, %zu bytes, private): %s", fd, size, errno_name(errno).c_str());
+	m.size_ = size;
+	return m;
+}
+
 HostMapping &HostMapping::operator=(HostMapping &&o) noexcept
 {
 	if (this != &o) {

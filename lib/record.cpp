@@ -57,7 +57,7 @@ void record(const Record &r)
 		const Finding &f = r.findings[i];
 		line += std::string(i ? "," : "") + "{\"rule\":" + json_string(f.rule.id) + ",\"severity\":" +
 			json_string(f.severity == Finding::Severity::failure ? "failure" : "note") +
-			",\"text\":" + json_string(f.text) + "}";
+			",\"text\":" + json_string(f.text) + ",\"key\":" + json_string(f.key()) + "}";
 	}
 	line += "]}\n";
 	/* One write on an O_APPEND file: lines of concurrent tests stay whole. */

@@ -10,8 +10,12 @@
 
 namespace kvmc {
 
-/* A record of a judgement without a KVM_RUN behind it. */
-static void record_plain(const char *step, Rule rule, bool passed, std::string expected, std::string observed)
+/*
+ * A judgement without a KVM_RUN behind it: recorded, and when it failed,
+ * printed as a FAIL line ending in the finding's key.
+ */
+static void judge_plain(const char *step, Rule rule, bool passed, std::string expected, std::string observed,
+			Finding finding)
 {
 	Record r;
 	r.step = step;
@@ -19,6 +23,11 @@ static void record_plain(const char *step, Rule rule, bool passed, std::string e
 	r.verdict = passed ? "pass" : "fail";
 	r.expected = std::move(expected);
 	r.observed = std::move(observed);
+	if (!passed) {
+		log_line(std::string("FAIL ") + rule.id + " (" + rule.section + "): " + finding.text + " [key: " +
+			 finding.key() + "]");
+		r.findings.push_back(std::move(finding));
+	}
 	record(r);
 }
 
@@ -31,24 +40,22 @@ bool destructive_allowed()
 bool report_kernel_health(const KernelHealth &before)
 {
 	auto problems = health_problems(before);
-	for (const auto &p : problems) {
-		log_line(std::string("FAIL ") + rules::C13.id + " (" + rules::C13.section + "): " + p);
-		record_plain("kernel health", rules::C13, false, "no WARN, BUG, oops or new taint", p);
-	}
+	for (const auto &p : problems)
+		judge_plain("kernel health", rules::C13, false, "no WARN, BUG, oops or new taint", p,
+			    {Finding::Severity::failure, rules::C13, "kernel-health", health_kind(p), p});
 	return !problems.empty();
 }
 
 bool judge_errno(Rule rule, const char *what, int wanted, int got)
 {
 	int err = got < 0 ? -got : 0;
-	record_plain(what, rule, err == wanted, errno_name(wanted), got == 0 ? "success" : errno_name(err));
-	if (err == wanted) {
+	const std::string observed = got == 0 ? std::string("success") : errno_name(err);
+	judge_plain(what, rule, err == wanted, errno_name(wanted), observed,
+		    {Finding::Severity::failure, rule, what, observed,
+		     std::string(what) + ": wanted " + errno_name(wanted) + ", got " + observed});
+	if (err == wanted)
 		log_line(std::string(what) + ": " + rule.id + " ok: " + errno_name(err));
-		return true;
-	}
-	log_line(std::string("FAIL ") + rule.id + " (" + rule.section + "): " + what + ": wanted " +
-		 errno_name(wanted) + ", got " + (got == 0 ? std::string("success") : errno_name(err)));
-	return false;
+	return err == wanted;
 }
 
 bool judge_outcome(const char *step, const Expectation &expected, const Observation &observed)
@@ -80,14 +87,12 @@ bool judge_outcome(const char *step, const Expectation &expected, const Observat
 
 bool judge_value(Rule rule, const char *what, uint64_t wanted, uint64_t got)
 {
-	record_plain(what, rule, wanted == got, hex(wanted), hex(got));
-	if (wanted == got) {
+	judge_plain(what, rule, wanted == got, hex(wanted), hex(got),
+		    {Finding::Severity::failure, rule, what, hex(got),
+		     std::string(what) + ": wanted " + hex(wanted) + ", got " + hex(got)});
+	if (wanted == got)
 		log_line(std::string(what) + ": " + rule.id + " ok: " + hex(got));
-		return true;
-	}
-	log_line(std::string("FAIL ") + rule.id + " (" + rule.section + "): " + what + ": wanted " +
-		 hex(wanted) + ", got " + hex(got));
-	return false;
+	return wanted == got;
 }
 
 } /* namespace kvmc */

@@ -76,14 +76,39 @@ TEST_F(m1_no_memslot, store)
  * recover: once userspace repairs the page, the next KVM_RUN resumes at
  * the faulting access, the guest finishes and its earlier store is intact
  * (C12).
+ * rerun: KVM_RUN again with nothing repaired reports the same fault again
+ * (api.rst 8.44: "Userspaces which attempt to resolve memory faults so
+ * that they can retry KVM_RUN are encouraged to guard against repeatedly
+ * receiving the same error/annotated fault": the fault is not consumed by
+ * reporting it), then the repair works (C12).
+ *
+ * Variants (fixture.variant.test):
+ *  load, store        the page is broken before the guest's first run.
+ *  after_mmio         the fault follows an MMIO exit of the same vCPU,
+ *                     whose union bytes would make a nonsense
+ *                     memory_fault (stale_mmio_load() in test_util.h):
+ *                     a payload KVM forgot to write shows.
+ *  after_pio          the same after a port I/O exit (x86; the guest's
+ *                     sync call is one): flags = direction, size, port and
+ *                     count, gpa = data_offset, size never written (0).
+ *  load_after_mapped, store_after_mapped
+ *                     the guest first touches the page (KVM maps it in
+ *                     stage-2 / NPT), syncs, and only then userspace
+ *                     breaks it: api.rst 4.35 "Changes in the backing of
+ *                     the memory region are automatically reflected into
+ *                     the guest", so KVM must drop its mapping and report
+ *                     the fault as in the load/store cases.
  */
 namespace {
 
 enum class Breakage { prot_none, unmapped, truncated };
+/* What the vCPU did before the access under test. */
+enum class Prelude { none, mmio, pio, mapped };
 
 class BrokenBacking {
 public:
-	BrokenBacking(GuestVm &g, Breakage how, bool is_write) : how_(how)
+	BrokenBacking(GuestVm &g, Breakage how, bool is_write, Prelude prelude = Prelude::none)
+		: how_(how), prelude_(prelude)
 	{
 		const size_t size = 2 * page_size();
 		if (how == Breakage::truncated) {
@@ -95,10 +120,82 @@ public:
 			backing_ = HostMapping::anonymous(size);
 		}
 		slot_.emplace(g.vm(), test_slot, ARCH_TEST_GPA, backing_);
-		if (is_write)
-			g.order({store(before_gpa(), 8, pattern), store(fault_gpa(), 8, ~pattern)});
-		else
-			g.order({store(before_gpa(), 8, pattern), load(fault_gpa(), 8)});
+		const guest::Step access = is_write ? store(fault_gpa(), 8, ~pattern) : load(fault_gpa(), 8);
+		const guest::Step first = store(before_gpa(), 8, pattern);
+		switch (prelude) {
+		case Prelude::none:
+			g.order({first, access});
+			break;
+		case Prelude::mmio:
+			g.order({first, stale_mmio_load(), access});
+			break;
+		case Prelude::pio:
+			g.order({first, sync_point(), access});
+			break;
+		case Prelude::mapped:
+			g.order({first, store(fault_gpa(), 8, pattern), sync_point(), access});
+			break;
+		}
+	}
+
+	/* Steps the guest completes before the access under test. */
+	uint32_t access_step() const
+	{
+		switch (prelude_) {
+		case Prelude::none: return 1;
+		case Prelude::mmio: return 2;
+		case Prelude::pio: return 2;
+		case Prelude::mapped: return 3;
+		}
+		return 0;
+	}
+
+	/* Run the vCPU up to the access under test, judging each earlier
+	 * exit, then break the page. False when the test cannot go on (it
+	 * is then marked failed or skipped). */
+	bool run_prelude(struct __test_metadata *_metadata, GuestVm &g)
+	{
+		completion_ = std::nullopt;
+		bool ok = true;
+		switch (prelude_) {
+		case Prelude::none:
+			break;
+		case Prelude::mmio:
+			ok = judge_outcome("MMIO load before the fault",
+					   Expectation::mmio(rules::C5, stale_mmio_gpa, 1, false), g.run());
+			completion_ = stale_mmio_value;
+			break;
+		case Prelude::pio: {
+			Observation sync = g.run();
+			ok = judge_outcome("sync call before the fault", Expectation::guest_sync(rules::guest), sync);
+			if (ok && sync.exit_reason() != KVM_EXIT_IO)
+				SKIP(return false, "the guest's sync call is %s here, not port I/O: after_mmio covers it",
+				     exit_reason_name(sync.exit_reason()).c_str());
+			break;
+		}
+		case Prelude::mapped:
+			ok = judge_outcome("guest maps the page", Expectation::guest_sync(rules::guest), g.run()) &&
+			     judge_value(rules::guest, "guest's store to the page before it broke", pattern,
+					 host(fault_gpa()));
+			break;
+		}
+		if (!ok) {
+			_metadata->exit_code = KSFT_FAIL;
+			return false;
+		}
+		break_page();
+		return true;
+	}
+
+	/* The run that reaches the access under test: it completes the
+	 * prelude's MMIO load, if any. */
+	Observation run_to_access(GuestVm &g)
+	{
+		if (!completion_)
+			return g.run();
+		uint64_t value = *completion_;
+		completion_ = std::nullopt;
+		return g.complete_load_and_run(value);
 	}
 
 	/* Make the second page unusable, after the slot was registered. */
@@ -145,30 +242,33 @@ public:
 
 private:
 	Breakage how_;
+	Prelude prelude_;
+	std::optional<uint64_t> completion_;
 	UniqueFd memfd_;
 	HostMapping backing_;
 	std::optional<Memslot> slot_;
 };
 
-void broken_backing_fault(struct __test_metadata *_metadata, Breakage how, bool is_write)
+struct BrokenBackingVariant {
+	bool is_write;
+	Prelude prelude;
+};
+
+void broken_backing_fault(struct __test_metadata *_metadata, Breakage how, const BrokenBackingVariant &v)
 {
 	Kvm kvm;
 	GuestVm g(kvm);
-	BrokenBacking b(g, how, is_write);
-	b.break_page();
+	BrokenBacking b(g, how, v.is_write, v.prelude);
+	if (!b.run_prelude(_metadata, g))
+		return;
 	bool promised = g.vm().check_extension(KVM_CAP_MEMORY_FAULT_INFO) == 1;
-	EXPECT_OUTCOME("access", Expectation::unresolvable_fault(b.fault_gpa(), promised), g.run());
-	EXPECT_VALUE(rules::C12, "steps completed before the fault", 1, g.completed());
+	EXPECT_OUTCOME("access", Expectation::unresolvable_fault(b.fault_gpa(), promised), b.run_to_access(g));
+	EXPECT_VALUE(rules::C12, "steps completed before the fault", b.access_step(), g.completed());
 }
 
-void broken_backing_recover(struct __test_metadata *_metadata, Breakage how, bool is_write)
+/* Repair, run, and check that nothing the guest did was lost (C12). */
+void repair_and_finish(struct __test_metadata *_metadata, GuestVm &g, BrokenBacking &b, bool is_write)
 {
-	Kvm kvm;
-	GuestVm g(kvm);
-	BrokenBacking b(g, how, is_write);
-	b.break_page();
-	ASSERT_OUTCOME("access", Expectation::error(rules::C12, EFAULT), g.run());
-
 	b.repair();
 	if (!is_write)
 		b.host(b.fault_gpa()) = ~pattern;
@@ -177,22 +277,116 @@ void broken_backing_recover(struct __test_metadata *_metadata, Breakage how, boo
 	if (is_write)
 		EXPECT_VALUE(rules::C12, "the retried store", ~pattern, b.host(b.fault_gpa()));
 	else
-		EXPECT_VALUE(rules::C12, "the retried load", ~pattern, g.loaded(1));
+		EXPECT_VALUE(rules::C12, "the retried load", ~pattern, g.loaded(b.access_step()));
+}
+
+void broken_backing_recover(struct __test_metadata *_metadata, Breakage how, const BrokenBackingVariant &v)
+{
+	Kvm kvm;
+	GuestVm g(kvm);
+	BrokenBacking b(g, how, v.is_write, v.prelude);
+	if (!b.run_prelude(_metadata, g))
+		return;
+	ASSERT_OUTCOME("access", Expectation::error(rules::C12, EFAULT), b.run_to_access(g));
+	repair_and_finish(_metadata, g, b, v.is_write);
+}
+
+void broken_backing_rerun(struct __test_metadata *_metadata, Breakage how, const BrokenBackingVariant &v)
+{
+	Kvm kvm;
+	GuestVm g(kvm);
+	BrokenBacking b(g, how, v.is_write, v.prelude);
+	if (!b.run_prelude(_metadata, g))
+		return;
+	bool promised = g.vm().check_extension(KVM_CAP_MEMORY_FAULT_INFO) == 1;
+	const Expectation fault = Expectation::unresolvable_fault(b.fault_gpa(), promised);
+	EXPECT_OUTCOME("access", fault, b.run_to_access(g));
+	EXPECT_OUTCOME("KVM_RUN again, nothing repaired", fault, g.run());
+	EXPECT_VALUE(rules::C12, "steps completed before the fault", b.access_step(), g.completed());
+	repair_and_finish(_metadata, g, b, v.is_write);
 }
 
 } /* namespace */
 
 #define BROKEN_BACKING_SCENARIO(fixture, how)                                      \
 	KVM_FIXTURE(fixture);                                                      \
-	FIXTURE_VARIANT(fixture) { bool is_write; };                               \
-	FIXTURE_VARIANT_ADD(fixture, load) { .is_write = false };                  \
-	FIXTURE_VARIANT_ADD(fixture, store) { .is_write = true };                  \
-	TEST_F(fixture, fault) { broken_backing_fault(_metadata, how, variant->is_write); } \
-	TEST_F(fixture, recover) { broken_backing_recover(_metadata, how, variant->is_write); }
+	FIXTURE_VARIANT(fixture) { BrokenBackingVariant v; };                      \
+	FIXTURE_VARIANT_ADD(fixture, load) { .v = {false, Prelude::none} };        \
+	FIXTURE_VARIANT_ADD(fixture, store) { .v = {true, Prelude::none} };        \
+	FIXTURE_VARIANT_ADD(fixture, after_mmio) { .v = {false, Prelude::mmio} };  \
+	FIXTURE_VARIANT_ADD(fixture, after_pio) { .v = {false, Prelude::pio} };    \
+	FIXTURE_VARIANT_ADD(fixture, load_after_mapped) { .v = {false, Prelude::mapped} }; \
+	FIXTURE_VARIANT_ADD(fixture, store_after_mapped) { .v = {true, Prelude::mapped} }; \
+	TEST_F(fixture, fault) { broken_backing_fault(_metadata, how, variant->v); } \
+	TEST_F(fixture, recover) { broken_backing_recover(_metadata, how, variant->v); } \
+	TEST_F(fixture, rerun) { broken_backing_rerun(_metadata, how, variant->v); }
 
 BROKEN_BACKING_SCENARIO(m4_prot_none, Breakage::prot_none)
 BROKEN_BACKING_SCENARIO(m5_unmapped, Breakage::unmapped)
 BROKEN_BACKING_SCENARIO(m6_truncated_memfd, Breakage::truncated)
+
+/*
+ * Pages the host drops under a memslot after the guest mapped them
+ * (madvise(MADV_DONTNEED)): nothing faults, but api.rst 4.35 says
+ * "Changes in the backing of the memory region are automatically
+ * reflected into the guest ... Another example is madvise(MADV_DROP)":
+ * the guest's next load must see what the host now sees, not the page
+ * KVM had mapped before.
+ *  anon            the page is gone: it reads zero.
+ *  private_memfd   a MAP_PRIVATE view of a memfd: the guest's store made a
+ *                  private copy; dropping it shows the file's bytes again.
+ *  shared_memfd    a MAP_SHARED view: the page stays in the file, the
+ *                  guest's store survives.
+ */
+namespace {
+
+constexpr Rule reflected{"backing", "api.rst 4.35 KVM_SET_USER_MEMORY_REGION (changes in the backing "
+				    "of the memory region are automatically reflected into the guest)"};
+
+enum class Dropped { anon, private_memfd, shared_memfd };
+
+} /* namespace */
+
+KVM_FIXTURE(dropped_backing);
+FIXTURE_VARIANT(dropped_backing) { Dropped kind; };
+FIXTURE_VARIANT_ADD(dropped_backing, anon) { .kind = Dropped::anon };
+FIXTURE_VARIANT_ADD(dropped_backing, private_memfd) { .kind = Dropped::private_memfd };
+FIXTURE_VARIANT_ADD(dropped_backing, shared_memfd) { .kind = Dropped::shared_memfd };
+
+TEST_F(dropped_backing, load_after_mapped)
+{
+	Kvm kvm;
+	GuestVm g(kvm);
+	const uint64_t file_value = 0x0f1e2d3c4b5a6978ull, guest_value = ~pattern;
+	UniqueFd memfd;
+	HostMapping backing;
+	if (variant->kind == Dropped::anon) {
+		backing = HostMapping::anonymous(page_size());
+	} else {
+		memfd.reset(memfd_create("kvm-contract-dropped", MFD_CLOEXEC));
+		ASSERT_LE(0, memfd.get()) TH_LOG("memfd_create: %s", errno_name(errno).c_str());
+		ASSERT_EQ(0, ftruncate(memfd.get(), page_size()));
+		ASSERT_EQ((ssize_t)sizeof(file_value), pwrite(memfd.get(), &file_value, sizeof(file_value), 0x40));
+		backing = variant->kind == Dropped::private_memfd ? HostMapping::private_file(memfd.get(), page_size())
+								 : HostMapping::shared_file(memfd.get(), page_size());
+	}
+	Memslot slot(g.vm(), test_slot, ARCH_TEST_GPA, backing);
+	auto *host = reinterpret_cast<volatile uint64_t *>(backing.data() + 0x40);
+
+	const uint64_t gpa = ARCH_TEST_GPA + 0x40;
+	g.order({store(gpa, 8, guest_value), load(gpa, 8), sync_point(), load(gpa, 8)});
+	ASSERT_OUTCOME("store and load", Expectation::guest_sync(reflected), g.run());
+	EXPECT_VALUE(reflected, "the guest's store, seen by the host", guest_value, *host);
+	ASSERT_EQ(0, madvise(backing.data(), page_size(), MADV_DONTNEED))
+		TH_LOG("madvise(MADV_DONTNEED): %s", errno_name(errno).c_str());
+
+	const uint64_t now = *host;
+	const uint64_t wanted = variant->kind == Dropped::anon ? 0 :
+				variant->kind == Dropped::private_memfd ? file_value : guest_value;
+	EXPECT_VALUE(reflected, "the host's view after MADV_DONTNEED", wanted, now);
+	ASSERT_OUTCOME("load after MADV_DONTNEED", Expectation::guest_done(reflected), g.run());
+	EXPECT_VALUE(reflected, "value the guest loads after MADV_DONTNEED", wanted, g.loaded(3));
+}
 
 /*
  * M7: a KVM_MEM_READONLY memslot. C7: loads read the slot's contents;

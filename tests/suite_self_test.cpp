@@ -51,7 +51,9 @@ TEST_F(kvmc_self, unexpected_guest_exception_is_reported)
 	EXPECT_EQ(unmapped, obs.call->args[2]);
 	Verdict v = judge(Expectation::guest_done(rules::guest), obs);
 	EXPECT_FALSE(v.passed());
-	log_line(v.report(Expectation::guest_done(rules::guest), obs));
+	/* What the verdict caught, not as FAIL lines: this test passes. */
+	for (const auto &f : v.findings)
+		log_line("caught: " + f.text + " [key: " + f.key() + "]");
 }
 
 /*

@@ -45,6 +45,12 @@ static inline void arch_store_pair(uint64_t, uint64_t)
 	asm volatile("ud2");
 }
 
+static inline uint64_t arch_load_writeback(uint64_t)
+{
+	asm volatile("ud2");
+	return 0;
+}
+
 static inline void arch_fetch(uint64_t gpa)
 {
 	asm volatile("call *%0" : : "r"(gpa) : "memory", "rax", "rcx", "rdx", "rsi", "rdi", "r8", "r9",

@@ -42,4 +42,34 @@ TEST_F(g6_private_mismatch, load)
 	ASSERT_OUTCOME("private load", Expectation::memory_fault(rules::C2, EFAULT, gpa, true), g.run());
 }
 
+/* G6 after an MMIO exit of the same vCPU: flags (PRIVATE), gpa and size
+ * must all be written, none left from the MMIO exit's union bytes. */
+TEST_F(g6_private_mismatch, load_after_mmio)
+{
+	Kvm kvm;
+	const int types = kvm.check_extension(KVM_CAP_VM_TYPES);
+	if (!(types & (1 << KVM_X86_SW_PROTECTED_VM)))
+		SKIP(return, "KVM_CAP_VM_TYPES is %#x: no KVM_X86_SW_PROTECTED_VM "
+			     "(CONFIG_KVM_SW_PROTECTED_VM), no VM type with private memory", types);
+	GuestVm g(kvm, KVM_X86_SW_PROTECTED_VM);
+	REQUIRE_CAP(g.vm(), KVM_CAP_MEMORY_ATTRIBUTES, KVM_MEMORY_ATTRIBUTE_PRIVATE);
+	HostMapping backing = HostMapping::anonymous(page_size());
+	Memslot slot(g.vm(), test_slot, ARCH_TEST_GPA, backing);
+
+	struct kvm_memory_attributes attrs {};
+	attrs.address = ARCH_TEST_GPA;
+	attrs.size = page_size();
+	attrs.attributes = KVM_MEMORY_ATTRIBUTE_PRIVATE;
+	ASSERT_EQ(0, ioctl(g.vm().fd(), KVM_SET_MEMORY_ATTRIBUTES, &attrs))
+		TH_LOG("KVM_SET_MEMORY_ATTRIBUTES: %s", errno_name(errno).c_str());
+
+	/* As memory_fault the MMIO exit leaves flags without PRIVATE (and
+	 * with undefined bits), a gpa far away and size 1. */
+	const uint64_t gpa = ARCH_TEST_GPA + 0x28;
+	g.order({stale_mmio_load(), load(gpa, 8)});
+	ASSERT_OUTCOME("MMIO load", Expectation::mmio(rules::C5, stale_mmio_gpa, 1, false), g.run());
+	ASSERT_OUTCOME("private load", Expectation::memory_fault(rules::C2, EFAULT, gpa, true),
+		       g.complete_load_and_run(stale_mmio_value));
+}
+
 KVMC_TEST_MAIN
