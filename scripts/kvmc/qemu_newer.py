@@ -71,11 +71,11 @@ def offline() -> bool:
     return os.environ.get("KVMC_OFFLINE", "0") == "1"
 
 
-def mirror() -> str:
+def mirror(etc_apt: Path = Path("/etc/apt")) -> str:
     """The Debian archive this machine's apt configuration names (the first
     main archive, not the security one), as debian.sh's mirror()."""
     candidates: list[str] = []
-    for f in sorted(Path("/etc/apt/sources.list.d").glob("*.sources")):
+    for f in sorted((etc_apt / "sources.list.d").glob("*.sources")):
         with contextlib.suppress(OSError):
             for line in f.read_text().splitlines():
                 if line.startswith("URIs:"):
@@ -84,7 +84,7 @@ def mirror() -> str:
             break
     if not any(_is_main_archive(u) for u in candidates):
         with contextlib.suppress(OSError):
-            for line in Path("/etc/apt/sources.list").read_text().splitlines():
+            for line in (etc_apt / "sources.list").read_text().splitlines():
                 words = line.split()
                 if words and words[0] == "deb":
                     candidates += [w for w in words[1:] if re.match(r"^[a-z]+://", w)][:1]
