@@ -192,8 +192,9 @@ unit: unit-build
 # The project's own tests: the oracle's unit tests here, then the suite
 # against real KVM on every architecture (in VMs when this machine has no
 # KVM), with the known deviations of Debian's kernels as XFAIL.
+# x86_64-shadow: x86 again with kvm_amd npt=0, KVM's shadow MMU.
 check:
-	./run_tests.sh --unit --baseline baselines/debian.txt
+	./run_tests.sh --unit --baseline baselines/debian.txt --arch arm64 --arch x86_64 --arch x86_64-shadow
 
 # Time to verdict: warm runs (add BENCH_ARGS=--cold for a fresh clone).
 bench:

@@ -47,6 +47,11 @@ class Console:
 
     def feed(self, line: str) -> None:
         line = line.rstrip("\r\n")
+        # A marker may follow terminal control output on the same line.
+        at = line.find("@@KVMC-")
+        if at > 0 and self.section == "console":
+            self.console.append(line[:at])
+            line = line[at:]
         if line.startswith("@@KVMC-"):
             self._marker(line)
             return

@@ -366,7 +366,17 @@ def run_vm(p: Prepared, s: Settings, names: list[str]) -> None:
     if run.package:
         write_atomic(os.path.join(d, "kernel-package"), run.package + "\n")
     for note in console.notes:
-        say(f"{cfg.name}: in the VM: {note}")
+        # Module parameters as the VM's kernel took them; an insmod that
+        # failed only with -v (kvm-intel always fails under QEMU's SVM).
+        if s.verbose or "=" in note:
+            say(f"{cfg.name}: in the VM: {note}")
+    for module, params in cfg.module_params.items():
+        for param in params.split():
+            name, _, value = param.partition("=")
+            got = next((n.partition("=")[2] for n in console.notes
+                        if n.startswith(f"{module.replace('-', '_')}.{name}=")), None)
+            if console.booted and not console.nokvm and got is None:
+                say(f"{cfg.name}: the VM did not report {module} {name}; was {param} applied?")
     if console.nokvm:
         reason = console.nokvm + (" (x86 KVM as modules: pass --modules)"
                                   if s.kernel_image and cfg.kvm_modules else "")

@@ -346,11 +346,13 @@ case_duplicate_arch_counts_once() {
 case_two_runs_in_one_clone() {
 	fake_qemu
 	local i pids=()
+	rm -rf "$WORK/results"
+	# The same results directory too: the second waits for the first.
 	for i in 1 2; do
-		rm -rf "$WORK/results$i"
-		env PATH="$WORK/fake:$PATH" FAKE=slow "$TOP/run_tests.sh" -o "$WORK/results$i" --arch arm64 \
+		env PATH="$WORK/fake:$PATH" FAKE=slow "$TOP/run_tests.sh" -o "$WORK/results" --arch arm64 \
 			> "$WORK/log$i" 2>&1 < /dev/null &
 		pids+=($!)
+		sleep 0.5
 	done
 	for i in 1 2; do
 		wait "${pids[$((i - 1))]}"; RC=$?
