@@ -6,7 +6,8 @@ A line is
     ARCH KERNEL-GLOB TEST-GLOB RULE FIELD=VALUE  free-text reason
 
 ARCH, KERNEL-GLOB (matched against uname -r) and TEST-GLOB are shell
-patterns; "RULE FIELD=VALUE" is a finding's key as the oracle writes it
+patterns (ARCH matches the --arch configuration or its architecture: an
+x86_64 entry covers x86_64-shadow); "RULE FIELD=VALUE" is a finding's key as the oracle writes it
 (e.g. "C4 exit_reason=KVM_EXIT_UNKNOWN(0)"), FIELD=VALUE matched exactly
 or, when it holds "*", as a pattern. "#" starts a comment line.
 
@@ -45,8 +46,11 @@ class Entry:
         return f"{self.rule} {self.finding}"
 
     def applies(self, arch: str, kernel: str, test: str) -> bool:
-        return (fnmatchcase(arch, self.arch) and fnmatchcase(kernel, self.kernel)
-                and fnmatchcase(test, self.test))
+        """arch: a configuration name, or several separated by "/" (the
+        configuration and its architecture: an entry for x86_64 also
+        covers x86_64-shadow, one for x86_64-shadow only that)."""
+        return (any(fnmatchcase(a, self.arch) for a in arch.split("/"))
+                and fnmatchcase(kernel, self.kernel) and fnmatchcase(test, self.test))
 
     def excuses(self, key: str) -> bool:
         rule, _, finding = key.partition(" ")

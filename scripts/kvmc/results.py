@@ -96,13 +96,17 @@ def apply_baseline(run: Run, entries: list[bl.Entry]) -> None:
     passed XPASS) in its tree, at every level that contains them."""
     if not entries:
         return
+    from .qemu_configs import CONFIGS
+    arch = run.arch
+    if arch in CONFIGS and CONFIGS[arch].build_arch != arch:
+        arch = f"{arch}/{CONFIGS[arch].build_arch}"
     for binary in run.doc.subtests:
         tests = binary.subtests or [binary]
         for t in tests:
             if t.raw_verdict is Verdict.SKIP:
                 continue
             failed = t.raw_verdict is Verdict.FAIL
-            j = bl.judge(entries, run.arch, run.kernel, t.name, failed, t.synthesized,
+            j = bl.judge(entries, arch, run.kernel, t.name, failed, t.synthesized,
                          run.failing_findings(t.name) if failed else [])
             if j.excused:
                 t.verdict_override, t.reason = Verdict.XFAIL, j.reason

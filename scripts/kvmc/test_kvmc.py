@@ -173,6 +173,13 @@ class Baselines(unittest.TestCase):
         j = bl.judge(self.entries, "x86_64", "7.3.4", "m4_x.fault", True, False, [])
         self.assertFalse(j.excused)
 
+    def test_an_architecture_entry_covers_its_configurations(self) -> None:
+        r = run_of("baselined.ktap", arch="x86_64-shadow", observations="baselined.jsonl")
+        results.apply_baseline(r, self.entries)
+        self.assertEqual(r.doc.subtests[0].subtests[0].verdict, Verdict.XFAIL)
+        (only,) = bl.parse("x86_64-shadow 7.* m4_* C4 exit_reason=KVM_EXIT_UNKNOWN(0) shadow only\n", "f")
+        self.assertFalse(only.applies("x86_64", "7.3.4", "m4_x"))
+
     def test_arch_kernel_and_pattern_values(self) -> None:
         (e,) = bl.parse("x86_64* 6.1[2-9].* p2_* C8 si_addr_lsb=*  any lsb\n", "f")
         self.assertTrue(e.applies("x86_64-shadow", "6.12.57+deb13-amd64", "p2_x.load"))
