@@ -22,11 +22,11 @@ from types import FrameType
 from typing import Callable
 
 from . import TOP, baseline as bl, debian, qemu, report, results
-from .ktap import Test
+from .ktap import Parser, Test
 from .qemu_configs import CONFIGS, DEFAULT
 from .results import Run
-from .runner import Settings, Untestable, own_tests, prepare, remove_scratch, run_native, run_vm, say
-from .runner import Lock, Prepared, call, deps
+from .runner import (Lock, Prepared, Settings, Untestable, call, clone_lock, deps, own_tests, prepare,
+                     remove_scratch, run_native, run_vm, say, spawn)
 
 USAGE = f"""\
 usage: ./run_tests.sh [--arch ARCH] [-t PATTERN] [-l] [-v] [--strict]
@@ -376,7 +376,7 @@ def unit_runs(o: Options, done: Callable[[Run], None]) -> None:
         deps(s.verbose)
         say("building the oracle's unit tests")
         quiet: dict[str, object] = {} if s.verbose else {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-        with Lock(os.path.join(TOP, "build", ".lock"), "in this clone to finish building"):
+        with clone_lock():
             rc = call(["make", "-C", TOP, f"O={out}", "unit-build"], **quiet)
         if rc != 0:
             say("unit test build failed; rerun with -v")
@@ -395,15 +395,13 @@ def unit_runs(o: Options, done: Callable[[Run], None]) -> None:
     # The runners' own tests: bad input, broken environments, clean-up.
     say("testing the runners (tests/runner/runner_test.sh)")
     r = new_run("runner", "runner", os.path.join(s.results, "runner"))
-    lines: list[str] = []
-    parser_doc = own_runner_tests(lines)
-    r.doc = parser_doc
+    r.doc = own_runner_tests()
     done(r)
 
 
-def own_runner_tests(lines: list[str]) -> Test:
-    from .ktap import Parser
-    from .runner import spawn
+def own_runner_tests() -> Test:
+    """tests/runner/runner_test.sh as one binary's subtests; each case's
+    result line goes to stderr as it comes (the whole takes minutes)."""
     parser = Parser("runner")
     for x in ("TAP version 13", "1..1", "# kvm-contract: runner_test"):
         parser.feed(x)
@@ -411,7 +409,6 @@ def own_runner_tests(lines: list[str]) -> Test:
     assert p.stdout is not None
     for raw in p.stdout:
         line = raw.decode("utf-8", "replace").rstrip("\n")
-        lines.append(line)
         parser.feed("    " + line)
         if re.match(r"(not )?ok \d", line):
             say(f"runner: {line}")
