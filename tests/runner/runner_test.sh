@@ -432,6 +432,17 @@ case_junit_untestable_and_control_characters() {
 	PY
 }
 
+# ... and in a matrix each kernel's suite has a name of its own.
+case_matrix_junit_suites_unique() {
+	fake KVMC_OFFLINE=1 -- --arch arm64 --matrix --kernels "trixie-backports 7.3.4" --junit "$WORK/m.xml"
+	expect_rc 0
+	python3 - "$WORK/m.xml" >> "$WORK/why" 2>&1 <<-'PY' || complain "JUnit suite names are not unique"
+	import sys, xml.etree.ElementTree as ET
+	names = [s.get("name") for s in ET.parse(sys.argv[1]).getroot().iter("testsuite")]
+	assert len(names) == len(set(names)) == 2, names
+	PY
+}
+
 # Issue 16 items 11 and 12: SIGHUP and SIGTERM stop the run (128+signal)
 # with its VMs; a killed runner takes its VMs along; a stale pid file in
 # the results is never trusted.
