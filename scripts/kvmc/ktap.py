@@ -321,10 +321,3 @@ def parse(lines: Iterable[str], name: str = "", why: str = "") -> Test:
         p.feed(line)
     return p.finish(why)
 
-
-def unfinished(root: Test) -> str:
-    """The test a cut-off stream was running, if any (before finish())."""
-    for t in root.walk():
-        if t.synthesized and t.ok is False and t.reason:
-            return t.name
-    return ""

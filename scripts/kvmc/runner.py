@@ -14,7 +14,7 @@ import subprocess
 import sys
 import threading
 from dataclasses import dataclass, field
-from typing import IO, Iterator
+from typing import Iterator
 
 from . import TOP, debian, qemu
 from .console import Console
@@ -305,6 +305,11 @@ def prepare(cfg: QemuConfig, s: Settings, run: Run, built: set[str]) -> Prepared
                 if not os.path.isfile(s.kernel_image) or not os.access(s.kernel_image, os.R_OK):
                     say(f"--kernel {s.kernel_image}: no such file")
                     raise Untestable(f"--kernel {s.kernel_image}: no such file")
+                problem = cfg.image_problem(s.kernel_image)
+                if problem:
+                    reason = f"--kernel {s.kernel_image}: {problem}"
+                    say(reason)
+                    raise Untestable(reason)
                 kernel = debian.Kernel(s.kernel_image,
                                        f"{os.path.basename(s.kernel_image)} (version known once booted)", "")
             else:
@@ -429,7 +434,7 @@ def ktap_runner_env(s: Settings, observations: str) -> dict[str, str]:
             "KVMC_BIN_TIMEOUT": str(s.bin_timeout), "KVMC_RUN_TIMEOUT_MS": str(s.run_timeout_ms)}
 
 
-def stream(argv: list[str], env: dict[str, str], parser: Parser, copy: IO[str] | None = None) -> int:
+def stream(argv: list[str], env: dict[str, str], parser: Parser) -> int:
     """Run a KTAP producer, parsing its output as it comes."""
     p = spawn(argv, env=env, stdout=subprocess.PIPE)
     assert p.stdout is not None
@@ -437,8 +442,6 @@ def stream(argv: list[str], env: dict[str, str], parser: Parser, copy: IO[str] |
         for raw in p.stdout:
             line = raw.decode("utf-8", "replace").rstrip("\n")
             parser.feed(line)
-            if copy is not None:
-                print(line, file=copy, flush=True)
         return p.wait()
     finally:
         qemu.disown(p)

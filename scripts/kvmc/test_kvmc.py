@@ -233,6 +233,27 @@ class QemuArgv(unittest.TestCase):
         self.assertEqual(argv[argv.index("-kernel") + 1], "/a b/K")
         self.assertTrue(argv[-1].endswith(" x=1 y=2"))
 
+    def test_image_headers(self) -> None:
+        d = tempfile.mkdtemp()
+        try:
+            def image(name: str, data: bytes) -> str:
+                path = os.path.join(d, name)
+                with open(path, "wb") as f:
+                    f.write(data)
+                return path
+            arm = image("Image", bytes(56) + b"ARM\x64" + bytes(100))
+            bz = image("bzImage", bytes(0x202) + b"HdrS" + bytes(100))
+            junk = image("junk", b"\x55" * 5000)
+            empty = image("empty", b"")
+            a, x = CONFIGS["arm64"], CONFIGS["x86_64-shadow"]
+            self.assertEqual((a.image_problem(arm), x.image_problem(bz)), ("", ""))
+            self.assertIn("an x86 bzImage", a.image_problem(bz))
+            self.assertIn("an arm64 Image", x.image_problem(arm))
+            self.assertIn("not a kernel image", a.image_problem(junk))
+            self.assertEqual(x.image_problem(empty), "it is empty")
+        finally:
+            shutil.rmtree(d)
+
     def test_shadow_is_x86_with_npt_off(self) -> None:
         x86, shadow = CONFIGS["x86_64"], CONFIGS["x86_64-shadow"]
         self.assertEqual(shadow.argv("K", "I", "", {}), x86.argv("K", "I", "", {}))

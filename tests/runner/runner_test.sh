@@ -85,14 +85,22 @@ case_missing_kernel() {
 	expect_rc 125; expect_out "no-such-image: no such file"
 }
 
+# Issue 16 item 7: a file that is no kernel for the machine is refused
+# before QEMU starts, with the reason (it used to take the boot limit).
 case_corrupt_kernel_refused() {
 	head -c 2000000 /dev/urandom > "$WORK/garbage"
 	run -- --arch x86_64 --kernel "$WORK/garbage"
-	expect_rc 125; expect_out "stopped before its init ran"
+	expect_rc 125; expect_out "garbage: not a kernel image for x86_64"
 }
 
+case_wrong_architecture_kernel_refused() {
+	run -- --arch arm64 --kernel "$(KVMC_OFFLINE=1 "$TOP/scripts/debian.sh" kernel x86_64)"
+	expect_rc 125; expect_out "an x86 bzImage, not a kernel for arm64"
+}
+
+# A kernel that never reaches the init (here: an Image header on garbage).
 case_corrupt_kernel_never_boots() {
-	head -c 2000000 /dev/urandom > "$WORK/garbage"
+	{ head -c 56 /dev/zero; printf 'ARM\144'; head -c 2000000 /dev/urandom; } > "$WORK/garbage"
 	run -- --arch arm64 --kernel "$WORK/garbage" --boot-timeout 4
 	expect_rc 125; expect_out "did not reach its init within the boot limit of 4 s"
 }

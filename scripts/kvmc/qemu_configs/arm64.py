@@ -16,4 +16,7 @@ CONFIG = QemuConfig(
     defaults={"KVMC_ARM64_MACHINE": "virt,virtualization=on,gic-version=3",
               "KVMC_ARM64_SMP": "1", "KVMC_VM_MEMORY": "1G"},
     description="arm64, KVM built in, nested under QEMU's virtualization=on",
+    # The Image header's magic, a gzip-compressed Image, an EFI zboot image.
+    image_magic=((56, b"ARM\x64"), (0, b"\x1f\x8b"), (4, b"zimg")),
+    elf_machine=183,
 )

@@ -14,5 +14,8 @@ CONFIG = QemuConfig(
     console="ttyS0",
     defaults={"KVMC_VM_MEMORY": "1G"},
     kvm_modules=True,
+    # The bzImage setup header's magic.
+    image_magic=((0x202, b"HdrS"),),
+    elf_machine=62,
     description="x86_64, kvm-amd on QEMU's SVM with nested paging (NPT)",
 )
