@@ -451,6 +451,16 @@ case_matrix_junit_suites_unique() {
 	PY
 }
 
+# Issue 16 item 14: a modules_install tree with kvm-amd only is enough.
+case_modules_tree_without_kvm_intel() {
+	mkdir -p "$WORK/mods/lib/modules/7.3.0/kernel/arch/x86/kvm"
+	printf 'name=kvm_amd\0depends=\0' > "$WORK/mods/lib/modules/7.3.0/kernel/arch/x86/kvm/kvm-amd.ko"
+	"$TOP/scripts/debian.sh" modules-tree "$WORK/mods" "$WORK/mods-out" > "$LOG" 2>&1
+	RC=$?
+	expect_rc 0
+	[ "$(cat "$WORK/mods-out/load-order" 2>/dev/null)" = kvm-amd ] || complain "load-order is not just kvm-amd"
+}
+
 # Issue 16 items 11 and 12: SIGHUP and SIGTERM stop the run (128+signal)
 # with its VMs; a killed runner takes its VMs along; a stale pid file in
 # the results is never trusted.
