@@ -461,6 +461,14 @@ case_modules_tree_without_kvm_intel() {
 	[ "$(cat "$WORK/mods-out/load-order" 2>/dev/null)" = kvm-amd ] || complain "load-order is not just kvm-amd"
 }
 
+# Issue 16 item 15: a --kernel path with a space stays one argument.
+case_kernel_path_with_space() {
+	mkdir -p "$WORK/a kernel"
+	{ head -c 56 /dev/zero; printf 'ARM\144'; head -c 1000 /dev/zero; } > "$WORK/a kernel/Image"
+	fake -- --arch arm64 --kernel "$WORK/a kernel/Image"
+	expect_rc 0; expect_out "^2 passed, 0 failed, 0 skipped"
+}
+
 # Issue 16 items 11 and 12: SIGHUP and SIGTERM stop the run (128+signal)
 # with its VMs; a killed runner takes its VMs along; a stale pid file in
 # the results is never trusted.
