@@ -261,8 +261,13 @@ fake_qemu() {
 	mkdir -p "$WORK/fake"
 	cat > "$WORK/fake/qemu-system-aarch64" <<-'FAKE'
 	#!/bin/sh
-	initrd= prev=
-	for a; do [ "$prev" = -initrd ] && initrd=$a; prev=$a; done
+	initrd= kernel= prev=
+	for a; do
+		[ "$prev" = -initrd ] && initrd=$a
+		[ "$prev" = -kernel ] && kernel=$a
+		prev=$a
+	done
+	[ -f "$kernel" ] || { echo "qemu: could not load kernel '$kernel'"; exit 1; }
 	case $0 in *aarch64) arch=aarch64 ;; *) arch=x86_64 ;; esac
 	case ${FAKE:-pass} in
 	hang) exec perl -e 'sleep 60' -- "$@" ;;
