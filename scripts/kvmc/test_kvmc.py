@@ -313,8 +313,13 @@ class Cli(unittest.TestCase):
         import importlib.util
         if importlib.util.find_spec("kvmc.kbuild") is not None:
             self.skipTest("kbuild.py is here")
+        import contextlib
+        import io
         from .cli import main
-        self.assertEqual(main(["--arch", "arm64", "--build", "/nonexistent"]), 2)
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err):
+            self.assertEqual(main(["--arch", "arm64", "--build", "/nonexistent"]), 2)
+        self.assertIn("--build: building kernel trees is not available", err.getvalue())
 
     def test_build_needs_one_arch(self) -> None:
         with self.assertRaisesRegex(UsageError, "--build needs exactly one --arch"):
