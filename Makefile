@@ -193,8 +193,9 @@ unit: unit-build
 # against real KVM on every architecture, always in VMs booting Debian's
 # kernel (the baseline describes those kernels, not whatever kernel this
 # machine runs), with the known deviations of Debian's kernels as XFAIL.
+# x86_64-shadow: x86 again with kvm_amd npt=0, KVM's shadow MMU.
 check:
-	./run_tests.sh --unit --vm --baseline baselines/debian.txt
+	./run_tests.sh --unit --vm --baseline baselines/debian.txt --arch arm64 --arch x86_64 --arch x86_64-shadow
 
 # Time to verdict: warm runs (add BENCH_ARGS=--cold for a fresh clone).
 bench:

@@ -457,8 +457,8 @@ kernels() {
 # or the lib/modules/<version> directory itself), or of an unpacked
 # package, into DEST: the x86 KVM modules and those they depend on (each
 # module's depends= field), decompressed, with a load-order file,
-# dependencies first. kvm-intel comes along for real Intel hardware; under
-# QEMU's emulation only kvm-amd (SVM) can load.
+# dependencies first. kvm-intel comes along, where the tree has it, for
+# real Intel hardware; under QEMU's emulation only kvm-amd (SVM) can load.
 modules_tree() {
 	src=$1 dest=$2
 	[ -d "$src" ] || die "--modules $src: no such directory"
@@ -480,7 +480,8 @@ modules_tree() {
 		echo "$1" >> "$dest.part/load-order"
 	}
 	add_module kvm-amd
-	add_module kvm-intel
+	# kvm-intel where the tree has it (a kvm-amd-only build is fine).
+	[ -z "$(find "$src" -name 'kvm-intel.ko*' -print -quit)" ] || add_module kvm-intel
 	rm -rf "$dest"
 	mv "$dest.part" "$dest"
 	echo "$dest"

@@ -6,7 +6,7 @@
 set -eu
 
 PKGS="make g++ gcc-aarch64-linux-gnu g++-aarch64-linux-gnu binutils-aarch64-linux-gnu
-      qemu-system-arm qemu-system-x86 cpio xz-utils gzip ca-certificates python3 perl
+      qemu-system-arm qemu-system-x86 cpio xz-utils gzip ca-certificates python3 mypy perl util-linux
       debian-archive-keyring"
 
 missing=

@@ -26,7 +26,16 @@ export KVMC_STRICT KVMC_RUN_TIMEOUT_MS KVMC_BIN_TIMEOUT KVMC_UNPRIVILEGED KVMC_O
 mods=/lib/modules/kvm-contract
 if [ ! -c /dev/kvm ] && [ -f $mods/load-order ]; then
 	for m in $(cat $mods/load-order); do
-		insmod $mods/$m.ko 2>/dev/null || echo "@@KVMC-NOTE insmod $m failed"
+		# Module parameters of this run's configuration (kvmc.conf
+		# KVMC_MODULE_PARAMS_kvm_amd="npt=0" for x86_64-shadow).
+		mv=$(echo "$m" | tr - _)
+		eval "params=\${KVMC_MODULE_PARAMS_$mv:-}"
+		# shellcheck disable=SC2086
+		insmod $mods/$m.ko $params 2>/dev/null || echo "@@KVMC-NOTE insmod $m failed"
+		for p in $params; do
+			[ -r /sys/module/$mv/parameters/${p%%=*} ] &&
+				echo "@@KVMC-NOTE $mv.${p%%=*}=$(cat /sys/module/$mv/parameters/${p%%=*})"
+		done
 	done
 	# devtmpfs creates /dev/kvm as the module registers it.
 	i=0

@@ -1,0 +1,254 @@
+# SPDX-License-Identifier: GPL-2.0
+"""Reports from the result tree: JSON, JUnit XML, an HTML matrix, a
+baseline of this run's failures, the README's status table."""
+
+from __future__ import annotations
+
+import datetime
+import html
+import json
+import re
+import xml.etree.ElementTree as ET
+
+from .baseline import cut
+from .ktap import Test, Verdict
+from .results import Run, exit_code, total
+
+# XML 1.0 allows tab, newline and carriage return, nothing else below 0x20.
+CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def xml_text(s: str) -> str:
+    return CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", s)
+
+
+def single_tests(run: Run) -> list[tuple[Test, str]]:
+    """(test, binary) for every single test of a run, as counted."""
+    out = []
+    for binary in run.doc.subtests:
+        if not binary.subtests:
+            out.append((binary, binary.name))
+            continue
+        for leaf, parent in binary.leaves():
+            out.append((leaf, parent.name if parent is not None and parent is not binary else binary.name))
+        if binary.verdict is Verdict.FAIL and not any(
+                leaf.verdict is Verdict.FAIL for leaf, _ in binary.leaves()):
+            out.append((binary, binary.name))
+    return out
+
+
+def first_failure(t: Test) -> str:
+    diags = t.diagnostics()
+    line = next((d for d in diags if d.startswith("FAIL")), "")
+    if line:
+        return line
+    if t.reason:
+        return t.reason
+    return t.directive or "failed"
+
+
+# ---- JSON ---------------------------------------------------------------------
+def to_json(runs: list[Run], pattern: str = "") -> str:
+    rc, _ = exit_code(runs, pattern)
+    c = total(runs)
+    out = {
+        "format": "kvm-contract results 2",
+        "exit_code": rc,
+        "summary": vars(c),
+        "runs": [{
+            "arch": r.arch, "name": r.label, "kernel": r.kernel, "package": r.package,
+            "untestable": r.untestable, "summary": vars(r.counts()),
+            "tests": [{
+                "name": t.name, "binary": binary, "result": t.verdict.value,
+                "directive": t.result_line().partition(" # ")[2],
+                "diagnostics": t.diagnostics(),
+                "observations": r.observations.get(t.name) or [],
+            } for t, binary in single_tests(r)],
+        } for r in runs],
+    }
+    return json.dumps(out, indent=1) + "\n"
+
+
+# ---- JUnit --------------------------------------------------------------------
+def to_junit(runs: list[Run]) -> str:
+    suites = ET.Element("testsuites")
+    for r in runs:
+        tests = single_tests(r)
+        c = r.counts()
+        suite = ET.SubElement(suites, "testsuite", name=xml_text(f"kvm-contract.{r.label}"),
+                              tests=str(len(tests)), failures=str(c.failed),
+                              errors="1" if r.untestable else "0", skipped=str(c.skipped))
+        props = ET.SubElement(suite, "properties")
+        ET.SubElement(props, "property", name="arch", value=r.arch)
+        ET.SubElement(props, "property", name="kernel", value=xml_text(r.kernel))
+        if r.package:
+            ET.SubElement(props, "property", name="package", value=xml_text(r.package))
+        if r.untestable:
+            # JUnit's place for "the run could not happen".
+            case = ET.SubElement(suite, "testcase", classname=xml_text(r.label), name="untestable")
+            ET.SubElement(case, "error", message=xml_text(r.untestable), type="untestable")
+        for t, binary in tests:
+            case = ET.SubElement(suite, "testcase", classname=xml_text(f"{r.label}.{binary}"),
+                                 name=xml_text(t.name))
+            text = xml_text("\n".join(t.diagnostics()))
+            v = t.verdict
+            if v is Verdict.FAIL:
+                ET.SubElement(case, "failure", message=xml_text(first_failure(t))).text = text
+            elif v is Verdict.SKIP:
+                ET.SubElement(case, "skipped", message=xml_text(t.directive[4:].strip()))
+            elif v in (Verdict.XFAIL, Verdict.XPASS):
+                ET.SubElement(case, "system-out").text = xml_text(f"{v.value}: {t.reason or t.directive}\n{text}")
+    ET.indent(suites)
+    return ET.tostring(suites, encoding="unicode", xml_declaration=True) + "\n"
+
+
+# ---- HTML ---------------------------------------------------------------------
+COLOURS = {"pass": "#b6e3b6", "fail": "#f4a6a6", "skip": "#dddddd",
+           "xfail": "#f6d28b", "xpass": "#a6c8f4", "": "#ffffff"}
+LABELS = {"pass": "pass", "fail": "FAIL", "skip": "skip", "xfail": "known", "xpass": "fixed", "": ""}
+
+
+def scenario_of(name: str) -> str:
+    m = re.match(r"([a-z]\d+)_", name)
+    return m.group(1).upper() if m else name.split(".")[0]
+
+
+def _scenario_key(name: str) -> tuple[str, int, str]:
+    s = scenario_of(name)
+    return (s[0], int(re.sub(r"\D", "", s) or 0), name)
+
+
+def to_html(runs: list[Run], title: str) -> str:
+    def order(r: Run) -> tuple[str, list[int]]:
+        return (r.arch, [int(x) for x in re.findall(r"\d+", r.kernel)[:3]])
+    runs = sorted(runs, key=order)
+    cells = [{t.name: t for t, _ in single_tests(r)} for r in runs]
+    names = sorted({n for c in cells for n in c}, key=_scenario_key)
+    out = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
+           "<style>body{font:13px sans-serif}table{border-collapse:collapse}"
+           "td,th{border:1px solid #999;padding:2px 6px}th{background:#eee}"
+           "td.r{text-align:center;min-width:4em}td.n{font-family:monospace}</style></head><body>",
+           f"<h1>{html.escape(title)}</h1>",
+           "<p>Each column is one architecture and kernel; each row one test "
+           "(fixture.variant.test; the fixture's first letters are the scenario of CONTRACT.md). "
+           "Hover over a cell for the rule and the observed outcome. "
+           + " ".join(f"<span style='background:{COLOURS[k]};padding:0 4px'>{LABELS[k]}</span>"
+                      for k in ("pass", "fail", "xfail", "xpass", "skip"))
+           + " (known: a deviation listed in the baseline; fixed: a listed one that passed)</p>",
+           "<table><tr><th>scenario</th><th>test</th>"]
+    for r in runs:
+        tip = html.escape(r.untestable or r.package or r.kernel, quote=True)
+        note = "<br><i>not tested</i>" if r.untestable else ""
+        out.append(f"<th title='{tip}'>{html.escape(r.label)}<br>{html.escape(r.kernel)}{note}</th>")
+    out.append("</tr>")
+    for name in names:
+        out.append(f"<tr><td>{scenario_of(name)}</td><td class='n'>{html.escape(name)}</td>")
+        for i, r in enumerate(runs):
+            t = cells[i].get(name)
+            result = t.verdict.value if t else ""
+            tip = ""
+            if t:
+                lines = [t.reason] if t.reason else []
+                for o in r.observations.get(name, []):
+                    if o.get("verdict") != "pass" or "exit_reason" in o:
+                        lines.append(f"{o.get('rule')} {o.get('verdict')}: {o.get('observed')}")
+                lines += [d for d in t.diagnostics() if d.startswith(("FAIL", "NOTE", "note", "baseline"))]
+                tip = html.escape("\n".join(lines[:12]), quote=True)
+            out.append(f"<td class='r' style='background:{COLOURS[result]}' title='{tip}'>"
+                       f"{LABELS[result] if t else '&ndash;'}</td>")
+        out.append("</tr>")
+    if any(r.untestable for r in runs):
+        out.append("<tr><td></td><td>why not tested</td>")
+        out += [f"<td>{html.escape(r.untestable)}</td>" for r in runs]
+        out.append("</tr>")
+    out.append("<tr><th></th><th>totals</th>")
+    for r in runs:
+        c = r.counts()
+        out.append("<th>" + html.escape(f"{c.passed - c.xfail - c.xpass} pass, {c.failed} fail, "
+                                        f"{c.xfail} known, {c.skipped} skip") + "</th>")
+    out.append("</tr></table></body></html>\n")
+    return "".join(out)
+
+
+# ---- baseline -----------------------------------------------------------------
+def to_baseline(runs: list[Run]) -> str:
+    out = ["# Known deviations, written by run_tests.sh --write-baseline from a run.",
+           "# ARCH  KERNEL-GLOB  TEST-GLOB  RULE FIELD=VALUE  REASON"]
+    for r in runs:
+        for t, _ in single_tests(r):
+            if t.verdict not in (Verdict.FAIL, Verdict.XFAIL):
+                continue
+            findings = r.failing_findings(t.name)
+            keyed = [(k, text) for k, text in findings if k]
+            if t.synthesized or not findings or len(keyed) != len(findings):
+                out.append(f"# {r.arch} {r.kernel} {t.name}: cannot be excused"
+                           f" (a crash, a time limit or a failure without a finding key):"
+                           f" {cut(first_failure(t), 100)}")
+                continue
+            seen = set()
+            for key, text in keyed:
+                assert key is not None
+                if key in seen:
+                    continue
+                seen.add(key)
+                out.append(f"{r.arch} {r.kernel} {t.name} {key}  {cut(text)}")
+    return "\n".join(out) + "\n"
+
+
+# ---- the README's status table --------------------------------------------------
+ORDER = "mpgk"
+
+
+def status_table(runs: list[Run]) -> str:
+    """Scenario x architecture, from a run's trees, as Markdown."""
+    header = "| scenario |" + "".join(f" {r.label} ({r.kernel}) |" for r in runs)
+    lines = [header, "|---|" + "---|" * len(runs)]
+    names: dict[str, tuple[int, int]] = {}
+    cells: dict[tuple[str, int], dict[str, int]] = {}
+    notes: list[str] = []
+    for i, r in enumerate(runs):
+        for t, _ in single_tests(r):
+            fixture = t.name.split(".")[0]
+            rank = ORDER.find(fixture[:1]) if not fixture.startswith("kvmc") else -1
+            m = re.match(r"[a-z](\d+)", fixture)
+            num = int(m.group(1)) if m else 0
+            names.setdefault(fixture, (rank if rank >= 0 else 9, num))
+            v = {"pass": "pass", "fail": "FAIL", "xfail": "XFAIL", "xpass": "XPASS",
+                 "skip": "skip"}[t.verdict.value]
+            cell = cells.setdefault((fixture, i), {})
+            cell[v] = cell.get(v, 0) + 1
+            if t.verdict is Verdict.XFAIL and t.reason and t.reason not in notes:
+                notes.append(t.reason)
+    for fixture in sorted(names, key=lambda f: names[f]):
+        ident, _, words = fixture.partition("_")
+        row = f"| {ident.upper()} {words.replace('_', ' ')} |"
+        for i in range(len(runs)):
+            got = cells.get((fixture, i), {})
+            row += " " + (", ".join(f"{v} {got[v]}" for v in ("pass", "FAIL", "XFAIL", "XPASS", "skip")
+                                    if v in got) or "n/a") + " |"
+        lines.append(row)
+    for n in notes:
+        lines.append(f"\nXFAIL: {n}")
+    return "\n".join(lines) + "\n"
+
+
+def update_status(readme: str, runs: list[Run]) -> str:
+    begin, end = "<!-- status:begin -->", "<!-- status:end -->"
+    head, _, rest = readme.partition(begin)
+    _, _, tail = rest.partition(end)
+    today = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")
+    return (f"{head}{begin}\n\n{status_table(runs)}\n"
+            f"Generated by `scripts/status-table.sh` from a run of `make check` on {today}.\n\n{end}{tail}")
+
+
+def render(kind: str, runs: list[Run], title: str = "kvm-contract results", pattern: str = "") -> str:
+    """A report of the given kind: json, junit, html or baseline."""
+    if kind == "json":
+        return to_json(runs, pattern)
+    if kind == "junit":
+        return to_junit(runs)
+    if kind == "html":
+        return to_html(runs, title)
+    if kind == "baseline":
+        return to_baseline(runs)
+    raise ValueError(kind)
