@@ -7,7 +7,7 @@ project's own builds, demos and mutations.
 
 `scripts/debian.sh linux-source` unpacks the whole tree once; this module
 turns it into a bare repository, $CACHE/linux-git/<version>.git, with one
-commit (branch and tag `debian-<version>`) holding the tree exactly as
+commit (branch `debian`, tag `debian-<version>`) holding the tree exactly as
 Debian ships it (ignored files included). Demos and mutations work in
 worktrees of it, $CACHE/linux-git/<version>/<name>: each is a checkout of
 its own, so it needs one cold kernel build (ccache hits only for the same
@@ -115,7 +115,9 @@ def linux_git(cache: Path | None = None, log: Callable[[str], None] | None = Non
           f"The tree of Debian's linux-source package {version}, unpacked by\n"
           "scripts/debian.sh linux-source, as the base of the project's builds.",
           "--no-verify"], part, work_tree=source, date="2000-01-01T00:00:00Z")
-    _git(["branch", "-m", tag], part)
+    # Branch "debian", tag debian-<version>: one name for each, so that
+    # neither is ambiguous.
+    _git(["branch", "-m", "debian"], part)
     _git(["tag", tag], part)
     # The index of the import is not needed by worktrees.
     (part / "index").unlink(missing_ok=True)
