@@ -319,10 +319,11 @@ class Runner:
 def build_kernel(tree: str, arch: str, cache: str, extra_options: list[str] = [],
                  fragments: list[str] = [], log: Callable[[str], None] | None = None,
                  jobs: int | None = None, timeout: float = DEFAULT_TIMEOUT,
-                 nice: int = 10) -> BuiltKernel:
+                 nice: int = 10, configure_only: bool = False) -> BuiltKernel:
     """Configure (when the fragments changed) and build TREE for ARCH in
     the cache; BuildError when the tree cannot be tested, FragmentError
-    (a ValueError) on bad fragments or options."""
+    (a ValueError) on bad fragments or options. configure_only stops
+    after the configuration (BuiltKernel.image is then "")."""
     say = log or (lambda msg: None)
     if arch not in ARCHES:
         raise FragmentError(f"unsupported architecture {arch!r} (one of {', '.join(ARCHES)})")
@@ -367,6 +368,13 @@ def build_kernel(tree: str, arch: str, cache: str, extra_options: list[str] = []
         _verify(config, wanted, src, say)
         (out / STAMP).write_text(stamp + "\n")
         timings["configure"] = time.monotonic() - t
+
+    release = _read(out / "include/config/kernel.release") or ""
+    if configure_only:
+        return BuiltKernel(image="", arch=arch, config=str(config), build_dir=str(out),
+                           release=release, timings=timings, incremental=False,
+                           reconfigured=reconfigure, not_in_tree=_verify(config, wanted, src, say),
+                           ccache=use_ccache)
 
     incremental = image.exists()
     t = time.monotonic()
@@ -425,6 +433,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-j", "--jobs", type=int, help="make -j (default: the number of CPUs)")
     parser.add_argument("--nice", type=int, default=10, help="nice level of the build (default 10)")
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds for the whole build")
+    parser.add_argument("--configure-only", action="store_true",
+                        help="configure and check the configuration, do not build (prints the .config)")
     args = parser.parse_args(argv)
 
     def log(msg: str) -> None:
@@ -432,13 +442,19 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         built = build_kernel(args.tree, args.arch, args.cache, args.kconfig_add, args.kconfig,
-                             log=log, jobs=args.jobs, timeout=args.timeout, nice=args.nice)
+                             log=log, jobs=args.jobs, timeout=args.timeout, nice=args.nice,
+                             configure_only=args.configure_only)
     except FragmentError as e:
         log(str(e))
         return 2
     except BuildError as e:
         log(f"{args.arch}: cannot test {args.tree}: {e.reason}")
         return 125
+    if args.configure_only:
+        log(f"{built.arch}: configure {built.timings['configure']:.1f} s"
+            f"{'' if built.reconfigured else ' (unchanged)'}")
+        print(built.config)
+        return 0
     size = os.path.getsize(built.image) / 1e6
     log(f"{built.arch}: {built.release}: configure {built.timings['configure']:.1f} s"
         f"{'' if built.reconfigured else ' (unchanged)'}, build {built.timings['build']:.1f} s "

@@ -224,6 +224,14 @@ class BuildTest(unittest.TestCase):
         self.assertEqual(second.timings["configure"], 0.0)
         self.assertEqual(self.calls(), ["allnoconfig", "olddefconfig", "build", "build"])
 
+    def test_configure_only(self):
+        built = self.build(configure_only=True)
+        self.assertEqual(built.image, "")
+        self.assertTrue(built.reconfigured)
+        self.assertEqual(self.calls(), ["allnoconfig", "olddefconfig"])
+        self.assertFalse(self.build(configure_only=True).reconfigured)
+        self.assertEqual(self.calls(), ["allnoconfig", "olddefconfig"])
+
     def test_new_option_reconfigures(self):
         self.build()
         again = self.build(extra_options=["CONFIG_BASE=y"])
