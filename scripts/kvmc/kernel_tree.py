@@ -127,11 +127,11 @@ def linux_git(cache: Path | None = None, log: Callable[[str], None] | None = Non
 
 
 def worktree(name: str, cache: Path | None = None, commit: str | None = None,
-             log: Callable[[str], None] | None = None) -> Path:
+             log: Callable[[str], None] | None = None, source: Path | None = None) -> Path:
     """A worktree of the base (or of COMMIT) named NAME, made once; an
     existing one is returned as it is (its checkout is the caller's)."""
     cache = cache or default_cache()
-    git_dir = linux_git(cache, log)
+    git_dir = linux_git(cache, log, source)
     version = git_dir.name[: -len(".git")]
     path = cache / "linux-git" / version / name
     if (path / "Makefile").exists():
