@@ -67,9 +67,8 @@ def _git(args: list[str], git_dir: Path, work_tree: Path | None = None,
 
 
 def unpacked_source(log: Callable[[str], None] | None = None) -> Path:
-    """The whole linux-source tree as scripts/debian.sh unpacks it."""
-    if log:
-        log("linux-source: scripts/debian.sh linux-source (about 170 MB once)")
+    """The whole linux-source tree as scripts/debian.sh unpacks it (the
+    first time, it downloads about 170 MB and says so itself)."""
     proc = subprocess.run([str(TOP / "scripts" / "debian.sh"), "linux-source"],
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     if proc.returncode != 0 or not proc.stdout.strip():
