@@ -1,0 +1,470 @@
+# SPDX-License-Identifier: GPL-2.0
+"""Build a kernel for the test VM from a kernel source tree.
+
+    python3 -m kvmc.kbuild --tree ~/linux --arch arm64 [--kconfig-add CONFIG_X=y]
+                           [--kconfig FRAGMENT] [-j N] [--nice N]
+
+prints the image's path on stdout (the times on stderr) and exits 0, or
+exits 125 with the reason when the tree cannot be tested (not a kernel
+tree, the build failed, the configuration lacks what the suite needs), as
+`git bisect run` wants, or 2 on bad usage.
+
+The configuration is `make allnoconfig`, then the suite's fragments (the
+top-level `config`, configs/common and configs/<arch> next to this file),
+then the user's fragment files and `--kconfig-add` options, merged with the
+tree's scripts/kconfig/merge_config.sh -m and completed by `make
+olddefconfig`. Every option the fragments ask for is then looked up in the
+final .config: one the tree defines but that did not survive (a missing
+dependency) is a BuildError naming it; one the tree does not define at all
+(an older tree, without guest_memfd say) is only reported, and the tests
+that need it skip.
+
+The build runs out of tree in $CACHE/build/<hash of the tree's real
+path>-<arch>, under `nice`, with -j$(nproc) and ccache when installed
+(ccache hits only for the same tree path and build directory, so both are
+kept per tree). The configuration is redone only when the fragments'
+content changed (a hash stamp in the build directory); otherwise `make`
+alone rebuilds what the tree's changes touched.
+
+Standard library only; commands are argument lists.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+HERE = Path(__file__).resolve().parent
+TOP = HERE.parents[1]
+CONFIGS = HERE / "configs"
+
+# Per architecture: the kernel's ARCH, the image target and where make
+# leaves it, the GNU triplet of a cross compiler, and uname -m.
+ARCHES: dict[str, dict[str, str]] = {
+    "arm64": {"karch": "arm64", "srcarch": "arm64", "target": "Image", "image": "arch/arm64/boot/Image",
+              "triplet": "aarch64-linux-gnu", "machine": "aarch64"},
+    "x86_64": {"karch": "x86_64", "srcarch": "x86", "target": "bzImage", "image": "arch/x86/boot/bzImage",
+               "triplet": "x86_64-linux-gnu", "machine": "x86_64"},
+}
+
+DEFAULT_TIMEOUT = 3 * 3600.0
+STAMP = "kvmc-config.stamp"
+BUILD_LOG = "kvmc-build.log"
+CONFIG_LOG = "kvmc-config.log"
+
+OPTION_LINE = re.compile(r"^(CONFIG_[A-Za-z0-9_]+)=(.*)$")
+NOT_SET_LINE = re.compile(r"^# (CONFIG_[A-Za-z0-9_]+) is not set$")
+# What a value can be: a tristate, a number, a hex number, a quoted string.
+VALUE = re.compile(r'^(y|n|m|-?[0-9]+|0[xX][0-9a-fA-F]+|"([^"\\]|\\.)*")$')
+
+
+class BuildError(Exception):
+    """The tree cannot be tested: the run should end with 125 and this
+    reason (str(e))."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class FragmentError(ValueError):
+    """A fragment or --kconfig-add option that is not kconfig: bad usage."""
+
+
+@dataclasses.dataclass
+class BuiltKernel:
+    image: str                  # the bootable image (Image, bzImage)
+    arch: str                   # arm64 or x86_64
+    config: str                 # the final .config
+    build_dir: str
+    release: str                # make kernelrelease
+    timings: dict[str, float]   # seconds: "configure" (0 when reused), "build"
+    incremental: bool           # the build directory held an earlier build
+    reconfigured: bool          # allnoconfig + merge + olddefconfig ran
+    not_in_tree: list[str]      # asked-for options this tree does not define
+    ccache: bool
+
+
+# ---- fragments -------------------------------------------------------------
+
+def parse_fragment(text: str, origin: str = "fragment") -> dict[str, str]:
+    """CONFIG_X=v lines and "# CONFIG_X is not set" (as "n"); other
+    comments and blank lines are ignored; anything else is an error."""
+    options: dict[str, str] = {}
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not line:
+            continue
+        m = NOT_SET_LINE.match(line)
+        if m:
+            options[m.group(1)] = "n"
+            continue
+        if line.startswith("#"):
+            continue
+        m = OPTION_LINE.match(line)
+        if not m or not VALUE.match(m.group(2)):
+            raise FragmentError(f"{origin}:{number}: not a kconfig line: {raw!r}")
+        options[m.group(1)] = m.group(2)
+    return options
+
+
+def parse_option(text: str) -> tuple[str, str]:
+    """One --kconfig-add: CONFIG_X=y, X=y or "# CONFIG_X is not set"."""
+    given = text.strip()
+    if re.match(r"^[A-Za-z0-9_]+=", given) and not given.startswith("CONFIG_"):
+        given = "CONFIG_" + given
+    try:
+        options = parse_fragment(given, "--kconfig-add")
+    except FragmentError:
+        options = {}
+    if len(options) != 1:
+        raise FragmentError(f"--kconfig-add {text!r}: want one CONFIG_NAME=VALUE "
+                            f"or '# CONFIG_NAME is not set'")
+    return next(iter(options.items()))
+
+
+def render_options(options: list[tuple[str, str]]) -> str:
+    return "".join(f"# {k} is not set\n" if v == "n" else f"{k}={v}\n" for k, v in options)
+
+
+def suite_fragments(arch: str) -> list[Path]:
+    """The repository's fragments for ARCH, in merge order."""
+    return [TOP / "config", CONFIGS / "common", CONFIGS / arch]
+
+
+@dataclasses.dataclass
+class ConfigPlan:
+    """Every fragment of one build, in merge order, with its text."""
+    fragments: list[tuple[str, str]]   # (name, text)
+
+    def wanted(self) -> dict[str, str]:
+        """The options asked for; a later fragment wins, as in merge_config.sh."""
+        merged: dict[str, str] = {}
+        for name, text in self.fragments:
+            merged.update(parse_fragment(text, name))
+        return merged
+
+    def stamp(self, arch: str, compiler: list[str]) -> str:
+        h = hashlib.sha256()
+        h.update(f"arch={arch}\ncc={' '.join(compiler)}\n".encode())
+        for name, text in self.fragments:
+            h.update(f"--- {Path(name).name}\n".encode())
+            h.update(text.encode())
+        return h.hexdigest()
+
+
+def plan_config(arch: str, extra_options: list[str] = [], fragments: list[str] = []) -> ConfigPlan:
+    parts: list[tuple[str, str]] = []
+    for path in suite_fragments(arch) + [Path(f) for f in fragments]:
+        try:
+            text = path.read_text()
+        except OSError as e:
+            raise FragmentError(f"cannot read kconfig fragment {path}: {e.strerror}") from e
+        parse_fragment(text, str(path))
+        parts.append((str(path), text))
+    if extra_options:
+        parts.append(("--kconfig-add", render_options([parse_option(o) for o in extra_options])))
+    return ConfigPlan(parts)
+
+
+def read_config(text: str) -> dict[str, str]:
+    """A .config as the values kconfig gave: "n" for "is not set"."""
+    return parse_fragment(text, ".config")
+
+
+def config_mismatches(wanted: dict[str, str], actual: dict[str, str]) -> list[tuple[str, str, str]]:
+    """(option, wanted, got) for every asked-for value the .config lacks;
+    got is "not set" when the option is absent or n."""
+    out = []
+    for name, value in wanted.items():
+        got = actual.get(name, "n")
+        if got == value:
+            continue
+        if value == "n" and got == "n":
+            continue
+        out.append((name, value, "not set" if got == "n" else got))
+    return out
+
+
+KCONFIG_SYMBOL = re.compile(r"^\s*(?:menu)?config\s+([A-Za-z0-9_]+)\s*$", re.M)
+
+
+def tree_symbols(tree: Path) -> set[str]:
+    """Every symbol some Kconfig file of the tree defines."""
+    symbols: set[str] = set()
+    for root, dirs, files in os.walk(tree):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        for f in files:
+            if f.startswith("Kconfig"):
+                try:
+                    text = Path(root, f).read_text(errors="replace")
+                except OSError:
+                    continue
+                symbols.update(KCONFIG_SYMBOL.findall(text))
+    return symbols
+
+
+def judge_config(wanted: dict[str, str], actual: dict[str, str],
+                 defined: Callable[[], set[str]]) -> tuple[list[str], list[str]]:
+    """(lost, not_in_tree): asked-for options the .config lacks although
+    the tree defines them ("CONFIG_X=y (got not set)"), and those the tree
+    does not define at all."""
+    bad = config_mismatches(wanted, actual)
+    if not bad:
+        return [], []
+    symbols = defined()
+    lost = [f"{n}={v} (got {g})" for n, v, g in bad if n[len("CONFIG_"):] in symbols]
+    absent = [n for n, v, g in bad if n[len("CONFIG_"):] not in symbols]
+    return lost, absent
+
+
+# ---- the build directory ---------------------------------------------------
+
+def build_dir_for(tree: str, arch: str, cache: str) -> Path:
+    real = os.path.realpath(tree)
+    digest = hashlib.sha256(real.encode()).hexdigest()[:16]
+    return Path(cache) / "build" / f"{digest}-{arch}"
+
+
+def check_tree(tree: Path, arch: str) -> None:
+    if not tree.is_dir():
+        raise BuildError(f"{tree}: no such directory")
+    for need in ("Makefile", "Kconfig", f"arch/{ARCHES[arch]['srcarch']}",
+                 "scripts/kconfig/merge_config.sh"):
+        if not (tree / need).exists():
+            raise BuildError(f"{tree} is not a kernel source tree (no {need})")
+    # An in-place build makes every O= build refuse to start.
+    if (tree / ".config").exists() or (tree / "include" / "config").is_dir():
+        raise BuildError(f"{tree} has been configured in place (.config): "
+                         f"run 'make mrproper' there first (builds go to the cache)")
+
+
+def compiler(arch: str) -> tuple[list[str], bool]:
+    """make variables for the compiler, and whether ccache is used."""
+    info = ARCHES[arch]
+    cross = "" if os.uname().machine == info["machine"] else info["triplet"] + "-"
+    gcc = cross + "gcc"
+    if not shutil.which(gcc):
+        raise BuildError(f"{gcc} not found: install gcc{'-' + info['triplet'] if cross else ''}")
+    variables = [f"ARCH={info['karch']}"]
+    if cross:
+        variables.append(f"CROSS_COMPILE={cross}")
+    use_ccache = shutil.which("ccache") is not None
+    variables.append(f"CC=ccache {gcc}" if use_ccache else f"CC={gcc}")
+    return variables, use_ccache
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    try:
+        text = path.read_text(errors="replace").splitlines()
+    except OSError:
+        return ""
+    errors = [l for l in text if re.search(r"error|\*\*\*|Error \d", l)]
+    pick = errors[-lines:] if errors else text[-lines:]
+    return "\n".join("  " + l for l in pick)
+
+
+class Runner:
+    """Runs make and friends niced, logged, bounded in time."""
+
+    def __init__(self, tree: Path, out: Path, make_vars: list[str], nice: int,
+                 deadline: float, env: dict[str, str]) -> None:
+        self.tree, self.out, self.make_vars = tree, out, make_vars
+        self.nice, self.deadline, self.env = nice, deadline, env
+
+    def run(self, argv: list[str], log: Path, what: str) -> None:
+        remaining = self.deadline - time.monotonic()
+        if remaining <= 0:
+            raise BuildError(f"{what}: out of time")
+        cmd = (["nice", "-n", str(self.nice)] if self.nice else []) + argv
+        with open(log, "a") as f:
+            f.write(f"$ {' '.join(cmd)}\n")
+            f.flush()
+            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=f, stderr=subprocess.STDOUT,
+                                    env=self.env, start_new_session=True)
+            try:
+                rc = proc.wait(timeout=remaining)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGTERM)
+                try:
+                    proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait()
+                raise BuildError(f"{what}: timed out (log: {log})")
+            except BaseException:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+                raise
+        if rc != 0:
+            raise BuildError(f"{what} failed (exit {rc}); the end of {log}:\n{_tail(log)}")
+
+    def make(self, targets: list[str], log: Path, what: str, jobs: int | None = None) -> None:
+        argv = ["make", "-C", str(self.tree), f"O={self.out}"] + self.make_vars
+        if jobs:
+            argv.append(f"-j{jobs}")
+        self.run(argv + targets, log, what)
+
+
+def build_kernel(tree: str, arch: str, cache: str, extra_options: list[str] = [],
+                 fragments: list[str] = [], log: Callable[[str], None] | None = None,
+                 jobs: int | None = None, timeout: float = DEFAULT_TIMEOUT,
+                 nice: int = 10, configure_only: bool = False) -> BuiltKernel:
+    """Configure (when the fragments changed) and build TREE for ARCH in
+    the cache; BuildError when the tree cannot be tested, FragmentError
+    (a ValueError) on bad fragments or options. configure_only stops
+    after the configuration (BuiltKernel.image is then "")."""
+    say = log or (lambda msg: None)
+    if arch not in ARCHES:
+        raise FragmentError(f"unsupported architecture {arch!r} (one of {', '.join(ARCHES)})")
+    src = Path(os.path.realpath(tree))
+    plan = plan_config(arch, extra_options, fragments)
+    check_tree(src, arch)
+    out = build_dir_for(str(src), arch, cache)
+    out.mkdir(parents=True, exist_ok=True)
+    make_vars, use_ccache = compiler(arch)
+    env = dict(os.environ)
+    if use_ccache:
+        env.setdefault("CCACHE_DIR", str(Path(cache) / "ccache"))
+        env.setdefault("CCACHE_MAXSIZE", "8G")
+    # A fixed build user and host keep init/version.c's object (and so
+    # ccache) the same from one build to the next.
+    env.setdefault("KBUILD_BUILD_USER", "kvm-contract")
+    env.setdefault("KBUILD_BUILD_HOST", "kvm-contract")
+    jobs = jobs or os.cpu_count() or 1
+    runner = Runner(src, out, make_vars, nice, time.monotonic() + timeout, env)
+    config = out / ".config"
+    image = out / ARCHES[arch]["image"]
+    stamp = plan.stamp(arch, make_vars)
+    wanted = plan.wanted()
+    timings = {"configure": 0.0, "build": 0.0}
+
+    reconfigure = not config.exists() or _read(out / STAMP) != stamp
+    if reconfigure:
+        t = time.monotonic()
+        say(f"{arch}: configuring {src} in {out} (allnoconfig + {len(plan.fragments)} fragments)")
+        (out / STAMP).unlink(missing_ok=True)
+        clog = out / CONFIG_LOG
+        clog.write_text("")
+        runner.make(["allnoconfig"], clog, "make allnoconfig")
+        frag_files = []
+        for i, (name, text) in enumerate(plan.fragments):
+            f = out / f"kvmc-fragment-{i}-{Path(name).name.lstrip('-')}.config"
+            f.write_text(text)
+            frag_files.append(str(f))
+        runner.run(["sh", str(src / "scripts/kconfig/merge_config.sh"), "-m", "-O", str(out),
+                    str(config)] + frag_files, clog, "merge_config.sh")
+        runner.make(["olddefconfig"], clog, "make olddefconfig")
+        _verify(config, wanted, src)
+        (out / STAMP).write_text(stamp + "\n")
+        timings["configure"] = time.monotonic() - t
+
+    release = _read(out / "include/config/kernel.release") or ""
+    if configure_only:
+        return BuiltKernel(image="", arch=arch, config=str(config), build_dir=str(out),
+                           release=release, timings=timings, incremental=False,
+                           reconfigured=reconfigure, not_in_tree=_verify(config, wanted, src, say),
+                           ccache=use_ccache)
+
+    incremental = image.exists()
+    t = time.monotonic()
+    say(f"{arch}: building {ARCHES[arch]['target']} ({'incremental' if incremental else 'cold'}, "
+        f"-j{jobs}{', ccache' if use_ccache else ''}, nice {nice}; log {out / BUILD_LOG})")
+    blog = out / BUILD_LOG
+    blog.write_text("")
+    runner.make([ARCHES[arch]["target"]], blog, f"building {src} for {arch}", jobs=jobs)
+    timings["build"] = time.monotonic() - t
+    # make may have rerun kconfig (a commit that changed a Kconfig file):
+    # the final .config is the one that counts.
+    not_in_tree = _verify(config, wanted, src, say)
+    if not image.exists():
+        raise BuildError(f"the build left no {image}")
+    release = _read(out / "include/config/kernel.release") or ""
+    return BuiltKernel(image=str(image), arch=arch, config=str(config), build_dir=str(out),
+                       release=release, timings=timings, incremental=incremental,
+                       reconfigured=reconfigure, not_in_tree=not_in_tree, ccache=use_ccache)
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text().strip()
+    except OSError:
+        return None
+
+
+def _verify(config: Path, wanted: dict[str, str], tree: Path,
+            say: Callable[[str], None] | None = None) -> list[str]:
+    """The asked-for options the tree does not define; BuildError when one
+    it defines is missing from the .config. say() reports the former."""
+    actual = read_config(config.read_text())
+    lost, absent = judge_config(wanted, actual, lambda: tree_symbols(tree))
+    if lost:
+        raise BuildError("the kernel configuration lacks what the suite needs (a dependency "
+                         "missing in this tree?): " + ", ".join(lost))
+    if absent and say:
+        say("not defined by this tree (the tests that need them will skip): " + ", ".join(absent))
+    return absent
+
+
+# ---- command line ------------------------------------------------------------
+
+def main(argv: list[str] | None = None) -> int:
+    from . import kernel_tree
+
+    parser = argparse.ArgumentParser(
+        prog="python3 -m kvmc.kbuild",
+        description="Build a kernel for the test VM from a kernel source tree "
+                    "(exit 125 when the tree cannot be tested).")
+    parser.add_argument("--tree", required=True, help="the kernel source tree")
+    parser.add_argument("--arch", required=True, choices=sorted(ARCHES))
+    parser.add_argument("--kconfig-add", action="append", default=[], metavar="CONFIG_X=V",
+                        help="one more kernel option (repeatable)")
+    parser.add_argument("--kconfig", action="append", default=[], metavar="FRAGMENT",
+                        help="a kconfig fragment file merged last (repeatable)")
+    parser.add_argument("--cache", default=str(kernel_tree.default_cache()),
+                        help="the cache (default: $KVMC_CACHE or ~/.cache/kvm-contract)")
+    parser.add_argument("-j", "--jobs", type=int, help="make -j (default: the number of CPUs)")
+    parser.add_argument("--nice", type=int, default=10, help="nice level of the build (default 10)")
+    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds for the whole build")
+    parser.add_argument("--configure-only", action="store_true",
+                        help="configure and check the configuration, do not build (prints the .config)")
+    args = parser.parse_args(argv)
+
+    def log(msg: str) -> None:
+        print(f"kbuild: {msg}", file=sys.stderr, flush=True)
+
+    try:
+        built = build_kernel(args.tree, args.arch, args.cache, args.kconfig_add, args.kconfig,
+                             log=log, jobs=args.jobs, timeout=args.timeout, nice=args.nice,
+                             configure_only=args.configure_only)
+    except FragmentError as e:
+        log(str(e))
+        return 2
+    except BuildError as e:
+        log(f"{args.arch}: cannot test {args.tree}: {e.reason}")
+        return 125
+    if args.configure_only:
+        log(f"{built.arch}: configure {built.timings['configure']:.1f} s"
+            f"{'' if built.reconfigured else ' (unchanged)'}")
+        print(built.config)
+        return 0
+    size = os.path.getsize(built.image) / 1e6
+    log(f"{built.arch}: {built.release}: configure {built.timings['configure']:.1f} s"
+        f"{'' if built.reconfigured else ' (unchanged)'}, build {built.timings['build']:.1f} s "
+        f"({'incremental' if built.incremental else 'cold'}), image {size:.1f} MB")
+    print(built.image)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,303 @@
+# SPDX-License-Identifier: GPL-2.0
+"""Unit tests of kvmc.kbuild: fragments, the configuration stamp, the
+verdict on a final .config, and the reasons a build ends with 125.
+
+    cd scripts && python3 -m unittest kvmc.tests.test_kbuild
+
+The build itself runs against a fake kernel tree whose Makefile stands in
+for kconfig and the image target (no compiler is run), so these tests take
+a second and need no kernel source.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import tempfile
+import textwrap
+import unittest
+from pathlib import Path
+
+from kvmc import kbuild
+from kvmc.kbuild import BuildError, FragmentError
+
+HOST_ARCH = "arm64" if os.uname().machine == "aarch64" else "x86_64"
+SRCARCH = kbuild.ARCHES[HOST_ARCH]["srcarch"]
+IMAGE = kbuild.ARCHES[HOST_ARCH]["image"]
+
+# A stand-in for a kernel tree: allnoconfig writes a small .config,
+# olddefconfig keeps each option's last value except those the fake
+# Kconfig marks as unmet (UNMET_*), the image target writes the image, or
+# fails like a compiler when the tree holds a file BROKEN.
+FAKE_MAKEFILE = textwrap.dedent("""\
+    O ?= .
+    allnoconfig:
+    \tprintf 'CONFIG_BASE=y\\n# CONFIG_OTHER is not set\\n' > $(O)/.config
+    \techo allnoconfig >> $(O)/calls
+    olddefconfig:
+    \tawk -F= '/^CONFIG_UNMET_/ { next } /^CONFIG_/ { v[$$1] = $$0; if (!($$1 in seen)) { seen[$$1] = 1; order[n++] = $$1 } } END { for (i = 0; i < n; i++) print v[order[i]] }' $(O)/.config > $(O)/.config.new
+    \tmv $(O)/.config.new $(O)/.config
+    \techo olddefconfig >> $(O)/calls
+    Image bzImage:
+    \t@if [ -f BROKEN ]; then echo 'kernel/fork.c:42:1: error: expected ";" before "}"'; echo 'make[2]: *** [kernel/fork.o] Error 1'; exit 2; fi
+    \tmkdir -p $(O)/include/config $(O)/$(dir {image})
+    \techo 9.9.9-fake > $(O)/include/config/kernel.release
+    \techo image > $(O)/{image}
+    \techo build >> $(O)/calls
+""").replace("{image}", IMAGE)
+
+FAKE_MERGE = "#!/bin/sh\n# -m -O DIR BASE FRAGMENT...\nshift 3\nbase=$1; shift\ncat \"$@\" >> \"$base\"\n"
+
+
+def fake_tree(root: Path, symbols: list[str]) -> Path:
+    tree = root / "linux"
+    (tree / "arch" / SRCARCH).mkdir(parents=True)
+    (tree / "scripts" / "kconfig").mkdir(parents=True)
+    (tree / "Makefile").write_text(FAKE_MAKEFILE)
+    (tree / "scripts" / "kconfig" / "merge_config.sh").write_text(FAKE_MERGE)
+    (tree / "Kconfig").write_text("".join(f"config {s}\n\tbool\n" for s in symbols))
+    return tree
+
+
+def suite_symbols() -> list[str]:
+    names: set[str] = set()
+    for path in kbuild.suite_fragments(HOST_ARCH):
+        names.update(n[len("CONFIG_"):] for n in kbuild.parse_fragment(path.read_text()))
+    return sorted(names)
+
+
+class FragmentTest(unittest.TestCase):
+    def test_options_not_set_and_comments(self):
+        text = "# a comment\n\nCONFIG_KVM=y\n# CONFIG_MODULES is not set\nCONFIG_NR=64\nCONFIG_S=\"a b\"\nCONFIG_H=0x1f\n"
+        self.assertEqual(kbuild.parse_fragment(text),
+                         {"CONFIG_KVM": "y", "CONFIG_MODULES": "n", "CONFIG_NR": "64",
+                          "CONFIG_S": '"a b"', "CONFIG_H": "0x1f"})
+
+    def test_bad_line_names_file_and_line(self):
+        with self.assertRaises(FragmentError) as e:
+            kbuild.parse_fragment("CONFIG_A=y\nKVM=y\n", "frag.config")
+        self.assertIn("frag.config:2", str(e.exception))
+        with self.assertRaises(FragmentError):
+            kbuild.parse_fragment("CONFIG_A=yes please\n")
+
+    def test_kconfig_add_forms(self):
+        self.assertEqual(kbuild.parse_option("CONFIG_X=y"), ("CONFIG_X", "y"))
+        self.assertEqual(kbuild.parse_option("X=m"), ("CONFIG_X", "m"))
+        self.assertEqual(kbuild.parse_option("# CONFIG_X is not set"), ("CONFIG_X", "n"))
+        self.assertEqual(kbuild.parse_option("CONFIG_X=n"), ("CONFIG_X", "n"))
+        for bad in ("", "CONFIG_X", "CONFIG_X=y CONFIG_Y=y", "# just a comment"):
+            with self.assertRaises(FragmentError, msg=bad):
+                kbuild.parse_option(bad)
+
+    def test_render_round_trips(self):
+        options = [("CONFIG_A", "y"), ("CONFIG_B", "n"), ("CONFIG_C", '"x"')]
+        self.assertEqual(list(kbuild.parse_fragment(kbuild.render_options(options)).items()), options)
+
+    def test_later_fragment_wins(self):
+        plan = kbuild.ConfigPlan([("a", "CONFIG_X=y\nCONFIG_Y=y\n"), ("b", "# CONFIG_X is not set\n")])
+        self.assertEqual(plan.wanted(), {"CONFIG_X": "n", "CONFIG_Y": "y"})
+
+    def test_suite_fragments_parse_and_ask_for_the_scenarios_needs(self):
+        for arch in kbuild.ARCHES:
+            wanted = kbuild.plan_config(arch).wanted()
+            for need in ("CONFIG_KVM", "CONFIG_MEMCG", "CONFIG_HUGETLBFS", "CONFIG_MEMORY_FAILURE",
+                         "CONFIG_USERFAULTFD", "CONFIG_DEVTMPFS", "CONFIG_BLK_DEV_INITRD",
+                         "CONFIG_BINFMT_SCRIPT", "CONFIG_SWAP"):
+                self.assertEqual(wanted.get(need), "y", f"{arch}: {need}")
+            self.assertEqual(wanted.get("CONFIG_MODULES"), "n", arch)
+        x86 = kbuild.plan_config("x86_64").wanted()
+        self.assertEqual(x86["CONFIG_KVM_AMD"], "y")
+        self.assertEqual(x86["CONFIG_KVM_SW_PROTECTED_VM"], "y")
+        self.assertEqual(kbuild.plan_config("arm64").wanted()["CONFIG_SERIAL_AMBA_PL011_CONSOLE"], "y")
+
+    def test_user_fragments_and_options_merge_last(self):
+        with tempfile.TemporaryDirectory() as d:
+            frag = Path(d, "mine.config")
+            frag.write_text("# CONFIG_KVM_AMD is not set\nCONFIG_DEBUG_X=y\n")
+            plan = kbuild.plan_config("x86_64", ["CONFIG_DEBUG_X=n", "LOCKDEP=y"], [str(frag)])
+            wanted = plan.wanted()
+        self.assertEqual(wanted["CONFIG_KVM_AMD"], "n")
+        self.assertEqual(wanted["CONFIG_DEBUG_X"], "n")
+        self.assertEqual(wanted["CONFIG_LOCKDEP"], "y")
+        self.assertEqual(plan.fragments[-1][0], "--kconfig-add")
+
+    def test_unreadable_or_bad_fragment_is_usage_error(self):
+        with self.assertRaises(FragmentError):
+            kbuild.plan_config("arm64", fragments=["/nonexistent/frag.config"])
+        with self.assertRaises(FragmentError):
+            kbuild.plan_config("arm64", extra_options=["not an option"])
+
+
+class StampTest(unittest.TestCase):
+    def plan(self, *texts: str) -> kbuild.ConfigPlan:
+        return kbuild.ConfigPlan([(f"f{i}", t) for i, t in enumerate(texts)])
+
+    def test_same_content_same_stamp(self):
+        a = self.plan("CONFIG_A=y\n").stamp("arm64", ["CC=gcc"])
+        self.assertEqual(a, self.plan("CONFIG_A=y\n").stamp("arm64", ["CC=gcc"]))
+
+    def test_anything_that_changes_the_config_changes_the_stamp(self):
+        a = self.plan("CONFIG_A=y\n").stamp("arm64", ["CC=gcc"])
+        self.assertNotEqual(a, self.plan("CONFIG_A=n\n").stamp("arm64", ["CC=gcc"]))
+        self.assertNotEqual(a, self.plan("CONFIG_A=y\n", "CONFIG_B=y\n").stamp("arm64", ["CC=gcc"]))
+        self.assertNotEqual(a, self.plan("CONFIG_A=y\n").stamp("x86_64", ["CC=gcc"]))
+        self.assertNotEqual(a, self.plan("CONFIG_A=y\n").stamp("arm64", ["CC=ccache gcc"]))
+
+    def test_fragment_boundaries_count(self):
+        self.assertNotEqual(self.plan("CONFIG_A=y\n", "CONFIG_B=y\n").stamp("arm64", []),
+                            self.plan("CONFIG_A=y\nCONFIG_B=y\n").stamp("arm64", []))
+
+    def test_build_dir_per_tree_and_arch(self):
+        with tempfile.TemporaryDirectory() as d:
+            os.mkdir(os.path.join(d, "t"))
+            os.symlink(os.path.join(d, "t"), os.path.join(d, "link"))
+            a = kbuild.build_dir_for(os.path.join(d, "t"), "arm64", "/c")
+            self.assertEqual(a, kbuild.build_dir_for(os.path.join(d, "link"), "arm64", "/c"))
+            self.assertNotEqual(a, kbuild.build_dir_for(os.path.join(d, "t"), "x86_64", "/c"))
+            self.assertNotEqual(a, kbuild.build_dir_for(d, "arm64", "/c"))
+            self.assertEqual(a.parent, Path("/c/build"))
+            self.assertTrue(a.name.endswith("-arm64"))
+
+
+class ConfigVerdictTest(unittest.TestCase):
+    def test_mismatches(self):
+        wanted = {"CONFIG_A": "y", "CONFIG_B": "n", "CONFIG_C": "y", "CONFIG_D": '"x"', "CONFIG_E": "n"}
+        actual = {"CONFIG_A": "y", "CONFIG_C": "m", "CONFIG_D": '"y"', "CONFIG_E": "y"}
+        self.assertEqual(kbuild.config_mismatches(wanted, actual),
+                         [("CONFIG_C", "y", "m"), ("CONFIG_D", '"x"', '"y"'), ("CONFIG_E", "n", "y")])
+        self.assertEqual(kbuild.config_mismatches({"CONFIG_A": "y"}, {}), [("CONFIG_A", "y", "not set")])
+
+    def test_lost_versus_not_in_tree(self):
+        lost, absent = kbuild.judge_config({"CONFIG_KVM": "y", "CONFIG_OLDTREE": "y", "CONFIG_OK": "y"},
+                                           {"CONFIG_OK": "y"}, lambda: {"KVM", "OK"})
+        self.assertEqual(lost, ["CONFIG_KVM=y (got not set)"])
+        self.assertEqual(absent, ["CONFIG_OLDTREE"])
+
+    def test_symbols_not_scanned_when_all_is_well(self):
+        def boom() -> set[str]:
+            raise AssertionError("scanned the tree for nothing")
+        self.assertEqual(kbuild.judge_config({"CONFIG_A": "y"}, {"CONFIG_A": "y"}, boom), ([], []))
+
+    def test_tree_symbols(self):
+        with tempfile.TemporaryDirectory() as d:
+            Path(d, "Kconfig").write_text("menuconfig KVM\n\tbool \"x\"\nconfig  KVM_AMD \n# config NOT_ME\n")
+            os.makedirs(os.path.join(d, "arch", "x86"))
+            Path(d, "arch", "x86", "Kconfig.cpu").write_text("config CPU_SUP_AMD\n")
+            Path(d, "arch", "x86", "other").write_text("config NOT_KCONFIG\n")
+            self.assertEqual(kbuild.tree_symbols(Path(d)), {"KVM", "KVM_AMD", "CPU_SUP_AMD"})
+
+
+class BuildTest(unittest.TestCase):
+    """build_kernel() against the fake tree."""
+
+    def setUp(self) -> None:
+        self.tmp = tempfile.TemporaryDirectory()
+        root = Path(self.tmp.name)
+        self.cache = root / "cache"
+        self.tree = fake_tree(root, suite_symbols() + ["UNMET_DEPENDENCY"])
+        self.messages: list[str] = []
+
+    def tearDown(self) -> None:
+        self.tmp.cleanup()
+
+    def build(self, **kw) -> kbuild.BuiltKernel:
+        return kbuild.build_kernel(str(self.tree), HOST_ARCH, str(self.cache), log=self.messages.append,
+                                   nice=0, timeout=60, **kw)
+
+    def calls(self) -> list[str]:
+        out = kbuild.build_dir_for(str(self.tree), HOST_ARCH, str(self.cache))
+        return (out / "calls").read_text().split()
+
+    def test_configure_once_then_incremental(self):
+        first = self.build()
+        self.assertTrue(first.reconfigured)
+        self.assertFalse(first.incremental)
+        self.assertEqual(Path(first.image).read_text(), "image\n")
+        self.assertEqual(first.release, "9.9.9-fake")
+        self.assertEqual(self.calls(), ["allnoconfig", "olddefconfig", "build"])
+        config = kbuild.read_config(Path(first.config).read_text())
+        self.assertEqual(config["CONFIG_KVM"], "y")
+        second = self.build()
+        self.assertFalse(second.reconfigured)
+        self.assertTrue(second.incremental)
+        self.assertEqual(second.timings["configure"], 0.0)
+        self.assertEqual(self.calls(), ["allnoconfig", "olddefconfig", "build", "build"])
+
+    def test_configure_only(self):
+        built = self.build(configure_only=True)
+        self.assertEqual(built.image, "")
+        self.assertTrue(built.reconfigured)
+        self.assertEqual(self.calls(), ["allnoconfig", "olddefconfig"])
+        self.assertFalse(self.build(configure_only=True).reconfigured)
+        self.assertEqual(self.calls(), ["allnoconfig", "olddefconfig"])
+
+    def test_new_option_reconfigures(self):
+        self.build()
+        again = self.build(extra_options=["CONFIG_BASE=y"])
+        self.assertTrue(again.reconfigured)
+        self.assertTrue(again.incremental)
+        self.assertEqual(self.calls().count("allnoconfig"), 2)
+
+    def test_not_a_kernel_tree(self):
+        for missing in ("Makefile", "scripts/kconfig/merge_config.sh"):
+            (self.tree / missing).rename(self.tree / "moved")
+            with self.assertRaises(BuildError) as e:
+                self.build()
+            self.assertIn("is not a kernel source tree", e.exception.reason)
+            self.assertIn(missing, e.exception.reason)
+            (self.tree / "moved").rename(self.tree / missing)
+        with self.assertRaises(BuildError) as e:
+            kbuild.build_kernel(str(self.tree / "nowhere"), HOST_ARCH, str(self.cache))
+        self.assertIn("no such directory", e.exception.reason)
+
+    def test_tree_configured_in_place(self):
+        (self.tree / ".config").write_text("CONFIG_A=y\n")
+        with self.assertRaises(BuildError) as e:
+            self.build()
+        self.assertIn("make mrproper", e.exception.reason)
+
+    def test_build_failure_names_log_and_error(self):
+        (self.tree / "BROKEN").write_text("")
+        with self.assertRaises(BuildError) as e:
+            self.build()
+        self.assertIn("failed", e.exception.reason)
+        self.assertIn(kbuild.BUILD_LOG, e.exception.reason)
+        self.assertIn("kernel/fork.c:42:1: error", e.exception.reason)
+
+    def test_lost_option_is_named(self):
+        with self.assertRaises(BuildError) as e:
+            self.build(extra_options=["CONFIG_UNMET_DEPENDENCY=y"])
+        self.assertIn("CONFIG_UNMET_DEPENDENCY=y (got not set)", e.exception.reason)
+        # No stamp: the next build configures again instead of trusting it.
+        out = kbuild.build_dir_for(str(self.tree), HOST_ARCH, str(self.cache))
+        self.assertFalse((out / kbuild.STAMP).exists())
+
+    def test_option_the_tree_lacks_is_only_reported(self):
+        built = self.build(extra_options=["CONFIG_UNMET_OLD_FEATURE=y"])
+        self.assertEqual(built.not_in_tree, ["CONFIG_UNMET_OLD_FEATURE"])
+        self.assertTrue(any("CONFIG_UNMET_OLD_FEATURE" in m for m in self.messages))
+
+    def test_timeout(self):
+        with self.assertRaises(BuildError) as e:
+            kbuild.build_kernel(str(self.tree), HOST_ARCH, str(self.cache), timeout=0.0, nice=0)
+        self.assertIn("out of time", e.exception.reason)
+
+    def test_cli_exit_codes(self):
+        with contextlib.redirect_stderr(io.StringIO()) as err, contextlib.redirect_stdout(io.StringIO()) as out:
+            self.cli_exit_codes()
+        self.assertIn(kbuild.ARCHES[HOST_ARCH]["image"], out.getvalue())
+        self.assertIn("cannot test", err.getvalue())
+        self.assertIn("want one CONFIG_NAME=VALUE", err.getvalue())
+
+    def cli_exit_codes(self):
+        env_cache = ["--cache", str(self.cache)]
+        self.assertEqual(kbuild.main(["--tree", str(self.tree), "--arch", HOST_ARCH, "--nice", "0"] + env_cache), 0)
+        (self.tree / "BROKEN").write_text("")
+        self.assertEqual(kbuild.main(["--tree", str(self.tree), "--arch", HOST_ARCH, "--nice", "0"] + env_cache), 125)
+        self.assertEqual(kbuild.main(["--tree", str(self.tree), "--arch", HOST_ARCH,
+                                      "--kconfig-add", "bad line"] + env_cache), 2)
+
+
+if __name__ == "__main__":
+    unittest.main()

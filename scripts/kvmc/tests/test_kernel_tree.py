@@ -1,0 +1,78 @@
+# SPDX-License-Identifier: GPL-2.0
+"""Unit tests of kvmc.kernel_tree on a small stand-in for linux-source.
+
+    cd scripts && python3 -m unittest kvmc.tests.test_kernel_tree
+"""
+
+from __future__ import annotations
+
+import subprocess
+import tempfile
+import unittest
+from pathlib import Path
+
+from kvmc import kernel_tree
+
+
+def git(git_dir: Path, *args: str) -> str:
+    return subprocess.run(["git", "--git-dir", str(git_dir), *args], check=True,
+                          stdout=subprocess.PIPE, text=True).stdout.strip()
+
+
+class NamesTest(unittest.TestCase):
+    def test_version_from_the_unpacked_tree(self):
+        self.assertEqual(kernel_tree.source_version(Path("/c/linux-7.3.4-1~bpo13+1.full")), "7.3.4-1~bpo13+1")
+        self.assertEqual(kernel_tree.source_version(Path("/c/linux-6.12.57-1")), "6.12.57-1")
+
+    def test_tag_is_a_valid_ref_name(self):
+        tag = kernel_tree.base_tag("7.3.4-1~bpo13+1")
+        self.assertEqual(tag, "debian-7.3.4-1_bpo13+1")
+        subprocess.run(["git", "check-ref-format", "refs/tags/" + tag], check=True)
+
+
+class RepositoryTest(unittest.TestCase):
+    def setUp(self) -> None:
+        self.tmp = tempfile.TemporaryDirectory()
+        root = Path(self.tmp.name)
+        self.source = root / "linux-7.3.4-1~bpo13+1.full"
+        (self.source / "virt" / "kvm").mkdir(parents=True)
+        (self.source / "Makefile").write_text("# the top Makefile\n")
+        (self.source / "virt" / "kvm" / "kvm_main.c").write_text("int kvm;\n")
+        # Shipped files a .gitignore would hide are kept all the same.
+        (self.source / ".gitignore").write_text("*.o\n")
+        (self.source / "shipped.o").write_text("not really an object\n")
+        self.cache = root / "cache"
+
+    def tearDown(self) -> None:
+        self.tmp.cleanup()
+
+    def test_base_commit_is_the_whole_tree_once(self):
+        git_dir = kernel_tree.linux_git(self.cache, source=self.source)
+        self.assertEqual(git_dir, self.cache / "linux-git" / "7.3.4-1~bpo13+1.git")
+        files = git(git_dir, "ls-tree", "-r", "--name-only", "debian").split()
+        self.assertEqual(sorted(files), [".gitignore", "Makefile", "shipped.o", "virt/kvm/kvm_main.c"])
+        self.assertEqual(git(git_dir, "rev-parse", "debian"), git(git_dir, "rev-parse", "debian-7.3.4-1_bpo13+1^{commit}"))
+        first = git(git_dir, "rev-parse", "debian")
+        # Made once: a second call does not commit again.
+        self.assertEqual(kernel_tree.linux_git(self.cache, source=self.source), git_dir)
+        self.assertEqual(git(git_dir, "rev-parse", "debian"), first)
+
+    def test_same_tree_same_commit_anywhere(self):
+        a = git(kernel_tree.linux_git(self.cache, source=self.source), "rev-parse", "debian")
+        b = git(kernel_tree.linux_git(self.cache / "other", source=self.source), "rev-parse", "debian")
+        self.assertEqual(a, b)
+
+    def test_worktree(self):
+        path = kernel_tree.worktree("demo", self.cache, source=self.source)
+        self.assertEqual(path, self.cache / "linux-git" / "7.3.4-1~bpo13+1" / "demo")
+        self.assertEqual((path / "virt/kvm/kvm_main.c").read_text(), "int kvm;\n")
+        (path / "virt/kvm/kvm_main.c").write_text("int kvm_changed;\n")
+        # An existing worktree is the caller's: returned as it is.
+        self.assertEqual(kernel_tree.worktree("demo", self.cache, source=self.source), path)
+        self.assertEqual((path / "virt/kvm/kvm_main.c").read_text(), "int kvm_changed;\n")
+        # The unpacked tree is never touched.
+        self.assertEqual((self.source / "virt/kvm/kvm_main.c").read_text(), "int kvm;\n")
+
+
+if __name__ == "__main__":
+    unittest.main()
