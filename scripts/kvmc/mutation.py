@@ -645,6 +645,9 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--json", default=str(TOP / "docs/mutation.json"))
     r.add_argument("--doc", default=str(TOP / "docs/mutation.md"))
     r.add_argument("--out", default=str(TOP / "results/mutation"), help="per-mutant logs and results")
+    r.add_argument("--expect-kills", action="store_true",
+                   help="exit 1 unless every control survives and every other mutant is killed "
+                        "by the suite (the smoke test of the tool)")
     rn = sub.add_parser("render", help="write the markdown table from the JSON")
     rn.add_argument("--json", default=str(TOP / "docs/mutation.json"))
     rn.add_argument("--doc", default=str(TOP / "docs/mutation.md"))
@@ -693,6 +696,7 @@ def main(argv: list[str] | None = None) -> int:
         ids = [i.strip() for i in args.mutants.split(",") if i.strip()]
         select(catalog, ids)  # unknown ids fail before any build
         cache = default_cache()
+        failed_expectation = []
         for arch in arches:
             chosen = select(catalog, ids, arch)
             if not chosen:
@@ -707,6 +711,13 @@ def main(argv: list[str] | None = None) -> int:
             log(f"{arch}: suite killed {t['suite_killed']}/{t['counted']}, selftests "
                 f"{t['selftests_killed']}/{t['counted']}, controls killed {len(t['controls_killed'])}"
                 f"/{t['controls']}; table in {args.doc}")
+            failed_expectation += [f"{arch}: control {i} killed" for i in t["controls_killed"]]
+            failed_expectation += [f"{arch}: {i} survived the suite" for i in t["suite_survivors"]]
+            failed_expectation += [f"{arch}: {i} did not build or run" for i in t["not_compiling"] + t["not_run"]]
+        if args.expect_kills and failed_expectation:
+            for line in failed_expectation:
+                log("unexpected: " + line)
+            return 1
         return 0
     except (CatalogError, ApplyError) as e:
         log(str(e))
