@@ -589,10 +589,10 @@ def _kbuild():
 
 def run_arch(arch: str, mutants: list[Mutant], tree: Path | None, cache: Path,
              with_selftests: bool, suite_filter: str | None, out: Path,
-             log: Callable[[str], None]) -> dict:
+             log: Callable[[str], None], worktree: str = "mutation") -> dict:
     kbuild, kernel_tree = _kbuild()
     if tree is None:
-        tree = kernel_tree.worktree("mutation", cache=cache, log=log)
+        tree = kernel_tree.worktree(worktree, cache=cache, log=log)
     tree = Path(tree)
     dirty = tree_changes(tree)
     if dirty:
@@ -661,7 +661,10 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--arch", default=os.environ.get("ARCH", "arm64"), choices=ARCHES + ("all",))
     r.add_argument("--mutants", default=os.environ.get("MUTANTS", ""),
                    help="comma-separated ids (env MUTANTS; default: all for the architecture)")
-    r.add_argument("--tree", help="a git worktree to mutate (default: the cache's 'mutation' worktree)")
+    r.add_argument("--tree", help="a git worktree to mutate (default: the cache's worktree --worktree)")
+    r.add_argument("--worktree", default="mutation",
+                   help="name of the linux-source worktree in the cache (kvmc.kernel_tree; default "
+                        "'mutation'); sharing one with another clean user saves its cold build")
     r.add_argument("--no-selftests", action="store_true", help="run the suite only")
     r.add_argument("-t", dest="suite_filter", help="run only the suite tests matching (run_tests.sh -t)")
     r.add_argument("--json", default=str(TOP / "docs/mutation.json"))
@@ -674,7 +677,8 @@ def main(argv: list[str] | None = None) -> int:
     rn.add_argument("--json", default=str(TOP / "docs/mutation.json"))
     rn.add_argument("--doc", default=str(TOP / "docs/mutation.md"))
     rs = sub.add_parser("restore", help="put every file a catalog mutant touches back as committed")
-    rs.add_argument("--tree", help="the worktree (default: the cache's 'mutation' worktree)")
+    rs.add_argument("--tree", help="the worktree (default: the cache's worktree --worktree)")
+    rs.add_argument("--worktree", default="mutation")
     args = p.parse_args(argv)
 
     def log(msg: str) -> None:
@@ -709,7 +713,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.cmd == "restore":
             _, kernel_tree = _kbuild()
-            tree = Path(args.tree) if args.tree else kernel_tree.worktree("mutation", log=log)
+            tree = Path(args.tree) if args.tree else kernel_tree.worktree(args.worktree, log=log)
             for rel in sorted({m.file for m in catalog}):
                 restore_file(tree, rel)
             print(f"{tree}: clean")
@@ -725,7 +729,8 @@ def main(argv: list[str] | None = None) -> int:
                 log(f"{arch}: no selected mutant applies to this architecture")
                 continue
             run = run_arch(arch, chosen, Path(args.tree) if args.tree else None, cache,
-                           not args.no_selftests, args.suite_filter, Path(args.out) / arch, log)
+                           not args.no_selftests, args.suite_filter, Path(args.out) / arch, log,
+                           args.worktree)
             doc = merge_doc(Path(args.json), arch, run)
             Path(args.json).write_text(json.dumps(doc, indent=1) + "\n")
             Path(args.doc).write_text(render_markdown(doc, catalog))
