@@ -520,8 +520,11 @@ def default_cache() -> Path:
 
 
 def build_selftests(arch: str, out: Path, log: Callable[[str], None]) -> Path:
-    """The selftests for ARCH, built, with a list.txt of 'NAME ARGS' lines
-    for the ones this tree has; OUT/bin holds the binaries."""
+    """OUT/run: the selftests for ARCH (links to the binaries that
+    scripts/kernel-selftests.sh built in OUT/bin) and a list.txt of
+    'NAME ARGS' lines for the ones this tree has, as KVMC_EXTRA_TESTS
+    takes them.  OUT/bin stays as the build script left it, so its next
+    run finds it up to date."""
     bindir = out / "bin"
     env = dict(os.environ, KVMC_KST_EXTRA=SELFTEST_EXTRA[arch])
     log(f"{arch}: building the kernel's selftests ({' '.join(SELFTESTS[arch])})")
@@ -531,8 +534,14 @@ def build_selftests(arch: str, out: Path, log: Callable[[str], None]) -> Path:
     missing = [spec.split()[0] for spec in SELFTESTS[arch] if spec.split()[0] not in built]
     if missing:
         log(f"{arch}: selftests not in this tree, not run: {', '.join(missing)}")
-    (bindir / "list.txt").write_text("".join(line + "\n" for line in lines))
-    return bindir
+    rundir = out / "run"
+    rundir.mkdir(parents=True, exist_ok=True)
+    for stale in rundir.iterdir():
+        stale.unlink()
+    for spec in lines:
+        (rundir / spec.split()[0]).symlink_to(bindir / spec.split()[0])
+    (rundir / "list.txt").write_text("".join(line + "\n" for line in lines))
+    return rundir
 
 
 def run_kernel(arch: str, image: str, out: Path, selftests: Path | None,
