@@ -450,7 +450,12 @@ def render_markdown(doc: dict, catalog: list[Mutant] | None = None) -> str:
              "`docs/mutation.json`; the catalog is `scripts/kvmc/mutants/*.toml`.",
              "A mutant is killed by a side when a test that passed on the unmutated",
              "kernel fails, errors, times out or does not run on the mutant. Controls",
-             "are equivalent mutants: a killed control means a flaky test.", ""]
+             "are equivalent mutants: a killed control means a flaky test.", "",
+             "Reproduce: `make mutation` (both architectures, every mutant), or",
+             "`make mutation MUTATION_ARCH=arm64 MUTANTS=arm64-nisv-errno,eq-arm64-mmio-fill-order`;",
+             "directly: `cd scripts && python3 -m kvmc.mutation run --arch arm64 --mutants ...`.",
+             "`python3 -m kvmc.mutation check` verifies that every mutant's text occurs exactly",
+             "once in Debian's linux-source tree.", ""]
     runs = doc.get("runs", {})
     tail = render_catalog(catalog) if catalog else []
     if not runs:
