@@ -478,8 +478,10 @@ def render_markdown(doc: dict, catalog: list[Mutant] | None = None) -> str:
         run = runs.get(arch)
         if not run:
             continue
-        lines += ["", f"## {arch}", "",
-                  f"Run {run.get('date', '?')}, baseline: {run.get('baseline_suite_passed', '?')} suite "
+        lines += ["", f"## {arch}", ""]
+        if not run.get("complete", True):
+            lines += ["**Interrupted run: only the mutants below were run.**", ""]
+        lines += [f"Run {run.get('date', '?')}, baseline: {run.get('baseline_suite_passed', '?')} suite "
                   f"tests and {run.get('baseline_selftests_passed', '?')} selftests passed on the "
                   f"unmutated kernel ({run.get('baseline_s', '?')} s).", "",
                   "| mutant | file:function | killed by suite | killed by selftests | wall (s) |",
@@ -659,7 +661,10 @@ def _kbuild():
 
 def run_arch(arch: str, mutants: list[Mutant], tree: Path | None, cache: Path,
              with_selftests: bool, suite_filter: str | None, out: Path,
-             log: Callable[[str], None], worktree: str = "mutation") -> dict:
+             log: Callable[[str], None], worktree: str = "mutation",
+             progress: Callable[[dict], None] | None = None) -> dict:
+    """Baseline, then every mutant; PROGRESS gets the run so far after
+    each mutant (so an interrupted run still leaves its table)."""
     kbuild, kernel_tree = _kbuild()
     if tree is None:
         tree = kernel_tree.worktree(worktree, cache=cache, log=log)
@@ -687,6 +692,19 @@ def run_arch(arch: str, mutants: list[Mutant], tree: Path | None, cache: Path,
         raise RuntimeError(f"the unmutated kernel could not be tested: {baseline.untestable}")
     baseline_s = time.monotonic() - t0
     results: list[MutantResult] = []
+
+    def summary(complete: bool) -> dict:
+        return {
+            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+            "complete": complete,
+            "kernel": tree.name, "tree": str(tree), "suite_filter": suite_filter or "",
+            "baseline_s": round(baseline_s, 1),
+            "baseline_suite_passed": sum(1 for r in baseline.suite.values() if r == PASS),
+            "baseline_selftests_passed": sum(1 for r in baseline.selftests.values() if r == PASS),
+            "baseline_selftests": baseline.selftests,
+            "results": [r.to_json() for r in results],
+            "totals": totals(results, arch),
+        }
     for m in mutants:
         start = time.monotonic()
         log(f"{arch}: mutant {m.id} ({m.where()})")
@@ -706,18 +724,11 @@ def run_arch(arch: str, mutants: list[Mutant], tree: Path | None, cache: Path,
         results.append(r)
         log(f"{arch}: {m.id}: suite {_tests(r.suite_killed)}; selftests {_tests(r.selftests_killed)}"
             f" ({r.wall_s:.0f} s)")
+        if progress:
+            progress(summary(False))
     # Leave the build directory matching the restored tree.
     build("restore")
-    return {
-        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "kernel": tree.name, "tree": str(tree), "suite_filter": suite_filter or "",
-        "baseline_s": round(baseline_s, 1),
-        "baseline_suite_passed": sum(1 for r in baseline.suite.values() if r == PASS),
-        "baseline_selftests_passed": sum(1 for r in baseline.selftests.values() if r == PASS),
-        "baseline_selftests": baseline.selftests,
-        "results": [r.to_json() for r in results],
-        "totals": totals(results, arch),
-    }
+    return summary(True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -815,12 +826,16 @@ def main(argv: list[str] | None = None) -> int:
             if not chosen:
                 log(f"{arch}: no selected mutant applies to this architecture")
                 continue
+            def publish(run: dict, arch: str = arch) -> dict:
+                doc = merge_doc(Path(args.json), arch, run)
+                Path(args.json).write_text(json.dumps(doc, indent=1) + "\n")
+                Path(args.doc).write_text(render_markdown(doc, catalog))
+                return doc
+
             run = run_arch(arch, chosen, Path(args.tree) if args.tree else None, cache,
                            not args.no_selftests, args.suite_filter, Path(args.out) / arch, log,
-                           args.worktree)
-            doc = merge_doc(Path(args.json), arch, run)
-            Path(args.json).write_text(json.dumps(doc, indent=1) + "\n")
-            Path(args.doc).write_text(render_markdown(doc, catalog))
+                           args.worktree, publish)
+            publish(run)
             t = run["totals"]
             log(f"{arch}: suite killed {t['suite_killed']}/{t['counted']}, selftests "
                 f"{t['selftests_killed']}/{t['counted']}, controls killed {len(t['controls_killed'])}"
