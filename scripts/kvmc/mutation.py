@@ -502,6 +502,32 @@ def render_markdown(doc: dict, catalog: list[Mutant] | None = None) -> str:
     return "\n".join(lines + [""] + tail) + "\n"
 
 
+def result_from_json(record: dict, catalog: dict[str, Mutant]) -> MutantResult | None:
+    m = catalog.get(record["mutant"])
+    if m is None:
+        return None
+    return MutantResult(mutant=m, arch=record["arch"], status=record["status"],
+                        suite_killed=record["suite_killed"], selftests_killed=record["selftests_killed"],
+                        wall_s=record["wall_s"], build_s=record["build_s"], run_s=record["run_s"],
+                        reason=record.get("reason", ""))
+
+
+def append_run(old: dict, new: dict, catalog: list[Mutant]) -> dict:
+    """NEW's results added to OLD's (a mutant run again replaces its old
+    result), totals recomputed; the baselines of both are kept."""
+    by_id = {m.id: m for m in catalog}
+    records = {r["mutant"]: r for r in old.get("results", [])}
+    records.update({r["mutant"]: r for r in new["results"]})
+    order = [m.id for m in catalog if m.id in records]
+    merged = dict(new, results=[records[i] for i in order])
+    results = [r for r in (result_from_json(records[i], by_id) for i in order) if r]
+    merged["totals"] = totals(results, new["totals"]["arch"])
+    merged["complete"] = old.get("complete", True) and new.get("complete", True)
+    merged["earlier_runs"] = old.get("earlier_runs", []) + [
+        {k: old.get(k) for k in ("date", "baseline_s", "baseline_suite_passed", "baseline_selftests_passed")}]
+    return merged
+
+
 def merge_doc(path: Path, arch: str, run: dict) -> dict:
     """The JSON document at PATH with ARCH's run replaced by RUN."""
     doc: dict = {"format": "kvm-contract mutation 1", "runs": {}}
@@ -751,6 +777,9 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--json", default=str(TOP / "docs/mutation.json"))
     r.add_argument("--doc", default=str(TOP / "docs/mutation.md"))
     r.add_argument("--out", default=str(TOP / "results/mutation"), help="per-mutant logs and results")
+    r.add_argument("--append", action="store_true",
+                   help="add to the architecture's results in --json instead of replacing them "
+                        "(re-run a subset, finish an interrupted run)")
     r.add_argument("--expect-kills", action="store_true",
                    help="exit 1 unless every control survives and every other mutant is killed "
                         "by the suite (the smoke test of the tool)")
@@ -826,7 +855,13 @@ def main(argv: list[str] | None = None) -> int:
             if not chosen:
                 log(f"{arch}: no selected mutant applies to this architecture")
                 continue
+            earlier = None
+            if args.append and Path(args.json).exists():
+                earlier = json.loads(Path(args.json).read_text()).get("runs", {}).get(arch)
+
             def publish(run: dict, arch: str = arch) -> dict:
+                if earlier:
+                    run = append_run(earlier, run, catalog)
                 doc = merge_doc(Path(args.json), arch, run)
                 Path(args.json).write_text(json.dumps(doc, indent=1) + "\n")
                 Path(args.doc).write_text(render_markdown(doc, catalog))
@@ -835,7 +870,7 @@ def main(argv: list[str] | None = None) -> int:
             run = run_arch(arch, chosen, Path(args.tree) if args.tree else None, cache,
                            not args.no_selftests, args.suite_filter, Path(args.out) / arch, log,
                            args.worktree, publish)
-            publish(run)
+            run = publish(run)["runs"][arch]
             t = run["totals"]
             log(f"{arch}: suite killed {t['suite_killed']}/{t['counted']}, selftests "
                 f"{t['selftests_killed']}/{t['counted']}, controls killed {len(t['controls_killed'])}"

@@ -218,6 +218,22 @@ class Kills(unittest.TestCase):
         self.assertEqual(t["not_compiling"], ["demo-survivor"])
         self.assertEqual(mutation.totals([r1], "x86_64")["counted"], 0)
 
+    def test_append_replaces_and_recounts(self) -> None:
+        cat = mutation.parse_catalog(ONE + ONE.replace("demo-errno", "demo-two"))
+        base = outcome({"t1": "pass"})
+        killed = mutation.judge(cat[0], "arm64", base, outcome({"t1": "fail"}), 1, 2)
+        survived = mutation.judge(cat[0], "arm64", base, outcome({"t1": "pass"}), 1, 2)
+        two = mutation.judge(cat[1], "arm64", base, outcome({"t1": "fail"}), 1, 2)
+        old = {"results": [survived.to_json()], "totals": mutation.totals([survived], "arm64"),
+               "date": "d1", "complete": False}
+        new = {"results": [killed.to_json(), two.to_json()],
+               "totals": mutation.totals([killed, two], "arm64"), "date": "d2"}
+        merged = mutation.append_run(old, new, cat)
+        self.assertEqual([r["mutant"] for r in merged["results"]], ["demo-errno", "demo-two"])
+        self.assertEqual(merged["totals"]["suite_killed"], 2)
+        self.assertFalse(merged["complete"])
+        self.assertEqual(merged["earlier_runs"][0]["date"], "d1")
+
     def test_markdown_names_the_killing_tests(self) -> None:
         (m,) = mutation.parse_catalog(ONE)
         base = outcome({"t1": "pass"}, {"selftest:mmio_sign_ext": "pass"})
