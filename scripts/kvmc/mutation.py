@@ -499,6 +499,11 @@ def render_markdown(doc: dict, catalog: list[Mutant] | None = None) -> str:
         t = run["totals"]
         if t["suite_survivors"]:
             lines += ["", "Survivors of the suite: " + ", ".join(t["suite_survivors"]) + "."]
+        if catalog:
+            done = {r["mutant"] for r in run["results"]}
+            missing = [m.id for m in catalog if arch in m.arches() and m.id not in done]
+            if missing:
+                lines += ["", "Not run yet (finish with `--append --mutants ...`): " + ", ".join(missing) + "."]
     return "\n".join(lines + [""] + tail) + "\n"
 
 
