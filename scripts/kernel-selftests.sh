@@ -5,6 +5,7 @@
 # harness comes from, as static binaries a busybox initramfs can run:
 #
 #   scripts/kernel-selftests.sh ARCH OUTDIR      ARCH: arm64 or x86_64
+#   KVMC_KST_EXTRA="name ..." scripts/kernel-selftests.sh ARCH OUTDIR
 #
 # OUTDIR receives the binaries, stripped, side by side (no arm64/ prefix) and
 # list.txt naming them, one a line. The unstripped binaries, objects and the
@@ -39,6 +40,9 @@ outdir=$(realpath -m "$2")
 # the architecture directory; those this tree lacks are skipped with a note.
 want="guest_memfd_test set_memory_region_test mmu_stress_test"
 [ $arch = arm64 ] && want="$want external_aborts page_fault_test"
+# KVMC_KST_EXTRA: more tests by the same kind of name (the mutation study
+# adds mmio_sign_ext on arm64 and x86's private memory and MMIO tests).
+want="$want ${KVMC_KST_EXTRA:-}"
 
 # Settings from the caller's environment (a parent make's jobserver, CFLAGS
 # meant for something else) would leak into the selftests' Makefile.

@@ -1,0 +1,900 @@
+# SPDX-License-Identifier: GPL-2.0
+"""Kernel mutation study: what the suite catches, next to the kernel's own
+KVM selftests, on the same mutants of the same kernel in the same VM.
+
+    python3 -m kvmc.mutation check [--tree DIR]     # every mutant applies exactly once
+    python3 -m kvmc.mutation list [--arch ARCH]
+    python3 -m kvmc.mutation run --arch arm64 [--mutants a,b] [--no-selftests]
+    python3 -m kvmc.mutation render                  # docs/mutation.md from docs/mutation.json
+    python3 -m kvmc.mutation restore                 # undo a mutation left by a killed run
+
+The catalog is data: scripts/kvmc/mutants/*.toml (format in the README
+there).  A run works in a worktree of Debian's linux-source repository in
+the cache (kvmc.kernel_tree), builds it with kvmc.kbuild, boots each kernel
+once with ./run_tests.sh --kernel, which runs the suite and, through
+KVMC_EXTRA_TESTS, the kernel's selftests that cover the same ground, and
+restores the file after every mutant (git checkout, then a fresh mtime so
+make rebuilds the object).
+
+A mutant is killed by a side when a test of that side that passed on the
+unmutated kernel fails, errors, times out or does not run on the mutant.
+A mutant that does not build is reported and not counted.
+
+Standard library only; commands are argument lists.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+import tomllib
+from pathlib import Path
+from typing import Callable, Iterable
+
+TOP = Path(__file__).resolve().parents[2]
+CATALOG_DIR = Path(__file__).resolve().parent / "mutants"
+ARCHES = ("arm64", "x86_64")
+ARCH_VALUES = ARCHES + ("both",)
+KINDS = ("wrong-errno", "field-not-filled", "neighbour-value", "off-by-one",
+         "dropped-check", "swapped-order", "inverted-condition", "wrong-width",
+         "wrong-return", "wrong-type", "equivalent")
+ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+FIELDS = {"id", "arch", "file", "function", "kind", "rules", "old", "new", "why",
+          "equivalent", "upstream"}
+REQUIRED = ("id", "arch", "file", "function", "kind", "old", "new", "why")
+
+# The kernel's own selftests run next to the suite, with the arguments that
+# keep them inside an emulated VM's time (page_fault_test: one guest mode;
+# set_memory_region_test: one iteration).  Built by scripts/kernel-selftests.sh;
+# KVMC_KST_EXTRA asks it for those beyond its default list.
+SELFTESTS = {
+    "arm64": ["guest_memfd_test", "set_memory_region_test 1", "mmio_sign_ext",
+              "external_aborts", "page_fault_test -m 6"],
+    "x86_64": ["guest_memfd_test", "set_memory_region_test 1", "private_mem_kvm_exits_test",
+               "private_mem_conversions_test", "smaller_maxphyaddr_emulation_test",
+               "userspace_io_test"],
+}
+SELFTEST_EXTRA = {
+    "arm64": "mmio_sign_ext",
+    "x86_64": ("private_mem_kvm_exits_test private_mem_conversions_test "
+               "smaller_maxphyaddr_emulation_test userspace_io_test"),
+}
+SELFTEST_PREFIX = "selftest:"
+RUN_TIMEOUT = 3600.0
+
+
+class CatalogError(ValueError):
+    """A catalog file that is not a valid list of mutants."""
+
+
+class ApplyError(RuntimeError):
+    """A mutant's text does not occur exactly once in its file."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Upstream:
+    subject: str
+    commit: str
+    source: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Mutant:
+    id: str
+    arch: str                   # arm64, x86_64 or both
+    file: str                   # path in the kernel tree
+    function: str
+    kind: str
+    rules: tuple[str, ...]      # CONTRACT.md rules and scenarios it touches
+    old: str                    # exact text replaced (occurs once in file)
+    new: str
+    why: str
+    equivalent: bool
+    upstream: Upstream | None
+    origin: str                 # catalog file it came from
+
+    def arches(self) -> tuple[str, ...]:
+        return ARCHES if self.arch == "both" else (self.arch,)
+
+    def where(self) -> str:
+        return f"{self.file}:{self.function}"
+
+
+# ---- the catalog -------------------------------------------------------------
+
+def _str(block: dict, key: str, where: str, allow_empty: bool = False) -> str:
+    value = block.get(key)
+    if not isinstance(value, str):
+        raise CatalogError(f"{where}: '{key}' must be a string")
+    if not value and not allow_empty:
+        raise CatalogError(f"{where}: '{key}' is empty")
+    return value
+
+
+def parse_catalog(text: str, origin: str = "catalog") -> list[Mutant]:
+    """The mutants of one catalog file (TOML, a [[mutant]] array)."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise CatalogError(f"{origin}: not TOML: {e}") from e
+    extra = set(data) - {"mutant"}
+    if extra:
+        raise CatalogError(f"{origin}: unknown top-level keys {sorted(extra)}")
+    blocks = data.get("mutant", [])
+    if not isinstance(blocks, list):
+        raise CatalogError(f"{origin}: 'mutant' must be an array of tables ([[mutant]])")
+    mutants = []
+    for n, block in enumerate(blocks, 1):
+        where = f"{origin}: mutant #{n}"
+        if isinstance(block.get("id"), str):
+            where = f"{origin}: mutant {block['id']}"
+        unknown = set(block) - FIELDS
+        if unknown:
+            raise CatalogError(f"{where}: unknown keys {sorted(unknown)}")
+        for key in REQUIRED:
+            if key not in block:
+                raise CatalogError(f"{where}: '{key}' missing")
+        ident = _str(block, "id", where)
+        if not ID_RE.match(ident):
+            raise CatalogError(f"{where}: id must be lower-case letters, digits and '-'")
+        arch = _str(block, "arch", where)
+        if arch not in ARCH_VALUES:
+            raise CatalogError(f"{where}: arch '{arch}' is not one of {', '.join(ARCH_VALUES)}")
+        kind = _str(block, "kind", where)
+        if kind not in KINDS:
+            raise CatalogError(f"{where}: kind '{kind}' is not one of {', '.join(KINDS)}")
+        old = _str(block, "old", where)
+        new = _str(block, "new", where, allow_empty=True)
+        if old == new:
+            raise CatalogError(f"{where}: 'old' and 'new' are the same text")
+        equivalent = block.get("equivalent", False)
+        if not isinstance(equivalent, bool):
+            raise CatalogError(f"{where}: 'equivalent' must be true or false")
+        if equivalent != (kind == "equivalent"):
+            raise CatalogError(f"{where}: kind 'equivalent' and equivalent = true go together")
+        rules = block.get("rules", [])
+        if not isinstance(rules, list) or not all(isinstance(r, str) and r for r in rules):
+            raise CatalogError(f"{where}: 'rules' must be a list of strings")
+        upstream = None
+        if "upstream" in block:
+            up = block["upstream"]
+            if not isinstance(up, dict) or set(up) - {"subject", "commit", "source"}:
+                raise CatalogError(f"{where}: 'upstream' takes subject, commit and source")
+            commit = up.get("commit", "")
+            if not isinstance(commit, str) or (commit and not re.match(r"^[0-9a-f]{12,40}$", commit)):
+                raise CatalogError(f"{where}: upstream commit must be 12-40 hex digits (or empty)")
+            upstream = Upstream(subject=_str(up, "subject", where + " upstream"), commit=commit,
+                                source=_str(up, "source", where + " upstream"))
+        path = _str(block, "file", where)
+        if path.startswith("/") or ".." in Path(path).parts:
+            raise CatalogError(f"{where}: file must be a path inside the kernel tree")
+        mutants.append(Mutant(id=ident, arch=arch, file=path,
+                              function=_str(block, "function", where), kind=kind,
+                              rules=tuple(rules), old=old, new=new,
+                              why=" ".join(_str(block, "why", where).split()),
+                              equivalent=equivalent, upstream=upstream, origin=origin))
+    return mutants
+
+
+def load_catalog(directory: Path = CATALOG_DIR) -> list[Mutant]:
+    """Every mutant of every *.toml in DIRECTORY, ids unique."""
+    mutants: list[Mutant] = []
+    seen: dict[str, str] = {}
+    for path in sorted(Path(directory).glob("*.toml")):
+        for m in parse_catalog(path.read_text(encoding="utf-8"), path.name):
+            if m.id in seen:
+                raise CatalogError(f"{path.name}: mutant {m.id} already defined in {seen[m.id]}")
+            seen[m.id] = path.name
+            mutants.append(m)
+    if not mutants:
+        raise CatalogError(f"no mutants in {directory}")
+    return mutants
+
+
+def select(mutants: list[Mutant], ids: Iterable[str] = (), arch: str | None = None) -> list[Mutant]:
+    """The mutants named (all when none is), for ARCH when given, in
+    catalog order; an unknown id is an error."""
+    wanted = [i for i in ids if i]
+    known = {m.id for m in mutants}
+    unknown = [i for i in wanted if i not in known]
+    if unknown:
+        raise CatalogError(f"unknown mutant(s): {', '.join(unknown)}")
+    chosen = [m for m in mutants if not wanted or m.id in wanted]
+    if arch:
+        chosen = [m for m in chosen if arch in m.arches()]
+    return chosen
+
+
+# ---- applying ----------------------------------------------------------------
+
+def read_source(path: Path) -> str:
+    return path.read_bytes().decode("utf-8", "surrogateescape")
+
+
+def mutate_text(text: str, mutant: Mutant) -> str:
+    """TEXT with the mutant applied; ApplyError unless its text occurs
+    exactly once."""
+    count = text.count(mutant.old)
+    if count != 1:
+        raise ApplyError(f"{mutant.id}: the text to replace occurs {count} times in "
+                         f"{mutant.file} (wanted exactly once)")
+    return text.replace(mutant.old, mutant.new, 1)
+
+
+def check_tree(tree: Path, mutants: list[Mutant]) -> list[str]:
+    """Problems (one line each) of MUTANTS against the kernel TREE: a
+    missing file, text not found exactly once, a function name the file
+    does not define.  Empty when every mutant can be applied."""
+    problems = []
+    for m in mutants:
+        path = tree / m.file
+        if not path.is_file():
+            problems.append(f"{m.id}: {m.file} is not in {tree}")
+            continue
+        text = read_source(path)
+        try:
+            mutate_text(text, m)
+        except ApplyError as e:
+            problems.append(str(e))
+            continue
+        if not re.search(r"\b" + re.escape(m.function) + r"\s*\(", text):
+            problems.append(f"{m.id}: {m.file} has no function {m.function}")
+    return problems
+
+
+def git(tree: Path, args: list[str]) -> str:
+    return subprocess.run(["git", "-C", str(tree)] + args, check=True,
+                          capture_output=True, text=True).stdout
+
+
+def tree_changes(tree: Path) -> list[str]:
+    """Tracked files that differ from the worktree's commit."""
+    out = git(tree, ["status", "--porcelain", "--untracked-files=no"])
+    return [line[3:] for line in out.splitlines() if line.strip()]
+
+
+def apply_mutant(tree: Path, mutant: Mutant) -> None:
+    path = tree / mutant.file
+    new = mutate_text(read_source(path), mutant)
+    path.write_bytes(new.encode("utf-8", "surrogateescape"))
+
+
+def restore_file(tree: Path, rel: str) -> None:
+    """Put REL back as committed, with an mtime of now: git writes it anew
+    (so it is newer than the mutated object), and the utime makes that
+    explicit even where git would keep the old file."""
+    git(tree, ["checkout", "--", rel])
+    os.utime(tree / rel)
+    if git(tree, ["status", "--porcelain", "--untracked-files=no", "--", rel]).strip():
+        raise RuntimeError(f"{tree / rel} still differs from its commit after git checkout")
+
+
+# ---- judging -------------------------------------------------------------------
+
+PASS = "pass"
+
+
+def killed_by(baseline: dict[str, str], observed: dict[str, str]) -> list[str]:
+    """Tests that passed on the unmutated kernel and failed, errored, timed
+    out or did not run at all (the VM died) on the mutant, sorted.  A test
+    that now skips is not a kill: a skip reports nothing wrong."""
+    return sorted(t for t, r in baseline.items()
+                  if r == PASS and observed.get(t, "missing") not in (PASS, "skip"))
+
+
+def selftest_outcome(rc: int) -> str:
+    if rc == 0:
+        return PASS
+    if rc == 4:
+        return "skip"
+    if rc in (124, 137):
+        return "timeout"
+    return f"fail({rc})"
+
+
+def parse_extra_durations(text: str) -> dict[str, str]:
+    """The selftests' outcomes from a run's extra-durations lines
+    (NAME MILLISECONDS STATUS)."""
+    out = {}
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[2].lstrip("-").isdigit():
+            out[SELFTEST_PREFIX + parts[0]] = selftest_outcome(int(parts[2]))
+    return out
+
+
+RESULT_LINE = re.compile(r"^    (not )?ok \d+ (\S+)(.*)$")
+
+
+def parse_ktap(text: str) -> dict[str, str]:
+    """The suite's test outcomes from results.ktap (the tests are the
+    second level of the KTAP tree)."""
+    out = {}
+    for line in text.splitlines():
+        m = RESULT_LINE.match(line)
+        if not m:
+            continue
+        directive = m.group(3).split("#", 1)[1].strip() if "#" in m.group(3) else ""
+        if directive.startswith("SKIP"):
+            result = "skip"
+        elif directive.startswith("TODO"):
+            result = "xfail" if m.group(1) else "xpass"
+        else:
+            result = "fail" if m.group(1) else PASS
+        out[m.group(2)] = result
+    return out
+
+
+def parse_suite_json(text: str, arch: str) -> dict[str, str]:
+    """Outcomes from run_tests.sh --json (format 'kvm-contract results 1')."""
+    data = json.loads(text)
+    out = {}
+    for run in data.get("runs", []):
+        if run.get("arch") not in (arch, None):
+            continue
+        for t in run.get("tests", []):
+            out[t["name"]] = t.get("result", "missing")
+    return out
+
+
+@dataclasses.dataclass
+class Outcome:
+    suite: dict[str, str]
+    selftests: dict[str, str]
+    rc: int
+    untestable: str             # why the kernel could not be tested, if so
+    seconds: float
+
+
+@dataclasses.dataclass
+class MutantResult:
+    mutant: Mutant
+    arch: str
+    status: str                 # ok, not-compiling, apply-failed, untestable
+    suite_killed: list[str]
+    selftests_killed: list[str]
+    wall_s: float
+    build_s: float
+    run_s: float
+    reason: str = ""
+
+    def to_json(self) -> dict:
+        m = self.mutant
+        return {
+            "mutant": m.id, "arch": self.arch, "file": m.file, "function": m.function,
+            "kind": m.kind, "equivalent": m.equivalent, "rules": list(m.rules),
+            "upstream": dataclasses.asdict(m.upstream) if m.upstream else None,
+            "status": self.status, "reason": self.reason,
+            "suite_killed": self.suite_killed, "selftests_killed": self.selftests_killed,
+            "wall_s": round(self.wall_s, 1), "build_s": round(self.build_s, 1),
+            "run_s": round(self.run_s, 1),
+        }
+
+
+def judge(mutant: Mutant, arch: str, baseline: Outcome, observed: Outcome,
+          build_s: float, wall_s: float) -> MutantResult:
+    """A mutant's result from its run and the unmutated kernel's.  A kernel
+    that could not be tested at all (no boot, no /dev/kvm) fails every
+    test: killed by both sides, with the reason kept."""
+    return MutantResult(mutant=mutant, arch=arch, status="ok",
+                        suite_killed=killed_by(baseline.suite, observed.suite),
+                        selftests_killed=killed_by(baseline.selftests, observed.selftests),
+                        wall_s=wall_s, build_s=build_s, run_s=observed.seconds,
+                        reason=observed.untestable)
+
+
+def totals(results: list[MutantResult], arch: str) -> dict:
+    """Per architecture: counted mutants (built and run), kills per side,
+    survivors, controls killed, not compiling."""
+    mine = [r for r in results if r.arch == arch]
+    counted = [r for r in mine if r.status == "ok" and not r.mutant.equivalent]
+    controls = [r for r in mine if r.status == "ok" and r.mutant.equivalent]
+    suite = [r for r in counted if r.suite_killed]
+    kst = [r for r in counted if r.selftests_killed]
+    return {
+        "arch": arch, "counted": len(counted),
+        "suite_killed": len(suite), "selftests_killed": len(kst),
+        "either_killed": len([r for r in counted if r.suite_killed or r.selftests_killed]),
+        "suite_only": len([r for r in counted if r.suite_killed and not r.selftests_killed]),
+        "selftests_only": len([r for r in counted if r.selftests_killed and not r.suite_killed]),
+        "survivors": sorted(r.mutant.id for r in counted if not r.suite_killed and not r.selftests_killed),
+        "suite_survivors": sorted(r.mutant.id for r in counted if not r.suite_killed),
+        "controls": len(controls),
+        "controls_killed": sorted(r.mutant.id for r in controls if r.suite_killed or r.selftests_killed),
+        "not_compiling": sorted(r.mutant.id for r in mine if r.status == "not-compiling"),
+        "not_run": sorted(r.mutant.id for r in mine if r.status not in ("ok", "not-compiling")),
+    }
+
+
+# ---- reporting -----------------------------------------------------------------
+
+def _pct(n: int, d: int) -> str:
+    return f"{100 * n / d:.0f}%" if d else "-"
+
+
+def _tests(names: list[str], limit: int = 4) -> str:
+    shown = [n.removeprefix(SELFTEST_PREFIX) for n in names[:limit]]
+    more = f" +{len(names) - limit}" if len(names) > limit else ""
+    return ", ".join(shown) + more if names else "survived"
+
+
+def render_catalog(catalog: list[Mutant]) -> list[str]:
+    """The catalog as a markdown section: what each mutant changes."""
+    counted = [m for m in catalog if not m.equivalent]
+    per = {a: len([m for m in counted if a in m.arches()]) for a in ARCHES}
+    lines = ["## The catalog", "",
+             f"{len(counted)} non-equivalent mutants (arm64 {per['arm64']}, x86_64 {per['x86_64']}; "
+             f"those marked both run on each), {len([m for m in counted if m.upstream])} of them "
+             f"re-introducing upstream fixes, and {len(catalog) - len(counted)} equivalent controls.", "",
+             "| mutant | arch | file:function | kind | rules | upstream fix undone |",
+             "|---|---|---|---|---|---|"]
+    for m in catalog:
+        up = ""
+        if m.upstream:
+            up = (f"{m.upstream.commit[:12]} " if m.upstream.commit else "") + f"\"{m.upstream.subject}\""
+        name = m.id + (" (control)" if m.equivalent else "")
+        lines.append(f"| {name} | {m.arch} | {m.where()} | {m.kind} | {' '.join(m.rules)} | {up} |")
+    return lines + [""]
+
+
+def render_markdown(doc: dict, catalog: list[Mutant] | None = None) -> str:
+    """docs/mutation.md from the JSON document (and the catalog)."""
+    lines = ["# Mutation study: what the suite catches", "",
+             "Generated by `make mutation` (`python3 -m kvmc.mutation run`) from",
+             "`docs/mutation.json`; the catalog is `scripts/kvmc/mutants/*.toml`.",
+             "A mutant is killed by a side when a test that passed on the unmutated",
+             "kernel fails, errors, times out or does not run on the mutant. Controls",
+             "are equivalent mutants: a killed control means a flaky test.", "",
+             "Reproduce: `make mutation` (both architectures, every mutant), or",
+             "`make mutation MUTATION_ARCH=arm64 MUTANTS=arm64-nisv-errno,eq-arm64-mmio-fill-order`;",
+             "directly: `cd scripts && python3 -m kvmc.mutation run --arch arm64 --mutants ...`.",
+             "`python3 -m kvmc.mutation check` verifies that every mutant's text occurs exactly",
+             "once in Debian's linux-source tree.", ""]
+    runs = doc.get("runs", {})
+    tail = render_catalog(catalog) if catalog else []
+    if not runs:
+        return "\n".join(lines + ["No run recorded yet.", ""] + tail)
+    lines += ["## Totals", "",
+              "| arch | kernel | mutants counted | killed by suite | killed by selftests "
+              "| suite only | selftests only | survivors | controls killed | not compiling |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
+    for arch in ARCHES:
+        run = runs.get(arch)
+        if not run:
+            continue
+        t = run["totals"]
+        lines.append(f"| {arch} | {run.get('kernel', '?')} | {t['counted']} "
+                     f"| {t['suite_killed']} ({_pct(t['suite_killed'], t['counted'])}) "
+                     f"| {t['selftests_killed']} ({_pct(t['selftests_killed'], t['counted'])}) "
+                     f"| {t['suite_only']} | {t['selftests_only']} | {len(t['survivors'])} "
+                     f"| {len(t['controls_killed'])} of {t['controls']} | {len(t['not_compiling'])} |")
+    for arch in ARCHES:
+        run = runs.get(arch)
+        if not run:
+            continue
+        lines += ["", f"## {arch}", ""]
+        if not run.get("complete", True):
+            lines += ["**Interrupted run: only the mutants below were run.**", ""]
+        lines += [f"Run {run.get('date', '?')}, baseline: {run.get('baseline_suite_passed', '?')} suite "
+                  f"tests and {run.get('baseline_selftests_passed', '?')} selftests passed on the "
+                  f"unmutated kernel ({run.get('baseline_s', '?')} s).", "",
+                  "| mutant | file:function | killed by suite | killed by selftests | wall (s) |",
+                  "|---|---|---|---|---|"]
+        for r in run["results"]:
+            name = r["mutant"] + (" (control)" if r["equivalent"] else "")
+            if r.get("upstream"):
+                name += " (historical)"
+            if r["status"] != "ok":
+                cell = f"{r['status']}: {r['reason'][:80]}"
+                lines.append(f"| {name} | {r['file']}:{r['function']} | {cell} | {cell} | {r['wall_s']} |")
+                continue
+            lines.append(f"| {name} | {r['file']}:{r['function']} | {_tests(r['suite_killed'])} "
+                         f"| {_tests(r['selftests_killed'])} | {r['wall_s']} |")
+        t = run["totals"]
+        if t["suite_survivors"]:
+            lines += ["", "Survivors of the suite: " + ", ".join(t["suite_survivors"]) + "."]
+        if catalog:
+            done = {r["mutant"] for r in run["results"]}
+            missing = [m.id for m in catalog if arch in m.arches() and m.id not in done]
+            if missing:
+                lines += ["", "Not run yet (finish with `--append --mutants ...`): " + ", ".join(missing) + "."]
+    return "\n".join(lines + [""] + tail) + "\n"
+
+
+def result_from_json(record: dict, catalog: dict[str, Mutant]) -> MutantResult | None:
+    m = catalog.get(record["mutant"])
+    if m is None:
+        return None
+    return MutantResult(mutant=m, arch=record["arch"], status=record["status"],
+                        suite_killed=record["suite_killed"], selftests_killed=record["selftests_killed"],
+                        wall_s=record["wall_s"], build_s=record["build_s"], run_s=record["run_s"],
+                        reason=record.get("reason", ""))
+
+
+def append_run(old: dict, new: dict, catalog: list[Mutant]) -> dict:
+    """NEW's results added to OLD's (a mutant run again replaces its old
+    result), totals recomputed; the baselines of both are kept."""
+    by_id = {m.id: m for m in catalog}
+    records = {r["mutant"]: r for r in old.get("results", [])}
+    records.update({r["mutant"]: r for r in new["results"]})
+    order = [m.id for m in catalog if m.id in records]
+    merged = dict(new, results=[records[i] for i in order])
+    results = [r for r in (result_from_json(records[i], by_id) for i in order) if r]
+    merged["totals"] = totals(results, new["totals"]["arch"])
+    merged["complete"] = old.get("complete", True) and new.get("complete", True)
+    merged["earlier_runs"] = old.get("earlier_runs", []) + [
+        {k: old.get(k) for k in ("date", "baseline_s", "baseline_suite_passed", "baseline_selftests_passed")}]
+    return merged
+
+
+def merge_doc(path: Path, arch: str, run: dict) -> dict:
+    """The JSON document at PATH with ARCH's run replaced by RUN."""
+    doc: dict = {"format": "kvm-contract mutation 1", "runs": {}}
+    if path.exists():
+        try:
+            old = json.loads(path.read_text())
+            if old.get("format") == doc["format"]:
+                doc = old
+        except ValueError:
+            pass
+    doc["runs"][arch] = run
+    return doc
+
+
+# ---- running -------------------------------------------------------------------
+
+def default_cache() -> Path:
+    cache = os.environ.get("KVMC_CACHE")
+    if cache:
+        return Path(cache)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "kvm-contract"
+
+
+def build_selftests(arch: str, out: Path, log: Callable[[str], None]) -> Path:
+    """OUT/run: the selftests for ARCH (links to the binaries that
+    scripts/kernel-selftests.sh built in OUT/bin) and a list.txt of
+    'NAME ARGS' lines for the ones this tree has, as KVMC_EXTRA_TESTS
+    takes them.  OUT/bin stays as the build script left it, so its next
+    run finds it up to date."""
+    bindir = out / "bin"
+    env = dict(os.environ, KVMC_KST_EXTRA=SELFTEST_EXTRA[arch])
+    log(f"{arch}: building the kernel's selftests ({' '.join(SELFTESTS[arch])})")
+    subprocess.run([str(TOP / "scripts/kernel-selftests.sh"), arch, str(bindir)], check=True, env=env)
+    built = set((bindir / "list.txt").read_text().split())
+    lines = [spec for spec in SELFTESTS[arch] if spec.split()[0] in built]
+    missing = [spec.split()[0] for spec in SELFTESTS[arch] if spec.split()[0] not in built]
+    if missing:
+        log(f"{arch}: selftests not in this tree, not run: {', '.join(missing)}")
+    rundir = out / "run"
+    rundir.mkdir(parents=True, exist_ok=True)
+    for stale in rundir.iterdir():
+        stale.unlink()
+    for spec in lines:
+        (rundir / spec.split()[0]).symlink_to(bindir / spec.split()[0])
+    (rundir / "list.txt").write_text("".join(line + "\n" for line in lines))
+    return rundir
+
+
+def run_kernel(arch: str, image: str, out: Path, selftests: Path | None,
+               suite_filter: str | None, log: Callable[[str], None]) -> Outcome:
+    """Boot IMAGE once: the suite, then the selftests, in the same VM."""
+    out.mkdir(parents=True, exist_ok=True)
+    json_path = out / "suite.json"
+    json_path.unlink(missing_ok=True)
+    cmd = [str(TOP / "run_tests.sh"), "--arch", arch, "--kernel", image,
+           "--json", str(json_path), "-o", str(out / "results")]
+    if suite_filter:
+        cmd += ["-t", suite_filter]
+    env = dict(os.environ)
+    env.setdefault("KVMC_BIN_TIMEOUT", "600")
+    if selftests:
+        env["KVMC_EXTRA_TESTS"] = str(selftests)
+        env.setdefault("KVMC_VM_MEMORY", "2G")
+    start = time.monotonic()
+    with open(out / "run.log", "w") as f:
+        try:
+            rc = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, env=env,
+                                timeout=RUN_TIMEOUT, cwd=TOP).returncode
+        except subprocess.TimeoutExpired:
+            rc = 124
+    seconds = time.monotonic() - start
+    res = out / "results" / arch
+    suite: dict[str, str] = {}
+    if json_path.exists():
+        try:
+            suite = parse_suite_json(json_path.read_text(), arch)
+        except (ValueError, KeyError):
+            suite = {}
+    if not suite and (res / "results.ktap").exists():
+        suite = parse_ktap((res / "results.ktap").read_text(errors="replace"))
+    kst = {}
+    if (res / "extra-durations").exists():
+        kst = parse_extra_durations((res / "extra-durations").read_text())
+    untestable = ""
+    if rc not in (0, 1):
+        untestable = f"run_tests.sh exited {rc}"
+        if (res / "untestable").exists():
+            untestable += ": " + (res / "untestable").read_text().strip()[:200]
+    log(f"{arch}: {len(suite)} suite tests, {len(kst)} selftests in {seconds:.0f} s (exit {rc})")
+    return Outcome(suite=suite, selftests=kst, rc=rc, untestable=untestable, seconds=seconds)
+
+
+# Objects that compile a header's code, for the quick compile check.
+HEADER_OBJECTS = {
+    ("include/linux/kvm_host.h", "arm64"): ["virt/kvm/kvm_main.o", "arch/arm64/kvm/mmu.o"],
+    ("include/linux/kvm_host.h", "x86_64"): ["virt/kvm/kvm_main.o", "arch/x86/kvm/mmu/mmu.o"],
+    ("arch/x86/kvm/mmu/mmu_internal.h", "x86_64"): ["arch/x86/kvm/mmu/mmu.o"],
+    ("arch/x86/kvm/x86.h", "x86_64"): ["arch/x86/kvm/x86.o"],
+}
+
+
+def objects_for(mutant: Mutant, arch: str) -> list[str]:
+    """The objects whose compilation shows whether MUTANT builds for ARCH."""
+    if mutant.file.endswith(".c"):
+        return [mutant.file[:-2] + ".o"]
+    return HEADER_OBJECTS.get((mutant.file, arch), [])
+
+
+def compile_check(arch: str, mutants: list[Mutant], tree: Path, cache: Path,
+                  log: Callable[[str], None]) -> dict[str, str]:
+    """Mutant id -> "ok" or the compiler's complaint, compiling only the
+    objects of each mutated file in the tree's configured build directory
+    (seconds per mutant instead of a kernel link and a boot)."""
+    kbuild, _ = _kbuild()
+    out = kbuild.build_dir_for(str(tree), arch, str(cache))
+    if not (out / ".config").exists():
+        raise RuntimeError(f"{out} is not configured: build the tree once (run, or kvmc.kbuild)")
+    make_vars, use_ccache = kbuild.compiler(arch)
+    env = dict(os.environ)
+    if use_ccache:
+        env.setdefault("CCACHE_DIR", str(cache / "ccache"))
+    verdicts = {}
+    for m in mutants:
+        objs = objects_for(m, arch)
+        if not objs:
+            verdicts[m.id] = f"no object known for {m.file}"
+            continue
+        apply_mutant(tree, m)
+        try:
+            proc = subprocess.run(["nice", "-n", "19", "make", "-C", str(tree), f"O={out}"] + make_vars
+                                  + objs, capture_output=True, text=True, env=env)
+        finally:
+            restore_file(tree, m.file)
+        lines = (proc.stdout + proc.stderr).splitlines()
+        errors = [l for l in lines if "error" in l]
+        warnings = [l.split("warning:", 1)[1].strip() for l in lines if "warning:" in l]
+        if proc.returncode != 0:
+            verdicts[m.id] = errors[0] if errors else f"make exit {proc.returncode}"
+        else:
+            verdicts[m.id] = "ok" + (f" (warns: {warnings[0]})" if warnings else "")
+        log(f"{arch}: {m.id}: {verdicts[m.id]}")
+    # Objects of the restored files, so the next build starts from the tree.
+    subprocess.run(["nice", "-n", "19", "make", "-C", str(tree), f"O={out}"] + make_vars
+                   + sorted({o for m in mutants for o in objects_for(m, arch)}),
+                   capture_output=True, env=env)
+    return verdicts
+
+
+def _kbuild():
+    # kvmc.kbuild and kvmc.kernel_tree (issue 13) build trees and make the
+    # linux-source repository; imported late so check/list/render and the
+    # unit tests work without them.
+    from kvmc import kbuild, kernel_tree  # type: ignore[attr-defined]
+    return kbuild, kernel_tree
+
+
+def run_arch(arch: str, mutants: list[Mutant], tree: Path | None, cache: Path,
+             with_selftests: bool, suite_filter: str | None, out: Path,
+             log: Callable[[str], None], worktree: str = "mutation",
+             progress: Callable[[dict], None] | None = None) -> dict:
+    """Baseline, then every mutant; PROGRESS gets the run so far after
+    each mutant (so an interrupted run still leaves its table)."""
+    kbuild, kernel_tree = _kbuild()
+    if tree is None:
+        tree = kernel_tree.worktree(worktree, cache=cache, log=log)
+    tree = Path(tree)
+    dirty = tree_changes(tree)
+    if dirty:
+        raise RuntimeError(f"{tree} has changes ({', '.join(dirty[:5])}): "
+                           "run 'python3 -m kvmc.mutation restore' or commit them")
+    problems = check_tree(tree, mutants)
+    if problems:
+        raise ApplyError("; ".join(problems))
+    out.mkdir(parents=True, exist_ok=True)
+    kst = build_selftests(arch, out / "selftests", log) if with_selftests else None
+
+    def build(label: str) -> tuple[str, float]:
+        t = time.monotonic()
+        k = kbuild.build_kernel(str(tree), arch, str(cache), log=log, nice=19)
+        return k.image, time.monotonic() - t
+
+    log(f"{arch}: baseline (unmutated {tree})")
+    t0 = time.monotonic()
+    image, _ = build("baseline")
+    baseline = run_kernel(arch, image, out / "baseline", kst, suite_filter, log)
+    if baseline.untestable:
+        raise RuntimeError(f"the unmutated kernel could not be tested: {baseline.untestable}")
+    baseline_s = time.monotonic() - t0
+    results: list[MutantResult] = []
+
+    def summary(complete: bool) -> dict:
+        return {
+            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+            "complete": complete,
+            "kernel": tree.name, "tree": str(tree), "suite_filter": suite_filter or "",
+            "baseline_s": round(baseline_s, 1),
+            "baseline_suite_passed": sum(1 for r in baseline.suite.values() if r == PASS),
+            "baseline_selftests_passed": sum(1 for r in baseline.selftests.values() if r == PASS),
+            "baseline_selftests": baseline.selftests,
+            "results": [r.to_json() for r in results],
+            "totals": totals(results, arch),
+        }
+    for m in mutants:
+        start = time.monotonic()
+        log(f"{arch}: mutant {m.id} ({m.where()})")
+        try:
+            apply_mutant(tree, m)
+            try:
+                image, build_s = build(m.id)
+            except kbuild.BuildError as e:
+                results.append(MutantResult(m, arch, "not-compiling", [], [], time.monotonic() - start,
+                                            time.monotonic() - start, 0.0, reason=e.reason.splitlines()[0]))
+                log(f"{arch}: {m.id} does not build: {e.reason.splitlines()[0]}")
+                continue
+            observed = run_kernel(arch, image, out / m.id, kst, suite_filter, log)
+        finally:
+            restore_file(tree, m.file)
+        r = judge(m, arch, baseline, observed, build_s, time.monotonic() - start)
+        results.append(r)
+        log(f"{arch}: {m.id}: suite {_tests(r.suite_killed)}; selftests {_tests(r.selftests_killed)}"
+            f" ({r.wall_s:.0f} s)")
+        if progress:
+            progress(summary(False))
+    # Leave the build directory matching the restored tree.
+    build("restore")
+    return summary(True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python3 -m kvmc.mutation", description=__doc__.split("\n")[0])
+    sub = p.add_subparsers(dest="cmd", required=True)
+    c = sub.add_parser("check", help="every mutant's text occurs exactly once in the tree")
+    c.add_argument("--tree", help="kernel tree (default: Debian's linux-source, unpacked)")
+    lst = sub.add_parser("list", help="the catalog")
+    lst.add_argument("--arch", choices=ARCHES)
+    r = sub.add_parser("run", help="build, boot and test each mutant")
+    r.add_argument("--arch", default=os.environ.get("ARCH", "arm64"), choices=ARCHES + ("all",))
+    r.add_argument("--mutants", default=os.environ.get("MUTANTS", ""),
+                   help="comma-separated ids (env MUTANTS; default: all for the architecture)")
+    r.add_argument("--tree", help="a git worktree to mutate (default: the cache's worktree --worktree)")
+    r.add_argument("--worktree", default="mutation",
+                   help="name of the linux-source worktree in the cache (kvmc.kernel_tree; default "
+                        "'mutation'); sharing one with another clean user saves its cold build")
+    r.add_argument("--no-selftests", action="store_true", help="run the suite only")
+    r.add_argument("-t", dest="suite_filter", help="run only the suite tests matching (run_tests.sh -t)")
+    r.add_argument("--json", default=str(TOP / "docs/mutation.json"))
+    r.add_argument("--doc", default=str(TOP / "docs/mutation.md"))
+    r.add_argument("--out", default=str(TOP / "results/mutation"), help="per-mutant logs and results")
+    r.add_argument("--append", action="store_true",
+                   help="add to the architecture's results in --json instead of replacing them "
+                        "(re-run a subset, finish an interrupted run)")
+    r.add_argument("--expect-kills", action="store_true",
+                   help="exit 1 unless every control survives and every other mutant is killed "
+                        "by the suite (the smoke test of the tool)")
+    rn = sub.add_parser("render", help="write the markdown table from the JSON")
+    rn.add_argument("--json", default=str(TOP / "docs/mutation.json"))
+    rn.add_argument("--doc", default=str(TOP / "docs/mutation.md"))
+    cc = sub.add_parser("compile", help="compile only each mutant's objects, no boot")
+    cc.add_argument("--arch", default=os.environ.get("ARCH", "arm64"), choices=ARCHES)
+    cc.add_argument("--mutants", default=os.environ.get("MUTANTS", ""))
+    cc.add_argument("--worktree", default="mutation")
+    rs = sub.add_parser("restore", help="put every file a catalog mutant touches back as committed")
+    rs.add_argument("--tree", help="the worktree (default: the cache's worktree --worktree)")
+    rs.add_argument("--worktree", default="mutation")
+    args = p.parse_args(argv)
+
+    def log(msg: str) -> None:
+        print("mutation: " + msg, file=sys.stderr, flush=True)
+
+    try:
+        catalog = load_catalog()
+        if args.cmd == "list":
+            for m in select(catalog, arch=args.arch):
+                flag = " [control]" if m.equivalent else (" [historical]" if m.upstream else "")
+                print(f"{m.id:36} {m.arch:7} {m.where()}{flag}")
+            return 0
+        if args.cmd == "check":
+            if args.tree:
+                tree = Path(args.tree)
+            else:
+                tree = Path(subprocess.run([str(TOP / "scripts/debian.sh"), "linux-source"], check=True,
+                                           capture_output=True, text=True).stdout.strip())
+            problems = check_tree(tree, catalog)
+            for line in problems:
+                print(line)
+            counted = [m for m in catalog if not m.equivalent]
+            per = {a: len([m for m in counted if a in m.arches()]) for a in ARCHES}
+            print(f"{len(catalog)} mutants ({len(catalog) - len(counted)} controls, "
+                  f"{len([m for m in counted if m.upstream])} historical; arm64 {per['arm64']}, "
+                  f"x86_64 {per['x86_64']} non-equivalent) against {tree}: "
+                  f"{'ok' if not problems else f'{len(problems)} problems'}")
+            return 1 if problems else 0
+        if args.cmd == "render":
+            doc = json.loads(Path(args.json).read_text()) if Path(args.json).exists() else {}
+            Path(args.doc).write_text(render_markdown(doc, catalog))
+            return 0
+        if args.cmd == "compile":
+            _, kernel_tree = _kbuild()
+            tree = kernel_tree.worktree(args.worktree, log=log)
+            chosen = select(catalog, [i.strip() for i in args.mutants.split(",")], args.arch)
+            verdicts = compile_check(args.arch, chosen, tree, default_cache(), log)
+            bad = {k: v for k, v in verdicts.items() if not v.startswith("ok")}
+            print(f"{args.arch}: {len(verdicts) - len(bad)} of {len(verdicts)} mutants compile")
+            for k, v in verdicts.items():
+                if v.startswith("ok ("):
+                    print(f"  {k}: {v}")
+            for k, v in bad.items():
+                print(f"  {k}: {v}")
+            return 1 if bad else 0
+        if args.cmd == "restore":
+            _, kernel_tree = _kbuild()
+            tree = Path(args.tree) if args.tree else kernel_tree.worktree(args.worktree, log=log)
+            for rel in sorted({m.file for m in catalog}):
+                restore_file(tree, rel)
+            print(f"{tree}: clean")
+            return 0
+        arches = ARCHES if args.arch == "all" else (args.arch,)
+        ids = [i.strip() for i in args.mutants.split(",") if i.strip()]
+        select(catalog, ids)  # unknown ids fail before any build
+        cache = default_cache()
+        failed_expectation = []
+        for arch in arches:
+            chosen = select(catalog, ids, arch)
+            if not chosen:
+                log(f"{arch}: no selected mutant applies to this architecture")
+                continue
+            earlier = None
+            if args.append and Path(args.json).exists():
+                earlier = json.loads(Path(args.json).read_text()).get("runs", {}).get(arch)
+
+            def publish(run: dict, arch: str = arch) -> dict:
+                if earlier:
+                    run = append_run(earlier, run, catalog)
+                doc = merge_doc(Path(args.json), arch, run)
+                Path(args.json).write_text(json.dumps(doc, indent=1) + "\n")
+                Path(args.doc).write_text(render_markdown(doc, catalog))
+                return doc
+
+            run = run_arch(arch, chosen, Path(args.tree) if args.tree else None, cache,
+                           not args.no_selftests, args.suite_filter, Path(args.out) / arch, log,
+                           args.worktree, publish)
+            run = publish(run)["runs"][arch]
+            t = run["totals"]
+            log(f"{arch}: suite killed {t['suite_killed']}/{t['counted']}, selftests "
+                f"{t['selftests_killed']}/{t['counted']}, controls killed {len(t['controls_killed'])}"
+                f"/{t['controls']}; table in {args.doc}")
+            failed_expectation += [f"{arch}: control {i} killed" for i in t["controls_killed"]]
+            failed_expectation += [f"{arch}: {i} survived the suite" for i in t["suite_survivors"]]
+            failed_expectation += [f"{arch}: {i} did not build or run" for i in t["not_compiling"] + t["not_run"]]
+        if args.expect_kills and failed_expectation:
+            for line in failed_expectation:
+                log("unexpected: " + line)
+            return 1
+        return 0
+    except (CatalogError, ApplyError) as e:
+        log(str(e))
+        return 2
+    except (RuntimeError, subprocess.CalledProcessError) as e:
+        log(str(e))
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
