@@ -464,12 +464,20 @@ def build_kernel_tree(o: Options) -> int:
     log = os.path.join(TOP, "build", f"{cfg.build_arch}.kernel-build.log")
     os.makedirs(os.path.dirname(log), exist_ok=True)
     say(f"--build: building {o.build_tree} for {cfg.build_arch} (log: {log})")
-    try:
-        built = kbuild.build_kernel(o.build_tree, cfg.build_arch, cache, o.kconfig_add,
-                                    [o.kconfig] if o.kconfig else [], log)
-    except kbuild.BuildError as e:
-        say(f"--build: {e}")
-        return 125
+    with open(log, "a", encoding="utf-8") as logf:
+        def note(msg: str) -> None:
+            logf.write(msg + "\n")
+            logf.flush()
+            say(f"--build: {msg}")
+        try:
+            built = kbuild.build_kernel(o.build_tree, cfg.build_arch, cache, o.kconfig_add,
+                                        [o.kconfig] if o.kconfig else [], note)
+        except kbuild.FragmentError as e:
+            say(f"--build: {e}")
+            return 2
+        except kbuild.BuildError as e:
+            say(f"--build: {e}")
+            return 125
     o.s.kernel_image = str(built.image)
     modules = getattr(built, "modules", "")
     if modules and cfg.kvm_modules:

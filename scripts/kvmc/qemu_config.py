@@ -32,6 +32,10 @@ class QemuConfig:
     # bytes) any of which must match, and the ELF machine number.
     image_magic: tuple[tuple[int, bytes], ...] = ()
     elf_machine: int = 0
+    # Run under the newer QEMU unpacked into the cache (kvmc.qemu_newer)
+    # instead of the system's, and these words on the kernel command line.
+    newer_qemu: bool = False
+    cmdline: str = ""
 
     def image_problem(self, path: str) -> str:
         """Why path is not a kernel this machine boots, or "" if it may be."""
@@ -62,6 +66,13 @@ class QemuConfig:
         values.update({k: v for k, v in env.items() if k in self.defaults and v})
         args = [string.Template(a).substitute(values) for a in self.args]
         cmdline = f"console={self.console} rdinit=/init panic=-1 loglevel=1"
+        if self.cmdline:
+            cmdline += " " + self.cmdline
+        # Module parameters on the command line too: a kernel built from a
+        # tree has KVM built in, where guest-init.sh's insmod never runs.
+        for module, params in self.module_params.items():
+            for param in params.split():
+                cmdline += f" {module.replace('-', '_')}.{param}"
         if append:
             cmdline += " " + append
         return [self.qemu, *args, "-kernel", kernel, "-initrd", initrd, "-append", cmdline]

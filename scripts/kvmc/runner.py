@@ -282,6 +282,23 @@ def native_kvm_usable(cfg: QemuConfig) -> bool:
             and os.access("/dev/kvm", os.R_OK | os.W_OK))
 
 
+def with_newer_qemu(cfg: QemuConfig) -> QemuConfig:
+    """cfg run by the QEMU that kvmc.qemu_newer unpacks into the cache
+    (fetched once; KVMC_QEMU_ARM64 and KVMC_QEMU_ARM64_DATA name another)."""
+    from dataclasses import replace
+    from . import qemu_newer
+    binary, data = os.environ.get("KVMC_QEMU_ARM64", ""), os.environ.get("KVMC_QEMU_ARM64_DATA", "")
+    if not binary:
+        try:
+            q = qemu_newer.fetch()
+        except qemu_newer.QemuNewerError as e:
+            reason = f"{cfg.name} needs the newer QEMU (FEAT_NV2): {e}"
+            say(reason)
+            raise Untestable(reason) from e
+        binary, data = str(q.binary), str(q.datadir)
+    return replace(cfg, qemu=binary, args=(("-L", data) if data else ()) + cfg.args)
+
+
 def prepare(cfg: QemuConfig, s: Settings, run: Run, built: set[str]) -> Prepared:
     """Build, fetch the kernel and make the initramfs (under the clone's
     lock: two runs in one clone share build/)."""
@@ -296,6 +313,8 @@ def prepare(cfg: QemuConfig, s: Settings, run: Run, built: set[str]) -> Prepared
             built.add(cfg.build_arch)
         if native:
             return Prepared(cfg, run, native=True)
+        if cfg.newer_qemu:
+            cfg = with_newer_qemu(cfg)
         for tool in (cfg.qemu, "cpio"):
             if not shutil.which(tool):
                 say(f"{tool} not found: run 'make deps' as root")

@@ -1,6 +1,10 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-2.0
-"""Unit tests of qemu_newer (no network, no apt): python3 scripts/kvmc/test_qemu_newer.py"""
+"""Unit tests of kvmc.qemu_newer (no network, no apt):
+
+    python3 scripts/kvmc/test_qemu_newer.py
+    cd scripts && python3 -m unittest kvmc.test_qemu_newer
+"""
 
 import os
 import sys
@@ -9,41 +13,41 @@ import unittest
 from pathlib import Path
 from unittest import mock
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import qemu_newer  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from kvmc import qemu_newer  # noqa: E402
 
 
 class MirrorTest(unittest.TestCase):
-    def setUp(self):
+    def setUp(self) -> None:
         self.tmp = tempfile.TemporaryDirectory()
         self.etc = Path(self.tmp.name)
         (self.etc / "sources.list.d").mkdir()
 
-    def tearDown(self):
+    def tearDown(self) -> None:
         self.tmp.cleanup()
 
-    def test_deb822_main_archive_not_security(self):
+    def test_deb822_main_archive_not_security(self) -> None:
         (self.etc / "sources.list.d" / "debian.sources").write_text(
             "Types: deb\nURIs: http://security.example/debian-security\nSuites: bookworm-security\n\n"
             "Types: deb\nURIs: http://archive.example/debian/\nSuites: bookworm\n")
         self.assertEqual(qemu_newer.mirror(self.etc), "http://archive.example/debian")
 
-    def test_one_line_form(self):
+    def test_one_line_form(self) -> None:
         (self.etc / "sources.list").write_text(
             "# comment\ndeb [arch=amd64] http://archive.example/debian bookworm main\n")
         self.assertEqual(qemu_newer.mirror(self.etc), "http://archive.example/debian")
 
-    def test_nothing_configured(self):
+    def test_nothing_configured(self) -> None:
         with self.assertRaises(qemu_newer.QemuNewerError):
             qemu_newer.mirror(self.etc)
 
 
 class FetchOfflineTest(unittest.TestCase):
-    def setUp(self):
+    def setUp(self) -> None:
         self.tmp = tempfile.TemporaryDirectory()
         self.cache = Path(self.tmp.name)
 
-    def tearDown(self):
+    def tearDown(self) -> None:
         self.tmp.cleanup()
 
     def unpack_fake(self, version: str) -> Path:
@@ -55,14 +59,14 @@ class FetchOfflineTest(unittest.TestCase):
         (self.cache / "qemu" / "current").symlink_to(version)
         return root
 
-    def test_offline_uses_what_is_unpacked(self):
+    def test_offline_uses_what_is_unpacked(self) -> None:
         self.unpack_fake("1_10.0.2")
         with mock.patch.dict(os.environ, {"KVMC_OFFLINE": "1"}):
             q = qemu_newer.fetch(self.cache)
         self.assertEqual(q.version, "1_10.0.2")
         self.assertEqual(q.args()[1:], ["-L", str(self.cache / "qemu" / "current" / "usr" / "share" / "qemu")])
 
-    def test_offline_without_cache_says_so(self):
+    def test_offline_without_cache_says_so(self) -> None:
         with mock.patch.dict(os.environ, {"KVMC_OFFLINE": "1"}):
             with self.assertRaisesRegex(qemu_newer.QemuNewerError, "offline"):
                 qemu_newer.fetch(self.cache)

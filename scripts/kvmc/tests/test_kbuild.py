@@ -18,6 +18,7 @@ import tempfile
 import textwrap
 import unittest
 from pathlib import Path
+from typing import Any
 
 from kvmc import kbuild
 from kvmc.kbuild import BuildError, FragmentError
@@ -68,20 +69,20 @@ def suite_symbols() -> list[str]:
 
 
 class FragmentTest(unittest.TestCase):
-    def test_options_not_set_and_comments(self):
+    def test_options_not_set_and_comments(self) -> None:
         text = "# a comment\n\nCONFIG_KVM=y\n# CONFIG_MODULES is not set\nCONFIG_NR=64\nCONFIG_S=\"a b\"\nCONFIG_H=0x1f\n"
         self.assertEqual(kbuild.parse_fragment(text),
                          {"CONFIG_KVM": "y", "CONFIG_MODULES": "n", "CONFIG_NR": "64",
                           "CONFIG_S": '"a b"', "CONFIG_H": "0x1f"})
 
-    def test_bad_line_names_file_and_line(self):
+    def test_bad_line_names_file_and_line(self) -> None:
         with self.assertRaises(FragmentError) as e:
             kbuild.parse_fragment("CONFIG_A=y\nKVM=y\n", "frag.config")
         self.assertIn("frag.config:2", str(e.exception))
         with self.assertRaises(FragmentError):
             kbuild.parse_fragment("CONFIG_A=yes please\n")
 
-    def test_kconfig_add_forms(self):
+    def test_kconfig_add_forms(self) -> None:
         self.assertEqual(kbuild.parse_option("CONFIG_X=y"), ("CONFIG_X", "y"))
         self.assertEqual(kbuild.parse_option("X=m"), ("CONFIG_X", "m"))
         self.assertEqual(kbuild.parse_option("# CONFIG_X is not set"), ("CONFIG_X", "n"))
@@ -90,15 +91,15 @@ class FragmentTest(unittest.TestCase):
             with self.assertRaises(FragmentError, msg=bad):
                 kbuild.parse_option(bad)
 
-    def test_render_round_trips(self):
+    def test_render_round_trips(self) -> None:
         options = [("CONFIG_A", "y"), ("CONFIG_B", "n"), ("CONFIG_C", '"x"')]
         self.assertEqual(list(kbuild.parse_fragment(kbuild.render_options(options)).items()), options)
 
-    def test_later_fragment_wins(self):
+    def test_later_fragment_wins(self) -> None:
         plan = kbuild.ConfigPlan([("a", "CONFIG_X=y\nCONFIG_Y=y\n"), ("b", "# CONFIG_X is not set\n")])
         self.assertEqual(plan.wanted(), {"CONFIG_X": "n", "CONFIG_Y": "y"})
 
-    def test_suite_fragments_parse_and_ask_for_the_scenarios_needs(self):
+    def test_suite_fragments_parse_and_ask_for_the_scenarios_needs(self) -> None:
         for arch in kbuild.ARCHES:
             wanted = kbuild.plan_config(arch).wanted()
             for need in ("CONFIG_KVM", "CONFIG_MEMCG", "CONFIG_HUGETLBFS", "CONFIG_MEMORY_FAILURE",
@@ -111,7 +112,7 @@ class FragmentTest(unittest.TestCase):
         self.assertEqual(x86["CONFIG_KVM_SW_PROTECTED_VM"], "y")
         self.assertEqual(kbuild.plan_config("arm64").wanted()["CONFIG_SERIAL_AMBA_PL011_CONSOLE"], "y")
 
-    def test_user_fragments_and_options_merge_last(self):
+    def test_user_fragments_and_options_merge_last(self) -> None:
         with tempfile.TemporaryDirectory() as d:
             frag = Path(d, "mine.config")
             frag.write_text("# CONFIG_KVM_AMD is not set\nCONFIG_DEBUG_X=y\n")
@@ -122,7 +123,7 @@ class FragmentTest(unittest.TestCase):
         self.assertEqual(wanted["CONFIG_LOCKDEP"], "y")
         self.assertEqual(plan.fragments[-1][0], "--kconfig-add")
 
-    def test_unreadable_or_bad_fragment_is_usage_error(self):
+    def test_unreadable_or_bad_fragment_is_usage_error(self) -> None:
         with self.assertRaises(FragmentError):
             kbuild.plan_config("arm64", fragments=["/nonexistent/frag.config"])
         with self.assertRaises(FragmentError):
@@ -133,22 +134,22 @@ class StampTest(unittest.TestCase):
     def plan(self, *texts: str) -> kbuild.ConfigPlan:
         return kbuild.ConfigPlan([(f"f{i}", t) for i, t in enumerate(texts)])
 
-    def test_same_content_same_stamp(self):
+    def test_same_content_same_stamp(self) -> None:
         a = self.plan("CONFIG_A=y\n").stamp("arm64", ["CC=gcc"])
         self.assertEqual(a, self.plan("CONFIG_A=y\n").stamp("arm64", ["CC=gcc"]))
 
-    def test_anything_that_changes_the_config_changes_the_stamp(self):
+    def test_anything_that_changes_the_config_changes_the_stamp(self) -> None:
         a = self.plan("CONFIG_A=y\n").stamp("arm64", ["CC=gcc"])
         self.assertNotEqual(a, self.plan("CONFIG_A=n\n").stamp("arm64", ["CC=gcc"]))
         self.assertNotEqual(a, self.plan("CONFIG_A=y\n", "CONFIG_B=y\n").stamp("arm64", ["CC=gcc"]))
         self.assertNotEqual(a, self.plan("CONFIG_A=y\n").stamp("x86_64", ["CC=gcc"]))
         self.assertNotEqual(a, self.plan("CONFIG_A=y\n").stamp("arm64", ["CC=ccache gcc"]))
 
-    def test_fragment_boundaries_count(self):
+    def test_fragment_boundaries_count(self) -> None:
         self.assertNotEqual(self.plan("CONFIG_A=y\n", "CONFIG_B=y\n").stamp("arm64", []),
                             self.plan("CONFIG_A=y\nCONFIG_B=y\n").stamp("arm64", []))
 
-    def test_build_dir_per_tree_and_arch(self):
+    def test_build_dir_per_tree_and_arch(self) -> None:
         with tempfile.TemporaryDirectory() as d:
             os.mkdir(os.path.join(d, "t"))
             os.symlink(os.path.join(d, "t"), os.path.join(d, "link"))
@@ -161,25 +162,25 @@ class StampTest(unittest.TestCase):
 
 
 class ConfigVerdictTest(unittest.TestCase):
-    def test_mismatches(self):
+    def test_mismatches(self) -> None:
         wanted = {"CONFIG_A": "y", "CONFIG_B": "n", "CONFIG_C": "y", "CONFIG_D": '"x"', "CONFIG_E": "n"}
         actual = {"CONFIG_A": "y", "CONFIG_C": "m", "CONFIG_D": '"y"', "CONFIG_E": "y"}
         self.assertEqual(kbuild.config_mismatches(wanted, actual),
                          [("CONFIG_C", "y", "m"), ("CONFIG_D", '"x"', '"y"'), ("CONFIG_E", "n", "y")])
         self.assertEqual(kbuild.config_mismatches({"CONFIG_A": "y"}, {}), [("CONFIG_A", "y", "not set")])
 
-    def test_lost_versus_not_in_tree(self):
+    def test_lost_versus_not_in_tree(self) -> None:
         lost, absent = kbuild.judge_config({"CONFIG_KVM": "y", "CONFIG_OLDTREE": "y", "CONFIG_OK": "y"},
                                            {"CONFIG_OK": "y"}, lambda: {"KVM", "OK"})
         self.assertEqual(lost, ["CONFIG_KVM=y (got not set)"])
         self.assertEqual(absent, ["CONFIG_OLDTREE"])
 
-    def test_symbols_not_scanned_when_all_is_well(self):
+    def test_symbols_not_scanned_when_all_is_well(self) -> None:
         def boom() -> set[str]:
             raise AssertionError("scanned the tree for nothing")
         self.assertEqual(kbuild.judge_config({"CONFIG_A": "y"}, {"CONFIG_A": "y"}, boom), ([], []))
 
-    def test_tree_symbols(self):
+    def test_tree_symbols(self) -> None:
         with tempfile.TemporaryDirectory() as d:
             Path(d, "Kconfig").write_text("menuconfig KVM\n\tbool \"x\"\nconfig  KVM_AMD \n# config NOT_ME\n")
             os.makedirs(os.path.join(d, "arch", "x86"))
@@ -201,7 +202,7 @@ class BuildTest(unittest.TestCase):
     def tearDown(self) -> None:
         self.tmp.cleanup()
 
-    def build(self, **kw) -> kbuild.BuiltKernel:
+    def build(self, **kw: Any) -> kbuild.BuiltKernel:
         return kbuild.build_kernel(str(self.tree), HOST_ARCH, str(self.cache), log=self.messages.append,
                                    nice=0, timeout=60, **kw)
 
@@ -209,7 +210,7 @@ class BuildTest(unittest.TestCase):
         out = kbuild.build_dir_for(str(self.tree), HOST_ARCH, str(self.cache))
         return (out / "calls").read_text().split()
 
-    def test_configure_once_then_incremental(self):
+    def test_configure_once_then_incremental(self) -> None:
         first = self.build()
         self.assertTrue(first.reconfigured)
         self.assertFalse(first.incremental)
@@ -224,7 +225,7 @@ class BuildTest(unittest.TestCase):
         self.assertEqual(second.timings["configure"], 0.0)
         self.assertEqual(self.calls(), ["allnoconfig", "olddefconfig", "build", "build"])
 
-    def test_configure_only(self):
+    def test_configure_only(self) -> None:
         built = self.build(configure_only=True)
         self.assertEqual(built.image, "")
         self.assertTrue(built.reconfigured)
@@ -232,14 +233,14 @@ class BuildTest(unittest.TestCase):
         self.assertFalse(self.build(configure_only=True).reconfigured)
         self.assertEqual(self.calls(), ["allnoconfig", "olddefconfig"])
 
-    def test_new_option_reconfigures(self):
+    def test_new_option_reconfigures(self) -> None:
         self.build()
         again = self.build(extra_options=["CONFIG_BASE=y"])
         self.assertTrue(again.reconfigured)
         self.assertTrue(again.incremental)
         self.assertEqual(self.calls().count("allnoconfig"), 2)
 
-    def test_not_a_kernel_tree(self):
+    def test_not_a_kernel_tree(self) -> None:
         for missing in ("Makefile", "scripts/kconfig/merge_config.sh"):
             (self.tree / missing).rename(self.tree / "moved")
             with self.assertRaises(BuildError) as e:
@@ -251,13 +252,13 @@ class BuildTest(unittest.TestCase):
             kbuild.build_kernel(str(self.tree / "nowhere"), HOST_ARCH, str(self.cache))
         self.assertIn("no such directory", e.exception.reason)
 
-    def test_tree_configured_in_place(self):
+    def test_tree_configured_in_place(self) -> None:
         (self.tree / ".config").write_text("CONFIG_A=y\n")
         with self.assertRaises(BuildError) as e:
             self.build()
         self.assertIn("make mrproper", e.exception.reason)
 
-    def test_build_failure_names_log_and_error(self):
+    def test_build_failure_names_log_and_error(self) -> None:
         (self.tree / "BROKEN").write_text("")
         with self.assertRaises(BuildError) as e:
             self.build()
@@ -265,7 +266,7 @@ class BuildTest(unittest.TestCase):
         self.assertIn(kbuild.BUILD_LOG, e.exception.reason)
         self.assertIn("kernel/fork.c:42:1: error", e.exception.reason)
 
-    def test_lost_option_is_named(self):
+    def test_lost_option_is_named(self) -> None:
         with self.assertRaises(BuildError) as e:
             self.build(extra_options=["CONFIG_UNMET_DEPENDENCY=y"])
         self.assertIn("CONFIG_UNMET_DEPENDENCY=y (got not set)", e.exception.reason)
@@ -273,24 +274,24 @@ class BuildTest(unittest.TestCase):
         out = kbuild.build_dir_for(str(self.tree), HOST_ARCH, str(self.cache))
         self.assertFalse((out / kbuild.STAMP).exists())
 
-    def test_option_the_tree_lacks_is_only_reported(self):
+    def test_option_the_tree_lacks_is_only_reported(self) -> None:
         built = self.build(extra_options=["CONFIG_UNMET_OLD_FEATURE=y"])
         self.assertEqual(built.not_in_tree, ["CONFIG_UNMET_OLD_FEATURE"])
         self.assertTrue(any("CONFIG_UNMET_OLD_FEATURE" in m for m in self.messages))
 
-    def test_timeout(self):
+    def test_timeout(self) -> None:
         with self.assertRaises(BuildError) as e:
             kbuild.build_kernel(str(self.tree), HOST_ARCH, str(self.cache), timeout=0.0, nice=0)
         self.assertIn("out of time", e.exception.reason)
 
-    def test_cli_exit_codes(self):
+    def test_cli_exit_codes(self) -> None:
         with contextlib.redirect_stderr(io.StringIO()) as err, contextlib.redirect_stdout(io.StringIO()) as out:
             self.cli_exit_codes()
         self.assertIn(kbuild.ARCHES[HOST_ARCH]["image"], out.getvalue())
         self.assertIn("cannot test", err.getvalue())
         self.assertIn("want one CONFIG_NAME=VALUE", err.getvalue())
 
-    def cli_exit_codes(self):
+    def cli_exit_codes(self) -> None:
         env_cache = ["--cache", str(self.cache)]
         self.assertEqual(kbuild.main(["--tree", str(self.tree), "--arch", HOST_ARCH, "--nice", "0"] + env_cache), 0)
         (self.tree / "BROKEN").write_text("")

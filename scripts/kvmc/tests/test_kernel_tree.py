@@ -20,11 +20,11 @@ def git(git_dir: Path, *args: str) -> str:
 
 
 class NamesTest(unittest.TestCase):
-    def test_version_from_the_unpacked_tree(self):
+    def test_version_from_the_unpacked_tree(self) -> None:
         self.assertEqual(kernel_tree.source_version(Path("/c/linux-7.3.4-1~bpo13+1.full")), "7.3.4-1~bpo13+1")
         self.assertEqual(kernel_tree.source_version(Path("/c/linux-6.12.57-1")), "6.12.57-1")
 
-    def test_tag_is_a_valid_ref_name(self):
+    def test_tag_is_a_valid_ref_name(self) -> None:
         tag = kernel_tree.base_tag("7.3.4-1~bpo13+1")
         self.assertEqual(tag, "debian-7.3.4-1_bpo13+1")
         subprocess.run(["git", "check-ref-format", "refs/tags/" + tag], check=True)
@@ -46,7 +46,7 @@ class RepositoryTest(unittest.TestCase):
     def tearDown(self) -> None:
         self.tmp.cleanup()
 
-    def test_base_commit_is_the_whole_tree_once(self):
+    def test_base_commit_is_the_whole_tree_once(self) -> None:
         git_dir = kernel_tree.linux_git(self.cache, source=self.source)
         self.assertEqual(git_dir, self.cache / "linux-git" / "7.3.4-1~bpo13+1.git")
         files = git(git_dir, "ls-tree", "-r", "--name-only", "debian").split()
@@ -57,12 +57,12 @@ class RepositoryTest(unittest.TestCase):
         self.assertEqual(kernel_tree.linux_git(self.cache, source=self.source), git_dir)
         self.assertEqual(git(git_dir, "rev-parse", "debian"), first)
 
-    def test_same_tree_same_commit_anywhere(self):
+    def test_same_tree_same_commit_anywhere(self) -> None:
         a = git(kernel_tree.linux_git(self.cache, source=self.source), "rev-parse", "debian")
         b = git(kernel_tree.linux_git(self.cache / "other", source=self.source), "rev-parse", "debian")
         self.assertEqual(a, b)
 
-    def test_worktree(self):
+    def test_worktree(self) -> None:
         path = kernel_tree.worktree("demo", self.cache, source=self.source)
         self.assertEqual(path, self.cache / "linux-git" / "7.3.4-1~bpo13+1" / "demo")
         self.assertEqual((path / "virt/kvm/kvm_main.c").read_text(), "int kvm;\n")

@@ -56,6 +56,7 @@ class CatalogParser(unittest.TestCase):
     def test_upstream_table(self) -> None:
         text = ONE + '[mutant.upstream]\nsubject = "KVM: fix"\ncommit = "57c841f131ef"\nsource = "a page"\n'
         (m,) = mutation.parse_catalog(text)
+        assert m.upstream is not None
         self.assertEqual(m.upstream.commit, "57c841f131ef")
 
     def assert_rejected(self, text: str, words: str) -> None:
