@@ -49,7 +49,7 @@ O ?= build/$(ARCH)
 OUT := $(abspath $(O))
 
 # Goals that must work before any dependency is fetched.
-NO_FETCH_GOALS := deps clean help check bench
+NO_FETCH_GOALS := deps clean help check bench check-kernel-build mutation
 ifneq ($(KDIR),)
 UAPI := $(abspath $(KDIR))/usr/include
 HARNESS := $(abspath $(KDIR))/tools/testing/selftests
@@ -157,7 +157,7 @@ $(OUT)/unit/%: $(OUT)/unit/obj/tests/unit/%.o $(UNIT_OBJS)
 	$(HOSTCXX) -o $@ $^
 
 # ---- goals ---------------------------------------------------------------
-.PHONY: all unit unit-build check bench deps clean help install gen_tar
+.PHONY: all unit unit-build check check-kernel-build mutation bench deps clean help install gen_tar
 .DEFAULT_GOAL := all
 .SECONDARY:
 
@@ -194,8 +194,31 @@ unit: unit-build
 # kernel (the baseline describes those kernels, not whatever kernel this
 # machine runs), with the known deviations of Debian's kernels as XFAIL.
 # x86_64-shadow: x86 again with kvm_amd npt=0, KVM's shadow MMU.
-check:
-	./run_tests.sh --unit --vm --baseline baselines/debian.txt --arch arm64 --arch x86_64 --arch x86_64-shadow
+# arm64-nested: arm64 under QEMU 10 with kvm-arm.mode=nested (guest
+# hypervisors, the N scenarios). check-kernel-build comes first so that
+# the closing "N passed, N failed" line is the whole suite's.
+check: check-kernel-build
+	./run_tests.sh --unit --vm --baseline baselines/debian.txt \
+		--arch arm64 --arch arm64-nested --arch x86_64 --arch x86_64-shadow
+
+# A kernel built from Debian's linux-source (a git worktree in the cache,
+# built once, then incrementally), the arm64 suite on it, and the
+# mutation tool's smoke test on the same build: two mutants the suite
+# must kill and an equivalent one it must not.
+MUTATION_SMOKE := arm64-nisv-errno,arm64-mmio-phys-addr-page,eq-arm64-mmio-fill-order
+check-kernel-build:
+	scripts/deps.sh
+	tree=$$(cd scripts && python3 -m kvmc.kernel_tree --worktree mutation) && \
+		./run_tests.sh --build "$$tree" --arch arm64 --baseline baselines/debian.txt -o results/built
+	cd scripts && python3 -m kvmc.mutation check
+	cd scripts && python3 -m kvmc.mutation run --arch arm64 --worktree mutation --mutants $(MUTATION_SMOKE) \
+		--expect-kills --json $(CURDIR)/results/mutation/smoke.json --doc $(CURDIR)/results/mutation/smoke.md
+
+# Kernel mutation study (docs/mutation.md, docs/mutation.json):
+#   make mutation [MUTATION_ARCH=arm64|x86_64|all] [MUTANTS=id,id]
+MUTATION_ARCH ?= all
+mutation:
+	cd scripts && python3 -m kvmc.mutation run --arch $(MUTATION_ARCH) --mutants "$(MUTANTS)"
 
 # Time to verdict: warm runs (add BENCH_ARGS=--cold for a fresh clone).
 bench:

@@ -463,6 +463,11 @@ def build_kernel_tree(o: Options) -> int:
         os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "kvm-contract")
     log = os.path.join(TOP, "build", f"{cfg.build_arch}.kernel-build.log")
     os.makedirs(os.path.dirname(log), exist_ok=True)
+    try:
+        deps(False)  # the kernel's build tools (flex, bison, ccache, ...)
+    except Untestable as e:
+        say(f"--build: {e}")
+        return 125
     say(f"--build: building {o.build_tree} for {cfg.build_arch} (log: {log})")
     with open(log, "a", encoding="utf-8") as logf:
         def note(msg: str) -> None:
