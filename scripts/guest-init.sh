@@ -49,6 +49,13 @@ else
 	set --
 	[ -n "${KVMC_FILTER:-}" ] && set -- -t "$KVMC_FILTER"
 	[ "${KVMC_MODE:-run}" = list ] && set -- -l "$@"
+	# A WARN or taint from boot or module loading belongs to no test:
+	# report it once, before the first one (issue 11, C13).
+	tainted=$(cat /proc/sys/kernel/tainted 2>/dev/null || echo 0)
+	warned=$(dmesg | grep -E 'WARNING:|BUG:|Oops|kernel BUG' | head -n 3 | tr '\n' ' ')
+	if [ "$tainted" != 0 ] || [ -n "$warned" ]; then
+		echo "@@KVMC-BOOTHEALTH tainted=$tainted $warned"
+	fi
 	echo "@@KVMC-BEGIN ktap"
 	if [ "${KVMC_UNPRIVILEGED:-0}" = 1 ]; then
 		# The tests as user nobody, with /dev/kvm open to it: those that

@@ -299,7 +299,8 @@ def finish_run(r: Run, entries: list[bl.Entry], out: Output | None, baseline_pat
         if c.verdicts:
             say(f"{r.label}: before that: {c.line()}")
     else:
-        say(f"{r.label}: {c.line()} (results in {rel})")
+        say(f"{r.label}: {c.line()} (results in {rel})"
+            + (" [kernel unhealthy before the first test: see above]" if r.boot_health else ""))
     if r.fixed:
         say(f"{r.label}: fixed deviations (now passing; remove them from {baseline_path}):")
         for name in r.fixed:

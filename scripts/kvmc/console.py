@@ -6,6 +6,7 @@ stream, the observations, the kernel log and everything else.
     @@KVMC-BEGIN guest RELEASE MACHINE   init runs (the boot is over)
     @@KVMC-NOKVM REASON                  no /dev/kvm in the VM
     @@KVMC-NOTE TEXT                     something the host should say
+    @@KVMC-BOOTHEALTH TEXT               taint or WARN before the first test
     @@KVMC-BEGIN ktap|observations|dmesg|extra ... @@KVMC-END ...
     @@KVMC-EXTRA-START NAME / @@KVMC-EXTRA-END NAME STATUS
     @@KVMC-DONE                          everything was sent
@@ -30,6 +31,7 @@ class Console:
     release: str = ""
     nokvm: str = ""
     notes: list[str] = field(default_factory=list)
+    boot_health: str = ""
     ktap_lines: list[str] = field(default_factory=list)
     observations: list[str] = field(default_factory=list)
     dmesg: list[str] = field(default_factory=list)
@@ -94,6 +96,8 @@ class Console:
             self.nokvm = line.partition(" ")[2]
         elif tag == "@@KVMC-NOTE":
             self.notes.append(line.partition(" ")[2])
+        elif tag == "@@KVMC-BOOTHEALTH":
+            self.boot_health = line.partition(" ")[2].strip()
         elif tag == "@@KVMC-DONE":
             self.done = True
         elif tag == "@@KVMC-EXTRA-START":

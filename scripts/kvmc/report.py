@@ -57,7 +57,7 @@ def to_json(runs: list[Run], pattern: str = "") -> str:
         "summary": vars(c),
         "runs": [{
             "arch": r.arch, "name": r.label, "kernel": r.kernel, "package": r.package,
-            "untestable": r.untestable, "summary": vars(r.counts()),
+            "untestable": r.untestable, "boot_health": r.boot_health, "summary": vars(r.counts()),
             "tests": [{
                 "name": t.name, "binary": binary, "result": t.verdict.value,
                 "directive": t.result_line().partition(" # ")[2],

@@ -30,6 +30,9 @@ class Run:
     kernel: str = "unknown"
     package: str = ""
     untestable: str = ""           # why it could not be tested (exit 125)
+    # Taint or WARN in the kernel before the first test (boot, module
+    # loading): no test's failure, but shown in the summary and the JSON.
+    boot_health: str = ""
     directory: str = ""
     observations: dict[str, list[dict[str, object]]] = field(default_factory=dict)
     fixed: list[str] = field(default_factory=list)
@@ -44,6 +47,8 @@ class Run:
         t = Test(name=self.label, number=number, header=self.doc.header,
                  subtests=self.doc.subtests, trailer=self.doc.trailer, pre=[])
         t.pre.append(f"# {self.label}: kernel {self.kernel}" + (f" ({self.package})" if self.package else ""))
+        if self.boot_health:
+            t.pre.append(f"# {self.label}: kernel unhealthy before the first test (C13): {self.boot_health}")
         if self.untestable:
             t.ok, t.directive = False, f"not tested: {self.untestable}"
         elif c.failed:

@@ -401,6 +401,10 @@ def run_vm(p: Prepared, s: Settings, names: list[str]) -> None:
                         if n.startswith(f"{module.replace('-', '_')}.{name}=")), None)
             if console.booted and not console.nokvm and got is None:
                 say(f"{cfg.name}: the VM did not report {module} {name}; was {param} applied?")
+    if console.boot_health:
+        run.boot_health = console.boot_health
+        say(f"{cfg.name}: the kernel was unhealthy before the first test (C13, no test's fault): "
+            f"{console.boot_health}")
     if console.nokvm:
         reason = console.nokvm + (" (x86 KVM as modules: pass --modules)"
                                   if s.kernel_image and cfg.kvm_modules else "")

@@ -280,6 +280,18 @@ class Console_(unittest.TestCase):
         self.assertEqual((c.observations, c.dmesg), (["{}"], ["[0.0] hello"]))
         self.assertEqual(c.console[0], "boot noise")
         self.assertEqual(c.notes, ["kvm_amd.npt=0"])
+        self.assertEqual(c.boot_health, "")
+
+    def test_boot_health_reported_once(self) -> None:
+        c = Console("x86_64")
+        for line in ["@@KVMC-BEGIN guest 7.3.4 x86_64",
+                     "@@KVMC-BOOTHEALTH tainted=512 [1.2] WARNING: CPU: 0 PID: 1 at mm/x.c:1",
+                     "@@KVMC-BEGIN ktap", "TAP version 13", "1..0", "@@KVMC-END ktap", "@@KVMC-DONE"]:
+            c.feed(line + "\n")
+        self.assertEqual(c.boot_health, "tainted=512 [1.2] WARNING: CPU: 0 PID: 1 at mm/x.c:1")
+        from .results import Run
+        r = Run(arch="x86_64", label="x86_64", boot_health=c.boot_health)
+        self.assertTrue(any("unhealthy before the first test" in x for x in r.as_test(1).pre))
 
 
 class Cli(unittest.TestCase):
