@@ -58,6 +58,10 @@ inline std::string harness_test_name(const struct __test_metadata *m)
 			name += std::string(".") + v->name;
 	return name + "." + m->name;
 }
+/* What the kernel's native fault reports for the poisoned memory at addr:
+ * this process loads from it, without KVM (C8's differential check). */
+SignalRecord native_fault(const void *addr);
+
 } /* namespace kvmc */
 
 /*

@@ -5,6 +5,8 @@
 #include "oracle.h"
 #include "record.h"
 
+#include <csetjmp>
+#include <csignal>
 #include <cstdlib>
 #include <cstring>
 
@@ -93,6 +95,45 @@ bool judge_value(Rule rule, const char *what, uint64_t wanted, uint64_t got)
 	if (wanted == got)
 		log_line(std::string(what) + ": " + rule.id + " ok: " + hex(got));
 	return wanted == got;
+}
+
+/*
+ * The kernel's own report of poisoned memory (C8's differential check):
+ * this process loads from addr, no KVM involved. The handler jumps back
+ * out (the load would only fault again) and the recorder the KVM runs
+ * use is put back.
+ */
+namespace {
+
+sigjmp_buf native_probe_jump;
+SignalRecord native_probe_signal;
+
+void on_native_probe_signal(int signo, siginfo_t *si, void *)
+{
+	native_probe_signal = {signo, si->si_code, reinterpret_cast<uint64_t>(si->si_addr),
+			       signo == SIGBUS ? si->si_addr_lsb : 0};
+	siglongjmp(native_probe_jump, 1);
+}
+
+} /* namespace */
+
+SignalRecord native_fault(const void *addr)
+{
+	native_probe_signal = {};
+	struct sigaction probe {}, old {};
+	probe.sa_sigaction = on_native_probe_signal;
+	probe.sa_flags = SA_SIGINFO;
+	sigemptyset(&probe.sa_mask);
+	sigaction(SIGBUS, &probe, &old);
+	if (sigsetjmp(native_probe_jump, 1) == 0)
+		(void)*static_cast<const volatile uint64_t *>(addr);
+	sigaction(SIGBUS, &old, nullptr);
+	const SignalRecord &n = native_probe_signal;
+	log_line("native fault on the same memory (this process, no KVM): " +
+		 (n.signo ? signal_name(n.signo) + " si_code=" + std::to_string(n.code) + " si_addr=" + hex(n.addr) +
+				    " si_addr_lsb=" + std::to_string(n.addr_lsb)
+			  : std::string("no signal")));
+	return native_probe_signal;
 }
 
 } /* namespace kvmc */

@@ -18,8 +18,6 @@
 #include "test_util.h"
 
 #include <cerrno>
-#include <csetjmp>
-#include <csignal>
 #include <fcntl.h>
 #include <linux/falloc.h>
 #include <optional>
@@ -40,40 +38,6 @@ const char *const c8_basis =
 	"compared with: the native fault (arch/arm64/mm/fault.c do_page_fault, arch/x86/mm/fault.c "
 	"do_sigbus: the faulting address, PAGE_SHIFT or the huge page's shift) and "
 	"mm/memory-failure.c __add_to_kill (the folio's shift)";
-
-/*
- * The kernel's own report of poisoned memory: this process loads from it,
- * no KVM involved. The handler jumps back out (the load would only fault
- * again) and the recorder the KVM runs use is put back.
- */
-sigjmp_buf native_probe_jump;
-SignalRecord native_probe_signal;
-
-void on_native_probe_signal(int signo, siginfo_t *si, void *)
-{
-	native_probe_signal = {signo, si->si_code, reinterpret_cast<uint64_t>(si->si_addr),
-			       signo == SIGBUS ? si->si_addr_lsb : 0};
-	siglongjmp(native_probe_jump, 1);
-}
-
-SignalRecord native_fault(const void *addr)
-{
-	native_probe_signal = {};
-	struct sigaction probe {}, old {};
-	probe.sa_sigaction = on_native_probe_signal;
-	probe.sa_flags = SA_SIGINFO;
-	sigemptyset(&probe.sa_mask);
-	sigaction(SIGBUS, &probe, &old);
-	if (sigsetjmp(native_probe_jump, 1) == 0)
-		(void)*static_cast<const volatile uint64_t *>(addr);
-	sigaction(SIGBUS, &old, nullptr);
-	const SignalRecord &n = native_probe_signal;
-	log_line("native fault on the same memory (this process, no KVM): " +
-		 (n.signo ? signal_name(n.signo) + " si_code=" + std::to_string(n.code) + " si_addr=" + hex(n.addr) +
-				    " si_addr_lsb=" + std::to_string(n.addr_lsb)
-			  : std::string("no signal")));
-	return native_probe_signal;
-}
 
 /* madvise(MADV_HWPOISON); the SIGBUS it sends the caller is recorded. */
 int poison(void *addr)

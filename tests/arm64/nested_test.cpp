@@ -19,7 +19,6 @@
 
 #include <cerrno>
 #include <optional>
-#include <csetjmp>
 #include <csignal>
 #include <cstring>
 #include <fcntl.h>
@@ -560,37 +559,6 @@ TEST_F(n10_nested_guest_memfd_allocation_failure, load)
 	cg->lift();
 	ASSERT_OUTCOME("nested load with no memory left", Expectation::allocation_failure(window_gpa(last)), obs);
 }
-
-/* The kernel's own report of the poisoned memory at addr: this process
- * loads from it, no KVM involved (C8's differential check; the same
- * probe as tests/poison_test.cpp's, to be shared through test_util). */
-namespace {
-
-sigjmp_buf native_probe_jump;
-SignalRecord native_probe_signal;
-
-void on_native_probe_signal(int signo, siginfo_t *si, void *)
-{
-	native_probe_signal = {signo, si->si_code, reinterpret_cast<uint64_t>(si->si_addr),
-			       signo == SIGBUS ? si->si_addr_lsb : 0};
-	siglongjmp(native_probe_jump, 1);
-}
-
-SignalRecord native_fault(const void *addr)
-{
-	native_probe_signal = {};
-	struct sigaction probe {}, old {};
-	probe.sa_sigaction = on_native_probe_signal;
-	probe.sa_flags = SA_SIGINFO;
-	sigemptyset(&probe.sa_mask);
-	sigaction(SIGBUS, &probe, &old);
-	if (sigsetjmp(native_probe_jump, 1) == 0)
-		(void)*static_cast<const volatile uint64_t *>(addr);
-	sigaction(SIGBUS, &old, nullptr);
-	return native_probe_signal;
-}
-
-} /* namespace */
 
 /* N11: the window's output is a poisoned anonymous page (P1). C8: SIGBUS
  * BUS_MCEERR_AR at the host address of the guest's GPA, then -1/EINTR,
