@@ -32,8 +32,7 @@
 # in a fresh cache is a cold build of the whole kernel (about 10 minutes
 # on 2 idle cores).
 #
-# Runs with ./run_tests.sh --build when the runner has the flag, otherwise
-# with scripts/kbuild-run.sh (kvmc.kbuild + run_tests.sh --kernel).
+# Each step runs ./run_tests.sh --build.
 # Exit status: 0 when the bisect named commit 6, 1 otherwise.
 set -eu -o pipefail
 
@@ -44,12 +43,7 @@ export PYTHONPATH=$TOP/scripts
 
 say() { echo "bisect-build-demo: $*" >&2; }
 
-if "$TOP/run_tests.sh" -h 2>&1 | grep -q -- '--build'; then
-	runner=("$TOP/run_tests.sh")
-else
-	runner=("$TOP/scripts/kbuild-run.sh")
-	say "run_tests.sh has no --build yet: using scripts/kbuild-run.sh"
-fi
+runner=("$TOP/run_tests.sh")
 
 tree=$(python3 -m kvmc.kernel_tree --worktree demo)
 base=$(git -C "$tree" tag --list 'debian-*' | head -n 1)

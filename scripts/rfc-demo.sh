@@ -20,8 +20,7 @@
 # (rfc-demo/<name>, made again on each run), built one after the other in
 # the same worktree and build directory: incremental builds (patch 3
 # changes include/linux/kvm_host.h, so its build is the longest).
-# Runs with ./run_tests.sh --build when the runner has the flag, otherwise
-# with scripts/kbuild-run.sh. Results: results/rfc-demo/<name>-<mode>/.
+# Each tree runs ./run_tests.sh --build. Results: results/rfc-demo/<name>-<mode>/.
 # Exit status: 0 when every expectation above held, 1 otherwise.
 set -eu -o pipefail
 
@@ -33,12 +32,7 @@ OUT=$TOP/results/rfc-demo
 
 say() { echo "rfc-demo: $*" >&2; }
 
-if "$TOP/run_tests.sh" -h 2>&1 | grep -q -- '--build'; then
-	runner=("$TOP/run_tests.sh")
-else
-	runner=("$TOP/scripts/kbuild-run.sh")
-	say "run_tests.sh has no --build yet: using scripts/kbuild-run.sh"
-fi
+runner=("$TOP/run_tests.sh")
 
 tree=$(python3 -m kvmc.kernel_tree --worktree demo)
 base=$(git -C "$tree" tag --list 'debian-*' | head -n 1)
