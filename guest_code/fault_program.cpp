@@ -62,6 +62,9 @@ extern "C" [[noreturn]] void guest_main()
 		case op_load:
 			mb->loaded[i] = arch_load(gpa, width);
 			break;
+		case op_load_signed:
+			mb->loaded[i] = arch_load_signed(gpa, width, value);
+			break;
 		case op_store:
 			arch_store(gpa, width, value);
 			break;

@@ -39,6 +39,9 @@ enum Op : uint32_t {
 	op_vncr_store = 13,	/* ... writes value to HCR_EL2 (a store) */
 	op_level = 14,		/* loaded[step] = the level the program runs
 				 * at (arm64: CurrentEL.EL) */
+	op_load_signed = 15,	/* sign-extending load of width bytes into a
+				 * register of value bytes (4 or 8); loaded[step]
+				 * is the whole 64-bit register */
 };
 
 struct Step {

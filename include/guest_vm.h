@@ -54,6 +54,11 @@ private:
 
 /* Steps of the fault program. */
 inline guest::Step load(uint64_t gpa, uint32_t width) { return {gpa, 0, guest::op_load, width}; }
+/* A load of width bytes sign-extended into a register of reg_bytes (4, 8). */
+inline guest::Step load_signed(uint64_t gpa, uint32_t width, uint32_t reg_bytes)
+{
+	return {gpa, reg_bytes, guest::op_load_signed, width};
+}
 inline guest::Step store(uint64_t gpa, uint32_t width, uint64_t value)
 {
 	return {gpa, value, guest::op_store, width};

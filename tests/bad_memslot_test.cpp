@@ -21,10 +21,23 @@ namespace {
 
 /* Distinct bytes, so a wrong width or byte order shows in the value. */
 constexpr uint64_t pattern = 0x8877665544332211ull;
+/* What userspace answers a load with: distinct bytes again, and the top
+ * bit of every 1, 2 and 4-byte prefix set, so a zero-extending load that
+ * sign-extends (or a sign-extending one that does not) shows. */
+constexpr uint64_t load_answer = 0xf1e2d3c4b5a69788ull;
 
 uint64_t low_bytes(uint64_t v, uint32_t width)
 {
 	return width == 8 ? v : v & ((1ull << (8 * width)) - 1);
+}
+
+/* The register a sign-extending load of width bytes of v leaves, its
+ * destination reg_bytes wide (4: bits [63:32] zero). */
+uint64_t sign_extended(uint64_t v, uint32_t width, uint32_t reg_bytes)
+{
+	const unsigned shift = 64 - 8 * width;
+	const uint64_t full = static_cast<uint64_t>(static_cast<int64_t>(v << shift) >> shift);
+	return reg_bytes == 8 ? full : full & 0xffffffffull;
 }
 
 } /* namespace */
@@ -48,9 +61,73 @@ TEST_F(m1_no_memslot, load)
 	g.order({load(gpa, width)});
 	ASSERT_OUTCOME("load", Expectation::mmio(rules::C5, gpa, width, false), g.run());
 
-	Observation done = g.complete_load_and_run(pattern);
+	Observation done = g.complete_load_and_run(load_answer);
 	ASSERT_OUTCOME("resume", Expectation::guest_done(rules::C5), done);
-	EXPECT_VALUE(rules::C5, "value the guest loaded", low_bytes(pattern, width), g.loaded(0));
+	EXPECT_VALUE(rules::C5, "value the guest loaded (zero-extended)", low_bytes(load_answer, width),
+		     g.loaded(0));
+}
+
+/*
+ * C5 and C11: userspace answers the load, then completes it with
+ * immediate_exit set (api.rst 5, "immediate_exit" and the note after
+ * KVM_EXIT_MMIO: re-entering with immediate_exit completes pending
+ * operations "without allowing any further instructions to be executed").
+ * That KVM_RUN is -1/EINTR with the load done; the next one goes on after
+ * it exactly once: the loaded value is recorded, the store that follows
+ * is the next exit.
+ */
+TEST_F(m1_no_memslot, load_completed_by_immediate_exit)
+{
+	Kvm kvm;
+	GuestVm g(kvm);
+	const uint64_t gpa = ARCH_MMIO_GPA + 0x140;
+	const uint32_t width = variant->width;
+
+	g.order({load(gpa, width), store(gpa + 0x40, 8, pattern)});
+	ASSERT_OUTCOME("load", Expectation::mmio(rules::C5, gpa, width, false), g.run());
+	g.vcpu().complete_mmio_load(load_answer);
+	g.vcpu().shared()->immediate_exit = 1;
+	Observation completed = g.run();
+	g.vcpu().shared()->immediate_exit = 0;
+	ASSERT_OUTCOME("KVM_RUN with immediate_exit", Expectation::intr(rules::C11, false), completed);
+	ASSERT_OUTCOME("resume", Expectation::mmio(rules::C5, gpa + 0x40, 8, true, pattern), g.run());
+	EXPECT_VALUE(rules::C5, "value the guest loaded", low_bytes(load_answer, width), g.loaded(0));
+	ASSERT_OUTCOME("finish", Expectation::guest_done(rules::C5), g.run());
+	EXPECT_VALUE(rules::C5, "steps completed", 2, g.completed());
+}
+
+/*
+ * M1 with sign-extending loads (arm64 LDRSB/LDRSH/LDRSW, x86 MOVSX and
+ * MOVSXD): C5's "the bytes userspace put in data", as the instruction
+ * reads them: sign-extended to the destination register, and no further
+ * (a 32-bit destination keeps bits [63:32] zero).
+ */
+KVM_FIXTURE(m1_sign_extending_load);
+FIXTURE_VARIANT(m1_sign_extending_load) { uint32_t width; uint32_t reg_bytes; };
+FIXTURE_VARIANT_ADD(m1_sign_extending_load, w1_to_32) { .width = 1, .reg_bytes = 4 };
+FIXTURE_VARIANT_ADD(m1_sign_extending_load, w1_to_64) { .width = 1, .reg_bytes = 8 };
+FIXTURE_VARIANT_ADD(m1_sign_extending_load, w2_to_32) { .width = 2, .reg_bytes = 4 };
+FIXTURE_VARIANT_ADD(m1_sign_extending_load, w2_to_64) { .width = 2, .reg_bytes = 8 };
+FIXTURE_VARIANT_ADD(m1_sign_extending_load, w4_to_64) { .width = 4, .reg_bytes = 8 };
+
+TEST_F(m1_sign_extending_load, load)
+{
+	Kvm kvm;
+	GuestVm g(kvm);
+	const uint64_t gpa = ARCH_MMIO_GPA + 0x180;
+	const uint32_t width = variant->width;
+
+	/* Negative, then positive: the extension must follow the data. */
+	const uint64_t positive = load_answer & ~(1ull << (8 * width - 1));
+	g.order({load_signed(gpa, width, variant->reg_bytes), load_signed(gpa, width, variant->reg_bytes)});
+	ASSERT_OUTCOME("negative load", Expectation::mmio(rules::C5, gpa, width, false), g.run());
+	ASSERT_OUTCOME("positive load", Expectation::mmio(rules::C5, gpa, width, false),
+		       g.complete_load_and_run(load_answer));
+	ASSERT_OUTCOME("resume", Expectation::guest_done(rules::C5), g.complete_load_and_run(positive));
+	EXPECT_VALUE(rules::C5, "register after the negative load",
+		     sign_extended(load_answer, width, variant->reg_bytes), g.loaded(0));
+	EXPECT_VALUE(rules::C5, "register after the positive load",
+		     sign_extended(positive, width, variant->reg_bytes), g.loaded(1));
 }
 
 TEST_F(m1_no_memslot, store)

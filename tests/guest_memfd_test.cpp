@@ -279,6 +279,68 @@ TEST_F(g3_punched_hole, store_after_punch)
 }
 
 /*
+ * G3: a punch frees exactly the pages asked for. The guest writes the last
+ * word of the page before the hole, the hole and the first word of the
+ * page after it; after the punch of the middle page it reads the hole as
+ * zero and both neighbours unchanged (an inclusive/exclusive slip at
+ * either end of the range shows as a zeroed neighbour byte).
+ */
+TEST_F(g3_punched_hole, neighbours_intact)
+{
+	Kvm kvm;
+	GuestVm g(kvm);
+	REQUIRE_SHARED_GMEM(g.vm());
+	const uint64_t page = page_size();
+	GuestMemfd gmem(g.vm(), 3 * page, shared_flags);
+	HostMapping view = gmem.map();
+	Memslot slot(g.vm(), test_slot, ARCH_TEST_GPA, gmem, 0, 3 * page, view);
+
+	const uint64_t before = ARCH_TEST_GPA + page - 8, hole = ARCH_TEST_GPA + page, after = ARCH_TEST_GPA + 2 * page;
+	const uint64_t v_before = 0xa1a2a3a4a5a6a7a8ull, v_hole = 0xb1b2b3b4b5b6b7b8ull, v_after = 0xc1c2c3c4c5c6c7c8ull;
+	g.order({store(before, 8, v_before), store(hole, 8, v_hole), store(after, 8, v_after), sync_point(),
+		 load(before, 8), load(hole, 8), load(after, 8)});
+	ASSERT_OUTCOME("stores", Expectation::guest_sync(rules::G3), g.run());
+	ASSERT_EQ(0, fallocate(gmem.fd(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, page, page))
+		TH_LOG("fallocate(PUNCH_HOLE): %s", errno_name(errno).c_str());
+	ASSERT_OUTCOME("loads after the punch", Expectation::guest_done(rules::G3), g.run());
+	EXPECT_VALUE(rules::G3, "last word before the hole", v_before, g.loaded(4));
+	EXPECT_VALUE(rules::G3, "first word of the hole", 0, g.loaded(5));
+	EXPECT_VALUE(rules::G3, "first word after the hole", v_after, g.loaded(6));
+	EXPECT_VALUE(rules::G3, "first word after the hole, through the guest_memfd mapping", v_after,
+		     *reinterpret_cast<uint64_t *>(view.data() + 2 * page));
+}
+
+/*
+ * G3: guest_memfd punches whole pages only: an offset or a length that is
+ * not page aligned is refused with EINVAL (virt/kvm/guest_memfd.c
+ * kvm_gmem_fallocate(); api.rst 4.142 names PUNCH_HOLE, not its limits)
+ * and nothing of the page is lost.
+ */
+TEST_F(g3_punched_hole, unaligned_rejected)
+{
+	Kvm kvm;
+	GuestVm g(kvm);
+	REQUIRE_SHARED_GMEM(g.vm());
+	const uint64_t page = page_size();
+	GuestMemfd gmem(g.vm(), 2 * page, shared_flags);
+	HostMapping view = gmem.map();
+	Memslot slot(g.vm(), test_slot, ARCH_TEST_GPA, gmem, 0, 2 * page, view);
+
+	const uint64_t value = 0xd1d2d3d4d5d6d7d8ull;
+	g.order({store(ARCH_TEST_GPA + page, 8, value), store(ARCH_TEST_GPA + page + 0x800, 8, value), sync_point(),
+		 load(ARCH_TEST_GPA + page, 8), load(ARCH_TEST_GPA + page + 0x800, 8)});
+	ASSERT_OUTCOME("stores", Expectation::guest_sync(rules::G3), g.run());
+	const int mode = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE;
+	EXPECT_ERRNO(rules::G3, "PUNCH_HOLE of half a page", EINVAL,
+		     fallocate(gmem.fd(), mode, page, page / 2) ? -errno : 0);
+	EXPECT_ERRNO(rules::G3, "PUNCH_HOLE from the middle of a page", EINVAL,
+		     fallocate(gmem.fd(), mode, page + page / 2, page / 2) ? -errno : 0);
+	ASSERT_OUTCOME("loads", Expectation::guest_done(rules::G3), g.run());
+	EXPECT_VALUE(rules::G3, "first word of the page", value, g.loaded(3));
+	EXPECT_VALUE(rules::G3, "word in the page's second half", value, g.loaded(4));
+}
+
+/*
  * G4: the guest_memfd allocation fails: the vCPU runs in a memory cgroup
  * whose limit the guest's stores exceed, shielded from the OOM killer, so
  * the kernel has to fail the allocation. The errnos it can give there are
@@ -347,6 +409,9 @@ FIXTURE_VARIANT_ADD(g5_invalid_binding, readonly) {
 FIXTURE_VARIANT_ADD(g5_invalid_binding, offset_past_end) {
 	.what = "guest_memfd_offset + size past the end of the file", .flags = 0,
 	.offset_pages = 2, .offset_bytes = 0, .overlap = false, .not_guest_memfd = false, .err = EINVAL };
+FIXTURE_VARIANT_ADD(g5_invalid_binding, offset_sign_bit) {
+	.what = "a guest_memfd_offset with bit 63 set (negative as a loff_t, past any file)", .flags = 0,
+	.offset_pages = 0, .offset_bytes = 1ull << 63, .overlap = false, .not_guest_memfd = false, .err = EINVAL };
 FIXTURE_VARIANT_ADD(g5_invalid_binding, overlapping) {
 	.what = "a guest_memfd range another memslot is bound to", .flags = 0,
 	.offset_pages = 0, .offset_bytes = 0, .overlap = true, .not_guest_memfd = false, .err = EEXIST };

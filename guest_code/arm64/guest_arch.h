@@ -22,6 +22,27 @@ static inline uint64_t arch_load(uint64_t gpa, uint32_t width)
 	return v;
 }
 
+/* Sign-extending loads. Into a W register the architecture zeroes bits
+ * [63:32], so the whole X register shows whether the extension stopped at
+ * bit 31 (ESR_EL2.SF = 0) or went to bit 63. */
+static inline uint64_t arch_load_signed(uint64_t gpa, uint32_t width, uint64_t reg_bytes)
+{
+	uint64_t v = 0;
+	if (reg_bytes == 4) {
+		switch (width) {
+		case 1: asm volatile("ldrsb %w0, [%1]" : "=r"(v) : "r"(gpa) : "memory"); break;
+		default: asm volatile("ldrsh %w0, [%1]" : "=r"(v) : "r"(gpa) : "memory"); break;
+		}
+	} else {
+		switch (width) {
+		case 1: asm volatile("ldrsb %0, [%1]" : "=r"(v) : "r"(gpa) : "memory"); break;
+		case 2: asm volatile("ldrsh %0, [%1]" : "=r"(v) : "r"(gpa) : "memory"); break;
+		default: asm volatile("ldrsw %0, [%1]" : "=r"(v) : "r"(gpa) : "memory"); break;
+		}
+	}
+	return v;
+}
+
 static inline void arch_store(uint64_t gpa, uint32_t width, uint64_t v)
 {
 	switch (width) {

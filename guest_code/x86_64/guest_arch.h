@@ -22,6 +22,26 @@ static inline uint64_t arch_load(uint64_t gpa, uint32_t width)
 	return v;
 }
 
+/* Sign-extending loads (MOVSX/MOVSXD), decoded by KVM's emulator. A
+ * 32-bit destination zeroes bits [63:32] of the register. */
+static inline uint64_t arch_load_signed(uint64_t gpa, uint32_t width, uint64_t reg_bytes)
+{
+	uint64_t v = 0;
+	if (reg_bytes == 4) {
+		switch (width) {
+		case 1: asm volatile("movsbl (%1), %k0" : "=r"(v) : "r"(gpa) : "memory"); break;
+		default: asm volatile("movswl (%1), %k0" : "=r"(v) : "r"(gpa) : "memory"); break;
+		}
+	} else {
+		switch (width) {
+		case 1: asm volatile("movsbq (%1), %0" : "=r"(v) : "r"(gpa) : "memory"); break;
+		case 2: asm volatile("movswq (%1), %0" : "=r"(v) : "r"(gpa) : "memory"); break;
+		default: asm volatile("movslq (%1), %0" : "=r"(v) : "r"(gpa) : "memory"); break;
+		}
+	}
+	return v;
+}
+
 static inline void arch_store(uint64_t gpa, uint32_t width, uint64_t v)
 {
 	switch (width) {

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /* arm64 hooks: vCPU init, boot registers, identity map, ucall decoding. */
 #include "arch.h"
+#include "arm64/abort.h"
 
 #include <cerrno>
 #include <cstddef>
@@ -173,7 +174,7 @@ std::optional<SmallAddressSpace> small_address_space(const Kvm &kvm, std::string
 	return SmallAddressSpace{KVM_VM_TYPE_ARM_IPA_SIZE(small_ipa_bits), 0, 1ull << small_ipa_bits};
 }
 
-Expectation beyond_address_space(uint64_t gpa)
+Expectation external_data_abort(Rule rule, uint64_t gpa, const char *basis)
 {
 	GuestException x;
 	x.vector = vector_sync_spx;
@@ -181,10 +182,15 @@ Expectation beyond_address_space(uint64_t gpa)
 	x.syndrome = esr_ec_dabt_cur | esr_fsc_sea;
 	x.address = gpa;
 	x.what = "a data abort (synchronous external abort)";
-	return Expectation::guest_exception(rules::M9, x)
-		.because("arch/arm64/kvm/mmu.c kvm_handle_guest_abort(): a translation fault between the "
-			 "VM's IPA size and the host's limit is injected as an external abort "
-			 "(kvm_inject_sea); beyond the limit as an address size fault");
+	return Expectation::guest_exception(rule, x).because(basis);
+}
+
+Expectation beyond_address_space(uint64_t gpa)
+{
+	return external_data_abort(rules::M9, gpa,
+				   "arch/arm64/kvm/mmu.c kvm_handle_guest_abort(): a translation fault between the "
+				   "VM's IPA size and the host's limit is injected as an external abort "
+				   "(kvm_inject_sea); beyond the limit as an address size fault");
 }
 
 std::optional<uint64_t> guest_pc(const Vcpu &vcpu)
