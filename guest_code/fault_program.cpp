@@ -62,6 +62,9 @@ extern "C" [[noreturn]] void guest_main()
 		case op_load:
 			mb->loaded[i] = arch_load(gpa, width);
 			break;
+		case op_clean_cache:
+			arch_clean_cache(gpa);
+			break;
 		case op_load_signed:
 			mb->loaded[i] = arch_load_signed(gpa, width, value);
 			break;
@@ -98,6 +101,9 @@ extern "C" [[noreturn]] void guest_main()
 			break;
 		case op_nested_store:
 			arch_nested(NestedAccess::store, gpa, value);
+			break;
+		case op_nested_load_pair:
+			mb->loaded[i] = arch_nested(NestedAccess::load_pair, gpa, value);
 			break;
 		case op_vncr_load:
 			mb->loaded[i] = arch_nested(NestedAccess::vncr_load, gpa, value);

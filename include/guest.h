@@ -39,6 +39,10 @@ enum Op : uint32_t {
 	op_vncr_store = 13,	/* ... writes value to HCR_EL2 (a store) */
 	op_level = 14,		/* loaded[step] = the level the program runs
 				 * at (arm64: CurrentEL.EL) */
+	op_nested_load_pair = 16, /* a nested context's LDP at gpa (no valid
+				 * syndrome); loaded[step] = the xor of both */
+	op_clean_cache = 17,	/* clean and invalidate the cache line at gpa
+				 * (arm64 DC CIVAC, x86 CLFLUSH) */
 	op_load_signed = 15,	/* sign-extending load of width bytes into a
 				 * register of value bytes (4 or 8); loaded[step]
 				 * is the whole 64-bit register */

@@ -54,6 +54,8 @@ private:
 
 /* Steps of the fault program. */
 inline guest::Step load(uint64_t gpa, uint32_t width) { return {gpa, 0, guest::op_load, width}; }
+/* Clean and invalidate the cache line at gpa (arm64 DC CIVAC, x86 CLFLUSH). */
+inline guest::Step clean_cache(uint64_t gpa) { return {gpa, 0, guest::op_clean_cache, 0}; }
 /* A load of width bytes sign-extended into a register of reg_bytes (4, 8). */
 inline guest::Step load_signed(uint64_t gpa, uint32_t width, uint32_t reg_bytes)
 {
@@ -79,6 +81,8 @@ inline guest::Step level() { return {0, 0, guest::op_level, 0}; }
 /* A nested context's access at ipa, through the guest's stage-2. */
 inline guest::Step nested_load(uint64_t ipa) { return {ipa, 0, guest::op_nested_load, 8}; }
 inline guest::Step nested_store(uint64_t ipa, uint64_t value) { return {ipa, value, guest::op_nested_store, 8}; }
+/* A nested context's LDP at ipa: an access without a valid syndrome. */
+inline guest::Step nested_load_pair(uint64_t ipa) { return {ipa, 0, guest::op_nested_load_pair, 16}; }
 /* The guest hypervisor's VNCR page at gpa's page; a nested context's
  * register access that FEAT_NV2 turns into an access of that page. */
 inline guest::Step vncr_load(uint64_t gpa) { return {gpa, 0, guest::op_vncr_load, 8}; }

@@ -75,6 +75,13 @@ static inline uint64_t arch_load_writeback(uint64_t gpa)
 	return v;
 }
 
+/* Data cache maintenance by VA: a data abort with ESR_EL2.CM set and no
+ * valid syndrome when stage-2 has nothing there. */
+static inline void arch_clean_cache(uint64_t gpa)
+{
+	asm volatile("dc civac, %0" : : "r"(gpa) : "memory");
+}
+
 static inline void arch_fetch(uint64_t gpa)
 {
 	asm volatile("blr %0" : : "r"(gpa) : "x30", "memory");
@@ -100,7 +107,8 @@ struct NestedExit {
 };
 
 extern "C" void nested_enter(uint64_t hcr, uint64_t entry, uint64_t gpa, uint64_t value, NestedExit *exit);
-extern "C" char nested_l2_load[], nested_l2_store[], nested_l2_vncr_load[], nested_l2_vncr_store[];
+extern "C" char nested_l2_load[], nested_l2_store[], nested_l2_load_pair[], nested_l2_vncr_load[],
+	nested_l2_vncr_store[];
 extern "C" [[noreturn]] void guest_exception(uint64_t vector, uint64_t syndrome, uint64_t addr, uint64_t pc);
 
 /* HCR_EL2 bits. */
@@ -117,7 +125,7 @@ constexpr uint64_t vtcr_value = 25 | (1 << 6) | (1 << 8) | (1 << 10) | (3 << 12)
 constexpr uint64_t esr_ec_hvc64 = 0x16;
 constexpr uint64_t vector_lower_sync = 0x400;
 
-enum class NestedAccess { load, store, vncr_load, vncr_store };
+enum class NestedAccess { load, store, load_pair, vncr_load, vncr_store };
 
 static inline uint64_t arch_nested(NestedAccess what, uint64_t gpa, uint64_t value)
 {
@@ -126,11 +134,14 @@ static inline uint64_t arch_nested(NestedAccess what, uint64_t gpa, uint64_t val
 	switch (what) {
 	case NestedAccess::load:
 	case NestedAccess::store:
+	case NestedAccess::load_pair:
 		/* Through the guest hypervisor's own stage-2 (VMID 1). */
 		asm volatile("msr vtcr_el2, %0\n\tmsr vttbr_el2, %1\n\tisb"
 			     : : "r"(vtcr_value), "r"((1ull << 48) | (ARCH_RAM_GPA + ARCH_S2_PGTABLE_OFFSET)) : "memory");
 		hcr |= hcr_vm;
-		entry = what == NestedAccess::load ? nested_l2_load : nested_l2_store;
+		entry = what == NestedAccess::load	 ? nested_l2_load :
+			what == NestedAccess::load_pair ? nested_l2_load_pair :
+							  nested_l2_store;
 		break;
 	default:
 		/* VNCR_EL2 (S3_4_C2_C2_0: binutils 2.40 lacks the name) = the

@@ -158,12 +158,16 @@ nested_vectors:
  * hypervisor's HCR_EL2.{NV,NV2} set, FEAT_NV2 turns that access into a
  * load or store at VNCR_EL2 + 0x78 instead of a trap.
  */
-	.global	nested_l2_load, nested_l2_store, nested_l2_vncr_load, nested_l2_vncr_store
+	.global	nested_l2_load, nested_l2_store, nested_l2_load_pair, nested_l2_vncr_load, nested_l2_vncr_store
 nested_l2_load:
 	ldr	x0, [x2]
 	hvc	#0
 nested_l2_store:
 	str	x3, [x2]
+	hvc	#0
+nested_l2_load_pair:
+	ldp	x0, x1, [x2]		// no valid syndrome: KVM cannot emulate it
+	eor	x0, x0, x1
 	hvc	#0
 nested_l2_vncr_load:
 	mrs	x0, hcr_el2

@@ -54,6 +54,11 @@ static inline void arch_store(uint64_t gpa, uint32_t width, uint64_t v)
 
 /* The arm64 pair accesses (no valid syndrome) have no x86 counterpart:
  * ordering one here raises #UD, which the guest reports to the host. */
+static inline void arch_clean_cache(uint64_t gpa)
+{
+	asm volatile("clflush (%0)" : : "r"(gpa) : "memory");
+}
+
 static inline uint64_t arch_load_pair(uint64_t)
 {
 	asm volatile("ud2");

@@ -46,7 +46,7 @@ KINDS = ("wrong-errno", "field-not-filled", "neighbour-value", "off-by-one",
          "wrong-return", "wrong-type", "equivalent")
 ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 FIELDS = {"id", "arch", "file", "function", "kind", "rules", "old", "new", "why",
-          "equivalent", "upstream"}
+          "equivalent", "upstream", "uncovered"}
 REQUIRED = ("id", "arch", "file", "function", "kind", "old", "new", "why")
 
 # The kernel's own selftests run next to the suite, with the arguments that
@@ -98,6 +98,9 @@ class Mutant:
     equivalent: bool
     upstream: Upstream | None
     origin: str                 # catalog file it came from
+    # When the suite cannot kill it: one line on why the contract (or this
+    # environment) does not cover it, printed next to it in the report.
+    uncovered: str = ""
 
     def arches(self) -> tuple[str, ...]:
         return ARCHES if self.arch == "both" else (self.arch,)
@@ -178,7 +181,9 @@ def parse_catalog(text: str, origin: str = "catalog") -> list[Mutant]:
                               function=_str(block, "function", where), kind=kind,
                               rules=tuple(rules), old=old, new=new,
                               why=" ".join(_str(block, "why", where).split()),
-                              equivalent=equivalent, upstream=upstream, origin=origin))
+                              equivalent=equivalent, upstream=upstream, origin=origin,
+                              uncovered=" ".join(_str(block, "uncovered", where).split())
+                              if "uncovered" in block else ""))
     return mutants
 
 
@@ -469,7 +474,8 @@ def render_markdown(doc: dict[str, Any], catalog: list[Mutant] | None = None) ->
         if not run:
             continue
         t = run["totals"]
-        lines.append(f"| {arch} | {run.get('kernel', '?')} | {t['counted']} "
+        kernel = run.get("kernel", "?") + (f" (`--arch {run['config']}`)" if run.get("config") else "")
+        lines.append(f"| {arch} | {kernel} | {t['counted']} "
                      f"| {t['suite_killed']} ({_pct(t['suite_killed'], t['counted'])}) "
                      f"| {t['selftests_killed']} ({_pct(t['selftests_killed'], t['counted'])}) "
                      f"| {t['suite_only']} | {t['selftests_only']} | {len(t['survivors'])} "
@@ -498,7 +504,11 @@ def render_markdown(doc: dict[str, Any], catalog: list[Mutant] | None = None) ->
                          f"| {_tests(r['selftests_killed'])} | {r['wall_s']} |")
         t = run["totals"]
         if t["suite_survivors"]:
-            lines += ["", "Survivors of the suite: " + ", ".join(t["suite_survivors"]) + "."]
+            reasons = {m.id: m.uncovered for m in catalog}
+            lines += ["", "Survivors of the suite, and why the contract does not cover them:", ""]
+            for ident in t["suite_survivors"]:
+                why = reasons.get(ident) or "**no test and no reason yet**"
+                lines.append(f"- `{ident}`: {why}")
         if catalog:
             done = {r["mutant"] for r in run["results"]}
             missing = [m.id for m in catalog if arch in m.arches() and m.id not in done]
@@ -582,13 +592,20 @@ def build_selftests(arch: str, out: Path, log: Callable[[str], None]) -> Path:
     return rundir
 
 
+# The QEMU configuration each architecture's mutants run under: arm64 with
+# FEAT_NV2 and kvm-arm.mode=nested, so that the nested tests (N) run too;
+# its other tests are the plain arm64 ones.
+DEFAULT_CONFIG = {"arm64": "arm64-nested", "x86_64": "x86_64"}
+
+
 def run_kernel(arch: str, image: str, out: Path, selftests: Path | None,
-               suite_filter: str | None, log: Callable[[str], None]) -> Outcome:
+               suite_filter: str | None, log: Callable[[str], None], config: str = "") -> Outcome:
     """Boot IMAGE once: the suite, then the selftests, in the same VM."""
+    config = config or arch
     out.mkdir(parents=True, exist_ok=True)
     json_path = out / "suite.json"
     json_path.unlink(missing_ok=True)
-    cmd = [str(TOP / "run_tests.sh"), "--arch", arch, "--kernel", image,
+    cmd = [str(TOP / "run_tests.sh"), "--arch", config, "--kernel", image,
            "--json", str(json_path), "-o", str(out / "results")]
     if suite_filter:
         cmd += ["-t", suite_filter]
@@ -605,11 +622,11 @@ def run_kernel(arch: str, image: str, out: Path, selftests: Path | None,
         except subprocess.TimeoutExpired:
             rc = 124
     seconds = time.monotonic() - start
-    res = out / "results" / arch
+    res = out / "results" / config
     suite: dict[str, str] = {}
     if json_path.exists():
         try:
-            suite = parse_suite_json(json_path.read_text(), arch)
+            suite = parse_suite_json(json_path.read_text(), config)
         except (ValueError, KeyError):
             suite = {}
     if not suite and (res / "results.ktap").exists():
@@ -622,7 +639,7 @@ def run_kernel(arch: str, image: str, out: Path, selftests: Path | None,
         untestable = f"run_tests.sh exited {rc}"
         if (res / "untestable").exists():
             untestable += ": " + (res / "untestable").read_text().strip()[:200]
-    log(f"{arch}: {len(suite)} suite tests, {len(kst)} selftests in {seconds:.0f} s (exit {rc})")
+    log(f"{config}: {len(suite)} suite tests, {len(kst)} selftests in {seconds:.0f} s (exit {rc})")
     return Outcome(suite=suite, selftests=kst, rc=rc, untestable=untestable, seconds=seconds)
 
 
@@ -689,10 +706,12 @@ def compile_check(arch: str, mutants: list[Mutant], tree: Path, cache: Path,
 def run_arch(arch: str, mutants: list[Mutant], tree: Path | None, cache: Path,
              with_selftests: bool, suite_filter: str | None, out: Path,
              log: Callable[[str], None], worktree: str = "mutation",
-             progress: Callable[[dict[str, Any]], object] | None = None) -> dict[str, Any]:
+             progress: Callable[[dict[str, Any]], object] | None = None,
+             config: str = "") -> dict[str, Any]:
     """Baseline, then every mutant; PROGRESS gets the run so far after
     each mutant (so an interrupted run still leaves its table)."""
     from kvmc import kbuild, kernel_tree
+    config = config or DEFAULT_CONFIG[arch]
     if tree is None:
         tree = kernel_tree.worktree(worktree, cache=cache, log=log)
     tree = Path(tree)
@@ -714,7 +733,7 @@ def run_arch(arch: str, mutants: list[Mutant], tree: Path | None, cache: Path,
     log(f"{arch}: baseline (unmutated {tree})")
     t0 = time.monotonic()
     image, _ = build("baseline")
-    baseline = run_kernel(arch, image, out / "baseline", kst, suite_filter, log)
+    baseline = run_kernel(arch, image, out / "baseline", kst, suite_filter, log, config)
     if baseline.untestable:
         raise RuntimeError(f"the unmutated kernel could not be tested: {baseline.untestable}")
     baseline_s = time.monotonic() - t0
@@ -725,7 +744,7 @@ def run_arch(arch: str, mutants: list[Mutant], tree: Path | None, cache: Path,
         return {
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
             "complete": complete,
-            "kernel": kernel, "tree": str(tree), "suite_filter": suite_filter or "",
+            "kernel": kernel, "config": config, "tree": str(tree), "suite_filter": suite_filter or "",
             "baseline_s": round(baseline_s, 1),
             "baseline_suite_passed": sum(1 for r in baseline.suite.values() if r == PASS),
             "baseline_selftests_passed": sum(1 for r in baseline.selftests.values() if r == PASS),
@@ -745,7 +764,7 @@ def run_arch(arch: str, mutants: list[Mutant], tree: Path | None, cache: Path,
                                             time.monotonic() - start, 0.0, reason=e.reason.splitlines()[0]))
                 log(f"{arch}: {m.id} does not build: {e.reason.splitlines()[0]}")
                 continue
-            observed = run_kernel(arch, image, out / m.id, kst, suite_filter, log)
+            observed = run_kernel(arch, image, out / m.id, kst, suite_filter, log, config)
         finally:
             restore_file(tree, m.file)
         r = judge(m, arch, baseline, observed, build_s, time.monotonic() - start)
@@ -774,6 +793,9 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--worktree", default="mutation",
                    help="name of the linux-source worktree in the cache (kvmc.kernel_tree; default "
                         "'mutation'); sharing one with another clean user saves its cold build")
+    r.add_argument("--config", default="",
+                   help="run_tests.sh --arch value to boot each mutant with (default: arm64-nested "
+                        "for arm64, so the nested tests run; x86_64 for x86_64)")
     r.add_argument("--no-selftests", action="store_true", help="run the suite only")
     r.add_argument("-t", dest="suite_filter", help="run only the suite tests matching (run_tests.sh -t)")
     r.add_argument("--json", default=str(TOP / "docs/mutation.json"))
@@ -871,7 +893,7 @@ def main(argv: list[str] | None = None) -> int:
 
             run = run_arch(arch, chosen, Path(args.tree) if args.tree else None, cache,
                            not args.no_selftests, args.suite_filter, Path(args.out) / arch, log,
-                           args.worktree, publish)
+                           args.worktree, publish, args.config if len(arches) == 1 else "")
             run = publish(run)["runs"][arch]
             t = run["totals"]
             log(f"{arch}: suite killed {t['suite_killed']}/{t['counted']}, selftests "

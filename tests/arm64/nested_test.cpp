@@ -397,6 +397,43 @@ TEST_F(n7_nested_no_memslot, access)
 }
 
 /*
+ * N13: the window's output has no memslot and the nested context's access
+ * has no valid syndrome (LDP): C6 as for the guest's own access, and the
+ * NISV exit's fault_ipa is the guest's GPA, the output of the guest
+ * hypervisor's stage-2, not the nested IPA (which is also the nested
+ * context's virtual address: its MMU is off).
+ */
+KVM_FIXTURE(n13_nested_no_syndrome);
+
+TEST_F(n13_nested_no_syndrome, nisv_off)
+{
+	Kvm kvm;
+	REQUIRE_GUEST_HYPERVISOR(kvm);
+	GuestVm g(kvm, GuestVm::hypervisor);
+	ExitWhenDone exit_when_done(_metadata);
+	g.order({nested_load_pair(window_ipa(0x2080))});
+	ASSERT_OUTCOME("nested LDP", Expectation::error(rules::C6, ENOSYS), g.run());
+}
+
+TEST_F(n13_nested_no_syndrome, nisv_on)
+{
+	Kvm kvm;
+	REQUIRE_GUEST_HYPERVISOR(kvm);
+	GuestVm g(kvm, GuestVm::hypervisor);
+	REQUIRE_CAP(g.vm(), KVM_CAP_ARM_NISV_TO_USER, 1);
+	int r = g.vm().enable_cap(KVM_CAP_ARM_NISV_TO_USER);
+	ASSERT_EQ(0, r) TH_LOG("KVM_ENABLE_CAP(KVM_CAP_ARM_NISV_TO_USER): %s", errno_name(-r).c_str());
+	ExitWhenDone exit_when_done(_metadata);
+	const uint64_t offset = 0x2088;
+	g.order({nested_load_pair(window_ipa(offset))});
+	ASSERT_OUTCOME("nested LDP",
+		       Expectation::nisv(window_gpa(offset), false)
+			       .because("arch/arm64/kvm/mmu.c kvm_handle_guest_abort(): a nested fault is resolved "
+					"through the guest hypervisor's stage-2 and io_mem_abort() gets its output"),
+		       g.run());
+}
+
+/*
  * N8: the window's output is memory KVM cannot fault in: a memslot over
  * PROT_NONE memory (M4), munmap()ed (M5), a truncated memfd (M6).
  * -1/EFAULT, the payload as KVM_CAP_MEMORY_FAULT_INFO promises (C4), and

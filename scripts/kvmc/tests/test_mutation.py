@@ -244,6 +244,27 @@ class Kills(unittest.TestCase):
         self.assertIn("| demo-errno | arch/arm64/kvm/mmio.c:io_mem_abort | t1 | mmio_sign_ext | 9 |", text)
         self.assertIn("| arm64 | k | 1 | 1 (100%) | 1 (100%) |", text)
 
+    def test_survivors_carry_their_reason(self) -> None:
+        cat = mutation.parse_catalog(
+            ONE.replace('why = """', 'uncovered = """Needs\n hardware."""\nwhy = """')
+            + ONE.replace("demo-errno", "demo-bare"))
+        self.assertEqual(cat[0].uncovered, "Needs hardware.")
+        self.assertEqual(cat[1].uncovered, "")
+        base = outcome({"t1": "pass"})
+        rs = [mutation.judge(m, "arm64", base, outcome({"t1": "pass"}), 1, 2) for m in cat]
+        run = {"results": [r.to_json() for r in rs], "totals": mutation.totals(rs, "arm64"), "kernel": "k",
+               "config": "arm64-nested"}
+        text = mutation.render_markdown({"runs": {"arm64": run}}, cat)
+        self.assertIn("- `demo-errno`: Needs hardware.", text)
+        self.assertIn("- `demo-bare`: **no test and no reason yet**", text)
+        self.assertIn("| arm64 | k (`--arch arm64-nested`) |", text)
+
+    def test_the_catalog_explains_only_with_one_line(self) -> None:
+        for m in mutation.load_catalog():
+            self.assertNotIn("\n", m.uncovered, m.id)
+            if m.equivalent:
+                self.assertEqual(m.uncovered, "", f"{m.id}: a control needs no reason to survive")
+
 
 class Parsers(unittest.TestCase):
     def test_ktap(self) -> None:
