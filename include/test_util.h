@@ -58,6 +58,12 @@ inline std::string harness_test_name(const struct __test_metadata *m)
 			name += std::string(".") + v->name;
 	return name + "." + m->name;
 }
+/* madvise(MADV_HWPOISON) of the page at addr, the SIGBUS it sends the
+ * caller recorded: 0 or the errno. */
+int poison(void *addr);
+/* Why poisoning is not possible here, from poison()'s result; nullptr
+ * when the page is poisoned. */
+const char *poison_unavailable(int err);
 /* What the kernel's native fault reports for the poisoned memory at addr:
  * this process loads from it, without KVM (C8's differential check). */
 SignalRecord native_fault(const void *addr);

@@ -5,10 +5,12 @@
 #include "oracle.h"
 #include "record.h"
 
+#include <cerrno>
 #include <csetjmp>
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
+#include <sys/mman.h>
 
 namespace kvmc {
 
@@ -116,6 +118,27 @@ void on_native_probe_signal(int signo, siginfo_t *si, void *)
 }
 
 } /* namespace */
+
+int poison(void *addr)
+{
+	install_signal_recorder();
+	return madvise(addr, page_size(), MADV_HWPOISON) ? errno : 0;
+}
+
+const char *poison_unavailable(int err)
+{
+	switch (err) {
+	case 0:
+	case EBUSY: /* guest_memfd may refuse, yet poison the page */
+		return nullptr;
+	case EPERM:
+		return "MADV_HWPOISON needs CAP_SYS_ADMIN: run as root";
+	case EINVAL:
+		return "MADV_HWPOISON refused (EINVAL): needs CONFIG_MEMORY_FAILURE";
+	default:
+		return "MADV_HWPOISON failed";
+	}
+}
 
 SignalRecord native_fault(const void *addr)
 {

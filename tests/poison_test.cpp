@@ -39,29 +39,6 @@ const char *const c8_basis =
 	"do_sigbus: the faulting address, PAGE_SHIFT or the huge page's shift) and "
 	"mm/memory-failure.c __add_to_kill (the folio's shift)";
 
-/* madvise(MADV_HWPOISON); the SIGBUS it sends the caller is recorded. */
-int poison(void *addr)
-{
-	install_signal_recorder();
-	return madvise(addr, page_size(), MADV_HWPOISON) ? errno : 0;
-}
-
-/* Why poisoning is not possible here, from madvise's errno. */
-const char *poison_unavailable(int err)
-{
-	switch (err) {
-	case 0:
-	case EBUSY: /* P3: guest_memfd may refuse yet poison the page */
-		return nullptr;
-	case EPERM:
-		return "MADV_HWPOISON needs CAP_SYS_ADMIN: run as root";
-	case EINVAL:
-		return "MADV_HWPOISON refused (EINVAL): needs CONFIG_MEMORY_FAILURE";
-	default:
-		return "MADV_HWPOISON failed";
-	}
-}
-
 } /* namespace */
 
 KVM_FIXTURE(p1_poisoned_anon_page);
