@@ -818,6 +818,11 @@ def main(argv: list[str] | None = None) -> int:
     rs.add_argument("--tree", help="the worktree (default: the cache's worktree --worktree)")
     rs.add_argument("--worktree", default="mutation")
     args = p.parse_args(argv)
+    # Paths as the user gave them, relative to where they stood: the runs
+    # below start run_tests.sh from the top of the repository.
+    for name in ("json", "doc", "out", "tree"):
+        if getattr(args, name, None):
+            setattr(args, name, os.path.abspath(getattr(args, name)))
 
     def log(msg: str) -> None:
         print("mutation: " + msg, file=sys.stderr, flush=True)
