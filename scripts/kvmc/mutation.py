@@ -543,6 +543,16 @@ def append_run(old: dict[str, Any], new: dict[str, Any], catalog: list[Mutant]) 
     return merged
 
 
+def recount(run: dict[str, Any], catalog: list[Mutant]) -> dict[str, Any]:
+    """RUN's totals computed again under CATALOG as it is now (a mutant
+    found equivalent after the run is then counted as a control); results
+    of mutants the catalog no longer has are dropped."""
+    by_id = {m.id: m for m in catalog}
+    kept = [r for r in run.get("results", []) if r["mutant"] in by_id]
+    results = [r for r in (result_from_json(r, by_id) for r in kept) if r]
+    return dict(run, results=kept, totals=totals(results, run["totals"]["arch"]))
+
+
 def merge_doc(path: Path, arch: str, run: dict[str, Any]) -> dict[str, Any]:
     """The JSON document at PATH with ARCH's run replaced by RUN."""
     doc: dict[str, Any] = {"format": "kvm-contract mutation 1", "runs": {}}
@@ -807,7 +817,8 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--expect-kills", action="store_true",
                    help="exit 1 unless every control survives and every other mutant is killed "
                         "by the suite (the smoke test of the tool)")
-    rn = sub.add_parser("render", help="write the markdown table from the JSON")
+    rn = sub.add_parser("render", help="write the markdown table from the JSON (totals recounted "
+                                          "under the catalog as it is now)")
     rn.add_argument("--json", default=str(TOP / "docs/mutation.json"))
     rn.add_argument("--doc", default=str(TOP / "docs/mutation.md"))
     cc = sub.add_parser("compile", help="compile only each mutant's objects, no boot")
@@ -852,6 +863,9 @@ def main(argv: list[str] | None = None) -> int:
             return 1 if problems else 0
         if args.cmd == "render":
             doc = json.loads(Path(args.json).read_text()) if Path(args.json).exists() else {}
+            if doc.get("runs"):
+                doc["runs"] = {a: recount(r, catalog) for a, r in doc["runs"].items()}
+                Path(args.json).write_text(json.dumps(doc, indent=1) + "\n")
             Path(args.doc).write_text(render_markdown(doc, catalog))
             return 0
         if args.cmd == "compile":

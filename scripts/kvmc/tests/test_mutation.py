@@ -259,6 +259,18 @@ class Kills(unittest.TestCase):
         self.assertIn("- `demo-bare`: **no test and no reason yet**", text)
         self.assertIn("| arm64 | k (`--arch arm64-nested`) |", text)
 
+    def test_recount_follows_the_catalog(self) -> None:
+        cat = mutation.parse_catalog(ONE + ONE.replace("demo-errno", "demo-later-equivalent"))
+        base = outcome({"t1": "pass"})
+        rs = [mutation.judge(m, "arm64", base, outcome({"t1": "pass"}), 1, 2) for m in cat]
+        run = {"results": [r.to_json() for r in rs], "totals": mutation.totals(rs, "arm64")}
+        self.assertEqual(run["totals"]["counted"], 2)
+        now = mutation.parse_catalog(ONE + ONE.replace("demo-errno", "demo-later-equivalent").replace(
+            'kind = "wrong-errno"', 'kind = "equivalent"\nequivalent = true'))
+        t = mutation.recount(run, now)["totals"]
+        self.assertEqual((t["counted"], t["controls"], t["controls_killed"]), (1, 1, []))
+        self.assertEqual(len(mutation.recount(run, now[:1])["results"]), 1)
+
     def test_the_catalog_explains_only_with_one_line(self) -> None:
         for m in mutation.load_catalog():
             self.assertNotIn("\n", m.uncovered, m.id)
