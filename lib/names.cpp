@@ -161,6 +161,10 @@ std::string describe(const Observation &obs)
 		static const char *const kinds[] = {"none", "done", "exception", "failed", "sync"};
 		auto k = static_cast<uint32_t>(obs.call->kind);
 		s += std::string(" guest_call=") + (k < 5 ? kinds[k] : "?");
+		/* The exception the guest took: enough to tell what broke. */
+		if (obs.call->kind == GuestCallKind::exception)
+			s += "{vector=" + hex(obs.call->args[0]) + " syndrome=" + hex(obs.call->args[1]) +
+			     " address=" + hex(obs.call->args[2]) + " pc=" + hex(obs.call->args[3]) + "}";
 	}
 	return s;
 }

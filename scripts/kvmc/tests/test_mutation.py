@@ -182,7 +182,7 @@ def outcome(suite: dict[str, str], kst: dict[str, str] | None = None) -> Outcome
 
 class Kills(unittest.TestCase):
     def test_only_tests_that_passed_before_count(self) -> None:
-        base = {"a": "pass", "b": "pass", "c": "fail", "d": "skip", "e": "xfail"}
+        base = {"a": "pass", "b": "pass", "c": "fail", "d": "skip", "e": "xpass"}
         seen = {"a": "pass", "b": "fail", "c": "fail", "d": "fail", "e": "fail"}
         self.assertEqual(mutation.killed_by(base, seen), ["b"])
 
@@ -190,6 +190,12 @@ class Kills(unittest.TestCase):
         base = {"a": "pass", "b": "pass", "c": "pass", "d": "pass"}
         seen = {"a": "timeout", "b": "skip", "c": "fail(1)"}
         self.assertEqual(mutation.killed_by(base, seen), ["a", "c", "d"])
+
+    def test_xfail_kills_only_when_it_fails_outright(self) -> None:
+        base = {"a": "xfail", "b": "xfail", "c": "xfail", "d": "xfail"}
+        seen = {"a": "fail", "b": "xfail", "c": "pass", "d": "xpass"}
+        self.assertEqual(mutation.killed_by(base, seen), ["a"])
+        self.assertEqual(mutation.killed_by({"e": "pass"}, {"e": "xfail"}), ["e"])
 
     def test_new_tests_do_not_count(self) -> None:
         self.assertEqual(mutation.killed_by({}, {"new": "fail"}), [])
