@@ -30,6 +30,8 @@ import dataclasses
 import json
 import os
 import re
+import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -508,7 +510,7 @@ def render_markdown(doc: dict[str, Any], catalog: list[Mutant] | None = None) ->
                          f"| {_tests(r['selftests_killed'])} | {r['wall_s']} |")
         t = run["totals"]
         if t["suite_survivors"]:
-            reasons = {m.id: m.uncovered for m in catalog}
+            reasons = {m.id: m.uncovered for m in catalog or []}
             lines += ["", "Survivors of the suite, and why the contract does not cover them:", ""]
             for ident in t["suite_survivors"]:
                 why = reasons.get(ident) or "**no test and no reason yet**"
@@ -631,6 +633,9 @@ def run_kernel(arch: str, image: str, out: Path, selftests: Path | None,
     if selftests:
         env["KVMC_EXTRA_TESTS"] = str(selftests)
         env.setdefault("KVMC_VM_MEMORY", "2G")
+    if shutil.which("setpriv"):
+        # The run (and with it its QEMU) ends when this tool does.
+        cmd = ["setpriv", "--pdeathsig", "TERM", "--", *cmd]
     start = time.monotonic()
     with open(out / "run.log", "w") as f:
         try:
@@ -844,6 +849,12 @@ def main(argv: list[str] | None = None) -> int:
 
     def log(msg: str) -> None:
         print("mutation: " + msg, file=sys.stderr, flush=True)
+
+    def stop(signo: int, _frame: object) -> None:
+        # Unwind, so that the mutated file is restored (run_arch's finally).
+        raise SystemExit(128 + signo)
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, stop)
 
     try:
         catalog = load_catalog()

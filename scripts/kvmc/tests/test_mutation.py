@@ -14,6 +14,7 @@ import sys
 import tempfile
 import unittest
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
@@ -269,7 +270,7 @@ class Kills(unittest.TestCase):
         cat = mutation.parse_catalog(ONE + ONE.replace("demo-errno", "demo-later-equivalent"))
         base = outcome({"t1": "pass"})
         rs = [mutation.judge(m, "arm64", base, outcome({"t1": "pass"}), 1, 2) for m in cat]
-        run = {"results": [r.to_json() for r in rs], "totals": mutation.totals(rs, "arm64")}
+        run: dict[str, Any] = {"results": [r.to_json() for r in rs], "totals": mutation.totals(rs, "arm64")}
         self.assertEqual(run["totals"]["counted"], 2)
         now = mutation.parse_catalog(ONE + ONE.replace("demo-errno", "demo-later-equivalent").replace(
             'kind = "wrong-errno"', 'kind = "equivalent"\nequivalent = true'))
