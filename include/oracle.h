@@ -57,6 +57,9 @@ struct GuestException {
 	uint64_t syndrome = 0;
 	uint64_t address = 0;		/* FAR (arm64) or CR2 (x86) */
 	bool check_address = true;
+	/* A syndrome bit that, set, says the address is not valid (arm64
+	 * ESR.FnV): then the address is not judged. */
+	uint64_t address_unknown_bit = 0;
 	const char *what = "";		/* e.g. "instruction abort, external" */
 };
 

@@ -262,7 +262,10 @@ std::string Expectation::describe() const
 	case Kind::guest_exception:
 		return std::string("the guest takes ") + exception.what + ": vector " + hex(exception.vector) +
 		       ", syndrome & " + hex(exception.syndrome_mask) + " == " + hex(exception.syndrome) +
-		       (exception.check_address ? ", address " + hex(exception.address) : std::string());
+		       (exception.check_address ? ", address " + hex(exception.address) : std::string()) +
+		       (exception.check_address && exception.address_unknown_bit
+				? " (unless syndrome bit " + hex(exception.address_unknown_bit) + " says it is unknown)"
+				: std::string());
 	case Kind::internal_error:
 		return "ret=0 exit_reason=" + exit_reason_name(KVM_EXIT_INTERNAL_ERROR) + " internal{suberror=" +
 		       std::to_string(suberror) + "}";
@@ -617,8 +620,11 @@ void Judge::judge_guest_exception()
 	want<uint64_t>(exp.rule, "exception.vector", x.vector, obs.call->args[0], show_hex);
 	want<uint64_t>(exp.rule, "exception.syndrome", x.syndrome, obs.call->args[1] & x.syndrome_mask, show_hex,
 		       "masked with " + hex(x.syndrome_mask));
-	if (x.check_address)
-		want<uint64_t>(exp.rule, "exception.address", x.address, obs.call->args[2], show_hex);
+	if (x.check_address && !(obs.call->args[1] & x.address_unknown_bit))
+		want<uint64_t>(exp.rule, "exception.address", x.address, obs.call->args[2], show_hex,
+			       x.address_unknown_bit ? "the syndrome says it is valid (" + hex(x.address_unknown_bit) +
+							      " clear)"
+						     : std::string());
 }
 
 void Judge::judge_internal_error()

@@ -25,6 +25,6 @@ constexpr uint64_t vncr_hcr_offset = 0x78;
 /* KVM could not back the guest hypervisor's VNCR page and injected a
  * synchronous external abort into it instead of exiting: what the guest
  * hypervisor sees at its EL2 vectors. */
-Expectation vncr_external_abort(bool is_write);
+Expectation vncr_external_abort(bool is_write, uint64_t va);
 
 } /* namespace kvmc::arch */

@@ -12,6 +12,7 @@ constexpr uint64_t esr_ec_mask = 0x3full << esr_ec_shift;
 constexpr uint64_t esr_ec_dabt_cur = 0x25ull << esr_ec_shift;
 constexpr uint64_t esr_vncr = 1ull << 13;
 constexpr uint64_t esr_wnr = 1ull << 6;
+constexpr uint64_t esr_fnv = 1ull << 10; /* FAR not valid */
 constexpr uint64_t esr_fsc_mask = 0x3f;
 constexpr uint64_t esr_fsc_extabt = 0x10;
 /* The guest hypervisor's vector for exceptions from a lower EL (AArch64,
@@ -20,21 +21,24 @@ constexpr uint64_t vector_lower_sync = 0x400;
 
 } /* namespace */
 
-Expectation vncr_external_abort(bool is_write)
+Expectation vncr_external_abort(bool is_write, uint64_t va)
 {
 	GuestException x;
 	x.vector = vector_lower_sync;
 	x.syndrome_mask = esr_ec_mask | esr_vncr | esr_wnr | esr_fsc_mask;
 	x.syndrome = esr_ec_dabt_cur | esr_vncr | (is_write ? esr_wnr : 0) | esr_fsc_extabt;
-	/* KVM writes ESR_EL2 only: FAR_EL2 keeps whatever it held. */
-	x.check_address = false;
+	/* The architecture's data abort: FAR_EL2 holds the faulting virtual
+	 * address unless ESR_EL2.FnV says it is not valid. */
+	x.address = va;
+	x.address_unknown_bit = esr_fnv;
 	x.what = "a data abort with ESR.VNCR set (synchronous external abort)";
 	return Expectation::guest_exception(rules::N, x)
 		.because("arch/arm64/kvm/nested.c kvm_handle_vncr_abort(): when kvm_translate_vncr() finds "
 			 "no memslot, or __kvm_faultin_pfn() no usable page (PROT_NONE, a read-only slot "
 			 "written, a poisoned page: no SIGBUS either), on a memslot without guest_memfd, "
 			 "it injects the walk's fault (ESR_ELx_FSC_EXTABT) into the guest hypervisor with "
-			 "kvm_inject_nested_sync() and KVM_RUN does not return");
+			 "kvm_inject_nested_sync() and KVM_RUN does not return; FAR_EL2 as the Arm ARM has it "
+			 "for a data abort: the faulting address, unless ESR_EL2.FnV is set");
 }
 
 } /* namespace kvmc::arch */

@@ -155,7 +155,7 @@ TEST_F(n1_vncr_no_memslot, access)
 	GuestVm g(kvm, GuestVm::hypervisor);
 	ExitWhenDone exit_when_done(_metadata);
 	g.order({vncr_access(variant->is_write)});
-	ASSERT_OUTCOME("VNCR access", arch::vncr_external_abort(variant->is_write), g.run());
+	ASSERT_OUTCOME("VNCR access", arch::vncr_external_abort(variant->is_write, vncr_hcr_gpa()), g.run());
 }
 
 /*
@@ -178,7 +178,7 @@ TEST_F(n2_vncr_readonly_slot, load_then_store)
 	ExitWhenDone exit_when_done(_metadata);
 
 	g.order({vncr_access(false), vncr_access(true)});
-	ASSERT_OUTCOME("VNCR store", arch::vncr_external_abort(true), g.run());
+	ASSERT_OUTCOME("VNCR store", arch::vncr_external_abort(true, vncr_hcr_gpa()), g.run());
 	EXPECT_VALUE(rules::C7, "VNCR load from the read-only slot", pattern, g.loaded(0));
 	EXPECT_VALUE(rules::C7, "slot memory after the store", pattern, *host);
 }
@@ -208,7 +208,7 @@ TEST_F(n3_vncr_prot_none, access)
 		SKIP(return, "KVM_CAP_MEMORY_FAULT_INFO is 1: C4 would want an exit, not the injection asserted here");
 
 	g.order({store(ARCH_TEST_GPA + 0x10, 8, pattern), vncr_access(variant->is_write)});
-	ASSERT_OUTCOME("VNCR access", arch::vncr_external_abort(variant->is_write), g.run());
+	ASSERT_OUTCOME("VNCR access", arch::vncr_external_abort(variant->is_write, vncr_hcr_gpa()), g.run());
 	EXPECT_VALUE(rules::C12, "steps completed before the abort", 1, g.completed());
 }
 
@@ -286,7 +286,7 @@ TEST_F(n5_vncr_poisoned_anon_page, load)
 	if (madvise(backing.data() + page_size(), page_size(), MADV_HWPOISON))
 		SKIP(return, "MADV_HWPOISON: %s (needs root and CONFIG_MEMORY_FAILURE)", errno_name(errno).c_str());
 	g.order({vncr_access(false)});
-	ASSERT_OUTCOME("VNCR load", arch::vncr_external_abort(false), g.run());
+	ASSERT_OUTCOME("VNCR load", arch::vncr_external_abort(false, vncr_hcr_gpa()), g.run());
 }
 
 /*

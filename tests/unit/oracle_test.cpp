@@ -650,6 +650,21 @@ TEST(guest_exception_expected)
 	EXPECT_EQ(1, failures(judge(Expectation::guest_exception(rules::M3, x), o), "M3"));
 }
 
+TEST(guest_exception_address_unless_marked_unknown)
+{
+	/* arm64 ESR.FnV (bit 10): FAR not valid. */
+	GuestException x{.vector = 0x400, .syndrome_mask = 0xfc00003f, .syndrome = 0x94000010,
+			 .address = 0x80001078, .check_address = true, .address_unknown_bit = 1u << 10,
+			 .what = "VNCR abort"};
+	Observation o = mmio_exit(0x100000000, 8, true);
+	o.call = GuestCall{GuestCallKind::exception, {0x400, 0x96002010, 0x80001078, 0x40001fa4}};
+	EXPECT_TRUE(judge(Expectation::guest_exception(rules::M3, x), o).passed());
+	o.call->args[2] = 0; /* a stale FAR, FnV clear */
+	EXPECT_TRUE(fails_with(judge(Expectation::guest_exception(rules::M3, x), o), "M3 exception.address=0x0"));
+	o.call->args[1] |= 1u << 10; /* FnV set: any FAR goes */
+	EXPECT_TRUE(judge(Expectation::guest_exception(rules::M3, x), o).passed());
+}
+
 TEST(internal_error_suberror)
 {
 	Observation o;
