@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Iterator
 
 from . import TOP, debian, qemu
@@ -208,7 +209,8 @@ def base_initramfs(cfg: QemuConfig, busybox: str, modules: str) -> str:
     install = os.path.join(TOP, "build", cfg.build_arch, "kselftest_install")
     init = os.path.join(TOP, "scripts", "guest-init.sh")
     base = os.path.join(work, "base.cpio")
-    stamp = _digest([install, init, busybox, modules])
+    # The modules loaded are chosen by the configuration: part of the stamp.
+    stamp = _digest([install, init, busybox, modules]) + "".join(" " + m for m in cfg.kvm_modules)
     if os.path.exists(base) and _read(base + ".stamp") == stamp:
         return base
     root = os.path.join(work, "root")
@@ -219,10 +221,14 @@ def base_initramfs(cfg: QemuConfig, busybox: str, modules: str) -> str:
     shutil.copy2(init, os.path.join(root, "init"))
     shutil.copytree(install, os.path.join(root, "kvm-contract"), symlinks=True)
     if modules:
+        # Only what the VM's CPU needs (a Debian package's kvm-intel stays
+        # behind under QEMU's SVM): every insmod in the VM must succeed.
         dest = os.path.join(root, "lib", "modules", "kvm-contract")
         os.makedirs(dest)
-        for f in os.listdir(modules):
-            shutil.copy2(os.path.join(modules, f), dest)
+        order = debian.load_order(Path(modules), cfg.kvm_modules)
+        for m in order:
+            shutil.copy2(os.path.join(modules, f"{m}.ko"), dest)
+        write_atomic(os.path.join(dest, "load-order"), "".join(m + "\n" for m in order))
     _cpio(root, base)
     write_atomic(base + ".stamp", stamp)
     return base
@@ -342,8 +348,9 @@ def prepare(cfg: QemuConfig, s: Settings, run: Run, built: set[str]) -> Prepared
             busybox = debian.busybox(cfg.build_arch)
             modules = ""
             if s.modules_dir:
-                modules = debian.modules_tree(
-                    s.modules_dir, os.path.join(TOP, "build", cfg.build_arch, "initramfs", "user-modules"))
+                modules = debian.modules_tree_of(
+                    s.modules_dir, os.path.join(TOP, "build", cfg.build_arch, "initramfs", "user-modules"),
+                    cfg.kvm_modules)
             elif cfg.kvm_modules and not s.kernel_image:
                 modules = debian.modules(cfg.build_arch, s.debian_spec)
             base = base_initramfs(cfg, busybox, modules)
