@@ -496,40 +496,43 @@ class Debian:
                 stamp_tree(tree)
         return self._write_build_deps(uapi_tree, source_tree)
 
+    def _source_versions(self, apt: PrivateApt) -> tuple[str, str, str]:
+        """linux-libc-dev's version, and the linux-source-X.Y package and
+        version matching it."""
+        apt.ensure_lists("UAPI headers and kselftest harness")
+        ver = apt.candidate("linux-libc-dev")
+        if not ver:
+            apt.update("linux-libc-dev")
+            ver = apt.candidate("linux-libc-dev")
+        if not ver:
+            raise DebianError(f"linux-libc-dev not found in {apt.suite}")
+        src = "linux-source-" + re.sub(r"^([0-9]+\.[0-9]+).*", r"\1", ver)
+        sver = apt.candidate(src)
+        if not sver:
+            raise DebianError(f"{src} not found in {apt.suite}")
+        return ver, src, sver
+
     def build_deps(self) -> dict[str, Path]:
         """UAPI headers (linux-libc-dev, all architectures) and the
         kselftest harness (from linux-source-X.Y matching the headers'
-        version)."""
-        suite = self.default_suite()
+        version; out of the whole tree when that is here already)."""
         if known := self._build_deps_known():
             return known
         with locked(self.root / "build-deps.lock"):
             if known := self._build_deps_known() or self._adopt_build_deps_env():
                 return known
-            apt = self.apt(suite)
-            apt.ensure_lists("UAPI headers and kselftest harness")
-            ver = apt.candidate("linux-libc-dev")
-            if not ver:
-                apt.update("linux-libc-dev")
-                ver = apt.candidate("linux-libc-dev")
-            if not ver:
-                raise DebianError(f"linux-libc-dev not found in {suite}")
+            apt = self.apt(self.default_suite())
+            ver, src, sver = self._source_versions(apt)
             log(f"linux-libc-dev {ver}")
             uapi = self.root / "uapi" / ver
-            major = re.sub(r"^([0-9]+\.[0-9]+).*", r"\1", ver)
-            src = f"linux-source-{major}"
-            sver = apt.candidate(src)
-            if not sver:
-                raise DebianError(f"{src} not found in {suite}")
             source = self.root / f"linux-{sver}"
+            full = self.root / f"linux-{sver}.full"
             with self.tempdir() as tmp:
                 if not (uapi / TREE_STAMP).is_file():
                     x = self.unpack(apt, "linux-libc-dev", ver, tmp, "uapi")
                     stamp_tree(x)
                     place(x, uapi, tmp)
                 if not (source / TREE_STAMP).is_file():
-                    log(f"{src} {sver} (about 170 MB, once)")
-                    x = self.unpack(apt, src, sver, tmp, "src")
                     tree = tmp / "linux"
                     tree.mkdir()
                     # Only the harness is needed to build; api.rst and the
@@ -540,44 +543,64 @@ class Debian:
                                 "tools/testing/selftests/kselftest/*",
                                 "Documentation/virt/kvm/*", "virt/kvm/*", "arch/arm64/kvm/*",
                                 "arch/x86/kvm/*", "include/linux/kvm_host.h"]
-                    tar = ["tar", "-xJf", str(x / "usr" / "src" / f"{src}.tar.xz"), "-C", str(tree),
-                           "--strip-components=1", "--wildcards", *[f"{src}/{p}" for p in patterns]]
-                    if subprocess.run(tar).returncode != 0:
-                        raise DebianError(f"could not unpack the harness from {src} {sver}")
+                    if self._tree_complete(full):
+                        for pattern in patterns:
+                            for f in full.glob(pattern):
+                                dest = tree / f.relative_to(full)
+                                dest.parent.mkdir(parents=True, exist_ok=True)
+                                if f.is_dir():
+                                    shutil.copytree(f, dest, symlinks=True)
+                                else:
+                                    shutil.copy2(f, dest)
+                    else:
+                        log(f"{src} {sver} (about 170 MB, once)")
+                        x = self.unpack(apt, src, sver, tmp, "src")
+                        tar = ["tar", "-xJf", str(x / "usr" / "src" / f"{src}.tar.xz"), "-C", str(tree),
+                               "--strip-components=1", "--wildcards", *[f"{src}/{p}" for p in patterns]]
+                        if subprocess.run(tar).returncode != 0:
+                            raise DebianError(f"could not unpack the harness from {src} {sver}")
                     stamp_tree(tree)
                     place(tree, source, tmp)
             return self._write_build_deps(uapi, source)
 
+    @staticmethod
+    def _tree_complete(full: Path) -> bool:
+        # Older versions renamed the tree into place when complete too.
+        return (full / TREE_STAMP).is_file() or (full / "Makefile").is_file()
+
     def linux_source(self) -> Path:
         """The whole linux-source tree matching the harness (for building
-        kernels and the kernel's own KVM selftests; about 1.5 GB, once)."""
-        source = self.build_deps()["LINUX_SOURCE"]
-        full = source.with_name(source.name + ".full")
-
-        def complete() -> bool:
-            # Older versions renamed the tree into place when complete too.
-            return (full / TREE_STAMP).is_file() or (full / "Makefile").is_file()
-        if complete():
-            return full
-        with locked(self.root / "linux-source.lock"):
-            if complete():
-                return full
-            sver = source.name[len("linux-"):]
-            major = re.sub(r"^([0-9]+\.[0-9]+).*", r"\1", sver)
-            apt = self.apt(self.default_suite())
-            apt.ensure_lists(f"linux-source-{major}")
-            log(f"linux-source-{major} {sver}, whole tree")
-            with self.tempdir() as tmp:
-                x = self.unpack(apt, f"linux-source-{major}", sver, tmp, "src")
-                tree = tmp / "full"
-                tree.mkdir()
-                tar = ["tar", "-xJf", str(x / "usr" / "src" / f"linux-source-{major}.tar.xz"),
-                       "-C", str(tree), "--strip-components=1"]
-                if subprocess.run(tar).returncode != 0:
-                    raise DebianError(f"could not unpack linux-source-{major} {sver}")
-                shutil.rmtree(x)
-                stamp_tree(tree)
-                place(tree, full, tmp)
+        kernels and the kernel's own KVM selftests; about 1.5 GB, once).
+        Asked for first, it is downloaded once for both: the harness is
+        then taken out of it."""
+        known = self._build_deps_known()
+        if known is None and (self.root / "build-deps.env").is_file():
+            known = self.build_deps()	# that of an older version, adopted
+        if known:
+            sver = known["LINUX_SOURCE"].name[len("linux-"):]
+            src = "linux-source-" + re.sub(r"^([0-9]+\.[0-9]+).*", r"\1", sver)
+        else:
+            _, src, sver = self._source_versions(self.apt(self.default_suite()))
+        full = self.root / f"linux-{sver}.full"
+        if not self._tree_complete(full):
+            with locked(self.root / "linux-source.lock"):
+                if not self._tree_complete(full):
+                    apt = self.apt(self.default_suite())
+                    apt.ensure_lists(src)
+                    log(f"{src} {sver}, whole tree")
+                    with self.tempdir() as tmp:
+                        x = self.unpack(apt, src, sver, tmp, "src")
+                        tree = tmp / "full"
+                        tree.mkdir()
+                        tar = ["tar", "-xJf", str(x / "usr" / "src" / f"{src}.tar.xz"),
+                               "-C", str(tree), "--strip-components=1"]
+                        if subprocess.run(tar).returncode != 0:
+                            raise DebianError(f"could not unpack {src} {sver}")
+                        shutil.rmtree(x)
+                        stamp_tree(tree)
+                        place(tree, full, tmp)
+        if not known:
+            self.build_deps()
         return full
 
     # ---- kernels -------------------------------------------------------------
