@@ -397,9 +397,9 @@ def run_vm(p: Prepared, s: Settings, names: list[str]) -> None:
     if run.package:
         write_atomic(os.path.join(d, "kernel-package"), run.package + "\n")
     for note in console.notes:
-        # Module parameters as the VM's kernel took them; an insmod that
-        # failed only with -v (kvm-intel always fails under QEMU's SVM).
-        if s.verbose or "=" in note:
+        # Module parameters as the VM's kernel took them, and a module that
+        # would not load (only those the VM's CPU needs are tried).
+        if s.verbose or "=" in note or note.startswith("insmod "):
             say(f"{cfg.name}: in the VM: {note}")
     for module, params in cfg.module_params.items():
         for param in params.split():
@@ -413,7 +413,9 @@ def run_vm(p: Prepared, s: Settings, names: list[str]) -> None:
         say(f"{cfg.name}: the kernel was unhealthy before the first test (C13, no test's fault): "
             f"{console.boot_health}")
     if console.nokvm:
-        reason = console.nokvm + (" (x86 KVM as modules: pass --modules)"
+        failed = [n for n in console.notes if n.startswith("insmod ")]
+        reason = console.nokvm + (f" ({'; '.join(failed)})" if failed else
+                                  " (x86 KVM as modules: pass --modules)"
                                   if s.kernel_image and cfg.kvm_modules else "")
         say(f"{cfg.name}: {reason}")
         run.untestable = reason

@@ -256,6 +256,7 @@ case_kselftest_install_tree() {
 #   conf     pass, and show the run's settings (kvmc.conf) as diagnostics
 #   hang     never boots (to be interrupted)
 #   refuse   exits at once, as QEMU refusing the kernel
+#   insmod   boots, kvm-amd does not load, no /dev/kvm
 # In list mode (-l) they list two names, or none with FAKE_NAMES=none.
 fake_qemu() {
 	mkdir -p "$WORK/fake"
@@ -272,6 +273,12 @@ fake_qemu() {
 	case ${FAKE:-pass} in
 	hang) exec perl -e 'sleep 60' -- "$@" ;;
 	refuse) echo "qemu: linux kernel too old to load a ram disk"; exit 1 ;;
+	insmod)
+		echo "@@KVMC-NOTE insmod kvm-amd failed: insmod: can't insert '/lib/modules/kvm-contract/kvm-amd.ko': invalid module format"
+		echo "@@KVMC-BEGIN guest 7.3.0-fake $arch"
+		echo "@@KVMC-NOKVM /dev/kvm missing in the test VM (kernel without KVM, or no virtualization in the machine)"
+		echo "@@KVMC-DONE"
+		exit 0 ;;
 	esac
 	echo "@@KVMC-BEGIN guest 7.3.0-fake $arch"
 	echo "@@KVMC-BEGIN ktap"
@@ -706,6 +713,22 @@ case_truncated_cache_entries() {
 	expect_rc 0
 	[ "$(stat -c %s "$k")" -gt 1000 ] || complain "vmlinuz still truncated"
 	[ "$(downloads busybox-static)" = 2 ] || complain "busybox-static downloaded $(downloads busybox-static) times"
+}
+
+# Issue 16 item 8: an insmod that fails in the VM is said on stderr, and
+# the run cannot test (125).
+case_insmod_failure_reported() {
+	fake_cache "$WORK/cache"
+	real_build_deps x86_64
+	PATH="$WORK/aptbin:$PATH" fake KVMC_CACHE="$WORK/cache" KVMC_SUITES="trixie trixie-backports" \
+		FAKE=insmod -- --arch x86_64 --vm
+	expect_rc 125
+	expect_out "x86_64: in the VM: insmod kvm-amd failed: insmod: can't insert"
+	expect_out "/dev/kvm missing in the test VM .*insmod kvm-amd failed"
+	# Only what the VM's CPU needs is loaded (issue 16 item 14).
+	local order
+	order=$(tr '\n' ' ' < "$TOP/build/x86_64/initramfs/root/lib/modules/kvm-contract/load-order")
+	[ "$order" = "irqbypass kvm kvm-amd " ] || complain "the VM loads '$order', not 'irqbypass kvm kvm-amd '"
 }
 
 # Issue 16 item 9: a copied cache uses its own entries, not the original's.
