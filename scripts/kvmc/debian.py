@@ -199,11 +199,12 @@ def one_per_abi(kernels: Sequence[KernelPackage]) -> list[KernelPackage]:
 # ---- entries of the cache -------------------------------------------------------
 MANIFEST = "manifest"
 TREE_STAMP = ".kvmc-complete"
-# A dl.* directory without an owner lock (left by an older version) is
-# taken for abandoned after a day; one with an owner lock as soon as no
-# process holds that lock, but never in its first seconds (between
-# mkdtemp and the lock).
-ABANDONED_UNOWNED_S = 24 * 3600
+# A dl.* directory with an owner lock is abandoned as soon as no process
+# holds that lock, but never in its first seconds (between mkdtemp and the
+# lock). One without (made by an older version, whose downloads ran with
+# the directory as their working directory) is abandoned when no process
+# works in it or has a file of it open, ten minutes after its last change.
+ABANDONED_UNOWNED_S = 600
 ABANDONED_MIN_AGE_S = 10
 
 # The dl.* directories this process has under way (removed on the way out,
@@ -349,6 +350,21 @@ def modules_tree(src: Path, out: Path, need: Sequence[str] | None = None) -> lis
     return order
 
 
+def _in_use(d: Path) -> bool:
+    """Whether a process has its working directory or an open file in d."""
+    inside = str(d.resolve())
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            links = [os.readlink(f"/proc/{pid}/cwd")]
+            with contextlib.suppress(OSError):
+                links += [os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")]
+            if any(x == inside or x.startswith(inside + "/") for x in links):
+                return True
+    return False
+
+
 class Debian:
     """The cache and the settings of one invocation (from the environment)."""
 
@@ -359,6 +375,7 @@ class Debian:
         self.spec = env.get("KVMC_SUITE") or DEFAULT_SPEC
         self.suites = (env.get("KVMC_SUITES") or DEFAULT_SUITES).split()
         self.offline = env.get("KVMC_OFFLINE", "0") == "1"
+        self._said: set[Path] = set()		# entries a note was given about
 
     # ---- temporary directories ----------------------------------------------
     @contextlib.contextmanager
@@ -398,7 +415,7 @@ class Debian:
                 continue
             owner = d / ".owner"
             if not owner.exists():
-                if age > ABANDONED_UNOWNED_S:
+                if age > ABANDONED_UNOWNED_S and not _in_use(d):
                     shutil.rmtree(d, ignore_errors=True)
                 continue
             try:
@@ -432,10 +449,6 @@ class Debian:
             raise DebianError(p.stderr.strip() + f"\ncould not unpack {package}={version}")
         return out
 
-    def unverified(self, entry: Path, what: Path) -> None:
-        log(f"{what}: made by an older kvm-contract, without a manifest to check it by; "
-            "used as it is offline (an online run fetches it again)")
-
     def damaged(self, problem: str, entry: Path) -> DebianError:
         return DebianError(f"{problem}; offline (KVMC_OFFLINE=1) it cannot be fetched again: "
                            f"run without KVMC_OFFLINE=1, or remove {entry}")
@@ -450,11 +463,18 @@ class Debian:
         if not self.offline:
             if state:
                 log(f"{state}: fetching it again")
+            elif what.exists() and what not in self._said:
+                self._said.add(what)
+                log(f"{what}: made by an older kvm-contract, without a manifest to check it by: "
+                    "fetching it again")
             return False
         if state is None:
             if not what.exists():
                 return False
-            self.unverified(entry, what)
+            if what not in self._said:
+                self._said.add(what)
+                log(f"{what}: made by an older kvm-contract, without a manifest to check it by; "
+                    "used as it is offline (an online run fetches it again)")
             return True
         raise self.damaged(state, entry)
 

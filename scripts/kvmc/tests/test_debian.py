@@ -242,7 +242,13 @@ class CacheEntries(unittest.TestCase):
         d = Debian({"KVMC_CACHE": str(self.root)})
         old = self.root / "dl.abc123"
         old.mkdir()
-        os.utime(old, (time.time() - 2 * 86400,) * 2)
+        os.utime(old, (time.time() - 3600,) * 2)
+        # One of an older version whose download is under way: its
+        # apt-get works in it.
+        busy = self.root / "dl.busy12"
+        busy.mkdir()
+        worker = subprocess.Popen(["sleep", "30"], cwd=busy)
+        os.utime(busy, (time.time() - 3600,) * 2)
         dead = self.root / "dl.1.xyz"
         dead.mkdir()
         (dead / ".owner").touch()
@@ -263,12 +269,15 @@ class CacheEntries(unittest.TestCase):
                 os.utime(live, (time.time() - 60,) * 2)
                 d.remove_abandoned()
                 self.assertFalse(old.exists())
+                self.assertTrue(busy.exists(), "removed under a running download")
                 self.assertFalse(dead.exists())
                 self.assertTrue(live.exists())
                 self.assertTrue(mine.exists())
             finally:
                 holder.kill()
                 holder.communicate()
+                worker.kill()
+                worker.wait()
         self.assertFalse(mine.exists())
         d.remove_abandoned()
         self.assertFalse(live.exists())
