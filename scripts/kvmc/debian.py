@@ -371,7 +371,9 @@ class Debian:
     def __init__(self, env: dict[str, str] | None = None):
         env = dict(os.environ if env is None else env)
         base = env.get("XDG_CACHE_HOME") or os.path.join(env.get("HOME", str(Path.home())), ".cache")
-        self.root = Path(env.get("KVMC_CACHE") or os.path.join(base, "kvm-contract"))
+        # Absolute, so that what is printed works from anywhere
+        # (KVMC_CACHE=copy names ./copy).
+        self.root = Path(os.path.abspath(env.get("KVMC_CACHE") or os.path.join(base, "kvm-contract")))
         self.spec = env.get("KVMC_SUITE") or DEFAULT_SPEC
         self.suites = (env.get("KVMC_SUITES") or DEFAULT_SUITES).split()
         self.offline = env.get("KVMC_OFFLINE", "0") == "1"
@@ -720,7 +722,7 @@ class Debian:
         try:
             k = self.resolve(da, spec)
         except (DebianError, AptError) as e:
-            if before is None or verify(before) != "":
+            if before is None or verify(before):
                 raise
             log(str(e))
             log(f"using the kernel '{spec}' resolved to before: {before / 'vmlinuz'}")

@@ -738,7 +738,10 @@ case_copied_cache_is_self_contained() {
 	debian_sh KVMC_CACHE="$WORK/cache" -- build-deps
 	rm -rf "$WORK/copy"
 	cp -a "$WORK/cache" "$WORK/copy"
-	debian_sh KVMC_CACHE="$WORK/copy" KVMC_OFFLINE=1 -- kernel arm64
+	# As the issue has it: KVMC_CACHE=copy, relative.
+	pushd "$WORK" > /dev/null || return
+	debian_sh KVMC_CACHE=copy KVMC_OFFLINE=1 -- kernel arm64
+	popd > /dev/null || return
 	expect_rc 0
 	case $OUT in "$WORK/copy/"*) ;; *) complain "kernel from the original: $OUT" ;; esac
 	debian_sh KVMC_CACHE="$WORK/copy" KVMC_OFFLINE=1 -- build-deps
