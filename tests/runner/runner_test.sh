@@ -842,13 +842,13 @@ case_sighup_stops_everything() {
 }
 
 case_sigterm_exits_143() {
-	start_bg
+	start_bg --vm
 	kill -TERM "$BG"; wait "$BG"; RC=$?
 	expect_rc 143
 }
 
 case_killed_runner_takes_its_vms() {
-	start_bg
+	start_bg --vm
 	kill -KILL "$BG"; { wait "$BG"; } 2> /dev/null; RC=$?
 	# Nothing can clean up after SIGKILL but the kernel: QEMU must go by
 	# its parent-death signal (expect_clean checks); the scratch space is
