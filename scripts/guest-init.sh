@@ -21,8 +21,9 @@ export KVMC_ALLOW_DESTRUCTIVE
 KVMC_OBSERVATIONS=/tmp/observations.jsonl
 export KVMC_STRICT KVMC_RUN_TIMEOUT_MS KVMC_BIN_TIMEOUT KVMC_UNPRIVILEGED KVMC_OBSERVATIONS
 
-# Where KVM is a module (x86), load it and what it depends on, in order.
-# Only one of kvm-amd and kvm-intel can load; the other's failure is normal.
+# Where KVM is a module (x86), load it and what it depends on, in order:
+# only what this VM's CPU needs (kvm-amd under QEMU's SVM), so a failure
+# is reported with insmod's own words.
 mods=/lib/modules/kvm-contract
 if [ ! -c /dev/kvm ] && [ -f $mods/load-order ]; then
 	for m in $(cat $mods/load-order); do
@@ -31,7 +32,8 @@ if [ ! -c /dev/kvm ] && [ -f $mods/load-order ]; then
 		mv=$(echo "$m" | tr - _)
 		eval "params=\${KVMC_MODULE_PARAMS_$mv:-}"
 		# shellcheck disable=SC2086
-		insmod $mods/$m.ko $params 2>/dev/null || echo "@@KVMC-NOTE insmod $m failed"
+		err=$(insmod $mods/$m.ko $params 2>&1) ||
+			echo "@@KVMC-NOTE insmod $m failed: $(echo "$err" | tr '\n' ' ')"
 		for p in $params; do
 			[ -r /sys/module/$mv/parameters/${p%%=*} ] &&
 				echo "@@KVMC-NOTE $mv.${p%%=*}=$(cat /sys/module/$mv/parameters/${p%%=*})"

@@ -23,8 +23,10 @@ class QemuConfig:
     args: tuple[str, ...]
     console: str                  # the kernel's console device
     defaults: dict[str, str] = field(default_factory=dict)
-    # KVM is built as modules: load kvm-amd (and what it needs) in the VM.
-    kvm_modules: bool = False
+    # KVM is built as modules: the ones the VM's CPU needs, loaded in the VM
+    # with what they depend on (kvm-amd for an AMD/SVM CPU, kvm-intel for
+    # an Intel/VMX one); only these are required of a --modules tree.
+    kvm_modules: tuple[str, ...] = ()
     # Parameters of modules loaded in the VM, module name -> "param=value ...".
     module_params: dict[str, str] = field(default_factory=dict)
     description: str = ""

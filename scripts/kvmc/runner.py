@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Iterator
 
 from . import TOP, debian, qemu
@@ -208,7 +209,8 @@ def base_initramfs(cfg: QemuConfig, busybox: str, modules: str) -> str:
     install = os.path.join(TOP, "build", cfg.build_arch, "kselftest_install")
     init = os.path.join(TOP, "scripts", "guest-init.sh")
     base = os.path.join(work, "base.cpio")
-    stamp = _digest([install, init, busybox, modules])
+    # The modules loaded are chosen by the configuration: part of the stamp.
+    stamp = _digest([install, init, busybox, modules]) + "".join(" " + m for m in cfg.kvm_modules)
     if os.path.exists(base) and _read(base + ".stamp") == stamp:
         return base
     root = os.path.join(work, "root")
@@ -219,10 +221,14 @@ def base_initramfs(cfg: QemuConfig, busybox: str, modules: str) -> str:
     shutil.copy2(init, os.path.join(root, "init"))
     shutil.copytree(install, os.path.join(root, "kvm-contract"), symlinks=True)
     if modules:
+        # Only what the VM's CPU needs (a Debian package's kvm-intel stays
+        # behind under QEMU's SVM): every insmod in the VM must succeed.
         dest = os.path.join(root, "lib", "modules", "kvm-contract")
         os.makedirs(dest)
-        for f in os.listdir(modules):
-            shutil.copy2(os.path.join(modules, f), dest)
+        order = debian.load_order(Path(modules), cfg.kvm_modules)
+        for m in order:
+            shutil.copy2(os.path.join(modules, f"{m}.ko"), dest)
+        write_atomic(os.path.join(dest, "load-order"), "".join(m + "\n" for m in order))
     _cpio(root, base)
     write_atomic(base + ".stamp", stamp)
     return base
@@ -342,8 +348,9 @@ def prepare(cfg: QemuConfig, s: Settings, run: Run, built: set[str]) -> Prepared
             busybox = debian.busybox(cfg.build_arch)
             modules = ""
             if s.modules_dir:
-                modules = debian.modules_tree(
-                    s.modules_dir, os.path.join(TOP, "build", cfg.build_arch, "initramfs", "user-modules"))
+                modules = debian.modules_tree_of(
+                    s.modules_dir, os.path.join(TOP, "build", cfg.build_arch, "initramfs", "user-modules"),
+                    cfg.kvm_modules)
             elif cfg.kvm_modules and not s.kernel_image:
                 modules = debian.modules(cfg.build_arch, s.debian_spec)
             base = base_initramfs(cfg, busybox, modules)
@@ -390,9 +397,9 @@ def run_vm(p: Prepared, s: Settings, names: list[str]) -> None:
     if run.package:
         write_atomic(os.path.join(d, "kernel-package"), run.package + "\n")
     for note in console.notes:
-        # Module parameters as the VM's kernel took them; an insmod that
-        # failed only with -v (kvm-intel always fails under QEMU's SVM).
-        if s.verbose or "=" in note:
+        # Module parameters as the VM's kernel took them, and a module that
+        # would not load (only those the VM's CPU needs are tried).
+        if s.verbose or "=" in note or note.startswith("insmod "):
             say(f"{cfg.name}: in the VM: {note}")
     for module, params in cfg.module_params.items():
         for param in params.split():
@@ -406,7 +413,9 @@ def run_vm(p: Prepared, s: Settings, names: list[str]) -> None:
         say(f"{cfg.name}: the kernel was unhealthy before the first test (C13, no test's fault): "
             f"{console.boot_health}")
     if console.nokvm:
-        reason = console.nokvm + (" (x86 KVM as modules: pass --modules)"
+        failed = [n for n in console.notes if n.startswith("insmod ")]
+        reason = console.nokvm + (f" ({'; '.join(failed)})" if failed else
+                                  " (x86 KVM as modules: pass --modules)"
                                   if s.kernel_image and cfg.kvm_modules else "")
         say(f"{cfg.name}: {reason}")
         run.untestable = reason

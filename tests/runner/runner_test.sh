@@ -256,6 +256,7 @@ case_kselftest_install_tree() {
 #   conf     pass, and show the run's settings (kvmc.conf) as diagnostics
 #   hang     never boots (to be interrupted)
 #   refuse   exits at once, as QEMU refusing the kernel
+#   insmod   boots, kvm-amd does not load, no /dev/kvm
 # In list mode (-l) they list two names, or none with FAKE_NAMES=none.
 fake_qemu() {
 	mkdir -p "$WORK/fake"
@@ -272,6 +273,12 @@ fake_qemu() {
 	case ${FAKE:-pass} in
 	hang) exec perl -e 'sleep 60' -- "$@" ;;
 	refuse) echo "qemu: linux kernel too old to load a ram disk"; exit 1 ;;
+	insmod)
+		echo "@@KVMC-NOTE insmod kvm-amd failed: insmod: can't insert '/lib/modules/kvm-contract/kvm-amd.ko': invalid module format"
+		echo "@@KVMC-BEGIN guest 7.3.0-fake $arch"
+		echo "@@KVMC-NOKVM /dev/kvm missing in the test VM (kernel without KVM, or no virtualization in the machine)"
+		echo "@@KVMC-DONE"
+		exit 0 ;;
 	esac
 	echo "@@KVMC-BEGIN guest 7.3.0-fake $arch"
 	echo "@@KVMC-BEGIN ktap"
@@ -467,6 +474,343 @@ case_modules_tree_without_kvm_intel() {
 	[ "$(cat "$WORK/mods-out/load-order" 2>/dev/null)" = kvm-amd ] || complain "load-order is not just kvm-amd"
 }
 
+# ---- a stand-in Debian archive ------------------------------------------------
+# fake_archive: $WORK/archive holds a few small packages (kernels, modules,
+# busybox, linux-libc-dev, linux-source) in the suites trixie and
+# trixie-backports, and $WORK/aptbin stand-ins for apt-get and apt-cache
+# that answer from it, as the private apt state of a suite would
+# (madison, show, pkgnames; download). Downloads are logged in
+# $WORK/archive/downloads; FAKE_APT_SLEEP=S makes each take S seconds,
+# FAKE_APT_SWAP=NAME delivers another package's file for NAME (a
+# mirror serving the wrong file). Nothing touches the network.
+fake_archive() {
+	[ -f "$WORK/archive/index.json" ] && return 0
+	mkdir -p "$WORK/archive" "$WORK/aptbin"
+	python3 - "$WORK/archive" <<-'PY' || complain "could not build the stand-in archive"
+	import hashlib, json, os, subprocess, sys, tarfile, io
+	top = sys.argv[1]
+	V = "7.3.4-1~bpo13+1"
+	def ko(name, depends):
+	    return b"\x7fELF" + f"\0name={name.replace('-', '_')}\0depends={depends}\0".encode() + b"\0" * 4000
+	def deb(name, version, arch, files):
+	    root = os.path.join(top, "build", f"{name}_{arch}")
+	    os.makedirs(os.path.join(root, "DEBIAN"))
+	    with open(os.path.join(root, "DEBIAN", "control"), "w") as f:
+	        f.write(f"Package: {name}\nVersion: {version}\nArchitecture: {arch}\n"
+	                "Maintainer: kvm-contract <nobody@invalid>\nDescription: stand-in\n")
+	    for path, data in files.items():
+	        p = os.path.join(root, path)
+	        os.makedirs(os.path.dirname(p), exist_ok=True)
+	        with open(p, "wb") as f:
+	            f.write(data)
+	        os.chmod(p, 0o755)
+	    out = os.path.join(top, f"{name}_{arch}.deb")
+	    subprocess.run(["dpkg-deb", "-Zgzip", "--root-owner-group", "--build", root, out],
+	                   check=True, stdout=subprocess.DEVNULL)
+	    return out
+	src = io.BytesIO()
+	with tarfile.open(fileobj=src, mode="w:xz") as t:
+	    for path in ("Makefile", "tools/testing/selftests/kselftest_harness.h",
+	                 "tools/testing/selftests/kselftest.h", "tools/testing/selftests/run_kselftest.sh",
+	                 "tools/testing/selftests/kselftest/runner.sh", "Documentation/virt/kvm/api.rst",
+	                 "virt/kvm/kvm_main.c", "arch/arm64/kvm/mmu.c", "arch/x86/kvm/mmu.c",
+	                 "include/linux/kvm_host.h", "kernel/fork.c"):
+	        data = f"/* {path} */\n".encode()
+	        info = tarfile.TarInfo(f"linux-source-7.3/{path}")
+	        info.size = len(data)
+	        t.addfile(info, io.BytesIO(data))
+	packages = [
+	    ("trixie", "busybox-static", "1:1.37.0-6", "arm64", {"bin/busybox": b"busybox arm64\n" * 5000}, ""),
+	    ("trixie", "busybox-static", "1:1.37.0-6", "amd64", {"bin/busybox": b"busybox amd64\n" * 5000}, ""),
+	    ("trixie-backports", "linux-libc-dev", V, "amd64", {"usr/include/linux/kvm.h": b"/* kvm.h */\n"}, ""),
+	    ("trixie-backports", "linux-source-7.3", V, "all",
+	     {"usr/src/linux-source-7.3.tar.xz": src.getvalue()}, ""),
+	]
+	for da in ("arm64", "amd64"):
+	    abi = f"7.3.4+deb13-{da}"
+	    packages.append(("trixie-backports", f"linux-image-{da}", V, da, {},
+	                     f"linux-image-{abi} (= {V})"))
+	    packages.append(("trixie-backports", f"linux-image-{abi}", V, da,
+	                     {f"boot/vmlinuz-{abi}": f"vmlinuz {da}\n".encode() * 20000}, ""))
+	mods = "usr/lib/modules/7.3.4+deb13-amd64/kernel/arch/x86/kvm"
+	packages.append(("trixie-backports", "linux-modules-7.3.4+deb13-amd64", V, "amd64",
+	                 {f"{mods}/kvm.ko": ko("kvm", "irqbypass"), f"{mods}/kvm-amd.ko": ko("kvm-amd", "kvm"),
+	                  f"{mods}/kvm-intel.ko": ko("kvm-intel", "kvm"),
+	                  "usr/lib/modules/7.3.4+deb13-amd64/kernel/virt/lib/irqbypass.ko": ko("irqbypass", "")},
+	                 ""))
+	# What FAKE_APT_SWAP delivers: a good package with other contents.
+	packages.append(("none", "busybox-static-other", "1:1.37.0-6", "arm64",
+	                 {"bin/busybox": b"not the archive's busybox\n"}, ""))
+	index = []
+	for suite, name, version, arch, files, depends in packages:
+	    path = deb(name, version, arch, files)
+	    data = open(path, "rb").read()
+	    index.append({"suite": suite, "name": name, "version": version, "arch": arch, "file": path,
+	                  "depends": depends, "size": len(data), "sha256": hashlib.sha256(data).hexdigest()})
+	json.dump(index, open(os.path.join(top, "index.json"), "w"), indent=1)
+	PY
+	cat > "$WORK/aptbin/apt-cache" <<-'PY'
+	#!/usr/bin/env python3
+	import json, os, shutil, sys, time
+	top = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(sys.argv[0]))), "archive")
+	index = json.load(open(os.path.join(top, "index.json")))
+	args, suite = [], ""
+	it = iter(sys.argv[1:])
+	for a in it:
+	    if a == "-o":
+	        o = next(it)
+	        if o.startswith("Dir::State::Lists="):
+	            suite = os.path.basename(os.path.dirname(o.split("=", 1)[1].rstrip("/")))
+	    elif a != "-q":
+	        args.append(a)
+	def find(spec):
+	    name, _, version = spec.partition("=")
+	    name, _, arch = name.partition(":")
+	    return [p for p in index if p["suite"] == suite and p["name"] == name
+	            and (not arch or p["arch"] in (arch, "all")) and (not version or p["version"] == version)]
+	cmd, rest = args[0], args[1:]
+	if os.path.basename(sys.argv[0]) == "apt-get":
+	    if cmd == "update":
+	        print("E: Failed to fetch http://fake.invalid/debian (stand-in archive)")
+	        sys.exit(100)
+	    if cmd == "download":
+	        found = find(rest[0])
+	        if not found:
+	            print(f"E: Can't find a source to download version of '{rest[0]}'")
+	            sys.exit(100)
+	        p = found[0]
+	        with open(os.path.join(top, "downloads"), "a") as f:
+	            f.write(p["name"] + "\n")
+	        time.sleep(float(os.environ.get("FAKE_APT_SLEEP", "0")))
+	        src = p["file"]
+	        if os.environ.get("FAKE_APT_SWAP") == p["name"]:
+	            src = next(q["file"] for q in index if q["name"] == p["name"] + "-other")
+	        shutil.copy(src, f"{p['name']}_{p['version'].replace(':', '%3a')}_{p['arch']}.deb")
+	        sys.exit(0)
+	    sys.exit(100)
+	if cmd == "madison":
+	    for spec in rest:
+	        for p in find(spec):
+	            print(f"{p['name']:>30} | {p['version']} | http://fake.invalid/debian {suite}/main {p['arch']} Packages")
+	elif cmd == "show":
+	    for p in find(rest[0]):
+	        print(f"Package: {p['name']}\nVersion: {p['version']}\nArchitecture: {p['arch']}")
+	        if p["depends"]:
+	            print(f"Depends: {p['depends']}")
+	        print(f"Size: {p['size']}\nSHA256: {p['sha256']}\nDescription: stand-in\n")
+	elif cmd == "pkgnames":
+	    for name in sorted({p["name"] for p in index if p["suite"] == suite and p["name"].startswith(rest[0])}):
+	        print(name)
+	PY
+	chmod +x "$WORK/aptbin/apt-cache"
+	ln -sf apt-cache "$WORK/aptbin/apt-get"
+}
+
+# fake_cache DIR: an empty cache whose package lists of the stand-in
+# archive's suites count as fresh (so nothing asks the real archive).
+fake_cache() {
+	fake_archive
+	rm -rf "$1"
+	local s
+	for s in trixie trixie-backports; do
+		mkdir -p "$1/apt/$s/lists"
+		touch "$1/apt/$s/updated"
+	done
+	: > "$WORK/archive/downloads"
+}
+
+# The tests' build of ARCH fetches its UAPI headers and harness from the
+# real cache (a run with a stand-in cache only builds on it).
+real_build_deps() {
+	make -s -C "$TOP" ARCH="$1" O="$TOP/build/$1" "$TOP/build/$1/deps.mk" >> "$LOG" 2>&1 ||
+		complain "could not fetch the build dependencies of $1"
+}
+
+# debian_sh VAR=VALUE... -- ARGS: scripts/debian.sh against the stand-in
+# archive; stdout in $OUT, stdout and stderr in $LOG, status in $RC.
+debian_sh() {
+	local env=()
+	while [ "$1" != -- ]; do env+=("$1"); shift; done
+	shift
+	env PATH="$WORK/aptbin:$PATH" KVMC_SUITES="trixie trixie-backports" "${env[@]}" \
+		"$TOP/scripts/debian.sh" "$@" > "$WORK/out" 2> "$LOG"
+	RC=$?
+	OUT=$(cat "$WORK/out")
+	cat "$WORK/out" >> "$LOG"
+}
+
+# downloads NAME: how often the stand-in archive delivered NAME.
+downloads() { grep -cx -- "$1" "$WORK/archive/downloads"; }
+
+expect_no_dl_dirs() {
+	ls -d "$1"/dl.* 2>/dev/null | sed 's/^/left behind: /' >> "$WORK/why"
+}
+
+# Issue 16 item 3: two runs sharing a cold cache wait for each other: each
+# package is downloaded once, linux-source too, and nothing half-made is
+# left or seen.
+case_cold_cache_shared_downloads_once() {
+	fake_cache "$WORK/cache"
+	local c=KVMC_CACHE="$WORK/cache" what pids=()
+	for what in "linux-source" "linux-source" "busybox arm64" "busybox arm64" \
+		    "kernel arm64" "kernel arm64" "modules x86_64" "modules x86_64"; do
+		# shellcheck disable=SC2086
+		env PATH="$WORK/aptbin:$PATH" KVMC_SUITES="trixie trixie-backports" FAKE_APT_SLEEP=1 "$c" \
+			"$TOP/scripts/debian.sh" $what > "$WORK/out.${#pids[@]}" 2>> "$LOG" &
+		pids+=($!)
+	done
+	local i
+	for i in "${!pids[@]}"; do
+		wait "${pids[$i]}" || complain "run $i failed (exit $?)"
+	done
+	RC=0
+	for i in 0 2 4 6; do
+		cmp -s "$WORK/out.$i" "$WORK/out.$((i + 1))" || complain "two runs printed different paths"
+	done
+	local p
+	for p in linux-libc-dev linux-source-7.3 busybox-static linux-image-7.3.4+deb13-arm64 \
+		 linux-image-7.3.4+deb13-amd64 linux-modules-7.3.4+deb13-amd64; do
+		[ "$(downloads "$p")" = 1 ] || complain "$p downloaded $(downloads "$p") times, expected once"
+	done
+	[ -f "$(cat "$WORK/out.0")/Makefile" ] || complain "linux-source has no Makefile"
+	expect_no_dl_dirs "$WORK/cache"
+}
+
+# Issue 16 item 8: a package that does not match the archive's SHA256 is
+# refused before it is unpacked; nothing of it lands in the cache.
+case_package_checked_against_archive_sha256() {
+	fake_cache "$WORK/cache"
+	debian_sh KVMC_CACHE="$WORK/cache" FAKE_APT_SWAP=busybox-static -- busybox arm64
+	expect_rc 1; expect_out "busybox-static:arm64=1:1.37.0-6: the downloaded .* does not match the archive's SHA256"
+	[ -e "$WORK/cache/busybox/arm64/busybox" ] && complain "the bad package was unpacked into the cache"
+	expect_no_dl_dirs "$WORK/cache"
+}
+
+# Issue 16 item 8: a truncated kernel, busybox or kvm-amd.ko in the cache
+# is fetched again online; offline it is named, never used.
+case_truncated_cache_entries() {
+	fake_cache "$WORK/cache"
+	local c=KVMC_CACHE="$WORK/cache" bb k m
+	debian_sh "$c" -- busybox arm64; bb=$OUT
+	debian_sh "$c" -- kernel arm64; k=$OUT
+	debian_sh "$c" -- modules x86_64; m=$OUT
+	[ -s "$bb" ] && [ -s "$k" ] && [ -s "$m/kvm-amd.ko" ] || { complain "could not fill the cache"; return; }
+	truncate -s 1000 "$bb" "$k" "$m/kvm-amd.ko"
+	debian_sh "$c" KVMC_OFFLINE=1 -- busybox arm64
+	expect_rc 1; expect_out "busybox/arm64/busybox: 1000 bytes, the cache's manifest says [0-9]+"
+	expect_out "offline \(KVMC_OFFLINE=1\) it cannot be fetched again"
+	debian_sh "$c" KVMC_OFFLINE=1 -- modules x86_64
+	expect_rc 1; expect_out "modules/kvm-amd.ko: 1000 bytes"
+	# The whole run: 125, the kernel's file named.
+	real_build_deps arm64
+	fake KVMC_CACHE="$WORK/cache" KVMC_OFFLINE=1 -- --arch arm64
+	expect_rc 125; expect_out "trixie-backports-arm64/7.3.4\+deb13-arm64/vmlinuz: 1000 bytes"
+	# Online: fetched again.
+	debian_sh "$c" -- busybox arm64
+	expect_rc 0; expect_out "fetching it again"
+	[ "$(stat -c %s "$bb")" -gt 1000 ] || complain "busybox still truncated"
+	debian_sh "$c" -- kernel arm64
+	expect_rc 0
+	[ "$(stat -c %s "$k")" -gt 1000 ] || complain "vmlinuz still truncated"
+	[ "$(downloads busybox-static)" = 2 ] || complain "busybox-static downloaded $(downloads busybox-static) times"
+}
+
+# Issue 16 item 8: an insmod that fails in the VM is said on stderr, and
+# the run cannot test (125).
+case_insmod_failure_reported() {
+	fake_cache "$WORK/cache"
+	real_build_deps x86_64
+	PATH="$WORK/aptbin:$PATH" fake KVMC_CACHE="$WORK/cache" KVMC_SUITES="trixie trixie-backports" \
+		FAKE=insmod -- --arch x86_64 --vm
+	expect_rc 125
+	expect_out "x86_64: in the VM: insmod kvm-amd failed: insmod: can't insert"
+	expect_out "/dev/kvm missing in the test VM .*insmod kvm-amd failed"
+	# Only what the VM's CPU needs is loaded (issue 16 item 14).
+	local order
+	order=$(tr '\n' ' ' < "$TOP/build/x86_64/initramfs/root/lib/modules/kvm-contract/load-order")
+	[ "$order" = "irqbypass kvm kvm-amd " ] || complain "the VM loads '$order', not 'irqbypass kvm kvm-amd '"
+}
+
+# Issue 16 item 9: a copied cache uses its own entries, not the original's.
+case_copied_cache_is_self_contained() {
+	fake_cache "$WORK/cache"
+	debian_sh KVMC_CACHE="$WORK/cache" -- kernel arm64
+	debian_sh KVMC_CACHE="$WORK/cache" -- build-deps
+	rm -rf "$WORK/copy"
+	cp -a "$WORK/cache" "$WORK/copy"
+	# As the issue has it: KVMC_CACHE=copy, relative.
+	pushd "$WORK" > /dev/null || return
+	debian_sh KVMC_CACHE=copy KVMC_OFFLINE=1 -- kernel arm64
+	popd > /dev/null || return
+	expect_rc 0
+	case $OUT in "$WORK/copy/"*) ;; *) complain "kernel from the original: $OUT" ;; esac
+	debian_sh KVMC_CACHE="$WORK/copy" KVMC_OFFLINE=1 -- build-deps
+	expect_rc 0
+	grep -q "$WORK/cache" "$WORK/out" && complain "build-deps names the original: $OUT"
+	grep -rlF --exclude-dir=apt "$WORK/cache" "$WORK/copy" | sed 's/^/holds an absolute path: /' >> "$WORK/why"
+	rm -rf "$WORK/copy"
+}
+
+# Issue 16 item 10: an interrupted download leaves no dl.* behind; one
+# left by a killed run is removed by the next.
+case_interrupted_download_cleans_up() {
+	fake_cache "$WORK/cache"
+	local sig
+	for sig in TERM HUP; do
+		env PATH="$WORK/aptbin:$PATH" FAKE_APT_SLEEP=30 KVMC_CACHE="$WORK/cache" \
+			"$TOP/scripts/debian.sh" busybox arm64 > "$LOG" 2>&1 &
+		local pid=$! i=0
+		while ! grep -q busybox-static "$WORK/archive/downloads" && [ $i -lt 100 ]; do
+			sleep 0.1; i=$((i + 1))
+		done
+		kill -"$sig" "$pid"; wait "$pid"; RC=$?
+		case $sig in TERM) expect_rc 143 ;; HUP) expect_rc 129 ;; esac
+		expect_out "interrupted"
+		expect_no_dl_dirs "$WORK/cache"
+		: > "$WORK/archive/downloads"
+	done
+	env PATH="$WORK/aptbin:$PATH" FAKE_APT_SLEEP=30 KVMC_CACHE="$WORK/cache" \
+		"$TOP/scripts/debian.sh" busybox arm64 > "$LOG" 2>&1 &
+	local pid=$! i=0
+	while ! grep -q busybox-static "$WORK/archive/downloads" && [ $i -lt 100 ]; do
+		sleep 0.1; i=$((i + 1))
+	done
+	local child
+	child=$(pgrep -P "$pid")
+	kill -KILL "$pid"; wait "$pid" 2> /dev/null
+	[ -z "$child" ] || kill "$child" 2>/dev/null
+	ls -d "$WORK/cache"/dl.* > /dev/null 2>&1 || complain "SIGKILL left no dl.* (the case proves nothing)"
+	# Seconds later (a directory that new could still be being set up).
+	touch -d '1 minute ago' "$WORK/cache"/dl.*
+	debian_sh KVMC_CACHE="$WORK/cache" -- busybox arm64
+	expect_rc 0
+	expect_no_dl_dirs "$WORK/cache"
+}
+
+# Issue 16 item 14: only what the VM's CPU needs is taken from a
+# modules_install tree (and loaded): kvm-amd and what it depends on.
+case_modules_tree_takes_what_the_cpu_needs() {
+	local d="$WORK/mods2/lib/modules/7.3.0/kernel/arch/x86/kvm"
+	mkdir -p "$d"
+	printf 'name=kvm\0depends=\0' > "$d/kvm.ko"
+	printf 'name=kvm_amd\0depends=kvm\0' > "$d/kvm-amd.ko"
+	printf 'name=kvm_intel\0depends=kvm\0' > "$d/kvm-intel.ko"
+	"$TOP/scripts/debian.sh" modules-tree "$WORK/mods2" "$WORK/mods2-out" > "$LOG" 2>&1
+	RC=$?
+	expect_rc 0
+	[ "$(cat "$WORK/mods2-out/load-order" 2>/dev/null | tr '\n' ' ')" = "kvm kvm-amd " ] ||
+		complain "load-order is '$(cat "$WORK/mods2-out/load-order" 2>/dev/null | tr '\n' ' ')', not 'kvm kvm-amd '"
+	[ -e "$WORK/mods2-out/kvm-intel.ko" ] && complain "kvm-intel.ko taken along"
+}
+
+# Issue 16 item 14: KVM is built into the arm64 kernel: --modules is usage.
+case_modules_rejected_on_arm64() {
+	mkdir -p "$WORK/mods3"
+	{ head -c 56 /dev/zero; printf 'ARM\144'; head -c 1000 /dev/zero; } > "$WORK/Image"
+	run -- --arch arm64 --kernel "$WORK/Image" --modules "$WORK/mods3"
+	expect_rc 2; expect_out "--modules: KVM is built into the arm64 kernel"
+}
+
 # Issue 16 item 15: a --kernel path with a space stays one argument.
 case_kernel_path_with_space() {
 	mkdir -p "$WORK/a kernel"
@@ -498,13 +842,13 @@ case_sighup_stops_everything() {
 }
 
 case_sigterm_exits_143() {
-	start_bg
+	start_bg --vm
 	kill -TERM "$BG"; wait "$BG"; RC=$?
 	expect_rc 143
 }
 
 case_killed_runner_takes_its_vms() {
-	start_bg
+	start_bg --vm
 	kill -KILL "$BG"; { wait "$BG"; } 2> /dev/null; RC=$?
 	# Nothing can clean up after SIGKILL but the kernel: QEMU must go by
 	# its parent-death signal (expect_clean checks); the scratch space is

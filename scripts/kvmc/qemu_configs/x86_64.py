@@ -13,7 +13,7 @@ CONFIG = QemuConfig(
           "-nographic", "-no-reboot"),
     console="ttyS0",
     defaults={"KVMC_VM_MEMORY": "1G"},
-    kvm_modules=True,
+    kvm_modules=("kvm-amd",),
     # The bzImage setup header's magic.
     image_magic=((0x202, b"HdrS"),),
     elf_machine=62,
