@@ -215,9 +215,9 @@ def summary_line(stderr: str) -> str:
 
 
 def reason(stderr: str, rc: int | None) -> str:
-    """Why a run did not pass, in its own words: the first message of the
-    fetcher or a traceback's last line, and the runner's last message that
-    is not routine."""
+    """Why a run did not pass, in its own words: a traceback's last line,
+    the fetcher's last message, and the runner's last message that is not
+    routine."""
     if rc == 0:
         return ""
     lines = [x.rstrip() for x in stderr.splitlines() if x.strip()]
@@ -226,7 +226,8 @@ def reason(stderr: str, rc: int | None) -> str:
         after = lines[lines.index("Traceback (most recent call last):"):]
         last = [x for x in after if not x.startswith(" ")]
         picks.append("crashed: " + (last[-1] if last else "traceback"))
-    picks += [x for x in lines if x.startswith("debian.sh: ")][:1]
+    # The fetcher's last word is its error (it stops at the first).
+    picks += [x for x in lines if x.startswith("debian.sh: ")][-1:]
     said = [x for x in lines if x.startswith("run_tests.sh: ")
             and not _ROUTINE.search(x.removeprefix("run_tests.sh: "))]
     if said:
@@ -576,6 +577,9 @@ def main(argv: list[str]) -> int:
         if cache:
             os.makedirs(cache, exist_ok=True)
         tops = [TOP]
+        if o.cold_cache and not o.clones:
+            print("soak: note: this clone's build keeps the headers and harness it found before "
+                  "(build/<arch>/deps.mk); --clones builds from nothing", file=sys.stderr, flush=True)
         if o.clones:
             print(f"soak: making {o.clones} clones of {TOP} at HEAD in {work}", flush=True)
             tops = make_clones(o.clones, work)

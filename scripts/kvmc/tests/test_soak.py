@@ -110,6 +110,7 @@ class VerdictsTest(unittest.TestCase):
 class ReasonTest(unittest.TestCase):
     def test_the_fetchers_message_and_the_runners_last_word(self) -> None:
         err = "\n".join(["run_tests.sh: building arm64 tests",
+                         "debian.sh: updating private package lists for trixie-backports",
                          "debian.sh: could not download linux-image-7.3.4+deb13-arm64=7.3.4-1~bpo13+1",
                          "run_tests.sh: arm64: build failed (whole log: build/arm64.build.log)",
                          "run_tests.sh: arm64: 0 passed, 0 failed, 0 skipped (results in x)",
