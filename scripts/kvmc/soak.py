@@ -276,7 +276,8 @@ def failed_tests(v: dict[Key, str], most: int = 3) -> str:
     names = [f"{arch} {test}" for (arch, test), verdict in sorted(v.items()) if verdict == "fail"]
     if not names:
         return ""
-    return "failed: " + ", ".join(names[:most]) + (f" and {len(names) - most} more" if len(names) > most else "")
+    more = f" and {len(names) - most} more" if len(names) > most else ""
+    return "failed: " + ", ".join(names[:most]) + more
 
 
 def counts_text(c: Counter[str]) -> str:

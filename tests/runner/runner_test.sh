@@ -637,9 +637,27 @@ case_soak_lists_what_was_left_behind() {
 		--arch arm64 > "$LOG" 2>&1 < /dev/null
 	RC=$?
 	expect_rc 1
-	expect_out "^  left behind: process [0-9]+ perl -e sleep 60 -- $TOP/build/arm64/run\.arm64\.[0-9]+/initrd.cpio \(stopped now\)"
+	expect_out "^  left behind: process [0-9]+ perl .*/build/arm64/run\.arm64\.[0-9]+/initrd.cpio \(stopped now\)"
 	expect_out "^  left behind: temp file .*/kvmc-litter\.[0-9]+$"
 	expect_out "^soak: FAIL: 2 things left behind"
+}
+
+# ... and a Ctrl-C stops the soak (130) with its runs and their VMs.
+case_soak_interrupted() {
+	fake_qemu
+	setsid perl -e '$SIG{INT} = "DEFAULT"; exec @ARGV or die "$ARGV[0]: $!\n"' \
+		env PATH="$WORK/fake:$PATH" FAKE=hang "$TOP/scripts/soak.sh" -n 2 --parallel 2 \
+		--out "$WORK/soak" --arch arm64 > "$LOG" 2>&1 < /dev/null &
+	local pid=$! i=0
+	while [ "$(cat "$WORK"/soak/*.log 2>/dev/null | grep -c "booting kernel")" -lt 2 ] && [ $i -lt 300 ]; do
+		sleep 0.1; i=$((i + 1))
+	done
+	sleep 1
+	kill -INT -- "-$pid" 2>/dev/null
+	wait "$pid"
+	RC=$?
+	expect_rc 130; expect_out "^soak: interrupted: stopping the runs"
+	grep -q "interrupted: stopping" "$WORK/soak/1.log" || complain "run 1 was not told to stop"
 }
 
 # ---- the runner -------------------------------------------------------------
