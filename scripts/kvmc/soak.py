@@ -456,14 +456,9 @@ class Soak:
         _, p, _ = self.running[index]
         try:
             p.terminate()
-            return p.wait(timeout=STOP_GRACE)
-        except subprocess.TimeoutExpired:
-            try:
-                os.killpg(p.pid, signal.SIGKILL)
-            except OSError:
-                pass
-            p.wait()
-            return None
+        except OSError:
+            pass
+        return _wait_or_kill(p, STOP_GRACE)
 
     def run_all(self, specs: list[RunSpec]) -> None:
         pending = list(specs)
@@ -485,9 +480,16 @@ class Soak:
             time.sleep(0.2)
 
     def stop_all(self) -> None:
+        """Every run at once: SIGTERM, then SIGKILL to those still there."""
+        for _, p, _ in self.running.values():
+            try:
+                p.terminate()
+            except OSError:
+                pass
+        deadline = time.monotonic() + STOP_GRACE
         for index in list(self.running):
-            self.stop(index)
-            self.running.pop(index)
+            _, p, _ = self.running.pop(index)
+            _wait_or_kill(p, max(0.1, deadline - time.monotonic()))
 
     def leftovers(self, specs: list[RunSpec], before: set[Leftover]) -> list[Leftover]:
         builds = [os.path.join(t, "build") for t in self.tops]
@@ -513,6 +515,19 @@ class Soak:
             time.sleep(0.5)
             found = scan()
         return found
+
+
+def _wait_or_kill(p: subprocess.Popen[bytes], seconds: float) -> int | None:
+    """The exit status, or None when it had to be killed (with its group)."""
+    try:
+        return p.wait(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except OSError:
+            pass
+        p.wait()
+        return None
 
 
 def _alive(pid: int) -> bool:
