@@ -4,7 +4,7 @@
     python3 -m kvmc run [RUN_TESTS_ARGS...]       what ./run_tests.sh does
     python3 -m kvmc report FORMAT -o FILE DIR...  json, junit, html, baseline
     python3 -m kvmc status-table [-r DIR] [--update FILE]
-    python3 -m kvmc soak [-n N] [RUN_TESTS_ARGS...]
+    python3 -m kvmc soak [-n N] [--parallel P] [--clones C --cold-cache] [RUN_TESTS_ARGS...]
 """
 
 import sys

@@ -358,7 +358,7 @@ class TypeCheck(unittest.TestCase):
 
 # The other test modules main() runs along with this one's.
 OTHER_TEST_MODULES = ("kvmc.test_qemu_newer", "kvmc.tests.test_debian", "kvmc.tests.test_kbuild",
-                      "kvmc.tests.test_kernel_tree", "kvmc.tests.test_mutation")
+                      "kvmc.tests.test_kernel_tree", "kvmc.tests.test_mutation", "kvmc.tests.test_soak")
 # Stripped from test ids in KTAP: this module's tests keep Class.test, the
 # others keep module.Class.test (test_kbuild.BuildTest.test_timeout).
 STRIP_PREFIXES = ("kvmc.test_kvmc.", "kvmc.tests.", "kvmc.")

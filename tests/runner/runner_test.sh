@@ -257,6 +257,10 @@ case_kselftest_install_tree() {
 #   hang     never boots (to be interrupted)
 #   refuse   exits at once, as QEMU refusing the kernel
 #   insmod   boots, kvm-amd does not load, no /dev/kvm
+#   flaky    the first of the runs sharing the directory $FAKE_STATE passes,
+#            the others fail m4_prot_none.load.fault (finding without a key)
+#   litter   pass, but leave a process (with the initramfs's path in its
+#            command line, as a QEMU that escaped) and a kvmc-* file in TMPDIR
 # In list mode (-l) they list two names, or none with FAKE_NAMES=none.
 fake_qemu() {
 	mkdir -p "$WORK/fake"
@@ -272,6 +276,10 @@ fake_qemu() {
 	case $0 in *aarch64) arch=aarch64 ;; *) arch=x86_64 ;; esac
 	case ${FAKE:-pass} in
 	hang) exec perl -e 'sleep 60' -- "$@" ;;
+	flaky) if mkdir "$FAKE_STATE" 2>/dev/null; then FAKE=pass; else FAKE=finding FAKE_KEY=none; fi ;;
+	litter)
+		setsid perl -e 'sleep 60' -- "$initrd" < /dev/null > /dev/null 2>&1 &
+		: > "${TMPDIR:-/tmp}/kvmc-litter.$$" ;;
 	refuse) echo "qemu: linux kernel too old to load a ram disk"; exit 1 ;;
 	insmod)
 		echo "@@KVMC-NOTE insmod kvm-amd failed: insmod: can't insert '/lib/modules/kvm-contract/kvm-amd.ko': invalid module format"
@@ -934,6 +942,66 @@ case_written_baseline_names_findings() {
 	fake FAKE=finding 'FAKE_KEY=C4 exit_reason=KVM_EXIT_UNKNOWN(0)' -- --arch arm64 \
 		--baseline "$WORK/written.txt"
 	expect_rc 0
+}
+
+# Issue 16: the soak in its smallest form, two runs at a time in this
+# clone with the stand-ins: same verdicts, nothing left behind, exit 0.
+case_soak_two_at_a_time() {
+	fake_qemu
+	PATH="$WORK/fake:$PATH" FAKE=slow "$TOP/scripts/soak.sh" -n 2 --parallel 2 --out "$WORK/soak" \
+		--arch arm64 > "$LOG" 2>&1 < /dev/null
+	RC=$?
+	expect_rc 0
+	expect_out "^soak: 2 runs, 2 at a time in this clone"
+	expect_out "^  run 1/2: exit 0, 2 passed, 0 failed, 0 skipped"
+	expect_out "^  run 2/2: exit 0, 2 passed, 0 failed, 0 skipped"
+	expect_out "^  verdicts: 2 tests \(arm64 2\), 0 changed"
+	expect_out "^  left behind: nothing"
+	expect_out "^soak: PASS"
+	[ -s "$WORK/soak/1/arm64/results.ktap" ] || complain "no results of run 1 in --out"
+}
+
+# ... a verdict that changes between runs is named, with its counts.
+case_soak_names_a_changed_verdict() {
+	fake_qemu
+	PATH="$WORK/fake:$PATH" FAKE=flaky FAKE_STATE="$WORK/flaky" "$TOP/scripts/soak.sh" -n 2 \
+		--out "$WORK/soak" --arch arm64 > "$LOG" 2>&1 < /dev/null
+	RC=$?
+	expect_rc 1
+	expect_out "^  CHANGED arm64 m4_prot_none.load.fault: fail x1, missing x1"
+	expect_out "^  run 2/2: exit 1, 1 passed, 1 failed, 0 skipped"
+	expect_out "^soak: FAIL: 2 verdicts changed"
+}
+
+# ... and what a run left behind is listed (the process stopped) and fails
+# the soak.
+case_soak_lists_what_was_left_behind() {
+	fake_qemu
+	PATH="$WORK/fake:$PATH" FAKE=litter "$TOP/scripts/soak.sh" -n 1 --out "$WORK/soak" \
+		--arch arm64 > "$LOG" 2>&1 < /dev/null
+	RC=$?
+	expect_rc 1
+	expect_out "^  left behind: process [0-9]+ perl .*/build/arm64/run\.arm64\.[0-9]+/initrd.cpio \(stopped now\)"
+	expect_out "^  left behind: temp file .*/kvmc-litter\.[0-9]+$"
+	expect_out "^soak: FAIL: 2 things left behind"
+}
+
+# ... and a Ctrl-C stops the soak (130) with its runs and their VMs.
+case_soak_interrupted() {
+	fake_qemu
+	setsid perl -e '$SIG{INT} = "DEFAULT"; exec @ARGV or die "$ARGV[0]: $!\n"' \
+		env PATH="$WORK/fake:$PATH" FAKE=hang "$TOP/scripts/soak.sh" -n 2 --parallel 2 \
+		--out "$WORK/soak" --arch arm64 > "$LOG" 2>&1 < /dev/null &
+	local pid=$! i=0
+	while [ "$(cat "$WORK"/soak/*.log 2>/dev/null | grep -c "booting kernel")" -lt 2 ] && [ $i -lt 300 ]; do
+		sleep 0.1; i=$((i + 1))
+	done
+	sleep 1
+	kill -INT -- "-$pid" 2>/dev/null
+	wait "$pid"
+	RC=$?
+	expect_rc 130; expect_out "^soak: interrupted: stopping the runs"
+	grep -q "interrupted: stopping" "$WORK/soak/1.log" || complain "run 1 was not told to stop"
 }
 
 # ---- the runner -------------------------------------------------------------
