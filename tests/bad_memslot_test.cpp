@@ -97,6 +97,42 @@ TEST_F(m1_no_memslot, load_completed_by_immediate_exit)
 }
 
 /*
+ * M1 at the edges of a memslot: the guest first uses a one-page slot
+ * (KVM then remembers it as the last slot used), then touches the page
+ * just past it or just before it. No memslot holds either: C5, an MMIO
+ * exit at that GPA, however the slot lookup is cached.
+ */
+KVM_FIXTURE(m1_next_to_memslot);
+FIXTURE_VARIANT(m1_next_to_memslot) { bool after; bool is_write; };
+FIXTURE_VARIANT_ADD(m1_next_to_memslot, load_after) { .after = true, .is_write = false };
+FIXTURE_VARIANT_ADD(m1_next_to_memslot, store_after) { .after = true, .is_write = true };
+FIXTURE_VARIANT_ADD(m1_next_to_memslot, load_before) { .after = false, .is_write = false };
+
+TEST_F(m1_next_to_memslot, access)
+{
+	Kvm kvm;
+	GuestVm g(kvm);
+	const uint64_t page = page_size();
+	/* Two pages of host memory, one in the slot: a lookup that wrongly
+	 * takes the next page would find host memory there, not a fault. */
+	HostMapping backing = HostMapping::anonymous(2 * page);
+	const uint64_t slot_gpa = ARCH_TEST_GPA + 2 * page;
+	struct kvm_userspace_memory_region2 region {};
+	region.slot = test_slot;
+	region.guest_phys_addr = slot_gpa;
+	region.memory_size = page;
+	region.userspace_addr = backing.hva();
+	ASSERT_EQ(0, g.vm().set_memory_region_raw(region));
+
+	const uint64_t gpa = variant->after ? slot_gpa + page + 0x10 : slot_gpa - page + 0x10;
+	g.order({store(slot_gpa + 0x10, 8, pattern), load(slot_gpa + 0x10, 8),
+		 variant->is_write ? store(gpa, 8, ~pattern) : load(gpa, 8)});
+	ASSERT_OUTCOME("access next to the slot", Expectation::mmio(rules::C5, gpa, 8, variant->is_write, ~pattern),
+		       g.run());
+	EXPECT_VALUE(rules::C5, "steps completed in the slot", 2, g.completed());
+}
+
+/*
  * M1 with sign-extending loads (arm64 LDRSB/LDRSH/LDRSW, x86 MOVSX and
  * MOVSXD): C5's "the bytes userspace put in data", as the instruction
  * reads them: sign-extended to the destination register, and no further
