@@ -45,8 +45,18 @@ STRIP := $(CROSS_COMPILE)strip
 HOSTCXX ?= g++
 HOST_TRIPLET := $(shell $(HOSTCXX) -dumpmachine 2>/dev/null | sed -e 's/-pc-/-/' -e 's/-unknown-/-/')
 
+# make splits every name at spaces, so a path with a space cannot be a
+# target. Every recipe runs in this directory: the default O stays relative
+# to it, and the clone's own path (which may hold a space) never appears
+# in a target name. Only O and KDIR given by hand must be free of spaces.
 O ?= build/$(ARCH)
-OUT := $(abspath $(O))
+ifneq ($(words $(O)),1)
+$(error O="$(O)": make cannot build in a path with a space; use a path relative to $(CURDIR) or one without spaces)
+endif
+ifneq ($(words $(KDIR)),$(if $(KDIR),1,0))
+$(error KDIR="$(KDIR)": make cannot use a path with a space; link the tree to a path without one)
+endif
+OUT := $(O)
 
 # Goals that must work before any dependency is fetched.
 NO_FETCH_GOALS := deps clean help check bench check-kernel-build mutation
@@ -175,12 +185,12 @@ all: $(TESTS)
 # makes one: run_kselftest.sh runs it as the collection "kvm-contract".
 INSTALL_PATH ?= $(OUT)/kselftest_install
 install: all
-	scripts/kselftest-install.sh $(OUT)/tests $(abspath $(INSTALL_PATH)) $(HARNESS) $(STRIP)
+	scripts/kselftest-install.sh $(OUT)/tests "$(INSTALL_PATH)" $(HARNESS) $(STRIP)
 
 # The install tree packed as kselftest's gen_tar packs it, for LAVA/KernelCI.
 gen_tar: install
 	@mkdir -p $(OUT)/kselftest-packages
-	tar -C $(abspath $(INSTALL_PATH)) -czf $(OUT)/kselftest-packages/kselftest.tar.gz .
+	tar -C "$(INSTALL_PATH)" -czf $(OUT)/kselftest-packages/kselftest.tar.gz .
 	@echo "$(OUT)/kselftest-packages/kselftest.tar.gz"
 
 unit-build: $(UNIT_TESTS)
@@ -212,7 +222,7 @@ check-kernel-build:
 		./run_tests.sh --build "$$tree" --arch arm64 --baseline baselines/debian.txt -o results/built
 	cd scripts && python3 -m kvmc.mutation check
 	cd scripts && python3 -m kvmc.mutation run --arch arm64 --config arm64 --worktree mutation --mutants $(MUTATION_SMOKE) \
-		--expect-kills --json $(CURDIR)/results/mutation/smoke.json --doc $(CURDIR)/results/mutation/smoke.md
+		--expect-kills --json "$(CURDIR)/results/mutation/smoke.json" --doc "$(CURDIR)/results/mutation/smoke.md"
 
 # Kernel mutation study (docs/mutation.md, docs/mutation.json):
 #   make mutation [MUTATION_ARCH=arm64|x86_64|all] [MUTANTS=id,id]

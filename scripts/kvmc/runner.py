@@ -146,9 +146,11 @@ def build(arch: str, s: Settings) -> None:
     """make the tests and their kselftest install tree for arch."""
     deps(s.verbose)
     say(f"building {arch} tests")
-    out = os.path.join(TOP, "build", arch)
     log = os.path.join(TOP, "build", f"{arch}.build.log")
     os.makedirs(os.path.dirname(log), exist_ok=True)
+    # O relative to the clone: make cannot name a file whose path has a
+    # space, and the clone's path may have one.
+    out = f"build/{arch}"
     with open(log, "wb") as f:
         rc = call(["make", "-C", TOP, f"ARCH={arch}", f"O={out}", "all", "install",
                    f"INSTALL_PATH={out}/kselftest_install"], stdout=f, stderr=subprocess.STDOUT)
