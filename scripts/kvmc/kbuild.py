@@ -236,6 +236,31 @@ def build_dir_for(tree: str, arch: str, cache: str) -> Path:
     return Path(cache) / "build" / f"{digest}-{arch}"
 
 
+# What the kernel's Makefile refuses in a source or output path.
+UNSAFE_PATH = re.compile(r"[\s:]")
+
+
+def make_path(src: Path, out: Path) -> tuple[Path, list[str]]:
+    """The path make is given for the tree SRC, and the make variables
+    that go with it. The kernel's Makefile refuses a source directory
+    whose real path has a space or a colon; such a tree is built through
+    a symbolic link next to its build directory, with abs_srctree (which
+    the Makefile would otherwise set to the link's real path) set to the
+    link on make's command line."""
+    if UNSAFE_PATH.search(str(out)):
+        raise BuildError(f"the kernel's build cannot use the build directory {out} (a space or a "
+                         f"colon in its path): set KVMC_CACHE to a path without one")
+    if not UNSAFE_PATH.search(str(src)):
+        return src, []
+    link = out.with_name(out.name + ".tree")
+    if not (link.is_symlink() and os.readlink(link) == str(src)):
+        tmp = link.with_name(link.name + f".{os.getpid()}")
+        tmp.unlink(missing_ok=True)
+        os.symlink(src, tmp)
+        os.replace(tmp, link)
+    return link, [f"abs_srctree={link}"]
+
+
 def check_tree(tree: Path, arch: str) -> None:
     if not tree.is_dir():
         raise BuildError(f"{tree}: no such directory")
@@ -342,7 +367,8 @@ def build_kernel(tree: str, arch: str, cache: str, extra_options: list[str] = []
     env.setdefault("KBUILD_BUILD_USER", "kvm-contract")
     env.setdefault("KBUILD_BUILD_HOST", "kvm-contract")
     jobs = jobs or os.cpu_count() or 1
-    runner = Runner(src, out, make_vars, nice, time.monotonic() + timeout, env)
+    tree_path, tree_vars = make_path(src, out)
+    runner = Runner(tree_path, out, make_vars + tree_vars, nice, time.monotonic() + timeout, env)
     config = out / ".config"
     image = out / ARCHES[arch]["image"]
     stamp = plan.stamp(arch, make_vars)
@@ -362,7 +388,7 @@ def build_kernel(tree: str, arch: str, cache: str, extra_options: list[str] = []
             f = out / f"kvmc-fragment-{i}-{Path(name).name.lstrip('-')}.config"
             f.write_text(text)
             frag_files.append(str(f))
-        runner.run(["sh", str(src / "scripts/kconfig/merge_config.sh"), "-m", "-O", str(out),
+        runner.run(["sh", str(tree_path / "scripts/kconfig/merge_config.sh"), "-m", "-O", str(out),
                     str(config)] + frag_files, clog, "merge_config.sh")
         runner.make(["olddefconfig"], clog, "make olddefconfig")
         _verify(config, wanted, src)
