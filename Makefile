@@ -83,13 +83,16 @@ $(OUT)/deps.mk:
 	scripts/debian.sh build-deps > $@.tmp
 	@mv $@.tmp $@
 
-COMMON_CXXFLAGS := -std=c++20 -O2 -g -Wall -Wextra -Iinclude
+# Sections per function and --gc-sections at the link: a static test
+# binary keeps only the parts of libc and libstdc++ it calls (half the
+# size: the test VM's initramfs unpacks faster).
+COMMON_CXXFLAGS := -std=c++20 -O2 -g -Wall -Wextra -Iinclude -ffunction-sections -fdata-sections
 UAPI_FLAGS = -isystem $(UAPI) -isystem $(UAPI)/$(TRIPLET)
 HOST_UAPI_FLAGS = -isystem $(UAPI) -isystem $(UAPI)/$(HOST_TRIPLET)
 # The harness is C and needs -fpermissive under g++ (see include/harness.h);
 # only sources that include it get the flag.
 HARNESS_FLAGS = -fpermissive -I$(HARNESS)
-LDFLAGS := -static
+LDFLAGS := -static -Wl,--gc-sections
 
 # ---- guest program: a flat image linked into every test binary ----------
 GUEST_FLAGS := -std=c++20 -O2 -Wall -Wextra -Iinclude -Iguest_code/$(ARCH) \
