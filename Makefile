@@ -218,13 +218,16 @@ check: check-kernel-build
 # built once, then incrementally), the arm64 suite on it, and the
 # mutation tool's smoke test on the same build: two mutants the suite
 # must kill and an equivalent one it must not.
+# CHECK_WORKTREE names the cache's worktree used (make check
+# CHECK_WORKTREE=demo leaves a mutation study running in "mutation" alone).
 MUTATION_SMOKE := arm64-nisv-errno,arm64-mmio-phys-addr-page,eq-arm64-mmio-fill-order
+CHECK_WORKTREE ?= mutation
 check-kernel-build:
 	scripts/deps.sh
-	tree=$$(cd scripts && python3 -m kvmc.kernel_tree --worktree mutation) && \
+	tree=$$(cd scripts && python3 -m kvmc.kernel_tree --worktree "$(CHECK_WORKTREE)") && \
 		./run_tests.sh --build "$$tree" --arch arm64 --baseline baselines/debian.txt -o results/built
 	cd scripts && python3 -m kvmc.mutation check
-	cd scripts && python3 -m kvmc.mutation run --arch arm64 --config arm64 --worktree mutation --mutants $(MUTATION_SMOKE) \
+	cd scripts && python3 -m kvmc.mutation run --arch arm64 --config arm64 --worktree "$(CHECK_WORKTREE)" --mutants $(MUTATION_SMOKE) \
 		--expect-kills --json "$(CURDIR)/results/mutation/smoke.json" --doc "$(CURDIR)/results/mutation/smoke.md"
 
 # Kernel mutation study (docs/mutation.md, docs/mutation.json):
