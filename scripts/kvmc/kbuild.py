@@ -61,6 +61,10 @@ DEFAULT_TIMEOUT = 3 * 3600.0
 STAMP = "kvmc-config.stamp"
 BUILD_LOG = "kvmc-build.log"
 CONFIG_LOG = "kvmc-config.log"
+# The times of this build directory's last configure, cold build and
+# build (key=value lines, seconds), for make bench: a cold build is not
+# rerun to be measured.
+TIMINGS = "kvmc-timings"
 
 OPTION_LINE = re.compile(r"^(CONFIG_[A-Za-z0-9_]+)=(.*)$")
 NOT_SET_LINE = re.compile(r"^# (CONFIG_[A-Za-z0-9_]+) is not set$")
@@ -394,6 +398,7 @@ def build_kernel(tree: str, arch: str, cache: str, extra_options: list[str] = []
         _verify(config, wanted, src)
         (out / STAMP).write_text(stamp + "\n")
         timings["configure"] = time.monotonic() - t
+        record_timings(out, {"configure_s": f"{timings['configure']:.1f}", "configure_date": _now()})
 
     release = _read(out / "include/config/kernel.release") or ""
     if configure_only:
@@ -410,6 +415,12 @@ def build_kernel(tree: str, arch: str, cache: str, extra_options: list[str] = []
     blog.write_text("")
     runner.make([ARCHES[arch]["target"]], blog, f"building {src} for {arch}", jobs=jobs)
     timings["build"] = time.monotonic() - t
+    kind = "incremental" if incremental else "cold"
+    record = {"build_s": f"{timings['build']:.1f}", "build_kind": kind, "build_date": _now()}
+    if not incremental:
+        record.update({"cold_build_s": record["build_s"], "cold_build_date": record["build_date"],
+                       "cold_build_jobs": str(jobs)})
+    record_timings(out, record)
     # make may have rerun kconfig (a commit that changed a Kconfig file):
     # the final .config is the one that counts.
     not_in_tree = _verify(config, wanted, src, say)
@@ -419,6 +430,27 @@ def build_kernel(tree: str, arch: str, cache: str, extra_options: list[str] = []
     return BuiltKernel(image=str(image), arch=arch, config=str(config), build_dir=str(out),
                        release=release, timings=timings, incremental=incremental,
                        reconfigured=reconfigure, not_in_tree=not_in_tree, ccache=use_ccache)
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+def read_timings(build_dir: Path) -> dict[str, str]:
+    """What record_timings() left in BUILD_DIR ({} when nothing)."""
+    out: dict[str, str] = {}
+    for line in (_read(build_dir / TIMINGS) or "").splitlines():
+        key, sep, value = line.partition("=")
+        if sep:
+            out[key.strip()] = value.strip()
+    return out
+
+
+def record_timings(build_dir: Path, values: dict[str, str]) -> None:
+    merged = {**read_timings(build_dir), **values}
+    tmp = build_dir / (TIMINGS + ".tmp")
+    tmp.write_text("".join(f"{k}={v}\n" for k, v in sorted(merged.items())))
+    tmp.replace(build_dir / TIMINGS)
 
 
 def _read(path: Path) -> str | None:

@@ -230,6 +230,12 @@ class BuildTest(unittest.TestCase):
         self.assertTrue(second.incremental)
         self.assertEqual(second.timings["configure"], 0.0)
         self.assertEqual(self.calls(), ["allnoconfig", "olddefconfig", "build", "build"])
+        # The times stay with the build directory: the cold build's are
+        # kept when an incremental one follows.
+        timings = kbuild.read_timings(Path(second.build_dir))
+        self.assertEqual(timings["build_kind"], "incremental")
+        self.assertEqual(timings["cold_build_s"], f"{first.timings['build']:.1f}")
+        self.assertIn("configure_s", timings)
 
     def test_configure_only(self) -> None:
         built = self.build(configure_only=True)
