@@ -130,7 +130,12 @@ LIB_SRCS := lib/kvm.cpp lib/names.cpp lib/oracle.cpp lib/guest_vm.cpp lib/test_u
 	$(wildcard lib/$(ARCH)/*.cpp)
 LIB_OBJS := $(patsubst %.cpp,$(OUT)/obj/%.o,$(LIB_SRCS)) $(OUT)/obj/lib/guest_image.o
 
-$(OUT)/obj/tests/%.o: CXXFLAGS_EXTRA = $(HARNESS_FLAGS)
+# In the multi-call binary each test file is a program of its own: its
+# entry point, and the harness's one global object (the fixture of plain
+# TEST()s; everything else in kselftest_harness.h is static), get the
+# file's name.
+$(OUT)/obj/tests/%.o: CXXFLAGS_EXTRA = $(HARNESS_FLAGS) -DKVMC_TEST_ENTRY=kvmc_test_$(notdir $*) \
+	-D_fixture_global=kvmc_fixture_global_$(notdir $*)
 
 $(OUT)/obj/%.o: %.cpp $(DEPS_STAMP)
 	@mkdir -p $(@D)
@@ -141,18 +146,34 @@ $(OUT)/obj/lib/guest_image.o: lib/guest_image.S $(OUT)/guest/guest.bin
 	$(TARGET_CXX) -DGUEST_IMAGE='"$(OUT)/guest/guest.bin"' -c -o $@ $<
 
 # ---- tests ---------------------------------------------------------------
-# One flat directory of binaries, the architecture's own ones included, as
-# a kselftest collection wants it.
+# One flat directory of tests, the architecture's own ones included, as a
+# kselftest collection wants it. They are one static multi-call binary,
+# kvm-contract-tests, under each test file's name (a symbolic link): the
+# C and C++ libraries once instead of once per test keep the test VM's
+# initramfs small, and it unpacks that much sooner. Each test file's
+# KVMC_TEST_MAIN is renamed kvmc_test_<file> (include/harness.h);
+# lib/multicall.cpp runs the one the binary's name asks for.
 TEST_SRCS := $(wildcard tests/*.cpp tests/$(ARCH)/*.cpp)
-TESTS := $(addprefix $(OUT)/tests/,$(basename $(notdir $(TEST_SRCS))))
+TEST_NAMES := $(basename $(notdir $(TEST_SRCS)))
+TESTS := $(addprefix $(OUT)/tests/,$(TEST_NAMES))
+TEST_OBJS := $(patsubst %.cpp,$(OUT)/obj/%.o,$(TEST_SRCS))
+MULTICALL := $(OUT)/tests/kvm-contract-tests
 
-$(OUT)/tests/%: $(OUT)/obj/tests/%.o $(LIB_OBJS)
+# The list of test files, rewritten only when it changes.
+$(OUT)/obj/multicall.def: FORCE
+	@mkdir -p $(@D)
+	$(call write_if_changed,$@,$(foreach t,$(TEST_NAMES),'KVMC_TEST($(t))'))
+
+$(OUT)/obj/lib/multicall.o: lib/multicall.cpp $(OUT)/obj/multicall.def
+	@mkdir -p $(@D)
+	$(TARGET_CXX) $(COMMON_CXXFLAGS) -I$(OUT)/obj -c -o $@ $<
+
+$(MULTICALL): $(TEST_OBJS) $(OUT)/obj/lib/multicall.o $(LIB_OBJS)
 	@mkdir -p $(@D)
 	$(TARGET_CXX) $(LDFLAGS) -o $@ $^
 
-$(OUT)/tests/%: $(OUT)/obj/tests/$(ARCH)/%.o $(LIB_OBJS)
-	@mkdir -p $(@D)
-	$(TARGET_CXX) $(LDFLAGS) -o $@ $^
+$(TESTS): $(MULTICALL)
+	ln -sfn $(notdir $(MULTICALL)) $@
 
 # ---- the oracle's unit tests: always for the build machine ---------------
 UNIT_LIB_SRCS := lib/names.cpp lib/oracle.cpp lib/health.cpp lib/record.cpp
@@ -170,7 +191,7 @@ $(OUT)/unit/%: $(OUT)/unit/obj/tests/unit/%.o $(UNIT_OBJS)
 	$(HOSTCXX) -o $@ $^
 
 # ---- goals ---------------------------------------------------------------
-.PHONY: all unit unit-build check check-kernel-build mutation bench deps clean help install gen_tar
+.PHONY: all unit unit-build check check-kernel-build mutation bench deps clean help install gen_tar FORCE
 .DEFAULT_GOAL := all
 .SECONDARY:
 
