@@ -836,7 +836,7 @@ case_clone_path_with_space() {
 	tar -C "$TOP" --exclude=./build --exclude=./results --exclude=./.git -cf - . | tar -C "$clone" -xf -
 	"$clone/run_tests.sh" --vm --arch arm64 -t m1_no_memslot.w1.load > "$LOG" 2>&1 < /dev/null
 	RC=$?
-	expect_rc 0; expect_out "^1 passed, 0 failed, 0 skipped"
+	expect_rc 0; expect_out "^[1-9][0-9]* passed, 0 failed, 0 skipped"
 	[ -s "$clone/results/arm64/results.ktap" ] || complain "no results in $clone/results/arm64"
 	pgrep -af "$clone/build/" | sed 's/^/left running: /' >> "$WORK/why"
 }
@@ -846,8 +846,12 @@ case_clone_path_with_space() {
 # build goes through a link without them.
 case_build_tree_path_with_space() {
 	local tree="$WORK/a tree: here/linux"
-	mkdir -p "$tree/arch/arm64" "$tree/scripts/kconfig" "$WORK/cache/busybox/arm64"
-	ln -s "$(KVMC_OFFLINE=1 "$TOP/scripts/debian.sh" busybox arm64)" "$WORK/cache/busybox/arm64/busybox"
+	mkdir -p "$tree/arch/arm64" "$tree/scripts/kconfig" "$WORK/cache/busybox"
+	# A cache of its own (the build directory goes there), with the
+	# machine's busybox in it.
+	local bb
+	bb=$(KVMC_OFFLINE=1 "$TOP/scripts/debian.sh" busybox arm64) || complain "no busybox in the cache"
+	ln -s "$(dirname "$bb")" "$WORK/cache/busybox/arm64"
 	: > "$tree/Kconfig"
 	printf '#!/bin/sh\n# -m -O DIR BASE FRAGMENT...\nshift 3\nbase=$1; shift\ncat "$@" >> "$base"\n' \
 		> "$tree/scripts/kconfig/merge_config.sh"
