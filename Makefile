@@ -45,8 +45,18 @@ STRIP := $(CROSS_COMPILE)strip
 HOSTCXX ?= g++
 HOST_TRIPLET := $(shell $(HOSTCXX) -dumpmachine 2>/dev/null | sed -e 's/-pc-/-/' -e 's/-unknown-/-/')
 
+# make splits every name at spaces, so a path with a space cannot be a
+# target. Every recipe runs in this directory: the default O stays relative
+# to it, and the clone's own path (which may hold a space) never appears
+# in a target name. Only O and KDIR given by hand must be free of spaces.
 O ?= build/$(ARCH)
-OUT := $(abspath $(O))
+ifneq ($(words $(O)),1)
+$(error O="$(O)": make cannot build in a path with a space; use a path relative to $(CURDIR) or one without spaces)
+endif
+ifneq ($(words $(KDIR)),$(if $(KDIR),1,0))
+$(error KDIR="$(KDIR)": make cannot use a path with a space; link the tree to a path without one)
+endif
+OUT := $(O)
 
 # Goals that must work before any dependency is fetched.
 NO_FETCH_GOALS := deps clean help check bench check-kernel-build mutation
@@ -73,13 +83,16 @@ $(OUT)/deps.mk:
 	scripts/debian.sh build-deps > $@.tmp
 	@mv $@.tmp $@
 
-COMMON_CXXFLAGS := -std=c++20 -O2 -g -Wall -Wextra -Iinclude
+# Sections per function and --gc-sections at the link: a static test
+# binary keeps only the parts of libc and libstdc++ it calls (half the
+# size: the test VM's initramfs unpacks faster).
+COMMON_CXXFLAGS := -std=c++20 -O2 -g -Wall -Wextra -Iinclude -ffunction-sections -fdata-sections
 UAPI_FLAGS = -isystem $(UAPI) -isystem $(UAPI)/$(TRIPLET)
 HOST_UAPI_FLAGS = -isystem $(UAPI) -isystem $(UAPI)/$(HOST_TRIPLET)
 # The harness is C and needs -fpermissive under g++ (see include/harness.h);
 # only sources that include it get the flag.
 HARNESS_FLAGS = -fpermissive -I$(HARNESS)
-LDFLAGS := -static
+LDFLAGS := -static -Wl,--gc-sections
 
 # ---- guest program: a flat image linked into every test binary ----------
 GUEST_FLAGS := -std=c++20 -O2 -Wall -Wextra -Iinclude -Iguest_code/$(ARCH) \
@@ -117,7 +130,12 @@ LIB_SRCS := lib/kvm.cpp lib/names.cpp lib/oracle.cpp lib/guest_vm.cpp lib/test_u
 	$(wildcard lib/$(ARCH)/*.cpp)
 LIB_OBJS := $(patsubst %.cpp,$(OUT)/obj/%.o,$(LIB_SRCS)) $(OUT)/obj/lib/guest_image.o
 
-$(OUT)/obj/tests/%.o: CXXFLAGS_EXTRA = $(HARNESS_FLAGS)
+# In the multi-call binary each test file is a program of its own: its
+# entry point, and the harness's one global object (the fixture of plain
+# TEST()s; everything else in kselftest_harness.h is static), get the
+# file's name.
+$(OUT)/obj/tests/%.o: CXXFLAGS_EXTRA = $(HARNESS_FLAGS) -DKVMC_TEST_ENTRY=kvmc_test_$(notdir $*) \
+	-D_fixture_global=kvmc_fixture_global_$(notdir $*)
 
 $(OUT)/obj/%.o: %.cpp $(DEPS_STAMP)
 	@mkdir -p $(@D)
@@ -128,18 +146,34 @@ $(OUT)/obj/lib/guest_image.o: lib/guest_image.S $(OUT)/guest/guest.bin
 	$(TARGET_CXX) -DGUEST_IMAGE='"$(OUT)/guest/guest.bin"' -c -o $@ $<
 
 # ---- tests ---------------------------------------------------------------
-# One flat directory of binaries, the architecture's own ones included, as
-# a kselftest collection wants it.
+# One flat directory of tests, the architecture's own ones included, as a
+# kselftest collection wants it. They are one static multi-call binary,
+# kvm-contract-tests, under each test file's name (a symbolic link): the
+# C and C++ libraries once instead of once per test keep the test VM's
+# initramfs small, and it unpacks that much sooner. Each test file's
+# KVMC_TEST_MAIN is renamed kvmc_test_<file> (include/harness.h);
+# lib/multicall.cpp runs the one the binary's name asks for.
 TEST_SRCS := $(wildcard tests/*.cpp tests/$(ARCH)/*.cpp)
-TESTS := $(addprefix $(OUT)/tests/,$(basename $(notdir $(TEST_SRCS))))
+TEST_NAMES := $(basename $(notdir $(TEST_SRCS)))
+TESTS := $(addprefix $(OUT)/tests/,$(TEST_NAMES))
+TEST_OBJS := $(patsubst %.cpp,$(OUT)/obj/%.o,$(TEST_SRCS))
+MULTICALL := $(OUT)/tests/kvm-contract-tests
 
-$(OUT)/tests/%: $(OUT)/obj/tests/%.o $(LIB_OBJS)
+# The list of test files, rewritten only when it changes.
+$(OUT)/obj/multicall.def: FORCE
+	@mkdir -p $(@D)
+	$(call write_if_changed,$@,$(foreach t,$(TEST_NAMES),'KVMC_TEST($(t))'))
+
+$(OUT)/obj/lib/multicall.o: lib/multicall.cpp $(OUT)/obj/multicall.def
+	@mkdir -p $(@D)
+	$(TARGET_CXX) $(COMMON_CXXFLAGS) -I$(OUT)/obj -c -o $@ $<
+
+$(MULTICALL): $(TEST_OBJS) $(OUT)/obj/lib/multicall.o $(LIB_OBJS)
 	@mkdir -p $(@D)
 	$(TARGET_CXX) $(LDFLAGS) -o $@ $^
 
-$(OUT)/tests/%: $(OUT)/obj/tests/$(ARCH)/%.o $(LIB_OBJS)
-	@mkdir -p $(@D)
-	$(TARGET_CXX) $(LDFLAGS) -o $@ $^
+$(TESTS): $(MULTICALL)
+	ln -sfn $(notdir $(MULTICALL)) $@
 
 # ---- the oracle's unit tests: always for the build machine ---------------
 UNIT_LIB_SRCS := lib/names.cpp lib/oracle.cpp lib/health.cpp lib/record.cpp
@@ -157,7 +191,7 @@ $(OUT)/unit/%: $(OUT)/unit/obj/tests/unit/%.o $(UNIT_OBJS)
 	$(HOSTCXX) -o $@ $^
 
 # ---- goals ---------------------------------------------------------------
-.PHONY: all unit unit-build check check-kernel-build mutation bench deps clean help install gen_tar
+.PHONY: all unit unit-build check check-kernel-build mutation bench deps clean help install gen_tar FORCE
 .DEFAULT_GOAL := all
 .SECONDARY:
 
@@ -175,12 +209,12 @@ all: $(TESTS)
 # makes one: run_kselftest.sh runs it as the collection "kvm-contract".
 INSTALL_PATH ?= $(OUT)/kselftest_install
 install: all
-	scripts/kselftest-install.sh $(OUT)/tests $(abspath $(INSTALL_PATH)) $(HARNESS) $(STRIP)
+	scripts/kselftest-install.sh $(OUT)/tests "$(INSTALL_PATH)" $(HARNESS) $(STRIP)
 
 # The install tree packed as kselftest's gen_tar packs it, for LAVA/KernelCI.
 gen_tar: install
 	@mkdir -p $(OUT)/kselftest-packages
-	tar -C $(abspath $(INSTALL_PATH)) -czf $(OUT)/kselftest-packages/kselftest.tar.gz .
+	tar -C "$(INSTALL_PATH)" -czf $(OUT)/kselftest-packages/kselftest.tar.gz .
 	@echo "$(OUT)/kselftest-packages/kselftest.tar.gz"
 
 unit-build: $(UNIT_TESTS)
@@ -205,14 +239,17 @@ check: check-kernel-build
 # built once, then incrementally), the arm64 suite on it, and the
 # mutation tool's smoke test on the same build: two mutants the suite
 # must kill and an equivalent one it must not.
+# CHECK_WORKTREE names the cache's worktree used (make check
+# CHECK_WORKTREE=demo leaves a mutation study running in "mutation" alone).
 MUTATION_SMOKE := arm64-nisv-errno,arm64-mmio-phys-addr-page,eq-arm64-mmio-fill-order
+CHECK_WORKTREE ?= mutation
 check-kernel-build:
 	scripts/deps.sh
-	tree=$$(cd scripts && python3 -m kvmc.kernel_tree --worktree mutation) && \
+	tree=$$(cd scripts && python3 -m kvmc.kernel_tree --worktree "$(CHECK_WORKTREE)") && \
 		./run_tests.sh --build "$$tree" --arch arm64 --baseline baselines/debian.txt -o results/built
 	cd scripts && python3 -m kvmc.mutation check
-	cd scripts && python3 -m kvmc.mutation run --arch arm64 --config arm64 --worktree mutation --mutants $(MUTATION_SMOKE) \
-		--expect-kills --json $(CURDIR)/results/mutation/smoke.json --doc $(CURDIR)/results/mutation/smoke.md
+	cd scripts && python3 -m kvmc.mutation run --arch arm64 --config arm64 --worktree "$(CHECK_WORKTREE)" --mutants $(MUTATION_SMOKE) \
+		--expect-kills --json "$(CURDIR)/results/mutation/smoke.json" --doc "$(CURDIR)/results/mutation/smoke.md"
 
 # Kernel mutation study (docs/mutation.md, docs/mutation.json):
 #   make mutation [MUTATION_ARCH=arm64|x86_64|all] [MUTANTS=id,id]

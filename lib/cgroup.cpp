@@ -2,8 +2,6 @@
 #include "cgroup.h"
 
 #include <cerrno>
-#include <fstream>
-#include <sstream>
 #include <cstring>
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -16,20 +14,31 @@ namespace kvmc {
 
 namespace {
 
+/* Plain file descriptors, not iostreams: a binary without <fstream> links
+ * without the locale machinery, half the size, and the test VM's
+ * initramfs unpacks that much faster. */
 bool write_file(const std::string &path, const std::string &text)
 {
-	std::ofstream f(path);
-	f << text;
-	f.flush();
-	return f.good();
+	int fd = open(path.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	ssize_t n = write(fd, text.data(), text.size());
+	bool ok = n == static_cast<ssize_t>(text.size());
+	return close(fd) == 0 && ok;
 }
 
 std::string read_file(const std::string &path)
 {
-	std::ifstream f(path);
-	std::stringstream s;
-	s << f.rdbuf();
-	return s.str();
+	std::string text;
+	int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return text;
+	char buf[4096];
+	ssize_t n;
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		text.append(buf, static_cast<size_t>(n));
+	close(fd);
+	return text;
 }
 
 /* Grow the stack now, so later calls do not need new stack pages. */

@@ -2,7 +2,9 @@
 # /init of the test VM's initramfs: mount what the tests need, run them,
 # hand the results and the kernel log back over the console between
 # markers run_tests.sh looks for, and power off.
-/bin/busybox --install -s /bin
+# The applets' links come with the initramfs (run_tests.sh reads busybox's
+# table of names); make them here only if they did not.
+[ -e /bin/sh ] || /bin/busybox --install -s /bin
 mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
@@ -53,8 +55,10 @@ else
 	[ "${KVMC_MODE:-run}" = list ] && set -- -l "$@"
 	# A WARN or taint from boot or module loading belongs to no test:
 	# report it once, before the first one (issue 11, C13).
-	tainted=$(cat /proc/sys/kernel/tainted 2>/dev/null || echo 0)
-	warned=$(dmesg | grep -E 'WARNING:|BUG:|Oops|kernel BUG' | head -n 3 | tr '\n' ' ')
+	# (As few processes as will do: each costs milliseconds under emulation,
+	# before the first test.)
+	{ read -r tainted < /proc/sys/kernel/tainted; } 2>/dev/null || tainted=0
+	warned=$(dmesg | grep -m 3 -E 'WARNING:|BUG:|Oops|kernel BUG' | tr '\n' ' ')
 	if [ "$tainted" != 0 ] || [ -n "$warned" ]; then
 		echo "@@KVMC-BOOTHEALTH tainted=$tainted $warned"
 	fi

@@ -102,10 +102,19 @@ tests=${tests# }
 key=$(printf '%s\n' "script $(sha256sum < "$SELF" | cut -d' ' -f1)" "arch $arch" \
 	"source $src" "headers $headers" "cc $("$cc" --version | head -n 1)" "tests $tests")
 
-build=$TOP/build/kernel-selftests/$arch
-mkdir -p "$TOP/build/kernel-selftests" "$outdir"
+# The selftests' Makefile names its objects by their full path, which make
+# splits at spaces: a clone whose path has one builds them in the cache.
+builds=$TOP/build/kernel-selftests
+case $TOP in
+*[[:space:]]*) builds=${KVMC_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kvm-contract}/build/kernel-selftests-$(printf %s "$TOP" | sha256sum | cut -c1-16) ;;
+esac
+case $builds in
+*[[:space:]]*) die "cannot build the selftests under $builds (make cannot handle the space): set KVMC_CACHE to a path without one" ;;
+esac
+build=$builds/$arch
+mkdir -p "$builds" "$outdir"
 # One build per ARCH at a time.
-exec 9> "$TOP/build/kernel-selftests/$arch.lock"
+exec 9> "$builds/$arch.lock"
 flock 9
 
 up_to_date() {

@@ -32,23 +32,38 @@ copy() {
 cp -p "$harness/run_kselftest.sh" "$dest/"
 for f in "$harness"/kselftest/*; do copy "$f" "$dest/kselftest/${f##*/}"; done
 
-bins=$(cat "$tests/kvm-contract-list.txt")
-for b in $bins; do
+# install NAME: the binary TESTDIR/NAME into the collection.
+install_binary() {
 	if [ -n "$strip" ]; then
 		# Stripped copies: a fifth of the size, for a faster VM boot.
-		if [ ! -f "$col/$b" ] || [ "$tests/$b" -nt "$col/$b" ]; then
-			"$strip" -o "$col/$b.tmp" "$tests/$b"
-			touch -r "$tests/$b" "$col/$b.tmp"
-			mv "$col/$b.tmp" "$col/$b"
+		if [ ! -f "$col/$1" ] || [ -L "$col/$1" ] || [ "$tests/$1" -nt "$col/$1" ]; then
+			"$strip" -o "$col/$1.tmp" "$tests/$1"
+			touch -r "$tests/$1" "$col/$1.tmp"
+			mv "$col/$1.tmp" "$col/$1"
 		fi
 	else
-		copy "$tests/$b" "$col/$b"
+		copy "$tests/$1" "$col/$1"
+	fi
+}
+
+bins=$(cat "$tests/kvm-contract-list.txt")
+keep=$bins
+for b in $bins; do
+	if [ -L "$tests/$b" ]; then
+		# A test that is a name of the multi-call binary: the same link
+		# here, and the binary once.
+		real=$(readlink "$tests/$b")
+		case $keep in *"$real"*) ;; *) install_binary "$real"; keep="$keep
+$real" ;; esac
+		[ "$(readlink "$col/$b" 2>/dev/null)" = "$real" ] || { rm -f "$col/$b"; ln -s "$real" "$col/$b"; }
+	else
+		install_binary "$b"
 	fi
 done
 # Binaries of tests that no longer exist go.
 for f in "$col"/*; do
 	case $f in *.txt|*/settings|*/ktap-runner.sh) continue ;; esac
-	echo "$bins" | grep -qx "${f##*/}" || rm -f "$f"
+	echo "$keep" | grep -qx "${f##*/}" || rm -f "$f"
 done
 copy "$tests/kvm-contract-list.txt" "$col/kvm-contract-list.txt"
 copy "$top/scripts/ktap-runner.sh" "$col/ktap-runner.sh"

@@ -378,7 +378,8 @@ def unit_runs(o: Options, done: Callable[[Run], None]) -> None:
         say("building the oracle's unit tests")
         quiet: dict[str, object] = {} if s.verbose else {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
         with clone_lock():
-            rc = call(["make", "-C", TOP, f"O={out}", "unit-build"], **quiet)
+            # O relative to the clone, whose path may have a space.
+            rc = call(["make", "-C", TOP, f"O={os.path.relpath(out, TOP)}", "unit-build"], **quiet)
         if rc != 0:
             say("unit test build failed; rerun with -v")
             r.untestable = "unit test build failed"

@@ -61,6 +61,10 @@ DEFAULT_TIMEOUT = 3 * 3600.0
 STAMP = "kvmc-config.stamp"
 BUILD_LOG = "kvmc-build.log"
 CONFIG_LOG = "kvmc-config.log"
+# The times of this build directory's last configure, cold build and
+# build (key=value lines, seconds), for make bench: a cold build is not
+# rerun to be measured.
+TIMINGS = "kvmc-timings"
 
 OPTION_LINE = re.compile(r"^(CONFIG_[A-Za-z0-9_]+)=(.*)$")
 NOT_SET_LINE = re.compile(r"^# (CONFIG_[A-Za-z0-9_]+) is not set$")
@@ -236,6 +240,31 @@ def build_dir_for(tree: str, arch: str, cache: str) -> Path:
     return Path(cache) / "build" / f"{digest}-{arch}"
 
 
+# What the kernel's Makefile refuses in a source or output path.
+UNSAFE_PATH = re.compile(r"[\s:]")
+
+
+def make_path(src: Path, out: Path) -> tuple[Path, list[str]]:
+    """The path make is given for the tree SRC, and the make variables
+    that go with it. The kernel's Makefile refuses a source directory
+    whose real path has a space or a colon; such a tree is built through
+    a symbolic link next to its build directory, with abs_srctree (which
+    the Makefile would otherwise set to the link's real path) set to the
+    link on make's command line."""
+    if UNSAFE_PATH.search(str(out)):
+        raise BuildError(f"the kernel's build cannot use the build directory {out} (a space or a "
+                         f"colon in its path): set KVMC_CACHE to a path without one")
+    if not UNSAFE_PATH.search(str(src)):
+        return src, []
+    link = out.with_name(out.name + ".tree")
+    if not (link.is_symlink() and os.readlink(link) == str(src)):
+        tmp = link.with_name(link.name + f".{os.getpid()}")
+        tmp.unlink(missing_ok=True)
+        os.symlink(src, tmp)
+        os.replace(tmp, link)
+    return link, [f"abs_srctree={link}"]
+
+
 def check_tree(tree: Path, arch: str) -> None:
     if not tree.is_dir():
         raise BuildError(f"{tree}: no such directory")
@@ -342,7 +371,8 @@ def build_kernel(tree: str, arch: str, cache: str, extra_options: list[str] = []
     env.setdefault("KBUILD_BUILD_USER", "kvm-contract")
     env.setdefault("KBUILD_BUILD_HOST", "kvm-contract")
     jobs = jobs or os.cpu_count() or 1
-    runner = Runner(src, out, make_vars, nice, time.monotonic() + timeout, env)
+    tree_path, tree_vars = make_path(src, out)
+    runner = Runner(tree_path, out, make_vars + tree_vars, nice, time.monotonic() + timeout, env)
     config = out / ".config"
     image = out / ARCHES[arch]["image"]
     stamp = plan.stamp(arch, make_vars)
@@ -362,12 +392,13 @@ def build_kernel(tree: str, arch: str, cache: str, extra_options: list[str] = []
             f = out / f"kvmc-fragment-{i}-{Path(name).name.lstrip('-')}.config"
             f.write_text(text)
             frag_files.append(str(f))
-        runner.run(["sh", str(src / "scripts/kconfig/merge_config.sh"), "-m", "-O", str(out),
+        runner.run(["sh", str(tree_path / "scripts/kconfig/merge_config.sh"), "-m", "-O", str(out),
                     str(config)] + frag_files, clog, "merge_config.sh")
         runner.make(["olddefconfig"], clog, "make olddefconfig")
         _verify(config, wanted, src)
         (out / STAMP).write_text(stamp + "\n")
         timings["configure"] = time.monotonic() - t
+        record_timings(out, {"configure_s": f"{timings['configure']:.1f}", "configure_date": _now()})
 
     release = _read(out / "include/config/kernel.release") or ""
     if configure_only:
@@ -384,6 +415,12 @@ def build_kernel(tree: str, arch: str, cache: str, extra_options: list[str] = []
     blog.write_text("")
     runner.make([ARCHES[arch]["target"]], blog, f"building {src} for {arch}", jobs=jobs)
     timings["build"] = time.monotonic() - t
+    kind = "incremental" if incremental else "cold"
+    record = {"build_s": f"{timings['build']:.1f}", "build_kind": kind, "build_date": _now()}
+    if not incremental:
+        record.update({"cold_build_s": record["build_s"], "cold_build_date": record["build_date"],
+                       "cold_build_jobs": str(jobs)})
+    record_timings(out, record)
     # make may have rerun kconfig (a commit that changed a Kconfig file):
     # the final .config is the one that counts.
     not_in_tree = _verify(config, wanted, src, say)
@@ -393,6 +430,27 @@ def build_kernel(tree: str, arch: str, cache: str, extra_options: list[str] = []
     return BuiltKernel(image=str(image), arch=arch, config=str(config), build_dir=str(out),
                        release=release, timings=timings, incremental=incremental,
                        reconfigured=reconfigure, not_in_tree=not_in_tree, ccache=use_ccache)
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+def read_timings(build_dir: Path) -> dict[str, str]:
+    """What record_timings() left in BUILD_DIR ({} when nothing)."""
+    out: dict[str, str] = {}
+    for line in (_read(build_dir / TIMINGS) or "").splitlines():
+        key, sep, value = line.partition("=")
+        if sep:
+            out[key.strip()] = value.strip()
+    return out
+
+
+def record_timings(build_dir: Path, values: dict[str, str]) -> None:
+    merged = {**read_timings(build_dir), **values}
+    tmp = build_dir / (TIMINGS + ".tmp")
+    tmp.write_text("".join(f"{k}={v}\n" for k, v in sorted(merged.items())))
+    tmp.replace(build_dir / TIMINGS)
 
 
 def _read(path: Path) -> str | None:

@@ -266,6 +266,21 @@ class QemuArgv(unittest.TestCase):
         self.assertIn("KVMC_MODULE_PARAMS_kvm_amd=npt=0", run_config(shadow, Settings()))
 
 
+class Initramfs(unittest.TestCase):
+    def test_busybox_applets_from_its_table_of_names(self) -> None:
+        from .runner import busybox_applets
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "busybox")
+            with open(path, "wb") as f:
+                f.write(b"\x7fELF code \x00\xae [\x00[[\x00acpid\x00ash\x00sh\x00zcat\x00\x00strings")
+            self.assertEqual(busybox_applets(path), ["[", "[[", "acpid", "ash", "sh", "zcat"])
+            # Not sorted, or no sh: not the table; /init makes the links.
+            for junk in (b"[\x00[[\x00sh\x00ash\x00", b"[\x00[[\x00acpid\x00", b"no table"):
+                with open(path, "wb") as f:
+                    f.write(junk)
+                self.assertEqual(busybox_applets(path), [])
+
+
 class Console_(unittest.TestCase):
     def test_sections(self) -> None:
         c = Console("arm64")

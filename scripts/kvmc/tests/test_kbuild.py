@@ -30,9 +30,15 @@ IMAGE = kbuild.ARCHES[HOST_ARCH]["image"]
 # A stand-in for a kernel tree: allnoconfig writes a small .config,
 # olddefconfig keeps each option's last value except those the fake
 # Kconfig marks as unmet (UNMET_*), the image target writes the image, or
-# fails like a compiler when the tree holds a file BROKEN.
+# fails like a compiler when the tree holds a file BROKEN. Like the
+# kernel's, it refuses a source path with a space or a colon.
 FAKE_MAKEFILE = textwrap.dedent("""\
     O ?= .
+    # As the kernel's Makefile: no spaces or colons in the source path.
+    abs_srctree := $(realpath $(dir $(lastword $(MAKEFILE_LIST))))
+    ifneq ($(words $(subst :, ,$(abs_srctree))), 1)
+    $(error source directory cannot contain spaces or colons)
+    endif
     allnoconfig:
     \tprintf 'CONFIG_BASE=y\\n# CONFIG_OTHER is not set\\n' > $(O)/.config
     \techo allnoconfig >> $(O)/calls
@@ -224,6 +230,12 @@ class BuildTest(unittest.TestCase):
         self.assertTrue(second.incremental)
         self.assertEqual(second.timings["configure"], 0.0)
         self.assertEqual(self.calls(), ["allnoconfig", "olddefconfig", "build", "build"])
+        # The times stay with the build directory: the cold build's are
+        # kept when an incremental one follows.
+        timings = kbuild.read_timings(Path(second.build_dir))
+        self.assertEqual(timings["build_kind"], "incremental")
+        self.assertEqual(timings["cold_build_s"], f"{first.timings['build']:.1f}")
+        self.assertIn("configure_s", timings)
 
     def test_configure_only(self) -> None:
         built = self.build(configure_only=True)
@@ -251,6 +263,27 @@ class BuildTest(unittest.TestCase):
         with self.assertRaises(BuildError) as e:
             kbuild.build_kernel(str(self.tree / "nowhere"), HOST_ARCH, str(self.cache))
         self.assertIn("no such directory", e.exception.reason)
+
+    def test_tree_path_with_space_or_colon(self) -> None:
+        # The kernel's Makefile refuses such a source path: the build goes
+        # through a link next to the build directory, keyed as before by
+        # the tree's real path.
+        moved = Path(self.tmp.name) / "a tree: here" / "linux"
+        moved.parent.mkdir()
+        self.tree.rename(moved)
+        self.tree = moved
+        first = self.build()
+        self.assertEqual(Path(first.image).read_text(), "image\n")
+        self.assertEqual(self.calls(), ["allnoconfig", "olddefconfig", "build"])
+        out = kbuild.build_dir_for(str(moved), HOST_ARCH, str(self.cache))
+        self.assertEqual(first.build_dir, str(out))
+        self.assertEqual(os.readlink(out.with_name(out.name + ".tree")), str(moved))
+        self.assertTrue(self.build().incremental)
+
+    def test_cache_path_with_space_is_named(self) -> None:
+        with self.assertRaises(BuildError) as e:
+            kbuild.build_kernel(str(self.tree), HOST_ARCH, str(Path(self.tmp.name) / "a cache"), nice=0)
+        self.assertIn("set KVMC_CACHE to a path without one", e.exception.reason)
 
     def test_tree_configured_in_place(self) -> None:
         (self.tree / ".config").write_text("CONFIG_A=y\n")
