@@ -137,7 +137,14 @@ LIB_OBJS := $(patsubst %.cpp,$(OUT)/obj/%.o,$(LIB_SRCS)) $(OUT)/obj/lib/guest_im
 $(OUT)/obj/tests/%.o: CXXFLAGS_EXTRA = $(HARNESS_FLAGS) -DKVMC_TEST_ENTRY=kvmc_test_$(notdir $*) \
 	-D_fixture_global=kvmc_fixture_global_$(notdir $*)
 
-$(OUT)/obj/%.o: %.cpp $(DEPS_STAMP)
+# Objects depend on how they are compiled, not only on their sources: a
+# changed flag (or a build directory from before the multi-call binary)
+# rebuilds them instead of failing at the link.
+$(OUT)/obj/flags.stamp: FORCE
+	@mkdir -p $(@D)
+	$(call write_if_changed,$@,'$(TARGET_CXX) $(COMMON_CXXFLAGS) $(UAPI_FLAGS) $(HARNESS_FLAGS) multicall-1')
+
+$(OUT)/obj/%.o: %.cpp $(DEPS_STAMP) $(OUT)/obj/flags.stamp
 	@mkdir -p $(@D)
 	$(TARGET_CXX) $(COMMON_CXXFLAGS) $(UAPI_FLAGS) $(CXXFLAGS_EXTRA) -MMD -MP -c -o $@ $<
 
