@@ -179,6 +179,34 @@ TEST_F(g2_guest_memfd_gone, load_after_fault)
 }
 
 /*
+ * After a memory fault exit, a fault of another kind: the guest_memfd
+ * slot is repaired, the guest goes on to a page whose host memory is
+ * PROT_NONE (M4). That -EFAULT is judged as M4 on its own (C4: where
+ * KVM_CAP_MEMORY_FAULT_INFO is 0 nothing is promised), but a
+ * KVM_EXIT_MEMORY_FAULT it carries must describe this fault (C2): not
+ * the first one's, left over from the previous exit.
+ */
+TEST_F(g2_guest_memfd_gone, then_broken_backing)
+{
+	Kvm kvm;
+	GuestVm g(kvm);
+	REQUIRE_G2(g.vm());
+	const uint64_t gone_base = ARCH_TEST_GPA, broken_base = ARCH_TEST_GPA + (1u << 20);
+	GoneGmemSlot gone(g.vm(), test_slot, gone_base);
+	gone.close_file();
+	HostMapping backing = HostMapping::anonymous(page_size());
+	Memslot broken(g.vm(), test_slot + 1, broken_base, backing);
+	ASSERT_EQ(0, mprotect(backing.data(), page_size(), PROT_NONE));
+
+	const uint64_t gone_gpa = gone_base + 0x48, broken_gpa = broken_base + 0x650;
+	g.order({load(gone_gpa, 8), load(broken_gpa, 8)});
+	ASSERT_OUTCOME("guest_memfd load", Expectation::memory_fault(rules::C10, EFAULT, gone_gpa), g.run());
+	gone.replace_with_memory(g.vm(), test_slot, gone_base, 0x48, 0x1122334455667788ull);
+	const bool promised = g.vm().check_extension(KVM_CAP_MEMORY_FAULT_INFO) == 1;
+	ASSERT_OUTCOME("load from PROT_NONE memory", Expectation::unresolvable_fault(broken_gpa, promised), g.run());
+}
+
+/*
  * The file goes away after the guest mapped its page: the binding holds
  * no reference to the file (kvm_gmem_release() in virt/kvm/guest_memfd.c
  * runs at the last close, clears the memslot's file and zaps the
