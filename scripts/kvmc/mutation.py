@@ -559,9 +559,11 @@ def append_run(old: dict[str, Any], new: dict[str, Any], catalog: list[Mutant]) 
 def recount(run: dict[str, Any], catalog: list[Mutant]) -> dict[str, Any]:
     """RUN's totals computed again under CATALOG as it is now (a mutant
     found equivalent after the run is then counted as a control); results
-    of mutants the catalog no longer has are dropped."""
+    of mutants the catalog no longer has, or no longer runs on RUN's
+    architecture, are dropped."""
     by_id = {m.id: m for m in catalog}
-    kept = [r for r in run.get("results", []) if r["mutant"] in by_id]
+    arch = run["totals"]["arch"]
+    kept = [r for r in run.get("results", []) if r["mutant"] in by_id and arch in by_id[r["mutant"]].arches()]
     results = [r for r in (result_from_json(r, by_id) for r in kept) if r]
     return dict(run, results=kept, totals=totals(results, run["totals"]["arch"]))
 

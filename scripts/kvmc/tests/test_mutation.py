@@ -277,6 +277,8 @@ class Kills(unittest.TestCase):
         t = mutation.recount(run, now)["totals"]
         self.assertEqual((t["counted"], t["controls"], t["controls_killed"]), (1, 1, []))
         self.assertEqual(len(mutation.recount(run, now[:1])["results"]), 1)
+        elsewhere = mutation.parse_catalog(ONE.replace('arch = "arm64"', 'arch = "x86_64"'))
+        self.assertEqual(mutation.recount(run, elsewhere)["results"], [])
 
     def test_the_catalog_explains_only_with_one_line(self) -> None:
         for m in mutation.load_catalog():
