@@ -72,4 +72,31 @@ TEST_F(g6_private_mismatch, load_after_mmio)
 		       g.complete_load_and_run(stale_mmio_value));
 }
 
+/* G6 where no memslot is: a private access cannot be emulated MMIO
+ * (emulated MMIO is shared-only), so KVM exits with the PRIVATE memory
+ * fault instead of KVM_EXIT_MMIO (kvm_handle_noslot_fault(),
+ * arch/x86/kvm/mmu/mmu.c): C1, C2 with the PRIVATE flag. */
+TEST_F(g6_private_mismatch, no_memslot)
+{
+	Kvm kvm;
+	const int types = kvm.check_extension(KVM_CAP_VM_TYPES);
+	if (!(types & (1 << KVM_X86_SW_PROTECTED_VM)))
+		SKIP(return, "KVM_CAP_VM_TYPES is %#x: no KVM_X86_SW_PROTECTED_VM "
+			     "(CONFIG_KVM_SW_PROTECTED_VM), no VM type with private memory", types);
+	GuestVm g(kvm, KVM_X86_SW_PROTECTED_VM);
+	REQUIRE_CAP(g.vm(), KVM_CAP_MEMORY_ATTRIBUTES, KVM_MEMORY_ATTRIBUTE_PRIVATE);
+
+	struct kvm_memory_attributes attrs {};
+	attrs.address = ARCH_TEST_GPA;
+	attrs.size = page_size();
+	attrs.attributes = KVM_MEMORY_ATTRIBUTE_PRIVATE;
+	ASSERT_EQ(0, ioctl(g.vm().fd(), KVM_SET_MEMORY_ATTRIBUTES, &attrs))
+		TH_LOG("KVM_SET_MEMORY_ATTRIBUTES: %s", errno_name(errno).c_str());
+
+	const uint64_t gpa = ARCH_TEST_GPA + 0x30;
+	g.order({load(gpa, 8)});
+	ASSERT_OUTCOME("private load where no memslot is", Expectation::memory_fault(rules::C2, EFAULT, gpa, true),
+		       g.run());
+}
+
 KVMC_TEST_MAIN
