@@ -99,7 +99,8 @@ class Lock:
 _scratch: set[str] = set()
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
+    """Whether a process with that pid exists (ours or not)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -114,7 +115,7 @@ def scratch_dir(parent: str, name: str) -> str:
     the run be killed outright, by the next run)."""
     for old in os.listdir(parent) if os.path.isdir(parent) else []:
         m = re.fullmatch(r"run\..+\.(\d+)", old)
-        if m and not _alive(int(m.group(1))):
+        if m and not alive(int(m.group(1))):
             shutil.rmtree(os.path.join(parent, old), ignore_errors=True)
     d = os.path.join(parent, f"run.{name}.{os.getpid()}")
     shutil.rmtree(d, ignore_errors=True)

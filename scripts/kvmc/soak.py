@@ -54,6 +54,7 @@ from types import FrameType
 from typing import Iterable
 
 from . import TOP, results
+from .runner import alive
 from .report import single_tests
 
 USAGE = """\
@@ -503,7 +504,7 @@ class Soak:
             files = []
             for x in stray_files(builds, result_dirs, self.tmpdir, self.cache):
                 pid = int(x.what.rsplit(".", 1)[1]) if x.kind == "scratch dir" else 0
-                if pid and pid not in runners and _alive(pid):
+                if pid and pid not in runners and alive(pid):
                     continue    # a run's that is not the soak's, still under way
                 files.append(x)
             found = stray_processes(read_procs(), self.token, paths, runners) + files
@@ -528,16 +529,6 @@ def _wait_or_kill(p: subprocess.Popen[bytes], seconds: float) -> int | None:
             pass
         p.wait()
         return None
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def describe(o: Outcome, n: int) -> str:
