@@ -23,6 +23,9 @@ struct KernelHealth {
 KernelHealth health_snapshot();
 /* What went wrong since the snapshot, one line each (empty: nothing). */
 std::vector<std::string> health_problems(const KernelHealth &before);
+/* What went wrong since the kernel started: every problem the kernel log
+ * still holds and any taint at all, as health_problems() words them. */
+std::vector<std::string> health_problems_since_boot();
 
 /* Whether one kernel log message reports a kernel problem (pure). */
 bool is_kernel_problem(const std::string &message);

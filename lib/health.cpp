@@ -97,20 +97,34 @@ KernelHealth health_snapshot()
 	return h;
 }
 
-std::vector<std::string> health_problems(const KernelHealth &before)
+/* The problems in the log records after before's (in all of them when
+ * whole_log), and the taint bits before did not have. */
+static std::vector<std::string> problems_since(const KernelHealth &before, bool whole_log)
 {
 	std::vector<std::string> problems;
-	if (!before.valid)
-		return problems;
 	if (before.kmsg_readable)
 		for_each_record([&](const Record &r) {
-			if (r.seq > before.kmsg_seq && is_kernel_problem(r.message))
+			if ((whole_log || r.seq > before.kmsg_seq) && is_kernel_problem(r.message))
 				problems.push_back("kernel log: " + r.message);
 		});
 	uint64_t taint = read_taint();
 	if (taint & ~before.taint)
 		problems.push_back("new taint: " + describe_taint(before.taint) + " -> " + describe_taint(taint));
 	return problems;
+}
+
+std::vector<std::string> health_problems(const KernelHealth &before)
+{
+	if (!before.valid)
+		return {};
+	return problems_since(before, false);
+}
+
+std::vector<std::string> health_problems_since_boot()
+{
+	KernelHealth boot{};
+	boot.valid = boot.kmsg_readable = true;
+	return problems_since(boot, true);
 }
 
 std::string health_kind(const std::string &problem)

@@ -35,7 +35,8 @@ matches() {
 	return 1
 }
 
-bins=$(cat "$dir/kvm-contract-list.txt")
+bins=
+while read -r b; do bins="$bins $b"; done < "$dir/kvm-contract-list.txt"
 
 if [ "$list_only" = 1 ]; then
 	for b in $bins; do

@@ -6,6 +6,7 @@
  */
 #include "test_util.h"
 
+#include <algorithm>
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -81,6 +82,9 @@ TEST_F(kvmc_self_health, check_fires)
 	for (const auto &p : problems)
 		log_line("caught: " + p);
 	ASSERT_EQ(1, problems.size());
+	/* The boot-time check (kvm-contract-tests --boot-health) sees it too. */
+	auto since_boot = health_problems_since_boot();
+	ASSERT_TRUE(std::find(since_boot.begin(), since_boot.end(), problems[0]) != since_boot.end());
 
 	if (!destructive_allowed())
 		return;

@@ -38,6 +38,8 @@ class QemuConfig:
     # instead of the system's, and these words on the kernel command line.
     newer_qemu: bool = False
     cmdline: str = ""
+    # Boot with QEMU's device tree cut to its used size (qemu.packed_dtb).
+    packed_dtb: bool = False
 
     def image_problem(self, path: str) -> str:
         """Why path is not a kernel this machine boots, or "" if it may be."""

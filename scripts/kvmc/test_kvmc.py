@@ -11,13 +11,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import struct
 import subprocess
 import sys
 import tempfile
 import unittest
 import xml.etree.ElementTree as ET
 
-from . import TOP, baseline as bl, report, results
+from . import TOP, baseline as bl, qemu, report, results
 from .cli import UsageError, check_writable, parse_args
 from .console import Console
 from .ktap import Counts, Parser, Verdict, parse
@@ -264,6 +265,38 @@ class QemuArgv(unittest.TestCase):
         self.assertEqual(shadow.module_params, {"kvm-amd": "npt=0"})
         from .runner import Settings, run_config
         self.assertIn("KVMC_MODULE_PARAMS_kvm_amd=npt=0", run_config(shadow, Settings()))
+
+
+class DeviceTree(unittest.TestCase):
+    @staticmethod
+    def blob(free: int) -> bytes:
+        rsv = b"\0" * 16
+        structure = struct.pack(">I", 9)          # FDT_END
+        strings = b"compatible\0"
+        off_rsv, off_struct = 40, 56
+        off_strings = off_struct + len(structure)
+        used = off_strings + len(strings)
+        header = struct.pack(">10I", 0xd00dfeed, used + free, off_struct, off_strings, off_rsv,
+                             17, 16, 0, len(strings), len(structure))
+        return header + rsv + structure + strings + b"\0" * free
+
+    def test_pack_cuts_the_free_space(self) -> None:
+        packed = qemu.pack_fdt(self.blob(1 << 20))
+        self.assertEqual(packed, self.blob(0))
+        self.assertEqual(struct.unpack(">I", packed[4:8])[0], len(packed))
+
+    def test_pack_refuses_what_is_not_a_tree(self) -> None:
+        with self.assertRaises(ValueError):
+            qemu.pack_fdt(b"\0" * 64)
+        broken = bytearray(self.blob(0))
+        broken[4:8] = struct.pack(">I", 10)       # totalsize inside the header
+        with self.assertRaises(ValueError):
+            qemu.pack_fdt(bytes(broken))
+
+    def test_machine_args_leave_out_the_boot(self) -> None:
+        argv = CONFIGS["arm64"].argv("K", "I", "x=1", {})
+        machine = qemu.machine_args([*argv, "-dtb", "D"])
+        self.assertEqual(machine, argv[:argv.index("-kernel")])
 
 
 class Initramfs(unittest.TestCase):
