@@ -73,8 +73,10 @@ public:
 	void protect(size_t offset, size_t len, int prot);
 	void unmap();
 
-
 private:
+	HostMapping(void *addr, size_t size) : addr_(addr), size_(size) {}
+	static HostMapping file(int fd, size_t size, int prot, int flags, const char *how);
+
 	void *addr_ = nullptr;
 	size_t size_ = 0;
 };

@@ -69,32 +69,30 @@ void UniqueFd::reset(int fd)
 
 HostMapping HostMapping::anonymous(size_t size, int prot)
 {
-	HostMapping m;
-	m.addr_ = mmap(nullptr, size, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (m.addr_ == MAP_FAILED)
+	void *addr = mmap(nullptr, size, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (addr == MAP_FAILED)
 		die("mmap(%zu bytes, anonymous): %s", size, errno_name(errno).c_str());
-	m.size_ = size;
-	return m;
+	return HostMapping(addr, size);
+}
+
+/* A view of the file fd: flags MAP_SHARED or MAP_PRIVATE, which how
+ * names in the message when mmap() fails. */
+HostMapping HostMapping::file(int fd, size_t size, int prot, int flags, const char *how)
+{
+	void *addr = mmap(nullptr, size, prot, flags, fd, 0);
+	if (addr == MAP_FAILED)
+		die("mmap(fd %d, %zu bytes, %s): %s", fd, size, how, errno_name(errno).c_str());
+	return HostMapping(addr, size);
 }
 
 HostMapping HostMapping::shared_file(int fd, size_t size, int prot)
 {
-	HostMapping m;
-	m.addr_ = mmap(nullptr, size, prot, MAP_SHARED, fd, 0);
-	if (m.addr_ == MAP_FAILED)
-		die("mmap(fd %d, %zu bytes, shared): %s", fd, size, errno_name(errno).c_str());
-	m.size_ = size;
-	return m;
+	return file(fd, size, prot, MAP_SHARED, "shared");
 }
 
 HostMapping HostMapping::private_file(int fd, size_t size, int prot)
 {
-	HostMapping m;
-	m.addr_ = mmap(nullptr, size, prot, MAP_PRIVATE, fd, 0);
-	if (m.addr_ == MAP_FAILED)
-		die("mmap(fd %d, %zu bytes, private): %s", fd, size, errno_name(errno).c_str());
-	m.size_ = size;
-	return m;
+	return file(fd, size, prot, MAP_PRIVATE, "private");
 }
 
 HostMapping &HostMapping::operator=(HostMapping &&o) noexcept
