@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "arch.h"
+#include "backing.h"
 #include "layout.h"
 
 using namespace kvmc;
@@ -241,25 +242,14 @@ TEST_F(m1_no_memslot, store)
  */
 namespace {
 
-enum class Breakage { prot_none, unmapped, truncated };
 /* What the vCPU did before the access under test. */
 enum class Prelude { none, mmio, pio, mapped };
 
 class BrokenBacking {
 public:
 	BrokenBacking(GuestVm &g, Breakage how, bool is_write, Prelude prelude = Prelude::none)
-		: how_(how), prelude_(prelude)
+		: prelude_(prelude), backing_(g.vm(), how, "kvm-contract-m6")
 	{
-		const size_t size = 2 * page_size();
-		if (how == Breakage::truncated) {
-			memfd_.reset(memfd_create("kvm-contract-m6", MFD_CLOEXEC));
-			if (memfd_.get() < 0 || ftruncate(memfd_.get(), size))
-				die("memfd of %zu bytes: %s", size, errno_name(errno).c_str());
-			backing_ = HostMapping::shared_file(memfd_.get(), size);
-		} else {
-			backing_ = HostMapping::anonymous(size);
-		}
-		slot_.emplace(g.vm(), test_slot, ARCH_TEST_GPA, backing_);
 		const guest::Step access = is_write ? store(fault_gpa(), 8, ~pattern) : load(fault_gpa(), 8);
 		const guest::Step first = store(before_gpa(), 8, pattern);
 		switch (prelude) {
@@ -323,7 +313,7 @@ public:
 			_metadata->exit_code = KSFT_FAIL;
 			return false;
 		}
-		break_page();
+		backing_.break_page();
 		return true;
 	}
 
@@ -338,55 +328,17 @@ public:
 		return g.complete_load_and_run(value);
 	}
 
-	/* Make the second page unusable, after the slot was registered. */
-	void break_page()
-	{
-		switch (how_) {
-		case Breakage::prot_none:
-			backing_.protect(page_size(), page_size(), PROT_NONE);
-			break;
-		case Breakage::unmapped:
-			if (munmap(backing_.data() + page_size(), page_size()))
-				die("munmap: %s", errno_name(errno).c_str());
-			break;
-		case Breakage::truncated:
-			if (ftruncate(memfd_.get(), page_size()))
-				die("ftruncate: %s", errno_name(errno).c_str());
-			break;
-		}
-	}
-
-	/* Undo it: the page is usable again (and zero, unless M4). */
-	void repair()
-	{
-		void *page = backing_.data() + page_size();
-		switch (how_) {
-		case Breakage::prot_none:
-			backing_.protect(page_size(), page_size(), PROT_READ | PROT_WRITE);
-			break;
-		case Breakage::unmapped:
-			if (mmap(page, page_size(), PROT_READ | PROT_WRITE,
-				 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) != page)
-				die("mmap(MAP_FIXED): %s", errno_name(errno).c_str());
-			break;
-		case Breakage::truncated:
-			if (ftruncate(memfd_.get(), 2 * page_size()))
-				die("ftruncate: %s", errno_name(errno).c_str());
-			break;
-		}
-	}
+	/* Make the page usable again (and zero, unless M4). */
+	void repair() { backing_.repair(); }
 
 	static uint64_t before_gpa() { return ARCH_TEST_GPA + 0x10; }
 	static uint64_t fault_gpa() { return ARCH_TEST_GPA + page_size() + 0x20; }
-	uint64_t &host(uint64_t gpa) { return *reinterpret_cast<uint64_t *>(backing_.data() + gpa - ARCH_TEST_GPA); }
+	uint64_t &host(uint64_t gpa) { return backing_.host(gpa - ARCH_TEST_GPA); }
 
 private:
-	Breakage how_;
 	Prelude prelude_;
 	std::optional<uint64_t> completion_;
-	UniqueFd memfd_;
-	HostMapping backing_;
-	std::optional<Memslot> slot_;
+	BreakableBacking backing_;
 };
 
 struct BrokenBackingVariant {

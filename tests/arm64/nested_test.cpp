@@ -28,6 +28,7 @@
 
 #include "arch.h"
 #include "arm64/nested.h"
+#include "backing.h"
 #include "cgroup.h"
 #include "layout.h"
 
@@ -439,73 +440,6 @@ TEST_F(n13_nested_no_syndrome, nisv_on)
  * -1/EFAULT, the payload as KVM_CAP_MEMORY_FAULT_INFO promises (C4), and
  * C12 once userspace repairs it: the nested context's access completes.
  */
-namespace {
-
-enum class Breakage { prot_none, unmapped, truncated };
-
-class NestedBacking {
-public:
-	NestedBacking(GuestVm &g, Breakage how) : how_(how)
-	{
-		const size_t size = 2 * page_size();
-		if (how == Breakage::truncated) {
-			memfd_.reset(memfd_create("kvm-contract-n8", MFD_CLOEXEC));
-			if (memfd_.get() < 0 || ftruncate(memfd_.get(), size))
-				die("memfd of %zu bytes: %s", size, errno_name(errno).c_str());
-			backing_ = HostMapping::shared_file(memfd_.get(), size);
-		} else {
-			backing_ = HostMapping::anonymous(size);
-		}
-		slot_.emplace(g.vm(), test_slot, ARCH_TEST_GPA, backing_);
-	}
-
-	void break_page()
-	{
-		switch (how_) {
-		case Breakage::prot_none:
-			backing_.protect(page_size(), page_size(), PROT_NONE);
-			break;
-		case Breakage::unmapped:
-			if (munmap(backing_.data() + page_size(), page_size()))
-				die("munmap: %s", errno_name(errno).c_str());
-			break;
-		case Breakage::truncated:
-			if (ftruncate(memfd_.get(), page_size()))
-				die("ftruncate: %s", errno_name(errno).c_str());
-			break;
-		}
-	}
-
-	void repair()
-	{
-		void *page = backing_.data() + page_size();
-		switch (how_) {
-		case Breakage::prot_none:
-			backing_.protect(page_size(), page_size(), PROT_READ | PROT_WRITE);
-			break;
-		case Breakage::unmapped:
-			if (mmap(page, page_size(), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
-				 -1, 0) != page)
-				die("mmap(MAP_FIXED): %s", errno_name(errno).c_str());
-			break;
-		case Breakage::truncated:
-			if (ftruncate(memfd_.get(), 2 * page_size()))
-				die("ftruncate: %s", errno_name(errno).c_str());
-			break;
-		}
-	}
-
-	uint64_t &host(uint64_t offset) { return *reinterpret_cast<uint64_t *>(backing_.data() + offset); }
-
-private:
-	Breakage how_;
-	UniqueFd memfd_;
-	HostMapping backing_;
-	std::optional<Memslot> slot_;
-};
-
-} /* namespace */
-
 KVM_FIXTURE(n8_nested_broken_backing);
 FIXTURE_VARIANT(n8_nested_broken_backing) { Breakage how; bool is_write; };
 FIXTURE_VARIANT_ADD(n8_nested_broken_backing, prot_none_load) { .how = Breakage::prot_none, .is_write = false };
@@ -518,7 +452,7 @@ TEST_F(n8_nested_broken_backing, fault_then_recover)
 	Kvm kvm;
 	REQUIRE_GUEST_HYPERVISOR(kvm);
 	GuestVm g(kvm, GuestVm::hypervisor);
-	NestedBacking b(g, variant->how);
+	BreakableBacking b(g.vm(), variant->how, "kvm-contract-n8");
 	ExitWhenDone exit_when_done(_metadata);
 	const uint64_t before = 0x10, offset = page_size() + 0x20;
 	g.order({nested_store(window_ipa(before), pattern), nested_access(offset, variant->is_write)});

@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Host memory behind a test's memslot, set up the same way by more than
+ * one test file: two pages a test breaks and repairs under the guest
+ * (M4-M6, N8).
+ */
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+
+#include "kvm.h"
+
+namespace kvmc {
+
+/* How a BreakableBacking's second page stops being usable. */
+enum class Breakage { prot_none, unmapped, truncated };
+
+/*
+ * Two pages of host memory in memslot test_slot at ARCH_TEST_GPA:
+ * anonymous memory, or for Breakage::truncated a MAP_SHARED view of a
+ * memfd named memfd_name. break_page() makes the second page unusable
+ * after the memslot was added: PROT_NONE (M4), munmap()ed (M5), the memfd
+ * truncated below it (M6). repair() undoes that: the page is usable again
+ * (and zero, unless it was PROT_NONE).
+ */
+class BreakableBacking {
+public:
+	BreakableBacking(Vm &vm, Breakage how, const char *memfd_name);
+	void break_page();
+	void repair();
+	/* The host's view of the 8 bytes at offset in the backing. */
+	uint64_t &host(uint64_t offset) { return *reinterpret_cast<uint64_t *>(backing_.data() + offset); }
+
+private:
+	Breakage how_;
+	UniqueFd memfd_;
+	HostMapping backing_;
+	std::optional<Memslot> slot_;
+};
+
+} /* namespace kvmc */

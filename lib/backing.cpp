@@ -1,0 +1,64 @@
+// SPDX-License-Identifier: GPL-2.0
+#include "backing.h"
+
+#include <cerrno>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "guest_vm.h"
+#include "layout.h"
+#include "names.h"
+
+namespace kvmc {
+
+BreakableBacking::BreakableBacking(Vm &vm, Breakage how, const char *memfd_name) : how_(how)
+{
+	const size_t size = 2 * page_size();
+	if (how == Breakage::truncated) {
+		memfd_.reset(memfd_create(memfd_name, MFD_CLOEXEC));
+		if (memfd_.get() < 0 || ftruncate(memfd_.get(), size))
+			die("memfd of %zu bytes: %s", size, errno_name(errno).c_str());
+		backing_ = HostMapping::shared_file(memfd_.get(), size);
+	} else {
+		backing_ = HostMapping::anonymous(size);
+	}
+	slot_.emplace(vm, test_slot, ARCH_TEST_GPA, backing_);
+}
+
+void BreakableBacking::break_page()
+{
+	switch (how_) {
+	case Breakage::prot_none:
+		backing_.protect(page_size(), page_size(), PROT_NONE);
+		break;
+	case Breakage::unmapped:
+		if (munmap(backing_.data() + page_size(), page_size()))
+			die("munmap: %s", errno_name(errno).c_str());
+		break;
+	case Breakage::truncated:
+		if (ftruncate(memfd_.get(), page_size()))
+			die("ftruncate: %s", errno_name(errno).c_str());
+		break;
+	}
+}
+
+void BreakableBacking::repair()
+{
+	void *page = backing_.data() + page_size();
+	switch (how_) {
+	case Breakage::prot_none:
+		backing_.protect(page_size(), page_size(), PROT_READ | PROT_WRITE);
+		break;
+	case Breakage::unmapped:
+		if (mmap(page, page_size(), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1,
+			 0) != page)
+			die("mmap(MAP_FIXED): %s", errno_name(errno).c_str());
+		break;
+	case Breakage::truncated:
+		if (ftruncate(memfd_.get(), 2 * page_size()))
+			die("ftruncate: %s", errno_name(errno).c_str());
+		break;
+	}
+}
+
+} /* namespace kvmc */
