@@ -346,56 +346,43 @@ struct BrokenBackingVariant {
 	Prelude prelude;
 };
 
-void broken_backing_fault(struct __test_metadata *_metadata, Breakage how, const BrokenBackingVariant &v)
+/* What an M4-M6 test checks once the guest reached the broken page. */
+enum class Check {
+	fault,		/* the access: -1/EFAULT and the payload C4 promises */
+	recover,	/* the access fails with EFAULT; repaired, the guest goes on (C12) */
+	rerun,		/* fault, the same fault on KVM_RUN again, then recover's repair */
+};
+
+void broken_backing(struct __test_metadata *_metadata, Breakage how, const BrokenBackingVariant &v, Check check)
 {
 	Kvm kvm;
 	GuestVm g(kvm);
 	BrokenBacking b(g, how, v.is_write, v.prelude);
 	if (!b.run_prelude(_metadata, g))
 		return;
-	bool promised = g.vm().check_extension(KVM_CAP_MEMORY_FAULT_INFO) == 1;
-	EXPECT_OUTCOME("access", Expectation::unresolvable_fault(b.fault_gpa(), promised), b.run_to_access(g));
-	EXPECT_VALUE(rules::C12, "steps completed before the fault", b.access_step(), g.completed());
-}
+	if (check == Check::recover) {
+		ASSERT_OUTCOME("access", Expectation::error(rules::C12, EFAULT), b.run_to_access(g));
+	} else {
+		bool promised = g.vm().check_extension(KVM_CAP_MEMORY_FAULT_INFO) == 1;
+		const Expectation fault = Expectation::unresolvable_fault(b.fault_gpa(), promised);
+		EXPECT_OUTCOME("access", fault, b.run_to_access(g));
+		if (check == Check::rerun)
+			EXPECT_OUTCOME("KVM_RUN again, nothing repaired", fault, g.run());
+		EXPECT_VALUE(rules::C12, "steps completed before the fault", b.access_step(), g.completed());
+		if (check == Check::fault)
+			return;
+	}
 
-/* Repair, run, and check that nothing the guest did was lost (C12). */
-void repair_and_finish(struct __test_metadata *_metadata, GuestVm &g, BrokenBacking &b, bool is_write)
-{
+	/* Repair, run, and check that nothing the guest did was lost (C12). */
 	b.repair();
-	if (!is_write)
+	if (!v.is_write)
 		b.host(b.fault_gpa()) = ~pattern;
 	ASSERT_OUTCOME("after the repair", Expectation::guest_done(rules::C12), g.run());
 	EXPECT_VALUE(rules::C12, "guest's earlier store", pattern, b.host(b.before_gpa()));
-	if (is_write)
+	if (v.is_write)
 		EXPECT_VALUE(rules::C12, "the retried store", ~pattern, b.host(b.fault_gpa()));
 	else
 		EXPECT_VALUE(rules::C12, "the retried load", ~pattern, g.loaded(b.access_step()));
-}
-
-void broken_backing_recover(struct __test_metadata *_metadata, Breakage how, const BrokenBackingVariant &v)
-{
-	Kvm kvm;
-	GuestVm g(kvm);
-	BrokenBacking b(g, how, v.is_write, v.prelude);
-	if (!b.run_prelude(_metadata, g))
-		return;
-	ASSERT_OUTCOME("access", Expectation::error(rules::C12, EFAULT), b.run_to_access(g));
-	repair_and_finish(_metadata, g, b, v.is_write);
-}
-
-void broken_backing_rerun(struct __test_metadata *_metadata, Breakage how, const BrokenBackingVariant &v)
-{
-	Kvm kvm;
-	GuestVm g(kvm);
-	BrokenBacking b(g, how, v.is_write, v.prelude);
-	if (!b.run_prelude(_metadata, g))
-		return;
-	bool promised = g.vm().check_extension(KVM_CAP_MEMORY_FAULT_INFO) == 1;
-	const Expectation fault = Expectation::unresolvable_fault(b.fault_gpa(), promised);
-	EXPECT_OUTCOME("access", fault, b.run_to_access(g));
-	EXPECT_OUTCOME("KVM_RUN again, nothing repaired", fault, g.run());
-	EXPECT_VALUE(rules::C12, "steps completed before the fault", b.access_step(), g.completed());
-	repair_and_finish(_metadata, g, b, v.is_write);
 }
 
 } /* namespace */
@@ -409,9 +396,9 @@ void broken_backing_rerun(struct __test_metadata *_metadata, Breakage how, const
 	FIXTURE_VARIANT_ADD(fixture, after_pio) { .v = {false, Prelude::pio} };    \
 	FIXTURE_VARIANT_ADD(fixture, load_after_mapped) { .v = {false, Prelude::mapped} }; \
 	FIXTURE_VARIANT_ADD(fixture, store_after_mapped) { .v = {true, Prelude::mapped} }; \
-	TEST_F(fixture, fault) { broken_backing_fault(_metadata, how, variant->v); } \
-	TEST_F(fixture, recover) { broken_backing_recover(_metadata, how, variant->v); } \
-	TEST_F(fixture, rerun) { broken_backing_rerun(_metadata, how, variant->v); }
+	TEST_F(fixture, fault) { broken_backing(_metadata, how, variant->v, Check::fault); } \
+	TEST_F(fixture, recover) { broken_backing(_metadata, how, variant->v, Check::recover); } \
+	TEST_F(fixture, rerun) { broken_backing(_metadata, how, variant->v, Check::rerun); }
 
 BROKEN_BACKING_SCENARIO(m4_prot_none, Breakage::prot_none)
 BROKEN_BACKING_SCENARIO(m5_unmapped, Breakage::unmapped)
