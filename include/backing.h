@@ -2,13 +2,14 @@
 /*
  * Host memory behind a test's memslot, set up the same way by more than
  * one test file: two pages a test breaks and repairs under the guest
- * (M4-M6, N8).
+ * (M4-M6, N8), and hugetlb pages it poisons (P2, N15).
  */
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <string>
 
 #include "kvm.h"
 
@@ -39,5 +40,22 @@ private:
 	HostMapping backing_;
 	std::optional<Memslot> slot_;
 };
+
+/* The hugetlb pages P2 and N15 poison. */
+constexpr size_t huge_page_size = 2ul << 20;
+
+/*
+ * count hugetlb pages of huge_page_size, populated, for the rest of the
+ * process: nothing unmaps them. nullptr and *why where this machine has
+ * none to give.
+ */
+uint8_t *map_huge_pages(size_t count, std::string *why);
+
+/*
+ * A memslot test_slot at ARCH_TEST_GPA over the count huge pages at
+ * base, which no owner deletes (it goes with the VM):
+ * KVM_SET_USER_MEMORY_REGION2's 0 or -errno.
+ */
+int add_huge_pages_memslot(Vm &vm, const uint8_t *base, size_t count);
 
 } /* namespace kvmc */

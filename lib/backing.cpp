@@ -61,4 +61,26 @@ void BreakableBacking::repair()
 	}
 }
 
+uint8_t *map_huge_pages(size_t count, std::string *why)
+{
+	void *p = mmap(nullptr, count * huge_page_size, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | MAP_POPULATE, -1, 0);
+	if (p == MAP_FAILED) {
+		*why = "no 2 MiB huge pages (" + errno_name(errno) +
+		       "): reserve some with echo 8 > /proc/sys/vm/nr_hugepages";
+		return nullptr;
+	}
+	return static_cast<uint8_t *>(p);
+}
+
+int add_huge_pages_memslot(Vm &vm, const uint8_t *base, size_t count)
+{
+	struct kvm_userspace_memory_region2 region {};
+	region.slot = test_slot;
+	region.guest_phys_addr = ARCH_TEST_GPA;
+	region.memory_size = count * huge_page_size;
+	region.userspace_addr = reinterpret_cast<uint64_t>(base);
+	return vm.set_memory_region_raw(region);
+}
+
 } /* namespace kvmc */

@@ -636,27 +636,19 @@ KVM_FIXTURE(n15_nested_poisoned_huge_page);
 TEST_F(n15_nested_poisoned_huge_page, load)
 {
 	REQUIRE_DESTRUCTIVE();
-	const size_t huge = 2ul << 20;
-	void *p = mmap(nullptr, 2 * huge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | MAP_POPULATE,
-		       -1, 0);
-	if (p == MAP_FAILED)
-		SKIP(return, "no 2 MiB huge pages (%s): reserve some with echo 8 > /proc/sys/vm/nr_hugepages",
-		     errno_name(errno).c_str());
-	uint8_t *base = static_cast<uint8_t *>(p);
+	std::string no_huge_pages;
+	uint8_t *base = map_huge_pages(2, &no_huge_pages);
+	if (!base)
+		SKIP(return, "%s", no_huge_pages.c_str());
 	Kvm kvm;
 	REQUIRE_GUEST_HYPERVISOR(kvm);
 	GuestVm g(kvm, GuestVm::hypervisor);
-	struct kvm_userspace_memory_region2 region {};
-	region.slot = test_slot;
-	region.guest_phys_addr = ARCH_TEST_GPA;
-	region.memory_size = 2 * huge;
-	region.userspace_addr = reinterpret_cast<uint64_t>(base);
-	ASSERT_EQ(0, g.vm().set_memory_region_raw(region));
+	ASSERT_EQ(0, add_huge_pages_memslot(g.vm(), base, 2));
 	ExitWhenDone exit_when_done(_metadata);
 
-	const uint64_t offset = huge + 0x3040;
+	const uint64_t offset = huge_page_size + 0x3040;
 	g.order({nested_store(window_ipa(0x10), pattern), nested_load(window_ipa(offset))});
-	if (const char *why = poison_unavailable(poison(base + huge + 0x3000)))
+	if (const char *why = poison_unavailable(poison(base + huge_page_size + 0x3000)))
 		SKIP(return, "%s", why);
 	Observation obs = g.run();
 	SignalRecord native = native_fault(base + offset);
