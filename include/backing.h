@@ -2,7 +2,8 @@
 /*
  * Host memory behind a test's memslot, set up the same way by more than
  * one test file: two pages a test breaks and repairs under the guest
- * (M4-M6, N8), and hugetlb pages it poisons (P2, N15).
+ * (M4-M6, N8), hugetlb pages it poisons (P2, N15), and a guest_memfd the
+ * host maps (G1, G3, G4 and the nested N tests).
  */
 #pragma once
 
@@ -57,5 +58,20 @@ uint8_t *map_huge_pages(size_t count, std::string *why);
  * KVM_SET_USER_MEMORY_REGION2's 0 or -errno.
  */
 int add_huge_pages_memslot(Vm &vm, const uint8_t *base, size_t count);
+
+/*
+ * A guest_memfd of size bytes made with flags (GUEST_MEMFD_FLAG_MMAP
+ * among them), mapped by the host (view) and bound whole to memslot slot
+ * at gpa, with the view as the memslot's userspace_addr. fill: a byte the
+ * host writes all over the view before the memslot is added.
+ */
+struct MappedGmemSlot {
+	MappedGmemSlot(Vm &vm, uint32_t slot, uint64_t gpa, uint64_t size, uint64_t flags,
+		       std::optional<uint8_t> fill = std::nullopt);
+
+	GuestMemfd gmem;
+	HostMapping view;
+	std::optional<Memslot> memslot;
+};
 
 } /* namespace kvmc */

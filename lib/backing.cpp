@@ -2,6 +2,7 @@
 #include "backing.h"
 
 #include <cerrno>
+#include <cstring>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -81,6 +82,15 @@ int add_huge_pages_memslot(Vm &vm, const uint8_t *base, size_t count)
 	region.memory_size = count * huge_page_size;
 	region.userspace_addr = reinterpret_cast<uint64_t>(base);
 	return vm.set_memory_region_raw(region);
+}
+
+MappedGmemSlot::MappedGmemSlot(Vm &vm, uint32_t slot, uint64_t gpa, uint64_t size, uint64_t flags,
+			       std::optional<uint8_t> fill)
+	: gmem(vm, size, flags), view(gmem.map())
+{
+	if (fill)
+		memset(view.data(), *fill, view.size());
+	memslot.emplace(vm, slot, gpa, gmem, 0, size, view);
 }
 
 } /* namespace kvmc */

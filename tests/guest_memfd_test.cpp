@@ -8,6 +8,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "backing.h"
 #include "cgroup.h"
 #include "layout.h"
 
@@ -63,19 +64,15 @@ TEST_F(g1_guest_memfd, store_then_load)
 	Kvm kvm;
 	GuestVm g(kvm);
 	REQUIRE_SHARED_GMEM(g.vm());
-
-	const size_t size = 2 * page_size();
-	GuestMemfd gmem(g.vm(), size, shared_flags);
-	HostMapping view = gmem.map();
-	Memslot slot(g.vm(), test_slot, ARCH_TEST_GPA, gmem, 0, size, view);
+	MappedGmemSlot region(g.vm(), test_slot, ARCH_TEST_GPA, 2 * page_size(), shared_flags);
 
 	const uint64_t value = 0x0123456789abcdefull;
 	const uint64_t host_value = 0xfedcba9876543210ull;
-	*reinterpret_cast<uint64_t *>(view.data() + page_size() + 8) = host_value;
+	*reinterpret_cast<uint64_t *>(region.view.data() + page_size() + 8) = host_value;
 	g.order({store(ARCH_TEST_GPA + 0x30, 8, value), load(ARCH_TEST_GPA + page_size() + 8, 8)});
 	ASSERT_OUTCOME("accesses", Expectation::guest_done(rules::G1), g.run());
 	EXPECT_VALUE(rules::G1, "guest store seen through the guest_memfd mapping", value,
-		     *reinterpret_cast<uint64_t *>(view.data() + 0x30));
+		     *reinterpret_cast<uint64_t *>(region.view.data() + 0x30));
 	EXPECT_VALUE(rules::G1, "host store seen by the guest", host_value, g.loaded(1));
 }
 
@@ -263,14 +260,12 @@ TEST_F(g3_punched_hole, load_after_punch)
 	Kvm kvm;
 	GuestVm g(kvm);
 	REQUIRE_SHARED_GMEM(g.vm());
-	GuestMemfd gmem(g.vm(), 2 * page_size(), shared_flags);
-	HostMapping view = gmem.map();
-	Memslot slot(g.vm(), test_slot, ARCH_TEST_GPA, gmem, 0, 2 * page_size(), view);
+	MappedGmemSlot region(g.vm(), test_slot, ARCH_TEST_GPA, 2 * page_size(), shared_flags);
 
 	const uint64_t gpa = ARCH_TEST_GPA + page_size() + 0x18;
 	g.order({store(gpa, 8, 0x1234567890abcdefull), sync_point(), load(gpa, 8)});
 	ASSERT_OUTCOME("store", Expectation::guest_sync(rules::G3), g.run());
-	ASSERT_EQ(0, fallocate(gmem.fd(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, page_size(),
+	ASSERT_EQ(0, fallocate(region.gmem.fd(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, page_size(),
 			       page_size()))
 		TH_LOG("fallocate(PUNCH_HOLE): %s", errno_name(errno).c_str());
 	ASSERT_OUTCOME("load after the punch", Expectation::guest_done(rules::G3), g.run());
@@ -288,21 +283,19 @@ TEST_F(g3_punched_hole, store_after_punch)
 	Kvm kvm;
 	GuestVm g(kvm);
 	REQUIRE_SHARED_GMEM(g.vm());
-	GuestMemfd gmem(g.vm(), 2 * page_size(), shared_flags);
-	HostMapping view = gmem.map();
-	Memslot slot(g.vm(), test_slot, ARCH_TEST_GPA, gmem, 0, 2 * page_size(), view);
+	MappedGmemSlot region(g.vm(), test_slot, ARCH_TEST_GPA, 2 * page_size(), shared_flags);
 
 	const uint64_t gpa = ARCH_TEST_GPA + page_size() + 0x18;
 	const uint64_t value = 0x5566778899aabbccull;
 	g.order({store(gpa, 8, 0x1234567890abcdefull), store(gpa + 8, 8, 0x1234567890abcdefull), sync_point(),
 		 store(gpa, 8, value), load(gpa + 8, 8)});
 	ASSERT_OUTCOME("stores", Expectation::guest_sync(rules::G3), g.run());
-	ASSERT_EQ(0, fallocate(gmem.fd(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, page_size(),
+	ASSERT_EQ(0, fallocate(region.gmem.fd(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, page_size(),
 			       page_size()))
 		TH_LOG("fallocate(PUNCH_HOLE): %s", errno_name(errno).c_str());
 	ASSERT_OUTCOME("store and load after the punch", Expectation::guest_done(rules::G3), g.run());
 	EXPECT_VALUE(rules::G3, "guest store after the punch, seen through the guest_memfd mapping", value,
-		     *reinterpret_cast<uint64_t *>(view.data() + page_size() + 0x18));
+		     *reinterpret_cast<uint64_t *>(region.view.data() + page_size() + 0x18));
 	EXPECT_VALUE(rules::G3, "value loaded from the rest of the punched page", 0, g.loaded(4));
 }
 
@@ -319,23 +312,21 @@ TEST_F(g3_punched_hole, neighbours_intact)
 	GuestVm g(kvm);
 	REQUIRE_SHARED_GMEM(g.vm());
 	const uint64_t page = page_size();
-	GuestMemfd gmem(g.vm(), 3 * page, shared_flags);
-	HostMapping view = gmem.map();
-	Memslot slot(g.vm(), test_slot, ARCH_TEST_GPA, gmem, 0, 3 * page, view);
+	MappedGmemSlot region(g.vm(), test_slot, ARCH_TEST_GPA, 3 * page, shared_flags);
 
 	const uint64_t before = ARCH_TEST_GPA + page - 8, hole = ARCH_TEST_GPA + page, after = ARCH_TEST_GPA + 2 * page;
 	const uint64_t v_before = 0xa1a2a3a4a5a6a7a8ull, v_hole = 0xb1b2b3b4b5b6b7b8ull, v_after = 0xc1c2c3c4c5c6c7c8ull;
 	g.order({store(before, 8, v_before), store(hole, 8, v_hole), store(after, 8, v_after), sync_point(),
 		 load(before, 8), load(hole, 8), load(after, 8)});
 	ASSERT_OUTCOME("stores", Expectation::guest_sync(rules::G3), g.run());
-	ASSERT_EQ(0, fallocate(gmem.fd(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, page, page))
+	ASSERT_EQ(0, fallocate(region.gmem.fd(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, page, page))
 		TH_LOG("fallocate(PUNCH_HOLE): %s", errno_name(errno).c_str());
 	ASSERT_OUTCOME("loads after the punch", Expectation::guest_done(rules::G3), g.run());
 	EXPECT_VALUE(rules::G3, "last word before the hole", v_before, g.loaded(4));
 	EXPECT_VALUE(rules::G3, "first word of the hole", 0, g.loaded(5));
 	EXPECT_VALUE(rules::G3, "first word after the hole", v_after, g.loaded(6));
 	EXPECT_VALUE(rules::G3, "first word after the hole, through the guest_memfd mapping", v_after,
-		     *reinterpret_cast<uint64_t *>(view.data() + 2 * page));
+		     *reinterpret_cast<uint64_t *>(region.view.data() + 2 * page));
 }
 
 /*
@@ -350,9 +341,7 @@ TEST_F(g3_punched_hole, unaligned_rejected)
 	GuestVm g(kvm);
 	REQUIRE_SHARED_GMEM(g.vm());
 	const uint64_t page = page_size();
-	GuestMemfd gmem(g.vm(), 2 * page, shared_flags);
-	HostMapping view = gmem.map();
-	Memslot slot(g.vm(), test_slot, ARCH_TEST_GPA, gmem, 0, 2 * page, view);
+	MappedGmemSlot region(g.vm(), test_slot, ARCH_TEST_GPA, 2 * page, shared_flags);
 
 	const uint64_t value = 0xd1d2d3d4d5d6d7d8ull;
 	g.order({store(ARCH_TEST_GPA + page, 8, value), store(ARCH_TEST_GPA + page + 0x800, 8, value), sync_point(),
@@ -360,9 +349,9 @@ TEST_F(g3_punched_hole, unaligned_rejected)
 	ASSERT_OUTCOME("stores", Expectation::guest_sync(rules::G3), g.run());
 	const int mode = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE;
 	EXPECT_ERRNO(rules::G3, "PUNCH_HOLE of half a page", EINVAL,
-		     fallocate(gmem.fd(), mode, page, page / 2) ? -errno : 0);
+		     fallocate(region.gmem.fd(), mode, page, page / 2) ? -errno : 0);
 	EXPECT_ERRNO(rules::G3, "PUNCH_HOLE from the middle of a page", EINVAL,
-		     fallocate(gmem.fd(), mode, page + page / 2, page / 2) ? -errno : 0);
+		     fallocate(region.gmem.fd(), mode, page + page / 2, page / 2) ? -errno : 0);
 	ASSERT_OUTCOME("loads", Expectation::guest_done(rules::G3), g.run());
 	EXPECT_VALUE(rules::G3, "first word of the page", value, g.loaded(3));
 	EXPECT_VALUE(rules::G3, "word in the page's second half", value, g.loaded(4));
@@ -391,9 +380,7 @@ TEST_F(g4_allocation_failure, fill)
 		SKIP(return, "%s", why.c_str());
 
 	const uint64_t size = 64ull << 20;
-	GuestMemfd gmem(g.vm(), size, shared_flags);
-	HostMapping view = gmem.map();
-	Memslot slot(g.vm(), test_slot, ARCH_TEST_GPA, gmem, 0, size, view);
+	MappedGmemSlot region(g.vm(), test_slot, ARCH_TEST_GPA, size, shared_flags);
 	const uint64_t pages = size / page_size();
 	g.order({fill(ARCH_TEST_GPA, pages, page_size())});
 
