@@ -91,6 +91,37 @@ private:
 	struct __test_metadata *m_;
 };
 
+/* The test region as two pages of anonymous memory in test_slot at
+ * ARCH_TEST_GPA. fill: a byte the host writes all over them before the
+ * memslot is added. */
+struct AnonRegion {
+	explicit AnonRegion(Vm &vm, std::optional<uint8_t> fill = std::nullopt)
+		: backing(HostMapping::anonymous(2 * page_size()))
+	{
+		if (fill)
+			memset(backing.data(), *fill, backing.size());
+		memslot.emplace(vm, test_slot, ARCH_TEST_GPA, backing);
+	}
+
+	HostMapping backing;
+	std::optional<Memslot> memslot;
+};
+
+/* The test region as two pages of a guest_memfd the host never maps (the
+ * memslot's userspace_addr side is anonymous memory): closing gmem
+ * closes the file's only reference. */
+struct UnmappedGmemRegion {
+	explicit UnmappedGmemRegion(Vm &vm)
+		: gmem(vm, 2 * page_size(), gmem_flags), shared(HostMapping::anonymous(2 * page_size())),
+		  memslot(vm, test_slot, ARCH_TEST_GPA, gmem, 0, 2 * page_size(), shared)
+	{
+	}
+
+	GuestMemfd gmem;
+	HostMapping shared;
+	Memslot memslot;
+};
+
 } /* namespace */
 
 #define REQUIRE_GUEST_HYPERVISOR(kvm)                                              \
@@ -120,11 +151,10 @@ TEST_F(n0_guest_hypervisor, vncr_page_and_stage2)
 	log_line("KVM_CAP_ARM_EL2=" + std::to_string(kvm.check_extension(KVM_CAP_ARM_EL2)) +
 		 " KVM_CAP_ARM_EL2_E2H0=" + std::to_string(kvm.check_extension(KVM_CAP_ARM_EL2_E2H0)));
 	GuestVm g(kvm, GuestVm::hypervisor);
-	HostMapping backing = HostMapping::anonymous(2 * page_size());
-	Memslot slot(g.vm(), test_slot, ARCH_TEST_GPA, backing);
+	AnonRegion region(g.vm());
 	ExitWhenDone exit_when_done(_metadata);
 	auto host = [&](uint64_t gpa) -> uint64_t & {
-		return *reinterpret_cast<uint64_t *>(backing.data() + gpa - ARCH_TEST_GPA);
+		return *reinterpret_cast<uint64_t *>(region.backing.data() + gpa - ARCH_TEST_GPA);
 	};
 	host(vncr_hcr_gpa()) = pattern;
 	host(ARCH_TEST_GPA + 0x40) = ~pattern;
@@ -200,10 +230,9 @@ TEST_F(n3_vncr_prot_none, access)
 	Kvm kvm;
 	REQUIRE_GUEST_HYPERVISOR(kvm);
 	GuestVm g(kvm, GuestVm::hypervisor);
-	HostMapping backing = HostMapping::anonymous(2 * page_size());
-	Memslot slot(g.vm(), test_slot, ARCH_TEST_GPA, backing);
+	AnonRegion region(g.vm());
 	ExitWhenDone exit_when_done(_metadata);
-	backing.protect(page_size(), page_size(), PROT_NONE);
+	region.backing.protect(page_size(), page_size(), PROT_NONE);
 	bool promised = g.vm().check_extension(KVM_CAP_MEMORY_FAULT_INFO) == 1;
 	if (promised)
 		SKIP(return, "KVM_CAP_MEMORY_FAULT_INFO is 1: C4 would want an exit, not the injection asserted here");
@@ -226,11 +255,9 @@ TEST_F(n4_vncr_guest_memfd_gone, access)
 	REQUIRE_GUEST_HYPERVISOR(kvm);
 	GuestVm g(kvm, GuestVm::hypervisor);
 	REQUIRE_SHARED_GMEM(g.vm());
-	GuestMemfd gmem(g.vm(), 2 * page_size(), gmem_flags);
-	HostMapping shared = HostMapping::anonymous(2 * page_size());
-	Memslot slot(g.vm(), test_slot, ARCH_TEST_GPA, gmem, 0, 2 * page_size(), shared);
+	UnmappedGmemRegion region(g.vm());
 	ExitWhenDone exit_when_done(_metadata);
-	gmem.close();
+	region.gmem.close();
 
 	g.order({vncr_access(variant->is_write)});
 	ASSERT_OUTCOME("VNCR access",
@@ -248,14 +275,11 @@ TEST_F(n5_vncr_poisoned_guest_memfd, load)
 	REQUIRE_GUEST_HYPERVISOR(kvm);
 	GuestVm g(kvm, GuestVm::hypervisor);
 	REQUIRE_SHARED_GMEM(g.vm());
-	GuestMemfd gmem(g.vm(), 2 * page_size(), gmem_flags);
-	HostMapping view = gmem.map();
-	memset(view.data(), 0x5a, view.size());
-	Memslot slot(g.vm(), test_slot, ARCH_TEST_GPA, gmem, 0, 2 * page_size(), view);
+	MappedGmemSlot region(g.vm(), test_slot, ARCH_TEST_GPA, 2 * page_size(), gmem_flags, 0x5a);
 	ExitWhenDone exit_when_done(_metadata);
 
 	install_signal_recorder();
-	int err = madvise(view.data() + page_size(), page_size(), MADV_HWPOISON) ? errno : 0;
+	int err = madvise(region.view.data() + page_size(), page_size(), MADV_HWPOISON) ? errno : 0;
 	if (err && err != EBUSY) /* guest_memfd may refuse yet poison the page */
 		SKIP(return, "MADV_HWPOISON: %s (needs root and CONFIG_MEMORY_FAILURE)", errno_name(err).c_str());
 	g.order({vncr_access(false)});
@@ -278,13 +302,11 @@ TEST_F(n5_vncr_poisoned_anon_page, load)
 	Kvm kvm;
 	REQUIRE_GUEST_HYPERVISOR(kvm);
 	GuestVm g(kvm, GuestVm::hypervisor);
-	HostMapping backing = HostMapping::anonymous(2 * page_size());
-	memset(backing.data(), 0x5a, backing.size());
-	Memslot slot(g.vm(), test_slot, ARCH_TEST_GPA, backing);
+	AnonRegion region(g.vm(), 0x5a);
 	ExitWhenDone exit_when_done(_metadata);
 
 	install_signal_recorder();
-	if (madvise(backing.data() + page_size(), page_size(), MADV_HWPOISON))
+	if (madvise(region.backing.data() + page_size(), page_size(), MADV_HWPOISON))
 		SKIP(return, "MADV_HWPOISON: %s (needs root and CONFIG_MEMORY_FAILURE)", errno_name(errno).c_str());
 	g.order({vncr_access(false)});
 	ASSERT_OUTCOME("VNCR load", arch::vncr_external_abort(false, vncr_hcr_gpa()), g.run());
@@ -319,6 +341,28 @@ std::optional<std::string> fill_but_last_page(const GuestMemfd &gmem)
 
 constexpr uint64_t alloc_gmem_size = 64ull << 20;
 
+/*
+ * N6, N10 once the guest has run to its sync point: in a 4 MiB memory
+ * cgroup, a guest_memfd of alloc_gmem_size bound at gpa (test_slot + 1)
+ * is filled but for its last page, and the next run, whose access needs
+ * that page, is judged against expected.
+ */
+void run_out_of_memory(struct __test_metadata *_metadata, GuestVm &g, uint64_t gpa, const char *step,
+		       const Expectation &expected)
+{
+	std::string why;
+	auto cg = MemoryCgroup::enter(4u << 20, &why);
+	if (!cg)
+		SKIP(return, "%s", why.c_str());
+	MappedGmemSlot region(g.vm(), test_slot + 1, gpa, alloc_gmem_size, gmem_flags);
+	ExitWhenDone exit_first(_metadata);
+	if (auto full = fill_but_last_page(region.gmem))
+		SKIP(return, "%s", full->c_str());
+	Observation obs = g.run();
+	cg->lift();
+	ASSERT_OUTCOME(step, expected, obs);
+}
+
 } /* namespace */
 
 KVM_FIXTURE(n6_vncr_guest_memfd_allocation_failure);
@@ -329,28 +373,14 @@ TEST_F(n6_vncr_guest_memfd_allocation_failure, load)
 	REQUIRE_GUEST_HYPERVISOR(kvm);
 	GuestVm g(kvm, GuestVm::hypervisor);
 	REQUIRE_SHARED_GMEM(g.vm());
-	HostMapping setup = HostMapping::anonymous(2 * page_size());
-	Memslot setup_slot(g.vm(), test_slot, ARCH_TEST_GPA, setup);
+	AnonRegion setup(g.vm());
 	ExitWhenDone exit_when_done(_metadata);
 	const uint64_t gmem_gpa = ARCH_TEST_GPA + (1ull << 28);
 	const uint64_t last = gmem_gpa + alloc_gmem_size - page_size() + arch::vncr_hcr_offset;
 	g.order({vncr_load(vncr_hcr_gpa()), sync_point(), vncr_load(last)});
 	ASSERT_OUTCOME("first VNCR load", Expectation::guest_sync(arch::rules::N), g.run());
-
-	std::string why;
-	auto cg = MemoryCgroup::enter(4u << 20, &why);
-	if (!cg)
-		SKIP(return, "%s", why.c_str());
-	GuestMemfd gmem(g.vm(), alloc_gmem_size, gmem_flags);
-	HostMapping view = gmem.map();
-	Memslot slot(g.vm(), test_slot + 1, gmem_gpa, gmem, 0, alloc_gmem_size, view);
-	ExitWhenDone exit_first(_metadata);
-	if (auto full = fill_but_last_page(gmem))
-		SKIP(return, "%s", full->c_str());
-	Observation obs = g.run();
-	cg->lift();
-	ASSERT_OUTCOME("VNCR load with no memory left", Expectation::allocation_failure(last).because(gmem_basis),
-		       obs);
+	run_out_of_memory(_metadata, g, gmem_gpa, "VNCR load with no memory left",
+			  Expectation::allocation_failure(last).because(gmem_basis));
 }
 
 /*
@@ -485,11 +515,9 @@ TEST_F(n9_nested_guest_memfd_gone, load)
 	REQUIRE_GUEST_HYPERVISOR(kvm);
 	GuestVm g(kvm, GuestVm::hypervisor);
 	REQUIRE_SHARED_GMEM(g.vm());
-	GuestMemfd gmem(g.vm(), 2 * page_size(), gmem_flags);
-	HostMapping shared = HostMapping::anonymous(2 * page_size());
-	Memslot slot(g.vm(), test_slot, ARCH_TEST_GPA, gmem, 0, 2 * page_size(), shared);
+	UnmappedGmemRegion region(g.vm());
 	ExitWhenDone exit_when_done(_metadata);
-	gmem.close();
+	region.gmem.close();
 
 	const uint64_t offset = page_size() + 0x48;
 	g.order({nested_load(window_ipa(offset))});
@@ -507,28 +535,15 @@ TEST_F(n10_nested_guest_memfd_allocation_failure, load)
 	REQUIRE_GUEST_HYPERVISOR(kvm);
 	GuestVm g(kvm, GuestVm::hypervisor);
 	REQUIRE_SHARED_GMEM(g.vm());
-	HostMapping setup = HostMapping::anonymous(2 * page_size());
-	Memslot setup_slot(g.vm(), test_slot, ARCH_TEST_GPA, setup);
+	AnonRegion setup(g.vm());
 	ExitWhenDone exit_when_done(_metadata);
 	/* The guest_memfd slot ends at the top of the window's 1 GiB block. */
 	const uint64_t slot_offset = (1ull << 30) - alloc_gmem_size;
 	const uint64_t last = slot_offset + alloc_gmem_size - page_size() + 0x30;
 	g.order({nested_load(window_ipa(0x30)), sync_point(), nested_load(window_ipa(last))});
 	ASSERT_OUTCOME("first nested load", Expectation::guest_sync(arch::rules::N), g.run());
-
-	std::string why;
-	auto cg = MemoryCgroup::enter(4u << 20, &why);
-	if (!cg)
-		SKIP(return, "%s", why.c_str());
-	GuestMemfd gmem(g.vm(), alloc_gmem_size, gmem_flags);
-	HostMapping view = gmem.map();
-	Memslot slot(g.vm(), test_slot + 1, window_gpa(slot_offset), gmem, 0, alloc_gmem_size, view);
-	ExitWhenDone exit_first(_metadata);
-	if (auto full = fill_but_last_page(gmem))
-		SKIP(return, "%s", full->c_str());
-	Observation obs = g.run();
-	cg->lift();
-	ASSERT_OUTCOME("nested load with no memory left", Expectation::allocation_failure(window_gpa(last)), obs);
+	run_out_of_memory(_metadata, g, window_gpa(slot_offset), "nested load with no memory left",
+			  Expectation::allocation_failure(window_gpa(last)));
 }
 
 /* N11: the window's output is a poisoned anonymous page (P1). C8: SIGBUS
@@ -543,20 +558,18 @@ TEST_F(n11_nested_poisoned_anon_page, load)
 	Kvm kvm;
 	REQUIRE_GUEST_HYPERVISOR(kvm);
 	GuestVm g(kvm, GuestVm::hypervisor);
-	HostMapping backing = HostMapping::anonymous(2 * page_size());
-	memset(backing.data(), 0x5a, backing.size());
-	Memslot slot(g.vm(), test_slot, ARCH_TEST_GPA, backing);
+	AnonRegion region(g.vm(), 0x5a);
 	ExitWhenDone exit_when_done(_metadata);
 	const uint64_t offset = page_size() + 0x40;
 	g.order({nested_store(window_ipa(0x10), pattern), nested_load(window_ipa(offset))});
 
-	uint8_t *page = backing.data() + page_size();
+	uint8_t *page = region.backing.data() + page_size();
 	if (const char *why = poison_unavailable(poison(page)))
 		SKIP(return, "%s", why);
 	Observation obs = g.run();
-	SignalRecord native = native_fault(backing.data() + offset);
+	SignalRecord native = native_fault(region.backing.data() + offset);
 	ASSERT_OUTCOME("nested load",
-		       Expectation::poison_signal(backing.hva() + offset, native)
+		       Expectation::poison_signal(region.backing.hva() + offset, native)
 			       .because("not in api.rst. KVM: user_mem_abort() on the guest hypervisor's stage-2 "
 					"output, kvm_send_hwpoison_signal() (arch/arm64/kvm/mmu.c); compared with "
 					"the native fault on the same memory"),
@@ -565,7 +578,7 @@ TEST_F(n11_nested_poisoned_anon_page, load)
 	ASSERT_EQ(page, mmap(page, page_size(), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0));
 	ASSERT_OUTCOME("after a new mapping", Expectation::guest_done(rules::C12), g.run());
 	EXPECT_VALUE(rules::C12, "the nested context's earlier store", pattern,
-		     *reinterpret_cast<uint64_t *>(backing.data() + 0x10));
+		     *reinterpret_cast<uint64_t *>(region.backing.data() + 0x10));
 }
 
 /* N12: the window's output is a poisoned guest_memfd page (P3). C9:
@@ -579,15 +592,12 @@ TEST_F(n12_nested_poisoned_guest_memfd, load)
 	REQUIRE_GUEST_HYPERVISOR(kvm);
 	GuestVm g(kvm, GuestVm::hypervisor);
 	REQUIRE_SHARED_GMEM(g.vm());
-	GuestMemfd gmem(g.vm(), 2 * page_size(), gmem_flags);
-	HostMapping view = gmem.map();
-	memset(view.data(), 0x5a, view.size());
-	Memslot slot(g.vm(), test_slot, ARCH_TEST_GPA, gmem, 0, 2 * page_size(), view);
+	MappedGmemSlot region(g.vm(), test_slot, ARCH_TEST_GPA, 2 * page_size(), gmem_flags, 0x5a);
 	ExitWhenDone exit_when_done(_metadata);
 	const uint64_t offset = page_size() + 0x40;
 	g.order({nested_load(window_ipa(offset))});
 
-	if (const char *why = poison_unavailable(poison(view.data() + page_size())))
+	if (const char *why = poison_unavailable(poison(region.view.data() + page_size())))
 		SKIP(return, "%s", why);
 	ASSERT_OUTCOME("nested load", Expectation::memory_fault(rules::C9, EHWPOISON, window_gpa(offset)), g.run());
 }
@@ -608,9 +618,7 @@ TEST_F(n14_nested_punched_hole, load_after_punch)
 	GuestVm g(kvm, GuestVm::hypervisor);
 	REQUIRE_SHARED_GMEM(g.vm());
 	const uint64_t page = page_size();
-	GuestMemfd gmem(g.vm(), 3 * page, gmem_flags);
-	HostMapping view = gmem.map();
-	Memslot slot(g.vm(), test_slot, ARCH_TEST_GPA, gmem, 0, 3 * page, view);
+	MappedGmemSlot region(g.vm(), test_slot, ARCH_TEST_GPA, 3 * page, gmem_flags);
 	ExitWhenDone exit_when_done(_metadata);
 
 	const uint64_t hole = page + 0x18, after = 2 * page;
@@ -618,8 +626,8 @@ TEST_F(n14_nested_punched_hole, load_after_punch)
 		 nested_load(window_ipa(hole)), nested_load(window_ipa(after))});
 	ASSERT_OUTCOME("nested stores", Expectation::guest_sync(arch::rules::N), g.run());
 	EXPECT_VALUE(rules::G3, "the nested store, seen through the guest_memfd mapping", pattern,
-		     *reinterpret_cast<uint64_t *>(view.data() + hole));
-	ASSERT_EQ(0, fallocate(gmem.fd(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, page, page))
+		     *reinterpret_cast<uint64_t *>(region.view.data() + hole));
+	ASSERT_EQ(0, fallocate(region.gmem.fd(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, page, page))
 		TH_LOG("fallocate(PUNCH_HOLE): %s", errno_name(errno).c_str());
 	ASSERT_OUTCOME("nested loads after the punch", Expectation::guest_done(rules::G3), g.run());
 	EXPECT_VALUE(rules::G3, "nested load from the punched page", 0, g.loaded(3));
