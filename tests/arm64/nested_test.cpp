@@ -137,6 +137,16 @@ struct UnmappedGmemRegion {
 	} while (0)
 
 /*
+ * Every N test's VM: open /dev/kvm as kvm, skip the test where KVM offers
+ * no guest hypervisor, and make g a GuestVm whose guest is one. A macro,
+ * as SKIP must return from the test body that then owns kvm and g.
+ */
+#define GUEST_HYPERVISOR(kvm, g)                                                   \
+	Kvm kvm;                                                                   \
+	REQUIRE_GUEST_HYPERVISOR(kvm);                                             \
+	GuestVm g(kvm, GuestVm::hypervisor)
+
+/*
  * N0: the runtime itself. The guest starts at EL2; a nested context's
  * HCR_EL2 read lands in the VNCR page at +0x78 (the host's value comes
  * back), its write lands there too (the host sees it), and a nested access
@@ -181,9 +191,7 @@ FIXTURE_VARIANT_ADD(n1_vncr_no_memslot, store) { .is_write = true };
 
 TEST_F(n1_vncr_no_memslot, access)
 {
-	Kvm kvm;
-	REQUIRE_GUEST_HYPERVISOR(kvm);
-	GuestVm g(kvm, GuestVm::hypervisor);
+	GUEST_HYPERVISOR(kvm, g);
 	ExitWhenDone exit_when_done(_metadata);
 	g.order({vncr_access(variant->is_write)});
 	ASSERT_OUTCOME("VNCR access", arch::vncr_external_abort(variant->is_write, vncr_hcr_gpa()), g.run());
@@ -198,9 +206,7 @@ KVM_FIXTURE(n2_vncr_readonly_slot);
 
 TEST_F(n2_vncr_readonly_slot, load_then_store)
 {
-	Kvm kvm;
-	REQUIRE_GUEST_HYPERVISOR(kvm);
-	GuestVm g(kvm, GuestVm::hypervisor);
+	GUEST_HYPERVISOR(kvm, g);
 	REQUIRE_CAP(g.vm(), KVM_CAP_READONLY_MEM, 1);
 	HostMapping backing = HostMapping::anonymous(2 * page_size());
 	auto *host = reinterpret_cast<uint64_t *>(backing.data() + vncr_hcr_gpa() - ARCH_TEST_GPA);
@@ -227,9 +233,7 @@ FIXTURE_VARIANT_ADD(n3_vncr_prot_none, store) { .is_write = true };
 
 TEST_F(n3_vncr_prot_none, access)
 {
-	Kvm kvm;
-	REQUIRE_GUEST_HYPERVISOR(kvm);
-	GuestVm g(kvm, GuestVm::hypervisor);
+	GUEST_HYPERVISOR(kvm, g);
 	AnonRegion region(g.vm());
 	ExitWhenDone exit_when_done(_metadata);
 	region.backing.protect(page_size(), page_size(), PROT_NONE);
@@ -251,9 +255,7 @@ FIXTURE_VARIANT_ADD(n4_vncr_guest_memfd_gone, store) { .is_write = true };
 
 TEST_F(n4_vncr_guest_memfd_gone, access)
 {
-	Kvm kvm;
-	REQUIRE_GUEST_HYPERVISOR(kvm);
-	GuestVm g(kvm, GuestVm::hypervisor);
+	GUEST_HYPERVISOR(kvm, g);
 	REQUIRE_SHARED_GMEM(g.vm());
 	UnmappedGmemRegion region(g.vm());
 	ExitWhenDone exit_when_done(_metadata);
@@ -271,9 +273,7 @@ KVM_FIXTURE(n5_vncr_poisoned_guest_memfd);
 TEST_F(n5_vncr_poisoned_guest_memfd, load)
 {
 	REQUIRE_DESTRUCTIVE();
-	Kvm kvm;
-	REQUIRE_GUEST_HYPERVISOR(kvm);
-	GuestVm g(kvm, GuestVm::hypervisor);
+	GUEST_HYPERVISOR(kvm, g);
 	REQUIRE_SHARED_GMEM(g.vm());
 	MappedGmemSlot region(g.vm(), test_slot, ARCH_TEST_GPA, 2 * page_size(), gmem_flags, 0x5a);
 	ExitWhenDone exit_when_done(_metadata);
@@ -299,9 +299,7 @@ KVM_FIXTURE(n5_vncr_poisoned_anon_page);
 TEST_F(n5_vncr_poisoned_anon_page, load)
 {
 	REQUIRE_DESTRUCTIVE();
-	Kvm kvm;
-	REQUIRE_GUEST_HYPERVISOR(kvm);
-	GuestVm g(kvm, GuestVm::hypervisor);
+	GUEST_HYPERVISOR(kvm, g);
 	AnonRegion region(g.vm(), 0x5a);
 	ExitWhenDone exit_when_done(_metadata);
 
@@ -369,9 +367,7 @@ KVM_FIXTURE(n6_vncr_guest_memfd_allocation_failure);
 
 TEST_F(n6_vncr_guest_memfd_allocation_failure, load)
 {
-	Kvm kvm;
-	REQUIRE_GUEST_HYPERVISOR(kvm);
-	GuestVm g(kvm, GuestVm::hypervisor);
+	GUEST_HYPERVISOR(kvm, g);
 	REQUIRE_SHARED_GMEM(g.vm());
 	AnonRegion setup(g.vm());
 	ExitWhenDone exit_when_done(_metadata);
@@ -413,9 +409,7 @@ FIXTURE_VARIANT_ADD(n7_nested_no_memslot, store) { .is_write = true };
 
 TEST_F(n7_nested_no_memslot, access)
 {
-	Kvm kvm;
-	REQUIRE_GUEST_HYPERVISOR(kvm);
-	GuestVm g(kvm, GuestVm::hypervisor);
+	GUEST_HYPERVISOR(kvm, g);
 	ExitWhenDone exit_when_done(_metadata);
 	const uint64_t offset = 0x2040;
 	g.order({nested_access(offset, variant->is_write)});
@@ -438,9 +432,7 @@ KVM_FIXTURE(n13_nested_no_syndrome);
 
 TEST_F(n13_nested_no_syndrome, nisv_off)
 {
-	Kvm kvm;
-	REQUIRE_GUEST_HYPERVISOR(kvm);
-	GuestVm g(kvm, GuestVm::hypervisor);
+	GUEST_HYPERVISOR(kvm, g);
 	ExitWhenDone exit_when_done(_metadata);
 	g.order({nested_load_pair(window_ipa(0x2080))});
 	ASSERT_OUTCOME("nested LDP", Expectation::error(rules::C6, ENOSYS), g.run());
@@ -448,9 +440,7 @@ TEST_F(n13_nested_no_syndrome, nisv_off)
 
 TEST_F(n13_nested_no_syndrome, nisv_on)
 {
-	Kvm kvm;
-	REQUIRE_GUEST_HYPERVISOR(kvm);
-	GuestVm g(kvm, GuestVm::hypervisor);
+	GUEST_HYPERVISOR(kvm, g);
 	REQUIRE_CAP(g.vm(), KVM_CAP_ARM_NISV_TO_USER, 1);
 	int r = g.vm().enable_cap(KVM_CAP_ARM_NISV_TO_USER);
 	ASSERT_EQ(0, r) TH_LOG("KVM_ENABLE_CAP(KVM_CAP_ARM_NISV_TO_USER): %s", errno_name(-r).c_str());
@@ -479,9 +469,7 @@ FIXTURE_VARIANT_ADD(n8_nested_broken_backing, truncated_load) { .how = Breakage:
 
 TEST_F(n8_nested_broken_backing, fault_then_recover)
 {
-	Kvm kvm;
-	REQUIRE_GUEST_HYPERVISOR(kvm);
-	GuestVm g(kvm, GuestVm::hypervisor);
+	GUEST_HYPERVISOR(kvm, g);
 	BreakableBacking b(g.vm(), variant->how, "kvm-contract-n8");
 	ExitWhenDone exit_when_done(_metadata);
 	const uint64_t before = 0x10, offset = page_size() + 0x20;
@@ -511,9 +499,7 @@ KVM_FIXTURE(n9_nested_guest_memfd_gone);
 
 TEST_F(n9_nested_guest_memfd_gone, load)
 {
-	Kvm kvm;
-	REQUIRE_GUEST_HYPERVISOR(kvm);
-	GuestVm g(kvm, GuestVm::hypervisor);
+	GUEST_HYPERVISOR(kvm, g);
 	REQUIRE_SHARED_GMEM(g.vm());
 	UnmappedGmemRegion region(g.vm());
 	ExitWhenDone exit_when_done(_metadata);
@@ -531,9 +517,7 @@ KVM_FIXTURE(n10_nested_guest_memfd_allocation_failure);
 
 TEST_F(n10_nested_guest_memfd_allocation_failure, load)
 {
-	Kvm kvm;
-	REQUIRE_GUEST_HYPERVISOR(kvm);
-	GuestVm g(kvm, GuestVm::hypervisor);
+	GUEST_HYPERVISOR(kvm, g);
 	REQUIRE_SHARED_GMEM(g.vm());
 	AnonRegion setup(g.vm());
 	ExitWhenDone exit_when_done(_metadata);
@@ -555,9 +539,7 @@ KVM_FIXTURE(n11_nested_poisoned_anon_page);
 TEST_F(n11_nested_poisoned_anon_page, load)
 {
 	REQUIRE_DESTRUCTIVE();
-	Kvm kvm;
-	REQUIRE_GUEST_HYPERVISOR(kvm);
-	GuestVm g(kvm, GuestVm::hypervisor);
+	GUEST_HYPERVISOR(kvm, g);
 	AnonRegion region(g.vm(), 0x5a);
 	ExitWhenDone exit_when_done(_metadata);
 	const uint64_t offset = page_size() + 0x40;
@@ -588,9 +570,7 @@ KVM_FIXTURE(n12_nested_poisoned_guest_memfd);
 TEST_F(n12_nested_poisoned_guest_memfd, load)
 {
 	REQUIRE_DESTRUCTIVE();
-	Kvm kvm;
-	REQUIRE_GUEST_HYPERVISOR(kvm);
-	GuestVm g(kvm, GuestVm::hypervisor);
+	GUEST_HYPERVISOR(kvm, g);
 	REQUIRE_SHARED_GMEM(g.vm());
 	MappedGmemSlot region(g.vm(), test_slot, ARCH_TEST_GPA, 2 * page_size(), gmem_flags, 0x5a);
 	ExitWhenDone exit_when_done(_metadata);
@@ -613,9 +593,7 @@ KVM_FIXTURE(n14_nested_punched_hole);
 
 TEST_F(n14_nested_punched_hole, load_after_punch)
 {
-	Kvm kvm;
-	REQUIRE_GUEST_HYPERVISOR(kvm);
-	GuestVm g(kvm, GuestVm::hypervisor);
+	GUEST_HYPERVISOR(kvm, g);
 	REQUIRE_SHARED_GMEM(g.vm());
 	const uint64_t page = page_size();
 	MappedGmemSlot region(g.vm(), test_slot, ARCH_TEST_GPA, 3 * page, gmem_flags);
@@ -648,9 +626,7 @@ TEST_F(n15_nested_poisoned_huge_page, load)
 	uint8_t *base = map_huge_pages(2, &no_huge_pages);
 	if (!base)
 		SKIP(return, "%s", no_huge_pages.c_str());
-	Kvm kvm;
-	REQUIRE_GUEST_HYPERVISOR(kvm);
-	GuestVm g(kvm, GuestVm::hypervisor);
+	GUEST_HYPERVISOR(kvm, g);
 	ASSERT_EQ(0, add_huge_pages_memslot(g.vm(), base, 2));
 	ExitWhenDone exit_when_done(_metadata);
 
