@@ -161,7 +161,7 @@ def machine_args(argv: list[str]) -> list[str]:
     return out
 
 
-def packed_dtb(argv: list[str], directory: str, timeout: int = 60) -> str:
+def packed_dtb(argv: list[str], directory: str, timeout: int = 20) -> str:
     """The packed device tree for the machine argv starts, dumped once per
     QEMU binary and machine arguments and kept in directory; "" when QEMU
     cannot dump one (the run then boots with QEMU's own)."""
@@ -175,19 +175,19 @@ def packed_dtb(argv: list[str], directory: str, timeout: int = 60) -> str:
     path = os.path.join(directory, f"{key}.dtb")
     if os.path.isfile(path):
         return path
-    os.makedirs(directory, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=directory) as tmp:
-        dump = os.path.join(tmp, "qemu.dtb")
-        try:
+    try:
+        os.makedirs(directory, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=directory) as tmp:
+            dump = os.path.join(tmp, "qemu.dtb")
             subprocess.run([*machine, "-machine", f"dumpdtb={dump}"], stdin=subprocess.DEVNULL,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=timeout,
                            check=False)
             with open(dump, "rb") as f:
                 packed = pack_fdt(f.read())
-        except (OSError, ValueError, subprocess.TimeoutExpired):
-            return ""
-        out = os.path.join(tmp, "packed.dtb")
-        with open(out, "wb") as f:
-            f.write(packed)
-        os.replace(out, path)
+            out = os.path.join(tmp, "packed.dtb")
+            with open(out, "wb") as f:
+                f.write(packed)
+            os.replace(out, path)
+    except (OSError, ValueError, subprocess.TimeoutExpired):
+        return ""
     return path

@@ -293,6 +293,12 @@ class DeviceTree(unittest.TestCase):
         with self.assertRaises(ValueError):
             qemu.pack_fdt(bytes(broken))
 
+    def test_a_qemu_that_dumps_no_tree_boots_without_one(self) -> None:
+        with tempfile.TemporaryDirectory() as d:
+            argv = ["true", "-M", "virt", "-kernel", "K", "-initrd", "I", "-append", "x"]
+            self.assertEqual(qemu.packed_dtb(argv, os.path.join(d, "dtb")), "")
+            self.assertEqual(os.listdir(os.path.join(d, "dtb")), [])
+
     def test_machine_args_leave_out_the_boot(self) -> None:
         argv = CONFIGS["arm64"].argv("K", "I", "x=1", {})
         machine = qemu.machine_args([*argv, "-dtb", "D"])
