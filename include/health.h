@@ -27,6 +27,8 @@ std::vector<std::string> health_problems(const KernelHealth &before);
  * still holds and any taint at all, as health_problems() words them. */
 std::vector<std::string> health_problems_since_boot();
 
+/* /proc/sys/kernel/tainted (0 where it cannot be read). */
+uint64_t kernel_taint();
 /* Whether one kernel log message reports a kernel problem (pure). */
 bool is_kernel_problem(const std::string &message);
 /* The kind of one health_problems() line, a token for finding keys

@@ -49,7 +49,9 @@ bool for_each_record(Fn fn)
 	return true;
 }
 
-uint64_t read_taint()
+} /* namespace */
+
+uint64_t kernel_taint()
 {
 	FILE *f = fopen("/proc/sys/kernel/tainted", "r");
 	unsigned long long v = 0;
@@ -60,8 +62,6 @@ uint64_t read_taint()
 	}
 	return v;
 }
-
-} /* namespace */
 
 bool is_kernel_problem(const std::string &m)
 {
@@ -92,7 +92,7 @@ KernelHealth health_snapshot()
 {
 	KernelHealth h{};
 	h.valid = true;
-	h.taint = read_taint();
+	h.taint = kernel_taint();
 	h.kmsg_readable = for_each_record([&h](const Record &r) { h.kmsg_seq = r.seq; });
 	return h;
 }
@@ -107,7 +107,7 @@ static std::vector<std::string> problems_since(const KernelHealth &before, bool 
 			if ((whole_log || r.seq > before.kmsg_seq) && is_kernel_problem(r.message))
 				problems.push_back("kernel log: " + r.message);
 		});
-	uint64_t taint = read_taint();
+	uint64_t taint = kernel_taint();
 	if (taint & ~before.taint)
 		problems.push_back("new taint: " + describe_taint(before.taint) + " -> " + describe_taint(taint));
 	return problems;

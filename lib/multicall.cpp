@@ -40,13 +40,7 @@ int boot_health()
 	std::vector<std::string> problems = kvmc::health_problems_since_boot();
 	if (problems.empty())
 		return 0;
-	unsigned long long taint = 0;
-	if (FILE *f = fopen("/proc/sys/kernel/tainted", "r")) {
-		if (fscanf(f, "%llu", &taint) != 1)
-			taint = 0;
-		fclose(f);
-	}
-	std::string line = "@@KVMC-BOOTHEALTH tainted=" + std::to_string(taint);
+	std::string line = "@@KVMC-BOOTHEALTH tainted=" + std::to_string(kvmc::kernel_taint());
 	for (size_t i = 0; i < problems.size() && i < 3; i++)
 		line += " " + problems[i];
 	printf("%s\n", line.c_str());

@@ -406,7 +406,8 @@ def run_vm(p: Prepared, s: Settings, names: list[str]) -> None:
     if cfg.packed_dtb:
         dtb = qemu.packed_dtb(argv, os.path.join(TOP, "build", cfg.build_arch, "dtb"))
         if dtb:
-            argv[argv.index("-kernel"):argv.index("-kernel")] = ["-dtb", dtb]
+            at = argv.index("-kernel")
+            argv[at:at] = ["-dtb", dtb]
     outcome = qemu.run(argv, console, qemu.Limits(s.boot_timeout, s.vm_timeout))
     _write_lines(os.path.join(d, "kernel.log"), console.dmesg)
     _write_lines(os.path.join(d, "console.log"), console.console)
