@@ -19,14 +19,15 @@ import sys
 import threading
 from dataclasses import dataclass, field
 from types import FrameType
-from typing import Callable
+from typing import Any, Callable
 
-from . import TOP, baseline as bl, debian, qemu, report, results
+from . import TOP, baseline as bl, common, debian, report, results
 from .ktap import Parser, Test
 from .qemu_configs import CONFIGS, DEFAULT
 from .results import Run
-from .runner import (Lock, Prepared, Settings, Untestable, call, clone_lock, deps, own_tests, prepare,
-                     remove_scratch, run_native, run_vm, say, spawn)
+from .common import call, spawn
+from .runner import (Lock, Prepared, Settings, Untestable, clone_lock, deps, own_tests, prepare,
+                     remove_scratch, run_native, run_vm, say)
 
 USAGE = f"""\
 usage: ./run_tests.sh [--arch ARCH] [-t PATTERN] [-l] [-v] [--strict]
@@ -263,7 +264,7 @@ def on_signal(signum: int, frame: FrameType | None) -> None:
         say("interrupted: stopping")
     except OSError:
         pass
-    qemu.stop_all()
+    common.stop_all()
     remove_scratch()
     try:
         sys.stdout.flush()
@@ -376,7 +377,7 @@ def unit_runs(o: Options, done: Callable[[Run], None]) -> None:
     try:
         deps(s.verbose)
         say("building the oracle's unit tests")
-        quiet: dict[str, object] = {} if s.verbose else {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+        quiet: dict[str, Any] = {} if s.verbose else {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
         with clone_lock():
             # O relative to the clone, whose path may have a space.
             rc = call(["make", "-C", TOP, f"O={os.path.relpath(out, TOP)}", "unit-build"], **quiet)
@@ -415,7 +416,7 @@ def own_runner_tests() -> Test:
         if re.match(r"(not )?ok \d", line):
             say(f"runner: {line}")
     rc = p.wait()
-    qemu.disown(p)
+    common.disown(p)
     parser.feed("ok 1 runner_test" if rc == 0 else f"not ok 1 runner_test # exit status {rc}")
     return parser.finish()
 
@@ -543,7 +544,7 @@ def run_all(o: Options, entries: list[bl.Entry]) -> int:
         if not path:
             continue
         try:
-            results.write_atomic(path, report.render(kind, runs, title, s.pattern))
+            common.write_atomic(path, report.render(kind, runs, title, s.pattern))
             say(f"{kind} written to {path}")
         except OSError as e:
             say(f"{kind}: could not write {path}: {e.strerror}")

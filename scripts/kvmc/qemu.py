@@ -12,61 +12,14 @@ import hashlib
 import os
 import selectors
 import shutil
-import signal
 import struct
 import subprocess
 import tempfile
-import threading
 import time
 from dataclasses import dataclass
 
+from .common import disown, own, with_pdeathsig
 from .console import Console
-
-# Every process this run started and still owns: an interrupt stops these,
-# and nothing else (no pid files).
-_children: set[subprocess.Popen[bytes]] = set()
-_children_lock = threading.Lock()
-
-
-def own(p: subprocess.Popen[bytes]) -> None:
-    with _children_lock:
-        _children.add(p)
-
-
-def disown(p: subprocess.Popen[bytes]) -> None:
-    with _children_lock:
-        _children.discard(p)
-
-
-def stop_all() -> None:
-    """Stop every child process still running (on an interrupt)."""
-    with _children_lock:
-        children = list(_children)
-    for p in children:
-        if p.poll() is None:
-            try:
-                os.killpg(p.pid, signal.SIGKILL) if _own_group(p) else p.kill()
-            except OSError:
-                pass
-    for p in children:
-        try:
-            p.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            pass
-
-
-def _own_group(p: subprocess.Popen[bytes]) -> bool:
-    try:
-        return os.getpgid(p.pid) == p.pid
-    except OSError:
-        return False
-
-
-def with_pdeathsig(argv: list[str]) -> list[str]:
-    if shutil.which("setpriv"):
-        return ["setpriv", "--pdeathsig", "KILL", "--", *argv]
-    return argv
-
 
 @dataclass
 class Limits:

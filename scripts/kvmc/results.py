@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass, field
 
 from . import baseline as bl
+from .common import read_text, write_atomic
 from .ktap import Counts, Test, Verdict, parse
 
 # What each file of results/<arch>/ holds.
@@ -74,14 +75,6 @@ class Run:
             if not failing and rec.get("verdict") == "fail":
                 out.append((None, f"{rec.get('rule', '?')} {rec.get('step', '')}: {rec.get('observed', '')}"))
         return out
-
-
-def read_text(path: str, default: str = "") -> str:
-    try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            return f.read()
-    except OSError:
-        return default
 
 
 def read_observations(path: str) -> dict[str, list[dict[str, object]]]:
@@ -154,13 +147,6 @@ def save_dir(run: Run) -> None:
         write_atomic(os.path.join(d, UNTESTABLE), run.untestable + "\n")
     else:
         write_atomic(os.path.join(d, SUMMARY), run.counts().line() + "\n")
-
-
-def write_atomic(path: str, text: str) -> None:
-    tmp = f"{path}.tmp.{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
 
 
 def total(runs: list[Run]) -> Counts:

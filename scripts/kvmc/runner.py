@@ -12,23 +12,18 @@ import shlex
 import shutil
 import subprocess
 import sys
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
 from . import TOP, debian, qemu
+from .common import Log, call, disown, spawn, write_atomic
 from .console import Console
 from .ktap import Parser, Test
 from .qemu_config import QemuConfig
-from .results import Run, read_observations, write_atomic
+from .results import Run, read_observations
 
-_say_lock = threading.Lock()
-
-
-def say(msg: str) -> None:
-    with _say_lock:
-        print(f"run_tests.sh: {msg}", file=sys.stderr, flush=True)
+say = Log("run_tests.sh")
 
 
 class Untestable(Exception):
@@ -57,22 +52,6 @@ class Settings:
     append: str = ""
     extra_tests: str = ""
     env: dict[str, str] = field(default_factory=dict)
-
-
-def spawn(argv: list[str], **kw: object) -> subprocess.Popen[bytes]:
-    """A child process of this run, in a session of its own (so that an
-    interrupt stops its whole tree, and nothing else)."""
-    p: subprocess.Popen[bytes] = subprocess.Popen(argv, start_new_session=True, **kw)  # type: ignore[call-overload]
-    qemu.own(p)
-    return p
-
-
-def call(argv: list[str], **kw: object) -> int:
-    p = spawn(argv, **kw)
-    try:
-        return p.wait()
-    finally:
-        qemu.disown(p)
 
 
 # ---- locks and private scratch space -----------------------------------------------
@@ -505,7 +484,7 @@ def stream(argv: list[str], env: dict[str, str], parser: Parser) -> int:
             parser.feed(line)
         return p.wait()
     finally:
-        qemu.disown(p)
+        disown(p)
 
 
 def run_native(p: Prepared, s: Settings, names: list[str]) -> None:

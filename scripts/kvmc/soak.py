@@ -53,7 +53,7 @@ from dataclasses import dataclass, field
 from types import FrameType
 from typing import Iterable
 
-from . import TOP, results
+from . import TOP, common, results
 from .runner import alive
 from .report import single_tests
 
@@ -440,7 +440,7 @@ class Soak:
     def finish(self, index: int, rc: int | None) -> None:
         o, p, t0 = self.running.pop(index)
         o.rc, o.seconds = rc, time.monotonic() - t0
-        err = results.read_text(os.path.join(self.o.out, f"{index}.log"))
+        err = common.read_text(os.path.join(self.o.out, f"{index}.log"))
         o.summary = summary_line(err)
         o.crashed = "Traceback (most recent call last):" in err
         if rc is None:

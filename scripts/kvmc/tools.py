@@ -13,7 +13,7 @@ import argparse
 import os
 import sys
 
-from . import TOP, report, results
+from . import TOP, common, report, results
 
 
 def main(argv: list[str]) -> int:
@@ -54,7 +54,7 @@ def report_main(argv: list[str]) -> int:
     if output == "-":
         sys.stdout.write(text)
     else:
-        results.write_atomic(output, text)
+        common.write_atomic(output, text)
     return 0
 
 
@@ -78,5 +78,5 @@ def status_main(argv: list[str]) -> int:
         return 0
     with open(update, encoding="utf-8") as f:
         text = f.read()
-    results.write_atomic(update, report.update_status(text, runs))
+    common.write_atomic(update, report.update_status(text, runs))
     return 0

@@ -1,0 +1,231 @@
+# SPDX-License-Identifier: GPL-2.0
+"""What every module of the host side needs, kept once: where the cache
+is, writing a file whole or not at all, reading a file that may be
+missing, the log prefix, signals turned into an exception, and the
+registry of child processes that every way out stops.
+
+The host side runs as root on machines others share, so:
+- files are written through a temporary file created exclusively
+  (O_CREAT|O_EXCL, never through a planted symlink) in the target's own
+  directory, then renamed over the target; a failure or a signal leaves
+  no temporary file behind;
+- scratch space is a directory made with mkdtemp (mode 0700), never a
+  predictable name under /tmp;
+- every child process runs in a session of its own with a parent-death
+  signal, is registered here while it runs, and is killed (its whole
+  process group) on every way out: a normal return, an exception, a
+  signal, and, through the parent-death signal, SIGKILL of the parent.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from types import FrameType
+from typing import IO, Any, Iterator, Mapping, Sequence
+
+# ---- the cache ------------------------------------------------------------------
+
+
+def cache_root(env: Mapping[str, str] | None = None) -> Path:
+    """$KVMC_CACHE, else ${XDG_CACHE_HOME:-~/.cache}/kvm-contract; absolute,
+    so that what is printed works from anywhere (KVMC_CACHE=copy names
+    ./copy)."""
+    env = os.environ if env is None else env
+    if env.get("KVMC_CACHE"):
+        return Path(os.path.abspath(env["KVMC_CACHE"]))
+    base = env.get("XDG_CACHE_HOME") or os.path.join(env.get("HOME") or str(Path.home()), ".cache")
+    return Path(os.path.abspath(os.path.join(base, "kvm-contract")))
+
+
+# ---- files ---------------------------------------------------------------------
+def write_atomic(path: str | os.PathLike[str], data: str | bytes, mode: int = 0o644) -> None:
+    """path holds data, whole, or is left as it was.
+
+    The temporary file is created exclusively in path's own directory
+    (mkstemp: O_CREAT|O_EXCL, a random name, so a symlink planted under a
+    predictable name is never followed), then renamed over path (rename
+    replaces a symlink at path, never writes through it). Any failure
+    (ENOSPC, a signal raised as an exception) removes it."""
+    target = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(target))
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data.encode("utf-8") if isinstance(data, str) else data)
+            f.flush()
+        os.chmod(tmp, mode)
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def read_text(path: str | os.PathLike[str], default: str = "") -> str:
+    """The file's text (undecodable bytes replaced), or default when it
+    cannot be read."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return f.read()
+    except OSError:
+        return default
+
+
+@contextlib.contextmanager
+def private_dir(prefix: str, parent: str | os.PathLike[str] | None = None) -> Iterator[Path]:
+    """A new directory only this user can enter (mkdtemp), removed with
+    what it holds when the block ends, however it ends."""
+    d = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+    try:
+        yield d
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+# ---- messages ------------------------------------------------------------------
+_say_lock = threading.Lock()
+
+
+class Log:
+    """Messages to stderr under one prefix ("run_tests.sh: ..."), whole
+    lines even from several threads."""
+
+    def __init__(self, prefix: str, stream: IO[str] | None = None) -> None:
+        self.prefix = prefix
+        self.stream = stream
+
+    def __call__(self, msg: str) -> None:
+        out = self.stream or sys.stderr
+        with _say_lock:
+            try:
+                print(f"{self.prefix}: {msg}", file=out, flush=True)
+            except OSError:
+                pass
+
+
+# ---- signals -------------------------------------------------------------------
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+class Interrupted(Exception):
+    """A stop signal arrived (the exit status is 128 + signum)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum
+
+
+def _raise_interrupted(signum: int, frame: FrameType | None) -> None:
+    # The first signal wins; the way out is not interrupted again.
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, signal.SIG_IGN)
+    raise Interrupted(signum)
+
+
+def raise_on_signals(signals: Sequence[int] = STOP_SIGNALS) -> None:
+    """SIGINT, SIGTERM and SIGHUP raise Interrupted in the main thread, so
+    that every finally block (temporary files, locks, children) runs."""
+    for sig in signals:
+        signal.signal(sig, _raise_interrupted)
+
+
+# ---- child processes -----------------------------------------------------------
+_children: set[subprocess.Popen[bytes]] = set()
+_children_lock = threading.Lock()
+
+
+def with_pdeathsig(argv: Sequence[str], sig: str = "KILL") -> list[str]:
+    """argv run so that it gets sig when its parent dies, even by SIGKILL
+    (setpriv from util-linux, which every Debian system has)."""
+    if shutil.which("setpriv"):
+        return ["setpriv", "--pdeathsig", sig, "--", *argv]
+    return list(argv)
+
+
+def own(p: subprocess.Popen[bytes]) -> None:
+    with _children_lock:
+        _children.add(p)
+
+
+def disown(p: subprocess.Popen[bytes]) -> None:
+    with _children_lock:
+        _children.discard(p)
+
+
+def spawn(argv: Sequence[str], pdeathsig: str = "KILL", **kw: Any) -> subprocess.Popen[bytes]:
+    """A registered child process in a session (and process group) of its
+    own: a Ctrl-C at the terminal reaches only this process, which stops
+    the child's whole group; pdeathsig is sent to it if this process dies
+    ("TERM" for make, which then stops its own jobs). The caller waits for
+    it and disowns it (or uses call())."""
+    p: subprocess.Popen[bytes] = subprocess.Popen(with_pdeathsig(argv, pdeathsig), start_new_session=True, **kw)
+    own(p)
+    return p
+
+
+def call(argv: Sequence[str], timeout: float | None = None, pdeathsig: str = "KILL", **kw: Any) -> int:
+    """Run a registered child to its end; its exit status. On a timeout or
+    any exception (Interrupted included) its process group is killed."""
+    p = spawn(argv, pdeathsig=pdeathsig, **kw)
+    try:
+        return p.wait(timeout=timeout)
+    except BaseException:
+        kill_group(p)
+        raise
+    finally:
+        disown(p)
+
+
+def _own_group(p: subprocess.Popen[bytes]) -> bool:
+    try:
+        return os.getpgid(p.pid) == p.pid
+    except OSError:
+        return False
+
+
+def kill_group(p: subprocess.Popen[bytes], sig: int = signal.SIGKILL, wait: float = 5) -> None:
+    """Kill p and, when it leads its own group, every process in it."""
+    if p.poll() is None:
+        try:
+            os.killpg(p.pid, sig) if _own_group(p) else p.send_signal(sig)
+        except OSError:
+            pass
+    try:
+        p.wait(timeout=wait)
+    except subprocess.TimeoutExpired:
+        pass
+
+
+def stop_all() -> None:
+    """Kill every registered child still running, each with its group:
+    first SIGTERM (make stops its jobs), then SIGKILL."""
+    with _children_lock:
+        children = list(_children)
+    for p in children:
+        if p.poll() is None and _own_group(p):
+            with contextlib.suppress(OSError):
+                os.killpg(p.pid, signal.SIGTERM)
+    deadline = time.monotonic() + 2
+    for p in children:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            p.wait(timeout=max(0.0, deadline - time.monotonic()))
+    for p in children:
+        kill_group(p, signal.SIGKILL, wait=5)
+        disown(p)
+
+
+atexit.register(stop_all)
