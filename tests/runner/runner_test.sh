@@ -1050,6 +1050,13 @@ case_soak_interrupted() {
 	grep -q "interrupted: stopping" "$WORK/soak/1.log" || complain "run 1 was not told to stop"
 }
 
+# More cases, one file per subject (tests/runner/cases/*.sh), sourced here
+# so that they share the helpers above.
+for f in "$TOP"/tests/runner/cases/*.sh; do
+	# shellcheck disable=SC1090
+	[ -f "$f" ] && . "$f"
+done
+
 # ---- the runner -------------------------------------------------------------
 cases=$(declare -F | awk '$3 ~ /^case_/ { print $3 }')
 [ -n "$only" ] && cases=$(echo "$cases" | grep -F -- "$only")
