@@ -23,7 +23,7 @@ from typing import Any, Callable
 
 from . import TOP, baseline as bl, common, debian, report, results
 from .ktap import Parser, Test
-from .qemu_configs import CONFIGS, DEFAULT
+from .qemu_configs import CONFIGS, DEFAULT, host_arch
 from .results import Run
 from .common import call, spawn
 from .runner import (Lock, Prepared, Settings, Untestable, clone_lock, deps, own_tests, prepare,
@@ -369,7 +369,7 @@ def run_configs(pairs: list[tuple[str, str, Run]], s: Settings, serial: bool,
 # ---- the project's own tests (--unit) -----------------------------------------------
 def unit_runs(o: Options, done: Callable[[Run], None]) -> None:
     s = o.s
-    host = os.uname().machine.replace("aarch64", "arm64")
+    host = host_arch()
     out = os.path.join(TOP, "build", host)
     base = os.path.join(s.results, "unit")
     # The oracle's unit tests (C++).

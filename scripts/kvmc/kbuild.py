@@ -44,18 +44,11 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from .qemu_configs import ARCHES, host_arch
+
 HERE = Path(__file__).resolve().parent
 TOP = HERE.parents[1]
 CONFIGS = HERE / "configs"
-
-# Per architecture: the kernel's ARCH, the image target and where make
-# leaves it, the GNU triplet of a cross compiler, and uname -m.
-ARCHES: dict[str, dict[str, str]] = {
-    "arm64": {"karch": "arm64", "srcarch": "arm64", "target": "Image", "image": "arch/arm64/boot/Image",
-              "triplet": "aarch64-linux-gnu", "machine": "aarch64"},
-    "x86_64": {"karch": "x86_64", "srcarch": "x86", "target": "bzImage", "image": "arch/x86/boot/bzImage",
-               "triplet": "x86_64-linux-gnu", "machine": "x86_64"},
-}
 
 DEFAULT_TIMEOUT = 3 * 3600.0
 STAMP = "kvmc-config.stamp"
@@ -268,7 +261,7 @@ def make_path(src: Path, out: Path) -> tuple[Path, list[str]]:
 def check_tree(tree: Path, arch: str) -> None:
     if not tree.is_dir():
         raise BuildError(f"{tree}: no such directory")
-    for need in ("Makefile", "Kconfig", f"arch/{ARCHES[arch]['srcarch']}",
+    for need in ("Makefile", "Kconfig", f"arch/{ARCHES[arch].srcarch}",
                  "scripts/kconfig/merge_config.sh"):
         if not (tree / need).exists():
             raise BuildError(f"{tree} is not a kernel source tree (no {need})")
@@ -281,11 +274,11 @@ def check_tree(tree: Path, arch: str) -> None:
 def compiler(arch: str) -> tuple[list[str], bool]:
     """make variables for the compiler, and whether ccache is used."""
     info = ARCHES[arch]
-    cross = "" if os.uname().machine == info["machine"] else info["triplet"] + "-"
+    cross = "" if host_arch() == info.name else info.triplet + "-"
     gcc = cross + "gcc"
     if not shutil.which(gcc):
-        raise BuildError(f"{gcc} not found: install gcc{'-' + info['triplet'] if cross else ''}")
-    variables = [f"ARCH={info['karch']}"]
+        raise BuildError(f"{gcc} not found: install gcc{'-' + info.triplet if cross else ''}")
+    variables = [f"ARCH={info.karch}"]
     if cross:
         variables.append(f"CROSS_COMPILE={cross}")
     use_ccache = shutil.which("ccache") is not None
@@ -374,7 +367,7 @@ def build_kernel(tree: str, arch: str, cache: str, extra_options: list[str] = []
     tree_path, tree_vars = make_path(src, out)
     runner = Runner(tree_path, out, make_vars + tree_vars, nice, time.monotonic() + timeout, env)
     config = out / ".config"
-    image = out / ARCHES[arch]["image"]
+    image = out / ARCHES[arch].image_path
     stamp = plan.stamp(arch, make_vars)
     wanted = plan.wanted()
     timings = {"configure": 0.0, "build": 0.0}
@@ -409,11 +402,11 @@ def build_kernel(tree: str, arch: str, cache: str, extra_options: list[str] = []
 
     incremental = image.exists()
     t = time.monotonic()
-    say(f"{arch}: building {ARCHES[arch]['target']} ({'incremental' if incremental else 'cold'}, "
+    say(f"{arch}: building {ARCHES[arch].image_target} ({'incremental' if incremental else 'cold'}, "
         f"-j{jobs}{', ccache' if use_ccache else ''}, nice {nice}; log {out / BUILD_LOG})")
     blog = out / BUILD_LOG
     blog.write_text("")
-    runner.make([ARCHES[arch]["target"]], blog, f"building {src} for {arch}", jobs=jobs)
+    runner.make([ARCHES[arch].image_target], blog, f"building {src} for {arch}", jobs=jobs)
     timings["build"] = time.monotonic() - t
     kind = "incremental" if incremental else "cold"
     record = {"build_s": f"{timings['build']:.1f}", "build_kind": kind, "build_date": _now()}

@@ -21,6 +21,7 @@ from .common import Log, call, disown, spawn, write_atomic
 from .console import Console
 from .ktap import Parser, Test
 from .qemu_config import QemuConfig
+from .qemu_configs import host_arch
 from .results import Run, read_observations
 
 say = Log("run_tests.sh")
@@ -286,8 +287,7 @@ class Prepared:
 
 
 def native_kvm_usable(cfg: QemuConfig) -> bool:
-    host = os.uname().machine.replace("aarch64", "arm64")
-    return (cfg.build_arch == host and not cfg.module_params
+    return (cfg.build_arch == host_arch() and not cfg.module_params
             and os.access("/dev/kvm", os.R_OK | os.W_OK))
 
 

@@ -22,10 +22,11 @@ from typing import Any
 
 from kvmc import kbuild
 from kvmc.kbuild import BuildError, FragmentError
+from kvmc.qemu_configs import ARCHES
 
 HOST_ARCH = "arm64" if os.uname().machine == "aarch64" else "x86_64"
-SRCARCH = kbuild.ARCHES[HOST_ARCH]["srcarch"]
-IMAGE = kbuild.ARCHES[HOST_ARCH]["image"]
+SRCARCH = ARCHES[HOST_ARCH].srcarch
+IMAGE = ARCHES[HOST_ARCH].image_path
 
 # A stand-in for a kernel tree: allnoconfig writes a small .config,
 # olddefconfig keeps each option's last value except those the fake
@@ -106,7 +107,7 @@ class FragmentTest(unittest.TestCase):
         self.assertEqual(plan.wanted(), {"CONFIG_X": "n", "CONFIG_Y": "y"})
 
     def test_suite_fragments_parse_and_ask_for_the_scenarios_needs(self) -> None:
-        for arch in kbuild.ARCHES:
+        for arch in ARCHES:
             wanted = kbuild.plan_config(arch).wanted()
             for need in ("CONFIG_KVM", "CONFIG_MEMCG", "CONFIG_HUGETLBFS", "CONFIG_MEMORY_FAILURE",
                          "CONFIG_USERFAULTFD", "CONFIG_DEVTMPFS", "CONFIG_BLK_DEV_INITRD",
@@ -320,7 +321,7 @@ class BuildTest(unittest.TestCase):
     def test_cli_exit_codes(self) -> None:
         with contextlib.redirect_stderr(io.StringIO()) as err, contextlib.redirect_stdout(io.StringIO()) as out:
             self.cli_exit_codes()
-        self.assertIn(kbuild.ARCHES[HOST_ARCH]["image"], out.getvalue())
+        self.assertIn(IMAGE, out.getvalue())
         self.assertIn("cannot test", err.getvalue())
         self.assertIn("want one CONFIG_NAME=VALUE", err.getvalue())
 
