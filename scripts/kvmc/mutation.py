@@ -40,9 +40,11 @@ import tomllib
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+from kvmc import qemu_configs
+
 TOP = Path(__file__).resolve().parents[2]
 CATALOG_DIR = Path(__file__).resolve().parent / "mutants"
-ARCHES = ("arm64", "x86_64")
+ARCHES = tuple(qemu_configs.ARCHES)
 ARCH_VALUES = ARCHES + ("both",)
 KINDS = ("wrong-errno", "field-not-filled", "neighbour-value", "off-by-one",
          "dropped-check", "swapped-order", "inverted-condition", "wrong-width",
@@ -52,22 +54,11 @@ FIELDS = {"id", "arch", "file", "function", "kind", "rules", "old", "new", "why"
           "equivalent", "upstream", "uncovered"}
 REQUIRED = ("id", "arch", "file", "function", "kind", "old", "new", "why")
 
-# The kernel's own selftests run next to the suite, with the arguments that
-# keep them inside an emulated VM's time (page_fault_test: one guest mode;
-# set_memory_region_test: one iteration).  Built by scripts/kernel-selftests.sh;
+# The kernel's own selftests run next to the suite (qemu_configs: each
+# architecture's selftests).  Built by scripts/kernel-selftests.sh;
 # KVMC_KST_EXTRA asks it for those beyond its default list.
-SELFTESTS = {
-    "arm64": ["guest_memfd_test", "set_memory_region_test 1", "mmio_sign_ext",
-              "external_aborts", "page_fault_test -m 6"],
-    "x86_64": ["guest_memfd_test", "set_memory_region_test 1", "private_mem_kvm_exits_test",
-               "private_mem_conversions_test", "smaller_maxphyaddr_emulation_test",
-               "userspace_io_test"],
-}
-SELFTEST_EXTRA = {
-    "arm64": "mmio_sign_ext",
-    "x86_64": ("private_mem_kvm_exits_test private_mem_conversions_test "
-               "smaller_maxphyaddr_emulation_test userspace_io_test"),
-}
+SELFTESTS = {a.name: list(a.selftests) for a in qemu_configs.ARCHES.values()}
+SELFTEST_EXTRA = {a.name: " ".join(a.selftest_extra) for a in qemu_configs.ARCHES.values()}
 SELFTEST_PREFIX = "selftest:"
 RUN_TIMEOUT = 3600.0
 
