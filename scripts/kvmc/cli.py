@@ -313,9 +313,7 @@ def finish_run(r: Run, entries: list[bl.Entry], out: Output | None, baseline_pat
 def new_run(arch: str, label: str, directory: str) -> Run:
     os.makedirs(directory, exist_ok=True)
     # Nothing from an earlier run may be counted as this run's.
-    for f in ("results.ktap", "kernel.log", "console.log", "kernel-version", "observations.jsonl",
-              "kernel-package", "untestable", "summary", "timing", "durations", "extra-durations",
-              "qemu.pid", "output", "rc"):
+    for f in results.FILES:
         try:
             os.unlink(os.path.join(directory, f))
         except FileNotFoundError:

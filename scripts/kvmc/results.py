@@ -14,13 +14,29 @@ from . import baseline as bl
 from .common import read_text, write_atomic
 from .ktap import Counts, Test, Verdict, parse
 
-# What each file of results/<arch>/ holds.
-KTAP = "results.ktap"
-OBSERVATIONS = "observations.jsonl"
-KERNEL_VERSION = "kernel-version"
-KERNEL_PACKAGE = "kernel-package"
-UNTESTABLE = "untestable"
-SUMMARY = "summary"
+# What each file of results/<arch>/ holds; no other module spells these.
+KTAP = "results.ktap"                # the run's KTAP document
+OBSERVATIONS = "observations.jsonl"  # every judgement, one JSON object a line
+KERNEL_VERSION = "kernel-version"    # uname -r of the kernel tested
+KERNEL_PACKAGE = "kernel-package"    # the Debian package it came from, if any
+UNTESTABLE = "untestable"            # why it could not be tested
+SUMMARY = "summary"                  # the counts line
+KERNEL_LOG = "kernel.log"            # the test VM's kernel log
+CONSOLE_LOG = "console.log"          # everything else the VM printed
+TIMING = "timing"                    # NAME=MS lines, NAME one of TIMING_KEYS
+DURATIONS = "durations"              # "TEST MS" lines, one a test
+EXTRA_DURATIONS = "extra-durations"  # "NAME MS STATUS" lines, one a kselftest or extra test
+# What earlier versions of the runner left there.
+QEMU_PID = "qemu.pid"
+OUTPUT = "output"
+RC = "rc"
+# Everything a run may find of an earlier one (removed before it starts).
+FILES = (KTAP, OBSERVATIONS, KERNEL_VERSION, KERNEL_PACKAGE, UNTESTABLE,
+         SUMMARY, KERNEL_LOG, CONSOLE_LOG, TIMING, DURATIONS, EXTRA_DURATIONS, QEMU_PID, OUTPUT, RC)
+
+# The times in TIMING, milliseconds from QEMU's start: the VM's init ran,
+# the first KTAP line came, QEMU ended.
+TIMING_KEYS = ("guest_init_ms", "first_ktap_ms", "total_ms")
 
 
 @dataclass
@@ -176,3 +192,42 @@ def exit_code(runs: list[Run], pattern: str = "") -> tuple[int, str]:
             return 2, f"no test matches -t '{pattern}' (list them with -l)"
         return 125, "no test ran"
     return 0, ""
+
+
+# ---- timing and durations ------------------------------------------------------
+def write_timing(directory: str, values: dict[str, int | None]) -> None:
+    """TIMING: each of TIMING_KEYS, empty when not known."""
+    write_atomic(os.path.join(directory, TIMING), "".join(
+        f"{k}={'' if values.get(k) is None else values[k]}\n" for k in TIMING_KEYS))
+
+
+def read_timing(directory: str) -> dict[str, int | None]:
+    """TIMING as written: every key of TIMING_KEYS, None when not known
+    (no file, an empty or unreadable value)."""
+    out: dict[str, int | None] = dict.fromkeys(TIMING_KEYS)
+    for line in read_text(os.path.join(directory, TIMING)).splitlines():
+        k, _, v = line.strip().partition("=")
+        if k in out:
+            out[k] = int(v) if v.isdigit() else None
+    return out
+
+
+def read_durations(directory: str) -> list[tuple[str, int]]:
+    """DURATIONS: (test, milliseconds) in the order the tests ran."""
+    out = []
+    for line in read_text(os.path.join(directory, DURATIONS)).splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1].isdigit():
+            out.append((parts[0], int(parts[1])))
+    return out
+
+
+def read_extra_durations(directory: str) -> list[tuple[str, int, int]]:
+    """EXTRA_DURATIONS: (name, milliseconds, exit status) of each
+    kselftest or extra test the VM ran, in that order."""
+    out = []
+    for line in read_text(os.path.join(directory, EXTRA_DURATIONS)).splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[1].isdigit() and parts[2].lstrip("-").isdigit():
+            out.append((parts[0], int(parts[1]), int(parts[2])))
+    return out
