@@ -552,6 +552,12 @@ def run_all(o: Options, entries: list[bl.Entry]) -> int:
     if o.baseline:
         rel = os.path.relpath(o.baseline, TOP) if o.baseline.startswith(TOP + os.sep) else o.baseline
         say(f"baseline {rel}: {c.xfail} known deviations failing as listed, {c.xpass} fixed")
+    # What the failures have in common, and what baselines/ knows of them.
+    for line in results.failure_summary(runs, c.failed, TOP, hint=not o.baseline):
+        if line.startswith(" "):
+            print(line, file=sys.stderr)
+        else:
+            say(line)
     if why:
         say(why)
     print(f"{c.passed} passed, {c.failed} failed, {c.skipped} skipped", file=sys.stderr, flush=True)

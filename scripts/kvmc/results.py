@@ -6,6 +6,7 @@ are computed from it."""
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 from dataclasses import dataclass, field
@@ -78,6 +79,14 @@ class Run:
             t.ok = True
         return t
 
+    def baseline_arch(self) -> str:
+        """The architecture as a baseline entry matches it: the
+        configuration and, where they differ, its architecture."""
+        from .qemu_configs import CONFIGS
+        if self.arch in CONFIGS and CONFIGS[self.arch].build_arch != self.arch:
+            return f"{self.arch}/{CONFIGS[self.arch].build_arch}"
+        return self.arch
+
     # ---- observations -------------------------------------------------------
     def failing_findings(self, test: str) -> list[tuple[str | None, str]]:
         out: list[tuple[str | None, str]] = []
@@ -110,10 +119,7 @@ def apply_baseline(run: Run, entries: list[bl.Entry]) -> None:
     passed XPASS) in its tree, at every level that contains them."""
     if not entries:
         return
-    from .qemu_configs import CONFIGS
-    arch = run.arch
-    if arch in CONFIGS and CONFIGS[arch].build_arch != arch:
-        arch = f"{arch}/{CONFIGS[arch].build_arch}"
+    arch = run.baseline_arch()
     for binary in run.doc.subtests:
         tests = binary.subtests or [binary]
         for t in tests:
@@ -192,6 +198,124 @@ def exit_code(runs: list[Run], pattern: str = "") -> tuple[int, str]:
             return 2, f"no test matches -t '{pattern}' (list them with -l)"
         return 125, "no test ran"
     return 0, ""
+
+
+# ---- the closing summary: failures by finding ----------------------------------
+NO_KEY = "no finding key"
+DID_NOT_FINISH = "crash or time limit"
+
+
+@dataclass
+class FailureGroup:
+    """The failed tests of a run that share one finding key (or none)."""
+    what: str                     # a finding key, NO_KEY or DID_NOT_FINISH
+    tests: int = 0
+    known: int = 0                # of them, how many a baseline entry excuses
+    where: list[str] = field(default_factory=list)   # "on ARCH KERNEL: FILE, REASON"
+    files: list[str] = field(default_factory=list)   # the baselines that know it
+
+
+def _did_not_finish(t: Test) -> bool:
+    """A failure no baseline excuses: a crash, a time limit, a dead VM
+    (a test the runner added for one that never reported, a binary
+    killed by its time limit or a signal)."""
+    if t.synthesized:
+        return True
+    d = t.directive.lower()
+    status = d.removeprefix("exit status ").strip()
+    return d.startswith("timeout") or (d.startswith("exit status ") and status.isdigit()
+                                        and int(status) >= 128)
+
+
+def failure_groups(runs: list[Run], baselines: list[tuple[str, list[bl.Entry]]]) -> list[FailureGroup]:
+    """The failed tests of runs grouped by their failing findings' keys,
+    each group with how many of its tests a baseline of baselines (file
+    name, entries) knows for the run's architecture and kernel. A test
+    with two keys counts in both groups. The most frequent key first (of
+    equals, the first seen);
+    failures without a key, then crashes and time limits, last."""
+    groups: dict[str, FailureGroup] = {}
+    for r in runs:
+        arch = r.baseline_arch()
+        for t, _ in r.doc.leaves():
+            if t.verdict is not Verdict.FAIL:
+                continue
+            if _did_not_finish(t):
+                groups.setdefault(DID_NOT_FINISH, FailureGroup(DID_NOT_FINISH)).tests += 1
+                continue
+            findings = r.failing_findings(t.name)
+            keys = list(dict.fromkeys(k for k, _ in findings if k))
+            if len(keys) < len(findings) or not findings:
+                groups.setdefault(NO_KEY, FailureGroup(NO_KEY)).tests += 1
+            for key in keys:
+                g = groups.setdefault(key, FailureGroup(key))
+                g.tests += 1
+                known = [(name, e) for name, entries in baselines for e in entries
+                         if e.applies(arch, r.kernel, t.name) and e.excuses(key)]
+                if known:
+                    g.known += 1
+                for name, e in known:
+                    text = f"on {e.arch} {e.kernel}: {name}, {bl.cut(e.reason or e.key, 100)}"
+                    if text not in g.where:
+                        g.where.append(text)
+                    if name not in g.files:
+                        g.files.append(name)
+    keyed = sorted((g for k, g in groups.items() if k not in (NO_KEY, DID_NOT_FINISH)),
+                   key=lambda g: -g.tests)
+    return keyed + [groups[k] for k in (NO_KEY, DID_NOT_FINISH) if k in groups]
+
+
+def failure_lines(groups: list[FailureGroup], failed: int) -> list[str]:
+    """The lines that say what the failed tests have in common: the first
+    says how many findings; each finding then gets a line (the first
+    line's end when there is only one) with its count and whether a
+    baseline knows it."""
+    if not failed or not groups:
+        return []
+    keyed = [g for g in groups if g.what not in (NO_KEY, DID_NOT_FINISH)]
+    parts = [f"{len(keyed)} finding" + ("s" if len(keyed) != 1 else "")] if keyed else []
+    for g in groups:
+        if g.what == NO_KEY:
+            parts.append(f"{g.tests} without a finding key (no baseline excuses it)")
+        elif g.what == DID_NOT_FINISH:
+            parts.append(f"{g.tests} {'crash or time limit' if g.tests == 1 else 'crashes or time limits'}"
+                         " (no baseline excuses it)")
+
+    def line(g: FailureGroup) -> str:
+        if not g.known:
+            return f"{g.what} x {g.tests} (in no baseline)"
+        part = "" if g.known == g.tests else f" for {g.known} of them"
+        return f"{g.what} x {g.tests} (known{part} {'; '.join(g.where)})"
+
+    head = f"{failed} failed: " + ", ".join(parts)
+    if len(parts) == 1 and len(keyed) == 1:
+        return [f"{head}: {line(keyed[0])}"]
+    return [head + (":" if keyed else "")] + ["  " + line(g) for g in keyed]
+
+
+def failure_summary(runs: list[Run], failed: int, top: str, hint: bool) -> list[str]:
+    """The closing summary's lines about the failures (a line indented
+    continues the one before): failure_lines() against every baseline of
+    top/baselines/ and, with hint, which of them would excuse the known ones."""
+    groups = failure_groups(runs, known_baselines(top))
+    lines = failure_lines(groups, failed)
+    files = list(dict.fromkeys(f for g in groups for f in g.files))
+    if lines and files and hint:
+        lines.append(f"with --baseline {files[0]} the known ones count as known deviations"
+                     " (XFAIL), not failures")
+    return lines
+
+
+def known_baselines(top: str) -> list[tuple[str, list[bl.Entry]]]:
+    """Every baseline of top/baselines/, as (its name from top, its
+    entries); one that cannot be read or parsed is left out."""
+    out = []
+    for path in sorted(glob.glob(os.path.join(top, "baselines", "*.txt"))):
+        try:
+            out.append((os.path.relpath(path, top), bl.load(path)))
+        except bl.BaselineError:
+            continue
+    return out
 
 
 # ---- timing and durations ------------------------------------------------------

@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: GPL-2.0
-"""Unit tests of what a run says about itself: the files of its results
+"""Unit tests of what a run says about itself: the closing summary of its
+failures by finding (issue 27 item 15) and the files of its results
 directory (results.py).
 
     cd scripts && python3 -m unittest kvmc.tests.test_summary
@@ -12,7 +13,96 @@ import shutil
 import tempfile
 import unittest
 
-from kvmc import cli, results
+from kvmc import TOP, baseline as bl, cli, results
+from kvmc.ktap import parse
+from kvmc.results import Run
+
+DATA = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "test_data")
+C4 = "C4 exit_reason=KVM_EXIT_UNKNOWN(0)"
+
+
+def recorded(arch: str = "x86_64", kernel: str = "7.3.4+deb13-amd64") -> Run:
+    """The recorded run of test_data/baselined.*: m4 fails with C4, m5
+    with C4 and C2, m6 passes."""
+    with open(os.path.join(DATA, "baselined.ktap"), encoding="utf-8") as f:
+        doc = parse(f.read().splitlines(), arch)
+    return Run(arch=arch, label=arch, doc=doc, kernel=kernel,
+               observations=results.read_observations(os.path.join(DATA, "baselined.jsonl")))
+
+
+def first_run(n: int, key: str | None = C4) -> Run:
+    """A newcomer's first run on Debian's x86 kernel: n M4 tests failing
+    with one finding (key None: a finding without a key)."""
+    lines = ["TAP version 13", "1..1", "# kvm-contract: bad_memslot_test", "    TAP version 13", f"    1..{n}"]
+    observations: dict[str, list[dict[str, object]]] = {}
+    for i in range(1, n + 1):
+        name = f"m4_prot_none.v{i}.fault"
+        lines.append(f"    not ok {i} {name}")
+        finding: dict[str, object] = {"rule": "C4", "severity": "failure", "text": "no memory_fault"}
+        if key:
+            finding["key"] = key
+        observations[name] = [{"test": name, "verdict": "fail", "findings": [finding]}]
+    lines.append("not ok 1 bad_memslot_test # exit status 1")
+    return Run(arch="x86_64", label="x86_64", doc=parse(lines, "x86_64"), kernel="7.3.4+deb13-amd64",
+               observations=observations)
+
+
+class FailureSummary(unittest.TestCase):
+    def test_recorded_failures_grouped_by_finding_key(self) -> None:
+        known = [("test_data/baseline.txt", bl.load(os.path.join(DATA, "baseline.txt")))]
+        groups = results.failure_groups([recorded()], known)
+        self.assertEqual([(g.what, g.tests, g.known) for g in groups],
+                         [(C4, 2, 2), ("C2 memory_fault.size=0x0", 1, 0)])
+        self.assertEqual(groups[0].files, ["test_data/baseline.txt"])
+        self.assertEqual(results.failure_lines(groups, 2), [
+            "2 failed: 2 findings:",
+            f"  {C4} x 2 (known on x86_64 7.*: test_data/baseline.txt, C4: x86 kvm_handle_error_pfn()"
+            " returns -EFAULT without filling memory_fault)",
+            "  C2 memory_fault.size=0x0 x 1 (in no baseline)"])
+
+    def test_a_baseline_for_another_arch_or_kernel_does_not_know_it(self) -> None:
+        known = [("test_data/baseline.txt", bl.load(os.path.join(DATA, "baseline.txt")))]
+        for run in (recorded(arch="arm64"), recorded(kernel="6.1.0-28-amd64")):
+            groups = results.failure_groups([run], known)
+            self.assertEqual([(g.what, g.known) for g in groups], [(C4, 0), ("C2 memory_fault.size=0x0", 0)])
+
+    def test_first_run_on_debian_names_the_one_known_deviation(self) -> None:
+        # Every baseline of baselines/, although --baseline was not given.
+        lines = results.failure_summary([first_run(37)], 37, TOP, hint=True)
+        self.assertEqual(lines, [
+            f"37 failed: 1 finding: {C4} x 37 (known on x86_64 7.*: baselines/debian.txt,"
+            " x86 kvm_handle_error_pfn() returns -EFAULT without filling memory_fault (mmu.c, 6.12-7.3))",
+            "with --baseline baselines/debian.txt the known ones count as known deviations (XFAIL),"
+            " not failures"])
+        self.assertEqual(results.failure_summary([first_run(37)], 37, TOP, hint=False), lines[:1])
+
+    def test_failures_without_key_and_crashes_apart(self) -> None:
+        with open(os.path.join(DATA, "crash_after_pass.ktap"), encoding="utf-8") as f:
+            crash = Run(arch="arm64", label="arm64", doc=parse(f.read().splitlines()))
+        with open(os.path.join(DATA, "timeout.ktap"), encoding="utf-8") as f:
+            timeout = Run(arch="arm64", label="t", doc=parse(f.read().splitlines()))
+        runs = [first_run(2, key=None), crash, timeout, recorded(arch="arm64")]
+        groups = results.failure_groups(runs, [])
+        self.assertEqual([(g.what, g.tests) for g in groups],
+                         [(C4, 2), ("C2 memory_fault.size=0x0", 1), (results.NO_KEY, 2),
+                          (results.DID_NOT_FINISH, 2)])
+        failed = results.total(runs).failed
+        self.assertEqual(failed, 6)
+        self.assertEqual(results.failure_lines(groups, failed), [
+            "6 failed: 2 findings, 2 without a finding key (no baseline excuses it),"
+            " 2 crashes or time limits (no baseline excuses it):",
+            f"  {C4} x 2 (in no baseline)",
+            "  C2 memory_fault.size=0x0 x 1 (in no baseline)"])
+        self.assertEqual(results.failure_lines(results.failure_groups([crash], []), 1),
+                         ["1 failed: 1 crash or time limit (no baseline excuses it)"])
+
+    def test_excused_tests_are_no_failures(self) -> None:
+        run = recorded()
+        results.apply_baseline(run, bl.load(os.path.join(DATA, "baseline.txt")))
+        # m4 is XFAIL; m5 still fails on its C2 finding.
+        groups = results.failure_groups([run], [])
+        self.assertEqual([(g.what, g.tests) for g in groups], [(C4, 1), ("C2 memory_fault.size=0x0", 1)])
+        self.assertEqual(results.failure_lines([], 0), [])
 
 
 class ResultsDirectory(unittest.TestCase):
