@@ -20,6 +20,7 @@ KTAP = "results.ktap"                # the run's KTAP document
 OBSERVATIONS = "observations.jsonl"  # every judgement, one JSON object a line
 KERNEL_VERSION = "kernel-version"    # uname -r of the kernel tested
 KERNEL_PACKAGE = "kernel-package"    # the Debian package it came from, if any
+KVM_IMPLEMENTATION = "kvm"           # the KVM judged: kvm_amd, kvm_intel, kvm, kvm_pvm ...
 UNTESTABLE = "untestable"            # why it could not be tested
 SUMMARY = "summary"                  # the counts line
 KERNEL_LOG = "kernel.log"            # the test VM's kernel log
@@ -32,12 +33,30 @@ QEMU_PID = "qemu.pid"
 OUTPUT = "output"
 RC = "rc"
 # Everything a run may find of an earlier one (removed before it starts).
-FILES = (KTAP, OBSERVATIONS, KERNEL_VERSION, KERNEL_PACKAGE, UNTESTABLE,
+FILES = (KTAP, OBSERVATIONS, KERNEL_VERSION, KERNEL_PACKAGE, KVM_IMPLEMENTATION, UNTESTABLE,
          SUMMARY, KERNEL_LOG, CONSOLE_LOG, TIMING, DURATIONS, EXTRA_DURATIONS, QEMU_PID, OUTPUT, RC)
 
 # The times in TIMING, milliseconds from QEMU's start: the VM's init ran,
 # the first KTAP line came, QEMU ended.
 TIMING_KEYS = ("guest_init_ms", "first_ktap_ms", "total_ms")
+
+# The KVM implementations of the upstream kernel, as /sys/module names
+# them: x86's vendor modules, powerpc's, and "kvm" alone where KVM has no
+# vendor module (arm64, riscv, s390). Any other (kvm_pvm) is a flavour
+# the verdicts are about, not upstream KVM.
+UPSTREAM_KVM = frozenset({"kvm_intel", "kvm_amd", "kvm_hv", "kvm_pr", "kvm"})
+
+
+def kvm_upstream(kvm: str) -> bool:
+    """Whether an implementation as Run.kvm names it is upstream KVM."""
+    return bool(kvm) and all(part in UPSTREAM_KVM for part in kvm.split("+"))
+
+
+def kvm_text(kvm: str) -> str:
+    """An implementation as the run's header names it."""
+    if not kvm or kvm_upstream(kvm):
+        return kvm
+    return f"{kvm}: not upstream KVM; verdicts are about this implementation"
 
 
 @dataclass
@@ -52,6 +71,8 @@ class Run:
     # loading): no test's failure, but shown in the summary and the JSON.
     boot_health: str = ""
     directory: str = ""
+    # The KVM implementation judged (see UPSTREAM_KVM), "" when not known.
+    kvm: str = ""
     observations: dict[str, list[dict[str, object]]] = field(default_factory=dict)
     fixed: list[str] = field(default_factory=list)
     not_excused: list[str] = field(default_factory=list)
@@ -64,7 +85,8 @@ class Run:
         c = self.counts()
         t = Test(name=self.label, number=number, header=self.doc.header,
                  subtests=self.doc.subtests, trailer=self.doc.trailer, pre=[])
-        t.pre.append(f"# {self.label}: kernel {self.kernel}" + (f" ({self.package})" if self.package else ""))
+        t.pre.append(f"# {self.label}: kernel {self.kernel}" + (f" ({self.package})" if self.package else "")
+                     + (f", KVM {kvm_text(self.kvm)}" if self.kvm else ""))
         if self.boot_health:
             t.pre.append(f"# {self.label}: kernel unhealthy before the first test (C13): {self.boot_health}")
         if self.untestable:
@@ -154,6 +176,7 @@ def load_dir(directory: str, label: str = "") -> Run:
               kernel=read_text(os.path.join(directory, KERNEL_VERSION)).strip() or "unknown",
               package=read_text(os.path.join(directory, KERNEL_PACKAGE)).strip(),
               untestable=read_text(os.path.join(directory, UNTESTABLE)).strip(),
+              kvm=read_text(os.path.join(directory, KVM_IMPLEMENTATION)).strip(),
               directory=directory,
               observations=read_observations(os.path.join(directory, OBSERVATIONS)))
     return run
@@ -165,6 +188,8 @@ def save_dir(run: Run) -> None:
     os.makedirs(d, exist_ok=True)
     write_atomic(os.path.join(d, KTAP), "\n".join(run.doc.document()) + "\n"
                  if run.doc.subtests or run.doc.header else "")
+    if run.kvm:
+        write_atomic(os.path.join(d, KVM_IMPLEMENTATION), run.kvm + "\n")
     if run.untestable:
         write_atomic(os.path.join(d, UNTESTABLE), run.untestable + "\n")
     else:

@@ -426,6 +426,7 @@ def run_vm(p: Prepared, s: Settings, names: list[str]) -> None:
         say(f"{cfg.name}: {reason}")
         run.untestable = reason
         return
+    run.kvm = configured_kvm(cfg)
     if s.list_only:
         names += [x.strip() for x in console.ktap_lines if x.strip()]
         if not console.done:
@@ -495,7 +496,10 @@ def run_native(p: Prepared, s: Settings, names: list[str]) -> None:
         names += out.stdout.split()
         return
     release = os.uname().release
-    say(f"{cfg.name}: running on this machine's /dev/kvm ({release})")
+    run.kvm = kvm_implementation("/sys/module")
+    say(f"{cfg.name}: running on this machine's /dev/kvm ({release}, KVM {run.kvm or 'not named in /sys/module'})")
+    if run.kvm and not results.kvm_upstream(run.kvm):
+        say(f"{cfg.name}: {results.kvm_text(run.kvm)}")
     run.kernel = release
     write_atomic(os.path.join(run.directory, results.KERNEL_VERSION), release + "\n")
     obs = os.path.join(run.directory, results.OBSERVATIONS)
@@ -511,3 +515,28 @@ def own_tests(name: str, argv: list[str], env: dict[str, str] | None = None) -> 
     stream(argv, env or dict(os.environ), parser)
     return parser.finish()
 
+
+# ---- the KVM implementation judged ---------------------------------------------
+def kvm_implementation(sys_module: str) -> str:
+    """The KVM behind /dev/kvm, from a /sys/module directory: its vendor
+    module (kvm_intel, kvm_amd, or another flavour such as kvm_pvm), or
+    "kvm" where KVM has none (arm64 builds it in); "" when neither shows.
+    Built-in modules show there too (by their parameters), loaded ones
+    with an initstate: where several vendor modules show, the one loaded,
+    else all of them joined by "+"."""
+    try:
+        names = sorted(os.listdir(sys_module))
+    except OSError:
+        return ""
+    vendors = [n for n in names if n.startswith("kvm_")]
+    if not vendors:
+        return "kvm" if "kvm" in names else ""
+    from .common import read_text
+    live = [n for n in vendors if read_text(os.path.join(sys_module, n, "initstate")).strip() == "live"]
+    return "+".join(live if len(live) == 1 else vendors)
+
+
+def configured_kvm(cfg: QemuConfig) -> str:
+    """The KVM a test VM's kernel uses: the vendor module the configuration
+    loads (x86: kvm_amd, the one QEMU's SVM runs), else KVM built in (arm64)."""
+    return "+".join(m.replace("-", "_") for m in cfg.kvm_modules) or "kvm"

@@ -1,20 +1,23 @@
 # SPDX-License-Identifier: GPL-2.0
 """Unit tests of what a run says about itself: the closing summary of its
-failures by finding (issue 27 item 15) and the files of its results
-directory (results.py).
+failures by finding (issue 27 item 15), the KVM implementation it judged
+(item 18) and the files of its results directory (results.py).
 
     cd scripts && python3 -m unittest kvmc.tests.test_summary
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
 import unittest
+import xml.etree.ElementTree as ET
 
-from kvmc import TOP, baseline as bl, cli, results
+from kvmc import TOP, baseline as bl, cli, report, results, runner
 from kvmc.ktap import parse
+from kvmc.qemu_configs import CONFIGS
 from kvmc.results import Run
 
 DATA = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "test_data")
@@ -103,6 +106,77 @@ class FailureSummary(unittest.TestCase):
         groups = results.failure_groups([run], [])
         self.assertEqual([(g.what, g.tests) for g in groups], [(C4, 1), ("C2 memory_fault.size=0x0", 1)])
         self.assertEqual(results.failure_lines([], 0), [])
+
+
+def sys_module(tmp: str, modules: dict[str, str]) -> str:
+    """A fake /sys/module: each module with a parameters directory and,
+    when given one, its initstate (a loaded module; built-in ones have none)."""
+    root = os.path.join(tmp, "module")
+    shutil.rmtree(root, ignore_errors=True)
+    for name, initstate in modules.items():
+        os.makedirs(os.path.join(root, name, "parameters"))
+        if initstate:
+            with open(os.path.join(root, name, "initstate"), "w", encoding="utf-8") as f:
+                f.write(initstate + "\n")
+    return root
+
+
+class KvmImplementation(unittest.TestCase):
+    def setUp(self) -> None:
+        self.tmp = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, self.tmp)
+
+    def test_detected_from_a_sys_module_tree(self) -> None:
+        for modules, want in (
+                ({"kvm": "live", "kvm_intel": "live", "irqbypass": "live"}, "kvm_intel"),
+                ({"kvm": "live", "kvm_amd": "live", "ccp": "live"}, "kvm_amd"),
+                ({"kvm": "", "kvm_pvm": ""}, "kvm_pvm"),                       # built in
+                ({"kvm": "live", "kvm_pvm": "live", "kvm_amd": ""}, "kvm_pvm"),  # the one loaded
+                ({"kvm": "", "kvm_amd": "", "kvm_intel": ""}, "kvm_amd+kvm_intel"),
+                ({"kvm": "", "arm_smmu_v3": ""}, "kvm"),                       # arm64: built in
+                ({"loop": ""}, "")):
+            self.assertEqual(runner.kvm_implementation(sys_module(self.tmp, modules)), want, modules)
+        self.assertEqual(runner.kvm_implementation(os.path.join(self.tmp, "none")), "")
+
+    def test_upstream_or_not(self) -> None:
+        for kvm in ("kvm_intel", "kvm_amd", "kvm", "kvm_amd+kvm_intel"):
+            self.assertTrue(results.kvm_upstream(kvm), kvm)
+            self.assertEqual(results.kvm_text(kvm), kvm)
+        for kvm in ("kvm_pvm", "kvm_amd+kvm_pvm", ""):
+            self.assertFalse(results.kvm_upstream(kvm), kvm)
+        self.assertEqual(results.kvm_text("kvm_pvm"),
+                         "kvm_pvm: not upstream KVM; verdicts are about this implementation")
+
+    def test_a_vm_uses_what_its_configuration_loads(self) -> None:
+        self.assertEqual({n: runner.configured_kvm(c) for n, c in CONFIGS.items()},
+                         {"arm64": "kvm", "arm64-nested": "kvm", "x86_64": "kvm_amd",
+                          "x86_64-shadow": "kvm_amd"})
+
+    def test_header_json_and_junit_name_it(self) -> None:
+        run = recorded()
+        run.kvm = "kvm_pvm"
+        self.assertEqual(run.as_test(1).pre[0], "# x86_64: kernel 7.3.4+deb13-amd64, KVM kvm_pvm:"
+                         " not upstream KVM; verdicts are about this implementation")
+        vm = recorded(arch="arm64")
+        vm.kvm = "kvm"
+        self.assertEqual(vm.as_test(2).pre[0], "# arm64: kernel 7.3.4+deb13-amd64, KVM kvm")
+        js = json.loads(report.to_json([run, vm]))
+        self.assertEqual([(r["kvm"], r["kvm_upstream"]) for r in js["runs"]],
+                         [("kvm_pvm", False), ("kvm", True)])
+        suites = ET.fromstring(report.to_junit([run, vm])).findall("testsuite")
+        props = [{p.get("name"): p.get("value") for p in s.iter("property")} for s in suites]
+        self.assertEqual([(p.get("kvm"), p.get("kvm_upstream")) for p in props],
+                         [("kvm_pvm", "false"), ("kvm", "true")])
+        # Not known (the project's own tests): no property, null in JSON.
+        unit = Run(arch="unit", label="unit")
+        self.assertIsNone(json.loads(report.to_json([unit]))["runs"][0]["kvm_upstream"])
+        self.assertNotIn('name="kvm"', report.to_junit([unit]))
+
+    def test_kept_in_the_results_directory(self) -> None:
+        run = recorded()
+        run.kvm, run.directory = "kvm_amd", os.path.join(self.tmp, "x86_64")
+        results.save_dir(run)
+        self.assertEqual(results.load_dir(run.directory).kvm, "kvm_amd")
 
 
 class ResultsDirectory(unittest.TestCase):

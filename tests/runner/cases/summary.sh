@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: GPL-2.0
 # Sourced by tests/runner/runner_test.sh: what a run says at its end
-# about its failures (issue 27 item 15).
+# about its failures (issue 27 item 15) and which KVM it judged (item 18).
 
 # A file QEMU's stand-in takes for an x86 kernel (a bzImage's setup
 # header): no Debian kernel or modules to fetch.
@@ -18,11 +18,14 @@ expect_last_line() {
 case_summary_names_the_known_finding() {
 	fake_bzimage
 	fake FAKE=finding 'FAKE_KEY=C4 exit_reason=KVM_EXIT_UNKNOWN(0)' -- --arch x86_64 \
-		--kernel "$WORK/bzImage"
+		--kernel "$WORK/bzImage" --json "$WORK/r.json"
 	expect_rc 1
 	expect_out "^run_tests.sh: 1 failed: 1 finding: C4 exit_reason=KVM_EXIT_UNKNOWN\(0\) x 1 \(known on x86_64 7\.\*: baselines/debian\.txt, x86 kvm_handle_error_pfn\(\)"
 	expect_out "^run_tests.sh: with --baseline baselines/debian.txt the known ones count as known deviations"
 	expect_last_line "1 passed, 1 failed, 0 skipped"
+	# The VM's KVM: the vendor module the x86 configuration loads.
+	expect_out "^# x86_64: kernel 7.3.0-fake, KVM kvm_amd$"
+	grep -q '"kvm": "kvm_amd"' "$WORK/r.json" || complain "JSON does not name kvm_amd"
 }
 
 case_summary_unknown_finding_and_no_key() {
