@@ -313,9 +313,7 @@ def finish_run(r: Run, entries: list[bl.Entry], out: Output | None, baseline_pat
 def new_run(arch: str, label: str, directory: str) -> Run:
     os.makedirs(directory, exist_ok=True)
     # Nothing from an earlier run may be counted as this run's.
-    for f in ("results.ktap", "kernel.log", "console.log", "kernel-version", "observations.jsonl",
-              "kernel-package", "untestable", "summary", "timing", "durations", "extra-durations",
-              "qemu.pid", "output", "rc"):
+    for f in results.FILES:
         try:
             os.unlink(os.path.join(directory, f))
         except FileNotFoundError:
@@ -554,6 +552,12 @@ def run_all(o: Options, entries: list[bl.Entry]) -> int:
     if o.baseline:
         rel = os.path.relpath(o.baseline, TOP) if o.baseline.startswith(TOP + os.sep) else o.baseline
         say(f"baseline {rel}: {c.xfail} known deviations failing as listed, {c.xpass} fixed")
+    # What the failures have in common, and what baselines/ knows of them.
+    for line in results.failure_summary(runs, c.failed, TOP, hint=not o.baseline):
+        if line.startswith(" "):
+            print(line, file=sys.stderr)
+        else:
+            say(line)
     if why:
         say(why)
     print(f"{c.passed} passed, {c.failed} failed, {c.skipped} skipped", file=sys.stderr, flush=True)

@@ -12,7 +12,7 @@ import xml.etree.ElementTree as ET
 
 from .baseline import cut
 from .ktap import Test, Verdict
-from .results import Run, exit_code, total
+from .results import Run, exit_code, kvm_upstream, total
 
 # XML 1.0 allows tab, newline and carriage return, nothing else below 0x20.
 CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -58,6 +58,7 @@ def to_json(runs: list[Run], pattern: str = "") -> str:
         "runs": [{
             "arch": r.arch, "name": r.label, "kernel": r.kernel, "package": r.package,
             "untestable": r.untestable, "boot_health": r.boot_health, "summary": vars(r.counts()),
+            "kvm": r.kvm, "kvm_upstream": kvm_upstream(r.kvm) if r.kvm else None,
             "tests": [{
                 "name": t.name, "binary": binary, "result": t.verdict.value,
                 "directive": t.result_line().partition(" # ")[2],
@@ -83,6 +84,9 @@ def to_junit(runs: list[Run]) -> str:
         ET.SubElement(props, "property", name="kernel", value=xml_text(r.kernel))
         if r.package:
             ET.SubElement(props, "property", name="package", value=xml_text(r.package))
+        if r.kvm:
+            ET.SubElement(props, "property", name="kvm", value=xml_text(r.kvm))
+            ET.SubElement(props, "property", name="kvm_upstream", value=str(kvm_upstream(r.kvm)).lower())
         if r.untestable:
             # JUnit's place for "the run could not happen".
             case = ET.SubElement(suite, "testcase", classname=xml_text(r.label), name="untestable")
