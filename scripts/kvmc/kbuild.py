@@ -118,7 +118,6 @@ class BuiltKernel:
     incremental: bool           # the build directory held an earlier build
     reconfigured: bool          # allnoconfig + merge + olddefconfig ran
     not_in_tree: list[str]      # asked-for options this tree does not define
-    ccache: bool
 
 
 # ---- fragments -------------------------------------------------------------
@@ -358,13 +357,14 @@ def compiler(arch: str) -> tuple[list[str], bool]:
     return variables, use_ccache
 
 
-def _tail(path: Path, lines: int = 15) -> str:
+def _tail(path: Path) -> str:
+    """The log's last error lines (or last lines), indented."""
     try:
         text = path.read_text(errors="replace").splitlines()
     except OSError:
         return ""
     errors = [l for l in text if re.search(r"error|\*\*\*|Error \d", l)]
-    pick = errors[-lines:] if errors else text[-lines:]
+    pick = errors[-15:] if errors else text[-15:]
     return "\n".join("  " + l for l in pick)
 
 
@@ -473,8 +473,7 @@ def _build_locked(src: Path, arch: str, cache: str, out: Path, plan: ConfigPlan,
     if configure_only:
         return BuiltKernel(image="", arch=arch, config=str(config), build_dir=str(out),
                            release=release, timings=timings, incremental=False,
-                           reconfigured=reconfigure, not_in_tree=_verify(config, plan, src, say),
-                           ccache=use_ccache)
+                           reconfigured=reconfigure, not_in_tree=_verify(config, plan, src, say))
 
     incremental = image.exists()
     t = time.monotonic()
@@ -498,7 +497,7 @@ def _build_locked(src: Path, arch: str, cache: str, out: Path, plan: ConfigPlan,
     release = _read(out / "include/config/kernel.release") or ""
     return BuiltKernel(image=str(image), arch=arch, config=str(config), build_dir=str(out),
                        release=release, timings=timings, incremental=incremental,
-                       reconfigured=reconfigure, not_in_tree=not_in_tree, ccache=use_ccache)
+                       reconfigured=reconfigure, not_in_tree=not_in_tree)
 
 
 def _now() -> str:
