@@ -189,7 +189,7 @@ class ConfigPlan:
     def user_asks(self) -> dict[str, str]:
         """Option -> the user's fragment (or --kconfig-add) that set it last."""
         origin: dict[str, str] = {}
-        for name, text in self.fragments[len(self.fragments) if self.suite is None else self.suite:]:
+        for name, text in [] if self.suite is None else self.fragments[self.suite:]:
             origin.update(dict.fromkeys(parse_fragment(text, name), name))
         return origin
 
