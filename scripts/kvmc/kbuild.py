@@ -262,7 +262,7 @@ def judge_config(plan: ConfigPlan, actual: dict[str, str],
     The order names the root of a dependency chain first, not an option
     that only followed it out (CONFIG_KVM_GUEST_MEMFD after CONFIG_KVM):
     an ESSENTIAL option; then, when anything is lost, each suite option
-    the user's own fragments set otherwise ("turned off by --kconfig-add");
+    the user's own fragments set otherwise ("... asked for that");
     then the user's own options the tree dropped; then the suite's, in the
     suite's order."""
     wanted, suite, user = plan.wanted(), plan.suite_wants(), plan.user_asks()
@@ -285,11 +285,12 @@ def judge_config(plan: ConfigPlan, actual: dict[str, str],
     got = {n: g for n, _, g in bad}
 
     def line(name: str) -> str:
-        have = got.get(name) or ("not set" if actual.get(name, "n") == "n" else actual[name])
-        want = suite.get(name, wanted.get(name, "y")) if name not in got else wanted[name]
-        if name in user and name not in got:
-            return f"{name}={want} (got {have}: {user[name]} asked for that)"
-        return f"{name}={want} (got {have})"
+        if name in got:
+            return f"{name}={wanted[name]} (got {got[name]})"
+        # A root the .config has as asked: what the suite needs instead.
+        have = "not set" if actual.get(name, "n") == "n" else actual[name]
+        why = f": {user[name]} asked for that" if name in user else ""
+        return f"{name}={suite.get(name, 'y')} (got {have}{why})"
 
     lost = [line(n) for n in dict.fromkeys(roots + overridden + lost_user + lost_suite)]
     absent = [n for n, _, _ in bad if not known(n)]
@@ -534,7 +535,7 @@ def _verify(config: Path, plan: ConfigPlan, tree: Path,
     lost, absent = judge_config(plan, actual, lambda: tree_symbols(tree))
     if lost:
         also = f"; also missing: {', '.join(lost[1:])}" if lost[1:] else ""
-        hint = "" if "asked for that)" in lost[0] else " (a dependency missing in this tree?)"
+        hint = "" if lost[0].endswith("asked for that)") else " (a dependency missing in this tree?)"
         raise BuildError(f"the kernel configuration lacks what the suite needs{hint}: {lost[0]}{also}")
     if absent and say:
         say("not defined by this tree (the tests that need them will skip): " + ", ".join(absent))
