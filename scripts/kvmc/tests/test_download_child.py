@@ -20,7 +20,7 @@ import textwrap
 import unittest
 from pathlib import Path
 
-from kvmc.tests.test_kbuild import gone, wait_for
+from kvmc.tests.test_kbuild import check_child_dies_with_parent
 
 SCRIPTS = str(Path(__file__).resolve().parents[2])
 
@@ -62,12 +62,7 @@ class DownloadChildTest(unittest.TestCase):
         return [int(x) for x in (self.pids.read_text() if self.pids.exists() else "").split()]
 
     def parent_killed(self, sig: int) -> None:
-        self.assertTrue(wait_for(self.child_pids, 20), "the download child never started")
-        child = self.child_pids()[0]
-        self.parent.send_signal(sig)
-        self.parent.wait(timeout=20)
-        self.assertTrue(wait_for(lambda: gone(child), 5),
-                        f"the download child (pid {child}) still runs 5 s after its parent got signal {sig}")
+        check_child_dies_with_parent(self, self.parent, self.pids, sig, "the download child")
 
     def test_sigterm(self) -> None:
         self.parent_killed(signal.SIGTERM)

@@ -408,6 +408,20 @@ def wait_for(check: Any, seconds: float) -> bool:
     return bool(check())
 
 
+def check_child_dies_with_parent(test: unittest.TestCase, parent: subprocess.Popen[bytes],
+                                 pids_file: Path, sig: int, what: str) -> None:
+    """Once the child (which writes its pid to pids_file) runs, send sig
+    to parent: the child must be gone within 5 s."""
+    def pids() -> list[int]:
+        return [int(x) for x in (pids_file.read_text() if pids_file.exists() else "").split()]
+    test.assertTrue(wait_for(pids, 20), f"{what} never started")
+    child = pids()[0]
+    parent.send_signal(sig)
+    parent.wait(timeout=20)
+    test.assertTrue(wait_for(lambda: gone(child), 5),
+                    f"{what} (pid {child}) still running 5 s after its parent got signal {sig}")
+
+
 class MakeChildTest(unittest.TestCase):
     """python3 -m kvmc.kbuild with a stand-in make on PATH that records
     its pid and sleeps: make must not outlive the build, however it ends,
@@ -456,13 +470,7 @@ class MakeChildTest(unittest.TestCase):
         return p
 
     def killed_parent_leaves_no_make(self, sig: int) -> None:
-        parent = self.start()
-        self.assertTrue(wait_for(lambda: self.make_pids(), 20), "make never started")
-        make = self.make_pids()[0]
-        parent.send_signal(sig)
-        parent.wait(timeout=20)
-        self.assertTrue(wait_for(lambda: gone(make), 5),
-                        f"make (pid {make}) still running 5 s after the build got signal {sig}")
+        check_child_dies_with_parent(self, self.start(), self.pids, sig, "make")
 
     def test_sigterm_stops_make(self) -> None:
         self.killed_parent_leaves_no_make(signal.SIGTERM)
