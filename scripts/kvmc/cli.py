@@ -452,23 +452,19 @@ def main(argv: list[str]) -> int:
 
 def build_kernel_tree(o: Options) -> int:
     """--build DIR: build the kernel tree for the one architecture and boot
-    what it made (scripts/kvmc/kbuild.py). 0, or the exit status."""
-    import importlib
-    try:
-        kbuild = importlib.import_module(f"{__package__}.kbuild")
-    except ImportError:
-        say("--build: building kernel trees is not available in this checkout (no scripts/kvmc/kbuild.py)")
-        return 2
-    cfg = CONFIGS[o.s.arches[0]]
-    cache = os.environ.get("KVMC_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "kvm-contract")
+    what it made (scripts/kvmc/kbuild.py). 0, or the exit status: 2 for
+    bad fragments; when the tree cannot be tested, 125 after the run's
+    reports (results/<arch>/, --json, --junit, --report) say why, as for
+    any kernel that cannot be tested."""
+    from . import kbuild
+    s = o.s
+    cfg = CONFIGS[s.arches[0]]
     log = os.path.join(TOP, "build", f"{cfg.build_arch}.kernel-build.log")
     os.makedirs(os.path.dirname(log), exist_ok=True)
     try:
         deps(False)  # the kernel's build tools (flex, bison, ccache, ...)
     except Untestable as e:
-        say(f"--build: {e}")
-        return 125
+        return untestable_build(o, str(e))
     say(f"--build: building {o.build_tree} for {cfg.build_arch} (log: {log})")
     with open(log, "a", encoding="utf-8") as logf:
         def note(msg: str) -> None:
@@ -476,22 +472,30 @@ def build_kernel_tree(o: Options) -> int:
             logf.flush()
             say(f"--build: {msg}")
         try:
-            built = kbuild.build_kernel(o.build_tree, cfg.build_arch, cache, o.kconfig_add,
-                                        [o.kconfig] if o.kconfig else [], note)
+            built = kbuild.build_kernel(o.build_tree, cfg.build_arch, str(common.cache_root()),
+                                        o.kconfig_add, [o.kconfig] if o.kconfig else [], note)
         except kbuild.FragmentError as e:
             say(f"--build: {e}")
             return 2
         except kbuild.BuildError as e:
             say(f"--build: {e}")
-            return 125
-    o.s.kernel_image = str(built.image)
-    modules = getattr(built, "modules", "")
-    if modules and cfg.kvm_modules:
-        o.s.modules_dir = str(modules)
+            return untestable_build(o, e.reason)
+    s.kernel_image = built.image
     return 0
 
 
-def run_all(o: Options, entries: list[bl.Entry]) -> int:
+def untestable_build(o: Options, reason: str) -> int:
+    """The tree could not be built: the architecture's run, untestable for
+    REASON, in every report; 125."""
+    s = o.s
+    os.makedirs(s.results, exist_ok=True)
+    with Lock(os.path.join(s.results, ".lock"), f"using {s.results} to finish"):
+        return run_all(o, [], f"--build {o.build_tree}: {reason}")
+
+
+def run_all(o: Options, entries: list[bl.Entry], untestable: str = "") -> int:
+    """Every run, its reports and the closing line; the exit status.
+    untestable: nothing can be tested, for this reason (a failed --build)."""
     s = o.s
     runs: list[Run] = []
     names: dict[str, list[str]] = {}
@@ -508,7 +512,7 @@ def run_all(o: Options, entries: list[bl.Entry]) -> int:
                                                   os.path.join(s.results, "matrix", spec, arch))))
     else:
         pairs = [(a, "", new_run(a, a, os.path.join(s.results, a))) for a in s.arches]
-    unit = o.unit and not s.list_only
+    unit = o.unit and not s.list_only and not untestable
     out = None if s.list_only else Output(len(pairs) + (3 if unit else 0))
 
     def done(r: Run) -> None:
@@ -517,7 +521,12 @@ def run_all(o: Options, entries: list[bl.Entry]) -> int:
 
     if unit:
         unit_runs(o, done)
-    run_configs(pairs, s, o.serial or o.matrix or s.list_only, done, names)
+    if untestable:
+        for _, _, r in pairs:
+            r.untestable = untestable
+            done(r)
+    else:
+        run_configs(pairs, s, o.serial or o.matrix or s.list_only, done, names)
 
     if s.list_only:
         several = len(pairs) > 1

@@ -902,16 +902,28 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 # ---- the runner's way in ------------------------------------------------------------
 # Each call runs the command in a process of its own (so a signal to the
-# runner never leaves a download half-cleaned); its messages go to stderr as
-# they come; a failure raises DebianError, which means the kernel could not
-# be tested (exit 125).
+# runner never leaves a download half-cleaned), registered with
+# kvmc.common: its own process group, SIGTERM (on which it cleans up) when
+# the runner dies, even by SIGKILL, and stopped, SIGTERM first, on a
+# signal or an exception. Its messages go to stderr as they come; a
+# failure raises DebianError, which means the kernel could not be tested
+# (exit 125).
 def _call(*args: str) -> str:
+    from .common import disown, kill_group, spawn
     env = {**os.environ, "PYTHONPATH": os.path.join(TOP, "scripts")}
-    p = subprocess.run([sys.executable, "-m", "kvmc.debian", *args], stdout=subprocess.PIPE,
-                       text=True, env=env)
+    p = spawn([sys.executable, "-m", "kvmc.debian", *args], pdeathsig="TERM",
+              stdout=subprocess.PIPE, env=env)
+    try:
+        out, _ = p.communicate()
+    except BaseException:
+        kill_group(p, signal.SIGTERM)
+        kill_group(p)
+        raise
+    finally:
+        disown(p)
     if p.returncode != 0:
         raise DebianError(f"debian.sh {' '.join(args)} failed")
-    return p.stdout.strip()
+    return out.decode("utf-8", "replace").strip()
 
 
 @dataclass
