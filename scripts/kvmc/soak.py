@@ -14,6 +14,13 @@ verdict (pass, fail, skip, xfail, xpass) is read from each run's result
 tree, per architecture; an architecture a run could not test is left out
 of that run's comparison (and the run counts as untestable).
 
+OUT is the soak's own: a directory it makes carries the mark .kvmc-soak,
+and only such a directory is used again, and only of what a soak writes
+in it (N/, N.ktap, N.log) emptied first; an existing directory without
+the mark (unless empty) is refused, exit 2. A run's closing counts and
+why it did not pass are read from its results directory (results.py),
+not from its messages.
+
 --parallel P runs P at a time in each clone. --clones C makes C fresh
 clones of this repository at HEAD (git clone, in a temporary directory) and
 runs in all of them at the same time, the runs dealt to the clones in turn.
