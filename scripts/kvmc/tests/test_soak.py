@@ -18,7 +18,7 @@ import unittest
 from collections import Counter
 from unittest import mock
 
-from kvmc import soak
+from kvmc import common, soak
 from kvmc.soak import Leftover, Outcome, Proc, RunSpec
 
 DATA = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "test_data")
@@ -320,6 +320,37 @@ class OutDirTest(unittest.TestCase):
         os.makedirs(out)
         self.assertEqual(self.soak(out)[0], 0)
         self.assertTrue(os.path.isfile(os.path.join(out, soak.MARKER)))
+
+
+class ChildrenTest(unittest.TestCase):
+    """The runs are kvmc.common's registered children, and its Interrupted
+    is the soak's: every way out of the soak stops them."""
+
+    def setUp(self) -> None:
+        self.tmp = tempfile.mkdtemp()
+
+    def tearDown(self) -> None:
+        common.stop_all()
+        shutil.rmtree(self.tmp)
+
+    def test_one_interrupted(self) -> None:
+        self.assertIs(soak.Interrupted, common.Interrupted)
+
+    def test_a_run_is_stopped_by_common_stop_all(self) -> None:
+        top = os.path.join(self.tmp, "top")
+        os.makedirs(top)
+        script = os.path.join(top, "run_tests.sh")
+        with open(script, "w") as f:
+            f.write("#!/bin/sh\nexec sleep 60\n")
+        os.chmod(script, 0o755)
+        o = soak.Options(n=1, out=os.path.join(self.tmp, "out"))
+        os.makedirs(o.out)
+        s = soak.Soak(o, self.tmp, [top], "")
+        s.start(RunSpec(1, 0, top, os.path.join(o.out, "1")))
+        p = s.running[1][1]
+        self.assertIsNone(p.poll())
+        common.stop_all()
+        self.assertIsNotNone(p.poll(), "the run outlived kvmc.common.stop_all")
 
 
 if __name__ == "__main__":
