@@ -61,7 +61,6 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, NoReturn, Sequence
 
 from . import TOP, common, results
-from .common import Interrupted
 from .runner import alive
 from .report import single_tests
 
@@ -684,7 +683,7 @@ def main(argv: list[str]) -> int:
         code, why = verdict_of_soak(outcomes, len(diffs), len(left))
         print(f"soak: {'PASS' if code == 0 else 'FAIL' if code == 1 else f'exit {code}'}: {why}", flush=True)
         return code
-    except Interrupted as e:
+    except common.Interrupted as e:
         # kvmc.common's handler ignores further signals from here on.
         print("soak: interrupted: stopping the runs", file=sys.stderr, flush=True)
         if soak is not None:
