@@ -380,3 +380,22 @@ def read_extra_durations(directory: str) -> list[tuple[str, int, int]]:
         if len(parts) == 3 and parts[1].isdigit() and parts[2].lstrip("-").isdigit():
             out.append((parts[0], int(parts[1]), int(parts[2])))
     return out
+
+
+def load_tree(directory: str) -> list[Run]:
+    """Every run a results directory (-o) holds, in name order: each
+    directory under it with results.ktap or untestable (results/<arch>/,
+    the own tests' results/unit/, --matrix's results/matrix/<kernel>/<arch>/),
+    labelled by its path in directory."""
+    out: list[Run] = []
+    for d, dirs, files in os.walk(directory):
+        dirs.sort()
+        if KTAP in files or UNTESTABLE in files:
+            out.append(load_dir(d, label=os.path.relpath(d, directory)))
+    return out
+
+
+def closing_line(runs: list[Run]) -> str:
+    """run_tests.sh's last line: the counts of all the runs of one invocation."""
+    c = total(runs)
+    return f"{c.passed} passed, {c.failed} failed, {c.skipped} skipped"
