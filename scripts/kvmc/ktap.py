@@ -11,6 +11,10 @@ runners write is recognised too: "# kvm-contract: NAME" (like KTAP's
 "# Subtest: NAME") names the subtest that follows, "#  RUN NAME ..." (the
 kselftest harness) marks a test as started, so a stream cut off in the
 middle still says which test was running.
+
+A document's plan ("1..5") is the number of its results, as KTAP wants:
+a test whose document has another number fails ("planned 5, got 3"),
+unless the stream was cut off, which fails the running test already.
 """
 
 from __future__ import annotations
