@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0
+# shellcheck shell=bash disable=SC2034  # RC: read by expect_rc
 # Cases of tests/runner/runner_test.sh (sourced there): what the reports
 # and the baselines take from outside.
 
