@@ -249,3 +249,21 @@ def locked(path: str | os.PathLike[str], waiting: Callable[[], None]) -> Iterato
         yield
     finally:
         os.close(fd)
+
+
+def capture(argv: Sequence[str], timeout: float | None = None, pdeathsig: str = "KILL",
+            **kw: Any) -> subprocess.CompletedProcess[bytes]:
+    """call() for a child whose output is wanted: a registered child whose
+    stdout and stderr are captured (bytes), killed with its group on a
+    timeout (subprocess.TimeoutExpired) or any exception."""
+    kw.setdefault("stdout", subprocess.PIPE)
+    kw.setdefault("stderr", subprocess.PIPE)
+    p = spawn(argv, pdeathsig=pdeathsig, **kw)
+    try:
+        out, err = p.communicate(timeout=timeout)
+    except BaseException:
+        kill_group(p)
+        raise
+    finally:
+        disown(p)
+    return subprocess.CompletedProcess(list(argv), p.returncode, out, err)
