@@ -156,7 +156,7 @@ def kernel_tree_bench(runs: int, out: str, cold_kernel: bool) -> list[str]:
     returns its lines for the targets."""
     from . import kbuild, kernel_tree
 
-    cache = kernel_tree.default_cache()
+    cache = common.cache_root()
     print(f"kernel tree ({TREE_ARCH}, the demo worktree of Debian's linux-source in {cache}):")
     if not any(cache.glob("linux-git/*/demo")):
         print("  no demo tree yet: making it from linux-source (a download of about 170 MB and a git"

@@ -73,6 +73,69 @@ class RepositoryTest(unittest.TestCase):
         # The unpacked tree is never touched.
         self.assertEqual((self.source / "virt/kvm/kvm_main.c").read_text(), "int kvm;\n")
 
+    # ---- item 17: no half worktree is ever reused -----------------------------
+    def assert_whole(self, path: Path) -> None:
+        self.assertEqual((path / "virt/kvm/kvm_main.c").read_text(), "int kvm;\n")
+        self.assertEqual(kernel_tree.half_made(path), "")
+        status = subprocess.run(["git", "-C", str(path), "status", "--porcelain"], check=True,
+                                stdout=subprocess.PIPE, text=True).stdout
+        self.assertEqual(status, "")
+        listed = subprocess.run(["git", "-C", str(path), "worktree", "list", "--porcelain"], check=True,
+                                stdout=subprocess.PIPE, text=True).stdout
+        self.assertIn(f"worktree {path}\n", listed)
+        # Nothing of the temporary checkout is left next to it.
+        self.assertEqual([p.name for p in path.parent.iterdir() if kernel_tree.MAKING in p.name], [])
+
+    def test_made_aside_and_moved_into_place(self) -> None:
+        path = kernel_tree.worktree("demo", self.cache, source=self.source)
+        self.assert_whole(path)
+        admin = Path((path / ".git").read_text().split(":", 1)[1].strip())
+        self.assertEqual(Path((admin / "gitdir").read_text().strip()), path / ".git")
+
+    def test_half_worktree_without_git_file_is_made_again(self) -> None:
+        git_dir = kernel_tree.linux_git(self.cache, source=self.source)
+        path = git_dir.with_suffix("") / "demo"
+        # git made the directory and checked out the first files, then died.
+        path.mkdir(parents=True)
+        (path / "Makefile").write_text("# the top Makefile\n")
+        said: list[str] = []
+        self.assertEqual(kernel_tree.worktree("demo", self.cache, source=self.source, log=said.append), path)
+        self.assert_whole(path)
+        self.assertTrue(any("half made" in m for m in said), said)
+
+    def test_half_worktree_pointing_nowhere_is_made_again(self) -> None:
+        path = kernel_tree.worktree("demo", self.cache, source=self.source)
+        admin = Path((path / ".git").read_text().split(":", 1)[1].strip())
+        subprocess.run(["rm", "-rf", str(admin)], check=True)
+        (path / "virt/kvm/kvm_main.c").unlink()
+        self.assertIn("does not exist", kernel_tree.half_made(path))
+        self.assertEqual(kernel_tree.worktree("demo", self.cache, source=self.source), path)
+        self.assert_whole(path)
+
+    def test_interrupted_checkout_is_made_again(self) -> None:
+        path = kernel_tree.worktree("demo", self.cache, source=self.source)
+        admin = Path((path / ".git").read_text().split(":", 1)[1].strip())
+        # What a killed `git worktree add` leaves: its lock, a partial checkout.
+        (admin / "locked").write_text("initializing")
+        (path / "virt/kvm/kvm_main.c").unlink()
+        self.assertIn("initializing", kernel_tree.half_made(path))
+        self.assertEqual(kernel_tree.worktree("demo", self.cache, source=self.source), path)
+        self.assert_whole(path)
+
+    def test_leftover_temporary_checkout_is_removed(self) -> None:
+        git_dir = kernel_tree.linux_git(self.cache, source=self.source)
+        left = git_dir.with_suffix("") / f".demo{kernel_tree.MAKING}abc123"
+        left.mkdir(parents=True)
+        (left / "Makefile").write_text("half\n")
+        path = kernel_tree.worktree("demo", self.cache, source=self.source)
+        self.assertFalse(left.exists())
+        self.assert_whole(path)
+
+    def test_name_stays_inside_the_cache(self) -> None:
+        for bad in ("../x", ".hidden", ""):
+            with self.assertRaises(kernel_tree.TreeError):
+                kernel_tree.worktree(bad, self.cache, source=self.source)
+
 
 if __name__ == "__main__":
     unittest.main()
