@@ -108,7 +108,6 @@ class RepositoryTest(unittest.TestCase):
         admin = Path((path / ".git").read_text().split(":", 1)[1].strip())
         subprocess.run(["rm", "-rf", str(admin)], check=True)
         (path / "virt/kvm/kvm_main.c").unlink()
-        self.assertIn("does not exist", kernel_tree.half_made(path))
         self.assertEqual(kernel_tree.worktree("demo", self.cache, source=self.source), path)
         self.assert_whole(path)
 
@@ -118,9 +117,18 @@ class RepositoryTest(unittest.TestCase):
         # What a killed `git worktree add` leaves: its lock, a partial checkout.
         (admin / "locked").write_text("initializing")
         (path / "virt/kvm/kvm_main.c").unlink()
-        self.assertIn("initializing", kernel_tree.half_made(path))
         self.assertEqual(kernel_tree.worktree("demo", self.cache, source=self.source), path)
         self.assert_whole(path)
+
+    def test_half_made_says_why(self) -> None:
+        path = kernel_tree.worktree("demo", self.cache, source=self.source)
+        admin = Path((path / ".git").read_text().split(":", 1)[1].strip())
+        (admin / "locked").write_text("initializing")
+        self.assertIn("did not finish (locked: initializing)", kernel_tree.half_made(path))
+        subprocess.run(["rm", "-rf", str(admin)], check=True)
+        self.assertIn("which does not exist", kernel_tree.half_made(path))
+        (path / ".git").unlink()
+        self.assertIn("no .git file", kernel_tree.half_made(path))
 
     def test_leftover_temporary_checkout_is_removed(self) -> None:
         git_dir = kernel_tree.linux_git(self.cache, source=self.source)
