@@ -1,0 +1,138 @@
+# SPDX-License-Identifier: GPL-2.0
+"""Nothing the mutation tool starts outlives it (issue 27 item 16): its
+make, here a stand-in on PATH that starts a job of its own and writes both
+pids, is stopped with its job when the tool gets SIGTERM or SIGINT (the
+tool undoes its mutant and exits 128+N) and when the tool is killed with
+SIGKILL (make's parent-death signal).
+
+    cd scripts && python3 -m unittest kvmc.tests.test_mutation_children
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+from pathlib import Path
+
+from kvmc import kbuild, mutation
+
+SCRIPTS = Path(__file__).resolve().parents[2]
+
+# make as the tool sees it: it starts a job and waits for it; on SIGTERM
+# it stops the job, as make does.
+STAND_IN_MAKE = """#!/bin/sh
+sleep 300 &
+job=$!
+trap 'kill $job 2>/dev/null; exit 143' TERM
+echo "$$ $job" > "$KVMC_TEST_PIDS.tmp" && mv "$KVMC_TEST_PIDS.tmp" "$KVMC_TEST_PIDS"
+wait
+"""
+
+GIT_ENV = dict(os.environ, GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t",
+               GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@t")
+
+
+def gone(pid: int) -> bool:
+    """No such process, or only its zombie (not reaped by a PID 1 that
+    does not reap)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+class Children(unittest.TestCase):
+    def setUp(self) -> None:
+        arches = [a for a, info in kbuild.ARCHES.items() if info["machine"] == os.uname().machine]
+        if not arches:
+            self.skipTest(f"no architecture of the suite is this machine's ({os.uname().machine})")
+        self.arch = arches[0]
+        self.m = next(m for m in mutation.load_catalog()
+                      if self.arch in m.arches() and m.file.endswith(".c") and not m.equivalent)
+        self.tmp = tempfile.TemporaryDirectory()
+        root = Path(self.tmp.name)
+        self.tree, self.cache, bindir = root / "tree", root / "cache", root / "bin"
+        self.src = self.tree / self.m.file
+        self.src.parent.mkdir(parents=True)
+        self.original = f"int {self.m.function}(void)\n{{\n{self.m.old}}}\n"
+        self.src.write_text(self.original)
+        for cmd in (["init", "-q"], ["add", "."], ["commit", "-q", "-m", "base"]):
+            subprocess.run(["git", "-C", str(self.tree)] + cmd, check=True, env=GIT_ENV)
+        build = kbuild.build_dir_for(str(self.tree), self.arch, str(self.cache))
+        build.mkdir(parents=True)
+        (build / ".config").write_text("CONFIG_KVM=y\n")
+        bindir.mkdir()
+        for name, text in (("make", STAND_IN_MAKE), ("gcc", "#!/bin/sh\nexit 0\n")):
+            (bindir / name).write_text(text)
+            (bindir / name).chmod(0o755)
+        self.pids = root / "pids"
+        self.env = dict(os.environ, PATH=f"{bindir}:{os.environ['PATH']}", KVMC_CACHE=str(self.cache),
+                        KVMC_TEST_PIDS=str(self.pids), PYTHONPATH=str(SCRIPTS))
+        self.env.pop("CCACHE_DIR", None)
+        self.started: list[int] = []
+        self.saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+
+    def tearDown(self) -> None:
+        for s, h in self.saved.items():
+            signal.signal(s, h)
+        for pid in self.started:
+            if not gone(pid):
+                os.kill(pid, signal.SIGKILL)
+        self.tmp.cleanup()
+
+    def start_tool(self) -> tuple[subprocess.Popen[bytes], list[int]]:
+        tool = subprocess.Popen([sys.executable, "-m", "kvmc.mutation", "compile", "--arch", self.arch,
+                                 "--tree", str(self.tree), "--mutants", self.m.id],
+                                cwd=SCRIPTS, env=self.env, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 30
+        while not self.pids.exists():
+            if tool.poll() is not None or time.monotonic() > deadline:
+                tool.kill()
+                out = tool.communicate()[0].decode(errors="replace")
+                self.fail(f"the stand-in make never started (exit {tool.returncode}): {out}")
+            time.sleep(0.05)
+        pids = [int(p) for p in self.pids.read_text().split()]
+        self.started += pids
+        self.assertNotEqual(self.src.read_text(), self.original, "the mutant is applied while make runs")
+        return tool, pids
+
+    def assert_gone(self, pids: list[int], how: str) -> None:
+        deadline = time.monotonic() + 5
+        while not all(gone(p) for p in pids) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.assertEqual([p for p in pids if not gone(p)], [],
+                         f"make (pid {pids[0]}) or its job (pid {pids[1]}) outlived the tool ({how})")
+
+    def test_stopped_with_the_tool(self) -> None:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with self.subTest(signal=sig.name):
+                self.pids.unlink(missing_ok=True)
+                tool, pids = self.start_tool()
+                tool.send_signal(sig)
+                out = tool.communicate(timeout=20)[0].decode(errors="replace")
+                self.assertEqual(tool.returncode, 128 + sig, out)
+                self.assert_gone(pids, sig.name)
+                self.assertEqual(self.src.read_text(), self.original, "the mutant is undone")
+
+    def test_killed_tool_leaves_no_make(self) -> None:
+        tool, pids = self.start_tool()
+        tool.kill()
+        tool.communicate(timeout=20)
+        self.assert_gone(pids, "SIGKILL")
+        # The mutant is still in the tree; restore knows it.
+        with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
+            self.assertEqual(mutation.main(["restore", "--tree", str(self.tree)]), 0)
+        self.assertEqual(self.src.read_text(), self.original)
+
+
+if __name__ == "__main__":
+    unittest.main()
