@@ -731,6 +731,20 @@ def merge_doc(path: Path, arch: str, run: dict[str, Any]) -> dict[str, Any]:
 
 # ---- running -------------------------------------------------------------------
 
+# A shell script dies of its parent-death signal at once and leaves the
+# make it runs in the foreground going; under this shell the signal goes
+# to the script's whole process group (the child's own session) instead.
+GROUP_ON_TERM = ("trap \"trap '' TERM; kill -TERM 0\" TERM; \"$@\" & wait $!; rc=$?; "
+                 "wait $! 2>/dev/null; exit $rc")
+
+
+def group_stops_on_term(argv: list[str]) -> list[str]:
+    """ARGV (a script) under a shell that, on SIGTERM (the parent-death
+    signal of call(..., pdeathsig="TERM")), sends SIGTERM to its whole
+    process group, so that the script's make stops with this process."""
+    return ["sh", "-c", GROUP_ON_TERM, "sh", *argv]
+
+
 def build_selftests(arch: str, out: Path, log: Callable[[str], None]) -> Path:
     """OUT/run: the selftests for ARCH (links to the binaries that
     scripts/kernel-selftests.sh built in OUT/bin) and a list.txt of
@@ -740,9 +754,9 @@ def build_selftests(arch: str, out: Path, log: Callable[[str], None]) -> Path:
     bindir = out / "bin"
     env = dict(os.environ, KVMC_KST_EXTRA=SELFTEST_EXTRA[arch])
     log(f"{arch}: building the kernel's selftests ({' '.join(SELFTESTS[arch])})")
-    # TERM: the script's make is told to stop when this process dies.
-    rc = call([str(TOP / "scripts/kernel-selftests.sh"), arch, str(bindir)], pdeathsig="TERM", env=env,
-              stdin=subprocess.DEVNULL)
+    # TERM, to the whole group: the script's make stops when this process dies.
+    rc = call(group_stops_on_term([str(TOP / "scripts/kernel-selftests.sh"), arch, str(bindir)]),
+              pdeathsig="TERM", env=env, stdin=subprocess.DEVNULL)
     if rc != 0:
         raise RuntimeError(f"{arch}: scripts/kernel-selftests.sh failed (exit {rc}); --no-selftests runs the suite alone")
     built = set((bindir / "list.txt").read_text().split())

@@ -134,5 +134,39 @@ class Children(unittest.TestCase):
         self.assertEqual(self.src.read_text(), self.original)
 
 
+class ScriptChildren(unittest.TestCase):
+    """A script's own make (kernel-selftests.sh) ends with a killed tool."""
+
+    def test_script_job_ends_with_a_killed_parent(self) -> None:
+        with tempfile.TemporaryDirectory() as d:
+            pids = Path(d, "pids")
+            script = f"sleep 300 & echo $$ $! > {pids}.tmp && mv {pids}.tmp {pids}; wait"
+            driver = ("from kvmc import common, mutation\n"
+                      f"common.call(mutation.group_stops_on_term(['sh', '-c', {script!r}]), pdeathsig='TERM')\n")
+            parent = subprocess.Popen([sys.executable, "-c", driver], cwd=SCRIPTS,
+                                      env=dict(os.environ, PYTHONPATH=str(SCRIPTS)))
+            deadline = time.monotonic() + 20
+            while not pids.exists() and time.monotonic() < deadline and parent.poll() is None:
+                time.sleep(0.05)
+            self.assertTrue(pids.exists(), "the script never started")
+            started = [int(p) for p in pids.read_text().split()]
+            try:
+                parent.kill()
+                parent.wait()
+                deadline = time.monotonic() + 5
+                while not all(gone(p) for p in started) and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                self.assertEqual([p for p in started if not gone(p)], [], "the script or its job outlived the tool")
+            finally:
+                for pid in started:
+                    if not gone(pid):
+                        os.kill(pid, signal.SIGKILL)
+
+    def test_exit_status_passes_through(self) -> None:
+        from kvmc import common
+        self.assertEqual(common.call(mutation.group_stops_on_term(["sh", "-c", "exit 3"])), 3)
+        self.assertEqual(common.call(mutation.group_stops_on_term(["true"])), 0)
+
+
 if __name__ == "__main__":
     unittest.main()
