@@ -6,9 +6,11 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import tempfile
 import unittest
+from unittest import mock
 from pathlib import Path
 
 from kvmc import kernel_tree
@@ -138,6 +140,19 @@ class RepositoryTest(unittest.TestCase):
         path = kernel_tree.worktree("demo", self.cache, source=self.source)
         self.assertFalse(left.exists())
         self.assert_whole(path)
+
+    def test_cache_is_common_cache_root(self) -> None:
+        # KVMC_CACHE=relative names the same place from anywhere (one
+        # resolver, kvmc.common.cache_root, not a copy of it here).
+        with mock.patch.dict(os.environ, {"KVMC_CACHE": "rel-cache"}):
+            cwd = os.getcwd()
+            os.chdir(self.tmp.name)
+            try:
+                git_dir = kernel_tree.linux_git(source=self.source)
+            finally:
+                os.chdir(cwd)
+        self.assertEqual(git_dir, Path(self.tmp.name, "rel-cache", "linux-git", "7.3.4-1~bpo13+1.git"))
+        self.assertFalse(hasattr(kernel_tree, "default_cache"))
 
     def test_name_stays_inside_the_cache(self) -> None:
         for bad in ("../x", ".hidden", ""):

@@ -305,6 +305,11 @@ class Parsers(unittest.TestCase):
                 "c1_first": "pass", "crashed_test": "fail"})
             self.assertEqual(mutation.suite_outcomes(Path(d, "missing")), {})
 
+    def test_one_reader_one_cache(self) -> None:
+        # Results are read through kvmc.results, the cache is common's.
+        for copy in ("parse_ktap", "parse_suite_json", "RESULT_LINE", "default_cache"):
+            self.assertFalse(hasattr(mutation, copy), copy)
+
     def test_extra_durations(self) -> None:
         text = "guest_memfd_test 3300 0\nexternal_aborts 2700 1\npage_fault_test 120000 124\nmmio_sign_ext 10 4\n"
         self.assertEqual(mutation.parse_extra_durations(text), {

@@ -21,7 +21,7 @@ import time
 import unittest
 from pathlib import Path
 
-from kvmc import kbuild, mutation
+from kvmc import kbuild, mutation, qemu_configs
 
 SCRIPTS = Path(__file__).resolve().parents[2]
 
@@ -51,10 +51,9 @@ def gone(pid: int) -> bool:
 
 class Children(unittest.TestCase):
     def setUp(self) -> None:
-        arches = [a for a, info in kbuild.ARCHES.items() if info["machine"] == os.uname().machine]
-        if not arches:
+        self.arch = qemu_configs.host_arch()
+        if self.arch not in mutation.ARCHES:
             self.skipTest(f"no architecture of the suite is this machine's ({os.uname().machine})")
-        self.arch = arches[0]
         self.m = next(m for m in mutation.load_catalog()
                       if self.arch in m.arches() and m.file.endswith(".c") and not m.equivalent)
         self.tmp = tempfile.TemporaryDirectory()
