@@ -34,6 +34,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -192,6 +193,19 @@ def _remove(path: Path) -> None:
         shutil.rmtree(path)
 
 
+def _set_aside(path: Path) -> Path:
+    """PATH renamed to a free NAME.set-aside-<time> next to it (kept, not
+    deleted: it may hold someone's work)."""
+    stem = f"{path.name}.set-aside-{time.strftime('%Y%m%d-%H%M%S')}"
+    aside = path.with_name(stem)
+    n = 1
+    while aside.exists() or aside.is_symlink():
+        n += 1
+        aside = path.with_name(f"{stem}.{n}")
+    os.rename(path, aside)
+    return aside
+
+
 def worktree(name: str, cache: Path | None = None, commit: str | None = None,
              log: Callable[[str], None] | None = None, source: Path | None = None) -> Path:
     """A worktree of the base (or of COMMIT) named NAME, made once; an
@@ -199,7 +213,10 @@ def worktree(name: str, cache: Path | None = None, commit: str | None = None,
 
     It is checked out under a temporary name and moved into place when
     whole, so an interrupted run leaves no half worktree at NAME; one left
-    by an older version (see half_made) is removed and made again."""
+    by an older version (see half_made) is made again: removed when git's
+    own lock shows an interrupted checkout (or it is empty), otherwise set
+    aside (it may hold someone's work). One whose repository moved with the
+    cache is reconnected (git worktree repair)."""
     if not name or "/" in name or name.startswith("."):
         raise TreeError(f"worktree name '{name}': a plain name is wanted (no '/', no leading '.')")
     cache = cache or cache_root()
@@ -210,15 +227,28 @@ def worktree(name: str, cache: Path | None = None, commit: str | None = None,
     with _locked(path.parent / f".{name}.lock", log):
         if path.exists() or path.is_symlink():
             why = half_made(path)
+            admin = _admin_dir(path)
+            if why and admin is not None and not admin.is_dir():
+                # The cache moved as a whole: git finds the record again.
+                with contextlib.suppress(TreeError):
+                    _git(["worktree", "repair", str(path)], git_dir)
+                why = half_made(path)
+                admin = _admin_dir(path)
             if not why:
                 return path
-            if log:
-                log(f"linux-git: {path} is half made ({why}): making it again")
-            # git's record of it too (a lock would keep prune from it).
-            admin = _admin_dir(path)
-            if admin and admin.is_dir() and admin.resolve().parent == (git_dir / "worktrees").resolve():
-                shutil.rmtree(admin)
-            _remove(path)
+            empty = path.is_dir() and not path.is_symlink() and not any(path.iterdir())
+            if "initializing" in why or empty:
+                if log:
+                    log(f"linux-git: {path} is half made ({why}): making it again")
+                # git's record of it too (a lock would keep prune from it).
+                if admin and admin.is_dir() and admin.resolve().parent == (git_dir / "worktrees").resolve():
+                    shutil.rmtree(admin)
+                _remove(path)
+            else:
+                aside = _set_aside(path)
+                if log:
+                    log(f"linux-git: {path} is not a whole worktree ({why}): moved to {aside} "
+                        "(remove it once nothing in it is wanted); making it again")
         # What an interrupted checkout under the temporary name left.
         for stale in path.parent.glob(f".{name}{MAKING}*"):
             _remove(stale)

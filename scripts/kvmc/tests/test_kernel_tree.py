@@ -103,15 +103,39 @@ class RepositoryTest(unittest.TestCase):
         said: list[str] = []
         self.assertEqual(kernel_tree.worktree("demo", self.cache, source=self.source, log=said.append), path)
         self.assert_whole(path)
-        self.assertTrue(any("half made" in m for m in said), said)
+        # Not git's own half checkout: kept aside, not deleted, and said.
+        (aside,) = path.parent.glob("demo.set-aside-*")
+        self.assertEqual((aside / "Makefile").read_text(), "# the top Makefile\n")
+        self.assertTrue(any(f"moved to {aside}" in m for m in said), said)
+
+    def test_empty_directory_is_made_again(self) -> None:
+        git_dir = kernel_tree.linux_git(self.cache, source=self.source)
+        path = git_dir.with_suffix("") / "demo"
+        path.mkdir(parents=True)
+        self.assertEqual(kernel_tree.worktree("demo", self.cache, source=self.source), path)
+        self.assert_whole(path)
+        self.assertEqual(list(path.parent.glob("demo.set-aside-*")), [])
 
     def test_half_worktree_pointing_nowhere_is_made_again(self) -> None:
         path = kernel_tree.worktree("demo", self.cache, source=self.source)
         admin = Path((path / ".git").read_text().split(":", 1)[1].strip())
         subprocess.run(["rm", "-rf", str(admin)], check=True)
         (path / "virt/kvm/kvm_main.c").unlink()
+        (path / "mine.c").write_text("the user's\n")
         self.assertEqual(kernel_tree.worktree("demo", self.cache, source=self.source), path)
         self.assert_whole(path)
+        (aside,) = path.parent.glob("demo.set-aside-*")
+        self.assertEqual((aside / "mine.c").read_text(), "the user's\n")
+
+    def test_worktree_of_a_moved_cache_is_reconnected(self) -> None:
+        path = kernel_tree.worktree("demo", self.cache, source=self.source)
+        (path / "virt/kvm/kvm_main.c").write_text("int kvm_changed;\n")
+        moved = self.cache.with_name("moved")
+        self.cache.rename(moved)
+        again = kernel_tree.worktree("demo", moved, source=self.source)
+        self.assertEqual(again, moved / path.relative_to(self.cache))
+        self.assertEqual((again / "virt/kvm/kvm_main.c").read_text(), "int kvm_changed;\n")
+        self.assertEqual(kernel_tree.half_made(again), "")
 
     def test_interrupted_checkout_is_made_again(self) -> None:
         path = kernel_tree.worktree("demo", self.cache, source=self.source)
