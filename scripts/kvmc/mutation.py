@@ -878,8 +878,9 @@ def run_arch(arch: str, mutants: list[Mutant], tree: Path | None, cache: Path,
     tree = Path(tree)
     dirty = tree_changes(tree)
     if dirty:
-        raise RuntimeError(f"{tree} has changes ({', '.join(dirty[:5])}): "
-                           "run 'python3 -m kvmc.mutation restore' or commit them")
+        raise RuntimeError(f"{tree} has changes ({', '.join(dirty[:5])}): 'python3 -m kvmc.mutation "
+                           "restore' undoes a mutant a killed run left (and nothing else); commit or "
+                           "stash your own changes, or pass another --worktree")
     problems = check_tree(tree, mutants)
     if problems:
         raise ApplyError("; ".join(problems))
