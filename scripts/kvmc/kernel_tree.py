@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import fcntl
 import os
 import shutil
 import subprocess
@@ -36,9 +35,9 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
-from kvmc.common import Interrupted, Log, cache_root, capture, raise_on_signals
+from kvmc.common import Interrupted, Log, cache_root, capture, locked, raise_on_signals
 
 TOP = Path(__file__).resolve().parents[2]
 
@@ -140,23 +139,6 @@ def linux_git(cache: Path | None = None, log: Callable[[str], None] | None = Non
 MAKING = ".making-"
 
 
-@contextlib.contextmanager
-def _locked(path: Path, log: Callable[[str], None] | None) -> Iterator[None]:
-    """PATH locked (flock) for the block: one process at a time makes a
-    worktree; the lock goes with the process, however it ends."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            if log:
-                log(f"linux-git: waiting for another run that holds {path}")
-            fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
-
-
 def _admin_dir(path: Path) -> Path | None:
     """The directory a worktree's .git file names (git's record of it)."""
     try:
@@ -224,7 +206,12 @@ def worktree(name: str, cache: Path | None = None, commit: str | None = None,
     version = git_dir.name[: -len(".git")]
     path = cache / "linux-git" / version / name
     path.parent.mkdir(parents=True, exist_ok=True)
-    with _locked(path.parent / f".{name}.lock", log):
+    lock = path.parent / f".{name}.lock"
+
+    def waiting() -> None:
+        if log:
+            log(f"linux-git: waiting for another run that holds {lock}")
+    with locked(lock, waiting):
         if path.exists() or path.is_symlink():
             why = half_made(path)
             admin = _admin_dir(path)

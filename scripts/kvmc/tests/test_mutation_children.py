@@ -22,6 +22,7 @@ import unittest
 from pathlib import Path
 
 from kvmc import kbuild, mutation, qemu_configs
+from kvmc.tests.test_kbuild import gone, wait_for
 
 SCRIPTS = Path(__file__).resolve().parents[2]
 
@@ -37,16 +38,6 @@ wait
 
 GIT_ENV = dict(os.environ, GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t",
                GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@t")
-
-
-def gone(pid: int) -> bool:
-    """No such process, or only its zombie (not reaped by a PID 1 that
-    does not reap)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
-    except OSError:
-        return True
 
 
 class Children(unittest.TestCase):
@@ -105,9 +96,7 @@ class Children(unittest.TestCase):
         return tool, pids
 
     def assert_gone(self, pids: list[int], how: str) -> None:
-        deadline = time.monotonic() + 5
-        while not all(gone(p) for p in pids) and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_for(lambda: all(gone(p) for p in pids), 5)
         self.assertEqual([p for p in pids if not gone(p)], [],
                          f"make (pid {pids[0]}) or its job (pid {pids[1]}) outlived the tool ({how})")
 
@@ -152,9 +141,7 @@ class ScriptChildren(unittest.TestCase):
             try:
                 parent.kill()
                 parent.wait()
-                deadline = time.monotonic() + 5
-                while not all(gone(p) for p in started) and time.monotonic() < deadline:
-                    time.sleep(0.05)
+                wait_for(lambda: all(gone(p) for p in started), 5)
                 self.assertEqual([p for p in started if not gone(p)], [], "the script or its job outlived the tool")
             finally:
                 for pid in started:
