@@ -50,7 +50,7 @@ from typing import Any, Callable, Iterable
 from kvmc import kbuild, kernel_tree, qemu_configs
 from kvmc.common import (Interrupted, Log, cache_root, call, capture, raise_on_signals, read_text,
                          write_atomic)
-from kvmc.results import UNTESTABLE, load_dir
+from kvmc.results import Run, load_dir, read_extra_durations
 
 TOP = Path(__file__).resolve().parents[2]
 CATALOG_DIR = Path(__file__).resolve().parent / "mutants"
@@ -483,22 +483,17 @@ def selftest_outcome(rc: int) -> str:
     return f"fail({rc})"
 
 
-def parse_extra_durations(text: str) -> dict[str, str]:
-    """The selftests' outcomes from a run's extra-durations lines
-    (NAME MILLISECONDS STATUS)."""
-    out = {}
-    for line in text.splitlines():
-        parts = line.split()
-        if len(parts) == 3 and parts[2].lstrip("-").isdigit():
-            out[SELFTEST_PREFIX + parts[0]] = selftest_outcome(int(parts[2]))
-    return out
+def selftest_outcomes(directory: Path) -> dict[str, str]:
+    """The selftests' outcomes in a results directory (its extra tests, as
+    kvmc.results reads them)."""
+    return {SELFTEST_PREFIX + name: selftest_outcome(rc)
+            for name, _ms, rc in read_extra_durations(str(directory))}
 
 
-def suite_outcomes(directory: Path) -> dict[str, str]:
-    """Each suite test's verdict (pass, fail, skip, xfail, xpass) in a
-    results directory, read through kvmc.results: the tests of the result
-    tree, a binary that failed with no failed test of its own among them."""
-    run = load_dir(str(directory))
+def suite_outcomes(run: Run) -> dict[str, str]:
+    """Each suite test's verdict (pass, fail, skip, xfail, xpass) in a run
+    (kvmc.results.load_dir): the tests of its result tree, a binary that
+    failed with no failed test of its own among them."""
     return {t.name: t.verdict.value for t, _ in run.doc.leaves() if t.name}
 
 
@@ -803,14 +798,14 @@ def run_kernel(arch: str, image: str, out: Path, selftests: Path | None,
             rc = 124
     seconds = time.monotonic() - start
     res = out / "results" / config
-    suite = suite_outcomes(res)
-    kst = parse_extra_durations(read_text(res / "extra-durations"))
+    run = load_dir(str(res))
+    suite = suite_outcomes(run)
+    kst = selftest_outcomes(res)
     untestable = ""
     if rc not in (0, 1):
         untestable = f"run_tests.sh exited {rc}"
-        why = read_text(res / UNTESTABLE).strip()
-        if why:
-            untestable += ": " + why[:200]
+        if run.untestable:
+            untestable += ": " + run.untestable[:200]
     log(f"{config}: {len(suite)} suite tests, {len(kst)} selftests in {seconds:.0f} s (exit {rc})")
     return Outcome(suite=suite, selftests=kst, rc=rc, untestable=untestable, seconds=seconds)
 

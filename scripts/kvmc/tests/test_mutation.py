@@ -20,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from kvmc import mutation  # noqa: E402
 from kvmc.mutation import ApplyError, CatalogError, Outcome  # noqa: E402
+from kvmc.results import load_dir  # noqa: E402
 
 ONE = '''
 [[mutant]]
@@ -299,22 +300,25 @@ class Parsers(unittest.TestCase):
                 "not ok 2 crashed_test # exit status 139\n")
         with tempfile.TemporaryDirectory() as d:
             Path(d, "results.ktap").write_text(text)
-            self.assertEqual(mutation.suite_outcomes(Path(d)), {
+            self.assertEqual(mutation.suite_outcomes(load_dir(d)), {
                 "m1_no_memslot.w1.load": "pass", "m4_prot_none.load.fault": "fail",
                 "g6_private.mismatch": "skip", "m5_munmap.fault": "xfail", "m6_fixed": "xpass",
                 "c1_first": "pass", "crashed_test": "fail"})
-            self.assertEqual(mutation.suite_outcomes(Path(d, "missing")), {})
+            self.assertEqual(mutation.suite_outcomes(load_dir(os.path.join(d, "missing"))), {})
 
     def test_one_reader_one_cache(self) -> None:
         # Results are read through kvmc.results, the cache is common's.
-        for copy in ("parse_ktap", "parse_suite_json", "RESULT_LINE", "default_cache"):
+        for copy in ("parse_ktap", "parse_suite_json", "parse_extra_durations", "RESULT_LINE",
+                     "default_cache"):
             self.assertFalse(hasattr(mutation, copy), copy)
 
     def test_extra_durations(self) -> None:
         text = "guest_memfd_test 3300 0\nexternal_aborts 2700 1\npage_fault_test 120000 124\nmmio_sign_ext 10 4\n"
-        self.assertEqual(mutation.parse_extra_durations(text), {
-            "selftest:guest_memfd_test": "pass", "selftest:external_aborts": "fail(1)",
-            "selftest:page_fault_test": "timeout", "selftest:mmio_sign_ext": "skip"})
+        with tempfile.TemporaryDirectory() as d:
+            Path(d, "extra-durations").write_text(text)
+            self.assertEqual(mutation.selftest_outcomes(Path(d)), {
+                "selftest:guest_memfd_test": "pass", "selftest:external_aborts": "fail(1)",
+                "selftest:page_fault_test": "timeout", "selftest:mmio_sign_ext": "skip"})
 
     def test_merge_doc_keeps_the_other_architecture(self) -> None:
         with tempfile.TemporaryDirectory() as d:
