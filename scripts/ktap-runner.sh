@@ -10,7 +10,42 @@
 # without wildcards matches as a substring. -l prints the names instead.
 # KVMC_BIN_TIMEOUT (seconds, default 600) bounds each binary as a whole;
 # the harness bounds each test.
+#
+# It runs as root on shared machines (run_tests.sh --native and --unit,
+# make unit, a kselftest tree): its scratch files live in a directory of
+# its own (mktemp -d), never under a name another user could guess and
+# plant a link at, and go on every way out. A signal stops the running
+# binary and ends the runner with 128+N.
 set -u
+
+scratch=
+binary=
+trap '[ -z "$scratch" ] || rm -rf "$scratch"' EXIT
+# stop N: on signal N, the binary goes first (timeout passes the signal on
+# to it), then whatever still writes into the scratch directory.
+stop() {
+	trap '' HUP INT TERM
+	[ -z "$binary" ] || kill -TERM "$binary" 2>/dev/null
+	wait
+	exit $((128 + $1))
+}
+trap 'stop 1' HUP
+trap 'stop 2' INT
+trap 'stop 15' TERM
+
+# A private directory in TMPDIR. Without mktemp, mkdir: it makes a new
+# directory or fails, and never follows a link planted at the name.
+make_scratch() {
+	d=$(umask 077 && mktemp -d "${TMPDIR:-/tmp}/kvmc-ktap.XXXXXX" 2>/dev/null) && scratch=$d && return
+	n=0
+	while [ $n -lt 100 ]; do
+		d=${TMPDIR:-/tmp}/kvmc-ktap.$$.$n
+		(umask 077 && mkdir "$d") 2>/dev/null && scratch=$d && return
+		n=$((n + 1))
+	done
+	echo "ktap-runner.sh: cannot make a directory in ${TMPDIR:-/tmp}: set TMPDIR to a writable one" >&2
+	exit 1
+}
 
 list_only=0
 pattern=
@@ -63,6 +98,9 @@ for b in ${pattern:+$bins}; do
 	done
 done
 
+make_scratch
+mkfifo "$scratch/out" || exit 1
+
 set -- $selected
 echo "TAP version 13"
 echo "1..$#"
@@ -77,21 +115,24 @@ for b in $selected; do
 		done
 	fi
 	echo "# kvm-contract: $b"
-	# Stream the subtest indented; keep the binary's exit status aside.
-	status_file=${TMPDIR:-/tmp}/kvmc-status.$$
-	copy=${TMPDIR:-/tmp}/kvmc-ktap.$$
-	{
-		# shellcheck disable=SC2086
-		timeout "${KVMC_BIN_TIMEOUT:-600}" "$dir/$b" $args 2>&1
-		echo $? > "$status_file"
-	} | tee "$copy" | sed 's/^/    /'
-	status=$(cat "$status_file")
+	# Stream the subtest indented, keeping a copy. Both halves run in the
+	# background: a signal then interrupts the wait at once (the shell
+	# runs a trap only between commands), and the binary's pid is known.
+	copy=$scratch/ktap
+	tee "$copy" < "$scratch/out" | sed 's/^/    /' &
+	reader=$!
+	# shellcheck disable=SC2086
+	timeout "${KVMC_BIN_TIMEOUT:-600}" "$dir/$b" $args > "$scratch/out" 2>&1 &
+	binary=$!
+	wait "$binary"
+	status=$?
+	binary=
+	wait "$reader"
 	# The test the binary was in when it was killed or died, if any: it
 	# gets a result line of its own so that it counts as failed.
 	unfinished=$(awk '/^#  RUN / { sub(/^#  RUN */, ""); sub(/ \.\.\.$/, ""); run = $0; next }
 			  /^(not )?ok / { run = "" }
 			  END { print run }' "$copy")
-	rm -f "$status_file" "$copy"
 	case $status in
 	0) echo "ok $i $b" ;;
 	4) echo "ok $i $b # SKIP" ;;

@@ -1,0 +1,93 @@
+# shellcheck shell=bash
+# Issue 27, items 5 and 7: what the suite does to the machine it runs on
+# as root. Sourced by tests/runner/runner_test.sh (its helpers: complain,
+# expect_rc, expect_out, $WORK, $LOG, $RC).
+
+# A stand-in test directory for ktap-runner.sh: quick_test passes,
+# sleepy_test starts its test and sleeps in it (as $WORK/tests/nap, a name
+# nothing else on the machine has).
+ktap_stand_in() {
+	mkdir -p "$WORK/tests"
+	cat > "$WORK/tests/quick_test" <<-'QUICK'
+	#!/bin/sh
+	[ "${1:-}" = --names ] && { echo quick.one; exit 0; }
+	echo "TAP version 13"; echo "1..1"
+	echo "#  RUN           quick.one ..."; echo "ok 1 quick.one"
+	QUICK
+	cat > "$WORK/tests/sleepy_test" <<-'SLEEPY'
+	#!/bin/sh
+	[ "${1:-}" = --names ] && { echo sleepy.one; exit 0; }
+	echo "TAP version 13"; echo "1..1"
+	echo "#  RUN           sleepy.one ..."
+	exec "${0%/*}/nap" 60
+	SLEEPY
+	cp "$(command -v sleep)" "$WORK/tests/nap"
+	chmod +x "$WORK/tests/quick_test" "$WORK/tests/sleepy_test"
+	echo quick_test > "$WORK/tests/kvm-contract-list.txt"
+}
+
+# complain about, then stop, a stand-in binary still running.
+expect_no_nap() {
+	local i=0 pids
+	while pids=$(pgrep -f "^$WORK/tests/nap ") && [ $i -lt 30 ]; do sleep 0.1; i=$((i + 1)); done
+	[ -z "$pids" ] && return
+	complain "the interrupted binary still runs: $(echo $pids)"
+	# shellcheck disable=SC2086
+	kill $pids 2>/dev/null
+}
+
+# complain about anything in directory $1 but the names matching $2.
+expect_nothing_else_in() {
+	local left
+	left=$(ls -A "$1" | grep -vxE "${2:-^$}")
+	[ -z "$left" ] || complain "left behind in TMPDIR: $(echo $left)"
+}
+
+# Item 5: a local user who plants links at the names ktap-runner.sh used
+# to take in a shared TMPDIR (kvmc-status.PID, kvmc-ktap.PID) must not get
+# root to write through them. The shell that plants them for its own pid
+# execs the runner, so the runner has that very pid.
+case_ktap_runner_ignores_planted_links() {
+	ktap_stand_in
+	local tmp=$WORK/shared-tmp
+	mkdir -p "$tmp" && chmod 1777 "$tmp"
+	echo "a user's file" > "$WORK/sentinel"
+	TMPDIR=$tmp sh -c 'ln -s "$1" "$TMPDIR/kvmc-status.$$" && ln -s "$2" "$TMPDIR/kvmc-ktap.$$" &&
+		exec "$3" "$4"' sh "$WORK/sentinel" "$WORK/made-by-root" \
+		"$TOP/scripts/ktap-runner.sh" "$WORK/tests" > "$LOG" 2>&1 < /dev/null
+	RC=$?
+	expect_rc 0; expect_out "^ok 1 quick_test$"
+	[ "$(cat "$WORK/sentinel")" = "a user's file" ] ||
+		complain "written through a planted link: the sentinel now holds '$(head -c 60 "$WORK/sentinel")'"
+	[ ! -e "$WORK/made-by-root" ] || complain "a file was created through a dangling planted link"
+	expect_nothing_else_in "$tmp" 'kvmc-(status|ktap)\.[0-9]+'
+}
+
+# ... and a signal in the middle of a binary stops that binary, removes
+# the runner's scratch files and ends the runner with 128+N.
+case_ktap_runner_signal_leaves_nothing() {
+	ktap_stand_in
+	echo sleepy_test > "$WORK/tests/kvm-contract-list.txt"
+	local sig n pid i tmp
+	for sig in TERM:15 INT:2 HUP:1; do
+		n=${sig#*:} sig=${sig%:*}
+		tmp=$WORK/tmp-$sig
+		mkdir -p "$tmp"
+		: > "$LOG"
+		# SIGINT not ignored, as from a terminal (bash ignores it in
+		# what it starts with &).
+		TMPDIR=$tmp perl -e '$SIG{INT} = "DEFAULT"; exec @ARGV or die "$ARGV[0]: $!\n"' \
+			"$TOP/scripts/ktap-runner.sh" "$WORK/tests" > "$LOG" 2>&1 < /dev/null &
+		pid=$! i=0
+		# (Its output reaches $LOG only at the end: sed buffers it.)
+		while ! pgrep -f "^$WORK/tests/nap " > /dev/null && [ $i -lt 100 ]; do
+			sleep 0.1; i=$((i + 1))
+		done
+		kill -"$sig" "$pid"
+		wait "$pid"
+		RC=$?
+		expect_rc $((128 + n))
+		expect_no_nap
+		expect_nothing_else_in "$tmp"
+	done
+}
