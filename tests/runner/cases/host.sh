@@ -91,3 +91,32 @@ case_ktap_runner_signal_leaves_nothing() {
 		expect_nothing_else_in "$tmp"
 	done
 }
+
+# Item 5 again: kselftest-install.sh (make install, as root) wrote its
+# temporaries at fixed names in INSTALL_PATH (settings.tmp, NAME.tmp...),
+# which may be a shared directory. Links planted there stay untouched.
+case_kselftest_install_ignores_planted_links() {
+	ktap_stand_in
+	local h=$WORK/harness dest=$WORK/ksft f
+	mkdir -p "$h/kselftest" "$dest/kvm-contract"
+	printf '#!/bin/sh\n' > "$h/run_kselftest.sh"
+	printf '#!/bin/sh\n' > "$h/kselftest/runner.sh"
+	# A strip that copies.
+	printf '#!/bin/sh\n[ "$1" = -o ] && cat "$3" > "$2"\n' > "$WORK/strip"
+	chmod +x "$WORK/strip"
+	echo "a user's file" > "$WORK/sentinel"
+	for f in kvm-contract/settings.tmp kselftest-list.txt.tmp kvm-contract/quick_test.tmp; do
+		ln -s "$WORK/sentinel" "$dest/$f"
+	done
+	"$TOP/scripts/kselftest-install.sh" "$WORK/tests" "$dest" "$h" "$WORK/strip" > "$LOG" 2>&1
+	RC=$?
+	expect_rc 0
+	[ "$(cat "$WORK/sentinel")" = "a user's file" ] ||
+		complain "written through a planted link: the sentinel now holds '$(head -c 60 "$WORK/sentinel")'"
+	grep -qx timeout=300 "$dest/kvm-contract/settings" || complain "no settings"
+	grep -qx kvm-contract:quick_test "$dest/kselftest-list.txt" || complain "no kselftest-list.txt"
+	cmp -s "$WORK/tests/quick_test" "$dest/kvm-contract/quick_test" || complain "quick_test not installed"
+	[ -x "$dest/kvm-contract/quick_test" ] || complain "quick_test installed without x"
+	f=$(find "$dest" -name '.*' ! -name . | head -n 3)
+	[ -z "$f" ] || complain "temporary files left: $f"
+}
