@@ -92,6 +92,49 @@ case_ktap_runner_signal_leaves_nothing() {
 	done
 }
 
+# Item 7: natively (here: no VM), the health checker's self-test must not
+# write a WARNING into this kernel's log or taint it unless told the
+# machine is a throwaway one; --allow-destructive alone does not say so.
+# As root the binary runs in a mount namespace of its own where files
+# stand in for /dev/kmsg and /proc/sys/kernel/tainted: what it writes is
+# seen, and this machine's kernel is never touched, even by old code.
+health_self_test() {
+	local bin=$TOP/build/$(uname -m | sed 's/aarch64/arm64/')/tests/suite_self_test
+	printf '6,1,0,-;kvm-contract stand-in kernel log\n' > "$WORK/kmsg"
+	echo 0 > "$WORK/tainted"
+	cp "$WORK/kmsg" "$WORK/kmsg.before"
+	if [ "$(id -u)" = 0 ]; then
+		env -u KVMC_ALLOW_HOST_TRACES -u KVMC_ALLOW_DESTRUCTIVE "$@" \
+			unshare -m --propagation private sh -c \
+			'mount --bind "$1" /dev/kmsg && mount --bind "$2" /proc/sys/kernel/tainted && exec "$3" -r "$4"' \
+			sh "$WORK/kmsg" "$WORK/tainted" "$bin" kvmc_self_health.check_fires > "$LOG" 2>&1
+	else
+		# Not root: /dev/kmsg cannot be written anyway.
+		env -u KVMC_ALLOW_HOST_TRACES -u KVMC_ALLOW_DESTRUCTIVE "$@" \
+			"$bin" -r kvmc_self_health.check_fires > "$LOG" 2>&1
+	fi
+	RC=$?
+}
+
+case_health_self_test_leaves_no_host_trace() {
+	make -s -C "$TOP" > "$LOG" 2>&1 || { complain "make failed"; return; }
+	local env
+	for env in KVMC_NOTHING=1 KVMC_ALLOW_DESTRUCTIVE=1 KVMC_ALLOW_HOST_TRACES=0; do
+		health_self_test "$env"
+		expect_rc 0
+		expect_out "^ok 1 kvmc_self_health.check_fires # SKIP .*on a throwaway machine with KVMC_ALLOW_HOST_TRACES=1"
+		cmp -s "$WORK/kmsg" "$WORK/kmsg.before" ||
+			complain "with $env: written into the kernel log: $(tail -n 1 "$WORK/kmsg")"
+		[ "$(cat "$WORK/tainted")" = 0 ] || complain "with $env: taint set to $(cat "$WORK/tainted")"
+	done
+	[ "$(id -u)" = 0 ] || return 0
+	# The opt-in works. (Whether the test then passes cannot be seen
+	# here: a file is no kernel log that numbers what is written to it.)
+	health_self_test KVMC_ALLOW_HOST_TRACES=1
+	grep -q "^WARNING: .*kvm-contract self-test" "$WORK/kmsg" ||
+		complain "KVMC_ALLOW_HOST_TRACES=1: no WARNING written"
+}
+
 # Item 5 again: kselftest-install.sh (make install, as root) wrote its
 # temporaries at fixed names in INSTALL_PATH (settings.tmp, NAME.tmp...),
 # which may be a shared directory. Links planted there stay untouched.
