@@ -23,6 +23,7 @@ binary=
 trap '[ -z "$scratch" ] || rm -rf "$scratch"' EXIT
 # stop N: on signal N, the binary goes first (timeout passes the signal on
 # to it), then whatever still writes into the scratch directory.
+# shellcheck disable=SC2317 # called from the traps below
 stop() {
 	trap '' HUP INT TERM
 	[ -z "$binary" ] || kill -TERM "$binary" 2>/dev/null

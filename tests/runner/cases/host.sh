@@ -31,7 +31,7 @@ expect_no_nap() {
 	local i=0 pids
 	while pids=$(pgrep -f "^$WORK/tests/nap ") && [ $i -lt 30 ]; do sleep 0.1; i=$((i + 1)); done
 	[ -z "$pids" ] && return
-	complain "the interrupted binary still runs: $(echo $pids)"
+	complain "the interrupted binary still runs: ${pids//$'\n'/ }"
 	# shellcheck disable=SC2086
 	kill $pids 2>/dev/null
 }
@@ -40,7 +40,7 @@ expect_no_nap() {
 expect_nothing_else_in() {
 	local left
 	left=$(ls -A "$1" | grep -vxE "${2:-^$}")
-	[ -z "$left" ] || complain "left behind in TMPDIR: $(echo $left)"
+	[ -z "$left" ] || complain "left behind in TMPDIR: ${left//$'\n'/ }"
 }
 
 # Item 5: a local user who plants links at the names ktap-runner.sh used
@@ -99,7 +99,8 @@ case_ktap_runner_signal_leaves_nothing() {
 # stand in for /dev/kmsg and /proc/sys/kernel/tainted: what it writes is
 # seen, and this machine's kernel is never touched, even by old code.
 health_self_test() {
-	local bin=$TOP/build/$(uname -m | sed 's/aarch64/arm64/')/tests/suite_self_test
+	local bin
+	bin=$TOP/build/$(uname -m | sed 's/aarch64/arm64/')/tests/suite_self_test
 	printf '6,1,0,-;kvm-contract stand-in kernel log\n' > "$WORK/kmsg"
 	echo 0 > "$WORK/tainted"
 	cp "$WORK/kmsg" "$WORK/kmsg.before"
