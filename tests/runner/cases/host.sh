@@ -69,7 +69,7 @@ case_ktap_runner_signal_leaves_nothing() {
 	ktap_stand_in
 	echo sleepy_test > "$WORK/tests/kvm-contract-list.txt"
 	local sig n pid i tmp
-	for sig in TERM:15 INT:2 HUP:1; do
+	for sig in TERM:15 INT:2 HUP:1 PIPE:13; do
 		n=${sig#*:} sig=${sig%:*}
 		tmp=$WORK/tmp-$sig
 		mkdir -p "$tmp"
