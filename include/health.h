@@ -37,4 +37,21 @@ std::string health_kind(const std::string &problem);
 /* "0x200 (W)": taint bits with their letters (pure). */
 std::string describe_taint(uint64_t bits);
 
+/*
+ * A self-test of this checker has to make the kernel it runs on look
+ * unhealthy: a WARNING line in its log, a taint bit that stays until the
+ * next boot. Harmless in the test VM, which is thrown away; on a real
+ * host that line trips monitoring and the taint marks every later bug
+ * report. So it runs only where KVMC_ALLOW_HOST_TRACES=1 says the machine
+ * is a throwaway one: scripts/guest-init.sh sets it in the test VM, a lab
+ * with scratch boards sets it itself. KVMC_ALLOW_DESTRUCTIVE alone is not
+ * enough: it lets the poison tests judge the kernel, not the suite test
+ * itself at the host's expense. The value as given (nullptr: unset; pure).
+ */
+bool host_traces_allowed(const char *allow_host_traces);
+/* The same, for this process's environment. */
+bool host_traces_allowed();
+/* Why a test that leaves traces skips without KVMC_ALLOW_HOST_TRACES=1. */
+extern const char host_traces_skip_reason[];
+
 } /* namespace kvmc */

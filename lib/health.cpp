@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -147,5 +148,19 @@ std::string health_kind(const std::string &problem)
 			return k.kind;
 	return "other";
 }
+
+bool host_traces_allowed(const char *allow_host_traces)
+{
+	return allow_host_traces && strcmp(allow_host_traces, "1") == 0;
+}
+
+bool host_traces_allowed()
+{
+	return host_traces_allowed(getenv("KVMC_ALLOW_HOST_TRACES"));
+}
+
+const char host_traces_skip_reason[] =
+	"writes a fake WARNING into this kernel's log (and, with KVMC_ALLOW_DESTRUCTIVE=1, taints it "
+	"until reboot): runs in the test VM, or on a throwaway machine with KVMC_ALLOW_HOST_TRACES=1";
 
 } /* namespace kvmc */

@@ -188,12 +188,22 @@ done
 
 # Install: binaries first, then list.txt, then the key, each by rename, so
 # an interrupted run never leaves a list naming missing files or a key
-# vouching for a half-written OUTDIR.
+# vouching for a half-written OUTDIR. Each is written first to a new file
+# of mktemp's beside it (never through a link planted at a name known in
+# advance: this runs as root), which goes on any way out.
+tmp=
+trap '[ -z "$tmp" ] || rm -f "$tmp"' EXIT
+trap 'exit 129' HUP
+trap 'exit 130' INT
+trap 'exit 143' TERM
+# install_as MODE TARGET: $tmp, with that mode, renamed to TARGET.
+install_as() { chmod "$1" "$tmp"; mv -f "$tmp" "$2"; tmp=; }
 new_list=
 for rel in $tests; do
 	name=${rel##*/}
-	"${cross}strip" -o "$outdir/.$name.tmp" "$build/$rel"
-	mv -f "$outdir/.$name.tmp" "$outdir/$name"
+	tmp=$(mktemp "$outdir/.$name.XXXXXX")
+	"${cross}strip" -o "$tmp" "$build/$rel"
+	install_as 755 "$outdir/$name"
 	new_list="$new_list$name"$'\n'
 done
 if [ -f "$outdir/list.txt" ]; then
@@ -201,8 +211,10 @@ if [ -f "$outdir/list.txt" ]; then
 		case $'\n'$new_list in *$'\n'"$old"$'\n'*) ;; *) [ -n "$old" ] && rm -f "$outdir/$old" ;; esac
 	done < "$outdir/list.txt"
 fi
-printf '%s' "$new_list" > "$outdir/.list.txt.tmp"
-mv -f "$outdir/.list.txt.tmp" "$outdir/list.txt"
-echo "$key" > "$outdir/.kernel-selftests.key.tmp"
-mv -f "$outdir/.kernel-selftests.key.tmp" "$outdir/.kernel-selftests.key"
+tmp=$(mktemp "$outdir/.list.txt.XXXXXX")
+printf '%s' "$new_list" > "$tmp"
+install_as 644 "$outdir/list.txt"
+tmp=$(mktemp "$outdir/.kernel-selftests.key.XXXXXX")
+echo "$key" > "$tmp"
+install_as 644 "$outdir/.kernel-selftests.key"
 log "$arch: $(wc -l < "$outdir/list.txt") static tests in $outdir ($((SECONDS - start))s)"

@@ -29,6 +29,34 @@ copy() {
 	cmp -s "$1" "$2" 2>/dev/null || cp -p "$1" "$2"
 }
 
+# New content goes to a temporary file beside its target, made by mktemp
+# (a new file of its own, never a link someone planted at a name known in
+# advance: INSTALL_PATH may be in a shared directory, and this runs as
+# root), then renamed over the target. One at a time; gone on every way
+# out.
+tmp=
+trap '[ -z "$tmp" ] || rm -f "$tmp"' EXIT
+trap 'exit 129' HUP
+trap 'exit 130' INT
+trap 'exit 143' TERM
+# temp TARGET: a new temporary file for TARGET, in $tmp.
+temp() {
+	tmp=$(mktemp "$(dirname "$1")/.${1##*/}.XXXXXX")
+}
+# put TARGET TEXT: TEXT into TARGET, only when that changes it (an
+# unchanged file keeps its time).
+put() {
+	temp "$1"
+	printf '%s' "$2" > "$tmp"
+	if cmp -s "$tmp" "$1"; then
+		rm -f "$tmp"
+	else
+		chmod 644 "$tmp"
+		mv -f "$tmp" "$1"
+	fi
+	tmp=
+}
+
 cp -p "$harness/run_kselftest.sh" "$dest/"
 for f in "$harness"/kselftest/*; do copy "$f" "$dest/kselftest/${f##*/}"; done
 
@@ -37,9 +65,12 @@ install_binary() {
 	if [ -n "$strip" ]; then
 		# Stripped copies: a fifth of the size, for a faster VM boot.
 		if [ ! -f "$col/$1" ] || [ -L "$col/$1" ] || [ "$tests/$1" -nt "$col/$1" ]; then
-			"$strip" -o "$col/$1.tmp" "$tests/$1"
-			touch -r "$tests/$1" "$col/$1.tmp"
-			mv "$col/$1.tmp" "$col/$1"
+			temp "$col/$1"
+			"$strip" -o "$tmp" "$tests/$1"
+			chmod 755 "$tmp"
+			touch -r "$tests/$1" "$tmp"
+			mv -f "$tmp" "$col/$1"
+			tmp=
 		fi
 	else
 		copy "$tests/$1" "$col/$1"
@@ -69,7 +100,9 @@ copy "$tests/kvm-contract-list.txt" "$col/kvm-contract-list.txt"
 copy "$top/scripts/ktap-runner.sh" "$col/ktap-runner.sh"
 
 # Whole binaries take seconds; the harness bounds each test inside them.
-printf 'timeout=300\n' > "$col/settings.tmp"
-copy "$col/settings.tmp" "$col/settings"; rm -f "$col/settings.tmp"
-for b in $bins; do echo "kvm-contract:$b"; done > "$dest/kselftest-list.txt.tmp"
-copy "$dest/kselftest-list.txt.tmp" "$dest/kselftest-list.txt"; rm -f "$dest/kselftest-list.txt.tmp"
+put "$col/settings" 'timeout=300
+'
+list=
+for b in $bins; do list="${list}kvm-contract:$b
+"; done
+put "$dest/kselftest-list.txt" "$list"

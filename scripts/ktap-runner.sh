@@ -10,7 +10,50 @@
 # without wildcards matches as a substring. -l prints the names instead.
 # KVMC_BIN_TIMEOUT (seconds, default 600) bounds each binary as a whole;
 # the harness bounds each test.
+#
+# It runs as root on shared machines (run_tests.sh --native and --unit,
+# make unit, a kselftest tree): its scratch files live in a directory of
+# its own (mktemp -d), never under a name another user could guess and
+# plant a link at, and go on every way out. A signal (HUP, INT, PIPE:
+# whoever read the output has gone, TERM) stops the running binary and
+# ends the runner with 128+N.
 set -u
+
+scratch=
+binary=
+trap '[ -z "$scratch" ] || rm -rf "$scratch"' EXIT
+# stop N: on signal N, the binary goes (timeout passes the signal on to
+# it), its readers drain what it wrote, and the scratch directory goes
+# once nothing writes into it any more.
+# shellcheck disable=SC2317 # called from the traps below
+stop() {
+	trap '' HUP INT PIPE TERM
+	exec 4<&- 5>&-
+	[ -z "$binary" ] || kill -TERM "$binary" 2>/dev/null
+	wait
+	exit $((128 + $1))
+}
+trap 'stop 1' HUP
+trap 'stop 2' INT
+trap 'stop 13' PIPE
+trap 'stop 15' TERM
+
+# A private directory in TMPDIR. Without mktemp, mkdir: it makes a new
+# directory or fails, and never follows a link planted at the name.
+make_scratch() {
+	# Straight into $scratch: a trap runs between commands, and must
+	# find the name of whatever has been made.
+	scratch=$(umask 077 && mktemp -d "${TMPDIR:-/tmp}/kvmc-ktap.XXXXXX" 2>/dev/null) && return
+	scratch=
+	n=0
+	while [ $n -lt 100 ]; do
+		d=${TMPDIR:-/tmp}/kvmc-ktap.$$.$n
+		(umask 077 && mkdir "$d") 2>/dev/null && scratch=$d && return
+		n=$((n + 1))
+	done
+	echo "ktap-runner.sh: cannot make a directory in ${TMPDIR:-/tmp}: set TMPDIR to a writable one" >&2
+	exit 1
+}
 
 list_only=0
 pattern=
@@ -63,6 +106,9 @@ for b in ${pattern:+$bins}; do
 	done
 done
 
+make_scratch
+mkfifo "$scratch/out" || exit 1
+
 set -- $selected
 echo "TAP version 13"
 echo "1..$#"
@@ -77,21 +123,30 @@ for b in $selected; do
 		done
 	fi
 	echo "# kvm-contract: $b"
-	# Stream the subtest indented; keep the binary's exit status aside.
-	status_file=${TMPDIR:-/tmp}/kvmc-status.$$
-	copy=${TMPDIR:-/tmp}/kvmc-ktap.$$
-	{
-		# shellcheck disable=SC2086
-		timeout "${KVMC_BIN_TIMEOUT:-600}" "$dir/$b" $args 2>&1
-		echo $? > "$status_file"
-	} | tee "$copy" | sed 's/^/    /'
-	status=$(cat "$status_file")
+	# Stream the subtest indented, keeping a copy. The binary and its
+	# readers run in the background, over a FIFO: a signal then
+	# interrupts the wait at once (the shell runs a trap only between
+	# commands), and the binary's pid is known. This shell opens both
+	# ends (fd 4 to read, 5 to write; fd 3 holds both for a moment, so
+	# neither open waits) and hands each to its side: the readers hold
+	# the read end before the binary can write, and the binary's end is
+	# their end of file.
+	copy=$scratch/ktap
+	exec 3<> "$scratch/out" 4< "$scratch/out" 5> "$scratch/out" 3>&-
+	{ tee "$copy" | sed 's/^/    /'; } <&4 4<&- 5>&- &
+	# shellcheck disable=SC2086
+	timeout "${KVMC_BIN_TIMEOUT:-600}" "$dir/$b" $args >&5 2>&5 4<&- 5>&- &
+	binary=$!
+	exec 4<&- 5>&-
+	wait "$binary"
+	status=$?
+	binary=
+	wait
 	# The test the binary was in when it was killed or died, if any: it
 	# gets a result line of its own so that it counts as failed.
 	unfinished=$(awk '/^#  RUN / { sub(/^#  RUN */, ""); sub(/ \.\.\.$/, ""); run = $0; next }
 			  /^(not )?ok / { run = "" }
 			  END { print run }' "$copy")
-	rm -f "$status_file" "$copy"
 	case $status in
 	0) echo "ok $i $b" ;;
 	4) echo "ok $i $b # SKIP" ;;

@@ -279,7 +279,7 @@ fake_qemu() {
 	flaky) if mkdir "$FAKE_STATE" 2>/dev/null; then FAKE=pass; else FAKE=finding FAKE_KEY=none; fi ;;
 	litter)
 		setsid perl -e 'sleep 60' -- "$initrd" < /dev/null > /dev/null 2>&1 &
-		: > "${TMPDIR:-/tmp}/kvmc-litter.$$" ;;
+		(set -C; : > "${TMPDIR:-/tmp}/kvmc-litter.$$") 2>/dev/null ;;
 	refuse) echo "qemu: linux kernel too old to load a ram disk"; exit 1 ;;
 	insmod)
 		echo "@@KVMC-NOTE insmod kvm-amd failed: insmod: can't insert '/lib/modules/kvm-contract/kvm-amd.ko': invalid module format"

@@ -2,6 +2,7 @@
 /* Unit tests of C13's classification of kernel log messages and taint. */
 #include "harness.h"
 
+#include <cstring>
 #include <string>
 
 #include "health.h"
@@ -38,6 +39,18 @@ TEST(taint_letters)
 	EXPECT_STREQ("0x200 (W)", w.c_str());
 	EXPECT_STREQ("0x201 (PW)", pw.c_str());
 	EXPECT_STREQ("0x0", none.c_str());
+}
+
+/* The self-test that writes a WARNING and a taint into the kernel it runs
+ * on needs the explicit opt-in; nothing else turns it on. */
+TEST(host_traces_need_the_opt_in)
+{
+	EXPECT_FALSE(host_traces_allowed(nullptr));
+	EXPECT_FALSE(host_traces_allowed(""));
+	EXPECT_FALSE(host_traces_allowed("0"));
+	EXPECT_FALSE(host_traces_allowed("yes"));
+	EXPECT_TRUE(host_traces_allowed("1"));
+	EXPECT_TRUE(strstr(host_traces_skip_reason, "KVMC_ALLOW_HOST_TRACES=1") != nullptr);
 }
 
 KVMC_TEST_MAIN
