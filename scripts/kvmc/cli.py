@@ -26,8 +26,9 @@ from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any, Callable, NoReturn
 
-from . import TOP, baseline as bl, common, debian, report, results
+from . import TOP, baseline as bl, common, debian, report, results, testnames
 from .ktap import Parser, Test
+from .qemu_config import QemuConfig
 from .qemu_configs import CONFIGS, DEFAULT
 from .results import Run
 from .common import call, spawn
@@ -524,9 +525,17 @@ def run_configs(pairs: list[tuple[str, str, Run]], s: Settings, serial: bool,
             p = prepare(CONFIGS[arch], settings, r, built)
         except Untestable as e:
             r.untestable = str(e)
+            done(r)
+            continue
         except OSError as e:
             r.untestable = f"could not write {e.filename or 'the build'}: {e.strerror}"
             say(f"{r.label}: {r.untestable}")
+            done(r)
+            continue
+        if selects_nothing(p.cfg, settings):
+            # Known from the build's list of names: not booted (when no
+            # architecture has a match, the run ends with 2).
+            say(f"{r.label}: no test matches -t '{s.pattern}': not booted")
             done(r)
             continue
         if serial:
@@ -548,6 +557,17 @@ def run_configs(pairs: list[tuple[str, str, Run]], s: Settings, serial: bool,
         t.join()
     for p in ready:
         done(p.run)
+
+
+def selects_nothing(cfg: QemuConfig, s: Settings) -> bool:
+    """Whether -t matches no test of cfg's build (build/ARCH/tests'
+    list of names, which the Makefile makes). Without such a list, with
+    extra tests (KVMC_EXTRA_TESTS) or a pattern with a backslash (where
+    Python's and the shell's matching differ) the VM decides."""
+    if not s.pattern or s.extra_tests or "\\" in s.pattern:
+        return False
+    names = testnames.read_names(cfg.build_arch)
+    return names is not None and not any(testnames.selects(s.pattern, n) for n in names)
 
 
 # ---- the project's own tests (--unit) -----------------------------------------------
