@@ -516,7 +516,7 @@ def run_configs(pairs: list[tuple[str, str, Run]], s: Settings, serial: bool,
         except OSError as e:
             # A full or read-only disk under the run: said, and the run
             # could not test (125), not a traceback.
-            p.run.untestable = f"could not write {e.filename or 'its results'}: {e.strerror}"
+            p.run.untestable = f"could not write {e.filename or 'its results in ' + p.run.directory}: {e.strerror}"
             say(f"{p.run.label}: {p.run.untestable}")
 
     for arch, spec, r in pairs:
