@@ -183,17 +183,20 @@ $(TESTS): $(MULTICALL)
 	ln -sfn $(notdir $(MULTICALL)) $@
 
 # Every test's full name, as the binaries' --names prints them, read from
-# the preprocessed sources (scripts/kvmc/testnames.py): known on a host
-# that cannot run another architecture's binaries, so that run_tests.sh
-# refuses a -t that matches no test before it boots anything.
-$(OUT)/tests/kvm-contract-names.txt: $(TEST_OBJS) scripts/kvmc/testnames.py
+# the preprocessed sources (scripts/kvmc/testnames.py), one list per test
+# file, made again when its object is: known on a host that cannot run
+# another architecture's binaries, so that run_tests.sh refuses a -t that
+# matches no test before it boots anything.
+$(OUT)/obj/%.names: %.cpp $(OUT)/obj/%.o scripts/kvmc/testnames.py
+	$(TARGET_CXX) -E -P $(COMMON_CXXFLAGS) $(UAPI_FLAGS) $(HARNESS_FLAGS) -DKVMC_TEST_ENTRY=kvmc_test_$(notdir $*) \
+		-D_fixture_global=kvmc_fixture_global_$(notdir $*) -o $@.i $<
+	(cd scripts && python3 -m kvmc.testnames) < $@.i > $@.tmp
+	@rm -f $@.i
+	@mv $@.tmp $@
+
+$(OUT)/tests/kvm-contract-names.txt: $(TEST_OBJS:.o=.names)
 	@mkdir -p $(@D)
-	@for f in $(TEST_SRCS); do \
-		n=$${f##*/}; n=$${n%.cpp}; \
-		$(TARGET_CXX) -E -P $(COMMON_CXXFLAGS) $(UAPI_FLAGS) $(HARNESS_FLAGS) -DKVMC_TEST_ENTRY=kvmc_test_$$n \
-			-D_fixture_global=kvmc_fixture_global_$$n $$f || exit 1; \
-		echo '// kvmc-testnames: next file'; \
-	done | (cd scripts && python3 -m kvmc.testnames) > $@.tmp
+	cat $^ > $@.tmp
 	@mv $@.tmp $@
 
 # ---- the oracle's unit tests: always for the build machine ---------------
