@@ -26,9 +26,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
+from . import common
+from .qemu_configs import ARCHES
+
 # Package lists are refreshed once a day; offline, lists of any age do.
 LISTS_MAX_AGE_S = 24 * 3600
 KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
+# The architectures whose packages the lists hold.
+DEBARCHES = ",".join(sorted(a.debarch for a in ARCHES.values()))
 
 
 class AptError(Exception):
@@ -68,14 +73,12 @@ def mirror(etc_apt: Path = Path("/etc/apt")) -> str:
     """The first Debian main archive this machine's apt configuration
     names: deb822 files first, then the one-line sources.list."""
     for f in sorted((etc_apt / "sources.list.d").glob("*.sources")):
-        with contextlib.suppress(OSError):
-            for uri in deb822_uris(f.read_text(errors="replace")):
-                if is_main_archive(uri):
-                    return uri.rstrip("/")
-    with contextlib.suppress(OSError):
-        for uri in one_line_uris((etc_apt / "sources.list").read_text(errors="replace")):
+        for uri in deb822_uris(common.read_text(f)):
             if is_main_archive(uri):
                 return uri.rstrip("/")
+    for uri in one_line_uris(common.read_text(etc_apt / "sources.list")):
+        if is_main_archive(uri):
+            return uri.rstrip("/")
     raise AptError("no Debian archive found in /etc/apt/sources.list{,.d}")
 
 
@@ -229,7 +232,7 @@ class PrivateApt:
                 "-o", f"Dir::State::Lists={d}/lists", "-o", f"Dir::Cache={d}/cache",
                 "-o", "Dir::Cache::pkgcache=pkgcache.bin", "-o", "Dir::Cache::srcpkgcache=",
                 "-o", "Dir::State::status=/dev/null", "-o", "Debug::NoLocking=1",
-                "-o", "APT::Architectures=amd64,arm64", "-o", "APT::Sandbox::User=root"]
+                "-o", f"APT::Architectures={DEBARCHES}", "-o", "APT::Sandbox::User=root"]
 
     def has_lists(self) -> bool:
         return (self.dir / "updated").is_file()
@@ -269,8 +272,8 @@ class PrivateApt:
         except OSError as e:
             raise AptError(f"cannot create {self.dir}: {e.strerror}") from e
         uri = mirror()
-        (self.dir / "sources.list").write_text(
-            f"deb [arch=amd64,arm64 signed-by={KEYRING}] {uri} {self.suite} main\n")
+        common.write_atomic(self.dir / "sources.list",
+                            f"deb [arch={DEBARCHES} signed-by={KEYRING}] {uri} {self.suite} main\n")
         self.log(f"updating private package lists for {self.suite}")
         with contextlib.suppress(FileNotFoundError):
             (self.dir / "missing").unlink()
@@ -278,7 +281,7 @@ class PrivateApt:
         with open(log, "w") as out:
             st = subprocess.run(["apt-get", *self.options(), "update"],
                                 stdout=out, stderr=subprocess.STDOUT).returncode
-        text = log.read_text(errors="replace")
+        text = common.read_text(log)
         if "does not have a Release file" in text and " 404 " in text:
             (self.dir / "missing").touch()
             raise SuiteMissing(f"the archive {uri} has no suite {self.suite}")

@@ -19,7 +19,9 @@ or a failure without a key is never excused.
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
@@ -87,12 +89,50 @@ def parse(text: str, name: str) -> list[Entry]:
     return entries
 
 
+# A baseline is a list of lines someone curates; anything bigger is not one.
+MAX_SIZE = 1 << 20
+
+
+def _kind(mode: int) -> str:
+    """What a file that is not a regular one is, in words."""
+    for test, what in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                       (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return what
+    return "not a regular file"
+
+
 def load(path: str) -> list[Entry]:
+    """The entries of a baseline file (UTF-8, a byte order mark allowed).
+    Anything but a regular file of at most MAX_SIZE bytes is refused at
+    once: a FIFO would block the run, /dev/zero fill the memory."""
+    def refuse(why: str) -> BaselineError:
+        return BaselineError(f"baseline {path}: {why}; give a text file of entries"
+                             " (ARCH KERNEL-GLOB TEST-GLOB RULE FIELD=VALUE REASON)")
     try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
+        st = os.stat(path)
+        if not stat.S_ISREG(st.st_mode):
+            raise refuse(f"is {_kind(st.st_mode)}, not a file")
+        # O_NONBLOCK: should a FIFO take the file's place after the check,
+        # opening it does not wait for a writer.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0))
+        with os.fdopen(fd, "rb") as f:
+            st = os.fstat(f.fileno())
+            if not stat.S_ISREG(st.st_mode):
+                raise refuse(f"is {_kind(st.st_mode)}, not a file")
+            data = f.read(MAX_SIZE + 1)
     except OSError as e:
         raise BaselineError(f"cannot read baseline {path}: {e.strerror}") from e
+    if len(data) > MAX_SIZE:
+        raise refuse(f"larger than {MAX_SIZE >> 20} MiB, too large for a baseline")
+    try:
+        # utf-8-sig: a byte order mark (some editors write one) is not
+        # part of the first entry.
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = data[:e.start].count(b"\n") + 1
+        raise BaselineError(f"{path}:{line}: not UTF-8 text (byte 0x{data[e.start]:02x})") from e
     return parse(text, path)
 
 

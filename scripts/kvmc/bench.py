@@ -45,7 +45,8 @@ import sys
 import tempfile
 import time
 
-from . import TOP
+from . import TOP, common
+from .qemu_configs import ARCHES
 
 RUN_TESTS = os.path.join(TOP, "run_tests.sh")
 
@@ -79,28 +80,25 @@ def last_line(path: str) -> str:
     return lines[-1] if lines else ""
 
 
+# What a run left in results/<arch>/ (kvmc.runner writes it): the VM's
+# phases, "key=ms" lines, and each test's time, "name ms [status]" lines
+# (extra-durations: the kernel's selftests, with their exit status). Read
+# here only, until kvmc.results owns the reading (read_timing,
+# read_durations).
 def read_kv(path: str) -> dict[str, str]:
     out = {}
-    try:
-        with open(path, encoding="utf-8") as f:
-            for line in f:
-                k, _, v = line.strip().partition("=")
-                out[k] = v
-    except OSError:
-        pass
+    for line in common.read_text(path).splitlines():
+        k, _, v = line.strip().partition("=")
+        out[k] = v
     return out
 
 
 def durations(path: str) -> list[tuple[str, int, str]]:
     out = []
-    try:
-        with open(path, encoding="utf-8") as f:
-            for line in f:
-                parts = line.split()
-                if len(parts) >= 2:
-                    out.append((parts[0], int(parts[1]), parts[2] if len(parts) > 2 else ""))
-    except OSError:
-        pass
+    for line in common.read_text(path).splitlines():
+        parts = line.split()
+        if len(parts) >= 2:
+            out.append((parts[0], int(parts[1]), parts[2] if len(parts) > 2 else ""))
     return out
 
 
@@ -158,7 +156,7 @@ def kernel_tree_bench(runs: int, out: str, cold_kernel: bool) -> list[str]:
     returns its lines for the targets."""
     from . import kbuild, kernel_tree
 
-    cache = kernel_tree.default_cache()
+    cache = common.cache_root()
     print(f"kernel tree ({TREE_ARCH}, the demo worktree of Debian's linux-source in {cache}):")
     if not any(cache.glob("linux-git/*/demo")):
         print("  no demo tree yet: making it from linux-source (a download of about 170 MB and a git"
@@ -183,7 +181,7 @@ def kernel_tree_bench(runs: int, out: str, cold_kernel: bool) -> list[str]:
         return ("", time.monotonic() - t0) if rc == 0 else (f"kbuild exited {rc}, see {log}", 0.0)
 
     cold_now = ""
-    if not (build_dir / kbuild.ARCHES[TREE_ARCH]["image"]).exists():
+    if not (build_dir / ARCHES[TREE_ARCH].image_path).exists():
         print("  no build of it yet: building it cold first (about 13 min on 2 idle cores,"
               " 50 on a busy machine; recorded for later runs)", flush=True)
         why, _ = build(str(cache))
@@ -243,7 +241,7 @@ def kernel_tree_bench(runs: int, out: str, cold_kernel: bool) -> list[str]:
     print(f"  whole suite in the VM, boot included: {sec(median(vms))} s")
     print(f"  touch + ./run_tests.sh --build + whole suite: {sec(median(walls))} s"
           f" (runs: {', '.join(sec(x) for x in walls)}); {last}")
-    alone = boots_alone(str(build_dir / kbuild.ARCHES[TREE_ARCH]["image"]), runs, out)
+    alone = boots_alone(str(build_dir / ARCHES[TREE_ARCH].image_path), runs, out)
     print(f"  QEMU start to first KTAP line, the built kernel booted {len(alone)} times back to back"
           f" after one boot not counted: {median(alone) / 1000:.2f} s"
           f" (runs: {', '.join(f'{x / 1000:.2f}' for x in alone)})")
@@ -273,7 +271,7 @@ def main(argv: list[str]) -> int:
     out = os.path.join(TOP, "results", "bench")
     shutil.rmtree(out, ignore_errors=True)
     os.makedirs(out)
-    qemu = subprocess.run(["qemu-system-aarch64", "--version"], stdout=subprocess.PIPE, text=True,
+    qemu = subprocess.run([ARCHES["arm64"].qemu, "--version"], stdout=subprocess.PIPE, text=True,
                           check=False).stdout.splitlines()
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // (1 << 30)
     print(f"machine: {os.cpu_count()} cores, {mem} GiB, {platform.machine()},"

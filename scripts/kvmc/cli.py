@@ -29,7 +29,7 @@ from typing import Any, Callable, NoReturn
 from . import TOP, baseline as bl, common, debian, report, results, testnames
 from .ktap import Parser, Test
 from .qemu_config import QemuConfig
-from .qemu_configs import CONFIGS, DEFAULT
+from .qemu_configs import CONFIGS, DEFAULT, host_arch
 from .results import Run
 from .common import call, spawn
 from .runner import (Lock, Prepared, Settings, Untestable, clone_lock, deps, own_tests, prepare,
@@ -90,12 +90,27 @@ class _ArgumentParser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
+class _Where(argparse.Action):
+    """An option that decides where the tests run, the last one given
+    winning: --native, or --vm and every option that boots a kernel of
+    its own choosing (--kernel, --debian, --build, --kselftest)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        setattr(namespace, "where", "native" if self.dest == "native" else "vm")
+        if self.nargs == 0:
+            setattr(namespace, self.dest, True)
+        else:
+            setattr(namespace, self.dest, values)
+
+
 def make_parser() -> argparse.ArgumentParser:
     p = _ArgumentParser(prog="./run_tests.sh", usage=SHORT_USAGE, epilog=EPILOG, allow_abbrev=False,
                         exit_on_error=False, formatter_class=argparse.RawDescriptionHelpFormatter,
                         description="Run the kvm-contract conformance tests against a real KVM.",
                         add_help=False)
     p.add_argument("-h", "--help", action="help", help="this help")
+    p.set_defaults(where="auto")
     what = p.add_argument_group("what to run")
     what.add_argument("--arch", action="append", default=[], metavar="ARCH",
                       help=f"configuration to test, repeatable (default: {' '.join(DEFAULT)}); one of: "
@@ -121,16 +136,16 @@ def make_parser() -> argparse.ArgumentParser:
                       help="one architecture after the other (by default the architectures' VMs run "
                       "side by side)")
     where = p.add_argument_group("where and on which kernel")
-    where.add_argument("--vm", action="store_true", help="run inside a VM even where /dev/kvm is usable")
-    where.add_argument("--native", action="store_true",
+    where.add_argument("--vm", action=_Where, nargs=0, help="run inside a VM even where /dev/kvm is usable")
+    where.add_argument("--native", action=_Where, nargs=0,
                        help="run on this machine's /dev/kvm (fail if unusable)")
-    where.add_argument("--kernel", default="", metavar="IMAGE",
+    where.add_argument("--kernel", action=_Where, default="", metavar="IMAGE",
                        help="boot this kernel image in the VM instead of Debian's (needs one --arch; "
                        "for git bisect run)")
     where.add_argument("--modules", default="", metavar="DIR",
                        help='x86: the kernel\'s "make modules_install" tree, for the KVM modules '
                        "(INSTALL_MOD_PATH or lib/modules/<version>)")
-    where.add_argument("--debian", default="", metavar="SPEC",
+    where.add_argument("--debian", action=_Where, default="", metavar="SPEC",
                        help="boot a Debian kernel: a suite (bookworm, trixie, sid, trixie-backports, "
                        "experimental) or a version (6.1, 6.12, 7.3.4, or an ABI like "
                        "6.12.57+deb13-arm64), resolved from the archive at run time and cached")
@@ -139,10 +154,10 @@ def make_parser() -> argparse.ArgumentParser:
                        "kernel of each Debian suite), results under results/matrix/, and write an HTML "
                        "table (--report, default results/matrix/report.html)")
     where.add_argument("--kernels", default="", metavar='"SPEC..."', help="the kernels of --matrix")
-    where.add_argument("--kselftest", action="store_true",
+    where.add_argument("--kselftest", action=_Where, nargs=0, default=False,
                        help='in the VM, run the "make install" tree with the kernel\'s own '
                        "run_kselftest.sh instead of ktap-runner.sh (counts binaries; no -t)")
-    where.add_argument("--build", default="", metavar="DIR",
+    where.add_argument("--build", action=_Where, default="", metavar="DIR",
                        help="build the kernel tree DIR for the one --arch and boot it (not with "
                        "--kernel, --debian or --matrix)")
     where.add_argument("--kconfig", default="", metavar="FILE", help="--build: a kconfig fragment")
@@ -180,8 +195,8 @@ def make_parser() -> argparse.ArgumentParser:
 
 # Options that take a value: the next argument is that value, whatever it
 # looks like (a -t pattern or a path may start with "-").
-VALUE_FLAGS = frozenset(o for a in make_parser()._actions if a.nargs is None and a.option_strings
-                        for o in a.option_strings)
+VALUE_FLAGS: set[str] = {o for a in make_parser()._actions if a.nargs is None and a.option_strings
+                         for o in a.option_strings}
 
 
 def usage() -> str:
@@ -225,14 +240,15 @@ def _limit(lim: Limit, value: str) -> int:
 
 
 def _joined(argv: list[str]) -> list[str]:
-    """A value flag and its value as one argument (--arch=arm64, -tPATTERN),
-    so that argparse takes a value starting with "-" as the value."""
+    """A value flag and its value as one argument (--arch=arm64, -t=PATTERN:
+    argparse splits at the first "="), so that argparse takes a value
+    starting with "-" (or "=") as the value."""
     out: list[str] = []
     i = 0
     while i < len(argv):
         arg = argv[i]
         if arg in VALUE_FLAGS and i + 1 < len(argv):
-            out.append(f"{arg}={argv[i + 1]}" if arg.startswith("--") else arg + argv[i + 1])
+            out.append(f"{arg}={argv[i + 1]}")
             i += 2
             continue
         out.append(arg)
@@ -265,11 +281,7 @@ def parse_args(argv: list[str], env: dict[str, str]) -> Options:
     o.baseline, o.json, o.junit = _abspath(a.baseline), _abspath(a.json), _abspath(a.junit)
     o.report, o.write_baseline, o.force = _abspath(a.report), _abspath(a.write_baseline), a.force
     o.build_tree, o.kconfig, o.kconfig_add = _abspath(a.build), _abspath(a.kconfig), list(a.kconfig_add)
-    if a.native and (a.vm or s.kernel_image or s.debian_spec or s.kselftest or o.build_tree):
-        raise UsageError("--native runs on this machine's kernel: it excludes --vm, --kernel, --debian, "
-                         "--build and --kselftest")
-    s.where = "native" if a.native else "vm" if (a.vm or s.kernel_image or s.debian_spec or s.kselftest
-                                                 or o.build_tree) else "auto"
+    s.where = a.where
     values = vars(a)
     for lim in LIMITS:
         given = values.get(lim.flag.lstrip("-").replace("-", "_")) if lim.flag else None
@@ -490,9 +502,7 @@ def finish_run(r: Run, entries: list[bl.Entry], out: Output | None, baseline_pat
 def new_run(arch: str, label: str, directory: str) -> Run:
     os.makedirs(directory, exist_ok=True)
     # Nothing from an earlier run may be counted as this run's.
-    for f in ("results.ktap", "kernel.log", "console.log", "kernel-version", "observations.jsonl",
-              "kernel-package", "untestable", "summary", "timing", "durations", "extra-durations",
-              "qemu.pid", "output", "rc"):
+    for f in results.FILES:
         try:
             os.unlink(os.path.join(directory, f))
         except FileNotFoundError:
@@ -573,7 +583,7 @@ def selects_nothing(cfg: QemuConfig, s: Settings) -> bool:
 # ---- the project's own tests (--unit) -----------------------------------------------
 def unit_runs(o: Options, done: Callable[[Run], None]) -> None:
     s = o.s
-    host = os.uname().machine.replace("aarch64", "arm64")
+    host = host_arch()
     out = os.path.join(TOP, "build", host)
     base = os.path.join(s.results, "unit")
     # The oracle's unit tests (C++).
@@ -656,23 +666,19 @@ def main(argv: list[str]) -> int:
 
 def build_kernel_tree(o: Options) -> int:
     """--build DIR: build the kernel tree for the one architecture and boot
-    what it made (scripts/kvmc/kbuild.py). 0, or the exit status."""
-    import importlib
-    try:
-        kbuild = importlib.import_module(f"{__package__}.kbuild")
-    except ImportError:
-        say("--build: building kernel trees is not available in this checkout (no scripts/kvmc/kbuild.py)")
-        return 2
-    cfg = CONFIGS[o.s.arches[0]]
-    cache = os.environ.get("KVMC_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "kvm-contract")
+    what it made (scripts/kvmc/kbuild.py). 0, or the exit status: 2 for
+    bad fragments; when the tree cannot be tested, 125 after the run's
+    reports (results/<arch>/, --json, --junit, --report) say why, as for
+    any kernel that cannot be tested."""
+    from . import kbuild
+    s = o.s
+    cfg = CONFIGS[s.arches[0]]
     log = os.path.join(TOP, "build", f"{cfg.build_arch}.kernel-build.log")
     os.makedirs(os.path.dirname(log), exist_ok=True)
     try:
         deps(False)  # the kernel's build tools (flex, bison, ccache, ...)
     except Untestable as e:
-        say(f"--build: {e}")
-        return 125
+        return untestable_build(o, str(e))
     say(f"--build: building {o.build_tree} for {cfg.build_arch} (log: {log})")
     with open(log, "a", encoding="utf-8") as logf:
         def note(msg: str) -> None:
@@ -680,22 +686,30 @@ def build_kernel_tree(o: Options) -> int:
             logf.flush()
             say(f"--build: {msg}")
         try:
-            built = kbuild.build_kernel(o.build_tree, cfg.build_arch, cache, o.kconfig_add,
-                                        [o.kconfig] if o.kconfig else [], note)
+            built = kbuild.build_kernel(o.build_tree, cfg.build_arch, str(common.cache_root()),
+                                        o.kconfig_add, [o.kconfig] if o.kconfig else [], note)
         except kbuild.FragmentError as e:
             say(f"--build: {e}")
             return 2
         except kbuild.BuildError as e:
             say(f"--build: {e}")
-            return 125
-    o.s.kernel_image = str(built.image)
-    modules = getattr(built, "modules", "")
-    if modules and cfg.kvm_modules:
-        o.s.modules_dir = str(modules)
+            return untestable_build(o, e.reason)
+    s.kernel_image = built.image
     return 0
 
 
-def run_all(o: Options, entries: list[bl.Entry]) -> int:
+def untestable_build(o: Options, reason: str) -> int:
+    """The tree could not be built: the architecture's run, untestable for
+    REASON, in every report; 125."""
+    s = o.s
+    os.makedirs(s.results, exist_ok=True)
+    with Lock(os.path.join(s.results, ".lock"), f"using {s.results} to finish"):
+        return run_all(o, [], f"--build {o.build_tree}: {reason}")
+
+
+def run_all(o: Options, entries: list[bl.Entry], untestable: str = "") -> int:
+    """Every run, its reports and the closing line; the exit status.
+    untestable: nothing can be tested, for this reason (a failed --build)."""
     s = o.s
     runs: list[Run] = []
     names: dict[str, list[str]] = {}
@@ -712,7 +726,7 @@ def run_all(o: Options, entries: list[bl.Entry]) -> int:
                                                   os.path.join(s.results, "matrix", spec, arch))))
     else:
         pairs = [(a, "", new_run(a, a, os.path.join(s.results, a))) for a in s.arches]
-    unit = o.unit and not s.list_only
+    unit = o.unit and not s.list_only and not untestable
     out = None if s.list_only else Output(len(pairs) + (3 if unit else 0))
 
     unwritten: list[str] = []
@@ -725,7 +739,12 @@ def run_all(o: Options, entries: list[bl.Entry]) -> int:
 
     if unit:
         unit_runs(o, done)
-    run_configs(pairs, s, o.serial or o.matrix or s.list_only, done, names)
+    if untestable:
+        for _, _, r in pairs:
+            r.untestable = untestable
+            done(r)
+    else:
+        run_configs(pairs, s, o.serial or o.matrix or s.list_only, done, names)
 
     if s.list_only:
         several = len(pairs) > 1
@@ -751,6 +770,12 @@ def run_all(o: Options, entries: list[bl.Entry]) -> int:
     if o.baseline:
         rel = os.path.relpath(o.baseline, TOP) if o.baseline.startswith(TOP + os.sep) else o.baseline
         say(f"baseline {rel}: {c.xfail} known deviations failing as listed, {c.xpass} fixed")
+    # What the failures have in common, and what baselines/ knows of them.
+    for line in results.failure_summary(runs, c.failed, TOP, hint=not o.baseline):
+        if line.startswith(" "):
+            print(line, file=sys.stderr)
+        else:
+            say(line)
     if why:
         say(why)
     print(f"{c.passed} passed, {c.failed} failed, {c.skipped} skipped", file=sys.stderr, flush=True)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import fcntl
 import os
 import shutil
 import signal
@@ -31,7 +32,7 @@ import threading
 import time
 from pathlib import Path
 from types import FrameType
-from typing import IO, Any, Iterator, Mapping, Sequence
+from typing import IO, Any, Callable, Iterator, Mapping, Sequence
 
 # ---- the cache ------------------------------------------------------------------
 
@@ -229,3 +230,40 @@ def stop_all() -> None:
 
 
 atexit.register(stop_all)
+
+
+# ---- locks ---------------------------------------------------------------------
+@contextlib.contextmanager
+def locked(path: str | os.PathLike[str], waiting: Callable[[], None]) -> Iterator[None]:
+    """An exclusive flock on path (created 0644 when missing, never through
+    a symlink) held for the block; waiting() is called once, before this
+    process blocks, when another holder has it. The lock goes with the
+    process: a run killed by SIGKILL leaves no stale lock."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            waiting()
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def capture(argv: Sequence[str], timeout: float | None = None, pdeathsig: str = "KILL",
+            **kw: Any) -> subprocess.CompletedProcess[bytes]:
+    """call() for a child whose output is wanted: a registered child whose
+    stdout and stderr are captured (bytes), killed with its group on a
+    timeout (subprocess.TimeoutExpired) or any exception."""
+    kw.setdefault("stdout", subprocess.PIPE)
+    kw.setdefault("stderr", subprocess.PIPE)
+    p = spawn(argv, pdeathsig=pdeathsig, **kw)
+    try:
+        out, err = p.communicate(timeout=timeout)
+    except BaseException:
+        kill_group(p)
+        raise
+    finally:
+        disown(p)
+    return subprocess.CompletedProcess(list(argv), p.returncode, out, err)

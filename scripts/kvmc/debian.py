@@ -84,18 +84,20 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
-from . import TOP
+from . import TOP, common
 from .apt import (AptError, PrivateApt, SuiteMissing, compare_versions, depends_names, fresh, locked,
                   mirror, sha256)
+from .common import Interrupted, write_atomic
+from .qemu_config import Arch
+from .qemu_configs import ARCHES, CONFIGS, find_arch
 
 DEFAULT_SPEC = "trixie-backports"
 DEFAULT_SUITES = "bookworm bookworm-backports trixie trixie-backports forky sid experimental"
 # The module the x86_64 test VM's CPU needs: QEMU's TCG emulates AMD's SVM
 # (qemu_configs/x86_64.py).
-DEFAULT_VENDOR_MODULE = "kvm-amd"
+DEFAULT_VENDOR_MODULE = CONFIGS["x86_64"].kvm_modules[0]
 PROG = "debian.sh"
 
 
@@ -103,8 +105,7 @@ class DebianError(Exception):
     """The packages could not be had; the message says why (and what to do)."""
 
 
-def log(text: str) -> None:
-    print(f"{PROG}: {text}", file=sys.stderr, flush=True)
+log = common.Log(PROG)
 
 
 # ---- kernel names -------------------------------------------------------------
@@ -127,12 +128,12 @@ def base_suite(suite: str) -> str:
     return "sid" if suite == "experimental" else suite
 
 
-def debarch(arch: str) -> str:
-    if arch in ("arm64", "aarch64"):
-        return "arm64"
-    if arch in ("x86_64", "amd64"):
-        return "amd64"
-    raise DebianError(f"unsupported architecture '{arch}' (arm64 or x86_64)")
+def arch_of(name: str) -> Arch:
+    """The architecture ARCH names (the suite's, uname -m or Debian's name)."""
+    found = find_arch(name)
+    if found is None:
+        raise DebianError(f"unsupported architecture '{name}' ({' or '.join(ARCHES)})")
+    return found
 
 
 def image_package_re(da: str) -> re.Pattern[str]:
@@ -212,17 +213,10 @@ ABANDONED_MIN_AGE_S = 10
 _TEMPORARIES: set[Path] = set()
 
 
-def write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + f".tmp.{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def read_text(path: Path) -> str:
-    try:
-        return path.read_text().strip()
-    except (OSError, UnicodeDecodeError):
-        return ""
+    """A one-value file of the cache (version, suite, package...), without
+    its newline; "" when it cannot be read."""
+    return common.read_text(path).strip()
 
 
 def write_manifest(entry: Path, files: Sequence[str]) -> None:
@@ -278,20 +272,17 @@ def _depends(ko: Path) -> list[str]:
     return [d for d in m.group(1).decode(errors="replace").split(",") if d] if m else []
 
 
-def load_order(modules: Path, need: Sequence[str]) -> list[str]:
-    """The modules of a modules directory (as modules_tree makes it) that
-    need asks for, each after those it depends on."""
+def dependency_order(need: Sequence[str], find: Callable[[str], Path]) -> list[str]:
+    """The modules need names and those they depend on (each .ko's
+    depends=), each after those it depends on. find(name) is the module's
+    .ko (named as the module is), or raises DebianError."""
     order: list[str] = []
 
     def add(name: str) -> None:
         if name in order:
             return
-        ko = modules / f"{name}.ko"
-        if not ko.is_file() and (modules / f"{name.replace('_', '-')}.ko").is_file():
-            name = name.replace("_", "-")
-            ko = modules / f"{name}.ko"
-        if not ko.is_file():
-            raise DebianError(f"{ko}: no such module (needed for {', '.join(need)})")
+        ko = find(name)
+        name = ko.name.split(".ko")[0]
         for dep in _depends(ko):
             add(dep)
         if name not in order:
@@ -299,6 +290,19 @@ def load_order(modules: Path, need: Sequence[str]) -> list[str]:
     for name in need:
         add(name)
     return order
+
+
+def load_order(modules: Path, need: Sequence[str]) -> list[str]:
+    """The modules of a modules directory (as modules_tree makes it) that
+    need asks for, each after those it depends on."""
+    def find(name: str) -> Path:
+        ko = modules / f"{name}.ko"
+        if not ko.is_file() and (modules / f"{name.replace('_', '-')}.ko").is_file():
+            ko = modules / f"{name.replace('_', '-')}.ko"
+        if not ko.is_file():
+            raise DebianError(f"{ko}: no such module (needed for {', '.join(need)})")
+        return ko
+    return dependency_order(need, find)
 
 
 def modules_tree(src: Path, out: Path, need: Sequence[str] | None = None) -> list[str]:
@@ -320,11 +324,9 @@ def modules_tree(src: Path, out: Path, need: Sequence[str] | None = None) -> lis
     wanted = list(need) if need is not None else \
         [DEFAULT_VENDOR_MODULE] + (["kvm-intel"] if "kvm-intel" in found else [])
     out.mkdir(parents=True)
-    order: list[str] = []
 
-    def add(name: str) -> None:
-        if name in order:
-            return
+    def take(name: str) -> Path:
+        """The module, decompressed into out."""
         path = found.get(name) or found.get(name.replace("_", "-"))
         if path is None:
             raise DebianError(f"module {name} not found in {src}"
@@ -339,12 +341,8 @@ def modules_tree(src: Path, out: Path, need: Sequence[str] | None = None) -> lis
                     raise DebianError(f"{path}: cannot decompress (zstd)")
         else:
             shutil.copyfile(path, ko)
-        for dep in _depends(ko):
-            add(dep)
-        if name not in order:
-            order.append(name)
-    for name in wanted:
-        add(name)
+        return ko
+    order = dependency_order(wanted, take)
     (out / "load-order").write_text("".join(m + "\n" for m in order))
     write_manifest(out, [f"{m}.ko" for m in order] + ["load-order"])
     return order
@@ -370,10 +368,7 @@ class Debian:
 
     def __init__(self, env: dict[str, str] | None = None):
         env = dict(os.environ if env is None else env)
-        base = env.get("XDG_CACHE_HOME") or os.path.join(env.get("HOME", str(Path.home())), ".cache")
-        # Absolute, so that what is printed works from anywhere
-        # (KVMC_CACHE=copy names ./copy).
-        self.root = Path(os.path.abspath(env.get("KVMC_CACHE") or os.path.join(base, "kvm-contract")))
+        self.root = common.cache_root(env)
         self.spec = env.get("KVMC_SUITE") or DEFAULT_SPEC
         self.suites = (env.get("KVMC_SUITES") or DEFAULT_SUITES).split()
         self.offline = env.get("KVMC_OFFLINE", "0") == "1"
@@ -679,7 +674,7 @@ class Debian:
                 raise DebianError(f"no {da} kernel in {apt.suite}")
             return best
         found = newest([k for k in self.kernel_lists(da) if spec_matches(spec, k)])
-        m = re.search(r"-(amd64|arm64)$", spec)
+        m = re.search(rf"-({'|'.join(a.debarch for a in ARCHES.values())})$", spec)
         if m and m.group(1) != da:
             raise DebianError(f"'{spec}' is a kernel for {m.group(1)}, not {da}")
         if found is None:
@@ -711,7 +706,7 @@ class Debian:
         where the suite has that package (7.x; 6.19 already in backports),
         else in linux-image-ABI (/boot/vmlinuz-ABI), whose amd64 one also
         holds the modules."""
-        da = debarch(arch)
+        da = arch_of(arch).debarch
         spec = "sid" if spec == "unstable" else spec
         if not spec or "/" in spec or spec.startswith("."):
             raise DebianError(f"bad kernel name '{spec}'")
@@ -763,7 +758,7 @@ class Debian:
             raise DebianError(f"no vmlinuz in {pkg} {pver}")
         # Before linux-modules-ABI, the image package holds the modules:
         # the x86 KVM ones are taken now rather than downloaded again.
-        if da == "amd64" and any(x.rglob("kvm-amd.ko*")):
+        if arch_of(da).debian_kvm_modules and any(x.rglob(f"{DEFAULT_VENDOR_MODULE}.ko*")):
             modules_tree(x, new / "modules")
         for name, text in (("version", k.abi), ("suite", k.suite), ("package", f"{pkg}={pver}")):
             (new / name).write_text(text + "\n")
@@ -771,7 +766,7 @@ class Debian:
         place(new, entry, tmp)
 
     def kernels(self, arch: str) -> list[KernelPackage]:
-        da = debarch(arch)
+        da = arch_of(arch).debarch
         found = self.kernel_lists(da)
         if not found:
             raise DebianError(f"no {da} kernel in any of: {' '.join(self.suites)}")
@@ -782,8 +777,8 @@ class Debian:
         linux-modules-ABI package, or before that split the image's package
         (done already when "kernel" downloaded it). The package is unpacked
         once and its modules taken as from a modules_install tree."""
-        da = debarch(arch)
-        if da != "amd64":
+        da = arch_of(arch).debarch
+        if not arch_of(arch).debian_kvm_modules:
             raise DebianError(f"no KVM modules needed for {da} (KVM is built in)")
         kdir = self.kernel(arch, spec).parent
         mdir = kdir / "modules"
@@ -802,7 +797,7 @@ class Debian:
             log(f"{pkg} {ver} (KVM modules only)")
             with self.tempdir() as tmp:
                 x = self.unpack(apt, f"{pkg}:{da}", ver, tmp, "x")
-                if not any(x.rglob("kvm-amd.ko*")):
+                if not any(x.rglob(f"{DEFAULT_VENDOR_MODULE}.ko*")):
                     raise DebianError(f"no KVM modules in {pkg} {ver}")
                 modules_tree(x, tmp / "modules")
                 place(tmp / "modules", mdir, tmp)
@@ -811,7 +806,7 @@ class Debian:
     def busybox(self, arch: str) -> Path:
         """A static busybox for ARCH, from the base suite (busybox does not
         change with the kernel)."""
-        da = debarch(arch)
+        da = arch_of(arch).debarch
         entry = self.root / "busybox" / da
         bb = entry / "busybox"
         if self.usable(entry, bb):
@@ -845,18 +840,6 @@ USAGE = ("usage: debian.sh build-deps | kernel ARCH [SPEC] | kernels ARCH | modu
          "modules-tree DIR DEST [MODULE] | busybox ARCH | linux-source | mirror")
 
 
-class Interrupted(Exception):
-    def __init__(self, signum: int):
-        super().__init__(signum)
-        self.signum = signum
-
-
-def _on_signal(signum: int, frame: FrameType | None) -> None:
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, signal.SIG_IGN)
-    raise Interrupted(signum)
-
-
 def modules_tree_command(tree: str, dest: str, need: Sequence[str]) -> Path:
     """modules_tree into dest, replacing what is there only when complete."""
     out = Path(dest)
@@ -880,7 +863,6 @@ def run(argv: Sequence[str], d: Debian) -> str:
         return mirror()
     if cmd == "modules-tree":
         need(3, "modules-tree DIR DEST [MODULE]")
-        from .qemu_configs import CONFIGS
         return str(modules_tree_command(argv[1], argv[2], argv[3:] or CONFIGS["x86_64"].kvm_modules))
     if cmd not in ("build-deps", "kernel", "kernels", "modules", "busybox", "linux-source"):
         raise DebianError(USAGE)
@@ -900,8 +882,7 @@ def run(argv: Sequence[str], d: Debian) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, _on_signal)
+    common.raise_on_signals()
     try:
         print(run(list(sys.argv[1:] if argv is None else argv), Debian()), flush=True)
         return 0
@@ -916,21 +897,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except Interrupted as e:
         log("interrupted")
-        return 128 + e.signum
+        return e.exit_code
 
 
 # ---- the runner's way in ------------------------------------------------------------
 # Each call runs the command in a process of its own (so a signal to the
-# runner never leaves a download half-cleaned); its messages go to stderr as
-# they come; a failure raises DebianError, which means the kernel could not
-# be tested (exit 125).
+# runner never leaves a download half-cleaned), registered with
+# kvmc.common: its own process group, SIGTERM (on which it cleans up) when
+# the runner dies, even by SIGKILL, and stopped, SIGTERM first, on a
+# signal or an exception. Its messages go to stderr as they come; a
+# failure raises DebianError, which means the kernel could not be tested
+# (exit 125).
 def _call(*args: str) -> str:
+    from .common import disown, kill_group, spawn
     env = {**os.environ, "PYTHONPATH": os.path.join(TOP, "scripts")}
-    p = subprocess.run([sys.executable, "-m", "kvmc.debian", *args], stdout=subprocess.PIPE,
-                       text=True, env=env)
+    p = spawn([sys.executable, "-m", "kvmc.debian", *args], pdeathsig="TERM",
+              stdout=subprocess.PIPE, env=env)
+    try:
+        out, _ = p.communicate()
+    except BaseException:
+        kill_group(p, signal.SIGTERM)
+        kill_group(p)
+        raise
+    finally:
+        disown(p)
     if p.returncode != 0:
         raise DebianError(f"debian.sh {' '.join(args)} failed")
-    return p.stdout.strip()
+    return out.decode("utf-8", "replace").strip()
 
 
 @dataclass

@@ -17,14 +17,24 @@ olddefconfig`. Every option the fragments ask for is then looked up in the
 final .config: one the tree defines but that did not survive (a missing
 dependency) is a BuildError naming it; one the tree does not define at all
 (an older tree, without guest_memfd say) is only reported, and the tests
-that need it skip.
+that need it skip. The error names the root of what went missing first:
+CONFIG_KVM (without it there is nothing to test, whatever the user's
+options say), then the suite's options the user's own fragments or
+--kconfig-add turned off, then the user's own options the tree dropped,
+then the suite's, in the suite's order (KVM before KVM_GUEST_MEMFD).
 
 The build runs out of tree in $CACHE/build/<hash of the tree's real
 path>-<arch>, under `nice`, with -j$(nproc) and ccache when installed
 (ccache hits only for the same tree path and build directory, so both are
 kept per tree). The configuration is redone only when the fragments'
 content changed (a hash stamp in the build directory); otherwise `make`
-alone rebuilds what the tree's changes touched.
+alone rebuilds what the tree's changes touched. Two builds of one tree
+for one architecture take turns: the second waits on a lock in the build
+directory and says so.
+
+make runs as a registered child (kvmc.common): in a process group of its
+own, sent SIGTERM (on which make stops its jobs) when this process dies,
+even by SIGKILL, and stopped on a signal, an exception or a timeout.
 
 Standard library only; commands are argument lists.
 """
@@ -44,23 +54,21 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from . import common
+from .qemu_configs import ARCHES, host_arch
+
 HERE = Path(__file__).resolve().parent
 TOP = HERE.parents[1]
 CONFIGS = HERE / "configs"
 
-# Per architecture: the kernel's ARCH, the image target and where make
-# leaves it, the GNU triplet of a cross compiler, and uname -m.
-ARCHES: dict[str, dict[str, str]] = {
-    "arm64": {"karch": "arm64", "srcarch": "arm64", "target": "Image", "image": "arch/arm64/boot/Image",
-              "triplet": "aarch64-linux-gnu", "machine": "aarch64"},
-    "x86_64": {"karch": "x86_64", "srcarch": "x86", "target": "bzImage", "image": "arch/x86/boot/bzImage",
-               "triplet": "x86_64-linux-gnu", "machine": "x86_64"},
-}
-
+# Without these in the final .config there is nothing to test, whatever
+# the user's own options asked for.
+ESSENTIAL = ("CONFIG_KVM",)
 DEFAULT_TIMEOUT = 3 * 3600.0
 STAMP = "kvmc-config.stamp"
 BUILD_LOG = "kvmc-build.log"
 CONFIG_LOG = "kvmc-config.log"
+LOCK = "kvmc-build.lock"
 # The times of this build directory's last configure, cold build and
 # build (key=value lines, seconds), for make bench: a cold build is not
 # rerun to be measured.
@@ -74,11 +82,16 @@ VALUE = re.compile(r'^(y|n|m|-?[0-9]+|0[xX][0-9a-fA-F]+|"([^"\\]|\\.)*")$')
 
 class BuildError(Exception):
     """The tree cannot be tested: the run should end with 125 and this
-    reason (str(e))."""
+    reason, one line (for reports); details, when there are some, are the
+    lines that explain it (the end of a log). str(e) is both."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, details: str = "") -> None:
         super().__init__(reason)
         self.reason = reason
+        self.details = details
+
+    def __str__(self) -> str:
+        return self.reason + (f"\n{self.details}" if self.details else "")
 
 
 class FragmentError(ValueError):
@@ -96,7 +109,6 @@ class BuiltKernel:
     incremental: bool           # the build directory held an earlier build
     reconfigured: bool          # allnoconfig + merge + olddefconfig ran
     not_in_tree: list[str]      # asked-for options this tree does not define
-    ccache: bool
 
 
 # ---- fragments -------------------------------------------------------------
@@ -148,8 +160,11 @@ def suite_fragments(arch: str) -> list[Path]:
 
 @dataclasses.dataclass
 class ConfigPlan:
-    """Every fragment of one build, in merge order, with its text."""
+    """Every fragment of one build, in merge order, with its text: the
+    suite's own first (the first `suite` of them; all when None), then
+    the user's."""
     fragments: list[tuple[str, str]]   # (name, text)
+    suite: int | None = None
 
     def wanted(self) -> dict[str, str]:
         """The options asked for; a later fragment wins, as in merge_config.sh."""
@@ -157,6 +172,17 @@ class ConfigPlan:
         for name, text in self.fragments:
             merged.update(parse_fragment(text, name))
         return merged
+
+    def suite_wants(self) -> dict[str, str]:
+        """What the suite's own fragments ask for."""
+        return ConfigPlan(self.fragments[:self.suite]).wanted()
+
+    def user_asks(self) -> dict[str, str]:
+        """Option -> the user's fragment (or --kconfig-add) that set it last."""
+        origin: dict[str, str] = {}
+        for name, text in [] if self.suite is None else self.fragments[self.suite:]:
+            origin.update(dict.fromkeys(parse_fragment(text, name), name))
+        return origin
 
     def stamp(self, arch: str, compiler: list[str]) -> str:
         h = hashlib.sha256()
@@ -178,7 +204,7 @@ def plan_config(arch: str, extra_options: list[str] = [], fragments: list[str] =
         parts.append((str(path), text))
     if extra_options:
         parts.append(("--kconfig-add", render_options([parse_option(o) for o in extra_options])))
-    return ConfigPlan(parts)
+    return ConfigPlan(parts, suite=len(suite_fragments(arch)))
 
 
 def read_config(text: str) -> dict[str, str]:
@@ -218,17 +244,47 @@ def tree_symbols(tree: Path) -> set[str]:
     return symbols
 
 
-def judge_config(wanted: dict[str, str], actual: dict[str, str],
+def judge_config(plan: ConfigPlan, actual: dict[str, str],
                  defined: Callable[[], set[str]]) -> tuple[list[str], list[str]]:
-    """(lost, not_in_tree): asked-for options the .config lacks although
-    the tree defines them ("CONFIG_X=y (got not set)"), and those the tree
-    does not define at all."""
+    """(lost, not_in_tree): what the .config lacks although the tree
+    defines it ("CONFIG_X=y (got not set)"), root causes first, and the
+    asked-for options the tree does not define at all.
+
+    The order names the root of a dependency chain first, not an option
+    that only followed it out (CONFIG_KVM_GUEST_MEMFD after CONFIG_KVM):
+    an ESSENTIAL option; then, when anything is lost, each suite option
+    the user's own fragments set otherwise ("... asked for that");
+    then the user's own options the tree dropped; then the suite's, in the
+    suite's order."""
+    wanted, suite, user = plan.wanted(), plan.suite_wants(), plan.user_asks()
     bad = config_mismatches(wanted, actual)
-    if not bad:
+    if not bad and all(actual.get(n, "n") != "n" for n in ESSENTIAL):
         return [], []
     symbols = defined()
-    lost = [f"{n}={v} (got {g})" for n, v, g in bad if n[len("CONFIG_"):] in symbols]
-    absent = [n for n, v, g in bad if n[len("CONFIG_"):] not in symbols]
+
+    def known(name: str) -> bool:
+        return name[len("CONFIG_"):] in symbols
+
+    roots = [n for n in ESSENTIAL if known(n) and actual.get(n, "n") == "n"]
+    lost_user = [n for n, _, _ in bad if n in user and known(n)]
+    lost_suite = [n for n, _, _ in bad if n not in user and known(n)]
+    # The suite's options the user set otherwise, as the .config has them.
+    overridden = [n for n, v in suite.items()
+                  if n in user and wanted.get(n) != v and actual.get(n, "n") != v and known(n)]
+    if not roots and not lost_user and not lost_suite:
+        overridden = []
+    got = {n: g for n, _, g in bad}
+
+    def line(name: str) -> str:
+        if name in got:
+            return f"{name}={wanted[name]} (got {got[name]})"
+        # A root the .config has as asked: what the suite needs instead.
+        have = "not set" if actual.get(name, "n") == "n" else actual[name]
+        why = f": {user[name]} asked for that" if name in user else ""
+        return f"{name}={suite.get(name, 'y')} (got {have}{why})"
+
+    lost = [line(n) for n in dict.fromkeys(roots + overridden + lost_user + lost_suite)]
+    absent = [n for n, _, _ in bad if not known(n)]
     return lost, absent
 
 
@@ -268,7 +324,7 @@ def make_path(src: Path, out: Path) -> tuple[Path, list[str]]:
 def check_tree(tree: Path, arch: str) -> None:
     if not tree.is_dir():
         raise BuildError(f"{tree}: no such directory")
-    for need in ("Makefile", "Kconfig", f"arch/{ARCHES[arch]['srcarch']}",
+    for need in ("Makefile", "Kconfig", f"arch/{ARCHES[arch].srcarch}",
                  "scripts/kconfig/merge_config.sh"):
         if not (tree / need).exists():
             raise BuildError(f"{tree} is not a kernel source tree (no {need})")
@@ -281,11 +337,11 @@ def check_tree(tree: Path, arch: str) -> None:
 def compiler(arch: str) -> tuple[list[str], bool]:
     """make variables for the compiler, and whether ccache is used."""
     info = ARCHES[arch]
-    cross = "" if os.uname().machine == info["machine"] else info["triplet"] + "-"
+    cross = "" if host_arch() == info.name else info.triplet + "-"
     gcc = cross + "gcc"
     if not shutil.which(gcc):
-        raise BuildError(f"{gcc} not found: install gcc{'-' + info['triplet'] if cross else ''}")
-    variables = [f"ARCH={info['karch']}"]
+        raise BuildError(f"{gcc} not found: install gcc{'-' + info.triplet if cross else ''}")
+    variables = [f"ARCH={info.karch}"]
     if cross:
         variables.append(f"CROSS_COMPILE={cross}")
     use_ccache = shutil.which("ccache") is not None
@@ -293,13 +349,14 @@ def compiler(arch: str) -> tuple[list[str], bool]:
     return variables, use_ccache
 
 
-def _tail(path: Path, lines: int = 15) -> str:
+def _tail(path: Path) -> str:
+    """The log's last error lines (or last lines), indented."""
     try:
         text = path.read_text(errors="replace").splitlines()
     except OSError:
         return ""
     errors = [l for l in text if re.search(r"error|\*\*\*|Error \d", l)]
-    pick = errors[-lines:] if errors else text[-lines:]
+    pick = errors[-15:] if errors else text[-15:]
     return "\n".join("  " + l for l in pick)
 
 
@@ -319,24 +376,22 @@ class Runner:
         with open(log, "a") as f:
             f.write(f"$ {' '.join(cmd)}\n")
             f.flush()
-            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=f, stderr=subprocess.STDOUT,
-                                    env=self.env, start_new_session=True)
+            # SIGTERM if this process dies: make stops its jobs.
+            proc = common.spawn(cmd, pdeathsig="TERM", stdin=subprocess.DEVNULL, stdout=f,
+                                stderr=subprocess.STDOUT, env=self.env)
             try:
                 rc = proc.wait(timeout=remaining)
             except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGTERM)
-                try:
-                    proc.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                    proc.wait()
+                common.kill_group(proc, signal.SIGTERM, wait=10)
+                common.kill_group(proc)
                 raise BuildError(f"{what}: timed out (log: {log})")
             except BaseException:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+                common.kill_group(proc)
                 raise
+            finally:
+                common.disown(proc)
         if rc != 0:
-            raise BuildError(f"{what} failed (exit {rc}); the end of {log}:\n{_tail(log)}")
+            raise BuildError(f"{what} failed (exit {rc}); log: {log}", f"the end of the log:\n{_tail(log)}")
 
     def make(self, targets: list[str], log: Path, what: str, jobs: int | None = None) -> None:
         argv = ["make", "-C", str(self.tree), f"O={self.out}"] + self.make_vars
@@ -361,6 +416,13 @@ def build_kernel(tree: str, arch: str, cache: str, extra_options: list[str] = []
     check_tree(src, arch)
     out = build_dir_for(str(src), arch, cache)
     out.mkdir(parents=True, exist_ok=True)
+    with common.locked(out / LOCK, lambda: say(f"waiting for another build of {src} in {out}")):
+        return _build_locked(src, arch, cache, out, plan, say, jobs, timeout, nice, configure_only)
+
+
+def _build_locked(src: Path, arch: str, cache: str, out: Path, plan: ConfigPlan,
+                  say: Callable[[str], None], jobs: int | None, timeout: float, nice: int,
+                  configure_only: bool) -> BuiltKernel:
     make_vars, use_ccache = compiler(arch)
     env = dict(os.environ)
     if use_ccache:
@@ -374,9 +436,8 @@ def build_kernel(tree: str, arch: str, cache: str, extra_options: list[str] = []
     tree_path, tree_vars = make_path(src, out)
     runner = Runner(tree_path, out, make_vars + tree_vars, nice, time.monotonic() + timeout, env)
     config = out / ".config"
-    image = out / ARCHES[arch]["image"]
+    image = out / ARCHES[arch].image_path
     stamp = plan.stamp(arch, make_vars)
-    wanted = plan.wanted()
     timings = {"configure": 0.0, "build": 0.0}
 
     reconfigure = not config.exists() or _read(out / STAMP) != stamp
@@ -395,7 +456,7 @@ def build_kernel(tree: str, arch: str, cache: str, extra_options: list[str] = []
         runner.run(["sh", str(tree_path / "scripts/kconfig/merge_config.sh"), "-m", "-O", str(out),
                     str(config)] + frag_files, clog, "merge_config.sh")
         runner.make(["olddefconfig"], clog, "make olddefconfig")
-        _verify(config, wanted, src)
+        _verify(config, plan, src)
         (out / STAMP).write_text(stamp + "\n")
         timings["configure"] = time.monotonic() - t
         record_timings(out, {"configure_s": f"{timings['configure']:.1f}", "configure_date": _now()})
@@ -404,16 +465,15 @@ def build_kernel(tree: str, arch: str, cache: str, extra_options: list[str] = []
     if configure_only:
         return BuiltKernel(image="", arch=arch, config=str(config), build_dir=str(out),
                            release=release, timings=timings, incremental=False,
-                           reconfigured=reconfigure, not_in_tree=_verify(config, wanted, src, say),
-                           ccache=use_ccache)
+                           reconfigured=reconfigure, not_in_tree=_verify(config, plan, src, say))
 
     incremental = image.exists()
     t = time.monotonic()
-    say(f"{arch}: building {ARCHES[arch]['target']} ({'incremental' if incremental else 'cold'}, "
+    say(f"{arch}: building {ARCHES[arch].image_target} ({'incremental' if incremental else 'cold'}, "
         f"-j{jobs}{', ccache' if use_ccache else ''}, nice {nice}; log {out / BUILD_LOG})")
     blog = out / BUILD_LOG
     blog.write_text("")
-    runner.make([ARCHES[arch]["target"]], blog, f"building {src} for {arch}", jobs=jobs)
+    runner.make([ARCHES[arch].image_target], blog, f"building {src} for {arch}", jobs=jobs)
     timings["build"] = time.monotonic() - t
     kind = "incremental" if incremental else "cold"
     record = {"build_s": f"{timings['build']:.1f}", "build_kind": kind, "build_date": _now()}
@@ -423,13 +483,13 @@ def build_kernel(tree: str, arch: str, cache: str, extra_options: list[str] = []
     record_timings(out, record)
     # make may have rerun kconfig (a commit that changed a Kconfig file):
     # the final .config is the one that counts.
-    not_in_tree = _verify(config, wanted, src, say)
+    not_in_tree = _verify(config, plan, src, say)
     if not image.exists():
         raise BuildError(f"the build left no {image}")
     release = _read(out / "include/config/kernel.release") or ""
     return BuiltKernel(image=str(image), arch=arch, config=str(config), build_dir=str(out),
                        release=release, timings=timings, incremental=incremental,
-                       reconfigured=reconfigure, not_in_tree=not_in_tree, ccache=use_ccache)
+                       reconfigured=reconfigure, not_in_tree=not_in_tree)
 
 
 def _now() -> str:
@@ -448,9 +508,7 @@ def read_timings(build_dir: Path) -> dict[str, str]:
 
 def record_timings(build_dir: Path, values: dict[str, str]) -> None:
     merged = {**read_timings(build_dir), **values}
-    tmp = build_dir / (TIMINGS + ".tmp")
-    tmp.write_text("".join(f"{k}={v}\n" for k, v in sorted(merged.items())))
-    tmp.replace(build_dir / TIMINGS)
+    common.write_atomic(build_dir / TIMINGS, "".join(f"{k}={v}\n" for k, v in sorted(merged.items())))
 
 
 def _read(path: Path) -> str | None:
@@ -460,15 +518,16 @@ def _read(path: Path) -> str | None:
         return None
 
 
-def _verify(config: Path, wanted: dict[str, str], tree: Path,
+def _verify(config: Path, plan: ConfigPlan, tree: Path,
             say: Callable[[str], None] | None = None) -> list[str]:
     """The asked-for options the tree does not define; BuildError when one
     it defines is missing from the .config. say() reports the former."""
     actual = read_config(config.read_text())
-    lost, absent = judge_config(wanted, actual, lambda: tree_symbols(tree))
+    lost, absent = judge_config(plan, actual, lambda: tree_symbols(tree))
     if lost:
-        raise BuildError("the kernel configuration lacks what the suite needs (a dependency "
-                         "missing in this tree?): " + ", ".join(lost))
+        also = f"; also missing: {', '.join(lost[1:])}" if lost[1:] else ""
+        hint = "" if lost[0].endswith("asked for that)") else " (a dependency missing in this tree?)"
+        raise BuildError(f"the kernel configuration lacks what the suite needs{hint}: {lost[0]}{also}")
     if absent and say:
         say("not defined by this tree (the tests that need them will skip): " + ", ".join(absent))
     return absent
@@ -477,8 +536,6 @@ def _verify(config: Path, wanted: dict[str, str], tree: Path,
 # ---- command line ------------------------------------------------------------
 
 def main(argv: list[str] | None = None) -> int:
-    from . import kernel_tree
-
     parser = argparse.ArgumentParser(
         prog="python3 -m kvmc.kbuild",
         description="Build a kernel for the test VM from a kernel source tree "
@@ -489,7 +546,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="one more kernel option (repeatable)")
     parser.add_argument("--kconfig", action="append", default=[], metavar="FRAGMENT",
                         help="a kconfig fragment file merged last (repeatable)")
-    parser.add_argument("--cache", default=str(kernel_tree.default_cache()),
+    parser.add_argument("--cache", default=str(common.cache_root()),
                         help="the cache (default: $KVMC_CACHE or ~/.cache/kvm-contract)")
     parser.add_argument("-j", "--jobs", type=int, help="make -j (default: the number of CPUs)")
     parser.add_argument("--nice", type=int, default=10, help="nice level of the build (default 10)")
@@ -498,9 +555,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="configure and check the configuration, do not build (prints the .config)")
     args = parser.parse_args(argv)
 
-    def log(msg: str) -> None:
-        print(f"kbuild: {msg}", file=sys.stderr, flush=True)
-
+    log = common.Log("kbuild")
+    # A signal ends the build through the way out that stops make.
+    common.raise_on_signals()
     try:
         built = build_kernel(args.tree, args.arch, args.cache, args.kconfig_add, args.kconfig,
                              log=log, jobs=args.jobs, timeout=args.timeout, nice=args.nice,
@@ -509,8 +566,11 @@ def main(argv: list[str] | None = None) -> int:
         log(str(e))
         return 2
     except BuildError as e:
-        log(f"{args.arch}: cannot test {args.tree}: {e.reason}")
+        log(f"{args.arch}: cannot test {args.tree}: {e}")
         return 125
+    except common.Interrupted as e:
+        log("interrupted")
+        return e.exit_code
     if args.configure_only:
         log(f"{built.arch}: configure {built.timings['configure']:.1f} s"
             f"{'' if built.reconfigured else ' (unchanged)'}")

@@ -11,6 +11,10 @@ runners write is recognised too: "# kvm-contract: NAME" (like KTAP's
 "# Subtest: NAME") names the subtest that follows, "#  RUN NAME ..." (the
 kselftest harness) marks a test as started, so a stream cut off in the
 middle still says which test was running.
+
+A document's plan ("1..5") is the number of its results, as KTAP wants:
+a test whose document has another number fails ("planned 5, got 3"),
+unless the stream was cut off, which fails the running test already.
 """
 
 from __future__ import annotations
@@ -25,6 +29,11 @@ VERSION = re.compile(r"^(?:K?TAP) version \d+$")
 PLAN = re.compile(r"^1\.\.(\d+)")
 RUN = re.compile(r"^#\s+RUN\s+(\S+)")
 SUBTEST_NAME = re.compile(r"^#\s+(?:Subtest|kvm-contract):\s+(\S+)\s*$")
+# A plan its document's results do not match: "planned 5, got 3".
+PLAN_ERROR = re.compile(r"^planned (\d+), got (\d+)$")
+# The failed result that stands for a top-level document's plan mismatch
+# (the document has no result line of its own to carry it).
+PLAN_TEST = "ktap_plan"
 
 
 class Verdict(enum.Enum):
@@ -98,6 +107,9 @@ class Test:
     running: str = ""        # a "#  RUN" test of its document without a result yet
     verdict_override: Verdict | None = None
     reason: str = ""         # why the override (a baseline entry, a dead VM)
+    # "planned 5, got 3": its document broke its plan. A failure no
+    # baseline excuses (KTAP: the plan is the number of subtests).
+    plan_error: str = ""
     malformed: list[str] = field(default_factory=list)
 
     # ---- reading ----------------------------------------------------------
@@ -109,7 +121,7 @@ class Test:
     def raw_verdict(self) -> Verdict:
         """The verdict the KTAP line itself states."""
         d = self.directive.upper()
-        if self.ok is None:
+        if self.ok is None or self.plan_error:
             return Verdict.FAIL
         if d.startswith("SKIP"):
             return Verdict.SKIP
@@ -119,6 +131,8 @@ class Test:
 
     @property
     def verdict(self) -> Verdict:
+        if self.plan_error:
+            return Verdict.FAIL
         return self.verdict_override or self.raw_verdict
 
     def diagnostics(self) -> list[str]:
@@ -159,7 +173,9 @@ class Test:
         ok = "ok" if self.verdict in (Verdict.PASS, Verdict.SKIP, Verdict.XPASS) else "not ok"
         directive = self.directive
         v = self.verdict
-        if self.verdict_override is not None:
+        if self.plan_error:
+            pass    # its own directive: the plan, or what failed it first (a crash)
+        elif self.verdict_override is not None:
             if v in (Verdict.XFAIL, Verdict.XPASS):
                 directive = f"TODO {self.reason}".rstrip()
             elif v is Verdict.FAIL:
@@ -264,6 +280,7 @@ class Parser:
             t.number = int(m.group(2)) if m.group(2) else 0
             t.name = (m.group(3) or t.name).strip()
             t.directive = (m.group(4) or "").strip()
+            check_plan(t)
             self._attach(self.stack[level], t)
             return
         if len(self.stack) - 1 < level:
@@ -295,6 +312,9 @@ class Parser:
         """End of stream. Tests left open get no result (ok None); a test
         some document was running gets a failed result of its own, with
         why as its reason."""
+        # A stream cut off (a test left open, a document still running, a
+        # runner saying why) fails already: its plan is not held against it.
+        cut = len(self.stack) > 1 or bool(self.root.running) or bool(why)
         while len(self.stack) > 1:
             level = len(self.stack) - 1
             t = self.stack[level]
@@ -312,7 +332,50 @@ class Parser:
             root.subtests.append(Test(name=root.running, number=0, ok=False,
                                       directive=why or "no result line", reason=why))
             root.running = ""
+        if not cut:
+            check_top_plan(root)
         return root
+
+
+# ---- plans ------------------------------------------------------------------
+def _results(doc: Test) -> int:
+    """The results a document holds, without the one standing for its plan."""
+    return sum(1 for t in doc.subtests if not is_plan_failure(t))
+
+
+def is_plan_failure(t: Test) -> bool:
+    return t.synthesized and t.name == PLAN_TEST and bool(PLAN_ERROR.match(t.directive))
+
+
+def check_plan(t: Test) -> None:
+    """A test whose document broke its plan ("1..5" and 3 results) fails,
+    as KTAP wants; "1..0" with no result (a binary skipped whole) is kept.
+    Its result line keeps a failure's own cause (a crash, a time limit);
+    "ok" and SKIP become "not ok # planned 5, got 3". The diagnostic
+    "# plan: planned 5, got 3" says so; reading a written document again
+    finds the same, once."""
+    if t.plan is None or t.ok is None:
+        return
+    got = _results(t)
+    if got == t.plan:
+        return
+    t.plan_error = f"planned {t.plan}, got {got}"
+    if t.ok or not t.directive or t.directive.upper().startswith(("SKIP", "TODO", "XFAIL")):
+        t.ok, t.directive = False, t.plan_error
+    note = f"# plan: {t.plan_error}"
+    if note not in t.post:
+        t.post.append(note)
+
+
+def check_top_plan(root: Test) -> None:
+    """The top-level document has no result line: a plan its results
+    break is a failed result of its own (PLAN_TEST), added once."""
+    if root.plan is None or any(is_plan_failure(t) for t in root.subtests):
+        return
+    got = _results(root)
+    if got != root.plan:
+        root.subtests.append(Test(name=PLAN_TEST, number=0, ok=False,
+                                  directive=f"planned {root.plan}, got {got}"))
 
 
 def parse(lines: Iterable[str], name: str = "", why: str = "") -> Test:

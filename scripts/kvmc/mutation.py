@@ -13,8 +13,15 @@ there).  A run works in a worktree of Debian's linux-source repository in
 the cache (kvmc.kernel_tree), builds it with kvmc.kbuild, boots each kernel
 once with ./run_tests.sh --kernel, which runs the suite and, through
 KVMC_EXTRA_TESTS, the kernel's selftests that cover the same ground, and
-restores the file after every mutant (git checkout, then a fresh mtime so
-make rebuilds the object).
+puts the file back after every mutant.
+
+What the tool writes into a tree it records first (in the worktree's git
+directory: the file, the texts, a hash of the file before and after), and
+it puts back only a file whose content is exactly what it wrote; anything
+else in the tree (the user's own edits, a mutated file edited since) is
+left as it is and named.  Every child (make, the selftests' build,
+run_tests.sh, git) is registered with kvmc.common: a signal, an exception
+or the death of this process stops it.
 
 A mutant is killed by a side when a test of that side that passed on the
 unmutated kernel fails, errors, times out or does not run on the mutant
@@ -28,11 +35,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
 import json
 import os
 import re
-import shutil
-import signal
+import stat
 import subprocess
 import sys
 import time
@@ -40,9 +47,14 @@ import tomllib
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+from kvmc import kbuild, kernel_tree, qemu_configs
+from kvmc.common import (Interrupted, Log, cache_root, call, capture, raise_on_signals, read_text,
+                         write_atomic)
+from kvmc.results import Run, load_dir, read_extra_durations
+
 TOP = Path(__file__).resolve().parents[2]
 CATALOG_DIR = Path(__file__).resolve().parent / "mutants"
-ARCHES = ("arm64", "x86_64")
+ARCHES = tuple(qemu_configs.ARCHES)
 ARCH_VALUES = ARCHES + ("both",)
 KINDS = ("wrong-errno", "field-not-filled", "neighbour-value", "off-by-one",
          "dropped-check", "swapped-order", "inverted-condition", "wrong-width",
@@ -52,22 +64,29 @@ FIELDS = {"id", "arch", "file", "function", "kind", "rules", "old", "new", "why"
           "equivalent", "upstream", "uncovered"}
 REQUIRED = ("id", "arch", "file", "function", "kind", "old", "new", "why")
 
-# The kernel's own selftests run next to the suite, with the arguments that
-# keep them inside an emulated VM's time (page_fault_test: one guest mode;
-# set_memory_region_test: one iteration).  Built by scripts/kernel-selftests.sh;
+# The kernel's own selftests run next to the suite (qemu_configs: each
+# architecture's selftests).  Built by scripts/kernel-selftests.sh;
 # KVMC_KST_EXTRA asks it for those beyond its default list.
-SELFTESTS = {
-    "arm64": ["guest_memfd_test", "set_memory_region_test 1", "mmio_sign_ext",
-              "external_aborts", "page_fault_test -m 6"],
-    "x86_64": ["guest_memfd_test", "set_memory_region_test 1", "private_mem_kvm_exits_test",
-               "private_mem_conversions_test", "smaller_maxphyaddr_emulation_test",
-               "userspace_io_test"],
+SELFTESTS = {a.name: list(a.selftests) for a in qemu_configs.ARCHES.values()}
+SELFTEST_EXTRA = {a.name: " ".join(a.selftest_extra) for a in qemu_configs.ARCHES.values()}
+
+# ---- per-architecture facts still kept here ---------------------------------------
+# TO MOVE: these belong with the architecture records of qemu_configs/, as
+# the selftest lists above do; kept in this one block until they move.
+#
+# The QEMU configuration each architecture's mutants run under: arm64 with
+# FEAT_NV2 and kvm-arm.mode=nested, so that the nested tests (N) run too;
+# its other tests are the plain arm64 ones.
+DEFAULT_CONFIG = {"arm64": "arm64-nested", "x86_64": "x86_64"}
+# Objects that compile a header's code, for the quick compile check.
+HEADER_OBJECTS = {
+    ("include/linux/kvm_host.h", "arm64"): ["virt/kvm/kvm_main.o", "arch/arm64/kvm/mmu.o"],
+    ("include/linux/kvm_host.h", "x86_64"): ["virt/kvm/kvm_main.o", "arch/x86/kvm/mmu/mmu.o"],
+    ("arch/x86/kvm/mmu/mmu_internal.h", "x86_64"): ["arch/x86/kvm/mmu/mmu.o"],
+    ("arch/x86/kvm/x86.h", "x86_64"): ["arch/x86/kvm/x86.o"],
 }
-SELFTEST_EXTRA = {
-    "arm64": "mmio_sign_ext",
-    "x86_64": ("private_mem_kvm_exits_test private_mem_conversions_test "
-               "smaller_maxphyaddr_emulation_test userspace_io_test"),
-}
+# ---- end of the per-architecture facts -------------------------------------------
+
 SELFTEST_PREFIX = "selftest:"
 RUN_TIMEOUT = 3600.0
 
@@ -257,8 +276,13 @@ def check_tree(tree: Path, mutants: list[Mutant]) -> list[str]:
 
 
 def git(tree: Path, args: list[str]) -> str:
-    return subprocess.run(["git", "-C", str(tree)] + args, check=True,
-                          capture_output=True, text=True).stdout
+    """git's output (bytes as surrogate escapes, so a file's text comes back
+    exactly); RuntimeError when it fails."""
+    proc = capture(["git", "-C", str(tree)] + args, stdin=subprocess.DEVNULL)
+    if proc.returncode != 0:
+        raise RuntimeError(f"git -C {tree} {' '.join(args)}: "
+                           f"{proc.stderr.decode('utf-8', 'replace').strip()[-300:]}")
+    return proc.stdout.decode("utf-8", "surrogateescape")
 
 
 def tree_changes(tree: Path) -> list[str]:
@@ -267,20 +291,169 @@ def tree_changes(tree: Path) -> list[str]:
     return [line[3:] for line in out.splitlines() if line.strip()]
 
 
-def apply_mutant(tree: Path, mutant: Mutant) -> None:
+# What the tool has written into a tree and not yet undone, kept in the
+# tree's own git directory (git never shows it, no build sees it).
+LEDGER = "kvmc-mutation.json"
+LEDGER_FORMAT = "kvm-contract applied mutants 1"
+
+
+@dataclasses.dataclass(frozen=True)
+class Applied:
+    """A mutant written into a file of a tree, recorded before the write."""
+    mutant: str
+    file: str
+    offset: int                 # where the new text starts in the mutated file
+    old: str
+    new: str
+    original_sha256: str        # the file before the mutant
+    mutated_sha256: str         # the file exactly as the tool wrote it
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _encode(text: str) -> bytes:
+    return text.encode("utf-8", "surrogateescape")
+
+
+def ledger_path(tree: Path) -> Path:
+    return Path(git(tree, ["rev-parse", "--absolute-git-dir"]).strip()) / LEDGER
+
+
+def read_ledger(tree: Path) -> list[Applied]:
+    path = ledger_path(tree)
+    text = read_text(path)
+    if not text:
+        return []
+    try:
+        doc = json.loads(text)
+        if doc.get("format") != LEDGER_FORMAT:
+            raise ValueError(f"format {doc.get('format')!r}")
+        return [Applied(**e) for e in doc["applied"]]
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
+        raise RuntimeError(f"{path} is not this tool's record of applied mutants ({e}): compare {tree} "
+                           f"with its commit by hand (git -C {tree} diff), then remove it") from e
+
+
+def write_ledger(tree: Path, entries: list[Applied]) -> None:
+    path = ledger_path(tree)
+    if not entries:
+        path.unlink(missing_ok=True)
+        return
+    write_atomic(path, json.dumps({"format": LEDGER_FORMAT,
+                                   "applied": [dataclasses.asdict(e) for e in entries]}, indent=1) + "\n")
+
+
+def apply_mutant(tree: Path, mutant: Mutant) -> Applied:
+    """Write MUTANT into its file in TREE (a git tree).  What it writes is
+    recorded first, so that restore() knows it even after a kill."""
     path = tree / mutant.file
-    new = mutate_text(read_source(path), mutant)
-    path.write_bytes(new.encode("utf-8", "surrogateescape"))
+    before = path.read_bytes()
+    text = before.decode("utf-8", "surrogateescape")
+    after = _encode(mutate_text(text, mutant))
+    entries = read_ledger(tree)
+    for e in entries:
+        if e.file == mutant.file:
+            raise RuntimeError(f"{tree / e.file} still holds mutant {e.mutant}: "
+                               "run 'python3 -m kvmc.mutation restore' first")
+    applied = Applied(mutant=mutant.id, file=mutant.file, offset=text.index(mutant.old),
+                      old=mutant.old, new=mutant.new, original_sha256=_sha256(before),
+                      mutated_sha256=_sha256(after))
+    write_ledger(tree, entries + [applied])
+    write_atomic(path, after, mode=stat.S_IMODE(path.stat().st_mode))
+    return applied
 
 
-def restore_file(tree: Path, rel: str) -> None:
-    """Put REL back as committed, with an mtime of now: git writes it anew
-    (so it is newer than the mutated object), and the utime makes that
-    explicit even where git would keep the old file."""
-    git(tree, ["checkout", "--", rel])
-    os.utime(tree / rel)
-    if git(tree, ["status", "--porcelain", "--untracked-files=no", "--", rel]).strip():
-        raise RuntimeError(f"{tree / rel} still differs from its commit after git checkout")
+def restore(tree: Path, only: str | None = None) -> tuple[list[str], list[str]]:
+    """Undo the recorded mutants of TREE (of the file ONLY, when given).
+    A file whose content is exactly what the tool wrote gets back its text
+    from before the mutant (the user's earlier edits included), written
+    anew so that make sees it newer than the mutant's object; a file with
+    any other content was changed since, maybe by its user, and is left
+    as it is.  Returns (what was put back, what was left and why), one
+    line per file."""
+    done: list[str] = []
+    left: list[str] = []
+    keep: list[Applied] = []
+    for e in read_ledger(tree):
+        if only is not None and e.file != only:
+            keep.append(e)
+            continue
+        path = tree / e.file
+        try:
+            current: bytes | None = path.read_bytes()
+        except OSError:
+            current = None
+        digest = _sha256(current) if current is not None else ""
+        if current is not None and digest == e.mutated_sha256:
+            text = current.decode("utf-8", "surrogateescape")
+            original = _encode(text[:e.offset] + e.old + text[e.offset + len(e.new):])
+            if _sha256(original) == e.original_sha256:
+                write_atomic(path, original, mode=stat.S_IMODE(path.stat().st_mode))
+                done.append(f"{e.file}: mutant {e.mutant} undone")
+                continue
+        elif current is not None and digest == e.original_sha256:
+            os.utime(path)
+            done.append(f"{e.file}: already as it was before mutant {e.mutant}")
+            continue
+        why = "it is gone" if current is None else "its content is not what the tool wrote (changed since)"
+        left.append(f"{e.file}: left as it is: {why}; mutant {e.mutant} replaced {e.old!r} by {e.new!r}: "
+                    f"look with 'git -C {tree} diff -- {e.file}' and put it right by hand")
+        keep.append(e)
+    write_ledger(tree, keep)
+    return done, left
+
+
+def undo(tree: Path, mutant: Mutant, log: Callable[[str], None]) -> bool:
+    """restore() for MUTANT's file after its run; False (and said) when
+    the file was changed meanwhile and is left as it is."""
+    _, left = restore(tree, mutant.file)
+    for line in left:
+        log(f"{tree}: {line}")
+    return not left
+
+
+def unrecorded_mutant(tree: Path, rel: str, catalog: list[Mutant]) -> Mutant | None:
+    """The catalog mutant whose text REL holds exactly as written onto its
+    commit, with no record (an earlier version of this tool)."""
+    try:
+        current = (tree / rel).read_bytes()
+        committed = git(tree, ["show", f"HEAD:{rel}"])
+    except (OSError, RuntimeError):
+        return None
+    for m in catalog:
+        if m.file == rel and committed.count(m.old) == 1 and _encode(mutate_text(committed, m)) == current:
+            return m
+    return None
+
+
+def restore_tree(tree: Path, catalog: list[Mutant], log: Callable[[str], None]) -> int:
+    """The restore command: undo what the tool wrote into TREE, leave
+    everything else and say so.  1 when a mutant could not be undone."""
+    done, left = restore(tree)
+    recorded = {e.file for e in read_ledger(tree)}
+    others = []
+    for rel in tree_changes(tree):
+        if rel in recorded:
+            continue
+        m = unrecorded_mutant(tree, rel, catalog)
+        if m:
+            committed = _encode(git(tree, ["show", f"HEAD:{rel}"]))
+            write_atomic(tree / rel, committed, mode=stat.S_IMODE((tree / rel).stat().st_mode))
+            done.append(f"{rel}: mutant {m.id} undone (unrecorded, written by an earlier version)")
+        else:
+            others.append(f"{rel}: left as it is: not written by this tool")
+    for line in done + left + others:
+        log(f"{tree}: {line}")
+    if left:
+        log(f"{tree}: {len(left)} mutated file(s) changed since the tool wrote them; not undone")
+        return 1
+    if others:
+        print(f"{tree}: no mutant left; {len(others)} file(s) differ from the commit, left as they are")
+    else:
+        print(f"{tree}: clean")
+    return 0
 
 
 # ---- judging -------------------------------------------------------------------
@@ -310,49 +483,18 @@ def selftest_outcome(rc: int) -> str:
     return f"fail({rc})"
 
 
-def parse_extra_durations(text: str) -> dict[str, str]:
-    """The selftests' outcomes from a run's extra-durations lines
-    (NAME MILLISECONDS STATUS)."""
-    out = {}
-    for line in text.splitlines():
-        parts = line.split()
-        if len(parts) == 3 and parts[2].lstrip("-").isdigit():
-            out[SELFTEST_PREFIX + parts[0]] = selftest_outcome(int(parts[2]))
-    return out
+def selftest_outcomes(directory: Path) -> dict[str, str]:
+    """The selftests' outcomes in a results directory (its extra tests, as
+    kvmc.results reads them)."""
+    return {SELFTEST_PREFIX + name: selftest_outcome(rc)
+            for name, _ms, rc in read_extra_durations(str(directory))}
 
 
-RESULT_LINE = re.compile(r"^    (not )?ok \d+ (\S+)(.*)$")
-
-
-def parse_ktap(text: str) -> dict[str, str]:
-    """The suite's test outcomes from results.ktap (the tests are the
-    second level of the KTAP tree)."""
-    out = {}
-    for line in text.splitlines():
-        m = RESULT_LINE.match(line)
-        if not m:
-            continue
-        directive = m.group(3).split("#", 1)[1].strip() if "#" in m.group(3) else ""
-        if directive.startswith("SKIP"):
-            result = "skip"
-        elif directive.startswith("TODO"):
-            result = "xfail" if m.group(1) else "xpass"
-        else:
-            result = "fail" if m.group(1) else PASS
-        out[m.group(2)] = result
-    return out
-
-
-def parse_suite_json(text: str, arch: str) -> dict[str, str]:
-    """Outcomes from run_tests.sh --json (format 'kvm-contract results 1')."""
-    data = json.loads(text)
-    out = {}
-    for run in data.get("runs", []):
-        if run.get("arch") not in (arch, None):
-            continue
-        for t in run.get("tests", []):
-            out[t["name"]] = t.get("result", "missing")
-    return out
+def suite_outcomes(run: Run) -> dict[str, str]:
+    """Each suite test's verdict (pass, fail, skip, xfail, xpass) in a run
+    (kvmc.results.load_dir): the tests of its result tree, a binary that
+    failed with no failed test of its own among them."""
+    return {t.name: t.verdict.value for t, _ in run.doc.leaves() if t.name}
 
 
 @dataclasses.dataclass
@@ -584,12 +726,18 @@ def merge_doc(path: Path, arch: str, run: dict[str, Any]) -> dict[str, Any]:
 
 # ---- running -------------------------------------------------------------------
 
-def default_cache() -> Path:
-    cache = os.environ.get("KVMC_CACHE")
-    if cache:
-        return Path(cache)
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "kvm-contract"
+# A shell script dies of its parent-death signal at once and leaves the
+# make it runs in the foreground going; under this shell the signal goes
+# to the script's whole process group (the child's own session) instead.
+GROUP_ON_TERM = ("trap \"trap '' TERM; kill -TERM 0\" TERM; \"$@\" & wait $!; rc=$?; "
+                 "wait $! 2>/dev/null; exit $rc")
+
+
+def group_stops_on_term(argv: list[str]) -> list[str]:
+    """ARGV (a script) under a shell that, on SIGTERM (the parent-death
+    signal of call(..., pdeathsig="TERM")), sends SIGTERM to its whole
+    process group, so that the script's make stops with this process."""
+    return ["sh", "-c", GROUP_ON_TERM, "sh", *argv]
 
 
 def build_selftests(arch: str, out: Path, log: Callable[[str], None]) -> Path:
@@ -601,7 +749,11 @@ def build_selftests(arch: str, out: Path, log: Callable[[str], None]) -> Path:
     bindir = out / "bin"
     env = dict(os.environ, KVMC_KST_EXTRA=SELFTEST_EXTRA[arch])
     log(f"{arch}: building the kernel's selftests ({' '.join(SELFTESTS[arch])})")
-    subprocess.run([str(TOP / "scripts/kernel-selftests.sh"), arch, str(bindir)], check=True, env=env)
+    # TERM, to the whole group: the script's make stops when this process dies.
+    rc = call(group_stops_on_term([str(TOP / "scripts/kernel-selftests.sh"), arch, str(bindir)]),
+              pdeathsig="TERM", env=env, stdin=subprocess.DEVNULL)
+    if rc != 0:
+        raise RuntimeError(f"{arch}: scripts/kernel-selftests.sh failed (exit {rc}); --no-selftests runs the suite alone")
     built = set((bindir / "list.txt").read_text().split())
     lines = [spec for spec in SELFTESTS[arch] if spec.split()[0] in built]
     missing = [spec.split()[0] for spec in SELFTESTS[arch] if spec.split()[0] not in built]
@@ -613,14 +765,10 @@ def build_selftests(arch: str, out: Path, log: Callable[[str], None]) -> Path:
         stale.unlink()
     for spec in lines:
         (rundir / spec.split()[0]).symlink_to(bindir / spec.split()[0])
-    (rundir / "list.txt").write_text("".join(line + "\n" for line in lines))
+    write_atomic(rundir / "list.txt", "".join(line + "\n" for line in lines))
     return rundir
 
 
-# The QEMU configuration each architecture's mutants run under: arm64 with
-# FEAT_NV2 and kvm-arm.mode=nested, so that the nested tests (N) run too;
-# its other tests are the plain arm64 ones.
-DEFAULT_CONFIG = {"arm64": "arm64-nested", "x86_64": "x86_64"}
 # The known deviations of Debian's kernels (the same source): tests whose
 # only findings are listed there run as xfail, and still count.
 BASELINE = TOP / "baselines/debian.txt"
@@ -631,10 +779,8 @@ def run_kernel(arch: str, image: str, out: Path, selftests: Path | None,
     """Boot IMAGE once: the suite, then the selftests, in the same VM."""
     config = config or arch
     out.mkdir(parents=True, exist_ok=True)
-    json_path = out / "suite.json"
-    json_path.unlink(missing_ok=True)
     cmd = [str(TOP / "run_tests.sh"), "--arch", config, "--kernel", image, "--baseline", str(BASELINE),
-           "--json", str(json_path), "-o", str(out / "results")]
+           "-o", str(out / "results")]
     if suite_filter:
         cmd += ["-t", suite_filter]
     env = dict(os.environ)
@@ -642,45 +788,26 @@ def run_kernel(arch: str, image: str, out: Path, selftests: Path | None,
     if selftests:
         env["KVMC_EXTRA_TESTS"] = str(selftests)
         env.setdefault("KVMC_VM_MEMORY", "2G")
-    if shutil.which("setpriv"):
-        # The run (and with it its QEMU) ends when this tool does.
-        cmd = ["setpriv", "--pdeathsig", "TERM", "--", *cmd]
     start = time.monotonic()
     with open(out / "run.log", "w") as f:
         try:
-            rc = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, env=env,
-                                timeout=RUN_TIMEOUT, cwd=TOP).returncode
+            # TERM: the run stops its QEMU when this process dies.
+            rc = call(cmd, timeout=RUN_TIMEOUT, pdeathsig="TERM", stdin=subprocess.DEVNULL, stdout=f,
+                      stderr=subprocess.STDOUT, env=env, cwd=TOP)
         except subprocess.TimeoutExpired:
             rc = 124
     seconds = time.monotonic() - start
     res = out / "results" / config
-    suite: dict[str, str] = {}
-    if json_path.exists():
-        try:
-            suite = parse_suite_json(json_path.read_text(), config)
-        except (ValueError, KeyError):
-            suite = {}
-    if not suite and (res / "results.ktap").exists():
-        suite = parse_ktap((res / "results.ktap").read_text(errors="replace"))
-    kst = {}
-    if (res / "extra-durations").exists():
-        kst = parse_extra_durations((res / "extra-durations").read_text())
+    run = load_dir(str(res))
+    suite = suite_outcomes(run)
+    kst = selftest_outcomes(res)
     untestable = ""
     if rc not in (0, 1):
         untestable = f"run_tests.sh exited {rc}"
-        if (res / "untestable").exists():
-            untestable += ": " + (res / "untestable").read_text().strip()[:200]
+        if run.untestable:
+            untestable += ": " + run.untestable[:200]
     log(f"{config}: {len(suite)} suite tests, {len(kst)} selftests in {seconds:.0f} s (exit {rc})")
     return Outcome(suite=suite, selftests=kst, rc=rc, untestable=untestable, seconds=seconds)
-
-
-# Objects that compile a header's code, for the quick compile check.
-HEADER_OBJECTS = {
-    ("include/linux/kvm_host.h", "arm64"): ["virt/kvm/kvm_main.o", "arch/arm64/kvm/mmu.o"],
-    ("include/linux/kvm_host.h", "x86_64"): ["virt/kvm/kvm_main.o", "arch/x86/kvm/mmu/mmu.o"],
-    ("arch/x86/kvm/mmu/mmu_internal.h", "x86_64"): ["arch/x86/kvm/mmu/mmu.o"],
-    ("arch/x86/kvm/x86.h", "x86_64"): ["arch/x86/kvm/x86.o"],
-}
 
 
 def objects_for(mutant: Mutant, arch: str) -> list[str]:
@@ -695,11 +822,6 @@ def compile_check(arch: str, mutants: list[Mutant], tree: Path, cache: Path,
     """Mutant id -> "ok" or the compiler's complaint, compiling only the
     objects of each mutated file in the tree's configured build directory
     (seconds per mutant instead of a kernel link and a boot)."""
-    # kvmc.kbuild and kvmc.kernel_tree (issue 13) build trees and make the
-    # linux-source repository; imported late (here, in run_arch and in main's
-    # compile and restore) so check/list/render and the unit tests work
-    # without them.
-    from kvmc import kbuild
     out = kbuild.build_dir_for(str(tree), arch, str(cache))
     if not (out / ".config").exists():
         raise RuntimeError(f"{out} is not configured: build the tree once (run, or kvmc.kbuild)")
@@ -715,11 +837,14 @@ def compile_check(arch: str, mutants: list[Mutant], tree: Path, cache: Path,
             continue
         apply_mutant(tree, m)
         try:
-            proc = subprocess.run(["nice", "-n", "19", "make", "-C", str(tree), f"O={out}"] + make_vars
-                                  + objs, capture_output=True, text=True, env=env)
+            # TERM: make stops its jobs when this process dies.
+            proc = capture(["nice", "-n", "19", "make", "-C", str(tree), f"O={out}"] + make_vars + objs,
+                           pdeathsig="TERM", stdin=subprocess.DEVNULL, env=env)
         finally:
-            restore_file(tree, m.file)
-        lines = (proc.stdout + proc.stderr).splitlines()
+            clean = undo(tree, m, log)
+        if not clean:
+            raise RuntimeError(f"{tree}: mutant {m.id} could not be undone (above): stopped")
+        lines = (proc.stdout + proc.stderr).decode("utf-8", "replace").splitlines()
         errors = [l for l in lines if "error" in l]
         warnings = [l.split("warning:", 1)[1].strip() for l in lines if "warning:" in l]
         if proc.returncode != 0:
@@ -728,9 +853,10 @@ def compile_check(arch: str, mutants: list[Mutant], tree: Path, cache: Path,
             verdicts[m.id] = "ok" + (f" (warns: {warnings[0]})" if warnings else "")
         log(f"{arch}: {m.id}: {verdicts[m.id]}")
     # Objects of the restored files, so the next build starts from the tree.
-    subprocess.run(["nice", "-n", "19", "make", "-C", str(tree), f"O={out}"] + make_vars
-                   + sorted({o for m in mutants for o in objects_for(m, arch)}),
-                   capture_output=True, env=env)
+    call(["nice", "-n", "19", "make", "-C", str(tree), f"O={out}"] + make_vars
+         + sorted({o for m in mutants for o in objects_for(m, arch)}),
+         pdeathsig="TERM", stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+         env=env)
     return verdicts
 
 
@@ -741,15 +867,15 @@ def run_arch(arch: str, mutants: list[Mutant], tree: Path | None, cache: Path,
              config: str = "") -> dict[str, Any]:
     """Baseline, then every mutant; PROGRESS gets the run so far after
     each mutant (so an interrupted run still leaves its table)."""
-    from kvmc import kbuild, kernel_tree
     config = config or DEFAULT_CONFIG[arch]
     if tree is None:
         tree = kernel_tree.worktree(worktree, cache=cache, log=log)
     tree = Path(tree)
     dirty = tree_changes(tree)
     if dirty:
-        raise RuntimeError(f"{tree} has changes ({', '.join(dirty[:5])}): "
-                           "run 'python3 -m kvmc.mutation restore' or commit them")
+        raise RuntimeError(f"{tree} has changes ({', '.join(dirty[:5])}): 'python3 -m kvmc.mutation "
+                           "restore' undoes a mutant a killed run left (and nothing else); commit or "
+                           "stash your own changes, or pass another --worktree")
     problems = check_tree(tree, mutants)
     if problems:
         raise ApplyError("; ".join(problems))
@@ -797,7 +923,9 @@ def run_arch(arch: str, mutants: list[Mutant], tree: Path | None, cache: Path,
                 continue
             observed = run_kernel(arch, image, out / m.id, kst, suite_filter, log, config)
         finally:
-            restore_file(tree, m.file)
+            clean = undo(tree, m, log)
+        if not clean:
+            raise RuntimeError(f"{tree}: mutant {m.id} could not be undone (above): stopped")
         r = judge(m, arch, baseline, observed, build_s, time.monotonic() - start)
         results.append(r)
         log(f"{arch}: {m.id}: suite {_tests(r.suite_killed)}; selftests {_tests(r.selftests_killed)}"
@@ -846,7 +974,8 @@ def main(argv: list[str] | None = None) -> int:
     cc.add_argument("--arch", default=os.environ.get("ARCH", "arm64"), choices=ARCHES)
     cc.add_argument("--mutants", default=os.environ.get("MUTANTS", ""))
     cc.add_argument("--worktree", default="mutation")
-    rs = sub.add_parser("restore", help="put every file a catalog mutant touches back as committed")
+    cc.add_argument("--tree", help="a configured git worktree to mutate (default: the cache's worktree --worktree)")
+    rs = sub.add_parser("restore", help="undo the mutants a killed run left in the tree (and only them)")
     rs.add_argument("--tree", help="the worktree (default: the cache's worktree --worktree)")
     rs.add_argument("--worktree", default="mutation")
     args = p.parse_args(argv)
@@ -856,14 +985,10 @@ def main(argv: list[str] | None = None) -> int:
         if getattr(args, name, None):
             setattr(args, name, os.path.abspath(getattr(args, name)))
 
-    def log(msg: str) -> None:
-        print("mutation: " + msg, file=sys.stderr, flush=True)
-
-    def stop(signo: int, _frame: object) -> None:
-        # Unwind, so that the mutated file is restored (run_arch's finally).
-        raise SystemExit(128 + signo)
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, stop)
+    log = Log("mutation")
+    # A signal unwinds (the mutated file is put back in run_arch's finally,
+    # the children are stopped) and ends with 128 + its number.
+    raise_on_signals()
 
     try:
         catalog = load_catalog()
@@ -876,8 +1001,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.tree:
                 tree = Path(args.tree)
             else:
-                tree = Path(subprocess.run([str(TOP / "scripts/debian.sh"), "linux-source"], check=True,
-                                           capture_output=True, text=True).stdout.strip())
+                tree = kernel_tree.unpacked_source()
             problems = check_tree(tree, catalog)
             for line in problems:
                 print(line)
@@ -892,14 +1016,13 @@ def main(argv: list[str] | None = None) -> int:
             doc = json.loads(Path(args.json).read_text()) if Path(args.json).exists() else {}
             if doc.get("runs"):
                 doc["runs"] = {a: recount(r, catalog) for a, r in doc["runs"].items()}
-                Path(args.json).write_text(json.dumps(doc, indent=1) + "\n")
-            Path(args.doc).write_text(render_markdown(doc, catalog))
+                write_atomic(args.json, json.dumps(doc, indent=1) + "\n")
+            write_atomic(args.doc, render_markdown(doc, catalog))
             return 0
         if args.cmd == "compile":
-            from kvmc import kernel_tree
-            tree = kernel_tree.worktree(args.worktree, log=log)
+            tree = Path(args.tree) if args.tree else kernel_tree.worktree(args.worktree, log=log)
             chosen = select(catalog, [i.strip() for i in args.mutants.split(",")], args.arch)
-            verdicts = compile_check(args.arch, chosen, tree, default_cache(), log)
+            verdicts = compile_check(args.arch, chosen, tree, cache_root(), log)
             bad = {k: v for k, v in verdicts.items() if not v.startswith("ok")}
             print(f"{args.arch}: {len(verdicts) - len(bad)} of {len(verdicts)} mutants compile")
             for k, v in verdicts.items():
@@ -909,16 +1032,12 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  {k}: {v}")
             return 1 if bad else 0
         if args.cmd == "restore":
-            from kvmc import kernel_tree
             tree = Path(args.tree) if args.tree else kernel_tree.worktree(args.worktree, log=log)
-            for rel in sorted({m.file for m in catalog}):
-                restore_file(tree, rel)
-            print(f"{tree}: clean")
-            return 0
+            return restore_tree(tree, catalog, log)
         arches = ARCHES if args.arch == "all" else (args.arch,)
         ids = [i.strip() for i in args.mutants.split(",") if i.strip()]
         select(catalog, ids)  # unknown ids fail before any build
-        cache = default_cache()
+        cache = cache_root()
         failed_expectation = []
         for arch in arches:
             chosen = select(catalog, ids, arch)
@@ -933,8 +1052,8 @@ def main(argv: list[str] | None = None) -> int:
                 if earlier:
                     run = append_run(earlier, run, catalog)
                 doc = merge_doc(Path(args.json), arch, run)
-                Path(args.json).write_text(json.dumps(doc, indent=1) + "\n")
-                Path(args.doc).write_text(render_markdown(doc, catalog))
+                write_atomic(args.json, json.dumps(doc, indent=1) + "\n")
+                write_atomic(args.doc, render_markdown(doc, catalog))
                 return doc
 
             run = run_arch(arch, chosen, Path(args.tree) if args.tree else None, cache,
@@ -956,9 +1075,15 @@ def main(argv: list[str] | None = None) -> int:
     except (CatalogError, ApplyError) as e:
         log(str(e))
         return 2
-    except (RuntimeError, subprocess.CalledProcessError) as e:
+    except (RuntimeError, OSError, kernel_tree.TreeError) as e:
         log(str(e))
         return 1
+    except kbuild.BuildError as e:
+        log(e.reason)
+        return 1
+    except Interrupted as e:
+        log(f"stopped by signal {e.signum}; what it had started is stopped, its mutant undone")
+        return e.exit_code
 
 
 if __name__ == "__main__":

@@ -1,6 +1,13 @@
 # SPDX-License-Identifier: GPL-2.0
 """What one test configuration needs from QEMU and the VM, as data.
 
+An architecture (Arch) is every fact about one instruction set that the
+host side needs, kept once: the kernel's and Debian's names for it, uname
+-m, the image make builds and where it leaves it, the cross compiler,
+QEMU's binary, what a bootable image looks like, the kernel's selftests
+run next to the suite. qemu_configs/<arch>.py holds one of each, and
+qemu_configs names them (ARCHES, host_arch()).
+
 A configuration is what --arch names: an architecture to build for plus
 how its VM is made (QEMU's arguments, the console, the kernel modules and
 their parameters). Another configuration of the same architecture (x86_64
@@ -15,10 +22,41 @@ from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
+class Arch:
+    name: str                     # the suite's name: build/<name>/, debian.sh kernel NAME
+    karch: str                    # the kernel's make ARCH=
+    srcarch: str                  # arch/<srcarch>/ of a kernel tree
+    image_target: str             # make's target for the bootable image
+    image_path: str               # where make leaves it, in the build directory
+    triplet: str                  # GNU triplet of a cross compiler (<triplet>-gcc)
+    machine: str                  # uname -m of a host of this architecture
+    debarch: str                  # Debian's architecture (linux-image-*-<debarch>)
+    qemu: str                     # the system emulator's binary
+    # Debian's kernel has KVM as modules (linux-modules-ABI; x86_64's
+    # vendor modules), not built in (arm64).
+    debian_kvm_modules: bool = False
+    # What a bootable kernel image looks like: (offset, bytes) any of which
+    # must match (the first: the image's own header), the ELF machine
+    # number, and what such an image is called in a message.
+    image_magic: tuple[tuple[int, bytes], ...] = ()
+    elf_machine: int = 0
+    image_kind: str = ""
+    # The kernel's own selftests run next to the suite (kvmc.mutation), with
+    # the arguments that keep them inside an emulated VM's time, and those of
+    # them beyond scripts/kernel-selftests.sh's default list (KVMC_KST_EXTRA).
+    selftests: tuple[str, ...] = ()
+    selftest_extra: tuple[str, ...] = ()
+
+    def names(self) -> tuple[str, ...]:
+        """Every name this architecture goes by (the suite's, uname -m,
+        Debian's)."""
+        return tuple(dict.fromkeys((self.name, self.karch, self.machine, self.debarch)))
+
+
+@dataclass(frozen=True)
 class QemuConfig:
     name: str                     # --arch value, results/<name>/
-    build_arch: str               # make ARCH=..., the Debian kernel's architecture
-    qemu: str                     # the emulator's binary
+    arch: Arch                    # what it builds for and boots
     # QEMU's arguments before -kernel/-initrd/-append; "${VAR}" is taken
     # from the environment, else from defaults.
     args: tuple[str, ...]
@@ -31,16 +69,32 @@ class QemuConfig:
     # Parameters of modules loaded in the VM, module name -> "param=value ...".
     module_params: dict[str, str] = field(default_factory=dict)
     description: str = ""
-    # What a bootable kernel image for this machine looks like: (offset,
-    # bytes) any of which must match, and the ELF machine number.
-    image_magic: tuple[tuple[int, bytes], ...] = ()
-    elf_machine: int = 0
     # Run under the newer QEMU unpacked into the cache (kvmc.qemu_newer)
     # instead of the system's, and these words on the kernel command line.
     newer_qemu: bool = False
     cmdline: str = ""
     # Boot with QEMU's device tree cut to its used size (qemu.packed_dtb).
     packed_dtb: bool = False
+    # The emulator's binary: the architecture's, unless a run names another
+    # (the newer QEMU, runner.with_newer_qemu).
+    qemu: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.qemu:
+            object.__setattr__(self, "qemu", self.arch.qemu)
+
+    @property
+    def build_arch(self) -> str:
+        """make ARCH=..., build/<build_arch>/, the Debian kernel's architecture."""
+        return self.arch.name
+
+    @property
+    def image_magic(self) -> tuple[tuple[int, bytes], ...]:
+        return self.arch.image_magic
+
+    @property
+    def elf_machine(self) -> int:
+        return self.arch.elf_machine
 
     def image_problem(self, path: str) -> str:
         """Why path is not a kernel this machine boots, or "" if it may be."""
@@ -67,9 +121,11 @@ class QemuConfig:
             if machine == self.elf_machine:
                 return ""
             return f"an ELF file for machine {machine}, not {self.build_arch}"
-        for other, what in ((b"HdrS", "an x86 bzImage"), (b"ARM\x64", "an arm64 Image")):
-            if other in head[:0x210]:
-                return f"{what}, not a kernel for {self.build_arch}"
+        from .qemu_configs import ARCHES
+        for other in ARCHES.values():
+            off, magic = other.image_magic[0]
+            if other is not self.arch and head[off:off + len(magic)] == magic:
+                return f"{other.image_kind}, not a kernel for {self.build_arch}"
         return f"not a kernel image for {self.build_arch} (no {self.build_arch} boot header)"
 
     def argv(self, kernel: str, initrd: str, append: str, env: dict[str, str]) -> list[str]:

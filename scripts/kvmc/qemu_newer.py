@@ -24,7 +24,6 @@ Standard library only.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import re
 import shutil
@@ -39,7 +38,8 @@ if __package__ in (None, ""):
     # Run as a script (python3 scripts/kvmc/qemu_newer.py): the package is
     # one level up.
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from kvmc import apt  # noqa: E402
+from kvmc import apt, common  # noqa: E402
+from kvmc.qemu_configs import ARCHES  # noqa: E402
 
 SUITE = "bookworm-backports"
 # qemu-system-arm has the binary; -common its helpers and modules; -data
@@ -48,6 +48,10 @@ PACKAGES = ("qemu-system-arm", "qemu-system-common", "qemu-system-data")
 # FEAT_NV2 under -cpu max arrived in QEMU 9.0.
 MIN_MAJOR = 9
 LISTS_MAX_AGE_S = 24 * 3600
+# The binary, as the unpacked packages hold it.
+BINARY = Path("usr/bin") / ARCHES["arm64"].qemu
+
+_log = common.Log("qemu_newer")
 
 
 class QemuNewerError(Exception):
@@ -56,20 +60,13 @@ class QemuNewerError(Exception):
 
 @dataclass(frozen=True)
 class Qemu:
-    binary: Path	# usr/bin/qemu-system-aarch64 of the unpacked tree
+    binary: Path	# BINARY of the unpacked tree
     datadir: Path	# its firmware directory, for -L
     version: str	# the Debian package version
 
     def args(self) -> list[str]:
         """The command's start: binary and data directory."""
         return [str(self.binary), "-L", str(self.datadir)]
-
-
-def cache_dir() -> Path:
-    if os.environ.get("KVMC_CACHE"):
-        return Path(os.environ["KVMC_CACHE"])
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(Path.home(), ".cache")
-    return Path(base) / "kvm-contract"
 
 
 def offline() -> bool:
@@ -85,12 +82,8 @@ def mirror(etc_apt: Path = Path("/etc/apt")) -> str:
         raise QemuNewerError(str(e)) from e
 
 
-def _log(text: str) -> None:
-    print(f"qemu_newer: {text}", file=sys.stderr)
-
-
 def _unpacked(root: Path) -> Qemu | None:
-    binary = root / "usr" / "bin" / "qemu-system-aarch64"
+    binary = root / BINARY
     datadir = root / "usr" / "share" / "qemu"
     stamp = root / "version"
     if binary.is_file() and datadir.is_dir() and stamp.is_file():
@@ -101,7 +94,7 @@ def _unpacked(root: Path) -> Qemu | None:
 def fetch(cache: Path | None = None) -> Qemu:
     """The newer QEMU, downloaded and unpacked into the cache once."""
     try:
-        return _fetch(cache or cache_dir())
+        return _fetch(cache or common.cache_root())
     except apt.AptError as e:
         raise QemuNewerError(str(e)) from e
 
@@ -127,7 +120,7 @@ def _fetch(cache: Path) -> Qemu:
     root = cache / "qemu" / version.replace(":", "_")
     root.parent.mkdir(parents=True, exist_ok=True)
     if (have := _unpacked(root)) is None:
-        print(f"qemu_newer: {', '.join(PACKAGES)} {version} from {SUITE}", file=sys.stderr)
+        _log(f"{', '.join(PACKAGES)} {version} from {SUITE}")
         with tempfile.TemporaryDirectory(dir=cache, prefix="qemu.") as tmp:
             part = Path(tmp) / "root"
             part.mkdir()
@@ -140,13 +133,14 @@ def _fetch(cache: Path) -> Qemu:
             part.rename(root)
         have = _unpacked(root)
         if have is None:
-            raise QemuNewerError(f"{root}: no usr/bin/qemu-system-aarch64 after unpacking")
-    # "current" names the version in use (atomically replaced).
-    link = current.with_name("current.tmp")
-    with contextlib.suppress(FileNotFoundError):
-        link.unlink()
-    link.symlink_to(root.name)
-    link.replace(current)
+            raise QemuNewerError(f"{root}: no {BINARY} after unpacking")
+    # "current" names the version in use, replaced by a rename: the new
+    # link is made in a directory of this process's own (two runs never
+    # meet on a name), beside it; its target is relative to where it lands.
+    with tempfile.TemporaryDirectory(dir=current.parent, prefix=".current.") as tmp:
+        link = Path(tmp) / "current"
+        link.symlink_to(root.name)
+        link.replace(current)
     return _unpacked(current) or have
 
 
@@ -158,7 +152,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         q = fetch()
     except (QemuNewerError, apt.AptError, OSError, subprocess.CalledProcessError) as e:
-        print(f"qemu_newer: {e}", file=sys.stderr)
+        _log(str(e))
         return 1
     if args.env:
         print(f"KVMC_QEMU_ARM64={q.binary}")

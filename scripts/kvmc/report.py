@@ -10,16 +10,38 @@ import json
 import re
 import xml.etree.ElementTree as ET
 
-from .baseline import cut
+from .baseline import FIELD_VALUE, RULE, cut
 from .ktap import Test, Verdict
-from .results import Run, exit_code, total
+from .results import Run, exit_code, kvm_upstream, total
 
-# XML 1.0 allows tab, newline and carriage return, nothing else below 0x20.
-CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# Every string from the test VM (names, kernel version, diagnostics,
+# observations, reasons) goes into each report through one of the escapes
+# below: visible() for what no report can hold, html.escape (HTML),
+# ElementTree plus visible() on the whole tree (JUnit), json.dumps (JSON),
+# baseline_field() (baselines), markdown() (the README's table).
+#
+# What XML 1.0 forbids (its Char production): C0 controls but tab, newline
+# and carriage return, the surrogates (a lone one is a byte that was not
+# UTF-8, kept by errors="surrogateescape"), U+FFFE and U+FFFF. DEL is
+# replaced as well; U+0080-U+009F, allowed though discouraged, are kept.
+CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
+
+
+def _shown(c: str) -> str:
+    n = ord(c)
+    if 0xDC80 <= n <= 0xDCFF:
+        return f"\\x{n - 0xDC00:02x}"     # surrogateescape: the byte itself
+    return f"\\x{n:02x}" if n < 0x100 else f"\\u{n:04x}"
+
+
+def visible(s: str) -> str:
+    """s with each character no report may hold shown as an escape
+    (ESC as \\x1b, U+FFFE as \\ufffe)."""
+    return CONTROL.sub(lambda m: _shown(m.group()), s)
 
 
 def xml_text(s: str) -> str:
-    return CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", s)
+    return visible(s)
 
 
 def single_tests(run: Run) -> list[tuple[Test, str]]:
@@ -58,6 +80,7 @@ def to_json(runs: list[Run], pattern: str = "") -> str:
         "runs": [{
             "arch": r.arch, "name": r.label, "kernel": r.kernel, "package": r.package,
             "untestable": r.untestable, "boot_health": r.boot_health, "summary": vars(r.counts()),
+            "kvm": r.kvm, "kvm_upstream": kvm_upstream(r.kvm) if r.kvm else None,
             "tests": [{
                 "name": t.name, "binary": binary, "result": t.verdict.value,
                 "directive": t.result_line().partition(" # ")[2],
@@ -66,7 +89,7 @@ def to_json(runs: list[Run], pattern: str = "") -> str:
             } for t, binary in single_tests(r)],
         } for r in runs],
     }
-    return json.dumps(out, indent=1) + "\n"
+    return json.dumps(_json_safe(out), indent=1) + "\n"
 
 
 # ---- JUnit --------------------------------------------------------------------
@@ -83,6 +106,9 @@ def to_junit(runs: list[Run]) -> str:
         ET.SubElement(props, "property", name="kernel", value=xml_text(r.kernel))
         if r.package:
             ET.SubElement(props, "property", name="package", value=xml_text(r.package))
+        if r.kvm:
+            ET.SubElement(props, "property", name="kvm", value=xml_text(r.kvm))
+            ET.SubElement(props, "property", name="kvm_upstream", value=str(kvm_upstream(r.kvm)).lower())
         if r.untestable:
             # JUnit's place for "the run could not happen".
             case = ET.SubElement(suite, "testcase", classname=xml_text(r.label), name="untestable")
@@ -98,6 +124,7 @@ def to_junit(runs: list[Run]) -> str:
                 ET.SubElement(case, "skipped", message=xml_text(t.directive[4:].strip()))
             elif v in (Verdict.XFAIL, Verdict.XPASS):
                 ET.SubElement(case, "system-out").text = xml_text(f"{v.value}: {t.reason or t.directive}\n{text}")
+    _xml_safe(suites)
     ET.indent(suites)
     return ET.tostring(suites, encoding="unicode", xml_declaration=True) + "\n"
 
@@ -109,13 +136,14 @@ LABELS = {"pass": "pass", "fail": "FAIL", "skip": "skip", "xfail": "known", "xpa
 
 
 def scenario_of(name: str) -> str:
+    """The scenario a test name starts with (M1), as text: escape it."""
     m = re.match(r"([a-z]\d+)_", name)
     return m.group(1).upper() if m else name.split(".")[0]
 
 
 def _scenario_key(name: str) -> tuple[str, int, str]:
     s = scenario_of(name)
-    return (s[0], int(re.sub(r"\D", "", s) or 0), name)
+    return (s[:1], int(re.sub(r"\D", "", s)[:9] or 0), name)
 
 
 def to_html(runs: list[Run], title: str) -> str:
@@ -142,7 +170,7 @@ def to_html(runs: list[Run], title: str) -> str:
         out.append(f"<th title='{tip}'>{html.escape(r.label)}<br>{html.escape(r.kernel)}{note}</th>")
     out.append("</tr>")
     for name in names:
-        out.append(f"<tr><td>{scenario_of(name)}</td><td class='n'>{html.escape(name)}</td>")
+        out.append(f"<tr><td>{html.escape(scenario_of(name))}</td><td class='n'>{html.escape(name)}</td>")
         for i, r in enumerate(runs):
             t = cells[i].get(name)
             result = t.verdict.value if t else ""
@@ -167,7 +195,7 @@ def to_html(runs: list[Run], title: str) -> str:
         out.append("<th>" + html.escape(f"{c.passed - c.xfail - c.xpass} pass, {c.failed} fail, "
                                         f"{c.xfail} known, {c.skipped} skip") + "</th>")
     out.append("</tr></table></body></html>\n")
-    return "".join(out)
+    return visible("".join(out))
 
 
 # ---- baseline -----------------------------------------------------------------
@@ -181,9 +209,9 @@ def to_baseline(runs: list[Run]) -> str:
             findings = r.failing_findings(t.name)
             keyed = [(k, text) for k, text in findings if k]
             if t.synthesized or not findings or len(keyed) != len(findings):
-                out.append(f"# {r.arch} {r.kernel} {t.name}: cannot be excused"
-                           f" (a crash, a time limit or a failure without a finding key):"
-                           f" {cut(first_failure(t), 100)}")
+                out.append(one_line(f"# {r.arch} {r.kernel} {t.name}: cannot be excused"
+                                    f" (a crash, a time limit or a failure without a finding key):"
+                                    f" {cut(first_failure(t), 100)}"))
                 continue
             seen = set()
             for key, text in keyed:
@@ -191,7 +219,15 @@ def to_baseline(runs: list[Run]) -> str:
                 if key in seen:
                     continue
                 seen.add(key)
-                out.append(f"{r.arch} {r.kernel} {t.name} {key}  {cut(text)}")
+                fields = [baseline_field(x) for x in (r.arch, r.kernel, t.name)]
+                finding = baseline_key(key)
+                if None in fields or finding is None:
+                    # No way to write it as one line of fields that match
+                    # this test alone: say so rather than list it.
+                    out.append(one_line(f"# {r.arch} {r.kernel} {t.name} {key}: cannot be listed"
+                                        " (white space or control characters in a field)"))
+                    continue
+                out.append(" ".join(f or "" for f in fields) + f" {finding}  {one_line(cut(text))}")
     return "\n".join(out) + "\n"
 
 
@@ -201,7 +237,7 @@ ORDER = "mpgk"
 
 def status_table(runs: list[Run]) -> str:
     """Scenario x architecture, from a run's trees, as Markdown."""
-    header = "| scenario |" + "".join(f" {r.label} ({r.kernel}) |" for r in runs)
+    header = "| scenario |" + "".join(f" {markdown(r.label)} ({markdown(r.kernel)}) |" for r in runs)
     lines = [header, "|---|" + "---|" * len(runs)]
     names: dict[str, tuple[int, int]] = {}
     cells: dict[tuple[str, int], dict[str, int]] = {}
@@ -221,14 +257,14 @@ def status_table(runs: list[Run]) -> str:
                 notes.append(t.reason)
     for fixture in sorted(names, key=lambda f: names[f]):
         ident, _, words = fixture.partition("_")
-        row = f"| {ident.upper()} {words.replace('_', ' ')} |"
+        row = f"| {markdown(ident.upper())} {markdown(words.replace('_', ' '))} |"
         for i in range(len(runs)):
             got = cells.get((fixture, i), {})
             row += " " + (", ".join(f"{v} {got[v]}" for v in ("pass", "FAIL", "XFAIL", "XPASS", "skip")
                                     if v in got) or "n/a") + " |"
         lines.append(row)
     for n in notes:
-        lines.append(f"\nXFAIL: {n}")
+        lines.append(f"\nXFAIL: {markdown(n)}")
     return "\n".join(lines) + "\n"
 
 
@@ -252,3 +288,67 @@ def render(kind: str, runs: list[Run], title: str = "kvm-contract results", patt
     if kind == "baseline":
         return to_baseline(runs)
     raise ValueError(kind)
+
+
+# ---- escapes (see visible()) ----------------------------------------------------
+def _json_safe(value: object) -> object:
+    """value with every string free of lone surrogates, which no UTF-8
+    reader takes; json.dumps escapes the rest (quotes, controls)."""
+    if isinstance(value, str):
+        return re.sub("[\ud800-\udfff]", lambda m: _shown(m.group()), value)
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def _xml_safe(root: ET.Element) -> None:
+    """Every text and attribute of the tree in what XML 1.0 allows
+    (ElementTree escapes markup, not forbidden characters)."""
+    for e in root.iter():
+        if e.text:
+            e.text = visible(e.text)
+        if e.tail:
+            e.tail = visible(e.tail)
+        for k, v in e.attrib.items():
+            e.attrib[k] = visible(v)
+
+
+# Where str.splitlines() (so a baseline reader) starts a new line.
+LINE_BREAK = re.compile("[\n\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
+
+
+def one_line(s: str) -> str:
+    """s as text on one line of a file: no line breaks, nothing invisible."""
+    return LINE_BREAK.sub(lambda m: _shown(m.group()), visible(s))
+
+
+def baseline_field(s: str) -> str | None:
+    """s as a baseline pattern field (ARCH, KERNEL-GLOB, TEST-GLOB) that
+    matches s alone ("*", "?", "[" and "#" in brackets); None when s
+    cannot be one field (empty, white space, control characters)."""
+    if not s or one_line(s) != s or any(c.isspace() for c in s):
+        return None
+    return re.sub(r"[*?\[#]", lambda m: f"[{m.group()}]", s)
+
+
+def baseline_key(key: str) -> str | None:
+    """A finding key ("C4 exit_reason=KVM_EXIT_UNKNOWN(0)") as baseline
+    fields that excuse that finding alone, or None."""
+    rule, _, finding = key.partition(" ")
+    if one_line(key) != key or not RULE.match(rule) or not FIELD_VALUE.match(finding):
+        return None
+    if "*" in finding:
+        # A finding holding "*" is matched as a pattern: make it literal.
+        finding = re.sub(r"[*?\[]", lambda m: f"[{m.group()}]", finding)
+    return f"{rule} {finding}"
+
+
+MARKDOWN = re.compile(r"([\\`*\[\]|])")
+
+
+def markdown(s: str) -> str:
+    """s as text in a Markdown table cell: one line, no HTML, no link,
+    image or code, no column break."""
+    return MARKDOWN.sub(r"\\\1", html.escape(one_line(s), quote=False))

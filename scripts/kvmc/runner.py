@@ -16,11 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-from . import TOP, debian, qemu
+from . import TOP, debian, qemu, results
 from .common import Log, call, disown, spawn, write_atomic
 from .console import Console
 from .ktap import Parser, Test
 from .qemu_config import QemuConfig
+from .qemu_configs import host_arch
 from .results import Run, read_observations
 
 say = Log("run_tests.sh")
@@ -286,8 +287,7 @@ class Prepared:
 
 
 def native_kvm_usable(cfg: QemuConfig) -> bool:
-    host = os.uname().machine.replace("aarch64", "arm64")
-    return (cfg.build_arch == host and not cfg.module_params
+    return (cfg.build_arch == host_arch() and not cfg.module_params
             and os.access("/dev/kvm", os.R_OK | os.W_OK))
 
 
@@ -388,22 +388,20 @@ def run_vm(p: Prepared, s: Settings, names: list[str]) -> None:
             at = argv.index("-kernel")
             argv[at:at] = ["-dtb", dtb]
     outcome = qemu.run(argv, console, qemu.Limits(s.boot_timeout, s.vm_timeout))
-    _write_lines(os.path.join(d, "kernel.log"), console.dmesg)
-    _write_lines(os.path.join(d, "console.log"), console.console)
-    _write_lines(os.path.join(d, "observations.jsonl"), console.observations)
-    run.observations = read_observations(os.path.join(d, "observations.jsonl"))
-    _write_lines(os.path.join(d, "durations"), console.durations)
+    _write_lines(os.path.join(d, results.KERNEL_LOG), console.dmesg)
+    _write_lines(os.path.join(d, results.CONSOLE_LOG), console.console)
+    _write_lines(os.path.join(d, results.OBSERVATIONS), console.observations)
+    run.observations = read_observations(os.path.join(d, results.OBSERVATIONS))
+    _write_lines(os.path.join(d, results.DURATIONS), console.durations)
     if console.extra_durations:
-        _write_lines(os.path.join(d, "extra-durations"), console.extra_durations)
-    _write_lines(os.path.join(d, "timing"), [
-        f"guest_init_ms={'' if console.guest_ms is None else console.guest_ms}",
-        f"first_ktap_ms={'' if console.ktap_ms is None else console.ktap_ms}",
-        f"total_ms={int(outcome.seconds * 1000)}"])
+        _write_lines(os.path.join(d, results.EXTRA_DURATIONS), console.extra_durations)
+    results.write_timing(d, {"guest_init_ms": console.guest_ms, "first_ktap_ms": console.ktap_ms,
+                             "total_ms": int(outcome.seconds * 1000)})
     if console.release:
         run.kernel = console.release
-    write_atomic(os.path.join(d, "kernel-version"), run.kernel + "\n")
+    write_atomic(os.path.join(d, results.KERNEL_VERSION), run.kernel + "\n")
     if run.package:
-        write_atomic(os.path.join(d, "kernel-package"), run.package + "\n")
+        write_atomic(os.path.join(d, results.KERNEL_PACKAGE), run.package + "\n")
     for note in console.notes:
         # Module parameters as the VM's kernel took them, and a module that
         # would not load (only those the VM's CPU needs are tried).
@@ -428,6 +426,7 @@ def run_vm(p: Prepared, s: Settings, names: list[str]) -> None:
         say(f"{cfg.name}: {reason}")
         run.untestable = reason
         return
+    run.kvm = configured_kvm(cfg)
     if s.list_only:
         names += [x.strip() for x in console.ktap_lines if x.strip()]
         if not console.done:
@@ -450,7 +449,7 @@ def run_vm(p: Prepared, s: Settings, names: list[str]) -> None:
     else:
         why = "stopped early (QEMU exited)"
     rel = os.path.relpath(d, TOP) if d.startswith(TOP + os.sep) else d
-    say(f"{cfg.name}: the test VM {why}; console in {rel}/console.log")
+    say(f"{cfg.name}: the test VM {why}; console in {rel}/{results.CONSOLE_LOG}")
     worth = [x for x in console.console + console.ktap_lines
              if re.search(r"Kernel panic|Oops|BUG:|RIP:|pc :", x)]
     for x in worth[:5]:
@@ -497,10 +496,13 @@ def run_native(p: Prepared, s: Settings, names: list[str]) -> None:
         names += out.stdout.split()
         return
     release = os.uname().release
-    say(f"{cfg.name}: running on this machine's /dev/kvm ({release})")
+    run.kvm = kvm_implementation("/sys/module")
+    say(f"{cfg.name}: running on this machine's /dev/kvm ({release}, KVM {run.kvm or 'not named in /sys/module'})")
+    if run.kvm and not results.kvm_upstream(run.kvm):
+        say(f"{cfg.name}: {results.kvm_text(run.kvm)}")
     run.kernel = release
-    write_atomic(os.path.join(run.directory, "kernel-version"), release + "\n")
-    obs = os.path.join(run.directory, "observations.jsonl")
+    write_atomic(os.path.join(run.directory, results.KERNEL_VERSION), release + "\n")
+    obs = os.path.join(run.directory, results.OBSERVATIONS)
     parser = Parser(cfg.name)
     stream([runner, *args, tests], ktap_runner_env(s, obs), parser)
     run.doc = parser.finish()
@@ -512,3 +514,29 @@ def own_tests(name: str, argv: list[str], env: dict[str, str] | None = None) -> 
     parser = Parser(name)
     stream(argv, env or dict(os.environ), parser)
     return parser.finish()
+
+
+# ---- the KVM implementation judged ---------------------------------------------
+def kvm_implementation(sys_module: str) -> str:
+    """The KVM behind /dev/kvm, from a /sys/module directory: its vendor
+    module (kvm_intel, kvm_amd, or another flavour such as kvm_pvm), or
+    "kvm" where KVM has none (arm64 builds it in); "" when neither shows.
+    Built-in modules show there too (by their parameters), loaded ones
+    with an initstate: where several vendor modules show, the one loaded,
+    else all of them joined by "+"."""
+    try:
+        names = sorted(os.listdir(sys_module))
+    except OSError:
+        return ""
+    vendors = [n for n in names if n.startswith("kvm_")]
+    if not vendors:
+        return "kvm" if "kvm" in names else ""
+    from .common import read_text
+    live = [n for n in vendors if read_text(os.path.join(sys_module, n, "initstate")).strip() == "live"]
+    return "+".join(live if len(live) == 1 else vendors)
+
+
+def configured_kvm(cfg: QemuConfig) -> str:
+    """The KVM a test VM's kernel uses: the vendor module the configuration
+    loads (x86: kvm_amd, the one QEMU's SVM runs), else KVM built in (arm64)."""
+    return "+".join(m.replace("-", "_") for m in cfg.kvm_modules) or "kvm"

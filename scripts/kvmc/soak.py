@@ -14,6 +14,13 @@ verdict (pass, fail, skip, xfail, xpass) is read from each run's result
 tree, per architecture; an architecture a run could not test is left out
 of that run's comparison (and the run counts as untestable).
 
+OUT is the soak's own: a directory it makes carries the mark .kvmc-soak,
+and only such a directory is used again, and only of what a soak writes
+in it (N/, N.ktap, N.log) emptied first; an existing directory without
+the mark (unless empty) is refused, exit 2. A run's closing counts and
+why it did not pass are read from its results directory (results.py),
+not from its messages.
+
 --parallel P runs P at a time in each clone. --clones C makes C fresh
 clones of this repository at HEAD (git clone, in a temporary directory) and
 runs in all of them at the same time, the runs dealt to the clones in turn.
@@ -39,6 +46,7 @@ bad usage; 128+N on signal N (the runs are stopped with it).
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 import shutil
@@ -50,33 +58,11 @@ import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from types import FrameType
-from typing import Iterable
+from typing import Any, Iterable, NoReturn, Sequence
 
 from . import TOP, common, results
 from .runner import alive
 from .report import single_tests
-
-USAGE = """\
-usage: scripts/soak.sh [-n N] [--parallel P] [--clones C] [--cold-cache]
-                       [--cache DIR] [--out DIR] [--limit S] [--keep]
-                       [RUN_TESTS_ARGS...]
-
-  -n N          runs in all (default 20)
-  --parallel P  runs at a time in each clone (default 1)
-  --clones C    run in C fresh clones of this repository at HEAD, all at
-                the same time (default: in this clone)
-  --cold-cache  one new, empty KVMC_CACHE shared by every run
-  --cache DIR   the KVMC_CACHE of every run (empty, with --cold-cache)
-  --out DIR     the soak's results (default results/soak; emptied first)
-  --limit S     time limit of one run, in seconds (default 3600)
-  --keep        keep the clones, the cold cache and the runs' TMPDIR
-  -h            this help
-
-Every other argument goes to each run_tests.sh (not -o or -l: each run's
-results go to OUT/<i>). Exit 0 when all runs tested, no verdict changed
-and nothing was left behind, 1 when not, 125 when a run could not test,
-2 on bad usage."""
 
 # run_tests.sh's result directories that are not a configuration's.
 OWN_TESTS = ("unit", "python", "runner")
@@ -88,14 +74,14 @@ GIT_TIMEOUT = 300
 STOP_GRACE = 20
 
 
+# The mark of a directory the soak made (--out): only such a directory is
+# emptied, and only of what a soak writes in it (run i's i/, i.ktap, i.log).
+MARKER = ".kvmc-soak"
+_OWN_ENTRY = re.compile(r"[0-9]+(\.ktap|\.log)?")
+
+
 class UsageError(Exception):
     pass
-
-
-class Interrupted(Exception):
-    def __init__(self, signum: int) -> None:
-        super().__init__(signum)
-        self.signum = signum
 
 
 # ---- options ------------------------------------------------------------------
@@ -112,53 +98,98 @@ class Options:
     run_args: list[str] = field(default_factory=list)
 
 
-def _count(flag: str, value: str) -> int:
+def _count(value: str) -> int:
     if not re.fullmatch(r"[1-9][0-9]*", value):
-        raise UsageError(f"{flag} needs a positive whole number, not '{value}'")
+        raise argparse.ArgumentTypeError(f"needs a positive whole number, not '{value}'")
     return int(value)
+
+
+def _path(value: str) -> str:
+    return os.path.abspath(os.path.expanduser(value))
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as UsageError (exit 2, with the soak's own words)."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message)
+
+
+class _Refuse(argparse.Action):
+    """run_tests.sh's options that a soak cannot pass on."""
+
+    WHY = {"-o": "-o: each run's results go to OUT/<i> (--out DIR moves OUT)",
+           "-l": "-l: a soak runs the tests; list them with ./run_tests.sh -l"}
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        raise UsageError(self.WHY[option_string or ""])
+
+
+def parser() -> argparse.ArgumentParser:
+    """The soak's options; every other argument is run_tests.sh's."""
+    p = _Parser(prog="scripts/soak.sh", allow_abbrev=False,
+                formatter_class=argparse.RawDescriptionHelpFormatter,
+                usage="%(prog)s [-n N] [--parallel P] [--clones C] [--cold-cache]\n"
+                      "                       [--cache DIR] [--out DIR] [--limit S] [--keep]\n"
+                      "                       [RUN_TESTS_ARGS...]",
+                description="Run the suite N times, P at a time, in this clone or in C fresh clones;\n"
+                            "report every test whose verdict changed and everything the runs left behind.",
+                epilog="Every other argument goes to each run_tests.sh (not -o or -l: each run's\n"
+                       "results go to OUT/<i>). Exit 0 when all runs tested, no verdict changed\n"
+                       "and nothing was left behind, 1 when not, 125 when a run could not test,\n"
+                       "2 on bad usage.")
+    p.add_argument("-n", type=_count, default=Options.n, metavar="N", help="runs in all (default 20)")
+    p.add_argument("--parallel", type=_count, default=Options.parallel, metavar="P",
+                   help="runs at a time in each clone (default 1)")
+    p.add_argument("--clones", type=_count, default=Options.clones, metavar="C",
+                   help="run in C fresh clones of this repository at HEAD, all at the same time "
+                        "(default: in this clone)")
+    p.add_argument("--cold-cache", action="store_true",
+                   help="one new, empty KVMC_CACHE shared by every run")
+    # No type for a default: argparse would make "" the current directory.
+    p.add_argument("--cache", type=_path, metavar="DIR",
+                   help="the KVMC_CACHE of every run (empty, with --cold-cache)")
+    p.add_argument("--out", type=_path, default=Options.out, metavar="DIR",
+                   help="the soak's results (default results/soak): a new or empty directory, "
+                        f"or one an earlier soak made (it holds {MARKER}; its runs' results are "
+                        "removed first, nothing else)")
+    p.add_argument("--limit", type=_count, default=Options.limit, metavar="S",
+                   help="time limit of one run, in seconds (default 3600)")
+    p.add_argument("--keep", action="store_true",
+                   help="keep the clones, the cold cache and the runs' TMPDIR")
+    p.add_argument("-o", "-l", nargs="?", action=_Refuse, help=argparse.SUPPRESS)
+    return p
+
+
+def _run_value_flags() -> set[str]:
+    """run_tests.sh's options that take a value (-o is the soak's to refuse)."""
+    from .cli import VALUE_FLAGS
+    return VALUE_FLAGS - {"-o"}
+
+
+def _joined(argv: Sequence[str], flags: set[str]) -> list[str]:
+    """Each of run_tests.sh's options that take a value joined to its value
+    (["-t", "--keep"]: ["-t=--keep"]), so that the parser passes it on
+    whole and in its place, and a value that looks like an option is the
+    value, as run_tests.sh takes it."""
+    out = []
+    it = iter(argv)
+    for arg in it:
+        value = next(it, None) if arg in flags else None
+        out.append(arg if value is None else f"{arg}={value}")
+    return out
 
 
 def parse_args(argv: list[str]) -> Options:
     """The soak's own options; the rest is checked as run_tests.sh's."""
-    from .cli import VALUE_FLAGS, UsageError as RunUsageError, parse_args as run_parse_args
-    o = Options()
-    own_values = {"-n", "--parallel", "--clones", "--cache", "--out", "--limit"}
-    i = 0
-    while i < len(argv):
-        arg, value = argv[i], ""
-        if arg.startswith("--") and "=" in arg and arg.split("=", 1)[0] in own_values | VALUE_FLAGS:
-            arg, value = arg.split("=", 1)
-        elif arg in own_values | VALUE_FLAGS:
-            if i + 1 >= len(argv):
-                raise UsageError(f"option {arg} needs a value")
-            i += 1
-            value = argv[i]
-        i += 1
-        if arg == "-n":
-            o.n = _count("-n", value)
-        elif arg == "--parallel":
-            o.parallel = _count("--parallel", value)
-        elif arg == "--clones":
-            o.clones = _count("--clones", value)
-        elif arg == "--limit":
-            o.limit = _count("--limit", value)
-        elif arg == "--cold-cache":
-            o.cold_cache = True
-        elif arg == "--cache":
-            o.cache = os.path.abspath(os.path.expanduser(value))
-        elif arg == "--out":
-            o.out = os.path.abspath(os.path.expanduser(value))
-        elif arg == "--keep":
-            o.keep = True
-        elif arg in ("-h", "--help"):
-            print(USAGE)
-            raise SystemExit(0)
-        elif arg == "-o":
-            raise UsageError("-o: each run's results go to OUT/<i> (--out DIR moves OUT)")
-        elif arg == "-l":
-            raise UsageError("-l: a soak runs the tests; list them with ./run_tests.sh -l")
-        else:
-            o.run_args += [arg, value] if arg in VALUE_FLAGS else [arg]
+    from .cli import UsageError as RunUsageError, parse_args as run_parse_args
+    flags = _run_value_flags()
+    a, rest = parser().parse_known_args(_joined(argv, flags))
+    run_args = [x for arg in rest
+                for x in (arg.split("=", 1) if arg.split("=", 1)[0] in flags else [arg])]
+    o = Options(n=a.n, parallel=a.parallel, clones=a.clones, cold_cache=a.cold_cache, cache=a.cache or "",
+                out=a.out, limit=a.limit, keep=a.keep, run_args=run_args)
     if o.clones and o.n < o.clones:
         raise UsageError(f"-n {o.n} is fewer runs than --clones {o.clones}")
     if o.cold_cache and o.cache and os.path.isdir(o.cache) and os.listdir(o.cache):
@@ -167,11 +198,52 @@ def parse_args(argv: list[str]) -> Options:
         raise UsageError(f"--cache {o.cache}: not a directory")
     if os.path.realpath(o.out) in (os.path.realpath(TOP), os.path.realpath(os.path.join(TOP, "results"))):
         raise UsageError(f"--out {o.out}: the soak empties it first; give a directory of its own")
+    check_out(o.out)
     try:
         run_parse_args(list(o.run_args), dict(os.environ))
     except RunUsageError as e:
         raise UsageError(f"run_tests.sh: {e}") from e
     return o
+
+
+# ---- the soak's directory (--out) -------------------------------------------------
+def check_out(out: str) -> None:
+    """out is the soak's to use: missing, empty, or made by a soak."""
+    if os.path.islink(out):
+        raise UsageError(f"--out {out}: a symbolic link; give the directory itself")
+    if not os.path.lexists(out):
+        return
+    if not os.path.isdir(out):
+        raise UsageError(f"--out {out}: exists and is not a directory")
+    if os.path.isfile(os.path.join(out, MARKER)) or not os.listdir(out):
+        return
+    raise UsageError(f"--out {out}: a directory the soak did not make (it has no {MARKER}), "
+                     "and the soak empties its --out first: give a new or an empty directory")
+
+
+def prepare_out(out: str) -> list[str]:
+    """Make out (marked as the soak's) or, when a soak made it, remove
+    the results of its earlier runs; what else it holds stays, named in
+    the list returned."""
+    check_out(out)
+    os.makedirs(out, exist_ok=True)
+    marker = os.path.join(out, MARKER)
+    if not os.path.isfile(marker):
+        common.write_atomic(marker, "Made by scripts/soak.sh (--out). A soak given this directory "
+                                    "again removes the runs' results in it (N/, N.ktap, N.log), "
+                                    "nothing else.\n")
+    kept = []
+    for name in sorted(os.listdir(out)):
+        path = os.path.join(out, name)
+        if name == MARKER:
+            continue
+        if not _OWN_ENTRY.fullmatch(name):
+            kept.append(name)
+        elif os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path)
+        else:
+            os.unlink(path)
+    return kept
 
 
 # ---- one run -----------------------------------------------------------------
@@ -204,37 +276,46 @@ def plan(n: int, clones: int, out: str, tops: list[str]) -> list[RunSpec]:
     return specs
 
 
-# Messages of a run that say what it is doing, not what went wrong.
-_ROUTINE = re.compile(r"building |booting |running .* side by side|waiting for another run"
-                      r"|\(results in |written to |^baseline |testing the runners|: in the VM: ")
-_SUMMARY = re.compile(r"^\d+ passed, \d+ failed, \d+ skipped")
+# The interpreter's first line of an uncaught exception (not the runner's).
+TRACEBACK = "Traceback (most recent call last):"
 
 
-def summary_line(stderr: str) -> str:
-    lines = [x for x in stderr.splitlines() if _SUMMARY.match(x)]
+def summary_line(run_dir: str) -> str:
+    """run_tests.sh's closing counts, read from the run's results
+    directory ('' when it holds none)."""
+    runs = results.load_tree(run_dir)
+    return results.closing_line(runs) if runs else ""
+
+
+def crashed(stderr: str, rc: int | None, run_dir: str) -> bool:
+    """A run that died of an exception: a Python traceback, or exit 1
+    (which means a test failed) without a failed test in its results."""
+    return TRACEBACK in stderr or (rc == 1 and results.total(results.load_tree(run_dir)).failed == 0)
+
+
+def last_words(stderr: str) -> str:
+    """The last thing a run said (for a run that left no results that say
+    why: a usage error, a crash)."""
+    lines = [x.rstrip() for x in stderr.splitlines() if x.strip()]
     return lines[-1] if lines else ""
 
 
-def reason(stderr: str, rc: int | None) -> str:
-    """Why a run did not pass, in its own words: a traceback's last line,
-    the fetcher's last message, and the runner's last message that is not
-    routine."""
+def reason(run_dir: str, stderr: str, rc: int | None) -> str:
+    """Why a run did not pass: the tests that failed, or why each
+    architecture could not be tested, from its results; else its last
+    message (a crash's exception, a usage error)."""
     if rc == 0:
         return ""
-    lines = [x.rstrip() for x in stderr.splitlines() if x.strip()]
+    runs = results.load_tree(run_dir)
     picks: list[str] = []
-    if "Traceback (most recent call last):" in lines:
-        after = lines[lines.index("Traceback (most recent call last):"):]
-        last = [x for x in after if not x.startswith(" ")]
-        picks.append("crashed: " + (last[-1] if last else "traceback"))
-    # The fetcher's last word is its error (it stops at the first).
-    picks += [x for x in lines if x.startswith("debian.sh: ")][-1:]
-    said = [x for x in lines if x.startswith("run_tests.sh: ")
-            and not _ROUTINE.search(x.removeprefix("run_tests.sh: "))]
-    if said:
-        picks.append(said[-1])
-    if not picks:
-        picks += [x for x in lines if not _SUMMARY.match(x)][-1:]
+    if rc == 1:
+        picks.append(failed_tests(verdicts(run_dir)[0]))
+    picks += [f"{r.label}: not tested: {r.untestable}" for r in runs if r.untestable]
+    if TRACEBACK in stderr:
+        picks.append(f"crashed: {last_words(stderr) or 'traceback'}")
+    picks = [x for x in picks if x]
+    if not picks and last_words(stderr):
+        picks.append(last_words(stderr))
     return "; ".join(dict.fromkeys(picks))
 
 
@@ -377,10 +458,6 @@ def stray_files(builds: list[str], result_dirs: list[str], tmpdir: str, cache: s
 
 
 # ---- the soak ------------------------------------------------------------------
-def _on_signal(signum: int, frame: FrameType | None) -> None:
-    raise Interrupted(signum)
-
-
 def _git(args: list[str], cwd: str | None = None) -> str:
     try:
         p = subprocess.run(["git", *args], cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -427,39 +504,36 @@ class Soak:
         return env
 
     def start(self, spec: RunSpec) -> None:
+        """A run as a registered child (kvmc.common): in a session of its
+        own, stopped with the soak (SIGTERM should the soak die, so that it
+        stops its VMs)."""
         argv = [os.path.join(spec.top, "run_tests.sh"), "-o", spec.out, *self.o.run_args]
-        if shutil.which("setpriv"):
-            # Should the soak die, its runs stop (and stop their VMs).
-            argv = ["setpriv", "--pdeathsig", "TERM", "--", *argv]
         base = os.path.join(self.o.out, str(spec.index))
         with open(base + ".ktap", "wb") as out, open(base + ".log", "wb") as err:
-            p = subprocess.Popen(argv, cwd=spec.top, env=self.env(), stdin=subprocess.DEVNULL,
-                                 stdout=out, stderr=err, start_new_session=True)
+            p = common.spawn(argv, pdeathsig="TERM", cwd=spec.top, env=self.env(),
+                             stdin=subprocess.DEVNULL, stdout=out, stderr=err)
         self.running[spec.index] = (Outcome(spec, pid=p.pid), p, time.monotonic())
 
     def finish(self, index: int, rc: int | None) -> None:
         o, p, t0 = self.running.pop(index)
+        common.disown(p)
         o.rc, o.seconds = rc, time.monotonic() - t0
         err = common.read_text(os.path.join(self.o.out, f"{index}.log"))
-        o.summary = summary_line(err)
-        o.crashed = "Traceback (most recent call last):" in err
+        o.summary = summary_line(o.spec.out)
+        o.crashed = crashed(err, rc, o.spec.out)
         if rc is None:
             o.reason = f"stopped at the time limit of {self.o.limit} s (--limit)"
-        elif rc == 1 and not o.crashed:
-            o.reason = failed_tests(verdicts(o.spec.out)[0]) or reason(err, rc)
         else:
-            o.reason = reason(err, rc)
+            o.reason = reason(o.spec.out, err, rc)
         self.done.append(o)
         print(f"soak: {describe(o, self.o.n)}", flush=True)
 
-    def stop(self, index: int) -> int | None:
-        """SIGTERM (the runner stops its VMs), then SIGKILL to its group."""
+    def stop(self, index: int) -> None:
+        """SIGTERM to the run's group (the runner stops its VMs), then
+        SIGKILL to what is still there."""
         _, p, _ = self.running[index]
-        try:
-            p.terminate()
-        except OSError:
-            pass
-        return _wait_or_kill(p, STOP_GRACE)
+        common.kill_group(p, signal.SIGTERM, wait=STOP_GRACE)
+        common.kill_group(p)
 
     def run_all(self, specs: list[RunSpec]) -> None:
         pending = list(specs)
@@ -480,17 +554,19 @@ class Soak:
                     self.finish(index, None)
             time.sleep(0.2)
 
-    def stop_all(self) -> None:
-        """Every run at once: SIGTERM, then SIGKILL to those still there."""
+    def stop_runs(self) -> None:
+        """Every run at once: SIGTERM to its group, STOP_GRACE seconds to
+        stop its VMs, then kvmc.common's stop_all (SIGKILL to what is left)."""
+        for _, p, _ in self.running.values():
+            common.kill_group(p, signal.SIGTERM, wait=0)
+        deadline = time.monotonic() + STOP_GRACE
         for _, p, _ in self.running.values():
             try:
-                p.terminate()
-            except OSError:
+                p.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
                 pass
-        deadline = time.monotonic() + STOP_GRACE
-        for index in list(self.running):
-            _, p, _ = self.running.pop(index)
-            _wait_or_kill(p, max(0.1, deadline - time.monotonic()))
+        common.stop_all()
+        self.running.clear()
 
     def leftovers(self, specs: list[RunSpec], before: set[Leftover]) -> list[Leftover]:
         builds = [os.path.join(t, "build") for t in self.tops]
@@ -516,19 +592,6 @@ class Soak:
             time.sleep(0.5)
             found = scan()
         return found
-
-
-def _wait_or_kill(p: subprocess.Popen[bytes], seconds: float) -> int | None:
-    """The exit status, or None when it had to be killed (with its group)."""
-    try:
-        return p.wait(timeout=seconds)
-    except subprocess.TimeoutExpired:
-        try:
-            os.killpg(p.pid, signal.SIGKILL)
-        except OSError:
-            pass
-        p.wait()
-        return None
 
 
 def describe(o: Outcome, n: int) -> str:
@@ -561,21 +624,29 @@ def verdict_of_soak(outcomes: list[Outcome], n_changed: int, n_left: int) -> tup
     return 0, "every run tested, no verdict changed, nothing left behind"
 
 
+def usage_error(e: UsageError) -> int:
+    print(f"soak: {e}", file=sys.stderr)
+    print(parser().format_usage().rstrip() + "\n(scripts/soak.sh -h: every option)", file=sys.stderr)
+    return 2
+
+
 def main(argv: list[str]) -> int:
     try:
         o = parse_args(argv)
     except UsageError as e:
-        print(f"soak: {e}", file=sys.stderr)
-        print("\n".join(USAGE.splitlines()[:3]) + "\n(scripts/soak.sh -h: every option)", file=sys.stderr)
-        return 2
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, _on_signal)
+        return usage_error(e)
+    common.raise_on_signals()
     start = time.monotonic()
     work = ""
     soak: Soak | None = None
     try:
-        shutil.rmtree(o.out, ignore_errors=True)
-        os.makedirs(o.out)
+        try:
+            kept = prepare_out(o.out)
+        except UsageError as e:
+            return usage_error(e)
+        if kept:
+            print(f"soak: {o.out}: left as it was (not a soak's): {', '.join(kept)}",
+                  file=sys.stderr, flush=True)
         work = tempfile.mkdtemp(prefix="kvmc-soak.")
         os.makedirs(os.path.join(work, "tmp"))
         cache = o.cache
@@ -612,17 +683,16 @@ def main(argv: list[str]) -> int:
         code, why = verdict_of_soak(outcomes, len(diffs), len(left))
         print(f"soak: {'PASS' if code == 0 else 'FAIL' if code == 1 else f'exit {code}'}: {why}", flush=True)
         return code
-    except Interrupted as e:
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            signal.signal(sig, signal.SIG_IGN)
+    except common.Interrupted as e:
+        # kvmc.common's handler ignores further signals from here on.
         print("soak: interrupted: stopping the runs", file=sys.stderr, flush=True)
         if soak is not None:
-            soak.stop_all()
-        return 128 + e.signum
+            soak.stop_runs()
+        return e.exit_code
     except (OSError, RuntimeError) as e:
         print(f"soak: {e}", file=sys.stderr, flush=True)
         if soak is not None:
-            soak.stop_all()
+            soak.stop_runs()
         return 125
     finally:
         if work and not o.keep:

@@ -378,18 +378,6 @@ class Cli(unittest.TestCase):
             shutil.rmtree(d)
 
 
-    def test_build_without_kbuild_is_usage(self) -> None:
-        import importlib.util
-        if importlib.util.find_spec("kvmc.kbuild") is not None:
-            self.skipTest("kbuild.py is here")
-        import contextlib
-        import io
-        from .cli import main
-        err = io.StringIO()
-        with contextlib.redirect_stderr(err):
-            self.assertEqual(main(["--arch", "arm64", "--build", "/nonexistent"]), 2)
-        self.assertIn("--build: building kernel trees is not available", err.getvalue())
-
     def test_build_needs_one_arch(self) -> None:
         with self.assertRaisesRegex(UsageError, "--build needs exactly one --arch"):
             parse_args(["--build", "/x"], {})

@@ -72,5 +72,38 @@ class FetchOfflineTest(unittest.TestCase):
                 qemu_newer.fetch(self.cache)
 
 
+class FetchTest(unittest.TestCase):
+    """An update, with apt and dpkg stood in for."""
+
+    def test_current_is_replaced_whatever_lies_about(self) -> None:
+        with tempfile.TemporaryDirectory() as tmp:
+            cache = Path(tmp)
+            (cache / "qemu" / "current.tmp").mkdir(parents=True)   # a name the old code took as its own
+            suite = mock.Mock(dir=cache / "apt" / qemu_newer.SUITE)
+            suite.candidate.return_value = "1:10.0.2"
+            suite.download.side_effect = lambda package, version, dest: dest / f"{package}.deb"
+
+            binary = Path("usr/bin/qemu-system-aarch64")
+
+            def dpkg_x(argv: list[str], check: bool) -> None:
+                root = Path(argv[3])
+                (root / binary).parent.mkdir(parents=True, exist_ok=True)
+                (root / binary).write_text("")
+                (root / "usr" / "share" / "qemu").mkdir(parents=True, exist_ok=True)
+            with mock.patch("kvmc.apt.PrivateApt", return_value=suite), \
+                    mock.patch("subprocess.run", side_effect=dpkg_x), \
+                    mock.patch.dict(os.environ, {"KVMC_OFFLINE": "0"}):
+                q = qemu_newer.fetch(cache)
+            self.assertEqual(q.version, "1:10.0.2")
+            self.assertEqual(os.readlink(cache / "qemu" / "current"), "1_10.0.2")
+            self.assertEqual(q.binary, cache / "qemu" / "current" / binary)
+            self.assertEqual(sorted(p.name for p in (cache / "qemu").iterdir()),
+                             ["1_10.0.2", "current", "current.tmp"])
+
+    def test_binary_is_the_arm64_records(self) -> None:
+        from kvmc.qemu_configs import ARCHES
+        self.assertEqual(qemu_newer.BINARY, Path("usr/bin") / ARCHES["arm64"].qemu)
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -31,7 +31,7 @@ def main(argv: list[str]) -> int:
     if cmd == "soak":
         from .soak import main as soak_main
         return soak_main(rest)
-    print(f"kvmc: unknown command '{cmd}'", file=sys.stderr)
+    common.Log("kvmc")(f"unknown command '{cmd}'")
     return 2
 
 
@@ -48,7 +48,7 @@ def report_main(argv: list[str]) -> int:
     runs = [results.load_dir(d) for d in a.dirs
             if any(os.path.exists(os.path.join(d, f)) for f in (results.KTAP, results.UNTESTABLE))]
     if not runs:
-        print(f"kvmc report: no results in {' '.join(a.dirs)}", file=sys.stderr)
+        common.Log("kvmc report")(f"no results in {' '.join(a.dirs)}")
         return 1
     text = report.render(a.format, runs, title)
     if output == "-":
@@ -70,7 +70,7 @@ def status_main(argv: list[str]) -> int:
             if os.path.exists(os.path.join(where, name, results.KTAP))
             and os.path.getsize(os.path.join(where, name, results.KTAP))]
     if not runs:
-        print(f"status-table: no results under {a.results}", file=sys.stderr)
+        common.Log("status-table")(f"no results under {a.results}")
         return 1
     update: str | None = a.update
     if not update:

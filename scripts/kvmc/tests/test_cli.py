@@ -61,6 +61,10 @@ class Parser(unittest.TestCase):
         o = parse_args(["--matrix", "--kernels", "bookworm sid", "--arch", "arm64", "--arch=x86_64"], {})
         self.assertEqual((o.matrix, o.kernels), (True, "bookworm sid"))
         self.assertEqual(parse_args(["--native"], {}).s.where, "native")
+        self.assertEqual(parse_args(["--vm", "--native"], {}).s.where, "native")
+        self.assertEqual(parse_args(["--native", "--vm"], {}).s.where, "vm")
+        self.assertEqual(parse_args(["--native", "--debian", "sid"], {}).s.where, "vm")
+        self.assertEqual(parse_args([], {}).s.where, "auto")
         self.assertEqual(parse_args(["--kselftest"], {}).s.where, "vm")
 
     def test_help_lists_every_option(self) -> None:
@@ -82,8 +86,7 @@ class Parser(unittest.TestCase):
                           (["--timeout", "0s"], "positive whole number, not '0s'"),
                           (["--kernel", "/boot/vmlinuz"], "--kernel needs exactly one --arch"),
                           (["--debian", "a/b"], "neither a Debian suite"),
-                          (["--arch", "arm64", "--kernel", "/k", "--modules", "/"], "built into the arm64"),
-                          (["--native", "--vm"], "--native runs on this machine's kernel")):
+                          (["--arch", "arm64", "--kernel", "/k", "--modules", "/"], "built into the arm64")):
             with self.subTest(argv=argv):
                 code, out, err = run_main(argv)
                 self.assertEqual(code, 2)

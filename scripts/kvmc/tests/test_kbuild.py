@@ -14,7 +14,11 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import signal
+import subprocess
+import sys
 import tempfile
+import time
 import textwrap
 import unittest
 from pathlib import Path
@@ -22,14 +26,16 @@ from typing import Any
 
 from kvmc import kbuild
 from kvmc.kbuild import BuildError, FragmentError
+from kvmc.qemu_configs import ARCHES
 
 HOST_ARCH = "arm64" if os.uname().machine == "aarch64" else "x86_64"
-SRCARCH = kbuild.ARCHES[HOST_ARCH]["srcarch"]
-IMAGE = kbuild.ARCHES[HOST_ARCH]["image"]
+SRCARCH = ARCHES[HOST_ARCH].srcarch
+IMAGE = ARCHES[HOST_ARCH].image_path
 
 # A stand-in for a kernel tree: allnoconfig writes a small .config,
 # olddefconfig keeps each option's last value except those the fake
-# Kconfig marks as unmet (UNMET_*), the image target writes the image, or
+# Kconfig marks as unmet (UNMET_*) and, without CONFIG_KVM=y, the KVM_*
+# options (which depend on it), the image target writes the image, or
 # fails like a compiler when the tree holds a file BROKEN. Like the
 # kernel's, it refuses a source path with a space or a colon.
 FAKE_MAKEFILE = textwrap.dedent("""\
@@ -43,7 +49,7 @@ FAKE_MAKEFILE = textwrap.dedent("""\
     \tprintf 'CONFIG_BASE=y\\n# CONFIG_OTHER is not set\\n' > $(O)/.config
     \techo allnoconfig >> $(O)/calls
     olddefconfig:
-    \tawk -F= '/^CONFIG_UNMET_/ { next } /^CONFIG_/ { v[$$1] = $$0; if (!($$1 in seen)) { seen[$$1] = 1; order[n++] = $$1 } } END { for (i = 0; i < n; i++) print v[order[i]] }' $(O)/.config > $(O)/.config.new
+    \tawk -F= '{ k = "" } /^CONFIG_/ { k = $$1 } /^# CONFIG_[A-Za-z0-9_]* is not set$$/ { split($$0, w, " "); k = w[2] } k == "" || k ~ /^CONFIG_UNMET_/ { next } { v[k] = $$0; if (!(k in seen)) { seen[k] = 1; order[n++] = k } } END { for (i = 0; i < n; i++) { k = order[i]; if (k ~ /^CONFIG_KVM_/ && v["CONFIG_KVM"] != "CONFIG_KVM=y") continue; print v[k] } }' $(O)/.config > $(O)/.config.new
     \tmv $(O)/.config.new $(O)/.config
     \techo olddefconfig >> $(O)/calls
     Image bzImage:
@@ -106,7 +112,7 @@ class FragmentTest(unittest.TestCase):
         self.assertEqual(plan.wanted(), {"CONFIG_X": "n", "CONFIG_Y": "y"})
 
     def test_suite_fragments_parse_and_ask_for_the_scenarios_needs(self) -> None:
-        for arch in kbuild.ARCHES:
+        for arch in ARCHES:
             wanted = kbuild.plan_config(arch).wanted()
             for need in ("CONFIG_KVM", "CONFIG_MEMCG", "CONFIG_HUGETLBFS", "CONFIG_MEMORY_FAILURE",
                          "CONFIG_USERFAULTFD", "CONFIG_DEVTMPFS", "CONFIG_BLK_DEV_INITRD",
@@ -176,15 +182,58 @@ class ConfigVerdictTest(unittest.TestCase):
         self.assertEqual(kbuild.config_mismatches({"CONFIG_A": "y"}, {}), [("CONFIG_A", "y", "not set")])
 
     def test_lost_versus_not_in_tree(self) -> None:
-        lost, absent = kbuild.judge_config({"CONFIG_KVM": "y", "CONFIG_OLDTREE": "y", "CONFIG_OK": "y"},
-                                           {"CONFIG_OK": "y"}, lambda: {"KVM", "OK"})
+        plan = kbuild.ConfigPlan([("f", "CONFIG_KVM=y\nCONFIG_OLDTREE=y\nCONFIG_OK=y\n")])
+        lost, absent = kbuild.judge_config(plan, {"CONFIG_OK": "y"}, lambda: {"KVM", "OK"})
         self.assertEqual(lost, ["CONFIG_KVM=y (got not set)"])
         self.assertEqual(absent, ["CONFIG_OLDTREE"])
 
     def test_symbols_not_scanned_when_all_is_well(self) -> None:
         def boom() -> set[str]:
             raise AssertionError("scanned the tree for nothing")
-        self.assertEqual(kbuild.judge_config({"CONFIG_A": "y"}, {"CONFIG_A": "y"}, boom), ([], []))
+        plan = kbuild.ConfigPlan([("f", "CONFIG_A=y\n")])
+        self.assertEqual(kbuild.judge_config(plan, {"CONFIG_A": "y", "CONFIG_KVM": "y"}, boom), ([], []))
+
+    # What kconfig makes of the suite's fragments when CONFIG_KVM is off:
+    # every KVM_* option goes with it.
+    def config_without_kvm(self, plan: kbuild.ConfigPlan) -> dict[str, str]:
+        return {n: v for n, v in plan.suite_wants().items() if not n.startswith("CONFIG_KVM")}
+
+    def all_defined(self) -> set[str]:
+        return {n[len("CONFIG_"):] for n in kbuild.plan_config(HOST_ARCH).wanted()} | {"X", "LOCAL"}
+
+    def test_kvm_lost_is_named_before_what_depends_on_it(self) -> None:
+        plan = kbuild.plan_config(HOST_ARCH)
+        lost, _ = kbuild.judge_config(plan, self.config_without_kvm(plan), self.all_defined)
+        self.assertEqual(lost[0], "CONFIG_KVM=y (got not set)")
+        self.assertIn("CONFIG_KVM_GUEST_MEMFD=y (got not set)", lost[1:])
+
+    def test_kvm_turned_off_by_the_user_is_the_root(self) -> None:
+        # Issue 27 item 9: this named CONFIG_KVM_GUEST_MEMFD, an option
+        # that only followed KVM out.
+        plan = kbuild.plan_config(HOST_ARCH, ["# CONFIG_KVM is not set"])
+        lost, _ = kbuild.judge_config(plan, self.config_without_kvm(plan), self.all_defined)
+        self.assertEqual(lost[0], "CONFIG_KVM=y (got not set: --kconfig-add asked for that)")
+        self.assertIn("CONFIG_KVM_GUEST_MEMFD=y (got not set)", lost[1:])
+
+    def test_no_kvm_is_never_testable(self) -> None:
+        # Nothing else lost: still nothing to test.
+        plan = kbuild.plan_config(HOST_ARCH, ["# CONFIG_KVM is not set"])
+        actual = {**plan.suite_wants(), "CONFIG_KVM": "n"}
+        lost, _ = kbuild.judge_config(plan, actual, self.all_defined)
+        self.assertEqual(lost, ["CONFIG_KVM=y (got not set: --kconfig-add asked for that)"])
+
+    def test_what_the_user_changed_comes_first(self) -> None:
+        with tempfile.TemporaryDirectory() as d:
+            frag = Path(d, "local.config")
+            frag.write_text("# CONFIG_CGROUPS is not set\n")
+            plan = kbuild.plan_config(HOST_ARCH, ["CONFIG_X=y"], [str(frag)])
+            actual = {n: v for n, v in plan.wanted().items() if n not in ("CONFIG_MEMCG", "CONFIG_X")}
+            lost, _ = kbuild.judge_config(plan, actual, self.all_defined)
+            self.assertEqual(lost, [f"CONFIG_CGROUPS=y (got not set: {frag} asked for that)",
+                                    "CONFIG_X=y (got not set)", "CONFIG_MEMCG=y (got not set)"])
+        # Without a loss, the user's own choices stand.
+        lost, _ = kbuild.judge_config(plan, {**actual, "CONFIG_MEMCG": "y", "CONFIG_X": "y"}, self.all_defined)
+        self.assertEqual(lost, [])
 
     def test_tree_symbols(self) -> None:
         with tempfile.TemporaryDirectory() as d:
@@ -297,7 +346,9 @@ class BuildTest(unittest.TestCase):
             self.build()
         self.assertIn("failed", e.exception.reason)
         self.assertIn(kbuild.BUILD_LOG, e.exception.reason)
-        self.assertIn("kernel/fork.c:42:1: error", e.exception.reason)
+        self.assertIn("kernel/fork.c:42:1: error", str(e.exception))
+        # The reason alone is one line, for the reports.
+        self.assertNotIn("\n", e.exception.reason)
 
     def test_lost_option_is_named(self) -> None:
         with self.assertRaises(BuildError) as e:
@@ -306,6 +357,13 @@ class BuildTest(unittest.TestCase):
         # No stamp: the next build configures again instead of trusting it.
         out = kbuild.build_dir_for(str(self.tree), HOST_ARCH, str(self.cache))
         self.assertFalse((out / kbuild.STAMP).exists())
+
+    def test_kvm_turned_off_names_kvm(self) -> None:
+        # Issue 27 item 9: the error named CONFIG_KVM_GUEST_MEMFD.
+        with self.assertRaises(BuildError) as e:
+            self.build(extra_options=["# CONFIG_KVM is not set"])
+        self.assertIn("lacks what the suite needs: CONFIG_KVM=y (got not set: --kconfig-add asked for that)",
+                      e.exception.reason)
 
     def test_option_the_tree_lacks_is_only_reported(self) -> None:
         built = self.build(extra_options=["CONFIG_UNMET_OLD_FEATURE=y"])
@@ -320,7 +378,7 @@ class BuildTest(unittest.TestCase):
     def test_cli_exit_codes(self) -> None:
         with contextlib.redirect_stderr(io.StringIO()) as err, contextlib.redirect_stdout(io.StringIO()) as out:
             self.cli_exit_codes()
-        self.assertIn(kbuild.ARCHES[HOST_ARCH]["image"], out.getvalue())
+        self.assertIn(IMAGE, out.getvalue())
         self.assertIn("cannot test", err.getvalue())
         self.assertIn("want one CONFIG_NAME=VALUE", err.getvalue())
 
@@ -331,6 +389,108 @@ class BuildTest(unittest.TestCase):
         self.assertEqual(kbuild.main(["--tree", str(self.tree), "--arch", HOST_ARCH, "--nice", "0"] + env_cache), 125)
         self.assertEqual(kbuild.main(["--tree", str(self.tree), "--arch", HOST_ARCH,
                                       "--kconfig-add", "bad line"] + env_cache), 2)
+
+
+def gone(pid: int) -> bool:
+    """pid has exited (a zombie nobody reaped yet counts as gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except OSError:
+        return True
+
+
+def wait_for(check: Any, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.05)
+    return bool(check())
+
+
+def check_child_dies_with_parent(test: unittest.TestCase, parent: subprocess.Popen[bytes],
+                                 pids_file: Path, sig: int, what: str) -> None:
+    """Once the child (which writes its pid to pids_file) runs, send sig
+    to parent: the child must be gone within 5 s."""
+    def pids() -> list[int]:
+        return [int(x) for x in (pids_file.read_text() if pids_file.exists() else "").split()]
+    test.assertTrue(wait_for(pids, 20), f"{what} never started")
+    child = pids()[0]
+    parent.send_signal(sig)
+    parent.wait(timeout=20)
+    test.assertTrue(wait_for(lambda: gone(child), 5),
+                    f"{what} (pid {child}) still running 5 s after its parent got signal {sig}")
+
+
+class MakeChildTest(unittest.TestCase):
+    """python3 -m kvmc.kbuild with a stand-in make on PATH that records
+    its pid and sleeps: make must not outlive the build, however it ends,
+    and two builds of one tree take turns."""
+
+    def setUp(self) -> None:
+        self.tmp = tempfile.TemporaryDirectory()
+        root = Path(self.tmp.name)
+        self.tree = fake_tree(root, suite_symbols())
+        self.pids = root / "make.pids"
+        bin_dir = root / "bin"
+        bin_dir.mkdir()
+        # Sleeps for a minute, or as long as the test says and then fails
+        # (the build ends there).
+        make = bin_dir / "make"
+        make.write_text(f'#!/bin/sh\necho $$ >> {self.pids}\n'
+                        f'[ -z "$FAKE_MAKE_SLEEP" ] || {{ sleep "$FAKE_MAKE_SLEEP"; exit 2; }}\n'
+                        f'exec sleep 60\n')
+        make.chmod(0o755)
+        self.env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}",
+                    "PYTHONPATH": str(kbuild.HERE.parent)}
+        self.argv = [sys.executable, "-m", "kvmc.kbuild", "--tree", str(self.tree), "--arch", HOST_ARCH,
+                     "--nice", "0", "--cache", str(root / "cache")]
+        self.started: list[subprocess.Popen[bytes]] = []
+
+    def tearDown(self) -> None:
+        for p in self.started:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+            if p.stderr:
+                p.stderr.close()
+        for pid in self.make_pids():
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        self.tmp.cleanup()
+
+    def make_pids(self) -> list[int]:
+        text = self.pids.read_text() if self.pids.exists() else ""
+        return [int(x) for x in text.split()]
+
+    def start(self, sleep: str = "") -> subprocess.Popen[bytes]:
+        p = subprocess.Popen(self.argv, env={**self.env, "FAKE_MAKE_SLEEP": sleep},
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.started.append(p)
+        return p
+
+    def killed_parent_leaves_no_make(self, sig: int) -> None:
+        check_child_dies_with_parent(self, self.start(), self.pids, sig, "make")
+
+    def test_sigterm_stops_make(self) -> None:
+        self.killed_parent_leaves_no_make(signal.SIGTERM)
+
+    def test_sigkill_stops_make(self) -> None:
+        # Through the parent-death signal: nothing of the build runs then.
+        self.killed_parent_leaves_no_make(signal.SIGKILL)
+
+    def test_second_build_of_a_tree_waits_and_says_so(self) -> None:
+        first = self.start("2")
+        self.assertTrue(wait_for(lambda: self.make_pids(), 20), "make never started")
+        second = self.start("0")
+        _, err = second.communicate(timeout=60)
+        first.communicate(timeout=60)
+        out = kbuild.build_dir_for(str(self.tree), HOST_ARCH, str(Path(self.tmp.name) / "cache"))
+        self.assertIn(f"waiting for another build of {self.tree} in {out}", err.decode())
+        # One after the other, each ending with its make's failure.
+        self.assertEqual((first.returncode, second.returncode), (125, 125))
+        self.assertEqual(len(self.make_pids()), 2)
 
 
 if __name__ == "__main__":

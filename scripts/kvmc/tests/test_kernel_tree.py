@@ -6,9 +6,11 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import tempfile
 import unittest
+from unittest import mock
 from pathlib import Path
 
 from kvmc import kernel_tree
@@ -72,6 +74,114 @@ class RepositoryTest(unittest.TestCase):
         self.assertEqual((path / "virt/kvm/kvm_main.c").read_text(), "int kvm_changed;\n")
         # The unpacked tree is never touched.
         self.assertEqual((self.source / "virt/kvm/kvm_main.c").read_text(), "int kvm;\n")
+
+    # ---- item 17: no half worktree is ever reused -----------------------------
+    def assert_whole(self, path: Path) -> None:
+        self.assertEqual((path / "virt/kvm/kvm_main.c").read_text(), "int kvm;\n")
+        self.assertEqual(kernel_tree.half_made(path), "")
+        status = subprocess.run(["git", "-C", str(path), "status", "--porcelain"], check=True,
+                                stdout=subprocess.PIPE, text=True).stdout
+        self.assertEqual(status, "")
+        listed = subprocess.run(["git", "-C", str(path), "worktree", "list", "--porcelain"], check=True,
+                                stdout=subprocess.PIPE, text=True).stdout
+        self.assertIn(f"worktree {path}\n", listed)
+        # Nothing of the temporary checkout is left next to it.
+        self.assertEqual([p.name for p in path.parent.iterdir() if kernel_tree.MAKING in p.name], [])
+
+    def test_made_aside_and_moved_into_place(self) -> None:
+        path = kernel_tree.worktree("demo", self.cache, source=self.source)
+        self.assert_whole(path)
+        admin = Path((path / ".git").read_text().split(":", 1)[1].strip())
+        self.assertEqual(Path((admin / "gitdir").read_text().strip()), path / ".git")
+
+    def test_half_worktree_without_git_file_is_made_again(self) -> None:
+        git_dir = kernel_tree.linux_git(self.cache, source=self.source)
+        path = git_dir.with_suffix("") / "demo"
+        # git made the directory and checked out the first files, then died.
+        path.mkdir(parents=True)
+        (path / "Makefile").write_text("# the top Makefile\n")
+        said: list[str] = []
+        self.assertEqual(kernel_tree.worktree("demo", self.cache, source=self.source, log=said.append), path)
+        self.assert_whole(path)
+        # Not git's own half checkout: kept aside, not deleted, and said.
+        (aside,) = path.parent.glob("demo.set-aside-*")
+        self.assertEqual((aside / "Makefile").read_text(), "# the top Makefile\n")
+        self.assertTrue(any(f"moved to {aside}" in m for m in said), said)
+
+    def test_empty_directory_is_made_again(self) -> None:
+        git_dir = kernel_tree.linux_git(self.cache, source=self.source)
+        path = git_dir.with_suffix("") / "demo"
+        path.mkdir(parents=True)
+        self.assertEqual(kernel_tree.worktree("demo", self.cache, source=self.source), path)
+        self.assert_whole(path)
+        self.assertEqual(list(path.parent.glob("demo.set-aside-*")), [])
+
+    def test_half_worktree_pointing_nowhere_is_made_again(self) -> None:
+        path = kernel_tree.worktree("demo", self.cache, source=self.source)
+        admin = Path((path / ".git").read_text().split(":", 1)[1].strip())
+        subprocess.run(["rm", "-rf", str(admin)], check=True)
+        (path / "virt/kvm/kvm_main.c").unlink()
+        (path / "mine.c").write_text("the user's\n")
+        self.assertEqual(kernel_tree.worktree("demo", self.cache, source=self.source), path)
+        self.assert_whole(path)
+        (aside,) = path.parent.glob("demo.set-aside-*")
+        self.assertEqual((aside / "mine.c").read_text(), "the user's\n")
+
+    def test_worktree_of_a_moved_cache_is_reconnected(self) -> None:
+        path = kernel_tree.worktree("demo", self.cache, source=self.source)
+        (path / "virt/kvm/kvm_main.c").write_text("int kvm_changed;\n")
+        moved = self.cache.with_name("moved")
+        self.cache.rename(moved)
+        again = kernel_tree.worktree("demo", moved, source=self.source)
+        self.assertEqual(again, moved / path.relative_to(self.cache))
+        self.assertEqual((again / "virt/kvm/kvm_main.c").read_text(), "int kvm_changed;\n")
+        self.assertEqual(kernel_tree.half_made(again), "")
+
+    def test_interrupted_checkout_is_made_again(self) -> None:
+        path = kernel_tree.worktree("demo", self.cache, source=self.source)
+        admin = Path((path / ".git").read_text().split(":", 1)[1].strip())
+        # What a killed `git worktree add` leaves: its lock, a partial checkout.
+        (admin / "locked").write_text("initializing")
+        (path / "virt/kvm/kvm_main.c").unlink()
+        self.assertEqual(kernel_tree.worktree("demo", self.cache, source=self.source), path)
+        self.assert_whole(path)
+
+    def test_half_made_says_why(self) -> None:
+        path = kernel_tree.worktree("demo", self.cache, source=self.source)
+        admin = Path((path / ".git").read_text().split(":", 1)[1].strip())
+        (admin / "locked").write_text("initializing")
+        self.assertIn("did not finish (locked: initializing)", kernel_tree.half_made(path))
+        subprocess.run(["rm", "-rf", str(admin)], check=True)
+        self.assertIn("which does not exist", kernel_tree.half_made(path))
+        (path / ".git").unlink()
+        self.assertIn("no .git file", kernel_tree.half_made(path))
+
+    def test_leftover_temporary_checkout_is_removed(self) -> None:
+        git_dir = kernel_tree.linux_git(self.cache, source=self.source)
+        left = git_dir.with_suffix("") / f".demo{kernel_tree.MAKING}abc123"
+        left.mkdir(parents=True)
+        (left / "Makefile").write_text("half\n")
+        path = kernel_tree.worktree("demo", self.cache, source=self.source)
+        self.assertFalse(left.exists())
+        self.assert_whole(path)
+
+    def test_cache_is_common_cache_root(self) -> None:
+        # KVMC_CACHE=relative names the same place from anywhere (one
+        # resolver, kvmc.common.cache_root, not a copy of it here).
+        with mock.patch.dict(os.environ, {"KVMC_CACHE": "rel-cache"}):
+            cwd = os.getcwd()
+            os.chdir(self.tmp.name)
+            try:
+                git_dir = kernel_tree.linux_git(source=self.source)
+            finally:
+                os.chdir(cwd)
+        self.assertEqual(git_dir, Path(self.tmp.name, "rel-cache", "linux-git", "7.3.4-1~bpo13+1.git"))
+        self.assertFalse(hasattr(kernel_tree, "default_cache"))
+
+    def test_name_stays_inside_the_cache(self) -> None:
+        for bad in ("../x", ".hidden", ""):
+            with self.assertRaises(kernel_tree.TreeError):
+                kernel_tree.worktree(bad, self.cache, source=self.source)
 
 
 if __name__ == "__main__":

@@ -1,19 +1,24 @@
 # SPDX-License-Identifier: GPL-2.0
 """Unit tests of kvmc.soak's pure parts: options, dealing runs to clones,
-comparing verdicts, a run's reason, and finding leftovers in a fake tree.
+comparing verdicts, a run's reason and counts (from its results), finding
+leftovers in a fake tree, and what the soak may remove in its --out.
 
     cd scripts && python3 -m unittest kvmc.tests.test_soak
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import shutil
+import signal
 import tempfile
 import unittest
 from collections import Counter
+from unittest import mock
 
-from kvmc import soak
+from kvmc import common, soak
 from kvmc.soak import Leftover, Outcome, Proc, RunSpec
 
 DATA = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "test_data")
@@ -24,6 +29,7 @@ class OptionsTest(unittest.TestCase):
         o = soak.parse_args(["-n", "4", "--parallel=2", "--arch", "arm64", "-t", "m1_*", "--vm",
                              "--limit", "60"])
         self.assertEqual((o.n, o.parallel, o.clones, o.limit), (4, 2, 0, 60))
+        self.assertEqual((o.cache, o.cold_cache, o.keep), ("", False, False))
         self.assertEqual(o.run_args, ["--arch", "arm64", "-t", "m1_*", "--vm"])
 
     def test_a_value_of_run_tests_is_not_taken_for_a_soak_option(self) -> None:
@@ -31,9 +37,27 @@ class OptionsTest(unittest.TestCase):
         self.assertEqual(o.run_args, ["-t", "--keep"])
         self.assertFalse(o.keep)
 
+    def test_the_runs_arguments_keep_their_order(self) -> None:
+        # run_tests.sh takes the last of --native and --kernel: the order
+        # of its options with and without a value is theirs.
+        o = soak.parse_args(["--kernel", "/k", "-n", "3", "--native", "--arch=arm64", "--keep",
+                             "-t", "-n", "-v"])
+        self.assertEqual(o.run_args, ["--kernel", "/k", "--native", "--arch", "arm64", "-t", "-n", "-v"])
+        self.assertEqual((o.n, o.keep), (3, True))
+
+    def test_help_exits_0(self) -> None:
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out), self.assertRaises(SystemExit) as cm:
+            soak.parse_args(["-h"])
+        self.assertEqual(cm.exception.code, 0)
+        for flag in ("-n N", "--parallel P", "--clones C", "--cold-cache", "--cache DIR", "--out DIR",
+                     "--limit S", "--keep"):
+            self.assertIn(flag, out.getvalue())
+
     def test_usage_errors(self) -> None:
-        for argv, text in ((["-n", "0"], "-n needs a positive whole number, not '0'"),
-                           (["--parallel"], "option --parallel needs a value"),
+        for argv, text in ((["-n", "0"], "argument -n: needs a positive whole number, not '0'"),
+                           (["--limit=1s"], "argument --limit: needs a positive whole number, not '1s'"),
+                           (["--parallel"], "argument --parallel: expected one argument"),
                            (["-n", "1", "--clones", "2"], "-n 1 is fewer runs than --clones 2"),
                            (["-o", "x"], "each run's results go to OUT/<i>"),
                            (["-l"], "a soak runs the tests"),
@@ -108,22 +132,61 @@ class VerdictsTest(unittest.TestCase):
 
 
 class ReasonTest(unittest.TestCase):
-    def test_the_fetchers_message_and_the_runners_last_word(self) -> None:
-        err = "\n".join(["run_tests.sh: building arm64 tests",
-                         "debian.sh: updating private package lists for trixie-backports",
-                         "debian.sh: could not download linux-image-7.3.4+deb13-arm64=7.3.4-1~bpo13+1",
-                         "run_tests.sh: arm64: build failed (whole log: build/arm64.build.log)",
-                         "run_tests.sh: arm64: 0 passed, 0 failed, 0 skipped (results in x)",
-                         "0 passed, 0 failed, 0 skipped"])
-        self.assertEqual(soak.reason(err, 125),
-                         "debian.sh: could not download linux-image-7.3.4+deb13-arm64=7.3.4-1~bpo13+1; "
-                         "run_tests.sh: arm64: build failed (whole log: build/arm64.build.log)")
-        self.assertEqual(soak.reason(err, 0), "")
-        self.assertEqual(soak.summary_line(err), "0 passed, 0 failed, 0 skipped")
+    """A run's counts and why it did not pass come from its results
+    directory, not from run_tests.sh's messages."""
+
+    def setUp(self) -> None:
+        self.tmp = tempfile.mkdtemp()
+
+    def tearDown(self) -> None:
+        shutil.rmtree(self.tmp)
+
+    def arch_dir(self, arch: str, ktap: str = "", untestable: str = "") -> str:
+        d = os.path.join(self.tmp, "1", arch)
+        os.makedirs(d)
+        if ktap:
+            shutil.copy(os.path.join(DATA, ktap), os.path.join(d, "results.ktap"))
+        if untestable:
+            with open(os.path.join(d, "untestable"), "w") as f:
+                f.write(untestable + "\n")
+        return os.path.join(self.tmp, "1")
+
+    def test_counts_and_reason_from_the_results_not_the_messages(self) -> None:
+        run = self.arch_dir("arm64", "vm_died.ktap", untestable="the test VM stopped")
+        # Messages that would mislead a reader of stderr: neither counts
+        # nor a reason are taken from them.
+        err = "run_tests.sh: arm64: booting\n9 passed, 9 failed, 9 skipped\n"
+        self.assertEqual(soak.summary_line(run), "1 passed, 1 failed, 0 skipped")
+        self.assertEqual(soak.reason(run, err, 125), "arm64: not tested: the test VM stopped")
+        self.assertEqual(soak.reason(run, err, 0), "")
+        self.assertFalse(soak.crashed(err, 125, run))
+
+    def test_the_tests_that_failed(self) -> None:
+        run = self.arch_dir("arm64", "crash_after_pass.ktap")
+        self.assertEqual(soak.summary_line(run), "3 passed, 1 failed, 0 skipped")
+        self.assertEqual(soak.reason(run, "", 1), "failed: arm64 bad_memslot_test")
+        self.assertFalse(soak.crashed("", 1, run))
+
+    def test_no_results_no_summary(self) -> None:
+        run = os.path.join(self.tmp, "1")
+        self.assertEqual(soak.summary_line(run), "")
+        self.assertEqual(soak.reason(run, "soak: x\nrun_tests.sh: unknown option '--bogus'\n", 2),
+                         "run_tests.sh: unknown option '--bogus'")
 
     def test_a_traceback_is_a_crash(self) -> None:
+        run = os.path.join(self.tmp, "1")
         err = "Traceback (most recent call last):\n  File \"x\", line 1\nKeyError: 'arm64'\n"
-        self.assertEqual(soak.reason(err, 1), "crashed: KeyError: 'arm64'")
+        self.assertEqual(soak.reason(run, err, 1), "crashed: KeyError: 'arm64'")
+        self.assertTrue(soak.crashed(err, 1, run))
+
+    def test_exit_1_without_a_failed_test_is_a_crash(self) -> None:
+        passed = os.path.join(self.tmp, "1", "arm64")
+        os.makedirs(passed)
+        with open(os.path.join(passed, "results.ktap"), "w") as f:
+            f.write("TAP version 13\n1..1\nok 1 control_test\n")
+        self.assertTrue(soak.crashed("", 1, os.path.join(self.tmp, "1")))
+        self.assertTrue(soak.crashed("", 1, os.path.join(self.tmp, "no-results")))
+        self.assertFalse(soak.crashed("", 0, os.path.join(self.tmp, "1")))
 
     def test_soak_exit_status(self) -> None:
         def out(rc: int | None, crashed: bool = False) -> Outcome:
@@ -191,6 +254,103 @@ class LeftoversTest(unittest.TestCase):
         self.assertEqual([x.pid for x in got], [10, 12, 14, 16, 17])
         self.assertEqual(got[0], Leftover(
             "process", "10 qemu-system-aarch64 -initrd /top/build/arm64/run.arm64.500/initrd.cpio", 10))
+
+
+class OutDirTest(unittest.TestCase):
+    """--out: the soak removes only what it made (issue 27 item 1)."""
+
+    def setUp(self) -> None:
+        self.tmp = tempfile.mkdtemp()
+        self.handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+
+    def tearDown(self) -> None:
+        for sig, handler in self.handlers.items():
+            signal.signal(sig, handler)
+        shutil.rmtree(self.tmp)
+
+    def soak(self, out: str) -> tuple[int, str]:
+        """The soak's main with its runs left out (no run_tests.sh starts)."""
+        err = io.StringIO()
+        with mock.patch.object(soak.Soak, "run_all"), \
+                mock.patch.object(soak.Soak, "leftovers", return_value=[]), \
+                contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
+            rc = soak.main(["-n", "1", "--out", out, "--arch", "arm64"])
+        return rc, err.getvalue()
+
+    def write(self, path: str, text: str = "x\n") -> None:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w") as f:
+            f.write(text)
+
+    def test_a_users_directory_is_refused_and_left_alone(self) -> None:
+        mine = os.path.join(self.tmp, "home")
+        self.write(os.path.join(mine, "thesis.tex"))
+        self.write(os.path.join(mine, "1", "notes"))
+        rc, err = self.soak(mine)
+        self.assertEqual(rc, 2)
+        self.assertIn(f"--out {mine}: a directory the soak did not make", err)
+        self.assertEqual(sorted(os.listdir(mine)), ["1", "thesis.tex"])
+        self.assertTrue(os.path.isfile(os.path.join(mine, "1", "notes")))
+
+    def test_a_file_or_a_symlink_is_refused(self) -> None:
+        self.write(os.path.join(self.tmp, "file"))
+        os.symlink(self.tmp, os.path.join(self.tmp, "link"))
+        for name, text in (("file", "not a directory"), ("link", "a symbolic link")):
+            with self.subTest(name=name):
+                rc, err = self.soak(os.path.join(self.tmp, name))
+                self.assertEqual(rc, 2)
+                self.assertIn(text, err)
+        self.assertTrue(os.path.isfile(os.path.join(self.tmp, "file")))
+
+    def test_a_soaks_directory_is_reused_and_only_its_runs_removed(self) -> None:
+        out = os.path.join(self.tmp, "new", "soak")
+        self.assertEqual(self.soak(out)[0], 0)
+        self.assertTrue(os.path.isfile(os.path.join(out, soak.MARKER)))
+        # What an earlier soak's runs left, and a file of the user's.
+        self.write(os.path.join(out, "1", "arm64", "results.ktap"))
+        self.write(os.path.join(out, "7.log"))
+        self.write(os.path.join(out, "readme.txt"))
+        rc, err = self.soak(out)
+        self.assertEqual(rc, 0)
+        self.assertEqual(sorted(os.listdir(out)), [soak.MARKER, "readme.txt"])
+        self.assertIn("left as it was (not a soak's): readme.txt", err)
+
+    def test_an_empty_directory_is_taken(self) -> None:
+        out = os.path.join(self.tmp, "empty")
+        os.makedirs(out)
+        self.assertEqual(self.soak(out)[0], 0)
+        self.assertTrue(os.path.isfile(os.path.join(out, soak.MARKER)))
+
+
+class ChildrenTest(unittest.TestCase):
+    """The runs are kvmc.common's registered children, and its Interrupted
+    is the soak's: every way out of the soak stops them."""
+
+    def setUp(self) -> None:
+        self.tmp = tempfile.mkdtemp()
+
+    def tearDown(self) -> None:
+        common.stop_all()
+        shutil.rmtree(self.tmp)
+
+    def test_no_interrupted_of_its_own(self) -> None:
+        self.assertIs(getattr(soak, "Interrupted", common.Interrupted), common.Interrupted)
+
+    def test_a_run_is_stopped_by_common_stop_all(self) -> None:
+        top = os.path.join(self.tmp, "top")
+        os.makedirs(top)
+        script = os.path.join(top, "run_tests.sh")
+        with open(script, "w") as f:
+            f.write("#!/bin/sh\nexec sleep 60\n")
+        os.chmod(script, 0o755)
+        o = soak.Options(n=1, out=os.path.join(self.tmp, "out"))
+        os.makedirs(o.out)
+        s = soak.Soak(o, self.tmp, [top], "")
+        s.start(RunSpec(1, 0, top, os.path.join(o.out, "1")))
+        p = s.running[1][1]
+        self.assertIsNone(p.poll())
+        common.stop_all()
+        self.assertIsNotNone(p.poll(), "the run outlived kvmc.common.stop_all")
 
 
 if __name__ == "__main__":
