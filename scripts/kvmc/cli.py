@@ -1,11 +1,17 @@
 # SPDX-License-Identifier: GPL-2.0
 """run_tests.sh: run the kvm-contract conformance tests against a real KVM.
 
-Exit status: 0 no test failed, 1 a test failed, 2 bad usage (a report
-path that cannot be written, a baseline line that cannot be parsed),
-125 a kernel could not be tested (no boot, no /dev/kvm, a missing tool, a
-report that could not be written after all), 128+N on signal N (130
-SIGINT, 143 SIGTERM, 129 SIGHUP).
+Exit status: 0 no test failed, 1 a test failed, 2 bad usage, found
+before anything is built or booted where it can be (an unknown option, a
+time limit out of its range, a results directory or report path that
+cannot be written, a baseline line that cannot be parsed, a --kernel that
+is a directory or device, a --build directory that is no clean kernel
+tree, a -t that matches no test of the build) and, after the run, a
+--write-baseline that would drop lines of an existing baseline without
+--force; 125 a kernel could not be tested (no boot, no /dev/kvm, a
+missing tool, a file that is no kernel image, results or a report that
+could not be written after all: the JSON report records the same
+status), 128+N on signal N (130 SIGINT, 143 SIGTERM, 129 SIGHUP).
 """
 
 from __future__ import annotations
