@@ -205,14 +205,6 @@ VALUE_FLAGS: set[str] = {o for a in make_parser()._actions if a.nargs is None an
                          for o in a.option_strings}
 
 
-def usage() -> str:
-    """-h: every option."""
-    return make_parser().format_help()
-
-
-USAGE = usage()
-
-
 @dataclass
 class Options:
     s: Settings = field(default_factory=Settings)
