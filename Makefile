@@ -182,6 +182,23 @@ $(MULTICALL): $(TEST_OBJS) $(OUT)/obj/lib/multicall.o $(LIB_OBJS)
 $(TESTS): $(MULTICALL)
 	ln -sfn $(notdir $(MULTICALL)) $@
 
+# Every test's full name, as the binaries' --names prints them, read from
+# the preprocessed sources (scripts/kvmc/testnames.py), one list per test
+# file, made again when its object is: known on a host that cannot run
+# another architecture's binaries, so that run_tests.sh refuses a -t that
+# matches no test before it boots anything.
+$(OUT)/obj/%.names: %.cpp $(OUT)/obj/%.o scripts/kvmc/testnames.py
+	$(TARGET_CXX) -E -P $(COMMON_CXXFLAGS) $(UAPI_FLAGS) $(HARNESS_FLAGS) -DKVMC_TEST_ENTRY=kvmc_test_$(notdir $*) \
+		-D_fixture_global=kvmc_fixture_global_$(notdir $*) -o $@.i $<
+	(cd scripts && python3 -m kvmc.testnames) < $@.i > $@.tmp
+	@rm -f $@.i
+	@mv $@.tmp $@
+
+$(OUT)/tests/kvm-contract-names.txt: $(TEST_OBJS:.o=.names)
+	@mkdir -p $(@D)
+	cat $^ > $@.tmp
+	@mv $@.tmp $@
+
 # ---- the oracle's unit tests: always for the build machine ---------------
 UNIT_LIB_SRCS := lib/names.cpp lib/oracle.cpp lib/health.cpp lib/record.cpp
 UNIT_SRCS := $(wildcard tests/unit/*.cpp)
@@ -209,7 +226,7 @@ define write_if_changed
 	@if cmp -s $(1).tmp $(1); then rm $(1).tmp; else mv $(1).tmp $(1); fi
 endef
 
-all: $(TESTS)
+all: $(TESTS) $(OUT)/tests/kvm-contract-names.txt
 	$(call write_if_changed,$(OUT)/tests/kvm-contract-list.txt,$(patsubst $(OUT)/tests/%,%,$(TESTS)))
 
 # A kselftest install tree, as "make -C tools/testing/selftests install"

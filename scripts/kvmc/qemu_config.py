@@ -17,6 +17,7 @@ with KVM's shadow MMU) is the same data with a field changed.
 from __future__ import annotations
 
 import string
+import zlib
 from dataclasses import dataclass, field
 
 
@@ -106,6 +107,13 @@ class QemuConfig:
             return f"cannot read it: {e.strerror}"
         if not head:
             return "it is empty"
+        if head[:2] == b"\x1f\x8b":
+            # A compressed Image (Image.gz) is judged by what it holds.
+            head = gunzip_head(path)
+            if not head:
+                return f"a gzip file that does not decompress to a kernel: not a kernel image for {self.build_arch}"
+            if head[:2] == b"\x1f\x8b":
+                return f"a gzip file inside a gzip file: not a kernel image for {self.build_arch}"
         if any(head[off:off + len(magic)] == magic for off, magic in self.image_magic):
             return ""
         if head[:4] == b"\x7fELF" and len(head) >= 20:
@@ -136,3 +144,22 @@ class QemuConfig:
         if append:
             cmdline += " " + append
         return [self.qemu, *args, "-kernel", kernel, "-initrd", initrd, "-append", cmdline]
+
+
+def gunzip_head(path: str, size: int = 4096) -> bytes:
+    """The first size bytes of a gzip file's content, or b"" when it does
+    not decompress."""
+    d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    out = b""
+    try:
+        with open(path, "rb") as f:
+            while len(out) < size:
+                chunk = f.read(65536)
+                if not chunk:
+                    break
+                out += d.decompress(chunk, size - len(out))
+                if d.eof:
+                    break
+    except (OSError, zlib.error):
+        return b""
+    return out[:size]
