@@ -19,17 +19,14 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
-import json
 import os
 import re
-import signal
 import stat
 import subprocess
 import sys
 import tempfile
 import threading
 from dataclasses import dataclass, field
-from types import FrameType
 from typing import Any, Callable, NoReturn
 
 from . import TOP, baseline as bl, common, debian, report, results, testnames
@@ -38,7 +35,7 @@ from .qemu_config import QemuConfig
 from .qemu_configs import CONFIGS, DEFAULT, host_arch
 from .results import Run
 from .common import call, spawn
-from .runner import (Lock, Prepared, Settings, Untestable, clone_lock, deps, own_tests, prepare,
+from .runner import (lock, Prepared, Settings, Untestable, clone_lock, deps, own_tests, prepare,
                      remove_scratch, run_native, run_vm, say)
 
 SHORT_USAGE = """\
@@ -436,20 +433,10 @@ def preflight(o: Options) -> None:
 
 
 # ---- signals ----------------------------------------------------------------
-def on_signal(signum: int, frame: FrameType | None) -> None:
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, signal.SIG_IGN)
-    try:
-        say("interrupted: stopping")
-    except OSError:
-        pass
-    common.stop_all()
+def on_signal(signum: int) -> None:
+    """What a stop signal does before common.exit_on_signals ends the run."""
+    say("interrupted: stopping")
     remove_scratch()
-    try:
-        sys.stdout.flush()
-    except OSError:
-        pass
-    os._exit(128 + signum)
 
 
 # ---- output -----------------------------------------------------------------
@@ -635,8 +622,7 @@ def own_runner_tests() -> Test:
 
 # ---- main ---------------------------------------------------------------------
 def main(argv: list[str]) -> int:
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, on_signal)
+    common.exit_on_signals(on_signal)
     env = dict(os.environ)
     try:
         o = parse_args(argv, env)
@@ -656,7 +642,7 @@ def main(argv: list[str]) -> int:
             return code
     os.makedirs(s.results, exist_ok=True)
     try:
-        with Lock(os.path.join(s.results, ".lock"), f"using {s.results} to finish"):
+        with lock(os.path.join(s.results, ".lock"), f"using {s.results} to finish"):
             return run_all(o, entries)
     finally:
         remove_scratch()
@@ -701,7 +687,7 @@ def untestable_build(o: Options, reason: str) -> int:
     REASON, in every report; 125."""
     s = o.s
     os.makedirs(s.results, exist_ok=True)
-    with Lock(os.path.join(s.results, ".lock"), f"using {s.results} to finish"):
+    with lock(os.path.join(s.results, ".lock"), f"using {s.results} to finish"):
         return run_all(o, [], f"--build {o.build_tree}: {reason}")
 
 
@@ -776,7 +762,7 @@ def run_all(o: Options, entries: list[bl.Entry], untestable: str = "") -> int:
             say(line)
     if why:
         say(why)
-    print(f"{c.passed} passed, {c.failed} failed, {c.skipped} skipped", file=sys.stderr, flush=True)
+    print(results.closing_line(runs), file=sys.stderr, flush=True)
     return code
 
 
@@ -791,7 +777,7 @@ def write_reports(o: Options, runs: list[Run], code: int, why: str) -> tuple[int
                        ("json", o.json)):
         if not path:
             continue
-        text = report.render(kind, runs, title, o.s.pattern)
+        text = report.render(kind, runs, title, o.s.pattern, code)
         if kind == "baseline" and not o.force:
             lost = baseline_lines_lost(path, text)
             if lost:
@@ -803,8 +789,6 @@ def write_reports(o: Options, runs: list[Run], code: int, why: str) -> tuple[int
                 if code != 125:
                     code, why = 2, why or "the baseline was not written"
                 continue
-        if kind == "json":
-            text = with_exit_code(text, code)
         try:
             common.write_atomic(path, text)
             say(f"{kind} written to {path}")
@@ -814,14 +798,6 @@ def write_reports(o: Options, runs: list[Run], code: int, why: str) -> tuple[int
                 code = 125
             why = why or "a report could not be written"
     return code, why
-
-
-def with_exit_code(json_text: str, code: int) -> str:
-    """The JSON report with the run's exit status as it ends (a report
-    written before may have failed after the verdicts were counted)."""
-    doc = json.loads(json_text)
-    doc["exit_code"] = code
-    return json.dumps(doc, indent=1) + "\n"
 
 
 def baseline_lines_lost(path: str, new_text: str) -> list[str]:

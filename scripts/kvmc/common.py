@@ -144,6 +144,25 @@ def raise_on_signals(signals: Sequence[int] = STOP_SIGNALS) -> None:
         signal.signal(sig, _raise_interrupted)
 
 
+def exit_on_signals(cleanup: Callable[[int], None], signals: Sequence[int] = STOP_SIGNALS) -> None:
+    """For a program whose work runs in threads (run_tests.sh runs VMs side
+    by side), where an exception in the main thread would not stop them:
+    a stop signal runs cleanup(signum), stops every registered child and
+    ends the process at once with 128 + signum."""
+    def handler(signum: int, frame: FrameType | None) -> None:
+        for sig in STOP_SIGNALS:
+            signal.signal(sig, signal.SIG_IGN)
+        try:
+            cleanup(signum)
+        finally:
+            stop_all()
+            with contextlib.suppress(OSError):
+                sys.stdout.flush()
+            os._exit(128 + signum)
+    for sig in signals:
+        signal.signal(sig, handler)
+
+
 # ---- child processes -----------------------------------------------------------
 _children: set[subprocess.Popen[bytes]] = set()
 _children_lock = threading.Lock()
@@ -252,15 +271,17 @@ def locked(path: str | os.PathLike[str], waiting: Callable[[], None]) -> Iterato
 
 
 def capture(argv: Sequence[str], timeout: float | None = None, pdeathsig: str = "KILL",
-            **kw: Any) -> subprocess.CompletedProcess[bytes]:
+            input: bytes | None = None, **kw: Any) -> subprocess.CompletedProcess[bytes]:
     """call() for a child whose output is wanted: a registered child whose
     stdout and stderr are captured (bytes), killed with its group on a
     timeout (subprocess.TimeoutExpired) or any exception."""
     kw.setdefault("stdout", subprocess.PIPE)
     kw.setdefault("stderr", subprocess.PIPE)
+    if input is not None:
+        kw["stdin"] = subprocess.PIPE
     p = spawn(argv, pdeathsig=pdeathsig, **kw)
     try:
-        out, err = p.communicate(timeout=timeout)
+        out, err = p.communicate(input=input, timeout=timeout)
     except BaseException:
         kill_group(p)
         raise

@@ -4,7 +4,7 @@ on this machine's /dev/kvm, and turn what came back into a Run."""
 
 from __future__ import annotations
 
-import fcntl
+import contextlib
 import hashlib
 import os
 import re
@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Iterator
 
 from . import TOP, debian, qemu, results
-from .common import Log, call, disown, spawn, write_atomic
+from .common import Log, call, capture, disown, locked, spawn, write_atomic
 from .console import Console
 from .ktap import Parser, Test
 from .qemu_config import QemuConfig
@@ -56,24 +56,13 @@ class Settings:
 
 
 # ---- locks and private scratch space -----------------------------------------------
-@dataclass
-class Lock:
-    path: str
-    what: str
-    fd: int = -1
-
-    def __enter__(self) -> Lock:
-        os.makedirs(os.path.dirname(self.path), exist_ok=True)
-        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            say(f"waiting for another run {self.what}")
-            fcntl.flock(self.fd, fcntl.LOCK_EX)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        os.close(self.fd)
+@contextlib.contextmanager
+def lock(path: str, what: str) -> Iterator[None]:
+    """An exclusive lock on path for the block; says so when it must wait
+    for another run (common.locked)."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with locked(path, lambda: say(f"waiting for another run {what}")):
+        yield
 
 
 _scratch: set[str] = set()
@@ -110,8 +99,8 @@ def remove_scratch() -> None:
         _scratch.discard(d)
 
 
-def clone_lock() -> Lock:
-    return Lock(os.path.join(TOP, "build", ".lock"), "in this clone to finish building")
+def clone_lock() -> contextlib.AbstractContextManager[None]:
+    return lock(os.path.join(TOP, "build", ".lock"), "in this clone to finish building")
 
 
 # ---- build ------------------------------------------------------------------------
@@ -176,12 +165,11 @@ def _cpio(root: str, dest: str) -> None:
         rel = os.path.relpath(d, root)
         names.append(rel)
         names += [os.path.join(rel, f) for f in sorted(files)]
-    with open(dest + ".tmp", "wb") as out:
-        p = subprocess.run(["cpio", "-o", "-H", "newc", "--quiet"], cwd=root,
-                           input="\n".join(names).encode() + b"\n", stdout=out)
+    p = capture(["cpio", "-o", "-H", "newc", "--quiet"], cwd=root,
+                input="\n".join(names).encode() + b"\n", stderr=None)
     if p.returncode != 0:
         raise Untestable(f"cpio failed making {dest}")
-    os.replace(dest + ".tmp", dest)
+    write_atomic(dest, p.stdout)
 
 
 def busybox_applets(busybox: str) -> list[str]:
@@ -365,8 +353,7 @@ def prepare(cfg: QemuConfig, s: Settings, run: Run, built: set[str]) -> Prepared
 
 
 def _write_lines(path: str, lines: list[str]) -> None:
-    with open(path, "w", encoding="utf-8") as f:
-        f.writelines(x + "\n" for x in lines)
+    write_atomic(path, "".join(x + "\n" for x in lines))
 
 
 def run_vm(p: Prepared, s: Settings, names: list[str]) -> None:
