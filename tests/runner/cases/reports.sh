@@ -57,7 +57,7 @@ case_hostile_console_escaped_everywhere() {
 	FAKE
 	chmod +x "$WORK/fake/qemu-system-aarch64"
 	run PATH="$WORK/fake:$PATH" -- --arch arm64 --junit "$WORK/r.xml" --json "$WORK/r.json" \
-		--report "$WORK/r.html" --write-baseline "$WORK/written.txt"
+		--report "$WORK/r.html" --write-baseline "$WORK/hostile-baseline.txt"
 	expect_rc 1
 	PYTHONPATH="$TOP/scripts" python3 - "$WORK" >> "$WORK/why" 2>&1 <<-'PY' || complain "a report took the console as markup"
 	import json, os, sys, xml.etree.ElementTree as ET
@@ -82,7 +82,7 @@ case_hostile_console_escaped_everywhere() {
 	assert "q'uo\"te|pi|pe\\uffff.w1.x" in names, names
 	js = json.load(open(os.path.join(work, "r.json"), encoding="utf-8"))
 	assert "<img src=x onerror=alert(1)>.w1.store" in {t["name"] for r in js["runs"] for t in r["tests"]}
-	entries = bl.load(os.path.join(work, "written.txt"))
+	entries = bl.load(os.path.join(work, "hostile-baseline.txt"))
 	assert not [e for e in entries if e.test == "*"], "a finding key wrote a baseline line"
 	assert [e.test for e in entries] == ["<script>alert(1)</script>.w1.load"], entries
 	PY
