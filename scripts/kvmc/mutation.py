@@ -935,7 +935,8 @@ def render_markdown(doc: dict[str, Any], catalog: list[Mutant] | None = None) ->
              "with `--catalog NAME` and published in tables of its own under it.", "",
              "Reproduce: `make mutation` (both architectures, every mutant), or",
              "`make mutation MUTATION_ARCH=arm64 MUTANTS=arm64-nisv-errno,eq-arm64-mmio-fill-order`;",
-             "directly: `cd scripts && python3 -m kvmc.mutation run --arch arm64 --mutants ...`.",
+             "directly: `cd scripts && python3 -m kvmc.mutation run --arch arm64 --mutants ...`;",
+             "a set of its own: `python3 -m kvmc.mutation run --arch all --catalog blind`.",
              "`python3 -m kvmc.mutation check` verifies that every mutant's text occurs exactly",
              "once in Debian's linux-source tree.", ""]
     studies = [s for s in doc["studies"] if s.get("runs")]
@@ -1149,7 +1150,8 @@ def run_arch(arch: str, mutants: list[Mutant], tree: Path | None, cache: Path,
     """Baseline, then every mutant: each kernel built once and booted on
     every configuration in CONFIGS (default: every configuration of ARCH,
     qemu_configs.configs_of); PROGRESS gets the run so far after each
-    mutant (so an interrupted run still leaves its table)."""
+    mutant (so an interrupted run still leaves its table).  CATALOGS
+    (the --catalog files, none for the main catalog) is recorded."""
     boot_on = config_order(configs) or list(qemu_configs.configs_of(arch))
     wrong = [c for c in boot_on if c not in qemu_configs.CONFIGS or qemu_configs.CONFIGS[c].arch.name != arch]
     if wrong:
@@ -1372,7 +1374,10 @@ def main(argv: list[str] | None = None) -> int:
         scope, heading = catalog_scope(catalog, names)
         if args.heading is not None:
             heading = " ".join(args.heading.split())
-        catalogs = list(dict.fromkeys(n.removesuffix(".toml") for n in names)) if heading else []
+        # The files run; a study other than the main catalog's names them
+        # (its "not run yet" list), the main one is every file without a heading.
+        run_files = list(dict.fromkeys(n.removesuffix(".toml") for n in names))
+        catalogs = run_files if heading else []
         select_in(scope, catalog, ids)  # unknown ids fail before any build
         boot_on = configs_for(arches, args.config)  # and configurations that do not fit
         # Read (an older format upgraded) before any build: one that is not
@@ -1398,7 +1403,7 @@ def main(argv: list[str] | None = None) -> int:
 
             run = run_arch(arch, chosen, Path(args.tree) if args.tree else None, cache,
                            not args.no_selftests, args.suite_filter, Path(args.out) / arch, log,
-                           args.worktree, publish, boot_on[arch], catalogs)
+                           args.worktree, publish, boot_on[arch], run_files)
             run = study(publish(run), heading)["runs"][arch]
             t = run["totals"]
             log(f"{arch}{f' ({heading})' if heading else ''}: suite killed {t['suite_killed']}/{t['counted']}"

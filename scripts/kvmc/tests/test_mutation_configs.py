@@ -190,6 +190,7 @@ class MultiConfig(unittest.TestCase):
                          [("", []), ("Blind set", ["blind"])])
         self.assertEqual(set(self.results()), {"shadow-only", "both-kill", "eq-control"}, "main table kept")
         self.assertEqual(list(self.results("Blind set")), ["blind-npt"])
+        self.assertEqual([s["runs"]["x86_64"]["catalogs"] for s in doc["studies"]], [[], ["blind"]])
         text = self.doc.read_text()
         self.assertIn(main_table.split("## The catalog")[0].split("## Totals")[1], text)
         blind = text.split("\n## Blind set\n")[1]
