@@ -3,17 +3,25 @@
 KVM selftests, on the same mutants of the same kernel in the same VM.
 
     python3 -m kvmc.mutation check [--tree DIR]     # every mutant applies exactly once
-    python3 -m kvmc.mutation list [--arch ARCH]
-    python3 -m kvmc.mutation run --arch arm64 [--mutants a,b] [--no-selftests]
+    python3 -m kvmc.mutation list [--arch ARCH] [--catalog NAME]
+    python3 -m kvmc.mutation run --arch arm64 [--mutants a,b] [--catalog NAME] [--config C]
+                                 [--no-selftests]
     python3 -m kvmc.mutation render                  # docs/mutation.md from docs/mutation.json
     python3 -m kvmc.mutation restore                 # undo a mutation left by a killed run
 
 The catalog is data: scripts/kvmc/mutants/*.toml (format in the README
 there).  A run works in a worktree of Debian's linux-source repository in
-the cache (kvmc.kernel_tree), builds it with kvmc.kbuild, boots each kernel
-once with ./run_tests.sh --kernel, which runs the suite and, through
-KVMC_EXTRA_TESTS, the kernel's selftests that cover the same ground, and
-puts the file back after every mutant.
+the cache (kvmc.kernel_tree), builds each kernel once with kvmc.kbuild,
+boots it with ./run_tests.sh --kernel on every configuration of its
+architecture (qemu_configs: arm64 and arm64-nested, x86_64 and
+x86_64-shadow, as make check runs them; --config restricts), which runs
+the suite and, through KVMC_EXTRA_TESTS, the kernel's selftests that
+cover the same ground, and puts the file back after every mutant.
+
+A catalog file with a top-level `heading` is a set of its own (the blind
+set): a run without --catalog leaves it out, `--catalog NAME` runs it
+(NAME.toml), and its results are published in tables of their own under
+that heading (--heading names another, e.g. "before" and "after").
 
 What the tool writes into a tree it records first (in the worktree's git
 directory: the file, the texts, a hash of the file before and after), and
@@ -23,9 +31,10 @@ left as it is and named.  Every child (make, the selftests' build,
 run_tests.sh, git) is registered with kvmc.common: a signal, an exception
 or the death of this process stops it.
 
-A mutant is killed by a side when a test of that side that passed on the
-unmutated kernel fails, errors, times out or does not run on the mutant
-(or, run with the Debian baseline, one that was XFAIL fails outright).
+A mutant is killed by a side when, on any configuration, a test of that
+side that passed on the unmutated kernel there fails, errors, times out
+or does not run on the mutant (or, run with the Debian baseline, one that
+was XFAIL fails outright); the tables name the configurations that killed.
 A mutant that does not build is reported and not counted.
 
 Standard library only; commands are argument lists.
@@ -62,6 +71,9 @@ KINDS = ("wrong-errno", "field-not-filled", "neighbour-value", "off-by-one",
 ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 FIELDS = {"id", "arch", "file", "function", "kind", "rules", "old", "new", "why",
           "equivalent", "upstream", "uncovered"}
+# Keys of a catalog file besides its mutants: the heading of a set of its
+# own, published apart from the main catalog.
+FILE_FIELDS = {"mutant", "heading"}
 REQUIRED = ("id", "arch", "file", "function", "kind", "old", "new", "why")
 
 # The kernel's own selftests run next to the suite (qemu_configs: each
@@ -74,10 +86,6 @@ SELFTEST_EXTRA = {a.name: " ".join(a.selftest_extra) for a in qemu_configs.ARCHE
 # TO MOVE: these belong with the architecture records of qemu_configs/, as
 # the selftest lists above do; kept in this one block until they move.
 #
-# The QEMU configuration each architecture's mutants run under: arm64 with
-# FEAT_NV2 and kvm-arm.mode=nested, so that the nested tests (N) run too;
-# its other tests are the plain arm64 ones.
-DEFAULT_CONFIG = {"arm64": "arm64-nested", "x86_64": "x86_64"}
 # Objects that compile a header's code, for the quick compile check.
 HEADER_OBJECTS = {
     ("include/linux/kvm_host.h", "arm64"): ["virt/kvm/kvm_main.o", "arch/arm64/kvm/mmu.o"],
@@ -93,6 +101,10 @@ RUN_TIMEOUT = 3600.0
 
 class CatalogError(ValueError):
     """A catalog file that is not a valid list of mutants."""
+
+
+class UsageError(ValueError):
+    """Options that do not go together (the user's mistake: exit 2)."""
 
 
 class ApplyError(RuntimeError):
@@ -123,12 +135,19 @@ class Mutant:
     # When the suite cannot kill it: one line on why the contract (or this
     # environment) does not cover it, printed next to it in the report.
     uncovered: str = ""
+    # Its file's heading: "" for the main catalog, else the set's own
+    # (published apart, left out of a run without --catalog).
+    heading: str = ""
 
     def arches(self) -> tuple[str, ...]:
         return ARCHES if self.arch == "both" else (self.arch,)
 
     def where(self) -> str:
         return f"{self.file}:{self.function}"
+
+    def catalog(self) -> str:
+        """Its catalog file's name, as --catalog takes it (blind for blind.toml)."""
+        return self.origin.removesuffix(".toml")
 
 
 # ---- the catalog -------------------------------------------------------------
@@ -148,9 +167,12 @@ def parse_catalog(text: str, origin: str = "catalog") -> list[Mutant]:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise CatalogError(f"{origin}: not TOML: {e}") from e
-    extra = set(data) - {"mutant"}
+    extra = set(data) - FILE_FIELDS
     if extra:
         raise CatalogError(f"{origin}: unknown top-level keys {sorted(extra)}")
+    heading = data.get("heading", "")
+    if not isinstance(heading, str) or ("heading" in data and not heading.strip()) or "\n" in heading:
+        raise CatalogError(f"{origin}: 'heading' must be one line of text")
     blocks = data.get("mutant", [])
     if not isinstance(blocks, list):
         raise CatalogError(f"{origin}: 'mutant' must be an array of tables ([[mutant]])")
@@ -205,12 +227,13 @@ def parse_catalog(text: str, origin: str = "catalog") -> list[Mutant]:
                               why=" ".join(_str(block, "why", where).split()),
                               equivalent=equivalent, upstream=upstream, origin=origin,
                               uncovered=" ".join(_str(block, "uncovered", where).split())
-                              if "uncovered" in block else ""))
+                              if "uncovered" in block else "", heading=heading.strip()))
     return mutants
 
 
-def load_catalog(directory: Path = CATALOG_DIR) -> list[Mutant]:
-    """Every mutant of every *.toml in DIRECTORY, ids unique."""
+def load_catalog(directory: Path | None = None) -> list[Mutant]:
+    """Every mutant of every *.toml in DIRECTORY (CATALOG_DIR), ids unique."""
+    directory = CATALOG_DIR if directory is None else directory
     mutants: list[Mutant] = []
     seen: dict[str, str] = {}
     for path in sorted(Path(directory).glob("*.toml")):
@@ -236,6 +259,41 @@ def select(mutants: list[Mutant], ids: Iterable[str] = (), arch: str | None = No
     if arch:
         chosen = [m for m in chosen if arch in m.arches()]
     return chosen
+
+
+def catalog_scope(mutants: list[Mutant], names: Iterable[str] = ()) -> tuple[list[Mutant], str]:
+    """The mutants of the catalog files NAMES (blind for blind.toml) and
+    the heading their results are published under; with no name, the main
+    catalog (every file without a heading of its own) and "".  Files of
+    different headings are different studies: one run is one of them."""
+    wanted = list(dict.fromkeys(n.removesuffix(".toml") for n in names if n))
+    if not wanted:
+        return [m for m in mutants if not m.heading], ""
+    files = list(dict.fromkeys(m.catalog() for m in mutants))
+    unknown = [n for n in wanted if n not in files]
+    if unknown:
+        raise CatalogError(f"no catalog file {', '.join(n + '.toml' for n in unknown)} in {CATALOG_DIR} "
+                           f"(--catalog takes one of: {', '.join(files)})")
+    chosen = [m for m in mutants if m.catalog() in wanted]
+    headings = {m.heading for m in chosen}
+    if len(headings) > 1:
+        raise CatalogError(f"--catalog {','.join(wanted)}: files of different sets "
+                           f"({', '.join(repr(h or 'the main catalog') for h in sorted(headings))}); "
+                           "run one set at a time")
+    return chosen, headings.pop()
+
+
+def select_in(scope: list[Mutant], catalog: list[Mutant], ids: Iterable[str]) -> None:
+    """CatalogError unless every id names a mutant of SCOPE (the catalog
+    files run), saying where one of the CATALOG's other files has it."""
+    select(catalog, ids)
+    inside = {m.id for m in scope}
+    home = {m.id: m.origin for m in catalog}
+    outside = [i for i in ids if i and i not in inside]
+    if outside:
+        raise CatalogError("not in the catalog files run: " + ", ".join(f"{i} ({home[i]}; --catalog "
+                                                                         f"{home[i].removesuffix('.toml')})"
+                                                                         for i in outside))
 
 
 # ---- applying ----------------------------------------------------------------
@@ -506,51 +564,102 @@ class Outcome:
     seconds: float
 
 
+def config_order(names: Iterable[str]) -> list[str]:
+    """NAMES (configurations) in qemu_configs.CONFIGS's order, any other after."""
+    known = list(qemu_configs.CONFIGS)
+    unique = list(dict.fromkeys(names))
+    return sorted(unique, key=lambda n: (known.index(n) if n in known else len(known), unique.index(n)))
+
+
+@dataclasses.dataclass
+class ConfigResult:
+    """What one boot of a mutant's kernel, on one configuration, killed."""
+    suite_killed: list[str]
+    selftests_killed: list[str]
+    run_s: float
+    untestable: str = ""        # why the kernel could not be tested there (every test killed)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"suite_killed": self.suite_killed, "selftests_killed": self.selftests_killed,
+                "run_s": round(self.run_s, 1), "untestable": self.untestable}
+
+    @classmethod
+    def from_json(cls, record: dict[str, Any]) -> ConfigResult:
+        return cls(suite_killed=record["suite_killed"], selftests_killed=record["selftests_killed"],
+                   run_s=record.get("run_s", 0.0), untestable=record.get("untestable", ""))
+
+
+SIDES = ("suite", "selftests")
+
+
 @dataclasses.dataclass
 class MutantResult:
     mutant: Mutant
     arch: str
     status: str                 # ok, not-compiling, apply-failed, untestable
-    suite_killed: list[str]
-    selftests_killed: list[str]
+    # Each configuration its kernel was booted on (none when it did not
+    # build): what that boot killed.  Killed means killed on any of them.
+    configs: dict[str, ConfigResult]
     wall_s: float
     build_s: float
-    run_s: float
-    reason: str = ""
+    reason: str = ""            # why it did not build
+
+    def killed(self, side: str) -> list[str]:
+        """The tests of SIDE (suite, selftests) that killed it on any configuration."""
+        return sorted({t for c in self.configs.values() for t in getattr(c, side + "_killed")})
+
+    @property
+    def suite_killed(self) -> list[str]:
+        return self.killed("suite")
+
+    @property
+    def selftests_killed(self) -> list[str]:
+        return self.killed("selftests")
+
+    def killed_on(self, side: str) -> list[str]:
+        """The configurations on which SIDE killed it."""
+        return [n for n in config_order(self.configs) if getattr(self.configs[n], side + "_killed")]
+
+    @property
+    def run_s(self) -> float:
+        return sum(c.run_s for c in self.configs.values())
 
     def to_json(self) -> dict[str, Any]:
         m = self.mutant
         return {
-            "mutant": m.id, "arch": self.arch, "file": m.file, "function": m.function,
-            "kind": m.kind, "equivalent": m.equivalent, "rules": list(m.rules),
+            "mutant": m.id, "arch": self.arch, "catalog": m.catalog(), "file": m.file,
+            "function": m.function, "kind": m.kind, "equivalent": m.equivalent, "rules": list(m.rules),
             "upstream": dataclasses.asdict(m.upstream) if m.upstream else None,
             "status": self.status, "reason": self.reason,
-            "suite_killed": self.suite_killed, "selftests_killed": self.selftests_killed,
+            "configs": {n: self.configs[n].to_json() for n in config_order(self.configs)},
             "wall_s": round(self.wall_s, 1), "build_s": round(self.build_s, 1),
-            "run_s": round(self.run_s, 1),
         }
 
 
-def judge(mutant: Mutant, arch: str, baseline: Outcome, observed: Outcome,
+def judge(mutant: Mutant, arch: str, baselines: dict[str, Outcome], observed: dict[str, Outcome],
           build_s: float, wall_s: float) -> MutantResult:
-    """A mutant's result from its run and the unmutated kernel's.  A kernel
-    that could not be tested at all (no boot, no /dev/kvm) fails every
-    test: killed by both sides, with the reason kept."""
-    return MutantResult(mutant=mutant, arch=arch, status="ok",
-                        suite_killed=killed_by(baseline.suite, observed.suite),
-                        selftests_killed=killed_by(baseline.selftests, observed.selftests),
-                        wall_s=wall_s, build_s=build_s, run_s=observed.seconds,
-                        reason=observed.untestable)
+    """A mutant's result from its boots (configuration -> outcome) and the
+    unmutated kernel's on the same configurations.  A kernel that could
+    not be tested at all on a configuration (no boot, no /dev/kvm) fails
+    every test there: killed by both sides, with the reason kept."""
+    configs = {n: ConfigResult(suite_killed=killed_by(baselines[n].suite, o.suite),
+                               selftests_killed=killed_by(baselines[n].selftests, o.selftests),
+                               run_s=o.seconds, untestable=o.untestable)
+               for n, o in observed.items()}
+    return MutantResult(mutant=mutant, arch=arch, status="ok", configs=configs, wall_s=wall_s, build_s=build_s)
 
 
 def totals(results: list[MutantResult], arch: str) -> dict[str, Any]:
     """Per architecture: counted mutants (built and run), kills per side,
-    survivors, controls killed, not compiling."""
+    survivors, controls killed, not compiling; the suite's kills per
+    configuration, and the mutants that only one configuration killed
+    (of those booted on several)."""
     mine = [r for r in results if r.arch == arch]
     counted = [r for r in mine if r.status == "ok" and not r.mutant.equivalent]
     controls = [r for r in mine if r.status == "ok" and r.mutant.equivalent]
     suite = [r for r in counted if r.suite_killed]
     kst = [r for r in counted if r.selftests_killed]
+    configs = config_order(n for r in counted for n in r.configs)
     return {
         "arch": arch, "counted": len(counted),
         "suite_killed": len(suite), "selftests_killed": len(kst),
@@ -563,7 +672,105 @@ def totals(results: list[MutantResult], arch: str) -> dict[str, Any]:
         "controls_killed": sorted(r.mutant.id for r in controls if r.suite_killed or r.selftests_killed),
         "not_compiling": sorted(r.mutant.id for r in mine if r.status == "not-compiling"),
         "not_run": sorted(r.mutant.id for r in mine if r.status not in ("ok", "not-compiling")),
+        "suite_killed_on": {n: len([r for r in counted if n in r.killed_on("suite")]) for n in configs},
+        "suite_only_on": {n: sorted(r.mutant.id for r in counted
+                                    if len(r.configs) > 1 and r.killed_on("suite") == [n]) for n in configs},
     }
+
+
+# ---- the results document ------------------------------------------------------
+#
+# docs/mutation.json: studies, each a heading ("" for the main catalog)
+# with one run per architecture; a run boots each mutant on one or more
+# configurations and keeps each configuration's kills.  The first format
+# had one configuration per run and only the main catalog: it is read as
+# the main study (upgrade), and `render` writes it again in this format.
+
+FORMAT = "kvm-contract mutation 2"
+FORMAT_1 = "kvm-contract mutation 1"
+
+
+def upgrade_record(record: dict[str, Any], config: str) -> dict[str, Any]:
+    """A mutant's result of FORMAT_1 (its kills, on the run's one
+    CONFIG) as this format keeps it; one of this format as it is."""
+    if "configs" in record:
+        return record
+    out = {k: v for k, v in record.items() if k not in ("suite_killed", "selftests_killed", "run_s")}
+    out["configs"] = {}
+    if record.get("status") == "ok":
+        out["reason"] = ""
+        out["configs"][config] = {"suite_killed": record.get("suite_killed", []),
+                                  "selftests_killed": record.get("selftests_killed", []),
+                                  "run_s": record.get("run_s", 0.0), "untestable": record.get("reason", "")}
+    return out
+
+
+def upgrade_run(run: dict[str, Any], arch: str) -> dict[str, Any]:
+    """An architecture's run of FORMAT_1 (one configuration, the
+    baseline's counts at the top) as this format keeps it."""
+    if isinstance(run.get("configs"), list):
+        return run
+    config = run.get("config") or arch
+    out = {k: v for k, v in run.items()
+           if k not in ("config", "baseline_suite_passed", "baseline_selftests_passed", "baseline_selftests")}
+    out["configs"] = [config]
+    out["baselines"] = {config: {"suite_passed": run.get("baseline_suite_passed", "?"),
+                                 "selftests_passed": run.get("baseline_selftests_passed", "?"),
+                                 "selftests": run.get("baseline_selftests", {})}}
+    out["results"] = [upgrade_record(r, config) for r in run.get("results", [])]
+    if "totals" in out:
+        t = out["totals"]
+        out["totals"] = dict(t, suite_killed_on=t.get("suite_killed_on", {config: t.get("suite_killed", 0)}),
+                             suite_only_on=t.get("suite_only_on", {config: []}))
+    return out
+
+
+def upgrade(doc: dict[str, Any]) -> dict[str, Any]:
+    """DOC in this format: FORMAT_1's runs become the main study's;
+    ValueError for a document of neither format."""
+    fmt = doc.get("format")
+    if "studies" in doc:
+        if fmt not in (FORMAT, None):
+            raise ValueError(f"format {fmt!r}, not {FORMAT!r}")
+        return doc
+    if fmt not in (FORMAT_1, None):
+        raise ValueError(f"format {fmt!r}, not {FORMAT!r}")
+    runs = {a: upgrade_run(r, a) for a, r in doc.get("runs", {}).items()}
+    return {"format": FORMAT, "studies": [{"heading": "", "catalogs": [], "runs": runs}] if runs else []}
+
+
+def read_doc(path: Path) -> dict[str, Any]:
+    """The results document at PATH in this format (an older one
+    upgraded); an empty one when there is none."""
+    text = read_text(path)
+    if not text:
+        return {"format": FORMAT, "studies": []}
+    try:
+        doc = json.loads(text)
+        if not isinstance(doc, dict):
+            raise ValueError("not a JSON object")
+        return upgrade(doc)
+    except ValueError as e:
+        raise RuntimeError(f"{path} is not the mutation tool's results ({e}): pass another --json, "
+                           "or move it away") from e
+
+
+def study(doc: dict[str, Any], heading: str, catalogs: Iterable[str] = ()) -> dict[str, Any]:
+    """DOC's study published under HEADING ("" the main catalog's), added
+    when new (the main one first); CATALOGS names its files, none for the
+    main catalog."""
+    for s in doc["studies"]:
+        if s["heading"] == heading:
+            return dict(s)  # callers assign it back through put_study
+    return {"heading": heading, "catalogs": list(catalogs) if heading else [], "runs": {}}
+
+
+def put_study(doc: dict[str, Any], s: dict[str, Any]) -> None:
+    studies = [x for x in doc["studies"] if x["heading"] != s["heading"]]
+    where = next((i for i, x in enumerate(doc["studies"]) if x["heading"] == s["heading"]), None)
+    if where is None:
+        where = 0 if not s["heading"] else len(studies)
+    doc["studies"] = studies[:where] + [s] + studies[where:]
 
 
 # ---- reporting -----------------------------------------------------------------
@@ -578,11 +785,27 @@ def _tests(names: list[str], limit: int = 4) -> str:
     return ", ".join(shown) + more if names else "survived"
 
 
-def render_catalog(catalog: list[Mutant]) -> list[str]:
-    """The catalog as a markdown section: what each mutant changes."""
+def _kills(record: dict[str, Any], side: str, named: bool) -> str:
+    """A table cell: the tests of SIDE that killed the mutant, after the
+    configurations they killed it on when NAMED (a run of several)."""
+    configs = record["configs"]
+    killing = [(n, configs[n][side + "_killed"]) for n in config_order(configs) if configs[n][side + "_killed"]]
+    if not killing:
+        return "survived"
+    if not named:
+        return _tests(sorted({t for _, tests in killing for t in tests}))
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for n, tests in killing:
+        groups.setdefault(tuple(tests), []).append(n)
+    return "; ".join(f"{', '.join(ns)}: {_tests(list(tests))}" for tests, ns in groups.items())
+
+
+def render_catalog(catalog: list[Mutant], title: str = "The catalog") -> list[str]:
+    """The catalog (or a set of its own) as a markdown section: what each
+    mutant changes."""
     counted = [m for m in catalog if not m.equivalent]
     per = {a: len([m for m in counted if a in m.arches()]) for a in ARCHES}
-    lines = ["## The catalog", "",
+    lines = [f"## {title}", "",
              f"{len(counted)} non-equivalent mutants (arm64 {per['arm64']}, x86_64 {per['x86_64']}; "
              f"those marked both run on each), {len([m for m in counted if m.upstream])} of them "
              f"re-introducing upstream fixes, and {len(catalog) - len(counted)} equivalent controls.", "",
@@ -597,55 +820,68 @@ def render_catalog(catalog: list[Mutant]) -> list[str]:
     return lines + [""]
 
 
-def render_markdown(doc: dict[str, Any], catalog: list[Mutant] | None = None) -> str:
-    """docs/mutation.md from the JSON document (and the catalog)."""
-    lines = ["# Mutation study: what the suite catches", "",
-             "Generated by `make mutation` (`python3 -m kvmc.mutation run`) from",
-             "`docs/mutation.json`; the catalog is `scripts/kvmc/mutants/*.toml`.",
-             "A mutant is killed by a side when a test that passed on the unmutated",
-             "kernel fails, errors, times out or does not run on the mutant; the suite",
-             "runs with `baselines/debian.txt`, so a test whose only findings are the",
-             "known deviations (XFAIL) kills too when the mutant makes it fail outright.",
-             "Controls are equivalent mutants: a killed control means a flaky test.",
-             "Each architecture's table comes from one run of the tool; a mutant run",
-             "again later (`--append`) replaces its row. Totals are counted under the",
-             "catalog as it is now (a mutant found equivalent after a run counts as a",
-             "control).", "",
-             "Reproduce: `make mutation` (both architectures, every mutant), or",
-             "`make mutation MUTATION_ARCH=arm64 MUTANTS=arm64-nisv-errno,eq-arm64-mmio-fill-order`;",
-             "directly: `cd scripts && python3 -m kvmc.mutation run --arch arm64 --mutants ...`.",
-             "`python3 -m kvmc.mutation check` verifies that every mutant's text occurs exactly",
-             "once in Debian's linux-source tree.", ""]
-    runs = doc.get("runs", {})
-    tail = render_catalog(catalog) if catalog else []
-    if not runs:
-        return "\n".join(lines + ["No run recorded yet.", ""] + tail)
-    lines += ["## Totals", "",
+def _per_config(t: dict[str, Any]) -> str:
+    """The totals' cell of the suite's kills per configuration."""
+    cells = []
+    for n, k in t.get("suite_killed_on", {}).items():
+        only = t.get("suite_only_on", {}).get(n, [])
+        cells.append(f"{n} {k}" + (f" ({len(only)} only there)" if only else ""))
+    return ", ".join(cells) or "-"
+
+
+def render_study(s: dict[str, Any], catalog: list[Mutant] | None) -> list[str]:
+    """One study's totals and per-architecture tables; the main catalog's
+    (heading "") at the top level, a set of its own under its heading."""
+    runs = s["runs"]
+    h = "###" if s["heading"] else "##"
+    lines = [f"## {s['heading']}", ""] if s["heading"] else []
+    if s["heading"] and s.get("catalogs"):
+        lines += ["Catalog files: " + ", ".join(f"`{c}.toml`" for c in s["catalogs"]) + ".", ""]
+    lines += [f"{h} Totals", "",
               "| arch | kernel | mutants counted | killed by suite | killed by selftests "
-              "| suite only | selftests only | survivors | controls killed | not compiling |",
-              "|---|---|---|---|---|---|---|---|---|---|"]
+              "| suite only | selftests only | survivors | controls killed | not compiling "
+              "| suite kills per configuration |",
+              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for arch in ARCHES:
         run = runs.get(arch)
         if not run:
             continue
         t = run["totals"]
-        kernel = run.get("kernel", "?") + (f" (`--arch {run['config']}`)" if run.get("config") else "")
+        configs = run.get("configs", [])
+        kernel = run.get("kernel", "?") + (f" ({', '.join(f'`--arch {c}`' for c in configs)})" if configs else "")
         lines.append(f"| {arch} | {kernel} | {t['counted']} "
                      f"| {t['suite_killed']} ({_pct(t['suite_killed'], t['counted'])}) "
                      f"| {t['selftests_killed']} ({_pct(t['selftests_killed'], t['counted'])}) "
                      f"| {t['suite_only']} | {t['selftests_only']} | {len(t['survivors'])} "
-                     f"| {len(t['controls_killed'])} of {t['controls']} | {len(t['not_compiling'])} |")
+                     f"| {len(t['controls_killed'])} of {t['controls']} | {len(t['not_compiling'])} "
+                     f"| {_per_config(t)} |")
+    if catalog is None:
+        scope = None
+    elif s.get("catalogs"):
+        scope = [m for m in catalog if m.catalog() in s["catalogs"]]
+    else:
+        scope = [m for m in catalog if not m.heading]
     for arch in ARCHES:
         run = runs.get(arch)
         if not run:
             continue
-        lines += ["", f"## {arch}", ""]
+        configs = run.get("configs", [])
+        lines += ["", f"{h} {arch}", ""]
         if not run.get("complete", True):
             lines += ["**Interrupted run: only the mutants below were run.**", ""]
-        lines += [f"Run {run.get('date', '?')}, baseline: {run.get('baseline_suite_passed', '?')} suite "
-                  f"tests and {run.get('baseline_selftests_passed', '?')} selftests passed on the "
-                  f"unmutated kernel ({run.get('baseline_s', '?')} s).", "",
-                  "| mutant | file:function | killed by suite | killed by selftests | wall (s) |",
+        base = run.get("baselines", {})
+        if len(configs) == 1:
+            b = base.get(configs[0], {})
+            lines += [f"Run {run.get('date', '?')}, baseline: {b.get('suite_passed', '?')} suite "
+                      f"tests and {b.get('selftests_passed', '?')} selftests passed on the "
+                      f"unmutated kernel ({run.get('baseline_s', '?')} s).", ""]
+        else:
+            each = "; ".join(f"on {n} {base.get(n, {}).get('suite_passed', '?')} suite tests and "
+                             f"{base.get(n, {}).get('selftests_passed', '?')} selftests" for n in configs)
+            lines += [f"Run {run.get('date', '?')}, each mutant's kernel built once and booted on "
+                      f"{', '.join(configs)}; baseline: {each} passed on the unmutated kernel "
+                      f"({run.get('baseline_s', '?')} s).", ""]
+        lines += ["| mutant | file:function | killed by suite | killed by selftests | wall (s) |",
                   "|---|---|---|---|---|"]
         for r in run["results"]:
             name = r["mutant"] + (" (control)" if r["equivalent"] else "")
@@ -655,8 +891,9 @@ def render_markdown(doc: dict[str, Any], catalog: list[Mutant] | None = None) ->
                 cell = f"{r['status']}: {r['reason'][:80]}"
                 lines.append(f"| {name} | {r['file']}:{r['function']} | {cell} | {cell} | {r['wall_s']} |")
                 continue
-            lines.append(f"| {name} | {r['file']}:{r['function']} | {_tests(r['suite_killed'])} "
-                         f"| {_tests(r['selftests_killed'])} | {r['wall_s']} |")
+            named = len(configs) > 1 or list(r["configs"]) != configs
+            lines.append(f"| {name} | {r['file']}:{r['function']} | {_kills(r, 'suite', named)} "
+                         f"| {_kills(r, 'selftests', named)} | {r['wall_s']} |")
         t = run["totals"]
         if t["suite_survivors"]:
             reasons = {m.id: m.uncovered for m in catalog or []}
@@ -664,12 +901,55 @@ def render_markdown(doc: dict[str, Any], catalog: list[Mutant] | None = None) ->
             for ident in t["suite_survivors"]:
                 why = reasons.get(ident) or "**no test and no reason yet**"
                 lines.append(f"- `{ident}`: {why}")
-        if catalog:
+        only = {n: ids for n, ids in t.get("suite_only_on", {}).items() if ids}
+        if only:
+            lines += ["", "Killed by the suite on one configuration only: "
+                      + "; ".join(f"{n}: {', '.join(f'`{i}`' for i in ids)}" for n, ids in only.items()) + "."]
+        if scope is not None:
             done = {r["mutant"] for r in run["results"]}
-            missing = [m.id for m in catalog if arch in m.arches() and m.id not in done]
+            missing = [m.id for m in scope if arch in m.arches() and m.id not in done]
             if missing:
                 lines += ["", "Not run yet (finish with `--append --mutants ...`): " + ", ".join(missing) + "."]
-    return "\n".join(lines + [""] + tail) + "\n"
+    return lines + [""]
+
+
+def render_markdown(doc: dict[str, Any], catalog: list[Mutant] | None = None) -> str:
+    """docs/mutation.md from the JSON document (and the catalog)."""
+    doc = upgrade(doc)
+    lines = ["# Mutation study: what the suite catches", "",
+             "Generated by `make mutation` (`python3 -m kvmc.mutation run`) from",
+             "`docs/mutation.json`; the catalog is `scripts/kvmc/mutants/*.toml`.",
+             "A mutant is killed by a side when a test that passed on the unmutated",
+             "kernel fails, errors, times out or does not run on the mutant; the suite",
+             "runs with `baselines/debian.txt`, so a test whose only findings are the",
+             "known deviations (XFAIL) kills too when the mutant makes it fail outright.",
+             "Each mutant's kernel is built once and booted on every configuration of",
+             "its architecture that `make check` runs (arm64 and arm64-nested, x86_64",
+             "and x86_64-shadow) unless the run names one (`--config`); it counts as",
+             "killed when any configuration kills it, and the tables name which.",
+             "Controls are equivalent mutants: a killed control means a flaky test.",
+             "Each architecture's table comes from one run of the tool; a mutant run",
+             "again later (`--append`) replaces its row. Totals are counted under the",
+             "catalog as it is now (a mutant found equivalent after a run counts as a",
+             "control). A catalog file with a heading of its own (a blind set) is run",
+             "with `--catalog NAME` and published in tables of its own under it.", "",
+             "Reproduce: `make mutation` (both architectures, every mutant), or",
+             "`make mutation MUTATION_ARCH=arm64 MUTANTS=arm64-nisv-errno,eq-arm64-mmio-fill-order`;",
+             "directly: `cd scripts && python3 -m kvmc.mutation run --arch arm64 --mutants ...`;",
+             "a set of its own: `python3 -m kvmc.mutation run --arch all --catalog blind`.",
+             "`python3 -m kvmc.mutation check` verifies that every mutant's text occurs exactly",
+             "once in Debian's linux-source tree.", ""]
+    studies = [s for s in doc["studies"] if s.get("runs")]
+    tail: list[str] = []
+    if catalog:
+        tail = render_catalog([m for m in catalog if not m.heading])
+        for heading in dict.fromkeys(m.heading for m in catalog if m.heading):
+            tail += render_catalog([m for m in catalog if m.heading == heading], f"{heading}: the mutants")
+    if not studies:
+        return "\n".join(lines + ["No run recorded yet.", ""] + tail)
+    for s in studies:
+        lines += render_study(s, catalog)
+    return "\n".join(lines + tail) + "\n"
 
 
 def result_from_json(record: dict[str, Any], catalog: dict[str, Mutant]) -> MutantResult | None:
@@ -677,24 +957,28 @@ def result_from_json(record: dict[str, Any], catalog: dict[str, Mutant]) -> Muta
     if m is None:
         return None
     return MutantResult(mutant=m, arch=record["arch"], status=record["status"],
-                        suite_killed=record["suite_killed"], selftests_killed=record["selftests_killed"],
-                        wall_s=record["wall_s"], build_s=record["build_s"], run_s=record["run_s"],
-                        reason=record.get("reason", ""))
+                        configs={n: ConfigResult.from_json(c) for n, c in record["configs"].items()},
+                        wall_s=record["wall_s"], build_s=record["build_s"], reason=record.get("reason", ""))
 
 
 def append_run(old: dict[str, Any], new: dict[str, Any], catalog: list[Mutant]) -> dict[str, Any]:
     """NEW's results added to OLD's (a mutant run again replaces its old
-    result), totals recomputed; the baselines of both are kept."""
+    result), totals recomputed; the baselines of both are kept, and the
+    configurations of both named."""
+    arch = new["totals"]["arch"]
+    old, new = upgrade_run(old, arch), upgrade_run(new, arch)
     by_id = {m.id: m for m in catalog}
     records = {r["mutant"]: r for r in old.get("results", [])}
     records.update({r["mutant"]: r for r in new["results"]})
     order = [m.id for m in catalog if m.id in records]
-    merged = dict(new, results=[records[i] for i in order])
+    merged = dict(new, results=[records[i] for i in order],
+                  configs=config_order(old.get("configs", []) + new.get("configs", [])),
+                  baselines={**old.get("baselines", {}), **new.get("baselines", {})})
     results = [r for r in (result_from_json(records[i], by_id) for i in order) if r]
-    merged["totals"] = totals(results, new["totals"]["arch"])
+    merged["totals"] = totals(results, arch)
     merged["complete"] = old.get("complete", True) and new.get("complete", True)
     merged["earlier_runs"] = old.get("earlier_runs", []) + [
-        {k: old.get(k) for k in ("date", "baseline_s", "baseline_suite_passed", "baseline_selftests_passed")}]
+        {k: old.get(k) for k in ("date", "configs", "baseline_s", "baselines")}]
     return merged
 
 
@@ -705,22 +989,20 @@ def recount(run: dict[str, Any], catalog: list[Mutant]) -> dict[str, Any]:
     architecture, are dropped."""
     by_id = {m.id: m for m in catalog}
     arch = run["totals"]["arch"]
+    run = upgrade_run(run, arch)
     kept = [r for r in run.get("results", []) if r["mutant"] in by_id and arch in by_id[r["mutant"]].arches()]
     results = [r for r in (result_from_json(r, by_id) for r in kept) if r]
-    return dict(run, results=kept, totals=totals(results, run["totals"]["arch"]))
+    return dict(run, results=kept, totals=totals(results, arch))
 
 
-def merge_doc(path: Path, arch: str, run: dict[str, Any]) -> dict[str, Any]:
-    """The JSON document at PATH with ARCH's run replaced by RUN."""
-    doc: dict[str, Any] = {"format": "kvm-contract mutation 1", "runs": {}}
-    if path.exists():
-        try:
-            old = json.loads(path.read_text())
-            if old.get("format") == doc["format"]:
-                doc = old
-        except ValueError:
-            pass
-    doc["runs"][arch] = run
+def merge_doc(path: Path, arch: str, run: dict[str, Any], heading: str = "",
+              catalogs: Iterable[str] = ()) -> dict[str, Any]:
+    """The JSON document at PATH (upgraded when older) with ARCH's run of
+    the study under HEADING replaced by RUN."""
+    doc = read_doc(path)
+    s = study(doc, heading, catalogs)
+    s["runs"] = dict(s["runs"], **{arch: run})
+    put_study(doc, s)
     return doc
 
 
@@ -864,10 +1146,17 @@ def run_arch(arch: str, mutants: list[Mutant], tree: Path | None, cache: Path,
              with_selftests: bool, suite_filter: str | None, out: Path,
              log: Callable[[str], None], worktree: str = "mutation",
              progress: Callable[[dict[str, Any]], object] | None = None,
-             config: str = "") -> dict[str, Any]:
-    """Baseline, then every mutant; PROGRESS gets the run so far after
-    each mutant (so an interrupted run still leaves its table)."""
-    config = config or DEFAULT_CONFIG[arch]
+             configs: Iterable[str] = (), catalogs: Iterable[str] = ()) -> dict[str, Any]:
+    """Baseline, then every mutant: each kernel built once and booted on
+    every configuration in CONFIGS (default: every configuration of ARCH,
+    qemu_configs.configs_of); PROGRESS gets the run so far after each
+    mutant (so an interrupted run still leaves its table).  CATALOGS
+    (the --catalog files, none for the main catalog) is recorded."""
+    boot_on = config_order(configs) or list(qemu_configs.configs_of(arch))
+    wrong = [c for c in boot_on if c not in qemu_configs.CONFIGS or qemu_configs.CONFIGS[c].arch.name != arch]
+    if wrong:
+        raise UsageError(f"--config {', '.join(wrong)}: not a configuration of {arch} "
+                         f"(one of {', '.join(qemu_configs.configs_of(arch))})")
     if tree is None:
         tree = kernel_tree.worktree(worktree, cache=cache, log=log)
     tree = Path(tree)
@@ -887,12 +1176,18 @@ def run_arch(arch: str, mutants: list[Mutant], tree: Path | None, cache: Path,
         k = kbuild.build_kernel(str(tree), arch, str(cache), log=log, nice=19)
         return k.image, time.monotonic() - t
 
-    log(f"{arch}: baseline (unmutated {tree})")
+    def boot(image: str, label: str) -> dict[str, Outcome]:
+        """The kernel IMAGE booted on each configuration (results in
+        OUT/LABEL/<configuration>)."""
+        return {c: run_kernel(arch, image, out / label / c, kst, suite_filter, log, c) for c in boot_on}
+
+    log(f"{arch}: baseline (unmutated {tree}) on {', '.join(boot_on)}")
     t0 = time.monotonic()
     image, _ = build("baseline")
-    baseline = run_kernel(arch, image, out / "baseline", kst, suite_filter, log, config)
-    if baseline.untestable:
-        raise RuntimeError(f"the unmutated kernel could not be tested: {baseline.untestable}")
+    baselines = boot(image, "baseline")
+    for c, b in baselines.items():
+        if b.untestable:
+            raise RuntimeError(f"the unmutated kernel could not be tested on {c}: {b.untestable}")
     baseline_s = time.monotonic() - t0
     results: list[MutantResult] = []
     kernel = tree.name
@@ -901,11 +1196,13 @@ def run_arch(arch: str, mutants: list[Mutant], tree: Path | None, cache: Path,
         return {
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
             "complete": complete,
-            "kernel": kernel, "config": config, "tree": str(tree), "suite_filter": suite_filter or "",
+            "kernel": kernel, "configs": boot_on, "catalogs": list(catalogs), "tree": str(tree),
+            "suite_filter": suite_filter or "",
             "baseline_s": round(baseline_s, 1),
-            "baseline_suite_passed": sum(1 for r in baseline.suite.values() if r == PASS),
-            "baseline_selftests_passed": sum(1 for r in baseline.selftests.values() if r == PASS),
-            "baseline_selftests": baseline.selftests,
+            "baselines": {c: {"suite_passed": sum(1 for r in b.suite.values() if r == PASS),
+                              "selftests_passed": sum(1 for r in b.selftests.values() if r == PASS),
+                              "selftests": b.selftests, "seconds": round(b.seconds, 1)}
+                          for c, b in baselines.items()},
             "results": [r.to_json() for r in results],
             "totals": totals(results, arch),
         }
@@ -917,24 +1214,48 @@ def run_arch(arch: str, mutants: list[Mutant], tree: Path | None, cache: Path,
             try:
                 image, build_s = build(m.id)
             except kbuild.BuildError as e:
-                results.append(MutantResult(m, arch, "not-compiling", [], [], time.monotonic() - start,
-                                            time.monotonic() - start, 0.0, reason=e.reason.splitlines()[0]))
+                results.append(MutantResult(m, arch, "not-compiling", {}, time.monotonic() - start,
+                                            time.monotonic() - start, reason=e.reason.splitlines()[0]))
                 log(f"{arch}: {m.id} does not build: {e.reason.splitlines()[0]}")
                 continue
-            observed = run_kernel(arch, image, out / m.id, kst, suite_filter, log, config)
+            observed = boot(image, m.id)
         finally:
             clean = undo(tree, m, log)
         if not clean:
             raise RuntimeError(f"{tree}: mutant {m.id} could not be undone (above): stopped")
-        r = judge(m, arch, baseline, observed, build_s, time.monotonic() - start)
+        r = judge(m, arch, baselines, observed, build_s, time.monotonic() - start)
         results.append(r)
-        log(f"{arch}: {m.id}: suite {_tests(r.suite_killed)}; selftests {_tests(r.selftests_killed)}"
-            f" ({r.wall_s:.0f} s)")
+        log(f"{arch}: {m.id}: " + "; ".join(
+            f"{c}: suite {_tests(k.suite_killed)}, selftests {_tests(k.selftests_killed)}"
+            for c, k in r.configs.items()) + f" ({r.wall_s:.0f} s)")
         if progress:
             progress(summary(False))
     # Leave the build directory matching the restored tree.
     build("restore")
     return summary(True)
+
+
+def configs_for(arches: Iterable[str], config: str) -> dict[str, list[str]]:
+    """Architecture -> the configurations its mutants boot on: every one
+    of the architecture (qemu_configs.configs_of), or those of CONFIG
+    (comma-separated --config values) that are of it; UsageError for a
+    name that is no configuration, or an architecture none of them is of."""
+    wanted = [c.strip() for c in config.split(",") if c.strip()]
+    unknown = [c for c in wanted if c not in qemu_configs.CONFIGS]
+    if unknown:
+        raise UsageError(f"--config {', '.join(unknown)}: no such configuration "
+                         f"(one of {', '.join(qemu_configs.CONFIGS)})")
+    chosen = {}
+    for arch in arches:
+        mine = [c for c in wanted if qemu_configs.CONFIGS[c].arch.name == arch]
+        if wanted and not mine:
+            raise UsageError(f"--config {config}: no configuration of {arch} "
+                             f"(its configurations: {', '.join(qemu_configs.configs_of(arch))})")
+        chosen[arch] = config_order(mine) or list(qemu_configs.configs_of(arch))
+    others = [c for c in wanted if qemu_configs.CONFIGS[c].arch.name not in chosen]
+    if others:
+        raise UsageError(f"--config {', '.join(others)}: not a configuration of {', '.join(chosen)}")
+    return chosen
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -944,6 +1265,8 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--tree", help="kernel tree (default: Debian's linux-source, unpacked)")
     lst = sub.add_parser("list", help="the catalog")
     lst.add_argument("--arch", choices=ARCHES)
+    lst.add_argument("--catalog", default="", help="only these catalog files (blind for blind.toml; "
+                     "default: every file)")
     r = sub.add_parser("run", help="build, boot and test each mutant")
     r.add_argument("--arch", default=os.environ.get("ARCH", "arm64"), choices=ARCHES + ("all",))
     r.add_argument("--mutants", default=os.environ.get("MUTANTS", ""),
@@ -952,9 +1275,17 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--worktree", default="mutation",
                    help="name of the linux-source worktree in the cache (kvmc.kernel_tree; default "
                         "'mutation'); sharing one with another clean user saves its cold build")
+    r.add_argument("--catalog", default=os.environ.get("MUTATION_CATALOG", ""),
+                   help="run only the mutants of these catalog files, comma-separated (blind for "
+                        "mutants/blind.toml; env MUTATION_CATALOG); default: the main catalog, every "
+                        "file without a heading of its own")
+    r.add_argument("--heading", default=None,
+                   help="publish under this heading (default: the catalog files' own, none for the "
+                        "main catalog), e.g. 'Blind set, before'")
     r.add_argument("--config", default="",
-                   help="run_tests.sh --arch value to boot each mutant with (default: arm64-nested "
-                        "for arm64, so the nested tests run; x86_64 for x86_64)")
+                   help="run_tests.sh --arch values to boot each mutant with, comma-separated "
+                        "(default: every configuration of the architecture that make check runs: "
+                        f"{'; '.join(', '.join(qemu_configs.configs_of(a)) for a in ARCHES)})")
     r.add_argument("--no-selftests", action="store_true", help="run the suite only")
     r.add_argument("-t", dest="suite_filter", help="run only the suite tests matching (run_tests.sh -t)")
     r.add_argument("--json", default=str(TOP / "docs/mutation.json"))
@@ -993,7 +1324,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         catalog = load_catalog()
         if args.cmd == "list":
-            for m in select(catalog, arch=args.arch):
+            listed = catalog_scope(catalog, args.catalog.split(","))[0] if args.catalog else catalog
+            for m in select(listed, arch=args.arch):
                 flag = " [control]" if m.equivalent else (" [historical]" if m.upstream else "")
                 print(f"{m.id:36} {m.arch:7} {m.where()}{flag}")
             return 0
@@ -1013,9 +1345,11 @@ def main(argv: list[str] | None = None) -> int:
                   f"{'ok' if not problems else f'{len(problems)} problems'}")
             return 1 if problems else 0
         if args.cmd == "render":
-            doc = json.loads(Path(args.json).read_text()) if Path(args.json).exists() else {}
-            if doc.get("runs"):
-                doc["runs"] = {a: recount(r, catalog) for a, r in doc["runs"].items()}
+            # An older document is written again in this format (upgrade).
+            doc = read_doc(Path(args.json))
+            if doc["studies"]:
+                for s in doc["studies"]:
+                    s["runs"] = {a: recount(r, catalog) for a, r in s["runs"].items()}
                 write_atomic(args.json, json.dumps(doc, indent=1) + "\n")
             write_atomic(args.doc, render_markdown(doc, catalog))
             return 0
@@ -1036,32 +1370,44 @@ def main(argv: list[str] | None = None) -> int:
             return restore_tree(tree, catalog, log)
         arches = ARCHES if args.arch == "all" else (args.arch,)
         ids = [i.strip() for i in args.mutants.split(",") if i.strip()]
-        select(catalog, ids)  # unknown ids fail before any build
+        names = [n.strip() for n in args.catalog.split(",") if n.strip()]
+        scope, heading = catalog_scope(catalog, names)
+        if args.heading is not None:
+            heading = " ".join(args.heading.split())
+        # The files run; a study other than the main catalog's names them
+        # (its "not run yet" list), the main one is every file without a heading.
+        run_files = list(dict.fromkeys(n.removesuffix(".toml") for n in names))
+        catalogs = run_files if heading else []
+        select_in(scope, catalog, ids)  # unknown ids fail before any build
+        boot_on = configs_for(arches, args.config)  # and configurations that do not fit
+        # Read (an older format upgraded) before any build: one that is not
+        # the tool's fails now, not after hours of boots.
+        read_doc(Path(args.json))
         cache = cache_root()
         failed_expectation = []
         for arch in arches:
-            chosen = select(catalog, ids, arch)
+            chosen = select(scope, ids, arch)
             if not chosen:
                 log(f"{arch}: no selected mutant applies to this architecture")
                 continue
-            earlier = None
-            if args.append and Path(args.json).exists():
-                earlier = json.loads(Path(args.json).read_text()).get("runs", {}).get(arch)
+            earlier = study(read_doc(Path(args.json)), heading)["runs"].get(arch) if args.append else None
 
-            def publish(run: dict[str, Any], arch: str = arch) -> dict[str, Any]:
+            def publish(run: dict[str, Any], arch: str = arch,
+                        earlier: dict[str, Any] | None = earlier) -> dict[str, Any]:
                 if earlier:
                     run = append_run(earlier, run, catalog)
-                doc = merge_doc(Path(args.json), arch, run)
+                doc = merge_doc(Path(args.json), arch, run, heading, catalogs)
                 write_atomic(args.json, json.dumps(doc, indent=1) + "\n")
                 write_atomic(args.doc, render_markdown(doc, catalog))
                 return doc
 
             run = run_arch(arch, chosen, Path(args.tree) if args.tree else None, cache,
                            not args.no_selftests, args.suite_filter, Path(args.out) / arch, log,
-                           args.worktree, publish, args.config if len(arches) == 1 else "")
-            run = publish(run)["runs"][arch]
+                           args.worktree, publish, boot_on[arch], run_files)
+            run = study(publish(run), heading)["runs"][arch]
             t = run["totals"]
-            log(f"{arch}: suite killed {t['suite_killed']}/{t['counted']}, selftests "
+            log(f"{arch}{f' ({heading})' if heading else ''}: suite killed {t['suite_killed']}/{t['counted']}"
+                f" ({_per_config(t)}), selftests "
                 f"{t['selftests_killed']}/{t['counted']}, controls killed {len(t['controls_killed'])}"
                 f"/{t['controls']}; table in {args.doc}")
             failed_expectation += [f"{arch}: control {i} killed" for i in t["controls_killed"]]
@@ -1072,7 +1418,7 @@ def main(argv: list[str] | None = None) -> int:
                 log("unexpected: " + line)
             return 1
         return 0
-    except (CatalogError, ApplyError) as e:
+    except (CatalogError, ApplyError, UsageError) as e:
         log(str(e))
         return 2
     except (RuntimeError, OSError, kernel_tree.TreeError) as e:

@@ -34,3 +34,10 @@ def host_arch(machine: str | None = None) -> str:
     machine = os.uname().machine if machine is None else machine
     found = find_arch(machine)
     return found.name if found else machine
+
+
+def configs_of(arch: str) -> tuple[str, ...]:
+    """Every configuration of the architecture ARCH (its suite name), in
+    CONFIGS's order: arm64 and arm64-nested, x86_64 and x86_64-shadow,
+    as make check runs them."""
+    return tuple(c.name for c in CONFIGS.values() if c.arch.name == arch)

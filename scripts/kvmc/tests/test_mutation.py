@@ -183,6 +183,12 @@ def outcome(suite: dict[str, str], kst: dict[str, str] | None = None) -> Outcome
     return Outcome(suite=suite, selftests=kst or {}, rc=0, untestable="", seconds=1.0)
 
 
+def judge1(m: mutation.Mutant, arch: str, base: Outcome, seen: Outcome, build_s: float,
+           wall_s: float) -> mutation.MutantResult:
+    """judge() of a run booted on one configuration, named as ARCH."""
+    return mutation.judge(m, arch, {arch: base}, {arch: seen}, build_s, wall_s)
+
+
 class Kills(unittest.TestCase):
     def test_only_tests_that_passed_before_count(self) -> None:
         base = {"a": "pass", "b": "pass", "c": "fail", "d": "skip", "e": "xpass"}
@@ -209,13 +215,13 @@ class Kills(unittest.TestCase):
                                                               'kind = "equivalent"\nequivalent = true')
             + ONE.replace("demo-errno", "demo-survivor"))
         base = outcome({"t1": "pass", "t2": "pass"}, {"selftest:x": "pass"})
-        r1 = mutation.judge(cat[0], "arm64", base, outcome({"t1": "fail", "t2": "pass"},
+        r1 = judge1(cat[0], "arm64", base, outcome({"t1": "fail", "t2": "pass"},
                                                            {"selftest:x": "pass"}), 10, 20)
-        r2 = mutation.judge(cat[1], "arm64", base, outcome({"t1": "pass", "t2": "pass"},
+        r2 = judge1(cat[1], "arm64", base, outcome({"t1": "pass", "t2": "pass"},
                                                            {"selftest:x": "fail(1)"}), 10, 20)
-        r3 = mutation.judge(cat[2], "arm64", base, outcome({"t1": "pass", "t2": "pass"},
+        r3 = judge1(cat[2], "arm64", base, outcome({"t1": "pass", "t2": "pass"},
                                                            {"selftest:x": "pass"}), 10, 20)
-        broken = mutation.MutantResult(cat[2], "arm64", "not-compiling", [], [], 1, 1, 0, "error")
+        broken = mutation.MutantResult(cat[2], "arm64", "not-compiling", {}, 1, 1, "error")
         self.assertEqual(r1.suite_killed, ["t1"])
         self.assertEqual(r1.selftests_killed, [])
         t = mutation.totals([r1, r2, r3, broken], "arm64")
@@ -231,9 +237,9 @@ class Kills(unittest.TestCase):
     def test_append_replaces_and_recounts(self) -> None:
         cat = mutation.parse_catalog(ONE + ONE.replace("demo-errno", "demo-two"))
         base = outcome({"t1": "pass"})
-        killed = mutation.judge(cat[0], "arm64", base, outcome({"t1": "fail"}), 1, 2)
-        survived = mutation.judge(cat[0], "arm64", base, outcome({"t1": "pass"}), 1, 2)
-        two = mutation.judge(cat[1], "arm64", base, outcome({"t1": "fail"}), 1, 2)
+        killed = judge1(cat[0], "arm64", base, outcome({"t1": "fail"}), 1, 2)
+        survived = judge1(cat[0], "arm64", base, outcome({"t1": "pass"}), 1, 2)
+        two = judge1(cat[1], "arm64", base, outcome({"t1": "fail"}), 1, 2)
         old = {"results": [survived.to_json()], "totals": mutation.totals([survived], "arm64"),
                "date": "d1", "complete": False}
         new = {"results": [killed.to_json(), two.to_json()],
@@ -247,11 +253,11 @@ class Kills(unittest.TestCase):
     def test_markdown_names_the_killing_tests(self) -> None:
         (m,) = mutation.parse_catalog(ONE)
         base = outcome({"t1": "pass"}, {"selftest:mmio_sign_ext": "pass"})
-        r = mutation.judge(m, "arm64", base, outcome({"t1": "fail"}, {"selftest:mmio_sign_ext": "fail(1)"}), 5, 9)
+        r = judge1(m, "arm64", base, outcome({"t1": "fail"}, {"selftest:mmio_sign_ext": "fail(1)"}), 5, 9)
         run = {"results": [r.to_json()], "totals": mutation.totals([r], "arm64"), "kernel": "k"}
         text = mutation.render_markdown({"runs": {"arm64": run}})
         self.assertIn("| demo-errno | arch/arm64/kvm/mmio.c:io_mem_abort | t1 | mmio_sign_ext | 9 |", text)
-        self.assertIn("| arm64 | k | 1 | 1 (100%) | 1 (100%) |", text)
+        self.assertIn("| arm64 | k (`--arch arm64`) | 1 | 1 (100%) | 1 (100%) |", text)
 
     def test_survivors_carry_their_reason(self) -> None:
         cat = mutation.parse_catalog(
@@ -260,7 +266,7 @@ class Kills(unittest.TestCase):
         self.assertEqual(cat[0].uncovered, "Needs hardware.")
         self.assertEqual(cat[1].uncovered, "")
         base = outcome({"t1": "pass"})
-        rs = [mutation.judge(m, "arm64", base, outcome({"t1": "pass"}), 1, 2) for m in cat]
+        rs = [judge1(m, "arm64", base, outcome({"t1": "pass"}), 1, 2) for m in cat]
         run = {"results": [r.to_json() for r in rs], "totals": mutation.totals(rs, "arm64"), "kernel": "k",
                "config": "arm64-nested"}
         text = mutation.render_markdown({"runs": {"arm64": run}}, cat)
@@ -271,7 +277,7 @@ class Kills(unittest.TestCase):
     def test_recount_follows_the_catalog(self) -> None:
         cat = mutation.parse_catalog(ONE + ONE.replace("demo-errno", "demo-later-equivalent"))
         base = outcome({"t1": "pass"})
-        rs = [mutation.judge(m, "arm64", base, outcome({"t1": "pass"}), 1, 2) for m in cat]
+        rs = [judge1(m, "arm64", base, outcome({"t1": "pass"}), 1, 2) for m in cat]
         run: dict[str, Any] = {"results": [r.to_json() for r in rs], "totals": mutation.totals(rs, "arm64")}
         self.assertEqual(run["totals"]["counted"], 2)
         now = mutation.parse_catalog(ONE + ONE.replace("demo-errno", "demo-later-equivalent").replace(
@@ -325,7 +331,7 @@ class Parsers(unittest.TestCase):
             path = Path(d, "m.json")
             path.write_text(json.dumps(mutation.merge_doc(path, "x86_64", {"x": 1})))
             doc = mutation.merge_doc(path, "arm64", {"a": 2})
-            self.assertEqual(doc["runs"], {"x86_64": {"x": 1}, "arm64": {"a": 2}})
+            self.assertEqual(doc["studies"][0]["runs"], {"x86_64": {"x": 1}, "arm64": {"a": 2}})
 
 
 if __name__ == "__main__":
