@@ -10,10 +10,14 @@ import glob
 import json
 import os
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from . import baseline as bl
 from .common import read_text, write_atomic
 from .ktap import Counts, Test, Verdict, parse
+
+if TYPE_CHECKING:
+    from .reference import Diff
 
 # What each file of results/<arch>/ holds; no other module spells these.
 KTAP = "results.ktap"                # the run's KTAP document
@@ -76,6 +80,8 @@ class Run:
     observations: dict[str, list[dict[str, object]]] = field(default_factory=dict)
     fixed: list[str] = field(default_factory=list)
     not_excused: list[str] = field(default_factory=list)
+    # Against --reference (reference.py): None when not compared.
+    reference: Diff | None = None
 
     def counts(self) -> Counts:
         return self.doc.counts()
@@ -89,6 +95,8 @@ class Run:
                      + (f", KVM {kvm_text(self.kvm)}" if self.kvm else ""))
         if self.boot_health:
             t.pre.append(f"# {self.label}: kernel unhealthy before the first test (C13): {self.boot_health}")
+        if self.reference is not None:
+            t.pre += self.reference.diagnostics(self.label)
         if self.untestable:
             t.ok, t.directive = False, f"not tested: {self.untestable}"
         elif c.failed:
@@ -393,6 +401,11 @@ def load_tree(directory: str) -> list[Run]:
         if KTAP in files or UNTESTABLE in files:
             out.append(load_dir(d, label=os.path.relpath(d, directory)))
     return out
+
+
+def changed(runs: list[Run]) -> int:
+    """How many observations and verdicts differ from --reference's."""
+    return sum(r.reference.changed for r in runs if r.reference is not None)
 
 
 def closing_line(runs: list[Run]) -> str:
