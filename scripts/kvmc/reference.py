@@ -60,9 +60,10 @@ def _host_address(m: re.Match[str]) -> str:
 # Only the C8/P1-P3 poison tests name host addresses today; pids, fds and
 # timings are in no observation.
 VARIES: tuple[Varies, ...] = (
-    Varies("a host user-space address (mmap under ASLR: the poisoned page, the native fault's "
-           "si_addr); arm64 0xffff + 8 hex digits, x86_64 0x7f + 10 hex digits; its page offset is kept",
-           re.compile(r"\b0x(?:ffff[0-9a-f]{8}|7f[0-9a-f]{10})\b"), _host_address),
+    Varies("a host user-space address (mmap and the stack, moved by ASLR: the poisoned page, the "
+           "native fault's si_addr): 12 hex digits, 0xff... on arm64 (48-bit VA), 0x7f... on x86_64; "
+           "its page offset is kept",
+           re.compile(r"\b0x(?:ff|7f)[0-9a-f]{10}\b"), _host_address),
 )
 
 
@@ -154,7 +155,7 @@ def _keyed(observations: dict[str, list[dict[str, object]]], test: str) -> dict[
     out: dict[tuple[str, int], dict[str, object]] = {}
     seen: dict[str, int] = {}
     for rec in observations.get(test, []):
-        step = str(rec.get("step", ""))
+        step = normalise(str(rec.get("step", "")))
         n = seen.get(step, 0)
         seen[step] = n + 1
         out[(step, n)] = rec
@@ -248,5 +249,6 @@ def closing(runs: list[Run], path: str) -> str:
     missing = [r.label for r in runs if r.reference is None and not r.untestable
                and r.arch in CONFIGS]
     if missing:
-        line += f" (not compared: {', '.join(missing)}: no such run in the reference)"
+        line += (f" (not compared: {', '.join(missing)}: no such run in the reference, or it could not"
+                 " test)")
     return line
