@@ -508,7 +508,7 @@ def finish_run(r: Run, entries: list[bl.Entry], out: Output | None, baseline_pat
     for n in r.not_excused:
         say(f"{r.label}: listed in the baseline but failing otherwise: {n}")
     if r.reference is not None:
-        say(f"{r.label}: {reference.summary(r.reference)}")
+        say(f"{r.label}: {r.reference.summary()}")
         for line in reference.listing(r.reference):
             print(f"  {line}", file=sys.stderr)
     return unwritten

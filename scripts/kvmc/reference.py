@@ -27,7 +27,7 @@ from typing import Callable
 
 from . import results, testnames
 from .qemu_configs import CONFIGS
-from .results import Run
+from .results import Change, Diff, Run
 
 # The fields of an observation that are what it saw, as record.cpp writes
 # them; "test" and "step" name it, "section" and "basis" are the suite's
@@ -80,45 +80,6 @@ def normalise(value: object) -> str:
     return text
 
 
-@dataclass(frozen=True)
-class Change:
-    """One observation (or a test's verdict) that differs from the
-    reference's: step of test, each field that differs as (field, the
-    reference's value, this run's; "" when absent on that side)."""
-    test: str
-    step: str
-    values: tuple[tuple[str, str, str], ...]
-
-    def text(self) -> str:
-        step = f" step '{self.step}'" if self.step else ""
-        return f"CHANGED{step}: " + "; ".join(
-            f"{f}: {a or '(none)'} -> {b or '(none)'}" for f, a, b in self.values)
-
-    def as_json(self) -> dict[str, object]:
-        return {"step": self.step,
-                "values": [{"field": f, "reference": a, "value": b} for f, a, b in self.values]}
-
-
-@dataclass
-class Diff:
-    """A run against its reference."""
-    reference: str                      # the reference run's directory
-    kernel: str                         # the reference's kernel
-    changes: dict[str, list[Change]] = field(default_factory=dict)   # by test, in order
-    new: list[str] = field(default_factory=list)
-    gone: list[str] = field(default_factory=list)
-
-    @property
-    def changed(self) -> int:
-        return sum(len(c) for c in self.changes.values())
-
-    def diagnostics(self, label: str) -> list[str]:
-        """The run's own lines about it, before its document."""
-        out = [f"# {label}: reference: {summary(self)}"]
-        out += [f"# {label}: reference: gone test (in the reference, not in this run): {t}" for t in self.gone]
-        return out
-
-
 class ReferenceError(Exception):
     pass
 
@@ -154,7 +115,8 @@ def match(run: Run, rel: str, refs: dict[str, Run], only: bool) -> Run | None:
     return None
 
 
-def _keyed(observations: dict[str, list[dict[str, object]]], test: str) -> dict[tuple[str, int], dict[str, object]]:
+def _keyed(observations: dict[str, list[dict[str, object]]],
+           test: str) -> dict[tuple[str, int], dict[str, object]]:
     """A test's observations by (step, how many of that step came before)."""
     out: dict[tuple[str, int], dict[str, object]] = {}
     seen: dict[str, int] = {}
@@ -211,13 +173,6 @@ def apply(run: Run, d: Diff) -> None:
             t.post.append("# " + c.text())
         if t.name in d.new:
             t.post.append("# reference: new test (not in the reference)")
-
-
-def summary(d: Diff) -> str:
-    """One line: the counts against the reference."""
-    tests = len(d.changes)
-    return (f"{d.changed} changed in {tests} test{'s' if tests != 1 else ''}, "
-            f"{len(d.new)} new, {len(d.gone)} gone against {d.reference} (kernel {d.kernel})")
 
 
 def compare(run: Run, ref: Run, pattern: str = "") -> None:

@@ -11,9 +11,8 @@ import re
 import xml.etree.ElementTree as ET
 
 from .baseline import FIELD_VALUE, RULE, cut
-from .reference import Change
 from .ktap import Test, Verdict
-from .results import Run, changed, exit_code, kvm_upstream, total
+from .results import Change, Run, changed, exit_code, kvm_upstream, total
 
 # Every string from the test VM (names, kernel version, diagnostics,
 # observations, reasons) goes into each report through one of the escapes

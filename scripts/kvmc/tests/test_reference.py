@@ -81,7 +81,7 @@ class Diff(unittest.TestCase):
                       "mmio{phys_addr=0xc0000000 len=1 is_write=0 data=[00]}")
         d = reference.diff(run, ref)
         self.assertEqual(d.changed, 1)
-        self.assertEqual(d.changes, {M1: [reference.Change(M1, "load", (
+        self.assertEqual(d.changes, {M1: [results.Change(M1, "load", (
             ("payload", "mmio{phys_addr=0xc0000100 len=1 is_write=0 data=[00]}",
              "mmio{phys_addr=0xc0000000 len=1 is_write=0 data=[00]}"),))]})
         self.assertEqual(d.changes[M1][0].text(), "CHANGED step 'load': payload: mmio{phys_addr=0xc0000100 "
@@ -113,7 +113,7 @@ class Diff(unittest.TestCase):
         run = copy.deepcopy(ref)
         run.doc = make_run(ref.observations, {t: t != M1 for t in ref.observations}).doc
         d = reference.diff(run, ref)
-        self.assertEqual(d.changes[M1], [reference.Change(M1, reference.VERDICT_STEP,
+        self.assertEqual(d.changes[M1], [results.Change(M1, reference.VERDICT_STEP,
                                                           (("verdict", "pass", "fail"),))])
 
     def test_repeated_step_matched_by_order(self) -> None:
