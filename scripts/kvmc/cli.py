@@ -29,7 +29,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable, NoReturn
 
-from . import TOP, baseline as bl, common, debian, report, results, testnames
+from . import TOP, baseline as bl, common, debian, reference, report, results, testnames
 from .ktap import Parser, Test
 from .qemu_config import QemuConfig
 from .qemu_configs import CONFIGS, DEFAULT, host_arch
@@ -45,7 +45,8 @@ SHORT_USAGE = """\
                       [--run-timeout MS] [--boot-timeout S] [--allow-destructive]
                       [--debian SPEC | --matrix [--kernels "SPEC..."]]
                       [--build DIR [--kconfig FILE] [--kconfig-add CONFIG_X=y]...]
-                      [--json F] [--junit F] [--report F.html] [--write-baseline F [--force]]"""
+                      [--json F] [--junit F] [--report F.html] [--write-baseline F [--force]]
+                      [--reference DIR [--fail-on-change]]"""
 
 EPILOG = """\
 stdout is one KTAP document (each architecture a named subtest); messages
@@ -193,6 +194,14 @@ def make_parser() -> argparse.ArgumentParser:
                      "would drop is left as it is (the lines are named, exit 2) unless --force")
     out.add_argument("--force", action="store_true",
                      help="--write-baseline may replace lines of an existing file")
+    out.add_argument("--reference", default="", metavar="DIR",
+                     help="compare every observation with an earlier run's (DIR: its -o directory, or "
+                     "one results/<arch>): each value that differs for the same configuration, test and "
+                     "step is reported as CHANGED with both values (KTAP, summary, JSON, JUnit, HTML), "
+                     "tests it lacks as new, its tests this run lacks as gone; what varies between runs "
+                     "of one kernel (host addresses) is left out (scripts/kvmc/reference.py)")
+    out.add_argument("--fail-on-change", action="store_true",
+                     help="--reference: any change fails the run (exit 1), for git bisect run")
     return p
 
 
@@ -218,6 +227,10 @@ class Options:
     build_tree: str = ""
     kconfig: str = ""
     kconfig_add: list[str] = field(default_factory=list)
+    reference: str = ""
+    fail_on_change: bool = False
+    # The reference's runs, read before anything runs (-o may be DIR).
+    refs: dict[str, Run] = field(default_factory=dict)
 
 
 def _abspath(p: str) -> str:
@@ -276,6 +289,7 @@ def parse_args(argv: list[str], env: dict[str, str]) -> Options:
     o.baseline, o.json, o.junit = _abspath(a.baseline), _abspath(a.json), _abspath(a.junit)
     o.report, o.write_baseline, o.force = _abspath(a.report), _abspath(a.write_baseline), a.force
     o.build_tree, o.kconfig, o.kconfig_add = _abspath(a.build), _abspath(a.kconfig), list(a.kconfig_add)
+    o.reference, o.fail_on_change = _abspath(a.reference), a.fail_on_change
     s.where = a.where
     values = vars(a)
     for lim in LIMITS:
@@ -319,6 +333,8 @@ def parse_args(argv: list[str], env: dict[str, str]) -> Options:
     if s.kselftest and s.pattern:
         raise UsageError("--kselftest runs whole binaries with the kernel's run_kselftest.sh, which "
                          "cannot select tests: drop -t, or drop --kselftest to run the selected tests")
+    if o.fail_on_change and not o.reference:
+        raise UsageError("--fail-on-change goes with --reference")
     if o.force and not o.write_baseline:
         raise UsageError("--force goes with --write-baseline")
     if o.baseline and o.write_baseline and same_file(o.baseline, o.write_baseline):
@@ -430,6 +446,13 @@ def preflight(o: Options) -> None:
         check_kernel_file(o.s.kernel_image)
     check_build_tree(o)
     check_results_dir(o.s.results)
+    if o.reference and not o.s.list_only:
+        # Read now: this run's -o may be the reference's directory, and
+        # a run removes its directory's old results before it starts.
+        try:
+            o.refs = reference.load(o.reference)
+        except reference.ReferenceError as e:
+            raise UsageError(str(e)) from e
 
 
 # ---- signals ----------------------------------------------------------------
@@ -453,11 +476,14 @@ class Output:
         print("\n".join(r.as_test(self.number).lines()), flush=True)
 
 
-def finish_run(r: Run, entries: list[bl.Entry], out: Output | None, baseline_path: str) -> str:
-    """After a run ended: the baseline, its results directory, its block
-    of the document, its line on stderr. Returns why its results directory
-    could not be written, or ""."""
+def finish_run(r: Run, entries: list[bl.Entry], out: Output | None, baseline_path: str,
+               compare: Callable[[Run], None] | None = None) -> str:
+    """After a run ended: the baseline, the reference (compare), its
+    results directory, its block of the document, its line on stderr.
+    Returns why its results directory could not be written, or ""."""
     results.apply_baseline(r, entries)
+    if compare is not None:
+        compare(r)
     unwritten = ""
     try:
         results.save_dir(r)
@@ -481,6 +507,10 @@ def finish_run(r: Run, entries: list[bl.Entry], out: Output | None, baseline_pat
             print(f"  {name}", file=sys.stderr)
     for n in r.not_excused:
         say(f"{r.label}: listed in the baseline but failing otherwise: {n}")
+    if r.reference is not None:
+        say(f"{r.label}: {r.reference.summary()}")
+        for line in reference.listing(r.reference):
+            print(f"  {line}", file=sys.stderr)
     return unwritten
 
 
@@ -715,8 +745,13 @@ def run_all(o: Options, entries: list[bl.Entry], untestable: str = "") -> int:
 
     unwritten: list[str] = []
 
+    def compare(r: Run) -> None:
+        ref = reference.match(r, os.path.relpath(r.directory, s.results), o.refs, len(pairs) == 1)
+        if ref is not None:
+            reference.compare(r, ref, s.pattern)
+
     def done(r: Run) -> None:
-        problem = finish_run(r, entries, out, o.baseline)
+        problem = finish_run(r, entries, out, o.baseline, compare if o.refs else None)
         if problem:
             unwritten.append(problem)
         runs.append(r)
@@ -749,6 +784,9 @@ def run_all(o: Options, entries: list[bl.Entry], untestable: str = "") -> int:
     code, why = results.exit_code(runs, s.pattern)
     if unwritten and code == 0:
         code, why = 125, "the results could not be written (see above)"
+    changed = results.changed(runs)
+    if o.fail_on_change and changed and code == 0:
+        code, why = 1, f"{changed} changed against the reference: --fail-on-change fails the run"
     code, why = write_reports(o, runs, code, why)
     c = results.total(runs)
     if o.baseline:
@@ -762,6 +800,9 @@ def run_all(o: Options, entries: list[bl.Entry], untestable: str = "") -> int:
             say(line)
     if why:
         say(why)
+    if o.refs:
+        # Its own line, so that the closing line keeps its format.
+        print(reference.closing(runs, o.reference), file=sys.stderr)
     print(results.closing_line(runs), file=sys.stderr, flush=True)
     return code
 

@@ -12,7 +12,7 @@ import xml.etree.ElementTree as ET
 
 from .baseline import FIELD_VALUE, RULE, cut
 from .ktap import Test, Verdict
-from .results import Run, exit_code, kvm_upstream, total
+from .results import Change, Run, changed, exit_code, kvm_upstream, total
 
 # Every string from the test VM (names, kernel version, diagnostics,
 # observations, reasons) goes into each report through one of the escapes
@@ -69,6 +69,19 @@ def first_failure(t: Test) -> str:
     return t.directive or "failed"
 
 
+def changes_of(run: Run, test: str) -> list[Change]:
+    """What differs in a test from --reference's run."""
+    return [] if run.reference is None else run.reference.changes.get(test, [])
+
+
+def change_lines(run: Run, test: str) -> list[str]:
+    """A test's changes and whether it is new, a line each."""
+    out = [c.text() for c in changes_of(run, test)]
+    if run.reference is not None and test in run.reference.new:
+        out.append("reference: new test (not in the reference)")
+    return out
+
+
 # ---- JSON ---------------------------------------------------------------------
 def to_json(runs: list[Run], pattern: str = "", code: int | None = None) -> str:
     """code: the run's exit status when the caller knows more than the
@@ -78,16 +91,25 @@ def to_json(runs: list[Run], pattern: str = "", code: int | None = None) -> str:
     out = {
         "format": "kvm-contract results 2",
         "exit_code": rc,
-        "summary": vars(c),
+        # changed: how many values differ from --reference's (0 without one).
+        "summary": {**vars(c), "changed": changed(runs)},
         "runs": [{
             "arch": r.arch, "name": r.label, "kernel": r.kernel, "package": r.package,
-            "untestable": r.untestable, "boot_health": r.boot_health, "summary": vars(r.counts()),
+            "untestable": r.untestable, "boot_health": r.boot_health,
+            "summary": {**vars(r.counts()), "changed": changed([r])},
             "kvm": r.kvm, "kvm_upstream": kvm_upstream(r.kvm) if r.kvm else None,
+            # --reference: the run compared with, its kernel, the tests it lacks
+            # (new) and the tests of it this run lacks (gone); null when not compared.
+            "reference": None if r.reference is None else {
+                "directory": r.reference.reference, "kernel": r.reference.kernel,
+                "changed": r.reference.changed, "new_tests": r.reference.new,
+                "gone_tests": r.reference.gone},
             "tests": [{
                 "name": t.name, "binary": binary, "result": t.verdict.value,
                 "directive": t.result_line().partition(" # ")[2],
                 "diagnostics": t.diagnostics(),
                 "observations": r.observations.get(t.name) or [],
+                "changes": [c.as_json() for c in changes_of(r, t.name)],
             } for t, binary in single_tests(r)],
         } for r in runs],
     }
@@ -111,6 +133,11 @@ def to_junit(runs: list[Run]) -> str:
         if r.kvm:
             ET.SubElement(props, "property", name="kvm", value=xml_text(r.kvm))
             ET.SubElement(props, "property", name="kvm_upstream", value=str(kvm_upstream(r.kvm)).lower())
+        if r.reference is not None:
+            ET.SubElement(props, "property", name="reference", value=xml_text(r.reference.reference))
+            ET.SubElement(props, "property", name="changed", value=str(r.reference.changed))
+            for name in r.reference.gone:
+                ET.SubElement(props, "property", name="gone", value=xml_text(name))
         if r.untestable:
             # JUnit's place for "the run could not happen".
             case = ET.SubElement(suite, "testcase", classname=xml_text(r.label), name="untestable")
@@ -126,6 +153,15 @@ def to_junit(runs: list[Run]) -> str:
                 ET.SubElement(case, "skipped", message=xml_text(t.directive[4:].strip()))
             elif v in (Verdict.XFAIL, Verdict.XPASS):
                 ET.SubElement(case, "system-out").text = xml_text(f"{v.value}: {t.reason or t.directive}\n{text}")
+            changes = change_lines(r, t.name)
+            if changes:
+                # Against --reference: a property to count by, the changes in its output.
+                cprops = ET.Element("properties")
+                ET.SubElement(cprops, "property", name="changed", value=str(len(changes_of(r, t.name))))
+                case.insert(0, cprops)
+                # A failure's or known deviation's diagnostics hold them already.
+                if case.find("failure") is None and case.find("system-out") is None:
+                    ET.SubElement(case, "system-out").text = xml_text("\n".join(changes))
     _xml_safe(suites)
     ET.indent(suites)
     return ET.tostring(suites, encoding="unicode", xml_declaration=True) + "\n"
@@ -135,6 +171,10 @@ def to_junit(runs: list[Run]) -> str:
 COLOURS = {"pass": "#b6e3b6", "fail": "#f4a6a6", "skip": "#dddddd",
            "xfail": "#f6d28b", "xpass": "#a6c8f4", "": "#ffffff"}
 LABELS = {"pass": "pass", "fail": "FAIL", "skip": "skip", "xfail": "known", "xpass": "fixed", "": ""}
+
+
+# In a cell whose test changed against --reference.
+CHANGED_MARK = "&#916;"
 
 
 def scenario_of(name: str) -> str:
@@ -164,10 +204,16 @@ def to_html(runs: list[Run], title: str) -> str:
            "Hover over a cell for the rule and the observed outcome. "
            + " ".join(f"<span style='background:{COLOURS[k]};padding:0 4px'>{LABELS[k]}</span>"
                       for k in ("pass", "fail", "xfail", "xpass", "skip"))
-           + " (known: a deviation listed in the baseline; fixed: a listed one that passed)</p>",
+           + " (known: a deviation listed in the baseline; fixed: a listed one that passed)"
+           + (f"; {CHANGED_MARK}: a value differs from the reference run's (--reference), new: a test"
+              " the reference lacks" if any(r.reference is not None for r in runs) else "") + "</p>",
            "<table><tr><th>scenario</th><th>test</th>"]
     for r in runs:
-        tip = html.escape(r.untestable or r.package or r.kernel, quote=True)
+        head = [r.untestable or r.package or r.kernel]
+        if r.reference is not None:
+            head += [f"reference {r.reference.reference} (kernel {r.reference.kernel}): "
+                     f"{r.reference.changed} changed"] + [f"gone: {g}" for g in r.reference.gone]
+        tip = html.escape("\n".join(head[:12]), quote=True)
         note = "<br><i>not tested</i>" if r.untestable else ""
         out.append(f"<th title='{tip}'>{html.escape(r.label)}<br>{html.escape(r.kernel)}{note}</th>")
     out.append("</tr>")
@@ -176,16 +222,21 @@ def to_html(runs: list[Run], title: str) -> str:
         for i, r in enumerate(runs):
             t = cells[i].get(name)
             result = t.verdict.value if t else ""
-            tip = ""
+            tip = mark = ""
             if t:
-                lines = [t.reason] if t.reason else []
+                changes = change_lines(r, name)
+                if changes_of(r, name):
+                    mark = f" {CHANGED_MARK}"
+                elif changes:
+                    mark = " new"
+                lines = changes[:8] + ([t.reason] if t.reason else [])
                 for o in r.observations.get(name, []):
                     if o.get("verdict") != "pass" or "exit_reason" in o:
                         lines.append(f"{o.get('rule')} {o.get('verdict')}: {o.get('observed')}")
                 lines += [d for d in t.diagnostics() if d.startswith(("FAIL", "NOTE", "note", "baseline"))]
                 tip = html.escape("\n".join(lines[:12]), quote=True)
             out.append(f"<td class='r' style='background:{COLOURS[result]}' title='{tip}'>"
-                       f"{LABELS[result] if t else '&ndash;'}</td>")
+                       f"{LABELS[result] if t else '&ndash;'}{mark}</td>")
         out.append("</tr>")
     if any(r.untestable for r in runs):
         out.append("<tr><td></td><td>why not tested</td>")

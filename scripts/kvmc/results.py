@@ -76,6 +76,8 @@ class Run:
     observations: dict[str, list[dict[str, object]]] = field(default_factory=dict)
     fixed: list[str] = field(default_factory=list)
     not_excused: list[str] = field(default_factory=list)
+    # Against --reference (reference.py): None when not compared.
+    reference: Diff | None = None
 
     def counts(self) -> Counts:
         return self.doc.counts()
@@ -89,6 +91,8 @@ class Run:
                      + (f", KVM {kvm_text(self.kvm)}" if self.kvm else ""))
         if self.boot_health:
             t.pre.append(f"# {self.label}: kernel unhealthy before the first test (C13): {self.boot_health}")
+        if self.reference is not None:
+            t.pre += self.reference.diagnostics(self.label)
         if self.untestable:
             t.ok, t.directive = False, f"not tested: {self.untestable}"
         elif c.failed:
@@ -395,7 +399,59 @@ def load_tree(directory: str) -> list[Run]:
     return out
 
 
+def changed(runs: list[Run]) -> int:
+    """How many observations and verdicts differ from --reference's."""
+    return sum(r.reference.changed for r in runs if r.reference is not None)
+
+
 def closing_line(runs: list[Run]) -> str:
     """run_tests.sh's last line: the counts of all the runs of one invocation."""
     c = total(runs)
     return f"{c.passed} passed, {c.failed} failed, {c.skipped} skipped"
+
+
+# ---- against an earlier run (--reference; reference.py compares) ----------------
+@dataclass(frozen=True)
+class Change:
+    """One observation (or a test's verdict) that differs from the
+    reference's: step of test, each field that differs as (field, the
+    reference's value, this run's; "" when absent on that side)."""
+    test: str
+    step: str
+    values: tuple[tuple[str, str, str], ...]
+
+    def text(self) -> str:
+        step = f" step '{self.step}'" if self.step else ""
+        return f"CHANGED{step}: " + "; ".join(
+            f"{f}: {a or '(none)'} -> {b or '(none)'}" for f, a, b in self.values)
+
+    def as_json(self) -> dict[str, object]:
+        return {"step": self.step,
+                "values": [{"field": f, "reference": a, "value": b} for f, a, b in self.values]}
+
+
+@dataclass
+class Diff:
+    """A run against its reference."""
+    reference: str                      # the reference run's directory
+    kernel: str                         # the reference's kernel
+    changes: dict[str, list[Change]] = field(default_factory=dict)   # by test, in order
+    new: list[str] = field(default_factory=list)
+    gone: list[str] = field(default_factory=list)
+
+    @property
+    def changed(self) -> int:
+        return sum(len(c) for c in self.changes.values())
+
+    def diagnostics(self, label: str) -> list[str]:
+        """The run's own lines about it, before its document."""
+        out = [f"# {label}: reference: {self.summary()}"]
+        out += [f"# {label}: reference: gone test (in the reference, not in this run): {t}"
+                for t in self.gone]
+        return out
+
+    def summary(self) -> str:
+        """One line: the counts against the reference."""
+        tests = len(self.changes)
+        return (f"{self.changed} changed in {tests} test{'s' if tests != 1 else ''}, "
+                f"{len(self.new)} new, {len(self.gone)} gone against {self.reference} (kernel {self.kernel})")
