@@ -117,6 +117,8 @@ case_machine_without_kvm() {
 
 # A PATH with every command of this machine but one.
 path_without() {
+	# Made anew: whatever an earlier case left in it must not shadow PATH.
+	rm -rf "$WORK/bin"
 	mkdir -p "$WORK/bin"
 	local d f
 	for d in ${PATH//:/ }; do

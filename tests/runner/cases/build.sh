@@ -44,11 +44,13 @@ case_build_failure_is_reported() {
 # records its pid and sleeps).
 case_build_make_stopped_on_sigterm() {
 	build_fake_tree
-	mkdir -p "$WORK/bin"
-	printf '#!/bin/sh\necho $$ >> "%s"\nexec sleep 60\n' "$WORK/make.pids" > "$WORK/bin/make"
-	chmod +x "$WORK/bin/make"
+	# A directory of its own: $WORK/bin is path_without's, and a stand-in
+	# make left there would be the make of every later case that uses it.
+	mkdir -p "$WORK/stand-in-make"
+	printf '#!/bin/sh\necho $$ >> "%s"\nexec sleep 60\n' "$WORK/make.pids" > "$WORK/stand-in-make/make"
+	chmod +x "$WORK/stand-in-make/make"
 	rm -f "$WORK/make.pids"
-	PATH="$WORK/bin:$PATH" KVMC_CACHE="$WORK/cache" "$TOP/run_tests.sh" -o "$WORK/results" \
+	PATH="$WORK/stand-in-make:$PATH" KVMC_CACHE="$WORK/cache" "$TOP/run_tests.sh" -o "$WORK/results" \
 		--arch "$(build_arch)" --build "$WORK/linux" > "$LOG" 2>&1 < /dev/null &
 	local runner=$! i=0 pid
 	while [ ! -s "$WORK/make.pids" ] && [ $i -lt 200 ]; do sleep 0.1; i=$((i + 1)); done
