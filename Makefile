@@ -40,6 +40,16 @@ CROSS_COMPILE ?= x86_64-linux-gnu-
 endif
 
 TARGET_CXX := $(CROSS_COMPILE)g++
+# ccache, where installed, for what a fresh clone compiles again (the
+# runners' tests build copies of the clone; CI starts from one): paths are
+# hashed relative to the clone and not by its directory, so the same
+# sources in another clone hit. CCACHE= turns it off.
+CCACHE ?= $(shell command -v ccache 2>/dev/null)
+ifneq ($(CCACHE),)
+export CCACHE_BASEDIR := $(CURDIR)
+export CCACHE_NOHASHDIR := 1
+endif
+CXX_OBJ := $(CCACHE) $(TARGET_CXX)
 OBJCOPY := $(CROSS_COMPILE)objcopy
 STRIP := $(CROSS_COMPILE)strip
 HOSTCXX ?= g++
@@ -107,11 +117,11 @@ GUEST_HEADERS := include/guest.h include/layout.h include/$(ARCH)/layout.h \
 
 $(OUT)/guest/%.o: %.S $(GUEST_HEADERS)
 	@mkdir -p $(@D)
-	$(TARGET_CXX) $(GUEST_FLAGS) -c -o $@ $<
+	$(CXX_OBJ) $(GUEST_FLAGS) -c -o $@ $<
 
 $(OUT)/guest/%.o: %.cpp $(GUEST_HEADERS)
 	@mkdir -p $(@D)
-	$(TARGET_CXX) $(GUEST_FLAGS) -c -o $@ $<
+	$(CXX_OBJ) $(GUEST_FLAGS) -c -o $@ $<
 
 $(OUT)/guest/guest.ld: guest_code/guest.ld.S include/$(ARCH)/layout.h
 	@mkdir -p $(@D)
@@ -146,7 +156,7 @@ $(OUT)/obj/flags.stamp: FORCE
 
 $(OUT)/obj/%.o: %.cpp $(DEPS_STAMP) $(OUT)/obj/flags.stamp
 	@mkdir -p $(@D)
-	$(TARGET_CXX) $(COMMON_CXXFLAGS) $(UAPI_FLAGS) $(CXXFLAGS_EXTRA) -MMD -MP -c -o $@ $<
+	$(CXX_OBJ) $(COMMON_CXXFLAGS) $(UAPI_FLAGS) $(CXXFLAGS_EXTRA) -MMD -MP -c -o $@ $<
 
 $(OUT)/obj/lib/guest_image.o: lib/guest_image.S $(OUT)/guest/guest.bin
 	@mkdir -p $(@D)
@@ -173,7 +183,7 @@ $(OUT)/obj/multicall.def: FORCE
 
 $(OUT)/obj/lib/multicall.o: lib/multicall.cpp $(OUT)/obj/multicall.def
 	@mkdir -p $(@D)
-	$(TARGET_CXX) $(COMMON_CXXFLAGS) -I$(OUT)/obj -c -o $@ $<
+	$(CXX_OBJ) $(COMMON_CXXFLAGS) -I$(OUT)/obj -c -o $@ $<
 
 $(MULTICALL): $(TEST_OBJS) $(OUT)/obj/lib/multicall.o $(LIB_OBJS)
 	@mkdir -p $(@D)
@@ -207,7 +217,7 @@ UNIT_OBJS := $(patsubst %.cpp,$(OUT)/unit/obj/%.o,$(UNIT_LIB_SRCS))
 
 $(OUT)/unit/obj/%.o: %.cpp $(DEPS_STAMP)
 	@mkdir -p $(@D)
-	$(HOSTCXX) $(COMMON_CXXFLAGS) $(HOST_UAPI_FLAGS) $(CXXFLAGS_EXTRA) -MMD -MP -c -o $@ $<
+	$(CCACHE) $(HOSTCXX) $(COMMON_CXXFLAGS) $(HOST_UAPI_FLAGS) $(CXXFLAGS_EXTRA) -MMD -MP -c -o $@ $<
 
 $(OUT)/unit/obj/tests/%.o: CXXFLAGS_EXTRA = $(HARNESS_FLAGS)
 
