@@ -274,7 +274,7 @@ def failure_groups(runs: list[Run], baselines: list[tuple[str, list[bl.Entry]]])
                 continue
             findings = r.failing_findings(t.name)
             keys = list(dict.fromkeys(k for k, _ in findings if k))
-            if len(keys) < len(findings) or not findings:
+            if not findings or any(k is None for k, _ in findings):
                 groups.setdefault(NO_KEY, FailureGroup(NO_KEY)).tests += 1
             for key in keys:
                 g = groups.setdefault(key, FailureGroup(key))

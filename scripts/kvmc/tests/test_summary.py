@@ -33,9 +33,10 @@ def recorded(arch: str = "x86_64", kernel: str = "7.3.4+deb13-amd64") -> Run:
                observations=results.read_observations(os.path.join(DATA, "baselined.jsonl")))
 
 
-def first_run(n: int, key: str | None = C4) -> Run:
+def first_run(n: int, key: str | None = C4, repeats: int = 1) -> Run:
     """A newcomer's first run on Debian's x86 kernel: n M4 tests failing
-    with one finding (key None: a finding without a key)."""
+    with one finding (key None: a finding without a key), in repeats
+    observations each (a fault, then the same fault on the rerun)."""
     lines = ["TAP version 13", "1..1", "# kvm-contract: bad_memslot_test", "    TAP version 13", f"    1..{n}"]
     observations: dict[str, list[dict[str, object]]] = {}
     for i in range(1, n + 1):
@@ -44,7 +45,7 @@ def first_run(n: int, key: str | None = C4) -> Run:
         finding: dict[str, object] = {"rule": "C4", "severity": "failure", "text": "no memory_fault"}
         if key:
             finding["key"] = key
-        observations[name] = [{"test": name, "verdict": "fail", "findings": [finding]}]
+        observations[name] = [{"test": name, "verdict": "fail", "findings": [finding]}] * repeats
     lines.append("not ok 1 bad_memslot_test # exit status 1")
     return Run(arch="x86_64", label="x86_64", doc=parse(lines, "x86_64"), kernel="7.3.4+deb13-amd64",
                observations=observations)
@@ -62,6 +63,13 @@ class FailureSummary(unittest.TestCase):
             f"  {C4} x 2 (known on x86_64 7.*: test_data/baseline.txt, C4: x86 kvm_handle_error_pfn()"
             " returns -EFAULT without filling memory_fault)",
             "  C2 memory_fault.size=0x0 x 1 (in no baseline)"])
+
+    def test_a_finding_repeated_in_one_test_is_one_finding_with_its_key(self) -> None:
+        # Debian's x86 kernel: M4-M6 fail the same C4 finding on the fault
+        # and again on the rerun; none of them is a failure without a key.
+        groups = results.failure_groups([first_run(3, repeats=2)], [])
+        self.assertEqual([(g.what, g.tests) for g in groups], [(C4, 3)])
+        self.assertEqual(results.failure_lines(groups, 3), [f"3 failed: 1 finding: {C4} x 3 (in no baseline)"])
 
     def test_a_baseline_for_another_arch_or_kernel_does_not_know_it(self) -> None:
         known = [("test_data/baseline.txt", bl.load(os.path.join(DATA, "baseline.txt")))]
