@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: GPL-2.0
-"""python3 -m kvmc COMMAND: the host side's tools beside run_tests.sh.
+"""python3 -m kvmc COMMAND: the host side's tools beside run_tests.sh, one
+argparse parser with a subcommand each (python3 -m kvmc -h):
 
     python3 -m kvmc run [RUN_TESTS_ARGS...]       what ./run_tests.sh does
     python3 -m kvmc report FORMAT -o FILE DIR...  json, junit, html, baseline
@@ -16,33 +17,44 @@ import sys
 from . import TOP, common, report, results
 
 
+def parser() -> argparse.ArgumentParser:
+    """One parser with a subcommand per tool, as kunit.py has. run and soak
+    keep their own options (their parsers live in cli.py and soak.py): what
+    follows their name goes to them untouched."""
+    p = argparse.ArgumentParser(prog="python3 -m kvmc", description="The host side's tools beside run_tests.sh.")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub.add_parser("run", add_help=False, help="what ./run_tests.sh does (python3 -m kvmc run -h)")
+    r = sub.add_parser("report", help="json, junit, html or baseline from results directories",
+                       description="Reports from results directories (results/<arch>/).")
+    r.add_argument("format", choices=["json", "junit", "html", "baseline"])
+    r.add_argument("-o", dest="output", required=True)
+    r.add_argument("--title", default="kvm-contract results")
+    r.add_argument("dirs", nargs="+")
+    st = sub.add_parser("status-table", help="the scenario x architecture table of a run, as Markdown",
+                        description="The scenario x architecture table of a run, as Markdown.")
+    st.add_argument("-r", dest="results", default=os.path.join(TOP, "results"))
+    st.add_argument("--update", metavar="FILE", help="replace the table between the status markers")
+    sub.add_parser("soak", add_help=False, help="the suite run again and again (python3 -m kvmc soak -h)")
+    return p
+
+
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] in ("-h", "--help"):
-        print(__doc__)
-        return 0 if argv else 2
-    cmd, rest = argv[0], argv[1:]
-    if cmd == "run":
-        from .cli import main as run_main
-        return run_main(rest)
-    if cmd == "report":
-        return report_main(rest)
-    if cmd == "status-table":
-        return status_main(rest)
-    if cmd == "soak":
+    p = parser()
+    if argv and argv[0] in ("run", "soak"):
+        # Everything after the name, options included, is the tool's own.
+        rest = argv[1:]
+        if argv[0] == "run":
+            from .cli import main as run_main
+            return run_main(rest)
         from .soak import main as soak_main
         return soak_main(rest)
-    common.Log("kvmc")(f"unknown command '{cmd}'")
-    return 2
+    a = p.parse_args(argv)     # exits 2 on a mistake, 0 after -h
+    if a.command == "report":
+        return report_command(a)
+    return status_command(a)
 
 
-def report_main(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(prog="python3 -m kvmc report",
-                                description="Reports from results directories (results/<arch>/).")
-    p.add_argument("format", choices=["json", "junit", "html", "baseline"])
-    p.add_argument("-o", dest="output", required=True)
-    p.add_argument("--title", default="kvm-contract results")
-    p.add_argument("dirs", nargs="+")
-    a = p.parse_args(argv)
+def report_command(a: argparse.Namespace) -> int:
     title: str = a.title
     output: str = a.output
     runs = [results.load_dir(d) for d in a.dirs
@@ -58,12 +70,7 @@ def report_main(argv: list[str]) -> int:
     return 0
 
 
-def status_main(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(prog="scripts/status-table.sh",
-                                description="The scenario x architecture table of a run, as Markdown.")
-    p.add_argument("-r", dest="results", default=os.path.join(TOP, "results"))
-    p.add_argument("--update", metavar="FILE", help="replace the table between the status markers")
-    a = p.parse_args(argv)
+def status_command(a: argparse.Namespace) -> int:
     from .qemu_configs import CONFIGS
     where: str = a.results
     runs = [results.load_dir(os.path.join(where, name)) for name in CONFIGS
