@@ -19,7 +19,8 @@ class Tools(unittest.TestCase):
         self.assertEqual((a.command, a.update), ("status-table", "README.md"))
 
     def test_mistakes_are_usage(self) -> None:
-        for argv in ([], ["bogus"], ["report", "yaml", "-o", "x", "d"]):
+        cases: list[list[str]] = [[], ["bogus"], ["report", "yaml", "-o", "x", "d"]]
+        for argv in cases:
             with contextlib.redirect_stderr(io.StringIO()), self.assertRaises(SystemExit) as e:
                 tools.main(argv)
             self.assertEqual(e.exception.code, 2, argv)
