@@ -15,7 +15,6 @@ Commands are argument lists, never shell strings. Standard library only.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import os
 import re
@@ -197,8 +196,7 @@ def locked(path: Path) -> Iterator[None]:
     """Hold an exclusive lock on path (created if need be) until the block
     ends; other processes asking for it wait."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
+    with common.locked(path, lambda: None):
         yield
 
 

@@ -406,8 +406,7 @@ def changed(runs: list[Run]) -> int:
 
 def closing_line(runs: list[Run]) -> str:
     """run_tests.sh's last line: the counts of all the runs of one invocation."""
-    c = total(runs)
-    return f"{c.passed} passed, {c.failed} failed, {c.skipped} skipped"
+    return total(runs).closing()
 
 
 # ---- against an earlier run (--reference; reference.py compares) ----------------
