@@ -56,7 +56,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from kvmc import kbuild, kernel_tree, qemu_configs
+from kvmc import kbuild, kernel_tree, qemu_configs, reference
 from kvmc.common import (Interrupted, Log, cache_root, call, capture, raise_on_signals, read_text,
                          write_atomic)
 from kvmc.results import Run, load_dir, read_extra_durations
@@ -562,6 +562,9 @@ class Outcome:
     rc: int
     untestable: str             # why the kernel could not be tested, if so
     seconds: float
+    # The suite's results as read (observations included), kept for the
+    # behavioural diff of a mutant's run against the baseline's.
+    run: Run | None = None
 
 
 def config_order(names: Iterable[str]) -> list[str]:
@@ -571,22 +574,51 @@ def config_order(names: Iterable[str]) -> list[str]:
     return sorted(unique, key=lambda n: (known.index(n) if n in known else len(known), unique.index(n)))
 
 
+# How many of a configuration's changed observations the JSON names.
+CHANGES_KEPT = 5
+
+
+def observation_changes(base: Run | None, seen: Run | None) -> tuple[int, list[list[str]]] | None:
+    """The suite's observations and verdicts on the mutant that differ
+    from the unmutated kernel's on the same configuration, as --reference
+    finds them (reference.diff, what varies between runs of one kernel
+    normalised): how many, and the first CHANGES_KEPT as [test, step,
+    field].  None when either run could not test: there is nothing to
+    compare (and a mutant that could not be tested is killed anyway)."""
+    if base is None or seen is None or base.untestable or seen.untestable:
+        return None
+    d = reference.diff(seen, base)
+    first = [[c.test, c.step, f] for cs in d.changes.values() for c in cs for f, _, _ in c.values]
+    return d.changed, first[:CHANGES_KEPT]
+
+
 @dataclasses.dataclass
 class ConfigResult:
-    """What one boot of a mutant's kernel, on one configuration, killed."""
+    """What one boot of a mutant's kernel, on one configuration, killed,
+    and which of the suite's observations changed there (not a kill)."""
     suite_killed: list[str]
     selftests_killed: list[str]
     run_s: float
     untestable: str = ""        # why the kernel could not be tested there (every test killed)
+    # Changed observations against the baseline's, None when not recorded
+    # (a run of an older tool, a run that could not test); changes names
+    # the first few as [test, step, field].
+    changed: int | None = None
+    changes: list[list[str]] = dataclasses.field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        return {"suite_killed": self.suite_killed, "selftests_killed": self.selftests_killed,
-                "run_s": round(self.run_s, 1), "untestable": self.untestable}
+        out: dict[str, Any] = {"suite_killed": self.suite_killed, "selftests_killed": self.selftests_killed,
+               "run_s": round(self.run_s, 1), "untestable": self.untestable}
+        if self.changed is not None:
+            # Optional keys: format 2 without them reads as "not recorded".
+            out.update(changed=self.changed, changes=self.changes)
+        return out
 
     @classmethod
     def from_json(cls, record: dict[str, Any]) -> ConfigResult:
         return cls(suite_killed=record["suite_killed"], selftests_killed=record["selftests_killed"],
-                   run_s=record.get("run_s", 0.0), untestable=record.get("untestable", ""))
+                   run_s=record.get("run_s", 0.0), untestable=record.get("untestable", ""),
+                   changed=record.get("changed"), changes=record.get("changes", []))
 
 
 SIDES = ("suite", "selftests")
@@ -624,6 +656,12 @@ class MutantResult:
     def run_s(self) -> float:
         return sum(c.run_s for c in self.configs.values())
 
+    def changed(self) -> int | None:
+        """The suite's changed observations on all configurations; None
+        when no configuration recorded them."""
+        counts = [c.changed for c in self.configs.values() if c.changed is not None]
+        return sum(counts) if counts else None
+
     def to_json(self) -> dict[str, Any]:
         m = self.mutant
         return {
@@ -641,11 +679,17 @@ def judge(mutant: Mutant, arch: str, baselines: dict[str, Outcome], observed: di
     """A mutant's result from its boots (configuration -> outcome) and the
     unmutated kernel's on the same configurations.  A kernel that could
     not be tested at all on a configuration (no boot, no /dev/kvm) fails
-    every test there: killed by both sides, with the reason kept."""
-    configs = {n: ConfigResult(suite_killed=killed_by(baselines[n].suite, o.suite),
-                               selftests_killed=killed_by(baselines[n].selftests, o.selftests),
-                               run_s=o.seconds, untestable=o.untestable)
-               for n, o in observed.items()}
+    every test there: killed by both sides, with the reason kept.  Only
+    verdicts kill; the suite's changed observations are kept beside them."""
+    configs = {}
+    for n, o in observed.items():
+        c = ConfigResult(suite_killed=killed_by(baselines[n].suite, o.suite),
+                         selftests_killed=killed_by(baselines[n].selftests, o.selftests),
+                         run_s=o.seconds, untestable=o.untestable)
+        diff = observation_changes(baselines[n].run, o.run if not o.untestable else None)
+        if diff is not None:
+            c.changed, c.changes = diff
+        configs[n] = c
     return MutantResult(mutant=mutant, arch=arch, status="ok", configs=configs, wall_s=wall_s, build_s=build_s)
 
 
@@ -653,14 +697,15 @@ def totals(results: list[MutantResult], arch: str) -> dict[str, Any]:
     """Per architecture: counted mutants (built and run), kills per side,
     survivors, controls killed, not compiling; the suite's kills per
     configuration, and the mutants that only one configuration killed
-    (of those booted on several)."""
+    (of those booted on several); the suite's survivors with changed
+    observations, and those without a record of them."""
     mine = [r for r in results if r.arch == arch]
     counted = [r for r in mine if r.status == "ok" and not r.mutant.equivalent]
     controls = [r for r in mine if r.status == "ok" and r.mutant.equivalent]
     suite = [r for r in counted if r.suite_killed]
     kst = [r for r in counted if r.selftests_killed]
     configs = config_order(n for r in counted for n in r.configs)
-    return {
+    out: dict[str, Any] = {
         "arch": arch, "counted": len(counted),
         "suite_killed": len(suite), "selftests_killed": len(kst),
         "either_killed": len([r for r in counted if r.suite_killed or r.selftests_killed]),
@@ -676,6 +721,14 @@ def totals(results: list[MutantResult], arch: str) -> dict[str, Any]:
         "suite_only_on": {n: sorted(r.mutant.id for r in counted
                                     if len(r.configs) > 1 and r.killed_on("suite") == [n]) for n in configs},
     }
+    # Survivors of the suite's verdicts whose observations changed: still
+    # survivors (a change is no kill), counted apart.  Left out when no
+    # result recorded changes (an older run's totals stay as they were).
+    survivors = [r for r in counted if not r.suite_killed]
+    if any(r.changed() is not None for r in counted):
+        out["suite_survivors_changed"] = sorted(r.mutant.id for r in survivors if r.changed())
+        out["suite_survivors_unrecorded"] = sorted(r.mutant.id for r in survivors if r.changed() is None)
+    return out
 
 
 # ---- the results document ------------------------------------------------------
@@ -1089,7 +1142,7 @@ def run_kernel(arch: str, image: str, out: Path, selftests: Path | None,
         if run.untestable:
             untestable += ": " + run.untestable[:200]
     log(f"{config}: {len(suite)} suite tests, {len(kst)} selftests in {seconds:.0f} s (exit {rc})")
-    return Outcome(suite=suite, selftests=kst, rc=rc, untestable=untestable, seconds=seconds)
+    return Outcome(suite=suite, selftests=kst, rc=rc, untestable=untestable, seconds=seconds, run=run)
 
 
 def objects_for(mutant: Mutant, arch: str) -> list[str]:
@@ -1227,6 +1280,7 @@ def run_arch(arch: str, mutants: list[Mutant], tree: Path | None, cache: Path,
         results.append(r)
         log(f"{arch}: {m.id}: " + "; ".join(
             f"{c}: suite {_tests(k.suite_killed)}, selftests {_tests(k.selftests_killed)}"
+            + (f", {k.changed} changed observations" if k.changed else "")
             for c, k in r.configs.items()) + f" ({r.wall_s:.0f} s)")
         if progress:
             progress(summary(False))
