@@ -853,6 +853,50 @@ def _kills(record: dict[str, Any], side: str, named: bool) -> str:
     return "; ".join(f"{', '.join(ns)}: {_tests(list(tests))}" for tests, ns in groups.items())
 
 
+# How many changed observations a survivor's cell names per configuration.
+CHANGES_SHOWN = 2
+
+
+def _change_id(change: list[str]) -> str:
+    """A recorded change as the table names it: test, step, field (no step
+    for the test's verdict)."""
+    test, step, f = change
+    where = f" '{step}'" if step and step != reference.VERDICT_STEP else ""
+    return f"{test}{where}: {f}".replace("|", "\\|")
+
+
+def _changes(record: dict[str, Any]) -> str:
+    """A table cell: the suite's changed observations on each configuration
+    that has any, "none", or "not recorded" (a run of an older tool).  A
+    survivor's names the first few; a killed mutant's only counts them,
+    its killing tests are in the cells before."""
+    configs = record["configs"]
+    recorded = [n for n in config_order(configs) if configs[n].get("changed") is not None]
+    if not recorded:
+        return "not recorded"
+    survived = not any(configs[n]["suite_killed"] for n in configs)
+    cells = []
+    for n in recorded:
+        count, first = configs[n]["changed"], configs[n].get("changes", [])
+        if not count:
+            continue
+        cell = f"{n}: {count}"
+        shown = first[:CHANGES_SHOWN]
+        if survived and shown:
+            more = len(first) > len(shown) or count > len({(c[0], c[1]) for c in shown})
+            cell += f" ({', '.join(_change_id(c) for c in shown)}{', ...' if more else ''})"
+        cells.append(cell)
+    return "; ".join(cells) or "none"
+
+
+def _survivors_changed(t: dict[str, Any]) -> str:
+    """The totals' cell of the suite's survivors with changed observations."""
+    if "suite_survivors_changed" not in t:
+        return "not recorded"
+    unrecorded = t.get("suite_survivors_unrecorded", [])
+    return str(len(t["suite_survivors_changed"])) + (f" ({len(unrecorded)} not recorded)" if unrecorded else "")
+
+
 def render_catalog(catalog: list[Mutant], title: str = "The catalog") -> list[str]:
     """The catalog (or a set of its own) as a markdown section: what each
     mutant changes."""
@@ -892,9 +936,9 @@ def render_study(s: dict[str, Any], catalog: list[Mutant] | None) -> list[str]:
         lines += ["Catalog files: " + ", ".join(f"`{c}.toml`" for c in s["catalogs"]) + ".", ""]
     lines += [f"{h} Totals", "",
               "| arch | kernel | mutants counted | killed by suite | killed by selftests "
-              "| suite only | selftests only | survivors | controls killed | not compiling "
-              "| suite kills per configuration |",
-              "|---|---|---|---|---|---|---|---|---|---|---|"]
+              "| suite only | selftests only | survivors | survivors with changed observations "
+              "| controls killed | not compiling | suite kills per configuration |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for arch in ARCHES:
         run = runs.get(arch)
         if not run:
@@ -906,7 +950,7 @@ def render_study(s: dict[str, Any], catalog: list[Mutant] | None) -> list[str]:
                      f"| {t['suite_killed']} ({_pct(t['suite_killed'], t['counted'])}) "
                      f"| {t['selftests_killed']} ({_pct(t['selftests_killed'], t['counted'])}) "
                      f"| {t['suite_only']} | {t['selftests_only']} | {len(t['survivors'])} "
-                     f"| {len(t['controls_killed'])} of {t['controls']} | {len(t['not_compiling'])} "
+                     f"| {_survivors_changed(t)} | {len(t['controls_killed'])} of {t['controls']} | {len(t['not_compiling'])} "
                      f"| {_per_config(t)} |")
     if catalog is None:
         scope = None
@@ -934,19 +978,20 @@ def render_study(s: dict[str, Any], catalog: list[Mutant] | None) -> list[str]:
             lines += [f"Run {run.get('date', '?')}, each mutant's kernel built once and booted on "
                       f"{', '.join(configs)}; baseline: {each} passed on the unmutated kernel "
                       f"({run.get('baseline_s', '?')} s).", ""]
-        lines += ["| mutant | file:function | killed by suite | killed by selftests | wall (s) |",
-                  "|---|---|---|---|---|"]
+        lines += ["| mutant | file:function | killed by suite | killed by selftests "
+                  "| changed observations (suite) | wall (s) |",
+                  "|---|---|---|---|---|---|"]
         for r in run["results"]:
             name = r["mutant"] + (" (control)" if r["equivalent"] else "")
             if r.get("upstream"):
                 name += " (historical)"
             if r["status"] != "ok":
                 cell = f"{r['status']}: {r['reason'][:80]}"
-                lines.append(f"| {name} | {r['file']}:{r['function']} | {cell} | {cell} | {r['wall_s']} |")
+                lines.append(f"| {name} | {r['file']}:{r['function']} | {cell} | {cell} | - | {r['wall_s']} |")
                 continue
             named = len(configs) > 1 or list(r["configs"]) != configs
             lines.append(f"| {name} | {r['file']}:{r['function']} | {_kills(r, 'suite', named)} "
-                         f"| {_kills(r, 'selftests', named)} | {r['wall_s']} |")
+                         f"| {_kills(r, 'selftests', named)} | {_changes(r)} | {r['wall_s']} |")
         t = run["totals"]
         if t["suite_survivors"]:
             reasons = {m.id: m.uncovered for m in catalog or []}
@@ -981,6 +1026,11 @@ def render_markdown(doc: dict[str, Any], catalog: list[Mutant] | None = None) ->
              "and x86_64-shadow) unless the run names one (`--config`); it counts as",
              "killed when any configuration kills it, and the tables name which.",
              "Controls are equivalent mutants: a killed control means a flaky test.",
+             "Only verdicts kill. Each mutant's suite observations are also compared with",
+             "the unmutated kernel's, as `--reference` does: a change is no kill (a",
+             "survivor of the suite with one stays a survivor, counted apart in the totals);",
+             "it shows where a difference the contract allows appeared, one that",
+             "`--fail-on-change` would flag.",
              "Each architecture's table comes from one run of the tool; a mutant run",
              "again later (`--append`) replaces its row. Totals are counted under the",
              "catalog as it is now (a mutant found equivalent after a run counts as a",

@@ -256,7 +256,8 @@ class Kills(unittest.TestCase):
         r = judge1(m, "arm64", base, outcome({"t1": "fail"}, {"selftest:mmio_sign_ext": "fail(1)"}), 5, 9)
         run = {"results": [r.to_json()], "totals": mutation.totals([r], "arm64"), "kernel": "k"}
         text = mutation.render_markdown({"runs": {"arm64": run}})
-        self.assertIn("| demo-errno | arch/arm64/kvm/mmio.c:io_mem_abort | t1 | mmio_sign_ext | 9 |", text)
+        self.assertIn("| demo-errno | arch/arm64/kvm/mmio.c:io_mem_abort | t1 | mmio_sign_ext | not recorded | 9 |",
+                      text)
         self.assertIn("| arm64 | k (`--arch arm64`) | 1 | 1 (100%) | 1 (100%) |", text)
 
     def test_survivors_carry_their_reason(self) -> None:
