@@ -22,7 +22,8 @@ inline volatile Ucall *ucall_block()
 	return reinterpret_cast<volatile Ucall *>(ARCH_RAM_GPA + ARCH_UCALL_OFFSET);
 }
 
-void ucall(uint32_t kind, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3)
+void ucall(uint32_t kind, uint64_t a0, uint64_t a1 = 0, uint64_t a2 = 0, uint64_t a3 = 0, uint64_t a4 = 0,
+	   uint64_t a5 = 0)
 {
 	volatile Ucall *uc = ucall_block();
 	uc->kind = kind;
@@ -30,21 +31,25 @@ void ucall(uint32_t kind, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3)
 	uc->args[1] = a1;
 	uc->args[2] = a2;
 	uc->args[3] = a3;
+	uc->args[4] = a4;
+	uc->args[5] = a5;
 	arch_ucall(reinterpret_cast<uint64_t>(uc));
 }
 
-[[noreturn]] void ucall_forever(uint32_t kind, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3)
+[[noreturn]] void ucall_forever(uint32_t kind, uint64_t a0, uint64_t a1 = 0, uint64_t a2 = 0, uint64_t a3 = 0,
+				uint64_t a4 = 0, uint64_t a5 = 0)
 {
 	/* The host may run the vCPU again; it only ever hears the same call. */
 	for (;;)
-		ucall(kind, a0, a1, a2, a3);
+		ucall(kind, a0, a1, a2, a3, a4, a5);
 }
 
 } /* namespace */
 
-extern "C" [[noreturn]] void guest_exception(uint64_t vector, uint64_t syndrome, uint64_t addr, uint64_t pc)
+extern "C" [[noreturn]] void guest_exception(uint64_t vector, uint64_t syndrome, uint64_t addr, uint64_t pc,
+					      uint64_t pstate, uint64_t hpfar)
 {
-	ucall_forever(ucall_exception, vector, syndrome, addr, pc);
+	ucall_forever(ucall_exception, vector, syndrome, addr, pc, pstate, hpfar);
 }
 
 extern "C" [[noreturn]] void guest_main()
@@ -58,6 +63,7 @@ extern "C" [[noreturn]] void guest_main()
 		uint64_t value = mb->steps[i].value;
 		uint32_t width = mb->steps[i].width;
 
+		mb->access.pc = 0;
 		switch (mb->steps[i].op) {
 		case op_load:
 			mb->loaded[i] = arch_load(gpa, width);

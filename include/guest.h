@@ -58,6 +58,23 @@ struct Step {
 constexpr uint32_t max_steps = 16;
 constexpr uint32_t mailbox_magic = 0x6b766d63; /* "kvmc" */
 
+/*
+ * Where the guest is (C14). Just before the single instruction of a load,
+ * store or cache maintenance step, the guest writes that instruction's
+ * address and the address of the one after it here; every step begins by
+ * clearing pc, so a step without such an instruction (a fetch, a nested
+ * context's access) leaves no record. A load's destination register
+ * (arm64 x9, x86 RAX) holds dest_canary until the load completes.
+ */
+struct Access {
+	uint64_t pc;		/* the access instruction, 0: none */
+	uint64_t next_pc;	/* the instruction after it */
+	uint64_t flags;		/* access_load: a load into the destination register */
+};
+
+constexpr uint64_t access_load = 1;
+constexpr uint64_t dest_canary = 0x5afec0de0ddba115ull;
+
 struct Mailbox {
 	uint32_t magic;
 	uint32_t nsteps;
@@ -65,7 +82,11 @@ struct Mailbox {
 	uint32_t reserved;
 	Step steps[max_steps];
 	uint64_t loaded[max_steps];	/* value of each load step */
+	Access access;
 };
+
+/* The guest physical address of Mailbox::access. */
+constexpr uint64_t access_gpa = ARCH_RAM_GPA + ARCH_MAILBOX_OFFSET + __builtin_offsetof(Mailbox, access);
 
 /* Values of Ucall::kind match kvmc::GuestCallKind. */
 enum UcallKind : uint32_t {
@@ -75,10 +96,14 @@ enum UcallKind : uint32_t {
 	ucall_sync = 4,
 };
 
+/* args: for ucall_exception the vector, syndrome, fault address, the PC
+ * the exception returns to, the saved PSTATE (arm64 SPSR, x86 RFLAGS)
+ * and, for an exception a guest hypervisor takes from its nested context,
+ * arm64 HPFAR_EL2 (0 otherwise). */
 struct Ucall {
 	uint32_t kind;
 	uint32_t reserved;
-	uint64_t args[4];
+	uint64_t args[6];
 };
 
 } /* namespace kvmc::guest */

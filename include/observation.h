@@ -39,7 +39,18 @@ enum class GuestCallKind : uint32_t {
 
 struct GuestCall {
 	GuestCallKind kind = GuestCallKind::none;
-	uint64_t args[4] = {};	/* exception: vector, syndrome, fault address, pc */
+	/* exception: vector, syndrome, fault address, the PC it returns to,
+	 * the saved PSTATE (arm64 SPSR, x86 RFLAGS), arm64 HPFAR_EL2 of an
+	 * exception from a nested context (0 otherwise) */
+	uint64_t args[6] = {};
+};
+
+/* The access the guest's current step began (guest.h Access), as the
+ * guest recorded it before executing it. */
+struct AccessRecord {
+	uint64_t pc = 0;	/* the access instruction */
+	uint64_t next_pc = 0;	/* the one after it */
+	bool load = false;	/* a load into the destination register */
 };
 
 struct Observation {
@@ -51,6 +62,11 @@ struct Observation {
 	bool timed_out = false;		/* the run hit its time limit */
 	unsigned limit_ms = 0;
 	std::optional<uint64_t> pc;	/* guest PC read after the run */
+	/* C14: the load destination register (arm64 x9, x86 RAX) read
+	 * after the run, and the access the guest recorded last (unset for
+	 * a step without one). */
+	std::optional<uint64_t> dest;
+	std::optional<AccessRecord> access;
 	std::optional<GuestCall> call;	/* set when the exit was a ucall */
 
 	uint32_t exit_reason() const { return run.exit_reason; }

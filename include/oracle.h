@@ -43,6 +43,7 @@ inline constexpr Rule G5{"G5", "api.rst 4.140 KVM_SET_USER_MEMORY_REGION2, 4.142
 inline constexpr Rule M3{"M3", "api.rst 4.10 KVM_RUN (ENOEXEC, stale: see the kernel source named)"};
 inline constexpr Rule M9{"M9", "api.rst 4.10 KVM_RUN; beyond the VM's physical address size"};
 inline constexpr Rule C13{"C13", "kvm-contract: no WARN, BUG, oops or new taint while a test runs"};
+inline constexpr Rule C14{"C14", "api.rst 5 \"KVM_EXIT_MMIO\" (completion), 4.10 KVM_RUN; the Arm ARM / AMD APM for injected exceptions"};
 inline constexpr Rule K3{"K3", "api.rst 4.10 KVM_RUN (ENOEXEC), 4.82 KVM_ARM_VCPU_INIT"};
 /* Not a rule of api.rst: the suite's own bound on every KVM_RUN. */
 inline constexpr Rule time_limit{"time-limit", "kvm-contract: every KVM_RUN has a time limit"};
@@ -60,6 +61,18 @@ struct GuestException {
 	/* A syndrome bit that, set, says the address is not valid (arm64
 	 * ESR.FnV): then the address is not judged. */
 	uint64_t address_unknown_bit = 0;
+	/* C14: where the exception returns to (arm64 ELR, x86 the RIP it
+	 * pushes): the access instruction the guest recorded (a synchronous
+	 * abort or fault is precise: the access did not happen), the
+	 * address itself (an instruction fetch), or not judged. */
+	enum class Returns { unchecked, to_access, to_address };
+	Returns returns = Returns::unchecked;
+	/* C14: bits of the saved PSTATE (arm64 SPSR_ELx, x86 RFLAGS) that
+	 * must match: where the exception was taken from. */
+	uint64_t pstate_mask = 0;
+	uint64_t pstate = 0;
+	/* C14, arm64 nested: HPFAR_EL2 the guest hypervisor reads. */
+	std::optional<uint64_t> hpfar;
 	const char *what = "";		/* e.g. "instruction abort, external" */
 };
 
@@ -109,6 +122,11 @@ struct Expectation {
 	GuestException exception;	/* for guest_exception */
 	/* Where an expectation rests on kernel code rather than api.rst. */
 	const char *basis = nullptr;
+	/* C14, for intr: this KVM_RUN completes the access the last exit
+	 * stopped at (immediate_exit after KVM_EXIT_MMIO): the PC is past it
+	 * and, for a load, the destination holds completed_value. */
+	bool completes = false;
+	std::optional<uint64_t> completed_value;
 
 	static Expectation mmio(Rule rule, uint64_t gpa, uint32_t len, bool is_write, uint64_t data = 0);
 	static Expectation unresolvable_fault(uint64_t gpa, bool memory_fault_info, bool private_access = false);
@@ -125,6 +143,14 @@ struct Expectation {
 	Expectation &because(const char *kernel_source)
 	{
 		basis = kernel_source;
+		return *this;
+	}
+	/* C14: this run completes the pending access; a load's destination
+	 * must then hold value. */
+	Expectation &completing(std::optional<uint64_t> value = std::nullopt)
+	{
+		completes = true;
+		completed_value = value;
 		return *this;
 	}
 	/* A memory-fault exit may cover more than one page (a huge page, a

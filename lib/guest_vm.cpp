@@ -69,6 +69,10 @@ uint64_t GuestVm::loaded(uint32_t step) const
 Observation GuestVm::run(unsigned limit_ms)
 {
 	Observation obs = vcpu_->observe(limit_ms ? limit_ms : run_limit_ms());
+	obs.dest = arch::guest_dest(*vcpu_);
+	const guest::Access access = mailbox()->access;
+	if (access.pc)
+		obs.access = AccessRecord{access.pc, access.next_pc, (access.flags & guest::access_load) != 0};
 	if (auto block = arch::ucall_block(obs)) {
 		uint64_t off = *block - ARCH_RAM_GPA;
 		if (*block < ARCH_RAM_GPA || off + sizeof(guest::Ucall) > ARCH_RAM_SIZE)

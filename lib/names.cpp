@@ -157,6 +157,9 @@ std::string describe(const Observation &obs)
 		s += " TIMED-OUT(" + std::to_string(obs.limit_ms) + "ms)";
 	if (obs.pc)
 		s += " pc=" + hex(*obs.pc);
+	if (obs.access)
+		s += " access={pc=" + hex(obs.access->pc) + " next=" + hex(obs.access->next_pc) +
+		     (obs.access->load && obs.dest ? " dest=" + hex(*obs.dest) : std::string()) + "}";
 	if (obs.call) {
 		static const char *const kinds[] = {"none", "done", "exception", "failed", "sync"};
 		auto k = static_cast<uint32_t>(obs.call->kind);
@@ -164,7 +167,9 @@ std::string describe(const Observation &obs)
 		/* The exception the guest took: enough to tell what broke. */
 		if (obs.call->kind == GuestCallKind::exception)
 			s += "{vector=" + hex(obs.call->args[0]) + " syndrome=" + hex(obs.call->args[1]) +
-			     " address=" + hex(obs.call->args[2]) + " pc=" + hex(obs.call->args[3]) + "}";
+			     " address=" + hex(obs.call->args[2]) + " pc=" + hex(obs.call->args[3]) +
+			     " pstate=" + hex(obs.call->args[4]) +
+			     (obs.call->args[5] ? " hpfar=" + hex(obs.call->args[5]) : std::string()) + "}";
 	}
 	return s;
 }

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <unistd.h>
 
+#include "guest.h"
 #include "names.h"
 
 namespace kvmc {
@@ -244,7 +245,10 @@ std::string Expectation::describe() const
 		return "ret=-1 errno=" + errno_name(err) + " (exit_reason not defined)";
 	case Kind::intr:
 		return "ret=-1 errno=" + errno_name(EINTR) +
-		       (exit_intr ? " exit_reason=" + exit_reason_name(KVM_EXIT_INTR) : std::string());
+		       (exit_intr ? " exit_reason=" + exit_reason_name(KVM_EXIT_INTR) : std::string()) +
+		       (completes ? ", the pending access completed: pc past it" +
+					    (completed_value ? ", destination " + hex(*completed_value) : std::string())
+				  : std::string());
 	case Kind::poison_signal: {
 		std::string s = "signal=SIGBUS{si_code=BUS_MCEERR_AR(" + std::to_string(BUS_MCEERR_AR) +
 				"), si_addr_lsb>=" + std::to_string(page_shift_of(page_bytes)) +
@@ -265,7 +269,14 @@ std::string Expectation::describe() const
 		       (exception.check_address ? ", address " + hex(exception.address) : std::string()) +
 		       (exception.check_address && exception.address_unknown_bit
 				? " (unless syndrome bit " + hex(exception.address_unknown_bit) + " says it is unknown)"
-				: std::string());
+				: std::string()) +
+		       (exception.returns == GuestException::Returns::to_access ? ", returns to the access"
+			: exception.returns == GuestException::Returns::to_address
+				? ", returns to " + hex(exception.address)
+				: std::string()) +
+		       (exception.pstate_mask ? ", pstate & " + hex(exception.pstate_mask) + " == " + hex(exception.pstate)
+					      : std::string()) +
+		       (exception.hpfar ? ", HPFAR_EL2 " + hex(*exception.hpfar) : std::string());
 	case Kind::internal_error:
 		return "ret=0 exit_reason=" + exit_reason_name(KVM_EXIT_INTERNAL_ERROR) + " internal{suberror=" +
 		       std::to_string(suberror) + "}";
@@ -332,6 +343,8 @@ private:
 	void judge_internal_error();
 	void judge_guest_call(GuestCallKind kind, const char *name);
 	void judge_allocation_failure();
+	void judge_state_at_access();
+	void judge_completion();
 
 	const Expectation &exp;
 	const Observation &obs;
@@ -423,7 +436,7 @@ bool Judge::check_no_guest_trouble()
 		const auto *a = obs.call->args;
 		fail(rules::guest, "guest_call", "exception(vector=" + hex(a[0]) + ",syndrome=" + hex(a[1]) + ")",
 		     "guest took an unexpected exception: vector " + hex(a[0]) + " syndrome " + hex(a[1]) +
-			     " fault address " + hex(a[2]) + " pc " + hex(a[3]));
+			     " fault address " + hex(a[2]) + " pc " + hex(a[3]) + " pstate " + hex(a[4]));
 		return false;
 	}
 	if (obs.call && obs.call->kind == GuestCallKind::failed) {
@@ -625,6 +638,61 @@ void Judge::judge_guest_exception()
 			       x.address_unknown_bit ? "the syndrome says it is valid (" + hex(x.address_unknown_bit) +
 							      " clear)"
 						     : std::string());
+	/* C14: the rest of the state the guest reads in its handler. */
+	if (x.returns == GuestException::Returns::to_address)
+		want<uint64_t>(rules::C14, "exception.return_pc", x.address, obs.call->args[3], show_hex,
+			       "the fetch that faulted");
+	else if (x.returns == GuestException::Returns::to_access && obs.access)
+		want<uint64_t>(rules::C14, "exception.return_pc", obs.access->pc, obs.call->args[3], show_hex,
+			       "the access instruction the guest recorded: the abort is precise");
+	if (x.pstate_mask)
+		want<uint64_t>(rules::C14, "exception.pstate", x.pstate, obs.call->args[4] & x.pstate_mask, show_hex,
+			       "saved PSTATE masked with " + hex(x.pstate_mask));
+	if (x.hpfar)
+		want<uint64_t>(rules::C14, "exception.hpfar", *x.hpfar, obs.call->args[5], show_hex, "HPFAR_EL2");
+}
+
+/*
+ * C14 at an exit that leaves the access to be retried (a memory fault,
+ * a poisoned page, NISV): the access did not happen, so the PC is still
+ * at it and a load's destination register still holds what it held. The
+ * guest recorded both before the access (guest.h Access). Not at
+ * KVM_EXIT_MMIO: api.rst makes the guest state consistent only once
+ * userspace re-enters (judge_completion).
+ */
+void Judge::judge_state_at_access()
+{
+	if (!obs.access)
+		return;
+	if (obs.pc)
+		want<uint64_t>(rules::C14, "pc", obs.access->pc, *obs.pc, show_hex,
+			       "the access is to be retried: the PC stays at it");
+	if (obs.access->load && obs.dest)
+		want<uint64_t>(rules::C14, "dest", guest::dest_canary, *obs.dest, show_hex,
+			       "the load's destination register before the load completed");
+}
+
+/*
+ * C14 after the KVM_RUN that completes an MMIO exit (api.rst 5, the note
+ * after KVM_EXIT_MMIO: complete once userspace re-enters, also with
+ * immediate_exit): the PC moved past the access exactly once and a load's
+ * destination holds the value userspace gave, extended as the instruction
+ * says.
+ */
+void Judge::judge_completion()
+{
+	if (!exp.completes)
+		return;
+	if (!obs.access) {
+		fail(rules::C14, "access", "none", "the guest recorded no access for this run to complete");
+		return;
+	}
+	if (obs.pc)
+		want<uint64_t>(rules::C14, "pc", obs.access->next_pc, *obs.pc, show_hex,
+			       "the completed access retired: the instruction after it");
+	if (exp.completed_value && obs.dest)
+		want<uint64_t>(rules::C14, "dest", *exp.completed_value, *obs.dest, show_hex,
+			       "the load's destination register after completion");
 }
 
 void Judge::judge_internal_error()
@@ -742,6 +810,23 @@ Verdict Judge::run()
 	case Expectation::Kind::allocation_failure:
 		judge_allocation_failure();
 		break;
+	}
+	/* C14 once the outcome itself is right (otherwise it adds noise). */
+	if (verdict.passed()) {
+		switch (exp.kind) {
+		case Expectation::Kind::memory_fault:
+		case Expectation::Kind::unresolvable_fault:
+		case Expectation::Kind::poison_signal:
+		case Expectation::Kind::allocation_failure:
+		case Expectation::Kind::nisv:
+			judge_state_at_access();
+			break;
+		case Expectation::Kind::intr:
+			judge_completion();
+			break;
+		default:
+			break;
+		}
 	}
 	/* C2 on every meaningful memory-fault exit, expected or not. */
 	check_memory_fault_payload(false);

@@ -117,7 +117,8 @@ TEST_F(m1_no_memslot, load_completed_by_immediate_exit)
 	g.vcpu().shared()->immediate_exit = 1;
 	Observation completed = g.run();
 	g.vcpu().shared()->immediate_exit = 0;
-	ASSERT_OUTCOME("KVM_RUN with immediate_exit", Expectation::intr(rules::C11, false), completed);
+	ASSERT_OUTCOME("KVM_RUN with immediate_exit",
+		       Expectation::intr(rules::C11, false).completing(low_bytes(load_answer, width)), completed);
 	ASSERT_OUTCOME("resume", Expectation::mmio(rules::C5, gpa + 0x40, 8, true, pattern), g.run());
 	EXPECT_VALUE(rules::C5, "value the guest loaded", low_bytes(load_answer, width), g.loaded(0));
 	ASSERT_OUTCOME("finish", Expectation::guest_done(rules::C5), g.run());
@@ -192,6 +193,47 @@ TEST_F(m1_sign_extending_load, load)
 		     sign_extended(load_answer, width, variant->reg_bytes), g.loaded(0));
 	EXPECT_VALUE(rules::C5, "register after the positive load",
 		     sign_extended(positive, width, variant->reg_bytes), g.loaded(1));
+}
+
+/* C14: the whole destination register right after the KVM_RUN that
+ * completes the load (immediate_exit): extended as the instruction says,
+ * before any other guest instruction could touch it. */
+TEST_F(m1_sign_extending_load, completed_by_immediate_exit)
+{
+	Kvm kvm;
+	GuestVm g(kvm);
+	const uint64_t gpa = ARCH_MMIO_GPA + 0x1a0;
+	const uint32_t width = variant->width;
+
+	g.order({load_signed(gpa, width, variant->reg_bytes)});
+	ASSERT_OUTCOME("load", Expectation::mmio(rules::C5, gpa, width, false), g.run());
+	g.vcpu().complete_mmio_load(load_answer);
+	g.vcpu().shared()->immediate_exit = 1;
+	Observation completed = g.run();
+	ASSERT_OUTCOME("KVM_RUN with immediate_exit",
+		       Expectation::intr(rules::C11, false)
+			       .completing(sign_extended(load_answer, width, variant->reg_bytes)),
+		       completed);
+	ASSERT_OUTCOME("resume", Expectation::guest_done(rules::C5), g.run());
+}
+
+/* C14 for a store: the KVM_RUN with immediate_exit retires it (the PC
+ * moves past it) and the guest does not store twice. */
+TEST_F(m1_no_memslot, store_completed_by_immediate_exit)
+{
+	Kvm kvm;
+	GuestVm g(kvm);
+	const uint64_t gpa = ARCH_MMIO_GPA + 0x240;
+	const uint32_t width = variant->width;
+
+	g.order({store(gpa, width, pattern), load(gpa + 0x40, 8)});
+	ASSERT_OUTCOME("store", Expectation::mmio(rules::C5, gpa, width, true, pattern), g.run());
+	g.vcpu().shared()->immediate_exit = 1;
+	Observation completed = g.run();
+	ASSERT_OUTCOME("KVM_RUN with immediate_exit", Expectation::intr(rules::C11, false).completing(), completed);
+	ASSERT_OUTCOME("resume", Expectation::mmio(rules::C5, gpa + 0x40, 8, false), g.run());
+	ASSERT_OUTCOME("finish", Expectation::guest_done(rules::C5), g.complete_load_and_run(load_answer));
+	EXPECT_VALUE(rules::C5, "steps completed", 2, g.completed());
 }
 
 TEST_F(m1_no_memslot, store)

@@ -7,6 +7,7 @@
 
 #include <csignal>
 
+#include "arch.h"
 #include "layout.h"
 
 using namespace kvmc;
@@ -20,9 +21,14 @@ TEST_F(k1_immediate_exit, run)
 	Kvm kvm;
 	GuestVm g(kvm);
 	g.order({store(ARCH_RAM_GPA + ARCH_MAILBOX_OFFSET + 0x800, 8, 1)});
+	const auto entry = arch::guest_pc(g.vcpu());
+	ASSERT_TRUE(entry.has_value());
 	g.vcpu().shared()->immediate_exit = 1;
-	ASSERT_OUTCOME("run", Expectation::intr(rules::C11, false), g.run());
+	Observation obs = g.run();
+	ASSERT_OUTCOME("run", Expectation::intr(rules::C11, false), obs);
 	EXPECT_VALUE(rules::C11, "steps completed", 0, g.completed());
+	ASSERT_TRUE(obs.pc.has_value());
+	EXPECT_VALUE(rules::C14, "pc (the guest ran no instruction)", *entry, *obs.pc);
 	ASSERT_OUTCOME("run again", Expectation::guest_done(rules::C11), g.run());
 }
 
@@ -45,8 +51,13 @@ TEST_F(k2_pending_signal, run)
 	ASSERT_EQ(0, raise(SIGUSR1));
 	g.vcpu().set_signal_mask(none);
 
-	ASSERT_OUTCOME("run", Expectation::intr(rules::C11, true), g.run());
+	const auto entry = arch::guest_pc(g.vcpu());
+	ASSERT_TRUE(entry.has_value());
+	Observation obs = g.run();
+	ASSERT_OUTCOME("run", Expectation::intr(rules::C11, true), obs);
 	EXPECT_VALUE(rules::C11, "steps completed", 0, g.completed());
+	ASSERT_TRUE(obs.pc.has_value());
+	EXPECT_VALUE(rules::C14, "pc (the guest ran no instruction)", *entry, *obs.pc);
 
 	/* Take the signal, then the guest runs to the end. */
 	int taken = 0;

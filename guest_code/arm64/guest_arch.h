@@ -8,16 +8,39 @@
 
 #include <stdint.h>
 
+#include "guest.h"
 #include "layout.h"
+
+/*
+ * One access instruction, recorded first (guest.h Access, C14): the
+ * addresses of the instruction (label 1) and the next one (label 2), and
+ * the flags, then a barrier so the record is in memory before the access
+ * can exit. x16 and x17 are the scratch registers; a load's destination
+ * is x9, preset to dest_canary.
+ */
+#define ARCH_ACCESS(flags, insn)                                                   \
+	"adr x16, 1f\n\tadr x17, 2f\n\tstp x16, x17, [%[acc]]\n\t"                 \
+	"mov x16, #" flags "\n\tstr x16, [%[acc], #16]\n\tdsb sy\n"                \
+	"1:\t" insn "\n2:"
+#define ARCH_LOAD(insn)                                                            \
+	asm volatile(ARCH_ACCESS("1", insn)                                        \
+		     : [v] "+r"(v)                                                 \
+		     : [a] "r"(gpa), [acc] "r"(kvmc::guest::access_gpa)            \
+		     : "x16", "x17", "memory")
+#define ARCH_STORE(insn)                                                           \
+	asm volatile(ARCH_ACCESS("0", insn)                                        \
+		     :                                                             \
+		     : [v] "r"(v), [a] "r"(gpa), [acc] "r"(kvmc::guest::access_gpa) \
+		     : "x16", "x17", "memory")
 
 static inline uint64_t arch_load(uint64_t gpa, uint32_t width)
 {
-	uint64_t v = 0;
+	register uint64_t v asm("x9") = kvmc::guest::dest_canary;
 	switch (width) {
-	case 1: asm volatile("ldrb %w0, [%1]" : "=r"(v) : "r"(gpa) : "memory"); break;
-	case 2: asm volatile("ldrh %w0, [%1]" : "=r"(v) : "r"(gpa) : "memory"); break;
-	case 4: asm volatile("ldr %w0, [%1]" : "=r"(v) : "r"(gpa) : "memory"); break;
-	default: asm volatile("ldr %0, [%1]" : "=r"(v) : "r"(gpa) : "memory"); break;
+	case 1: ARCH_LOAD("ldrb %w[v], [%[a]]"); break;
+	case 2: ARCH_LOAD("ldrh %w[v], [%[a]]"); break;
+	case 4: ARCH_LOAD("ldr %w[v], [%[a]]"); break;
+	default: ARCH_LOAD("ldr %[v], [%[a]]"); break;
 	}
 	return v;
 }
@@ -27,17 +50,17 @@ static inline uint64_t arch_load(uint64_t gpa, uint32_t width)
  * bit 31 (ESR_EL2.SF = 0) or went to bit 63. */
 static inline uint64_t arch_load_signed(uint64_t gpa, uint32_t width, uint64_t reg_bytes)
 {
-	uint64_t v = 0;
+	register uint64_t v asm("x9") = kvmc::guest::dest_canary;
 	if (reg_bytes == 4) {
 		switch (width) {
-		case 1: asm volatile("ldrsb %w0, [%1]" : "=r"(v) : "r"(gpa) : "memory"); break;
-		default: asm volatile("ldrsh %w0, [%1]" : "=r"(v) : "r"(gpa) : "memory"); break;
+		case 1: ARCH_LOAD("ldrsb %w[v], [%[a]]"); break;
+		default: ARCH_LOAD("ldrsh %w[v], [%[a]]"); break;
 		}
 	} else {
 		switch (width) {
-		case 1: asm volatile("ldrsb %0, [%1]" : "=r"(v) : "r"(gpa) : "memory"); break;
-		case 2: asm volatile("ldrsh %0, [%1]" : "=r"(v) : "r"(gpa) : "memory"); break;
-		default: asm volatile("ldrsw %0, [%1]" : "=r"(v) : "r"(gpa) : "memory"); break;
+		case 1: ARCH_LOAD("ldrsb %[v], [%[a]]"); break;
+		case 2: ARCH_LOAD("ldrsh %[v], [%[a]]"); break;
+		default: ARCH_LOAD("ldrsw %[v], [%[a]]"); break;
 		}
 	}
 	return v;
@@ -46,10 +69,10 @@ static inline uint64_t arch_load_signed(uint64_t gpa, uint32_t width, uint64_t r
 static inline void arch_store(uint64_t gpa, uint32_t width, uint64_t v)
 {
 	switch (width) {
-	case 1: asm volatile("strb %w0, [%1]" : : "r"(v), "r"(gpa) : "memory"); break;
-	case 2: asm volatile("strh %w0, [%1]" : : "r"(v), "r"(gpa) : "memory"); break;
-	case 4: asm volatile("str %w0, [%1]" : : "r"(v), "r"(gpa) : "memory"); break;
-	default: asm volatile("str %0, [%1]" : : "r"(v), "r"(gpa) : "memory"); break;
+	case 1: ARCH_STORE("strb %w[v], [%[a]]"); break;
+	case 2: ARCH_STORE("strh %w[v], [%[a]]"); break;
+	case 4: ARCH_STORE("str %w[v], [%[a]]"); break;
+	default: ARCH_STORE("str %[v], [%[a]]"); break;
 	}
 }
 
@@ -58,20 +81,26 @@ static inline void arch_store(uint64_t gpa, uint32_t width, uint64_t v)
 static inline uint64_t arch_load_pair(uint64_t gpa)
 {
 	uint64_t a, b;
-	asm volatile("ldp %0, %1, [%2]" : "=r"(a), "=r"(b) : "r"(gpa) : "memory");
+	asm volatile(ARCH_ACCESS("0", "ldp %[x], %[y], [%[a]]")
+		     : [x] "=&r"(a), [y] "=&r"(b)
+		     : [a] "r"(gpa), [acc] "r"(kvmc::guest::access_gpa)
+		     : "x16", "x17", "memory");
 	return a ^ b;
 }
 
 static inline void arch_store_pair(uint64_t gpa, uint64_t v)
 {
-	asm volatile("stp %0, %0, [%1]" : : "r"(v), "r"(gpa) : "memory");
+	ARCH_STORE("stp %[v], %[v], [%[a]]");
 }
 
 /* A load with writeback (post-index) reports no valid syndrome either. */
 static inline uint64_t arch_load_writeback(uint64_t gpa)
 {
 	uint64_t v;
-	asm volatile("ldr %0, [%1], #8" : "=r"(v), "+r"(gpa) : : "memory");
+	asm volatile(ARCH_ACCESS("0", "ldr %[x], [%[a]], #8")
+		     : [x] "=&r"(v), [a] "+r"(gpa)
+		     : [acc] "r"(kvmc::guest::access_gpa)
+		     : "x16", "x17", "memory");
 	return v;
 }
 
@@ -79,7 +108,10 @@ static inline uint64_t arch_load_writeback(uint64_t gpa)
  * valid syndrome when stage-2 has nothing there. */
 static inline void arch_clean_cache(uint64_t gpa)
 {
-	asm volatile("dc civac, %0" : : "r"(gpa) : "memory");
+	asm volatile(ARCH_ACCESS("0", "dc civac, %[a]")
+		     :
+		     : [a] "r"(gpa), [acc] "r"(kvmc::guest::access_gpa)
+		     : "x16", "x17", "memory");
 }
 
 static inline void arch_fetch(uint64_t gpa)
@@ -103,13 +135,14 @@ static inline void arch_ucall(uint64_t block_gpa)
 #define ARCH_HAS_NESTED 1
 
 struct NestedExit {
-	uint64_t x0, esr, far, elr;
+	uint64_t x0, esr, far, elr, spsr, hpfar;
 };
 
 extern "C" void nested_enter(uint64_t hcr, uint64_t entry, uint64_t gpa, uint64_t value, NestedExit *exit);
 extern "C" char nested_l2_load[], nested_l2_store[], nested_l2_load_pair[], nested_l2_vncr_load[],
 	nested_l2_vncr_store[];
-extern "C" [[noreturn]] void guest_exception(uint64_t vector, uint64_t syndrome, uint64_t addr, uint64_t pc);
+extern "C" [[noreturn]] void guest_exception(uint64_t vector, uint64_t syndrome, uint64_t addr, uint64_t pc,
+					      uint64_t pstate, uint64_t hpfar);
 
 /* HCR_EL2 bits. */
 constexpr uint64_t hcr_vm = 1ull << 0;
@@ -154,7 +187,7 @@ static inline uint64_t arch_nested(NestedAccess what, uint64_t gpa, uint64_t val
 	NestedExit exit {};
 	nested_enter(hcr, reinterpret_cast<uint64_t>(entry), gpa, value, &exit);
 	if ((exit.esr >> 26) != esr_ec_hvc64)
-		guest_exception(vector_lower_sync, exit.esr, exit.far, exit.elr);
+		guest_exception(vector_lower_sync, exit.esr, exit.far, exit.elr, exit.spsr, exit.hpfar);
 	return exit.x0;
 }
 

@@ -61,13 +61,16 @@ vectors:
 	report_vector \off
 	.endr
 
+/* guest_exception(vector, ESR, FAR, ELR, SPSR, 0) never returns. */
 exception_common:
 	mrs	x1, esr_el1
 	mrs	x2, far_el1
 	mrs	x3, elr_el1
+	mrs	x4, spsr_el1
+	mov	x5, #0
 	/* A fresh stack, in case the exception came from a broken one. */
-	ldr	x4, =(ARCH_RAM_GPA + ARCH_STACK_TOP_OFFSET)
-	mov	sp, x4
+	ldr	x6, =(ARCH_RAM_GPA + ARCH_STACK_TOP_OFFSET)
+	mov	sp, x6
 	bl	guest_exception
 1:	b	1b
 	.ltorg
@@ -85,8 +88,8 @@ exception_common:
  * HCR_EL2 for the nested context and ERETs to l2_entry at EL1h with x2
  * (gpa) and x3 (value) as they are. The nested context's first exception
  * to EL2 (vector 0x400, from a lower EL) lands in nested_exit, which fills
- * *exit {x0, ESR_EL2, FAR_EL2, ELR_EL2}, restores HCR_EL2, VBAR_EL2 and the
- * registers, and returns from nested_enter.
+ * *exit {x0, ESR_EL2, FAR_EL2, ELR_EL2, SPSR_EL2, HPFAR_EL2}, restores
+ * HCR_EL2, VBAR_EL2 and the registers, and returns from nested_enter.
  */
 #define SPSR_EL1H_MASKED	0x3c5
 #define NESTED_SAVE_SIZE	128
@@ -120,6 +123,7 @@ nested_exit:
 	mov	sp, x10
 	stp	x0, x1, [x4, #0]
 	stp	x2, x3, [x4, #16]
+	stp	x5, x6, [x4, #32]
 	ldr	x10, [x9, #112]
 	msr	hcr_el2, x10
 	adr	x10, vectors
@@ -146,6 +150,8 @@ nested_vectors:
 	mrs	x1, esr_el2
 	mrs	x2, far_el2
 	mrs	x3, elr_el2
+	mrs	x5, spsr_el2
+	mrs	x6, hpfar_el2
 	b	nested_exit
 	.irp	off, 0x480, 0x500, 0x580, 0x600, 0x680, 0x700, 0x780
 	report_vector \off

@@ -8,16 +8,39 @@
 
 #include <stdint.h>
 
+#include "guest.h"
 #include "layout.h"
+
+/*
+ * One access instruction, recorded first (guest.h Access, C14): the
+ * addresses of the instruction (label 1) and the next one (label 2), and
+ * the flags. R10 is the scratch register; a load's destination is RAX,
+ * preset to dest_canary.
+ */
+#define ARCH_ACCESS(flags, insn)                                                   \
+	"lea 1f(%%rip), %%r10\n\tmov %%r10, (%[acc])\n\t"                          \
+	"lea 2f(%%rip), %%r10\n\tmov %%r10, 8(%[acc])\n\t"                         \
+	"movq $" flags ", 16(%[acc])\n"                                            \
+	"1:\t" insn "\n2:"
+#define ARCH_LOAD(insn)                                                            \
+	asm volatile(ARCH_ACCESS("1", insn)                                        \
+		     : [v] "+a"(v)                                                 \
+		     : [a] "r"(gpa), [acc] "r"(kvmc::guest::access_gpa)            \
+		     : "r10", "memory")
+#define ARCH_STORE(insn)                                                           \
+	asm volatile(ARCH_ACCESS("0", insn)                                        \
+		     :                                                             \
+		     : [v] "r"(v), [a] "r"(gpa), [acc] "r"(kvmc::guest::access_gpa) \
+		     : "r10", "memory")
 
 static inline uint64_t arch_load(uint64_t gpa, uint32_t width)
 {
-	uint64_t v = 0;
+	uint64_t v = kvmc::guest::dest_canary;
 	switch (width) {
-	case 1: asm volatile("movzbl (%1), %k0" : "=r"(v) : "r"(gpa) : "memory"); break;
-	case 2: asm volatile("movzwl (%1), %k0" : "=r"(v) : "r"(gpa) : "memory"); break;
-	case 4: asm volatile("movl (%1), %k0" : "=r"(v) : "r"(gpa) : "memory"); break;
-	default: asm volatile("movq (%1), %0" : "=r"(v) : "r"(gpa) : "memory"); break;
+	case 1: ARCH_LOAD("movzbl (%[a]), %k[v]"); break;
+	case 2: ARCH_LOAD("movzwl (%[a]), %k[v]"); break;
+	case 4: ARCH_LOAD("movl (%[a]), %k[v]"); break;
+	default: ARCH_LOAD("movq (%[a]), %[v]"); break;
 	}
 	return v;
 }
@@ -26,17 +49,17 @@ static inline uint64_t arch_load(uint64_t gpa, uint32_t width)
  * 32-bit destination zeroes bits [63:32] of the register. */
 static inline uint64_t arch_load_signed(uint64_t gpa, uint32_t width, uint64_t reg_bytes)
 {
-	uint64_t v = 0;
+	uint64_t v = kvmc::guest::dest_canary;
 	if (reg_bytes == 4) {
 		switch (width) {
-		case 1: asm volatile("movsbl (%1), %k0" : "=r"(v) : "r"(gpa) : "memory"); break;
-		default: asm volatile("movswl (%1), %k0" : "=r"(v) : "r"(gpa) : "memory"); break;
+		case 1: ARCH_LOAD("movsbl (%[a]), %k[v]"); break;
+		default: ARCH_LOAD("movswl (%[a]), %k[v]"); break;
 		}
 	} else {
 		switch (width) {
-		case 1: asm volatile("movsbq (%1), %0" : "=r"(v) : "r"(gpa) : "memory"); break;
-		case 2: asm volatile("movswq (%1), %0" : "=r"(v) : "r"(gpa) : "memory"); break;
-		default: asm volatile("movslq (%1), %0" : "=r"(v) : "r"(gpa) : "memory"); break;
+		case 1: ARCH_LOAD("movsbq (%[a]), %[v]"); break;
+		case 2: ARCH_LOAD("movswq (%[a]), %[v]"); break;
+		default: ARCH_LOAD("movslq (%[a]), %[v]"); break;
 		}
 	}
 	return v;
@@ -45,10 +68,10 @@ static inline uint64_t arch_load_signed(uint64_t gpa, uint32_t width, uint64_t r
 static inline void arch_store(uint64_t gpa, uint32_t width, uint64_t v)
 {
 	switch (width) {
-	case 1: asm volatile("movb %b0, (%1)" : : "r"(v), "r"(gpa) : "memory"); break;
-	case 2: asm volatile("movw %w0, (%1)" : : "r"(v), "r"(gpa) : "memory"); break;
-	case 4: asm volatile("movl %k0, (%1)" : : "r"(v), "r"(gpa) : "memory"); break;
-	default: asm volatile("movq %0, (%1)" : : "r"(v), "r"(gpa) : "memory"); break;
+	case 1: ARCH_STORE("movb %b[v], (%[a])"); break;
+	case 2: ARCH_STORE("movw %w[v], (%[a])"); break;
+	case 4: ARCH_STORE("movl %k[v], (%[a])"); break;
+	default: ARCH_STORE("movq %[v], (%[a])"); break;
 	}
 }
 
@@ -56,7 +79,10 @@ static inline void arch_store(uint64_t gpa, uint32_t width, uint64_t v)
  * ordering one here raises #UD, which the guest reports to the host. */
 static inline void arch_clean_cache(uint64_t gpa)
 {
-	asm volatile("clflush (%0)" : : "r"(gpa) : "memory");
+	asm volatile(ARCH_ACCESS("0", "clflush (%[a])")
+		     :
+		     : [a] "r"(gpa), [acc] "r"(kvmc::guest::access_gpa)
+		     : "r10", "memory");
 }
 
 static inline uint64_t arch_load_pair(uint64_t)

@@ -42,12 +42,14 @@ exception_stubs:
 	stub 24, 0; stub 25, 0; stub 26, 0; stub 27, 0
 	stub 28, 0; stub 29, 1; stub 30, 1; stub 31, 0
 
-/* guest_exception(vector, error code, CR2, RIP) never returns. */
+/* guest_exception(vector, error code, CR2, RIP, RFLAGS, 0) never returns. */
 exception_common:
 	mov	(%rsp), %rdi
 	mov	8(%rsp), %rsi
 	mov	%cr2, %rdx
 	mov	16(%rsp), %rcx
+	mov	32(%rsp), %r8
+	xor	%r9d, %r9d
 	/* A fresh stack, in case the exception came from a broken one. */
 	mov	$(ARCH_RAM_GPA + ARCH_STACK_TOP_OFFSET), %rsp
 	call	guest_exception

@@ -138,25 +138,47 @@ void prepare_ram(uint8_t *ram)
 
 namespace {
 
-/* ESR_ELx: exception class in bits 31:26, fault status code in 5:0. */
-constexpr uint64_t esr_ec_mask = 0x3full << 26;
-constexpr uint64_t esr_fsc_mask = 0x3f;
+/* ESR_ELx: exception class in bits 31:26, IL (a 32-bit instruction) in
+ * bit 25, fault status code in 5:0. */
 constexpr uint64_t esr_ec_iabt_cur = 0x21ull << 26;
 constexpr uint64_t esr_ec_dabt_cur = 0x25ull << 26;
+constexpr uint64_t esr_il = 1ull << 25;
 constexpr uint64_t esr_fsc_sea = 0x10; /* synchronous external abort */
 constexpr uint64_t vector_sync_spx = 0x200;
+/* SPSR_ELx: M[4:0] (AArch64, EL1 with SP_EL1) and DAIF, all masked as
+ * KVM_ARM_VCPU_INIT leaves them and the guest keeps them. */
+constexpr uint64_t spsr_mode_daif_mask = 0x3df;
+constexpr uint64_t spsr_el1h_masked = 0x3c5;
+
+/*
+ * The whole ESR_EL1 of an external abort KVM injects
+ * (arch/arm64/kvm/inject_fault.c inject_abt64()): EC for an abort taken
+ * without a change of EL, IL set (every A64 instruction is 32 bits), FSC
+ * 0x10 and nothing else. The Arm ARM leaves ISS bits such as WnR and ISV
+ * to the implementation for an external abort; KVM sets none of them, and
+ * FnV clear promises a valid FAR.
+ */
+GuestException injected_abort(uint64_t ec, uint64_t address, GuestException::Returns returns, const char *what)
+{
+	GuestException x;
+	x.vector = vector_sync_spx;
+	x.syndrome_mask = ~0ull;
+	x.syndrome = ec | esr_il | esr_fsc_sea;
+	x.address = address;
+	x.returns = returns;
+	x.pstate_mask = spsr_mode_daif_mask;
+	x.pstate = spsr_el1h_masked;
+	x.what = what;
+	return x;
+}
 constexpr unsigned small_ipa_bits = 36;
 
 } /* namespace */
 
 Expectation no_memslot_fetch(uint64_t gpa)
 {
-	GuestException x;
-	x.vector = vector_sync_spx;
-	x.syndrome_mask = esr_ec_mask | esr_fsc_mask;
-	x.syndrome = esr_ec_iabt_cur | esr_fsc_sea;
-	x.address = gpa;
-	x.what = "an instruction abort (synchronous external abort)";
+	GuestException x = injected_abort(esr_ec_iabt_cur, gpa, GuestException::Returns::to_address,
+					  "an instruction abort (synchronous external abort)");
 	return Expectation::guest_exception(rules::M3, x)
 		.because("arch/arm64/kvm/mmu.c kvm_handle_guest_abort(): an instruction abort outside "
 			 "every memslot sets -ENOEXEC, which it turns into kvm_inject_sea_iabt(); "
@@ -176,12 +198,8 @@ std::optional<SmallAddressSpace> small_address_space(const Kvm &kvm, std::string
 
 Expectation external_data_abort(Rule rule, uint64_t gpa, const char *basis)
 {
-	GuestException x;
-	x.vector = vector_sync_spx;
-	x.syndrome_mask = esr_ec_mask | esr_fsc_mask;
-	x.syndrome = esr_ec_dabt_cur | esr_fsc_sea;
-	x.address = gpa;
-	x.what = "a data abort (synchronous external abort)";
+	GuestException x = injected_abort(esr_ec_dabt_cur, gpa, GuestException::Returns::to_access,
+					  "a data abort (synchronous external abort)");
 	return Expectation::guest_exception(rule, x).because(basis);
 }
 
@@ -196,6 +214,11 @@ Expectation beyond_address_space(uint64_t gpa)
 std::optional<uint64_t> guest_pc(const Vcpu &vcpu)
 {
 	return vcpu.try_get_one_reg(reg_pc);
+}
+
+std::optional<uint64_t> guest_dest(const Vcpu &vcpu)
+{
+	return vcpu.try_get_one_reg(core_reg(offsetof(struct kvm_regs, regs.regs[9])));
 }
 
 std::optional<uint64_t> ucall_block(const Observation &obs)

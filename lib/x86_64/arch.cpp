@@ -198,6 +198,14 @@ std::optional<uint64_t> guest_pc(const Vcpu &vcpu)
 	return regs.rip;
 }
 
+std::optional<uint64_t> guest_dest(const Vcpu &vcpu)
+{
+	struct kvm_regs regs {};
+	if (ioctl(vcpu.fd(), KVM_GET_REGS, &regs))
+		return std::nullopt;
+	return regs.rax;
+}
+
 std::optional<uint64_t> ucall_block(const Observation &obs)
 {
 	const auto &io = obs.run.io;

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <string>
 
+#include "guest.h"
 #include "health.h"
 #include "names.h"
 #include "oracle.h"
@@ -663,6 +664,153 @@ TEST(guest_exception_address_unless_marked_unknown)
 	EXPECT_TRUE(fails_with(judge(Expectation::guest_exception(rules::M3, x), o), "M3 exception.address=0x0"));
 	o.call->args[1] |= 1u << 10; /* FnV set: any FAR goes */
 	EXPECT_TRUE(judge(Expectation::guest_exception(rules::M3, x), o).passed());
+}
+
+/* ---- C14: the architectural state after an exit ------------------------ */
+
+namespace {
+
+constexpr uint64_t access_pc = 0x40002510, next_pc = 0x40002514;
+
+/* An observation as GuestVm makes it: the PC, the destination register
+ * and the access the guest recorded. */
+Observation at(Observation o, uint64_t pc, uint64_t dest, bool load = true)
+{
+	o.pc = pc;
+	o.dest = dest;
+	o.access = AccessRecord{access_pc, next_pc, load};
+	return o;
+}
+
+} /* namespace */
+
+TEST(c14_a_fault_exit_leaves_pc_and_destination_alone)
+{
+	Expectation e = Expectation::unresolvable_fault(gpa, true);
+	Observation mf = memory_fault(EFAULT, gpa & ~0xfffull, 0x1000);
+	EXPECT_TRUE(judge(e, at(mf, access_pc, guest::dest_canary)).passed());
+	EXPECT_TRUE(fails_with(judge(e, at(mf, next_pc, guest::dest_canary)), "C14 pc=0x40002514"));
+	EXPECT_TRUE(fails_with(judge(e, at(mf, access_pc, 0)), "C14 dest=0x0"));
+	/* A store has no destination to judge. */
+	EXPECT_TRUE(judge(e, at(mf, access_pc, 0, false)).passed());
+	/* Without the guest's record nothing is judged. */
+	Observation bare = mf;
+	bare.pc = next_pc;
+	EXPECT_TRUE(judge(e, bare).passed());
+}
+
+TEST(c14_judged_on_every_exit_that_retries_the_access)
+{
+	const uint64_t page = gpa & ~0xfffull;
+	struct {
+		Expectation e;
+		Observation o;
+	} cases[] = {
+		{Expectation::memory_fault(rules::C9, EHWPOISON, gpa), memory_fault(EHWPOISON, page, 0x1000)},
+		{Expectation::allocation_failure(gpa), memory_fault(EFAULT, page, 0x1000)},
+		{Expectation::nisv(gpa, false), nisv_exit(gpa, tf_l3)},
+	};
+	for (auto &c : cases) {
+		EXPECT_TRUE(judge(c.e, at(c.o, access_pc, guest::dest_canary)).passed());
+		EXPECT_TRUE(fails_with(judge(c.e, at(c.o, next_pc, guest::dest_canary)), "C14 pc=0x40002514"));
+	}
+}
+
+TEST(c14_not_judged_at_an_mmio_exit_or_when_the_outcome_is_wrong)
+{
+	/* api.rst: the guest state is consistent once userspace re-enters. */
+	EXPECT_TRUE(judge(Expectation::mmio(rules::C5, gpa, 4, false), at(mmio_exit(gpa, 4, false), next_pc, 0)).passed());
+	Verdict v = judge(Expectation::unresolvable_fault(gpa, true), at(failed_run(EINVAL, 0), next_pc, 0));
+	EXPECT_EQ(0, failures(v, "C14"));
+}
+
+TEST(c14_completion_retires_the_access_once)
+{
+	Observation o = failed_run(EINTR, KVM_EXIT_MMIO);
+	Expectation load = Expectation::intr(rules::C11, false).completing(0x88);
+	EXPECT_TRUE(judge(load, at(o, next_pc, 0x88)).passed());
+	EXPECT_TRUE(fails_with(judge(load, at(o, access_pc, 0x88)), "C14 pc=0x40002510"));
+	EXPECT_TRUE(fails_with(judge(load, at(o, next_pc, guest::dest_canary)), "C14 dest=0x5afec0de0ddba115"));
+	/* the wrong extension: 0xffffff88 where 0x88 was due */
+	EXPECT_TRUE(fails_with(judge(load, at(o, next_pc, 0xffffff88)), "C14 dest=0xffffff88"));
+	Expectation store = Expectation::intr(rules::C11, false).completing();
+	EXPECT_TRUE(judge(store, at(o, next_pc, 0, false)).passed());
+	EXPECT_TRUE(fails_with(judge(store, at(o, access_pc, 0, false)), "C14 pc=0x40002510"));
+	EXPECT_TRUE(fails_with(judge(store, o), "C14 access=none"));
+	/* A plain EINTR completes nothing: no C14. */
+	EXPECT_TRUE(judge(Expectation::intr(rules::C11, false), at(o, access_pc, 0)).passed());
+}
+
+namespace {
+
+/* The arm64 external data abort KVM injects, as lib/arm64 expects it. */
+GuestException injected_dabt()
+{
+	GuestException x;
+	x.vector = 0x200;
+	x.syndrome_mask = ~0ull;
+	x.syndrome = 0x96000010; /* EC 0x25, IL, FSC 0x10 */
+	x.address = gpa;
+	x.returns = GuestException::Returns::to_access;
+	x.pstate_mask = 0x3df;
+	x.pstate = 0x3c5;
+	x.what = "a data abort";
+	return x;
+}
+
+Observation took(uint64_t esr, uint64_t far, uint64_t elr, uint64_t spsr, uint64_t hpfar = 0)
+{
+	Observation o = at(mmio_exit(0x100000000, 8, true), 0x40001ff0, guest::dest_canary);
+	o.call = GuestCall{GuestCallKind::exception, {0x200, esr, far, elr, spsr, hpfar}};
+	return o;
+}
+
+} /* namespace */
+
+TEST(c14_every_esr_field_of_an_injected_abort)
+{
+	Expectation e = Expectation::guest_exception(rules::M9, injected_dabt());
+	EXPECT_TRUE(judge(e, took(0x96000010, gpa, access_pc, 0x200003c5)).passed());
+	/* Each field of ESR_EL1 wrong on its own: EC (an instruction abort, a
+	 * lower EL), IL, ISV, SAS, SSE, SRT, SF, AR, VNCR, SET, FnV, EA, CM,
+	 * S1PTW, WnR, the FSC (a translation fault), ISS2. */
+	const uint64_t wrong[] = {0x86000010, 0x92000010, 0x94000010, 0x97000010, 0x96c00010, 0x96200010,
+				  0x960f0010, 0x96008010, 0x96004010, 0x96002010, 0x96001810, 0x96000410,
+				  0x96000210, 0x96000110, 0x96000090, 0x96000050, 0x96000007, 0x196000010};
+	for (uint64_t esr : wrong) {
+		Verdict v = judge(e, took(esr, gpa, access_pc, 0x200003c5));
+		EXPECT_TRUE(fails_with(v, ("M9 exception.syndrome=" + hex(esr)).c_str()));
+	}
+}
+
+TEST(c14_far_elr_and_pstate_of_an_injected_abort)
+{
+	Expectation e = Expectation::guest_exception(rules::M9, injected_dabt());
+	EXPECT_TRUE(fails_with(judge(e, took(0x96000010, gpa & ~0xfffull, access_pc, 0x3c5)),
+			       "M9 exception.address=0x80001000"));
+	/* returning past the access, or to the vector */
+	EXPECT_TRUE(fails_with(judge(e, took(0x96000010, gpa, next_pc, 0x3c5)), "C14 exception.return_pc=0x40002514"));
+	/* taken from EL0, from EL1 with SP_EL0, from AArch32, with IRQs unmasked */
+	for (uint64_t spsr : {0x3c0ull, 0x3c4ull, 0x3d5ull, 0x345ull}) {
+		Verdict v = judge(e, took(0x96000010, gpa, access_pc, spsr));
+		EXPECT_TRUE(fails_with(v, ("C14 exception.pstate=" + hex(spsr)).c_str()));
+	}
+	/* A fetch returns to the address it fetched. */
+	GuestException fetch = injected_dabt();
+	fetch.syndrome = 0x86000010;
+	fetch.returns = GuestException::Returns::to_address;
+	Expectation f = Expectation::guest_exception(rules::M3, fetch);
+	EXPECT_TRUE(judge(f, took(0x86000010, gpa, gpa, 0x3c5)).passed());
+	EXPECT_TRUE(fails_with(judge(f, took(0x86000010, gpa, access_pc, 0x3c5)), "C14 exception.return_pc=0x40002510"));
+}
+
+TEST(c14_hpfar_of_a_forwarded_stage2_fault)
+{
+	GuestException x = injected_dabt();
+	x.hpfar = (gpa >> 12) << 4;
+	Expectation e = Expectation::guest_exception(rules::M9, x);
+	EXPECT_TRUE(judge(e, took(0x96000010, gpa, access_pc, 0x3c5, (gpa >> 12) << 4)).passed());
+	EXPECT_TRUE(fails_with(judge(e, took(0x96000010, gpa, access_pc, 0x3c5, 0)), "C14 exception.hpfar=0x0"));
 }
 
 TEST(internal_error_suberror)
