@@ -114,6 +114,51 @@ TEST_F(m8_memslot_changed, deleted_after_mapped)
 }
 
 /*
+ * Changes api.rst 4.35 forbids, on a slot the guest has mapped: a resize
+ * ("it may not be resized") and a move onto another slot's pages ("Slots
+ * may not overlap"), here by one page onto a slot that begins a page
+ * after this one ends. api.rst names no errno; the kernel's are EINVAL
+ * and EEXIST (virt/kvm/kvm_main.c kvm_set_memory_region()). Refused, the
+ * slot is where it was with its data, and the other slot is unchanged.
+ */
+TEST_F(m8_memslot_changed, forbidden_change_refused)
+{
+	Kvm kvm;
+	GuestVm g(kvm);
+	const uint64_t page = page_size(), base = ARCH_TEST_GPA, last = base + 2 * page - 1;
+	const uint64_t other_gpa = base + 3 * page;
+	TwoPages memory;
+	HostMapping other_memory = HostMapping::anonymous(page);
+	*reinterpret_cast<uint64_t *>(other_memory.data()) = pattern;
+	Memslot slot(g.vm(), test_slot, base, memory.memory);
+	Memslot other(g.vm(), test_slot + 1, other_gpa, other_memory);
+
+	g.order({store(base, 1, first_byte), store(last, 1, last_byte), sync_point(), load(base, 1), load(last, 1),
+		 load(other_gpa, 8), load(base + 2 * page, 8)});
+	ASSERT_OUTCOME("stores before the changes", Expectation::guest_sync(rules::guest), g.run());
+
+	log_line("basis (not api.rst): virt/kvm/kvm_main.c kvm_set_memory_region(): another memory_size for an "
+		 "existing slot is EINVAL, a range overlapping another slot EEXIST");
+	for (uint64_t pages : {1, 3}) {
+		struct kvm_userspace_memory_region2 resized {};
+		resized.slot = test_slot;
+		resized.guest_phys_addr = base;
+		resized.memory_size = pages * page;
+		resized.userspace_addr = memory.memory.hva();
+		const std::string what = "resizing the two-page slot to " + std::to_string(pages) + " pages";
+		EXPECT_ERRNO(slot_change, what.c_str(), EINVAL, g.vm().set_memory_region_raw(resized));
+	}
+	EXPECT_ERRNO(slot_change, "moving the slot one page onto the next slot", EEXIST,
+		     slot.modify_raw(base + 2 * page, 0));
+
+	ASSERT_OUTCOME("page past the slot's end", Expectation::mmio(rules::C5, base + 2 * page, 8, false), g.run());
+	ASSERT_OUTCOME("resume", Expectation::guest_done(rules::C5), g.complete_load_and_run(0));
+	EXPECT_VALUE(slot_change, "first byte after the refused changes", first_byte, g.loaded(3));
+	EXPECT_VALUE(slot_change, "last byte after the refused changes", last_byte, g.loaded(4));
+	EXPECT_VALUE(slot_change, "the other slot after the refused move", pattern, g.loaded(5));
+}
+
+/*
  * A mapped slot moves to another GPA: deleted and added again, or moved
  * in place by KVM_SET_USER_MEMORY_REGION2 with a new guest_phys_addr
  * (api.rst 4.35: "it may be moved in the guest physical memory space"),
