@@ -709,7 +709,8 @@ TEST_F(g2_gmem_offsets, fault_names_the_binding)
 	REQUIRE_G2(g.vm());
 	const uint64_t page = page_size();
 	std::optional<GuestMemfd> gmem;
-	gmem.emplace(g.vm(), 8 * page, GUEST_MEMFD_FLAG_MMAP | offered_gmem_flags(g.vm(), GUEST_MEMFD_FLAG_INIT_SHARED));
+	gmem.emplace(g.vm(), 8 * page,
+		     GUEST_MEMFD_FLAG_MMAP | offered_gmem_flags(g.vm(), GUEST_MEMFD_FLAG_INIT_SHARED));
 	Binding a(g.vm(), test_slot, ARCH_TEST_GPA, *gmem, 2 * page, 2 * page);
 	Binding b(g.vm(), test_slot + 1, second_gpa, *gmem, 5 * page, 2 * page);
 

@@ -201,7 +201,8 @@ TEST_F(m8_memslot_moved, after_mapped)
 		slot.reset();
 		slot.emplace(g.vm(), test_slot, new_gpa, memory.memory);
 	} else {
-		ASSERT_EQ(0, slot->modify_raw(new_gpa, 0)) TH_LOG("moving the slot to %#llx", (unsigned long long)new_gpa);
+		ASSERT_EQ(0, slot->modify_raw(new_gpa, 0))
+			TH_LOG("moving the slot to %#llx", (unsigned long long)new_gpa);
 	}
 	ASSERT_OUTCOME("old GPA after the move", Expectation::mmio(rules::C5, old_gpa, 8, false), g.run());
 	ASSERT_OUTCOME("page past the new end", Expectation::mmio(rules::C5, new_gpa + 2 * page, 8, false),
@@ -298,8 +299,8 @@ TEST_F(m7_readonly_changed, refused)
 	memory.byte(memory.last()) = last_byte;
 	Memslot slot(g.vm(), test_slot, base, memory.memory, variant->readonly ? KVM_MEM_READONLY : 0);
 
-	g.order({load(base + 0x40, 8), sync_point(), load(base + 0x40, 8), load(last, 1), store(base + 0x40, 8, ~pattern),
-		 load(base + 2 * page, 8)});
+	g.order({load(base + 0x40, 8), sync_point(), load(base + 0x40, 8), load(last, 1),
+		 store(base + 0x40, 8, ~pattern), load(base + 2 * page, 8)});
 	ASSERT_OUTCOME("load before the change", Expectation::guest_sync(rules::guest), g.run());
 	log_line("basis (not api.rst): virt/kvm/kvm_main.c kvm_set_memory_region(): changing KVM_MEM_READONLY of an "
 		 "existing slot is refused with EINVAL");
