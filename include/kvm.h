@@ -106,6 +106,9 @@ public:
 	int enable_cap(uint32_t cap, uint64_t arg0 = 0);
 	/* KVM_SET_USER_MEMORY_REGION2 as is (REGION on kernels without it): 0 or -errno. */
 	int set_memory_region_raw(const struct kvm_userspace_memory_region2 &region);
+	/* KVM_GET_DIRTY_LOG of a memslot into bitmap (one bit per page, as
+	 * many 64-bit words as the slot needs): 0 or -errno. */
+	int get_dirty_log_raw(uint32_t slot, uint64_t *bitmap);
 
 private:
 	const Kvm &kvm_;
@@ -142,6 +145,10 @@ public:
 
 	uint64_t gpa() const { return region_.guest_phys_addr; }
 	uint64_t size() const { return region_.memory_size; }
+	/* The same slot again with another guest_phys_addr or flags (api.rst
+	 * 4.35: a move or a flags change): 0, and the owner follows it, or
+	 * -errno and nothing changed here. */
+	int modify_raw(uint64_t gpa, uint32_t flags);
 	void remove();
 
 private:

@@ -206,6 +206,14 @@ int Vm::set_memory_region_raw(const struct kvm_userspace_memory_region2 &region)
 	return ioctl(fd(), KVM_SET_USER_MEMORY_REGION2, &region) ? -errno : 0;
 }
 
+int Vm::get_dirty_log_raw(uint32_t slot, uint64_t *bitmap)
+{
+	struct kvm_dirty_log log {};
+	log.slot = slot;
+	log.dirty_bitmap = bitmap;
+	return ioctl(fd(), KVM_GET_DIRTY_LOG, &log) ? -errno : 0;
+}
+
 GuestMemfd::GuestMemfd(Vm &vm, uint64_t size, uint64_t flags) : size_(size)
 {
 	struct kvm_create_guest_memfd args {};
@@ -258,6 +266,17 @@ void Memslot::add()
 		    region_.flags & KVM_MEM_GUEST_MEMFD ? (int)region_.guest_memfd : -1,
 		    (unsigned long long)region_.guest_memfd_offset, errno_name(-r).c_str());
 	live_ = true;
+}
+
+int Memslot::modify_raw(uint64_t gpa, uint32_t flags)
+{
+	auto region = region_;
+	region.guest_phys_addr = gpa;
+	region.flags = flags;
+	int r = vm_->set_memory_region_raw(region);
+	if (!r)
+		region_ = region;
+	return r;
 }
 
 Memslot::Memslot(Memslot &&o) noexcept

@@ -2,6 +2,9 @@
 /* guest_memfd memslots (CONTRACT.md G1-G5; G6 is x86-only, in x86_64/). */
 #include "test_util.h"
 
+#include <map>
+#include <optional>
+
 #include <fcntl.h>
 #include <linux/falloc.h>
 #include <sys/ioctl.h>
@@ -518,6 +521,296 @@ TEST_F(g5_invalid_create, flags_and_size)
 		     create(page_size() + 1, 0));
 	EXPECT_ERRNO(rules::G5, "size 0", EINVAL, create(0, 0));
 	EXPECT_ERRNO(rules::G5, "one page, flags 0 (valid)", 0, create(page_size(), 0));
+}
+
+/*
+ * One guest_memfd file behind several memslots, each bound at a non-zero
+ * offset (CONTRACT.md, "Variants": guest_memfd bound at non-zero offsets,
+ * one file bound by several memslots). api.rst 4.140 binds a memslot to
+ * [guest_memfd_offset, guest_memfd_offset + memory_size) of the file, so
+ * gpa reaches file offset guest_memfd_offset + (gpa - guest_phys_addr);
+ * 4.142: any number of memslots may bind one file, the ranges must not
+ * overlap.
+ */
+namespace {
+
+/* The value of the 8-byte word at offset of a file before anyone stores:
+ * the offset is in it, so a load served from the wrong file page or the
+ * wrong binding names the offset it came from. */
+uint64_t file_word(uint64_t offset)
+{
+	return 0xf11e000000000000ull | offset;
+}
+
+/* A guest_memfd of pages pages, mmap()ed by the host (view), every word
+ * filled with file_word() before any memslot binds it. */
+struct FilledGmem {
+	FilledGmem(Vm &vm, uint64_t pages, uint64_t flags) : gmem(vm, pages * page_size(), flags), view(gmem.map())
+	{
+		for (uint64_t off = 0; off < view.size(); off += 8)
+			word(off) = file_word(off);
+	}
+	uint64_t &word(uint64_t offset) { return *reinterpret_cast<uint64_t *>(view.data() + offset); }
+	/* The words of the file that differ from wanted (file_word() where
+	 * wanted has no entry); the first is logged. */
+	uint64_t differences(const std::map<uint64_t, uint64_t> &wanted)
+	{
+		uint64_t count = 0;
+		for (uint64_t off = 0; off < view.size(); off += 8) {
+			auto it = wanted.find(off);
+			const uint64_t want = it == wanted.end() ? file_word(off) : it->second;
+			if (word(off) != want && count++ == 0)
+				log_line("first unexpected word of the guest_memfd at offset " + hex(off) + ": " +
+					 hex(word(off)) + ", wanted " + hex(want));
+		}
+		return count;
+	}
+
+	GuestMemfd gmem;
+	HostMapping view;
+};
+
+/*
+ * A memslot at gpa bound to [offset, offset + size) of gmem. Its
+ * userspace_addr side is anonymous memory of its own: with
+ * GUEST_MEMFD_FLAG_MMAP every fault is served from the guest_memfd
+ * (api.rst 4.142), so zeros read from there would show.
+ */
+struct Binding {
+	Binding(Vm &vm, uint32_t slot, uint64_t gpa, const GuestMemfd &gmem, uint64_t offset, uint64_t size)
+		: gpa(gpa), offset(offset), size(size), shared(HostMapping::anonymous(size))
+	{
+		memslot.emplace(vm, slot, gpa, gmem, offset, size, shared);
+	}
+	/* The file offset behind guest physical address at. */
+	uint64_t file_offset(uint64_t at) const { return offset + (at - gpa); }
+
+	uint64_t gpa, offset, size;
+	HostMapping shared;
+	std::optional<Memslot> memslot;
+};
+
+/* Where the second binding of a file goes: another 1 GiB block on arm64
+ * would need page tables the guest lacks, so 1 MiB up. */
+constexpr uint64_t second_gpa = ARCH_TEST_GPA + (1u << 20);
+
+} /* namespace */
+
+/*
+ * G1 at non-zero offsets: two memslots bound to one file, A at a_pages
+ * pages into it and B at b_pages (reversed: B lower in the file than A;
+ * adjacent: the two ranges touch), two pages each. The guest's stores
+ * through each binding land at offset + (gpa - base) of the file and
+ * nowhere else (every other word keeps its file_word()); the host's
+ * stores at those offsets, before and after the guest mapped the pages,
+ * are what the guest loads; the page past each memslot is no memory
+ * (C5), not the file's next page.
+ */
+KVM_FIXTURE(g1_gmem_offsets);
+FIXTURE_VARIANT(g1_gmem_offsets) { uint64_t a_pages; uint64_t b_pages; };
+FIXTURE_VARIANT_ADD(g1_gmem_offsets, apart) { .a_pages = 2, .b_pages = 5 };
+FIXTURE_VARIANT_ADD(g1_gmem_offsets, reversed) { .a_pages = 5, .b_pages = 2 };
+FIXTURE_VARIANT_ADD(g1_gmem_offsets, adjacent) { .a_pages = 2, .b_pages = 4 };
+
+TEST_F(g1_gmem_offsets, two_bindings)
+{
+	Kvm kvm;
+	GuestVm g(kvm);
+	REQUIRE_SHARED_GMEM(g.vm());
+	const uint64_t page = page_size();
+	FilledGmem file(g.vm(), 8, shared_flags);
+	Binding a(g.vm(), test_slot, ARCH_TEST_GPA, file.gmem, variant->a_pages * page, 2 * page);
+	Binding b(g.vm(), test_slot + 1, second_gpa, file.gmem, variant->b_pages * page, 2 * page);
+
+	const uint64_t a_first = a.gpa, a_last = a.gpa + 2 * page - 8, b_first = b.gpa, b_last = b.gpa + 2 * page - 8;
+	const uint64_t a_mid = a.gpa + page + 0x20, b_mid = b.gpa + page + 0x20;
+	g.order({store(a_first, 8, 0xa0a0a0a0a0a0a001ull), store(a_last, 8, 0xa0a0a0a0a0a0a002ull),
+		 store(b_first, 8, 0xb0b0b0b0b0b0b001ull), store(b_last, 8, 0xb0b0b0b0b0b0b002ull),
+		 load(a_mid, 8), load(b_mid, 8), load(a_last, 8), sync_point(),
+		 load(a_mid, 8), load(b_mid, 8), load(a.gpa + 2 * page, 8), load(b.gpa + 2 * page, 8)});
+	ASSERT_OUTCOME("stores and loads through both bindings", Expectation::guest_sync(rules::G1), g.run());
+	EXPECT_VALUE(rules::G1, "host value loaded through A", file_word(a.file_offset(a_mid)), g.loaded(4));
+	EXPECT_VALUE(rules::G1, "host value loaded through B", file_word(b.file_offset(b_mid)), g.loaded(5));
+	EXPECT_VALUE(rules::G1, "A's last word, stored and loaded back", 0xa0a0a0a0a0a0a002ull, g.loaded(6));
+	const std::map<uint64_t, uint64_t> stored{
+		{a.file_offset(a_first), 0xa0a0a0a0a0a0a001ull}, {a.file_offset(a_last), 0xa0a0a0a0a0a0a002ull},
+		{b.file_offset(b_first), 0xb0b0b0b0b0b0b001ull}, {b.file_offset(b_last), 0xb0b0b0b0b0b0b002ull}};
+	EXPECT_VALUE(rules::G1, "words of the file other than the guest's four stores at offset + (gpa - base)", 0,
+		     file.differences(stored));
+
+	/* The host writes the pages the guest has mapped: the guest must
+	 * load the new values, not its earlier view. */
+	file.word(a.file_offset(a_mid)) = 0xa1a1a1a1a1a1a1a1ull;
+	file.word(b.file_offset(b_mid)) = 0xb1b1b1b1b1b1b1b1ull;
+	ASSERT_OUTCOME("load past A's end", Expectation::mmio(rules::C5, a.gpa + 2 * page, 8, false), g.run());
+	ASSERT_OUTCOME("load past B's end", Expectation::mmio(rules::C5, b.gpa + 2 * page, 8, false),
+		       g.complete_load_and_run(0x1111));
+	ASSERT_OUTCOME("resume", Expectation::guest_done(rules::G1), g.complete_load_and_run(0x2222));
+	EXPECT_VALUE(rules::G1, "host value written after the guest mapped it, through A", 0xa1a1a1a1a1a1a1a1ull,
+		     g.loaded(8));
+	EXPECT_VALUE(rules::G1, "host value written after the guest mapped it, through B", 0xb1b1b1b1b1b1b1b1ull,
+		     g.loaded(9));
+}
+
+/*
+ * G3 at a non-zero offset: a hole punched in the first page of the
+ * second binding's range (file offset 5 pages) frees that page only: no
+ * exit, the guest reads zero through B there, B's second page and A's
+ * pages keep what the guest stored, and a store after the punch lands
+ * at B's offset in the file.
+ */
+KVM_FIXTURE(g3_gmem_offsets);
+
+TEST_F(g3_gmem_offsets, punch_in_second_binding)
+{
+	Kvm kvm;
+	GuestVm g(kvm);
+	REQUIRE_SHARED_GMEM(g.vm());
+	const uint64_t page = page_size();
+	FilledGmem file(g.vm(), 8, shared_flags);
+	Binding a(g.vm(), test_slot, ARCH_TEST_GPA, file.gmem, 2 * page, 2 * page);
+	Binding b(g.vm(), test_slot + 1, second_gpa, file.gmem, 5 * page, 2 * page);
+
+	const uint64_t va = 0xa2a2a2a2a2a2a2a2ull, vb = 0xb2b2b2b2b2b2b2b2ull, vc = 0xc2c2c2c2c2c2c2c2ull;
+	const uint64_t a_gpa = a.gpa + page + 0x18, hole_gpa = b.gpa + 0x18, b_gpa = b.gpa + page + 0x18;
+	g.order({store(a_gpa, 8, va), store(hole_gpa, 8, vb), store(b_gpa, 8, vb), sync_point(),
+		 load(hole_gpa, 8), load(b_gpa, 8), load(a_gpa, 8), load(a.gpa + 0x18, 8), store(hole_gpa + 8, 8, vc)});
+	ASSERT_OUTCOME("stores through both bindings", Expectation::guest_sync(rules::G3), g.run());
+	ASSERT_EQ(0, fallocate(file.gmem.fd(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, b.offset, page))
+		TH_LOG("fallocate(PUNCH_HOLE): %s", errno_name(errno).c_str());
+	ASSERT_OUTCOME("loads and a store after the punch", Expectation::guest_done(rules::G3), g.run());
+	EXPECT_VALUE(rules::G3, "B's punched page, loaded through B", 0, g.loaded(4));
+	EXPECT_VALUE(rules::G3, "B's second page, loaded through B", vb, g.loaded(5));
+	EXPECT_VALUE(rules::G3, "A's page, loaded through A", va, g.loaded(6));
+	EXPECT_VALUE(rules::G3, "A's first page, never stored to", file_word(a.file_offset(a.gpa + 0x18)),
+		     g.loaded(7));
+
+	std::map<uint64_t, uint64_t> wanted{{a.file_offset(a_gpa), va}, {b.file_offset(b_gpa), vb}};
+	for (uint64_t off = b.offset; off < b.offset + page; off += 8)
+		wanted[off] = 0;
+	wanted[b.file_offset(hole_gpa + 8)] = vc;
+	EXPECT_VALUE(rules::G3, "words of the file other than the punched page and the guest's stores", 0,
+		     file.differences(wanted));
+}
+
+/*
+ * G2 (C10) at non-zero offsets: the file behind two bindings goes away
+ * after the guest mapped pages through both. Each access then faults
+ * with a payload naming its own binding's GPA, not the other binding's
+ * and not the file offset: B's first, then, B repaired with a memslot of
+ * ordinary memory (C12), A's.
+ */
+KVM_FIXTURE(g2_gmem_offsets);
+
+TEST_F(g2_gmem_offsets, fault_names_the_binding)
+{
+	Kvm kvm;
+	GuestVm g(kvm);
+	REQUIRE_G2(g.vm());
+	const uint64_t page = page_size();
+	std::optional<GuestMemfd> gmem;
+	gmem.emplace(g.vm(), 8 * page,
+		     GUEST_MEMFD_FLAG_MMAP | offered_gmem_flags(g.vm(), GUEST_MEMFD_FLAG_INIT_SHARED));
+	Binding a(g.vm(), test_slot, ARCH_TEST_GPA, *gmem, 2 * page, 2 * page);
+	Binding b(g.vm(), test_slot + 1, second_gpa, *gmem, 5 * page, 2 * page);
+
+	const uint64_t a_gpa = a.gpa + 0x30, b_gpa = b.gpa + page + 0x48, value = 0x3344556677889900ull;
+	g.order({store(a_gpa, 8, 1), store(b_gpa, 8, 2), load(a_gpa, 8), load(b_gpa, 8), sync_point(),
+		 load(b_gpa, 8), load(a_gpa, 8)});
+	ASSERT_OUTCOME("accesses while the file exists", Expectation::guest_sync(rules::G1), g.run());
+	EXPECT_VALUE(rules::G1, "loaded back through A", 1, g.loaded(2));
+	EXPECT_VALUE(rules::G1, "loaded back through B", 2, g.loaded(3));
+	gmem->close();
+
+	const bool info = g.vm().check_extension(KVM_CAP_MEMORY_FAULT_INFO) == 1;
+	const Expectation b_fault = Expectation::memory_fault(rules::C10, EFAULT, b_gpa).with_memory_fault_info(info);
+	ASSERT_OUTCOME("load through B after the close", b_fault, g.run());
+	ASSERT_OUTCOME("KVM_RUN again, nothing repaired", b_fault, g.run());
+
+	b.memslot.reset();
+	HostMapping memory = HostMapping::anonymous(2 * page);
+	*reinterpret_cast<uint64_t *>(memory.data() + (b_gpa - b.gpa)) = value;
+	Memslot b_repaired(g.vm(), test_slot + 1, b.gpa, memory);
+	ASSERT_OUTCOME("load through A after B's repair",
+		       Expectation::memory_fault(rules::C10, EFAULT, a_gpa).with_memory_fault_info(info), g.run());
+	EXPECT_VALUE(rules::C12, "B's load, retried after the repair", value, g.loaded(5));
+}
+
+/*
+ * G5: a second binding of one file whose range overlaps the first's is
+ * refused, whatever the geometry; one that only touches it is accepted.
+ * api.rst 4.142: "the bound ranges must not overlap"; the errno is the
+ * kernel's (virt/kvm/guest_memfd.c kvm_gmem_commit_memory_region(): any
+ * page of the new range already bound: EEXIST). The first binding covers
+ * pages [3, 6) of a ten-page file; the overlapping geometries share one
+ * page with it where they can, so an off-by-one in the check shows.
+ * After a refusal nothing changed: there is no slot under the refused
+ * number, its GPA is no memory (C5), and the first binding serves the
+ * file's data and the guest's stores. After an acceptance both bindings
+ * do, each at its own offsets.
+ */
+KVM_FIXTURE(g5_overlapping_binding);
+FIXTURE_VARIANT(g5_overlapping_binding) { uint64_t first_page; uint64_t pages; bool accepted; };
+FIXTURE_VARIANT_ADD(g5_overlapping_binding, before_into) { .first_page = 2, .pages = 2, .accepted = false };
+FIXTURE_VARIANT_ADD(g5_overlapping_binding, inside_past) { .first_page = 5, .pages = 2, .accepted = false };
+FIXTURE_VARIANT_ADD(g5_overlapping_binding, containing) { .first_page = 2, .pages = 5, .accepted = false };
+FIXTURE_VARIANT_ADD(g5_overlapping_binding, contained) { .first_page = 4, .pages = 1, .accepted = false };
+FIXTURE_VARIANT_ADD(g5_overlapping_binding, identical) { .first_page = 3, .pages = 3, .accepted = false };
+FIXTURE_VARIANT_ADD(g5_overlapping_binding, ends_at_start) { .first_page = 1, .pages = 2, .accepted = true };
+FIXTURE_VARIANT_ADD(g5_overlapping_binding, starts_at_end) { .first_page = 6, .pages = 2, .accepted = true };
+
+TEST_F(g5_overlapping_binding, bind)
+{
+	Kvm kvm;
+	GuestVm g(kvm);
+	REQUIRE_SHARED_GMEM(g.vm());
+	const uint64_t page = page_size();
+	FilledGmem file(g.vm(), 10, shared_flags);
+	Binding first(g.vm(), test_slot, ARCH_TEST_GPA, file.gmem, 3 * page, 3 * page);
+
+	HostMapping shared = HostMapping::anonymous(variant->pages * page);
+	struct kvm_userspace_memory_region2 region {};
+	region.slot = test_slot + 1;
+	region.flags = KVM_MEM_GUEST_MEMFD;
+	region.guest_phys_addr = second_gpa;
+	region.memory_size = variant->pages * page;
+	region.userspace_addr = shared.hva();
+	region.guest_memfd = file.gmem.fd();
+	region.guest_memfd_offset = variant->first_page * page;
+	const std::string what = "binding pages [" + std::to_string(variant->first_page) + ", " +
+				 std::to_string(variant->first_page + variant->pages) + ") next to a binding of [3, 6)";
+	EXPECT_ERRNO(rules::G5, what.c_str(), variant->accepted ? 0 : EEXIST, g.vm().set_memory_region_raw(region));
+
+	const uint64_t first_last = first.gpa + 3 * page - 8, second_last = second_gpa + region.memory_size - 8;
+	const uint64_t v_first = 0x5151515151515151ull, v_second = 0x5252525252525252ull;
+	if (!variant->accepted) {
+		struct kvm_userspace_memory_region2 gone {};
+		gone.slot = region.slot;
+		EXPECT_ERRNO(rules::G5, "deleting the refused slot (there is none)", EINVAL,
+			     g.vm().set_memory_region_raw(gone));
+		g.order({load(first.gpa, 8), load(first_last, 8), store(first.gpa + page + 0x10, 8, v_first),
+			 load(second_gpa + 0x10, 8)});
+		ASSERT_OUTCOME("load where the binding was refused",
+			       Expectation::mmio(rules::G5, second_gpa + 0x10, 8, false), g.run());
+		ASSERT_OUTCOME("resume", Expectation::guest_done(rules::G5), g.complete_load_and_run(0));
+		EXPECT_VALUE(rules::G5, "first word of the first binding", file_word(3 * page), g.loaded(0));
+		EXPECT_VALUE(rules::G5, "last word of the first binding", file_word(6 * page - 8), g.loaded(1));
+		EXPECT_VALUE(rules::G5, "words of the file other than the guest's store through the first binding", 0,
+			     file.differences({{first.file_offset(first.gpa + page + 0x10), v_first}}));
+		return;
+	}
+
+	g.order({load(first.gpa, 8), load(first_last, 8), load(second_gpa, 8), load(second_last, 8),
+		 store(first_last, 8, v_first), store(second_gpa, 8, v_second)});
+	ASSERT_OUTCOME("accesses through both bindings", Expectation::guest_done(rules::G5), g.run());
+	EXPECT_VALUE(rules::G5, "first word of the first binding", file_word(3 * page), g.loaded(0));
+	EXPECT_VALUE(rules::G5, "last word of the first binding", file_word(6 * page - 8), g.loaded(1));
+	EXPECT_VALUE(rules::G5, "first word of the second binding", file_word(region.guest_memfd_offset),
+		     g.loaded(2));
+	EXPECT_VALUE(rules::G5, "last word of the second binding",
+		     file_word(region.guest_memfd_offset + region.memory_size - 8), g.loaded(3));
+	EXPECT_VALUE(rules::G5, "words of the file other than the guest's store through each binding", 0,
+		     file.differences({{6 * page - 8, v_first}, {region.guest_memfd_offset, v_second}}));
 }
 
 KVMC_TEST_MAIN

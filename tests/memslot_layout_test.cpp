@@ -1,0 +1,321 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Memslots that change over addresses the guest has already touched
+ * (CONTRACT.md M1, M7, M8 with api.rst 4.35): KVM keeps what it learnt
+ * about a GPA (an MMIO translation, the slot a lookup found, a stage-2 or
+ * NPT or shadow mapping), and every change of the memslots must be seen
+ * by the guest's next access all the same. Each test touches the first
+ * and the last byte of the slot and the page just past its end.
+ */
+#include "test_util.h"
+
+#include <optional>
+
+#include "layout.h"
+
+using namespace kvmc;
+
+namespace {
+
+/* api.rst 4.35: slots are created, deleted ("passing zero for
+ * memory_size"), moved or get new flags; the guest sees each change. */
+constexpr Rule slot_change{"memslot", "api.rst 4.35 KVM_SET_USER_MEMORY_REGION (a slot created, deleted, moved, "
+				      "or its flags modified)"};
+constexpr Rule dirty_log{"dirty-log", "api.rst 4.8 KVM_GET_DIRTY_LOG, 4.35 (KVM_MEM_LOG_DIRTY_PAGES)"};
+
+constexpr uint64_t pattern = 0x8877665544332211ull;
+constexpr uint8_t first_byte = 0xa5, last_byte = 0x5a;
+
+/* Two pages of ordinary memory, the host's view of them by offset. */
+struct TwoPages {
+	TwoPages() : memory(HostMapping::anonymous(2 * page_size())) {}
+	uint64_t &word(uint64_t offset) { return *reinterpret_cast<uint64_t *>(memory.data() + offset); }
+	uint8_t &byte(uint64_t offset) { return memory.data()[offset]; }
+	uint64_t last() const { return 2 * page_size() - 1; }
+
+	HostMapping memory;
+};
+
+} /* namespace */
+
+/*
+ * M1, then a memslot appears: the guest loads and stores at a GPA without
+ * a memslot (C5, twice at the same address, so KVM has a cached MMIO
+ * translation to reuse), then the host adds a memslot over it. The next
+ * accesses there read and write the slot's memory without an exit; the
+ * page past its end is still no memory (C5).
+ */
+KVM_FIXTURE(m1_memslot_changed);
+
+TEST_F(m1_memslot_changed, added_over_mmio)
+{
+	Kvm kvm;
+	GuestVm g(kvm);
+	const uint64_t base = ARCH_TEST_GPA, last = base + 2 * page_size() - 1;
+	g.order({load(base + 0x10, 8), store(base + 0x10, 8, pattern), load(base + 0x10, 8), load(last, 1),
+		 sync_point(), load(base + 0x10, 8), load(base, 1), load(last, 1), store(base, 1, 0xc3),
+		 store(last, 1, 0x3c), load(base + 2 * page_size(), 8)});
+	ASSERT_OUTCOME("load, no memslot", Expectation::mmio(rules::C5, base + 0x10, 8, false), g.run());
+	ASSERT_OUTCOME("store, no memslot", Expectation::mmio(rules::C5, base + 0x10, 8, true, pattern),
+		       g.complete_load_and_run(1));
+	ASSERT_OUTCOME("load again, no memslot", Expectation::mmio(rules::C5, base + 0x10, 8, false), g.run());
+	ASSERT_OUTCOME("last byte, no memslot", Expectation::mmio(rules::C5, last, 1, false),
+		       g.complete_load_and_run(2));
+	ASSERT_OUTCOME("sync", Expectation::guest_sync(rules::guest), g.complete_load_and_run(3));
+
+	TwoPages memory;
+	memory.word(0x10) = ~pattern;
+	memory.byte(0) = first_byte;
+	memory.byte(memory.last()) = last_byte;
+	Memslot slot(g.vm(), test_slot, base, memory.memory);
+	ASSERT_OUTCOME("load past the new slot's end", Expectation::mmio(rules::C5, base + 2 * page_size(), 8, false),
+		       g.run());
+	ASSERT_OUTCOME("resume", Expectation::guest_done(rules::C5), g.complete_load_and_run(4));
+	EXPECT_VALUE(slot_change, "load where the MMIO exits were, from the new slot", ~pattern, g.loaded(5));
+	EXPECT_VALUE(slot_change, "the slot's first byte", first_byte, g.loaded(6));
+	EXPECT_VALUE(slot_change, "the slot's last byte", last_byte, g.loaded(7));
+	EXPECT_VALUE(slot_change, "the guest's store to the first byte, in the slot's memory", 0xc3, memory.byte(0));
+	EXPECT_VALUE(slot_change, "the guest's store to the last byte, in the slot's memory", 0x3c,
+		     memory.byte(memory.last()));
+}
+
+/*
+ * M8 at the slot's edges: the guest has stored to and loaded from the
+ * first and last byte of a two-page slot (KVM mapped both pages), then
+ * the slot is deleted. Every access there is now C5, at its own GPA and
+ * width, and a store no longer reaches the memory that was behind it.
+ */
+KVM_FIXTURE(m8_memslot_changed);
+
+TEST_F(m8_memslot_changed, deleted_after_mapped)
+{
+	Kvm kvm;
+	GuestVm g(kvm);
+	const uint64_t page = page_size(), base = ARCH_TEST_GPA, last = base + 2 * page - 1;
+	TwoPages memory;
+	std::optional<Memslot> slot;
+	slot.emplace(g.vm(), test_slot, base, memory.memory);
+
+	g.order({store(base, 1, first_byte), store(last, 1, last_byte), load(base, 1), load(last, 1),
+		 load(base + 2 * page, 8), sync_point(), load(base, 1), store(last, 1, 0x77), load(base + page, 8)});
+	ASSERT_OUTCOME("load past the slot's end", Expectation::mmio(rules::C5, base + 2 * page, 8, false), g.run());
+	ASSERT_OUTCOME("sync", Expectation::guest_sync(rules::guest), g.complete_load_and_run(0));
+	EXPECT_VALUE(slot_change, "first byte, stored and loaded back", first_byte, g.loaded(2));
+	EXPECT_VALUE(slot_change, "last byte, stored and loaded back", last_byte, g.loaded(3));
+
+	slot.reset();
+	ASSERT_OUTCOME("first byte after the delete", Expectation::mmio(rules::C5, base, 1, false), g.run());
+	ASSERT_OUTCOME("store to the last byte after the delete", Expectation::mmio(rules::C5, last, 1, true, 0x77),
+		       g.complete_load_and_run(0x11));
+	ASSERT_OUTCOME("second page after the delete", Expectation::mmio(rules::C5, base + page, 8, false), g.run());
+	ASSERT_OUTCOME("resume", Expectation::guest_done(rules::C5), g.complete_load_and_run(0x22));
+	EXPECT_VALUE(rules::C5, "value the guest loaded from the first byte", 0x11, g.loaded(6));
+	EXPECT_VALUE(slot_change, "the deleted slot's memory after the store", last_byte, memory.byte(memory.last()));
+}
+
+/*
+ * Changes api.rst 4.35 forbids, on a slot the guest has mapped: a resize
+ * ("it may not be resized") and a move onto another slot's pages ("Slots
+ * may not overlap"), here by one page onto a slot that begins a page
+ * after this one ends. api.rst names no errno; the kernel's are EINVAL
+ * and EEXIST (virt/kvm/kvm_main.c kvm_set_memory_region()). Refused, the
+ * slot is where it was with its data, and the other slot is unchanged.
+ */
+TEST_F(m8_memslot_changed, forbidden_change_refused)
+{
+	Kvm kvm;
+	GuestVm g(kvm);
+	const uint64_t page = page_size(), base = ARCH_TEST_GPA, last = base + 2 * page - 1;
+	const uint64_t other_gpa = base + 3 * page;
+	TwoPages memory;
+	HostMapping other_memory = HostMapping::anonymous(page);
+	*reinterpret_cast<uint64_t *>(other_memory.data()) = pattern;
+	Memslot slot(g.vm(), test_slot, base, memory.memory);
+	Memslot other(g.vm(), test_slot + 1, other_gpa, other_memory);
+
+	g.order({store(base, 1, first_byte), store(last, 1, last_byte), sync_point(), load(base, 1), load(last, 1),
+		 load(other_gpa, 8), load(base + 2 * page, 8)});
+	ASSERT_OUTCOME("stores before the changes", Expectation::guest_sync(rules::guest), g.run());
+
+	log_line("basis (not api.rst): virt/kvm/kvm_main.c kvm_set_memory_region(): another memory_size for an "
+		 "existing slot is EINVAL, a range overlapping another slot EEXIST");
+	for (uint64_t pages : {1, 3}) {
+		struct kvm_userspace_memory_region2 resized {};
+		resized.slot = test_slot;
+		resized.guest_phys_addr = base;
+		resized.memory_size = pages * page;
+		resized.userspace_addr = memory.memory.hva();
+		const std::string what = "resizing the two-page slot to " + std::to_string(pages) + " pages";
+		EXPECT_ERRNO(slot_change, what.c_str(), EINVAL, g.vm().set_memory_region_raw(resized));
+	}
+	EXPECT_ERRNO(slot_change, "moving the slot one page onto the next slot", EEXIST,
+		     slot.modify_raw(base + 2 * page, 0));
+
+	ASSERT_OUTCOME("page past the slot's end", Expectation::mmio(rules::C5, base + 2 * page, 8, false), g.run());
+	ASSERT_OUTCOME("resume", Expectation::guest_done(rules::C5), g.complete_load_and_run(0));
+	EXPECT_VALUE(slot_change, "first byte after the refused changes", first_byte, g.loaded(3));
+	EXPECT_VALUE(slot_change, "last byte after the refused changes", last_byte, g.loaded(4));
+	EXPECT_VALUE(slot_change, "the other slot after the refused move", pattern, g.loaded(5));
+}
+
+/*
+ * A mapped slot moves to another GPA: deleted and added again, or moved
+ * in place by KVM_SET_USER_MEMORY_REGION2 with a new guest_phys_addr
+ * (api.rst 4.35: "it may be moved in the guest physical memory space"),
+ * far away or by one page, so that half of the new range is where the
+ * slot's other half was. The guest's data is at the new GPA, first and
+ * last byte included; the old GPA is C5 where no slot covers it now;
+ * the page past the new end is C5. By one page, the GPA that reached
+ * the slot's second page before reaches its first page now.
+ */
+namespace {
+
+enum class Move { delete_and_add, far, by_one_page };
+
+} /* namespace */
+
+KVM_FIXTURE(m8_memslot_moved);
+FIXTURE_VARIANT(m8_memslot_moved) { Move how; };
+FIXTURE_VARIANT_ADD(m8_memslot_moved, delete_and_add) { .how = Move::delete_and_add };
+FIXTURE_VARIANT_ADD(m8_memslot_moved, far) { .how = Move::far };
+FIXTURE_VARIANT_ADD(m8_memslot_moved, by_one_page) { .how = Move::by_one_page };
+
+TEST_F(m8_memslot_moved, after_mapped)
+{
+	Kvm kvm;
+	GuestVm g(kvm);
+	const uint64_t page = page_size(), old_gpa = ARCH_TEST_GPA;
+	const uint64_t new_gpa = variant->how == Move::by_one_page ? old_gpa + page : old_gpa + (4u << 20);
+	TwoPages memory;
+	std::optional<Memslot> slot;
+	slot.emplace(g.vm(), test_slot, old_gpa, memory.memory);
+
+	g.order({store(old_gpa, 1, first_byte), store(old_gpa + 2 * page - 1, 1, last_byte),
+		 store(old_gpa + page, 8, pattern), load(old_gpa + page, 8), sync_point(), load(old_gpa, 8),
+		 load(new_gpa, 1), load(new_gpa + 2 * page - 1, 1), load(new_gpa + page, 8),
+		 store(new_gpa + 8, 8, ~pattern), load(new_gpa + 2 * page, 8), load(old_gpa + page, 8)});
+	ASSERT_OUTCOME("stores at the old GPA", Expectation::guest_sync(rules::guest), g.run());
+	EXPECT_VALUE(slot_change, "loaded back at the old GPA", pattern, g.loaded(3));
+
+	if (variant->how == Move::delete_and_add) {
+		slot.reset();
+		slot.emplace(g.vm(), test_slot, new_gpa, memory.memory);
+	} else {
+		ASSERT_EQ(0, slot->modify_raw(new_gpa, 0))
+			TH_LOG("moving the slot to %#llx", (unsigned long long)new_gpa);
+	}
+	ASSERT_OUTCOME("old GPA after the move", Expectation::mmio(rules::C5, old_gpa, 8, false), g.run());
+	ASSERT_OUTCOME("page past the new end", Expectation::mmio(rules::C5, new_gpa + 2 * page, 8, false),
+		       g.complete_load_and_run(0x11));
+	if (variant->how == Move::by_one_page) {
+		ASSERT_OUTCOME("resume", Expectation::guest_done(slot_change), g.complete_load_and_run(0x22));
+		EXPECT_VALUE(slot_change, "old GPA of the second page, now the first page", first_byte, g.loaded(11));
+	} else {
+		ASSERT_OUTCOME("old GPA of the second page after the move",
+			       Expectation::mmio(rules::C5, old_gpa + page, 8, false), g.complete_load_and_run(0x22));
+		ASSERT_OUTCOME("resume", Expectation::guest_done(rules::C5), g.complete_load_and_run(0x33));
+	}
+	EXPECT_VALUE(slot_change, "first byte at the new GPA", first_byte, g.loaded(6));
+	EXPECT_VALUE(slot_change, "last byte at the new GPA", last_byte, g.loaded(7));
+	EXPECT_VALUE(slot_change, "second page at the new GPA", pattern, g.loaded(8));
+	EXPECT_VALUE(slot_change, "store at the new GPA, in the slot's memory", ~pattern, memory.word(8));
+}
+
+/*
+ * Dirty logging turned on and off on a slot the guest has mapped (api.rst
+ * 4.35: flags may be modified; KVM_MEM_LOG_DIRTY_PAGES "to keep track of
+ * writes"). With logging on, the guest's stores land in memory and
+ * KVM_GET_DIRTY_LOG reports their pages (4.8), also the page it had
+ * mapped writable before logging began, and a page stored to again
+ * after the log was read; the read clears the bits, so a page not stored
+ * to since is not reported again. Off again, the guest's accesses go on
+ * as before.
+ */
+KVM_FIXTURE(dirty_logging_toggled);
+
+TEST_F(dirty_logging_toggled, after_mapped)
+{
+	Kvm kvm;
+	GuestVm g(kvm);
+	const uint64_t page = page_size(), base = ARCH_TEST_GPA, last = base + 2 * page - 1;
+	TwoPages memory;
+	Memslot slot(g.vm(), test_slot, base, memory.memory);
+	const uint64_t v1 = 0x1111111111111111ull, v2 = 0x2222222222222222ull, v3 = 0x3333333333333333ull;
+
+	g.order({store(base + 0x10, 8, v1), load(base + page + 0x10, 8), sync_point(), store(base + 0x10, 8, v2),
+		 store(last, 1, last_byte), load(base + 0x10, 8), load(last, 1), sync_point(),
+		 store(base, 1, first_byte), sync_point(), store(base + page, 8, v3), load(base + page, 8),
+		 load(base + 2 * page, 8)});
+	ASSERT_OUTCOME("accesses before logging", Expectation::guest_sync(rules::guest), g.run());
+	ASSERT_EQ(0, slot.modify_raw(base, KVM_MEM_LOG_DIRTY_PAGES)) TH_LOG("turning dirty logging on");
+
+	ASSERT_OUTCOME("stores with logging on", Expectation::guest_sync(rules::guest), g.run());
+	EXPECT_VALUE(slot_change, "first page's word, stored and loaded back", v2, g.loaded(5));
+	EXPECT_VALUE(slot_change, "the last byte, stored and loaded back", last_byte, g.loaded(6));
+	EXPECT_VALUE(slot_change, "the store to the mapped page, in memory", v2, memory.word(0x10));
+	EXPECT_VALUE(slot_change, "the store to the last byte, in memory", last_byte, memory.byte(memory.last()));
+	uint64_t bitmap = 0;
+	ASSERT_EQ(0, g.vm().get_dirty_log_raw(test_slot, &bitmap)) TH_LOG("KVM_GET_DIRTY_LOG");
+	log_line("KVM_GET_DIRTY_LOG of the two-page slot: " + hex(bitmap));
+	EXPECT_VALUE(dirty_log, "page 0 (mapped writable before logging) in the dirty log", 1, bitmap & 1);
+	EXPECT_VALUE(dirty_log, "page 1 (its last byte stored) in the dirty log", 1, (bitmap >> 1) & 1);
+
+	ASSERT_OUTCOME("a store after the log was read", Expectation::guest_sync(rules::guest), g.run());
+	EXPECT_VALUE(slot_change, "the store to the first byte, in memory", first_byte, memory.byte(0));
+	bitmap = 0;
+	ASSERT_EQ(0, g.vm().get_dirty_log_raw(test_slot, &bitmap)) TH_LOG("KVM_GET_DIRTY_LOG");
+	log_line("KVM_GET_DIRTY_LOG of the two-page slot: " + hex(bitmap));
+	EXPECT_VALUE(dirty_log, "page 0, stored to again after the log was read, in the dirty log", 1, bitmap & 1);
+	EXPECT_VALUE(dirty_log, "page 1, not stored to since the log was read (the read clears its bit)", 0,
+		     (bitmap >> 1) & 1);
+
+	ASSERT_EQ(0, slot.modify_raw(base, 0)) TH_LOG("turning dirty logging off");
+	ASSERT_OUTCOME("page past the slot's end", Expectation::mmio(rules::C5, base + 2 * page, 8, false), g.run());
+	ASSERT_OUTCOME("resume", Expectation::guest_done(rules::C5), g.complete_load_and_run(0));
+	EXPECT_VALUE(slot_change, "second page's word with logging off, loaded back", v3, g.loaded(11));
+	EXPECT_VALUE(slot_change, "the store with logging off, in memory", v3, memory.word(page));
+}
+
+/*
+ * M7: KVM_MEM_READONLY is set when a slot is made (api.rst 4.35: "to make
+ * a new slot read-only") and cannot be changed on a slot that exists:
+ * virt/kvm/kvm_main.c kvm_set_memory_region() refuses a READONLY change
+ * of an existing slot with EINVAL. After the refusal the slot, which the
+ * guest has used, is what it was: writable, or read-only (C7).
+ */
+KVM_FIXTURE(m7_readonly_changed);
+FIXTURE_VARIANT(m7_readonly_changed) { bool readonly; };
+FIXTURE_VARIANT_ADD(m7_readonly_changed, set) { .readonly = false };
+FIXTURE_VARIANT_ADD(m7_readonly_changed, cleared) { .readonly = true };
+
+TEST_F(m7_readonly_changed, refused)
+{
+	Kvm kvm;
+	GuestVm g(kvm);
+	REQUIRE_CAP(g.vm(), KVM_CAP_READONLY_MEM, 1);
+	const uint64_t page = page_size(), base = ARCH_TEST_GPA, last = base + 2 * page - 1;
+	TwoPages memory;
+	memory.word(0x40) = pattern;
+	memory.byte(memory.last()) = last_byte;
+	Memslot slot(g.vm(), test_slot, base, memory.memory, variant->readonly ? KVM_MEM_READONLY : 0);
+
+	g.order({load(base + 0x40, 8), sync_point(), load(base + 0x40, 8), load(last, 1),
+		 store(base + 0x40, 8, ~pattern), load(base + 2 * page, 8)});
+	ASSERT_OUTCOME("load before the change", Expectation::guest_sync(rules::guest), g.run());
+	log_line("basis (not api.rst): virt/kvm/kvm_main.c kvm_set_memory_region(): changing KVM_MEM_READONLY of an "
+		 "existing slot is refused with EINVAL");
+	EXPECT_ERRNO(rules::C7, variant->readonly ? "clearing KVM_MEM_READONLY" : "setting KVM_MEM_READONLY", EINVAL,
+		     slot.modify_raw(base, variant->readonly ? 0 : KVM_MEM_READONLY));
+
+	if (variant->readonly)
+		ASSERT_OUTCOME("store to the slot, still read-only",
+			       Expectation::mmio(rules::C7, base + 0x40, 8, true, ~pattern), g.run());
+	ASSERT_OUTCOME("page past the slot's end", Expectation::mmio(rules::C5, base + 2 * page, 8, false), g.run());
+	ASSERT_OUTCOME("resume", Expectation::guest_done(rules::C7), g.complete_load_and_run(0));
+	EXPECT_VALUE(rules::C7, "load after the refused change", pattern, g.loaded(2));
+	EXPECT_VALUE(rules::C7, "the slot's last byte", last_byte, g.loaded(3));
+	EXPECT_VALUE(rules::C7, "the slot's memory after the guest's store", variant->readonly ? pattern : ~pattern,
+		     memory.word(0x40));
+}
+
+KVMC_TEST_MAIN
