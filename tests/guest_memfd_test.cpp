@@ -139,6 +139,25 @@ TEST_F(g2_guest_memfd_gone, load)
 		       g.run());
 }
 
+/* The same for a store: a shared (not private) access whatever its
+ * direction, so KVM_MEMORY_EXIT_FLAG_PRIVATE stays clear (C2), and the
+ * store is retried, not retired (C14). */
+TEST_F(g2_guest_memfd_gone, store)
+{
+	Kvm kvm;
+	GuestVm g(kvm);
+	REQUIRE_G2(g.vm());
+	GoneGmemSlot gone(g.vm(), test_slot, ARCH_TEST_GPA);
+	gone.close_file();
+
+	const uint64_t gpa = ARCH_TEST_GPA + 0x3f8;
+	g.order({store(gpa, 8, 0x0123456789abcdefull)});
+	ASSERT_OUTCOME("store", Expectation::memory_fault(rules::C10, EFAULT, gpa)
+					.with_memory_fault_info(g.vm().check_extension(KVM_CAP_MEMORY_FAULT_INFO) == 1),
+		       g.run());
+	EXPECT_VALUE(rules::C12, "steps completed", 0, g.completed());
+}
+
 /* C2 after an MMIO exit of the same vCPU: every memory_fault field must
  * be written, none left from the MMIO exit's bytes. */
 TEST_F(g2_guest_memfd_gone, load_after_mmio)
