@@ -49,6 +49,9 @@ enum Op : uint32_t {
 	op_nested_fetch = 18,	/* a nested context branches to gpa, an IPA of
 				 * the guest hypervisor's stage-2, with the
 				 * guest hypervisor's HCR_EL2.TEA set */
+	op_nested_load_s1 = 19,	/* as op_nested_load, gpa a VA, with the
+				 * nested context's MMU on and its stage-1
+				 * table at the IPA value, HCR_EL2.TEA set */
 };
 
 struct Step {

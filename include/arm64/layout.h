@@ -62,6 +62,16 @@
 #define ARCH_NESTED_L2_HOLE_IPA	(ARCH_NESTED_PAGES_IPA + 0x400000)
 #define ARCH_NESTED_BAD_TABLE_IPA (ARCH_NESTED_PAGES_IPA + 0x600000)
 
+/*
+ * The identity map's entry for VA ARCH_NESTED_BAD_S1_VA (block 8) is a
+ * table descriptor naming ARCH_NESTED_BAD_S1_TABLE, a nested IPA: the
+ * guest never touches that VA, and a nested context that walks this
+ * table with its MMU on finds its level-2 table where the guest
+ * hypervisor's stage-2 maps test region page 5, which no test backs.
+ */
+#define ARCH_NESTED_BAD_S1_VA	0x200000000
+#define ARCH_NESTED_BAD_S1_TABLE (ARCH_NESTED_WINDOW_IPA + 0x5000)
+
 #define ARCH_TEST_GPA		0x80000000
 #define ARCH_MMIO_GPA		0xc0000000
 #define ARCH_UCALL_GPA		0x100000000

@@ -47,6 +47,12 @@ Expectation forwarded_stage2_fault(Stage2Fault fault, unsigned level, NestedAcce
  * (no memslot behind it): a synchronous external abort on the walk. */
 Expectation forwarded_stage2_walk_abort(unsigned level, NestedAccessKind access, uint64_t ipa);
 
+/* The nested context's own stage-1 walk (its MMU on, the guest
+ * hypervisor's HCR_EL2.TEA set) read a level-`level` table at an IPA the
+ * guest hypervisor's stage-2 maps onto a GPA without memslot: a
+ * synchronous external abort on that walk, at va. */
+Expectation nested_stage1_walk_external_abort(unsigned level, uint64_t va);
+
 /* KVM injected a synchronous external abort into a nested context whose
  * guest hypervisor routes them to itself (HCR_EL2.TEA). */
 Expectation nested_external_abort(NestedAccessKind access, uint64_t va);

@@ -134,6 +134,7 @@ void prepare_ram(uint8_t *ram)
 			d |= (uint64_t)ARCH_MAIR_DEVICE_nGnRE << desc_attr_index_shift | desc_pxn | desc_uxn;
 		l1[i] = d;
 	}
+	l1[ARCH_NESTED_BAD_S1_VA / block_size] = ARCH_NESTED_BAD_S1_TABLE | desc_table;
 
 	/* The stage-2 table a guest hypervisor hands its nested contexts
 	 * (include/arm64/layout.h): Normal write-back, read/write, accessed. */

@@ -23,6 +23,7 @@ constexpr uint64_t esr_vncr = 1ull << 13;
 constexpr uint64_t esr_set = 0x3ull << 11; /* synchronous error type (FEAT_RAS) */
 constexpr uint64_t esr_ea = 1ull << 9;	   /* external abort type, IMPLEMENTATION DEFINED */
 constexpr uint64_t esr_wnr = 1ull << 6;
+constexpr uint64_t esr_s1ptw = 1ull << 7;
 constexpr uint64_t esr_fnv = 1ull << 10; /* FAR not valid */
 constexpr uint64_t esr_fsc_mask = 0x3f;
 constexpr uint64_t esr_fsc_extabt = 0x10;
@@ -119,6 +120,23 @@ Expectation forwarded_stage2_walk_abort(unsigned level, NestedAccessKind access,
 		.because("arch/arm64/kvm/nested.c walk_nested_s2_pgd(): when kvm_read_guest() cannot read a "
 			 "descriptor of the guest hypervisor's stage-2 it reports ESR_ELx_FSC_SEA_TTW(level), "
 			 "which kvm_handle_guest_abort() forwards with kvm_inject_s2_fault()");
+}
+
+Expectation nested_stage1_walk_external_abort(unsigned level, uint64_t va)
+{
+	GuestException x = from_nested_context(NestedAccessKind::load, va,
+					       "a synchronous external abort on the stage-1 walk");
+	/* As on the stage-2 walk (EA, the instruction syndrome), and SET
+	 * (the error's type) and S1PTW (the abort is no stage-2 fault, but
+	 * on the stage-2 output of a stage-1 walk) left to the
+	 * implementation. The FSC is the Arm ARM's for an external abort on
+	 * a translation table walk, at the level of the table read. */
+	x.syndrome_mask = ~(esr_ea | esr_syndrome | esr_set | esr_s1ptw);
+	x.syndrome = stage2_data_abort_esr(NestedAccessKind::load, esr_fsc_extabt_walk + level) & x.syndrome_mask;
+	return Expectation::guest_exception(rules::N, x)
+		.because("arch/arm64/kvm/mmu.c kvm_handle_guest_abort(): a stage-2 fault on a stage-1 walk "
+			 "(S1PTW) whose output has no memslot ends in kvm_inject_sea_dabt(), for a nested context "
+			 "with HCR_EL2.TEA kvm_inject_nested_sea() (emulate-nested.c)");
 }
 
 Expectation nested_external_abort(NestedAccessKind access, uint64_t va)

@@ -705,7 +705,11 @@ struct TablePages {
  * in a table of 2 MiB entries) or level 3 (an invalid page descriptor).
  * Arm ARM: a stage-2 translation fault, DFSC/IFSC 0b0001LL at the level
  * the walk stopped, HPFAR_EL2 the faulting IPA. Nothing reaches
- * userspace: the output address is never looked up.
+ * userspace: the output address is never looked up. Also an IPA above
+ * the guest hypervisor's input size (VTCR_EL2.T0SZ: 39 bits) that its
+ * table would map if the walk ignored the high bits: the Arm ARM's walk
+ * (AArch64.TranslationTableWalk) finds no base there and reports a
+ * translation fault at level 0.
  */
 KVM_FIXTURE(n16_nested_stage2_translation_fault);
 FIXTURE_VARIANT(n16_nested_stage2_translation_fault) { uint64_t ipa; unsigned level; NestedAccessKind access; };
@@ -715,6 +719,8 @@ FIXTURE_VARIANT_ADD(n16_nested_stage2_translation_fault, level1_store) {
 	.ipa = ARCH_NESTED_HOLE_IPA + 0x23450, .level = 1, .access = NestedAccessKind::store };
 FIXTURE_VARIANT_ADD(n16_nested_stage2_translation_fault, level1_fetch) {
 	.ipa = ARCH_NESTED_HOLE_IPA + 0x4000, .level = 1, .access = NestedAccessKind::fetch };
+FIXTURE_VARIANT_ADD(n16_nested_stage2_translation_fault, beyond_input_size_load) {
+	.ipa = (1ull << 39) + ARCH_NESTED_PAGES_IPA + 0x48, .level = 0, .access = NestedAccessKind::load };
 FIXTURE_VARIANT_ADD(n16_nested_stage2_translation_fault, level2_load) {
 	.ipa = ARCH_NESTED_L2_HOLE_IPA + 0x5670, .level = 2, .access = NestedAccessKind::load };
 FIXTURE_VARIANT_ADD(n16_nested_stage2_translation_fault, level3_load) {
@@ -870,6 +876,26 @@ TEST_F(n21_nested_external_abort, fetch_no_memslot)
 	const uint64_t ipa = window_ipa(0x3000);
 	g.order({nested_fetch(ipa)});
 	ASSERT_OUTCOME("nested fetch", arch::nested_external_abort(NestedAccessKind::fetch, ipa), g.run());
+}
+
+/*
+ * N22: the nested context runs with its MMU on (the guest's own identity
+ * map as its stage-1, so its code is where it was), and its load's VA
+ * has a level-2 table at an IPA the guest hypervisor's stage-2 maps onto
+ * a GPA no memslot backs (layout.h ARCH_NESTED_BAD_S1_VA). Reading that
+ * table is a synchronous external abort on the translation table walk
+ * (Arm ARM DFSC 0b010110, level 2), which the guest hypervisor, with
+ * HCR_EL2.TEA, takes: FAR_EL2 the VA, ELR_EL2 the load.
+ */
+KVM_FIXTURE(n22_nested_stage1_walk_external_abort);
+
+TEST_F(n22_nested_stage1_walk_external_abort, load)
+{
+	GUEST_HYPERVISOR(kvm, g);
+	ExitWhenDone exit_when_done(_metadata);
+	const uint64_t va = ARCH_NESTED_BAD_S1_VA + 0x5a8;
+	g.order({nested_load_s1(va, ARCH_RAM_GPA + ARCH_PGTABLE_OFFSET)});
+	ASSERT_OUTCOME("nested load", arch::nested_stage1_walk_external_abort(2, va), g.run());
 }
 
 KVMC_TEST_MAIN
