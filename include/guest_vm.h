@@ -35,6 +35,8 @@ public:
 	/* Steps the guest has completed, and the value each load returned. */
 	uint32_t completed() const;
 	uint64_t loaded(uint32_t step) const;
+	/* The host's view of the 8 bytes of guest RAM (memslot 0) at gpa. */
+	uint64_t &ram(uint64_t gpa);
 
 	/* One KVM_RUN under the time limit (default run_limit_ms()); ucall
 	 * exits are decoded into Observation::call. */

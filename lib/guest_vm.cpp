@@ -66,6 +66,13 @@ uint64_t GuestVm::loaded(uint32_t step) const
 	return mailbox()->loaded[step];
 }
 
+uint64_t &GuestVm::ram(uint64_t gpa)
+{
+	if (gpa < ARCH_RAM_GPA || gpa - ARCH_RAM_GPA + sizeof(uint64_t) > ARCH_RAM_SIZE)
+		die("%#llx is not in guest RAM", (unsigned long long)gpa);
+	return *reinterpret_cast<uint64_t *>(ram_.data() + (gpa - ARCH_RAM_GPA));
+}
+
 Observation GuestVm::run(unsigned limit_ms)
 {
 	Observation obs = vcpu_->observe(limit_ms ? limit_ms : run_limit_ms());

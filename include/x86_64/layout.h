@@ -38,6 +38,32 @@
 #define ARCH_SMALL_PHYS_BITS	36
 #define ARCH_BEYOND_GVA		0x100000000
 
+/*
+ * The window: guest virtual addresses whose guest physical address is
+ * another (C5, C7, C4 with the MMU translating; the variants "GVA !=
+ * GPA" of CONTRACT.md). ARCH_WINDOW_GVA is 1 GiB the identity map leaves
+ * out; the host maps it with its own page directory:
+ *  - the first 2 MiB with 4 KiB pages: the few at its start map what
+ *    include/x86_64/window.h lists (each page's neighbours chosen for
+ *    the page-crossing accesses: MMIO next to RAM, MMIO next to MMIO
+ *    elsewhere in guest physical space, MMIO next to a page whose guest
+ *    PTE faults); the rest are not present;
+ *  - then two 2 MiB pages: ARCH_WINDOW_LARGE_SLOT_GVA onto
+ *    ARCH_WINDOW_LARGE_SLOT_GPA (a test memslot), ARCH_WINDOW_LARGE_MMIO_GVA
+ *    onto ARCH_WINDOW_LARGE_MMIO_GPA (no memslot).
+ * The GPAs of neighbouring pages are not neighbours, and none equals its
+ * GVA, so KVM reporting a GVA, or a GPA computed from the wrong page,
+ * shows in the exit.
+ */
+#define ARCH_WINDOW_GVA		0x140000000
+#define ARCH_WINDOW_TABLES_OFFSET 0x1a000	/* the window's PD and PT */
+#define ARCH_WINDOW_RAM_OFFSET	0x90000		/* in RAM, above the stack */
+#define ARCH_WINDOW_RAM_GPA	(ARCH_RAM_GPA + ARCH_WINDOW_RAM_OFFSET)
+#define ARCH_WINDOW_LARGE_SLOT_GVA (ARCH_WINDOW_GVA + 0x200000)
+#define ARCH_WINDOW_LARGE_SLOT_GPA (ARCH_TEST_GPA + 0x200000)
+#define ARCH_WINDOW_LARGE_MMIO_GVA (ARCH_WINDOW_GVA + 0x400000)
+#define ARCH_WINDOW_LARGE_MMIO_GPA (ARCH_MMIO_GPA + 0x400000)
+
 /* GDT selectors the host installs. */
 #define ARCH_SEL_CODE		0x08
 #define ARCH_SEL_DATA		0x10

@@ -12,6 +12,7 @@
 
 #include "layout.h"
 #include "names.h"
+#include "x86_64/window.h"
 
 namespace kvmc::arch {
 
@@ -22,13 +23,16 @@ constexpr uint64_t pte_write = 1ull << 1;
 constexpr uint64_t pte_pwt = 1ull << 3;
 constexpr uint64_t pte_pcd = 1ull << 4;
 constexpr uint64_t pte_large = 1ull << 7;
+/* Reserved in every paging-structure entry while MAXPHYADDR < 52 (the
+ * guest's CPUID says what KVM's does: at most 52, in practice less). */
+constexpr uint64_t pte_reserved_51 = 1ull << 51;
 constexpr uint64_t large_page = 2ull << 20;
 constexpr uint64_t table_size = 4096;
 
 constexpr uint64_t cr0_pe = 1ull << 0, cr0_mp = 1ull << 1, cr0_et = 1ull << 4, cr0_ne = 1ull << 5,
 		   cr0_wp = 1ull << 16, cr0_pg = 1ull << 31;
-constexpr uint64_t cr4_pae = 1ull << 5;
-constexpr uint64_t efer_lme = 1ull << 8, efer_lma = 1ull << 10;
+constexpr uint64_t cr4_pae = 1ull << 5, cr4_osfxsr = 1ull << 9;
+constexpr uint64_t efer_lme = 1ull << 8, efer_lma = 1ull << 10, efer_nxe = 1ull << 11;
 
 /* GDT: null, 64-bit code, data, then the 16-byte TSS descriptor. */
 constexpr uint64_t gdt_code64 = 0x00af9b000000ffffull;
@@ -95,8 +99,10 @@ void vcpu_boot(Vcpu &vcpu)
 		die("KVM_GET_SREGS: %s", errno_name(errno).c_str());
 	sregs.cr0 = cr0_pe | cr0_mp | cr0_et | cr0_ne | cr0_wp | cr0_pg;
 	sregs.cr3 = ARCH_RAM_GPA + ARCH_PGTABLE_OFFSET;
-	sregs.cr4 = cr4_pae;
-	sregs.efer = efer_lme | efer_lma;
+	/* OSFXSR: SSE instructions (the 16-byte MMIO moves) do not #UD.
+	 * NXE: a #PF error code's I/D bit is defined (AMD APM 8.4.2). */
+	sregs.cr4 = cr4_pae | cr4_osfxsr;
+	sregs.efer = efer_lme | efer_lma | efer_nxe;
 	sregs.cs = segment(ARCH_SEL_CODE, 11, true);	/* execute/read, accessed */
 	sregs.ds = sregs.es = sregs.fs = sregs.gs = sregs.ss = segment(ARCH_SEL_DATA, 3, false);
 	/* VMX insists on a busy 64-bit TSS in TR even if nothing uses it. */
@@ -142,6 +148,31 @@ void prepare_ram(uint8_t *ram)
 	/* M9: ARCH_BEYOND_GVA -> guest physical 1 << ARCH_SMALL_PHYS_BITS. */
 	table(1)[ARCH_BEYOND_GVA >> 30] = (tables_gpa + 6 * table_size) | pte_present | pte_write;
 	table(6)[0] = (1ull << ARCH_SMALL_PHYS_BITS) | pte_present | pte_write | pte_large;
+
+	/* The window (x86_64/window.h): a PD whose first entry is a table
+	 * of 4 KiB pages, then two 2 MiB pages. */
+	auto window_table = [ram](unsigned i) {
+		return reinterpret_cast<uint64_t *>(ram + ARCH_WINDOW_TABLES_OFFSET + i * table_size);
+	};
+	const uint64_t window_tables_gpa = ARCH_RAM_GPA + ARCH_WINDOW_TABLES_OFFSET;
+	uint64_t *window_pd = window_table(0), *window_pt = window_table(1);
+	table(1)[ARCH_WINDOW_GVA >> 30] = window_tables_gpa | pte_present | pte_write;
+	window_pd[0] = (window_tables_gpa + table_size) | pte_present | pte_write;
+	for (unsigned n = 0; n < x86::window_pages; n++) {
+		const x86::WindowPage &p = x86::window_page[n];
+		uint64_t e = p.gpa | pte_present | pte_write | (p.mmio ? pte_pcd | pte_pwt : 0);
+		switch (p.pte) {
+		case x86::Pte::ordinary: break;
+		case x86::Pte::not_present: e &= ~pte_present; break;
+		case x86::Pte::read_only: e &= ~pte_write; break;
+		case x86::Pte::reserved_bit: e |= pte_reserved_51; break;
+		}
+		window_pt[n] = e;
+	}
+	window_pd[(ARCH_WINDOW_LARGE_SLOT_GVA - ARCH_WINDOW_GVA) / large_page] =
+		ARCH_WINDOW_LARGE_SLOT_GPA | pte_present | pte_write | pte_large;
+	window_pd[(ARCH_WINDOW_LARGE_MMIO_GVA - ARCH_WINDOW_GVA) / large_page] =
+		ARCH_WINDOW_LARGE_MMIO_GPA | pte_present | pte_write | pte_large | pte_pcd | pte_pwt;
 
 	auto *gdt = reinterpret_cast<uint64_t *>(ram + ARCH_GDT_OFFSET);
 	const uint64_t tss = ARCH_RAM_GPA + ARCH_TSS_OFFSET;
