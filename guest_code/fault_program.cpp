@@ -101,6 +101,14 @@ extern "C" [[noreturn]] void guest_main()
 			}
 			mb->loaded[i] = value;
 			break;
+#ifdef ARCH_HAS_VECTOR_MOVE
+		case op_load_vector:
+			arch_load_vector(gpa, value);
+			break;
+		case op_store_vector:
+			arch_store_vector(gpa, value);
+			break;
+#endif
 #ifdef ARCH_HAS_NESTED
 		case op_nested_load:
 			mb->loaded[i] = arch_nested(NestedAccess::load, gpa, value);

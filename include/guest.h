@@ -52,6 +52,11 @@ enum Op : uint32_t {
 	op_nested_load_s1 = 19,	/* as op_nested_load, gpa a VA, with the
 				 * nested context's MMU on and its stage-1
 				 * table at the IPA value, HCR_EL2.TEA set */
+	/* x86 only (ARCH_HAS_VECTOR_MOVE): a 16-byte MOVDQU, which KVM's
+	 * emulator splits into MMIO fragments. value is the address of a
+	 * 16-byte buffer in RAM the vector register is moved through. */
+	op_load_vector = 24,	/* XMM0 = 16 bytes at gpa; the buffer = XMM0 */
+	op_store_vector = 25,	/* XMM0 = the buffer; 16 bytes at gpa = XMM0 */
 };
 
 struct Step {

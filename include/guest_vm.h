@@ -78,6 +78,13 @@ inline guest::Step load_pair(uint64_t gpa) { return {gpa, 0, guest::op_load_pair
 inline guest::Step store_pair(uint64_t gpa, uint64_t value) { return {gpa, value, guest::op_store_pair, 16}; }
 /* An 8-byte load that also updates its base register (arm64 only). */
 inline guest::Step load_writeback(uint64_t gpa) { return {gpa, 0, guest::op_load_writeback, 8}; }
+/* A 16-byte vector move between gva and the 16 bytes of RAM at buffer
+ * (x86 MOVDQU through XMM0); from_buffer: a store to gva. Ordered
+ * elsewhere, the guest reports a failed step. */
+inline guest::Step move_vector(uint64_t gva, uint64_t buffer, bool from_buffer)
+{
+	return {gva, buffer, from_buffer ? guest::op_store_vector : guest::op_load_vector, 16};
+}
 /* Steps of a guest that is a hypervisor (GuestVm::hypervisor). */
 inline guest::Step level() { return {0, 0, guest::op_level, 0}; }
 /* A nested context's access at ipa, through the guest's stage-2. */

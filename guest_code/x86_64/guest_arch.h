@@ -75,6 +75,32 @@ static inline void arch_store(uint64_t gpa, uint32_t width, uint64_t v)
 	}
 }
 
+/*
+ * 16-byte moves through XMM0 (MOVDQU: SSE, unaligned), which KVM's
+ * emulator carries out as MMIO fragments of at most 8 bytes (arch/x86/kvm/
+ * x86.c, emulator_read_write and complete_emulated_mmio). The register's
+ * other side is the 16 bytes at buffer, in RAM. The guest is built
+ * without vector registers (-mgeneral-regs-only): nothing else lives in
+ * XMM0, and the compiler will not hear of it as a clobber.
+ */
+#define ARCH_HAS_VECTOR_MOVE 1
+
+static inline void arch_load_vector(uint64_t gpa, uint64_t buffer)
+{
+	asm volatile(ARCH_ACCESS("0", "movdqu (%[a]), %%xmm0") "\n\tmovdqu %%xmm0, (%[b])"
+		     :
+		     : [a] "r"(gpa), [b] "r"(buffer), [acc] "r"(kvmc::guest::access_gpa)
+		     : "r10", "memory");
+}
+
+static inline void arch_store_vector(uint64_t gpa, uint64_t buffer)
+{
+	asm volatile("movdqu (%[b]), %%xmm0\n\t" ARCH_ACCESS("0", "movdqu %%xmm0, (%[a])")
+		     :
+		     : [a] "r"(gpa), [b] "r"(buffer), [acc] "r"(kvmc::guest::access_gpa)
+		     : "r10", "memory");
+}
+
 /* The arm64 pair accesses (no valid syndrome) have no x86 counterpart:
  * ordering one here raises #UD, which the guest reports to the host. */
 static inline void arch_clean_cache(uint64_t gpa)
