@@ -12,6 +12,7 @@
 
 #include "layout.h"
 #include "names.h"
+#include "x86_64/page_fault.h"
 #include "x86_64/window.h"
 
 namespace kvmc::arch {
@@ -208,14 +209,9 @@ std::optional<SmallAddressSpace> small_address_space(const Kvm &kvm, std::string
 
 Expectation beyond_address_space(uint64_t gva)
 {
-	constexpr uint64_t pf_vector = 14, pf_present = 1 << 0, pf_rsvd = 1 << 3;
-	GuestException x;
-	x.vector = pf_vector;
-	x.syndrome_mask = pf_present | pf_rsvd;
-	x.syndrome = pf_present | pf_rsvd;
-	x.address = gva;
-	x.what = "a page fault for a reserved bit (#PF, P|RSVD)";
-	return Expectation::guest_exception(rules::M9, x)
+	/* A load at CPL 0: P and RSV, nothing else (not W, U/S, I/D). */
+	return Expectation::guest_exception(rules::M9, x86::page_fault(gva, x86::pf_present | x86::pf_rsvd,
+								      "a page fault for a reserved bit (#PF, P|RSV)"))
 		.because("KVM_CAP_SMALLER_MAXPHYADDR=1: a guest PTE with a physical address at or beyond "
 			 "the guest's MAXPHYADDR sets reserved bits; KVM emulates the access and injects "
 			 "#PF(RSVD) (arch/x86/kvm/vmx/vmx.c handle_ept_violation, kvm_vcpu_is_legal_gpa)");

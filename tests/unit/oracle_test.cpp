@@ -15,6 +15,7 @@
 #include "health.h"
 #include "names.h"
 #include "oracle.h"
+#include "x86_64/page_fault.h"
 
 using namespace kvmc;
 
@@ -811,6 +812,41 @@ TEST(c14_hpfar_of_a_forwarded_stage2_fault)
 	Expectation e = Expectation::guest_exception(rules::M9, x);
 	EXPECT_TRUE(judge(e, took(0x96000010, gpa, access_pc, 0x3c5, (gpa >> 12) << 4)).passed());
 	EXPECT_TRUE(fails_with(judge(e, took(0x96000010, gpa, access_pc, 0x3c5, 0)), "C14 exception.hpfar=0x0"));
+}
+
+/* x86: a #PF KVM injects, as include/x86_64/page_fault.h expects it. */
+TEST(c14_every_field_of_an_injected_page_fault)
+{
+	const uint64_t cr2 = 0x140006000, rflags = x86::rflags_fixed | x86::rflags_rf;
+	Expectation e = Expectation::guest_exception(
+		rules::C14, x86::page_fault(cr2, x86::pf_present | x86::pf_write, "#PF, protection, write"));
+	auto took_pf = [](uint64_t error_code, uint64_t addr, uint64_t rip, uint64_t flags) {
+		Observation o = at(Observation{}, 0x40001ff0, guest::dest_canary);
+		o.call = GuestCall{GuestCallKind::exception, {x86::pf_vector, error_code, addr, rip, flags, 0}};
+		return o;
+	};
+	EXPECT_TRUE(judge(e, took_pf(0x3, cr2, access_pc, rflags)).passed());
+	/* The arithmetic flags are the guest's own: CF, PF, ZF, SF, OF. */
+	EXPECT_TRUE(judge(e, took_pf(0x3, cr2, access_pc, rflags | 0x8c5)).passed());
+	/* Each defined bit of the error code wrong on its own (P, R/W, U/S,
+	 * RSV, I/D, PK, SS, RMP), and reserved ones (bit 7, SGX's 15). */
+	for (uint64_t code : {0x2ull, 0x1ull, 0x7ull, 0xbull, 0x13ull, 0x23ull, 0x43ull, 0x80000003ull, 0x83ull,
+			      0x8003ull}) {
+		Verdict v = judge(e, took_pf(code, cr2, access_pc, rflags));
+		EXPECT_TRUE(fails_with(v, ("C14 exception.syndrome=" + hex(code)).c_str()));
+	}
+	EXPECT_TRUE(fails_with(judge(e, took_pf(0x3, cr2 + 0x48, access_pc, rflags)),
+			       "C14 exception.address=0x140006048"));
+	EXPECT_TRUE(fails_with(judge(e, took_pf(0x3, cr2, next_pc, rflags)), "C14 exception.return_pc=0x40002514"));
+	/* RF not set, IF or DF or TF set, IOPL 3, AC set */
+	for (uint64_t flags : {uint64_t{0x2}, rflags | 0x200, rflags | 0x400, rflags | 0x100, rflags | 0x3000, rflags | 0x40000}) {
+		Verdict v = judge(e, took_pf(0x3, cr2, access_pc, flags));
+		EXPECT_TRUE(fails_with(v, ("C14 exception.pstate=" + hex(flags & x86::rflags_judged)).c_str()));
+	}
+	/* A fetch returns to the address it fetched. */
+	Expectation f = Expectation::guest_exception(rules::C14, x86::page_fault(cr2, x86::pf_fetch, "#PF, fetch"));
+	EXPECT_TRUE(judge(f, took_pf(0x10, cr2, cr2, rflags)).passed());
+	EXPECT_TRUE(fails_with(judge(f, took_pf(0x10, cr2, access_pc, rflags)), "C14 exception.return_pc=0x40002510"));
 }
 
 TEST(internal_error_suberror)
