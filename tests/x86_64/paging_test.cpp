@@ -1,0 +1,568 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * x86_64 with the guest's MMU translating to other addresses (CONTRACT.md
+ * "Variants": virtual addresses different from physical ones; accesses
+ * that straddle a page, RAM and MMIO). The steps' addresses here are
+ * guest virtual addresses in the window (include/x86_64/window.h), each
+ * mapped onto a GPA that differs from it:
+ *
+ *  gva_window_*   C5, C7, C4/C12 through GVA != GPA: every exit reports
+ *                 the GPA the guest's page tables give, 4 KiB pages and
+ *                 4 KiB pieces of a 2 MiB guest page alike.
+ *  injected_pf    C14: #PF for a guest PTE that is not present, read-only
+ *                 or has a reserved bit set, every field the handler
+ *                 reads. On x86_64-shadow KVM's own walk of the guest's
+ *                 tables finds each; the *_split variants put the access
+ *                 across an MMIO page first, so KVM's instruction
+ *                 emulator finds it under NPT too.
+ *  split_access   C5, C14: an MMIO access that ends at a page's end (one
+ *                 exit), accesses that cross from RAM into MMIO, MMIO into
+ *                 RAM and MMIO into MMIO: every exit's phys_addr, len and
+ *                 data, then the register the guest ends with.
+ *  split_vector   the same for 16-byte MOVDQU, which the emulator splits
+ *                 into fragments of 8 bytes, and XMM0.
+ */
+#include "test_util.h"
+
+#include <cstdio>
+#include <cstring>
+#include <optional>
+#include <string>
+#include <sys/ioctl.h>
+#include <utility>
+
+#include "backing.h"
+#include "layout.h"
+#include "x86_64/page_fault.h"
+#include "x86_64/window.h"
+
+using namespace kvmc;
+using namespace kvmc::x86;
+
+namespace {
+
+constexpr uint64_t pattern = 0x8877665544332211ull;
+/* Answers to loads: distinct bytes, none zero. */
+constexpr uint64_t load_answer = 0xf1e2d3c4b5a69788ull;
+constexpr uint64_t second_answer = 0x0f1e2d3c4b5a6978ull;
+
+uint64_t low_bytes(uint64_t v, uint32_t width)
+{
+	return width >= 8 ? v : v & ((1ull << (8 * width)) - 1);
+}
+
+/* Where the page-crossing accesses come from: emulator_read_write()
+ * handles an access that crosses a page as one piece per page, each
+ * translated on its own; complete_emulated_mmio() hands userspace each
+ * MMIO piece in exits of at most 8 bytes (the size of mmio.data). */
+constexpr const char *fragments_basis =
+	"api.rst 5 KVM_EXIT_MMIO has 8 bytes of data: arch/x86/kvm/x86.c emulator_read_write() "
+	"splits an access at the page boundary, complete_emulated_mmio() exits once per "
+	"fragment of at most 8 bytes";
+
+/* RAM the 16-byte moves go through (above the stack, below the window's
+ * RAM page). */
+constexpr uint64_t vector_buffer = ARCH_RAM_GPA + 0xa0000;
+
+} /* namespace */
+
+/*
+ * C5 through GVA != GPA: an MMIO load and store at a window page whose
+ * GPA is in the MMIO region, and one deep inside a 2 MiB guest page that
+ * maps the MMIO region. phys_addr is the GPA, never the GVA.
+ */
+KVM_FIXTURE(gva_window_mmio);
+FIXTURE_VARIANT(gva_window_mmio) { uint64_t gva; uint64_t gpa; };
+FIXTURE_VARIANT_ADD(gva_window_mmio, small_page)
+{
+	.gva = window_gva(window_mmio_a, 0x128), .gpa = window_gpa(window_mmio_a, 0x128)
+};
+FIXTURE_VARIANT_ADD(gva_window_mmio, large_page)
+{
+	.gva = ARCH_WINDOW_LARGE_MMIO_GVA + 0x1ff128, .gpa = ARCH_WINDOW_LARGE_MMIO_GPA + 0x1ff128
+};
+
+TEST_F(gva_window_mmio, load_then_store)
+{
+	Kvm kvm;
+	GuestVm g(kvm);
+	g.order({load(variant->gva, 8), store(variant->gva + 0x40, 4, pattern)});
+	ASSERT_OUTCOME("load", Expectation::mmio(rules::C5, variant->gpa, 8, false), g.run());
+	ASSERT_OUTCOME("store", Expectation::mmio(rules::C5, variant->gpa + 0x40, 4, true, pattern),
+		       g.complete_load_and_run(load_answer));
+	EXPECT_VALUE(rules::C5, "value the guest loaded", load_answer, g.loaded(0));
+	ASSERT_OUTCOME("resume", Expectation::guest_done(rules::C5), g.run());
+}
+
+/* C14 through GVA != GPA: the KVM_RUN with immediate_exit that completes
+ * the load leaves RIP past it and RAX holding the answer. */
+TEST_F(gva_window_mmio, load_completed_by_immediate_exit)
+{
+	Kvm kvm;
+	GuestVm g(kvm);
+	g.order({load(variant->gva, 2), store(variant->gva + 0x40, 8, pattern)});
+	ASSERT_OUTCOME("load", Expectation::mmio(rules::C5, variant->gpa, 2, false), g.run());
+	g.vcpu().complete_mmio_load(load_answer);
+	g.vcpu().shared()->immediate_exit = 1;
+	Observation completed = g.run();
+	g.vcpu().shared()->immediate_exit = 0;
+	ASSERT_OUTCOME("KVM_RUN with immediate_exit",
+		       Expectation::intr(rules::C11, false).completing(low_bytes(load_answer, 2)), completed);
+	ASSERT_OUTCOME("resume", Expectation::mmio(rules::C5, variant->gpa + 0x40, 8, true, pattern), g.run());
+	ASSERT_OUTCOME("finish", Expectation::guest_done(rules::C5), g.run());
+}
+
+/* Guest RAM through a window page: the store lands at the GPA the PTE
+ * names, and the load reads it back. */
+KVM_FIXTURE(gva_window_ram);
+
+TEST_F(gva_window_ram, store_then_load)
+{
+	Kvm kvm;
+	GuestVm g(kvm);
+	g.order({store(window_gva(window_ram, 0x88), 8, pattern), load(window_gva(window_ram, 0x88), 8)});
+	ASSERT_OUTCOME("store and load", Expectation::guest_done(rules::guest), g.run());
+	EXPECT_VALUE(rules::guest, "RAM at the GPA, seen by the host", pattern, g.ram(window_gpa(window_ram, 0x88)));
+	EXPECT_VALUE(rules::guest, "value the guest loaded", pattern, g.loaded(1));
+}
+
+/*
+ * A 2 MiB guest page over a memslot of 4 KiB host pages: KVM maps it
+ * piece by piece (the shadow MMU with a "direct" table under the guest's
+ * large page). Each 4 KiB piece must reach its own GPA: the guest stores a
+ * different value in each of four, the host finds each where it belongs,
+ * and the guest reads them back.
+ */
+KVM_FIXTURE(gva_window_large_page);
+
+TEST_F(gva_window_large_page, pieces_reach_their_gpa)
+{
+	Kvm kvm;
+	GuestVm g(kvm);
+	HostMapping backing = HostMapping::anonymous(huge_page_size);
+	Memslot slot(g.vm(), test_slot, ARCH_WINDOW_LARGE_SLOT_GPA, backing);
+	const uint64_t offsets[] = {0x18, 0x1018, 0x100018, 0x1ff018};
+	const auto gva = [](uint64_t off) { return ARCH_WINDOW_LARGE_SLOT_GVA + off; };
+	const auto value = [](unsigned i) { return pattern + (uint64_t)i * 0x0101010101010101ull; };
+
+	g.order({store(gva(offsets[0]), 8, value(0)), store(gva(offsets[1]), 8, value(1)),
+		 store(gva(offsets[2]), 8, value(2)), store(gva(offsets[3]), 8, value(3)),
+		 load(gva(offsets[3]), 8), load(gva(offsets[2]), 8), load(gva(offsets[1]), 8),
+		 load(gva(offsets[0]), 8)});
+	ASSERT_OUTCOME("stores and loads", Expectation::guest_done(rules::guest), g.run());
+	for (unsigned i = 0; i < 4; i++) {
+		EXPECT_VALUE(rules::guest, "the host's view of the piece's GPA", value(i),
+			     *reinterpret_cast<uint64_t *>(backing.data() + offsets[i]));
+		EXPECT_VALUE(rules::guest, "value the guest loaded back", value(i), g.loaded(7 - i));
+	}
+	EXPECT_VALUE(rules::guest, "a piece the guest never stored to", 0,
+		     *reinterpret_cast<uint64_t *>(backing.data() + 0x2018));
+}
+
+/* C7 through GVA != GPA: a read-only memslot's page, read through the
+ * window, then written: KVM_EXIT_MMIO at the GPA, memory unchanged. */
+KVM_FIXTURE(gva_window_readonly_slot);
+
+TEST_F(gva_window_readonly_slot, load_then_store)
+{
+	Kvm kvm;
+	GuestVm g(kvm);
+	REQUIRE_CAP(g.vm(), KVM_CAP_READONLY_MEM, 1);
+	HostMapping backing = HostMapping::anonymous(2 * page_size());
+	auto *host = reinterpret_cast<uint64_t *>(backing.data() + 0x1000 + 0x40);
+	*host = pattern;
+	Memslot slot(g.vm(), test_slot, ARCH_TEST_GPA, backing, KVM_MEM_READONLY);
+
+	const uint64_t gva = window_gva(window_slot, 0x40), gpa = window_gpa(window_slot, 0x40);
+	g.order({load(gva, 8), store(gva, 8, ~pattern)});
+	ASSERT_OUTCOME("store", Expectation::mmio(rules::C7, gpa, 8, true, ~pattern), g.run());
+	EXPECT_VALUE(rules::C7, "value loaded from the read-only slot", pattern, g.loaded(0));
+	ASSERT_OUTCOME("resume", Expectation::guest_done(rules::C7), g.run());
+	EXPECT_VALUE(rules::C7, "slot memory after the store", pattern, *host);
+}
+
+/*
+ * C4 and C12 through GVA != GPA: the window page over a memslot page
+ * made PROT_NONE. memory_fault.gpa (where the capability promises it) is
+ * the GPA; RIP stays at the access; once repaired the guest goes on.
+ */
+KVM_FIXTURE(gva_window_prot_none);
+FIXTURE_VARIANT(gva_window_prot_none) { bool is_write; };
+FIXTURE_VARIANT_ADD(gva_window_prot_none, load) { .is_write = false };
+FIXTURE_VARIANT_ADD(gva_window_prot_none, store) { .is_write = true };
+
+TEST_F(gva_window_prot_none, fault_then_mprotect)
+{
+	Kvm kvm;
+	GuestVm g(kvm);
+	BreakableBacking backing(g.vm(), Breakage::prot_none, "kvm-contract-window");
+	const uint64_t gva = window_gva(window_slot, 0x20), gpa = window_gpa(window_slot, 0x20);
+	g.order({store(ARCH_TEST_GPA + 0x10, 8, pattern), variant->is_write ? store(gva, 8, ~pattern) : load(gva, 8)});
+	backing.break_page();
+
+	bool promised = g.vm().check_extension(KVM_CAP_MEMORY_FAULT_INFO) == 1;
+	EXPECT_OUTCOME("access", Expectation::unresolvable_fault(gpa, promised), g.run());
+	EXPECT_VALUE(rules::C12, "steps completed before the fault", 1, g.completed());
+
+	backing.repair();
+	const uint64_t slot_offset = gpa - ARCH_TEST_GPA;
+	if (!variant->is_write)
+		backing.host(slot_offset) = ~pattern;
+	ASSERT_OUTCOME("after the repair", Expectation::guest_done(rules::C12), g.run());
+	EXPECT_VALUE(rules::C12, "guest's earlier store", pattern, backing.host(0x10));
+	if (variant->is_write)
+		EXPECT_VALUE(rules::C12, "the retried store", ~pattern, backing.host(slot_offset));
+	else
+		EXPECT_VALUE(rules::C12, "the retried load", ~pattern, g.loaded(1));
+}
+
+/*
+ * C14, a #PF KVM injects: the guest's PTE forbids the access. Judged:
+ * vector 14, the whole error code, CR2 = the faulting GVA (for a split
+ * access the first byte in the faulting page), the pushed RIP = the
+ * access (a fetch: the target), RFLAGS as the guest had it with RF set.
+ */
+namespace {
+
+enum class Access { load, store, fetch };
+
+struct PageFaultCase {
+	unsigned page;		/* the window page whose PTE faults */
+	Access access;
+	bool split;		/* 8 bytes from 4 bytes before the page: the MMIO page before it first */
+	uint64_t error_code;
+	const char *what;
+};
+
+/*
+ * Whether KVM walks the guest's page tables for every access: with
+ * two-dimensional paging (AMD NPT, Intel EPT) the CPU delivers a #PF that
+ * does not involve emulation to the guest itself, and what the guest
+ * reads is the CPU's work, not KVM's. Unknown (no such parameter): true.
+ */
+bool kvm_walks_guest_tables(std::string *why)
+{
+	for (const char *param : {"/sys/module/kvm_amd/parameters/npt", "/sys/module/kvm_intel/parameters/ept"}) {
+		FILE *f = fopen(param, "r");
+		if (!f)
+			continue;
+		int c = fgetc(f);
+		fclose(f);
+		if (c == 'Y' || c == '1') {
+			*why = std::string(param) + " is set: the CPU, not KVM, delivers a #PF no emulated "
+						    "access raised (the *_split variants reach KVM's emulator; "
+						    "--arch x86_64-shadow runs these with KVM's shadow MMU)";
+			return false;
+		}
+	}
+	return true;
+}
+
+} /* namespace */
+
+KVM_FIXTURE(injected_pf);
+FIXTURE_VARIANT(injected_pf) { PageFaultCase c; };
+FIXTURE_VARIANT_ADD(injected_pf, not_present_load)
+{
+	.c = {window_not_present, Access::load, false, 0, "#PF, not present, read"}
+};
+FIXTURE_VARIANT_ADD(injected_pf, not_present_store)
+{
+	.c = {window_not_present, Access::store, false, pf_write, "#PF, not present, write"}
+};
+FIXTURE_VARIANT_ADD(injected_pf, not_present_fetch)
+{
+	.c = {window_not_present, Access::fetch, false, pf_fetch, "#PF, not present, instruction fetch"}
+};
+FIXTURE_VARIANT_ADD(injected_pf, not_present_load_split)
+{
+	.c = {window_not_present, Access::load, true, 0, "#PF, not present, read"}
+};
+FIXTURE_VARIANT_ADD(injected_pf, not_present_store_split)
+{
+	.c = {window_not_present, Access::store, true, pf_write, "#PF, not present, write"}
+};
+FIXTURE_VARIANT_ADD(injected_pf, read_only_store)
+{
+	.c = {window_read_only, Access::store, false, pf_present | pf_write, "#PF, protection, write (CR0.WP)"}
+};
+FIXTURE_VARIANT_ADD(injected_pf, read_only_store_split)
+{
+	.c = {window_read_only, Access::store, true, pf_present | pf_write, "#PF, protection, write (CR0.WP)"}
+};
+FIXTURE_VARIANT_ADD(injected_pf, reserved_bit_load)
+{
+	.c = {window_reserved_bit, Access::load, false, pf_present | pf_rsvd, "#PF, reserved bit, read"}
+};
+FIXTURE_VARIANT_ADD(injected_pf, reserved_bit_store)
+{
+	.c = {window_reserved_bit, Access::store, false, pf_present | pf_write | pf_rsvd, "#PF, reserved bit, write"}
+};
+FIXTURE_VARIANT_ADD(injected_pf, reserved_bit_fetch)
+{
+	.c = {window_reserved_bit, Access::fetch, false, pf_present | pf_rsvd | pf_fetch,
+	      "#PF, reserved bit, instruction fetch"}
+};
+FIXTURE_VARIANT_ADD(injected_pf, reserved_bit_load_split)
+{
+	.c = {window_reserved_bit, Access::load, true, pf_present | pf_rsvd, "#PF, reserved bit, read"}
+};
+FIXTURE_VARIANT_ADD(injected_pf, reserved_bit_store_split)
+{
+	.c = {window_reserved_bit, Access::store, true, pf_present | pf_write | pf_rsvd, "#PF, reserved bit, write"}
+};
+
+TEST_F(injected_pf, access)
+{
+	Kvm kvm;
+	GuestVm g(kvm);
+	const PageFaultCase &c = variant->c;
+	std::string why;
+	if (!c.split && !kvm_walks_guest_tables(&why))
+		SKIP(return, "%s", why.c_str());
+	const uint64_t page = window_gva(c.page);
+	const uint64_t gva = c.split ? page - 4 : page + 0x48;
+	guest::Step step = c.access == Access::load ? load(gva, 8)
+			   : c.access == Access::store ? store(gva, 8, pattern) : fetch(gva);
+	g.order({step});
+	/* CR2: the first byte the access needs in the page that faults. */
+	const uint64_t cr2 = c.split ? page : gva;
+	ASSERT_OUTCOME("access", Expectation::guest_exception(rules::C14, page_fault(cr2, c.error_code, c.what)),
+		       g.run());
+	EXPECT_VALUE(rules::C14, "steps completed", 0, g.completed());
+}
+
+/*
+ * Page-crossing and 16-byte accesses to MMIO (fragments_basis). Each
+ * lists the exits it must make, in order; loads are answered with
+ * load_answer, then second_answer.
+ */
+namespace {
+
+struct Fragment {
+	uint64_t gpa;
+	uint32_t len;
+	uint64_t data;		/* a store's bytes in this exit */
+};
+
+/*
+ * Run through the fragments of one access: each exit judged, each load
+ * answered, each following KVM_RUN with immediate_exit set (api.rst 5,
+ * the note after KVM_EXIT_MMIO: re-entering with it completes pending
+ * operations without running further instructions). While fragments
+ * remain the operation is still pending: KVM_RUN returns 0 with the next
+ * fragment's exit. After the last, it returns -1/EINTR with the access
+ * retired: C14, RIP past it and a load's RAX holding dest.
+ */
+bool run_fragments(GuestVm &g, bool is_write, std::initializer_list<Fragment> fragments, std::optional<uint64_t> dest)
+{
+	const uint64_t answers[] = {load_answer, second_answer, ~load_answer};
+	unsigned i = 0;
+	Observation obs = g.run();
+	for (const Fragment &f : fragments) {
+		std::string name = "fragment " + std::to_string(i);
+		if (!judge_outcome(name.c_str(),
+				   Expectation::mmio(rules::C5, f.gpa, f.len, is_write, f.data).because(fragments_basis),
+				   obs))
+			return false;
+		if (!is_write)
+			g.vcpu().complete_mmio_load(answers[i]);
+		g.vcpu().shared()->immediate_exit = 1;
+		obs = g.run();
+		g.vcpu().shared()->immediate_exit = 0;
+		i++;
+	}
+	return judge_outcome("KVM_RUN with immediate_exit after the last fragment",
+			     Expectation::intr(rules::C11, false).completing(dest), obs);
+}
+
+} /* namespace */
+
+KVM_FIXTURE(split_access);
+
+/* Ends at the last byte of the page: not split, one exit of 8 bytes. */
+TEST_F(split_access, load_at_page_end)
+{
+	Kvm kvm;
+	GuestVm g(kvm);
+	g.order({load(window_gva(window_mmio_c, 0xff8), 8)});
+	ASSERT_TRUE(run_fragments(g, false, {{window_gpa(window_mmio_c, 0xff8), 8, 0}}, load_answer));
+	ASSERT_OUTCOME("finish", Expectation::guest_done(rules::C5), g.run());
+	EXPECT_VALUE(rules::C5, "value the guest loaded", load_answer, g.loaded(0));
+}
+
+TEST_F(split_access, store_at_page_end)
+{
+	Kvm kvm;
+	GuestVm g(kvm);
+	g.order({store(window_gva(window_mmio_c, 0xff8), 8, pattern)});
+	ASSERT_TRUE(run_fragments(g, true, {{window_gpa(window_mmio_c, 0xff8), 8, pattern}}, std::nullopt));
+	ASSERT_OUTCOME("finish", Expectation::guest_done(rules::C5), g.run());
+}
+
+/* RAM into MMIO: the RAM half from memory, one exit for the MMIO half. */
+TEST_F(split_access, load_ram_into_mmio)
+{
+	Kvm kvm;
+	GuestVm g(kvm);
+	g.ram(window_gpa(window_ram, 0xff8)) = pattern;
+	g.order({load(window_gva(window_ram, 0xffc), 8)});
+	const uint64_t want = (pattern >> 32) | low_bytes(load_answer, 4) << 32;
+	ASSERT_TRUE(run_fragments(g, false, {{window_gpa(window_mmio_c), 4, 0}}, want));
+	ASSERT_OUTCOME("finish", Expectation::guest_done(rules::C5), g.run());
+	EXPECT_VALUE(rules::C5, "value the guest loaded", want, g.loaded(0));
+}
+
+TEST_F(split_access, store_ram_into_mmio)
+{
+	Kvm kvm;
+	GuestVm g(kvm);
+	g.order({store(window_gva(window_ram, 0xffc), 8, pattern)});
+	ASSERT_TRUE(run_fragments(g, true, {{window_gpa(window_mmio_c), 4, pattern >> 32}}, std::nullopt));
+	ASSERT_OUTCOME("finish", Expectation::guest_done(rules::C5), g.run());
+	EXPECT_VALUE(rules::C5, "RAM half of the store", low_bytes(pattern, 4) << 32,
+		     g.ram(window_gpa(window_ram, 0xff8)));
+}
+
+/* MMIO into RAM: one exit for the 6 MMIO bytes, the rest from RAM. */
+TEST_F(split_access, load_mmio_into_ram)
+{
+	Kvm kvm;
+	GuestVm g(kvm);
+	g.ram(window_gpa(window_ram)) = pattern;
+	g.order({load(window_gva(window_mmio_b, 0xffa), 8)});
+	const uint64_t want = low_bytes(load_answer, 6) | low_bytes(pattern, 2) << 48;
+	ASSERT_TRUE(run_fragments(g, false, {{window_gpa(window_mmio_b, 0xffa), 6, 0}}, want));
+	ASSERT_OUTCOME("finish", Expectation::guest_done(rules::C5), g.run());
+	EXPECT_VALUE(rules::C5, "value the guest loaded", want, g.loaded(0));
+}
+
+TEST_F(split_access, store_mmio_into_ram)
+{
+	Kvm kvm;
+	GuestVm g(kvm);
+	g.order({store(window_gva(window_mmio_b, 0xffa), 8, pattern)});
+	ASSERT_TRUE(run_fragments(g, true, {{window_gpa(window_mmio_b, 0xffa), 6, pattern}}, std::nullopt));
+	ASSERT_OUTCOME("finish", Expectation::guest_done(rules::C5), g.run());
+	EXPECT_VALUE(rules::C5, "RAM part of the store", pattern >> 48, g.ram(window_gpa(window_ram)));
+}
+
+/* MMIO into MMIO whose GPA is not the next page: two exits, the second
+ * at the second page's own GPA. */
+TEST_F(split_access, load_mmio_into_mmio)
+{
+	Kvm kvm;
+	GuestVm g(kvm);
+	g.order({load(window_gva(window_mmio_a, 0xffd), 8)});
+	const uint64_t want = low_bytes(load_answer, 3) | low_bytes(second_answer, 5) << 24;
+	ASSERT_TRUE(run_fragments(g, false,
+				  {{window_gpa(window_mmio_a, 0xffd), 3, 0}, {window_gpa(window_mmio_b), 5, 0}}, want));
+	ASSERT_OUTCOME("finish", Expectation::guest_done(rules::C5), g.run());
+	EXPECT_VALUE(rules::C5, "value the guest loaded", want, g.loaded(0));
+}
+
+TEST_F(split_access, store_mmio_into_mmio)
+{
+	Kvm kvm;
+	GuestVm g(kvm);
+	g.order({store(window_gva(window_mmio_a, 0xffd), 8, pattern)});
+	ASSERT_TRUE(run_fragments(g, true,
+				  {{window_gpa(window_mmio_a, 0xffd), 3, pattern}, {window_gpa(window_mmio_b), 5, pattern >> 24}},
+				  std::nullopt));
+	ASSERT_OUTCOME("finish", Expectation::guest_done(rules::C5), g.run());
+}
+
+/*
+ * MOVDQU, 16 bytes: two exits of 8 in one page; across two MMIO pages
+ * from 12 bytes before the end, three (8 and 4 from the first page's
+ * fragment, 4 from the second's). The guest's XMM0 is judged right after
+ * the completing KVM_RUN (KVM_GET_FPU) and again through the buffer the
+ * guest stores it to.
+ */
+namespace {
+
+struct VectorCase {
+	uint64_t gva;
+	Fragment f[3];
+	unsigned fragments;
+};
+
+std::pair<uint64_t, uint64_t> xmm0(GuestVm &g)
+{
+	struct kvm_fpu fpu {};
+	if (ioctl(g.vcpu().fd(), KVM_GET_FPU, &fpu))
+		die("KVM_GET_FPU: %s", errno_name(errno).c_str());
+	uint64_t lo, hi;
+	memcpy(&lo, fpu.xmm[0], 8);
+	memcpy(&hi, fpu.xmm[0] + 8, 8);
+	return {lo, hi};
+}
+
+} /* namespace */
+
+KVM_FIXTURE(split_vector);
+FIXTURE_VARIANT(split_vector) { VectorCase v; };
+FIXTURE_VARIANT_ADD(split_vector, in_page)
+{
+	.v = {window_gva(window_mmio_c, 0x40),
+	      {{window_gpa(window_mmio_c, 0x40), 8, 0}, {window_gpa(window_mmio_c, 0x48), 8, 0}}, 2}
+};
+FIXTURE_VARIANT_ADD(split_vector, across_mmio_pages)
+{
+	.v = {window_gva(window_mmio_a, 0xff4),
+	      {{window_gpa(window_mmio_a, 0xff4), 8, 0}, {window_gpa(window_mmio_a, 0xffc), 4, 0},
+	       {window_gpa(window_mmio_b), 4, 0}},
+	      3}
+};
+
+TEST_F(split_vector, store)
+{
+	Kvm kvm;
+	GuestVm g(kvm);
+	const VectorCase &v = variant->v;
+	g.ram(vector_buffer) = pattern;
+	g.ram(vector_buffer + 8) = ~pattern;
+	g.order({move_vector(v.gva, vector_buffer, true)});
+	/* The 16 stored bytes, each exit's share of them. */
+	uint8_t bytes[16];
+	memcpy(bytes, &pattern, 8);
+	const uint64_t inverse = ~pattern;
+	memcpy(bytes + 8, &inverse, 8);
+	Fragment f[3];
+	for (unsigned i = 0, at = 0; i < v.fragments; at += v.f[i].len, i++) {
+		f[i] = v.f[i];
+		memcpy(&f[i].data, bytes + at, f[i].len);
+	}
+	bool ok = v.fragments == 2 ? run_fragments(g, true, {f[0], f[1]}, std::nullopt)
+				   : run_fragments(g, true, {f[0], f[1], f[2]}, std::nullopt);
+	ASSERT_TRUE(ok);
+	ASSERT_OUTCOME("finish", Expectation::guest_done(rules::C5), g.run());
+}
+
+TEST_F(split_vector, load)
+{
+	Kvm kvm;
+	GuestVm g(kvm);
+	const VectorCase &v = variant->v;
+	g.order({move_vector(v.gva, vector_buffer, false)});
+	/* The answers (run_fragments: load_answer, second_answer, then
+	 * ~load_answer), each exit's len bytes of them, in order. */
+	const uint64_t answers[] = {load_answer, second_answer, ~load_answer};
+	uint8_t bytes[16] = {};
+	for (unsigned i = 0, at = 0; i < v.fragments; at += v.f[i].len, i++)
+		memcpy(bytes + at, &answers[i], v.f[i].len);
+	uint64_t lo, hi;
+	memcpy(&lo, bytes, 8);
+	memcpy(&hi, bytes + 8, 8);
+	bool ok = v.fragments == 2 ? run_fragments(g, false, {v.f[0], v.f[1]}, std::nullopt)
+				   : run_fragments(g, false, {v.f[0], v.f[1], v.f[2]}, std::nullopt);
+	ASSERT_TRUE(ok);
+	const auto [xmm_lo, xmm_hi] = xmm0(g);
+	EXPECT_VALUE(rules::C14, "XMM0[63:0] after the completing KVM_RUN", lo, xmm_lo);
+	EXPECT_VALUE(rules::C14, "XMM0[127:64] after the completing KVM_RUN", hi, xmm_hi);
+	ASSERT_OUTCOME("finish", Expectation::guest_done(rules::C5), g.run());
+	EXPECT_VALUE(rules::C5, "the guest's XMM0[63:0], stored to RAM", lo, g.ram(vector_buffer));
+	EXPECT_VALUE(rules::C5, "the guest's XMM0[127:64], stored to RAM", hi, g.ram(vector_buffer + 8));
+}
+
+KVMC_TEST_MAIN
