@@ -109,6 +109,12 @@ extern "C" [[noreturn]] void guest_main()
 			arch_store_vector(gpa, value);
 			break;
 #endif
+#ifdef ARCH_HAS_USER_MODE
+		case op_user_load:
+			arch_user_access(gpa, value, false);
+		case op_user_store:
+			arch_user_access(gpa, value, true);
+#endif
 #ifdef ARCH_HAS_NESTED
 		case op_nested_load:
 			mb->loaded[i] = arch_nested(NestedAccess::load, gpa, value);

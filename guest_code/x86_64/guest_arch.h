@@ -101,6 +101,36 @@ static inline void arch_store_vector(uint64_t gpa, uint64_t buffer)
 		     : "r10", "memory");
 }
 
+/*
+ * An 8-byte access at CPL 3 (#PF U/S): IRETQ to the user code and data
+ * selectors on the same stack, then the access, recorded as usual (the
+ * page tables let CPL 3 reach the code, stack and mailbox). Nothing
+ * brings the program back to CPL 0 but an exception, so this is for
+ * accesses that fault; one that completes runs into UD2.
+ */
+#define ARCH_HAS_USER_MODE 1
+
+[[noreturn]] static inline void arch_user_access(uint64_t gpa, uint64_t v, bool store)
+{
+	if (store)
+		asm volatile("mov %%rsp, %%r11\n\tpushq %[ss]\n\tpushq %%r11\n\tpushfq\n\tpushq %[cs]\n\t"
+			     "lea 3f(%%rip), %%r11\n\tpushq %%r11\n\tiretq\n3:\n\t"
+			     ARCH_ACCESS("0", "movq %[v], (%[a])") "\n\tud2"
+			     :
+			     : [v] "r"(v), [a] "r"(gpa), [acc] "r"(kvmc::guest::access_gpa),
+			       [ss] "i"(ARCH_SEL_USER_DATA | 3), [cs] "i"(ARCH_SEL_USER_CODE | 3)
+			     : "r10", "r11", "memory");
+	else
+		asm volatile("mov %%rsp, %%r11\n\tpushq %[ss]\n\tpushq %%r11\n\tpushfq\n\tpushq %[cs]\n\t"
+			     "lea 3f(%%rip), %%r11\n\tpushq %%r11\n\tiretq\n3:\n\t"
+			     ARCH_ACCESS("1", "movq (%[a]), %%rax") "\n\tud2"
+			     :
+			     : [a] "r"(gpa), [acc] "r"(kvmc::guest::access_gpa),
+			       [ss] "i"(ARCH_SEL_USER_DATA | 3), [cs] "i"(ARCH_SEL_USER_CODE | 3)
+			     : "rax", "r10", "r11", "memory");
+	__builtin_unreachable();
+}
+
 /* The arm64 pair accesses (no valid syndrome) have no x86 counterpart:
  * ordering one here raises #UD, which the guest reports to the host. */
 static inline void arch_clean_cache(uint64_t gpa)

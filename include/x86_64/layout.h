@@ -67,4 +67,6 @@
 /* GDT selectors the host installs. */
 #define ARCH_SEL_CODE		0x08
 #define ARCH_SEL_DATA		0x10
-#define ARCH_SEL_TSS		0x18
+#define ARCH_SEL_TSS		0x18	/* 16 bytes */
+#define ARCH_SEL_USER_DATA	0x28	/* DPL 3, for steps at CPL 3 */
+#define ARCH_SEL_USER_CODE	0x30

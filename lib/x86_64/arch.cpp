@@ -21,6 +21,7 @@ namespace {
 
 constexpr uint64_t pte_present = 1ull << 0;
 constexpr uint64_t pte_write = 1ull << 1;
+constexpr uint64_t pte_user = 1ull << 2;
 constexpr uint64_t pte_pwt = 1ull << 3;
 constexpr uint64_t pte_pcd = 1ull << 4;
 constexpr uint64_t pte_large = 1ull << 7;
@@ -35,11 +36,15 @@ constexpr uint64_t cr0_pe = 1ull << 0, cr0_mp = 1ull << 1, cr0_et = 1ull << 4, c
 constexpr uint64_t cr4_pae = 1ull << 5, cr4_osfxsr = 1ull << 9;
 constexpr uint64_t efer_lme = 1ull << 8, efer_lma = 1ull << 10, efer_nxe = 1ull << 11;
 
-/* GDT: null, 64-bit code, data, then the 16-byte TSS descriptor. */
+/* GDT: null, 64-bit code, data, the 16-byte TSS descriptor, then data
+ * and 64-bit code at DPL 3. */
 constexpr uint64_t gdt_code64 = 0x00af9b000000ffffull;
 constexpr uint64_t gdt_data = 0x00cf93000000ffffull;
+constexpr uint64_t gdt_user_code64 = 0x00affb000000ffffull;
+constexpr uint64_t gdt_user_data = 0x00cff3000000ffffull;
 constexpr uint32_t tss_limit = 0x67;
-constexpr uint32_t gdt_entries = 5;
+constexpr uint32_t tss_rsp0 = 4;
+constexpr uint32_t gdt_entries = 7;
 
 struct kvm_segment segment(uint16_t selector, uint8_t type, bool code)
 {
@@ -130,17 +135,20 @@ void vcpu_boot(Vcpu &vcpu)
 
 void prepare_ram(uint8_t *ram)
 {
-	/* PML4 -> one PDPT -> four PDs of 2 MiB pages: the low 4 GiB. */
+	/* PML4 -> one PDPT -> four PDs of 2 MiB pages: the low 4 GiB. Every
+	 * entry but the window's 4 KiB pages allows CPL 3 (U/S), so a step
+	 * at CPL 3 runs the same code on the same stack (CR4.SMEP and SMAP
+	 * are clear: CPL 0 keeps its access). */
 	auto table = [ram](unsigned i) {
 		return reinterpret_cast<uint64_t *>(ram + ARCH_PGTABLE_OFFSET + i * table_size);
 	};
 	const uint64_t tables_gpa = ARCH_RAM_GPA + ARCH_PGTABLE_OFFSET;
-	table(0)[0] = (tables_gpa + table_size) | pte_present | pte_write;
+	table(0)[0] = (tables_gpa + table_size) | pte_present | pte_write | pte_user;
 	for (unsigned pd = 0; pd < 4; pd++) {
-		table(1)[pd] = (tables_gpa + (2 + pd) * table_size) | pte_present | pte_write;
+		table(1)[pd] = (tables_gpa + (2 + pd) * table_size) | pte_present | pte_write | pte_user;
 		for (unsigned i = 0; i < 512; i++) {
 			uint64_t base = (uint64_t)pd << 30 | (uint64_t)i * large_page;
-			uint64_t e = base | pte_present | pte_write | pte_large;
+			uint64_t e = base | pte_present | pte_write | pte_user | pte_large;
 			if (base >= ARCH_MMIO_GPA)
 				e |= pte_pcd | pte_pwt; /* MMIO: uncached */
 			table(2 + pd)[i] = e;
@@ -151,14 +159,15 @@ void prepare_ram(uint8_t *ram)
 	table(6)[0] = (1ull << ARCH_SMALL_PHYS_BITS) | pte_present | pte_write | pte_large;
 
 	/* The window (x86_64/window.h): a PD whose first entry is a table
-	 * of 4 KiB pages, then two 2 MiB pages. */
+	 * of 4 KiB pages (supervisor pages: U/S clear), then two 2 MiB
+	 * pages. */
 	auto window_table = [ram](unsigned i) {
 		return reinterpret_cast<uint64_t *>(ram + ARCH_WINDOW_TABLES_OFFSET + i * table_size);
 	};
 	const uint64_t window_tables_gpa = ARCH_RAM_GPA + ARCH_WINDOW_TABLES_OFFSET;
 	uint64_t *window_pd = window_table(0), *window_pt = window_table(1);
-	table(1)[ARCH_WINDOW_GVA >> 30] = window_tables_gpa | pte_present | pte_write;
-	window_pd[0] = (window_tables_gpa + table_size) | pte_present | pte_write;
+	table(1)[ARCH_WINDOW_GVA >> 30] = window_tables_gpa | pte_present | pte_write | pte_user;
+	window_pd[0] = (window_tables_gpa + table_size) | pte_present | pte_write | pte_user;
 	for (unsigned n = 0; n < x86::window_pages; n++) {
 		const x86::WindowPage &p = x86::window_page[n];
 		uint64_t e = p.gpa | pte_present | pte_write | (p.mmio ? pte_pcd | pte_pwt : 0);
@@ -184,6 +193,11 @@ void prepare_ram(uint8_t *ram)
 	gdt[ARCH_SEL_TSS / 8] = tss_limit | (tss & 0xffffff) << 16 | 0x8bull << 40 |
 				((tss >> 24) & 0xff) << 56;
 	gdt[ARCH_SEL_TSS / 8 + 1] = tss >> 32;
+	gdt[ARCH_SEL_USER_DATA / 8] = gdt_user_data;
+	gdt[ARCH_SEL_USER_CODE / 8] = gdt_user_code64;
+	/* An exception taken at CPL 3 switches to this stack (RSP0). */
+	const uint64_t rsp0 = ARCH_RAM_GPA + ARCH_STACK_TOP_OFFSET;
+	memcpy(ram + ARCH_TSS_OFFSET + tss_rsp0, &rsp0, sizeof(rsp0));
 }
 
 Expectation no_memslot_fetch(uint64_t)

@@ -10,8 +10,8 @@
  *                 the GPA the guest's page tables give, 4 KiB pages and
  *                 4 KiB pieces of a 2 MiB guest page alike.
  *  injected_pf    C14: #PF for a guest PTE that is not present, read-only
- *                 or has a reserved bit set, every field the handler
- *                 reads. On x86_64-shadow KVM's own walk of the guest's
+ *                 or has a reserved bit set, at CPL 0 and 3, every field
+ *                 the handler reads. On x86_64-shadow KVM's own walk of the guest's
  *                 tables finds each; the *_split variants put the access
  *                 across an MMIO page first, so KVM's instruction
  *                 emulator finds it under NPT too.
@@ -224,7 +224,8 @@ TEST_F(gva_window_prot_none, fault_then_mprotect)
  */
 namespace {
 
-enum class Access { load, store, fetch };
+/* user_*: at CPL 3, where every window page is a supervisor page. */
+enum class Access { load, store, fetch, user_load, user_store };
 
 struct PageFaultCase {
 	unsigned page;		/* the window page whose PTE faults */
@@ -303,6 +304,28 @@ FIXTURE_VARIANT_ADD(injected_pf, reserved_bit_fetch)
 	.c = {window_reserved_bit, Access::fetch, false, pf_present | pf_rsvd | pf_fetch,
 	      "#PF, reserved bit, instruction fetch"}
 };
+FIXTURE_VARIANT_ADD(injected_pf, user_load_supervisor_page)
+{
+	.c = {window_mmio_d, Access::user_load, false, pf_present | pf_user, "#PF, protection, read at CPL 3"}
+};
+FIXTURE_VARIANT_ADD(injected_pf, user_store_supervisor_page)
+{
+	.c = {window_mmio_d, Access::user_store, false, pf_present | pf_write | pf_user, "#PF, protection, write at CPL 3"}
+};
+FIXTURE_VARIANT_ADD(injected_pf, user_load_not_present)
+{
+	.c = {window_not_present, Access::user_load, false, pf_user, "#PF, not present, read at CPL 3"}
+};
+FIXTURE_VARIANT_ADD(injected_pf, user_store_read_only)
+{
+	.c = {window_read_only, Access::user_store, false, pf_present | pf_write | pf_user,
+	      "#PF, protection, write at CPL 3"}
+};
+FIXTURE_VARIANT_ADD(injected_pf, user_load_reserved_bit)
+{
+	.c = {window_reserved_bit, Access::user_load, false, pf_present | pf_user | pf_rsvd,
+	      "#PF, reserved bit (found before the U/S check), read at CPL 3"}
+};
 FIXTURE_VARIANT_ADD(injected_pf, reserved_bit_load_split)
 {
 	.c = {window_reserved_bit, Access::load, true, pf_present | pf_rsvd, "#PF, reserved bit, read"}
@@ -322,8 +345,11 @@ TEST_F(injected_pf, access)
 		SKIP(return, "%s", why.c_str());
 	const uint64_t page = window_gva(c.page);
 	const uint64_t gva = c.split ? page - 4 : page + 0x48;
-	guest::Step step = c.access == Access::load ? load(gva, 8)
-			   : c.access == Access::store ? store(gva, 8, pattern) : fetch(gva);
+	guest::Step step = c.access == Access::load	    ? load(gva, 8)
+			   : c.access == Access::store	    ? store(gva, 8, pattern)
+			   : c.access == Access::user_load  ? user_load(gva)
+			   : c.access == Access::user_store ? user_store(gva, pattern)
+							    : fetch(gva);
 	g.order({step});
 	/* CR2: the first byte the access needs in the page that faults. */
 	const uint64_t cr2 = c.split ? page : gva;
