@@ -217,6 +217,69 @@ TEST_F(gva_window_prot_none, fault_then_mprotect)
 }
 
 /*
+ * C14, the guest's own page tables: the accessed and dirty bits of the
+ * PTEs an access went through (AMD APM vol. 2, 5.4.2: A is set when the
+ * entry is first used, D when the page is first written, never by a
+ * read). KVM sets them itself where it walks the guest's tables: for an
+ * emulated MMIO access (walk_addr_generic in arch/x86/kvm/mmu/
+ * paging_tmpl.h), and under the shadow MMU for every first use, mapping
+ * a page read-only until its first write so that D can be set then.
+ * A page only read must keep D clear; A is not judged clear anywhere (a
+ * processor may set it speculatively).
+ */
+namespace {
+
+constexpr uint64_t pte_accessed = 1u << 5, pte_dirty = 1u << 6;
+
+uint64_t window_pte(GuestVm &g, unsigned n)
+{
+	return g.ram(ARCH_RAM_GPA + ARCH_WINDOW_TABLES_OFFSET + window_page_bytes + 8 * n);
+}
+
+/* The PTE of window page n: A set, D set exactly when written. */
+bool judge_pte(GuestVm &g, unsigned n, const char *what, bool written)
+{
+	const uint64_t pte = window_pte(g, n);
+	const std::string a = std::string(what) + ": A (accessed) set", d = std::string(what) + ": D (dirty)";
+	bool ok = judge_value(rules::C14, a.c_str(), pte_accessed, pte & pte_accessed);
+	return judge_value(rules::C14, d.c_str(), written ? pte_dirty : 0, pte & pte_dirty) && ok;
+}
+
+} /* namespace */
+
+KVM_FIXTURE(gva_window_accessed_dirty);
+
+TEST_F(gva_window_accessed_dirty, emulated_and_ram)
+{
+	Kvm kvm;
+	GuestVm g(kvm);
+	/* A load and a store the emulator does (MMIO), a store that crosses
+	 * from one MMIO page into another, then a RAM page read and, after
+	 * the sync, written. */
+	g.order({load(window_gva(window_mmio_c, 0x10), 8), store(window_gva(window_mmio_d, 0x10), 8, pattern),
+		 store(window_gva(window_mmio_a, 0xffc), 8, pattern), load(window_gva(window_ram, 0x10), 8),
+		 sync_point(), store(window_gva(window_ram, 0x10), 8, pattern)});
+	ASSERT_OUTCOME("MMIO load", Expectation::mmio(rules::C5, window_gpa(window_mmio_c, 0x10), 8, false), g.run());
+	ASSERT_OUTCOME("MMIO store", Expectation::mmio(rules::C5, window_gpa(window_mmio_d, 0x10), 8, true, pattern),
+		       g.complete_load_and_run(load_answer));
+	ASSERT_OUTCOME("MMIO store across two pages, first",
+		       Expectation::mmio(rules::C5, window_gpa(window_mmio_a, 0xffc), 4, true, pattern), g.run());
+	ASSERT_OUTCOME("MMIO store across two pages, second",
+		       Expectation::mmio(rules::C5, window_gpa(window_mmio_b), 4, true, pattern >> 32), g.run());
+	ASSERT_OUTCOME("RAM load", Expectation::guest_sync(rules::guest), g.run());
+	bool ok = judge_pte(g, window_mmio_c, "the MMIO page loaded from", false);
+	ok = judge_pte(g, window_mmio_d, "the MMIO page stored to", true) && ok;
+	ok = judge_pte(g, window_mmio_a, "the first MMIO page of the crossing store", true) && ok;
+	ok = judge_pte(g, window_mmio_b, "the second MMIO page of the crossing store", true) && ok;
+	ok = judge_pte(g, window_ram, "the RAM page, loaded from", false) && ok;
+	ASSERT_OUTCOME("RAM store", Expectation::guest_done(rules::guest), g.run());
+	ok = judge_pte(g, window_ram, "the RAM page, then stored to", true) && ok;
+	const uint64_t pde = g.ram(ARCH_RAM_GPA + ARCH_WINDOW_TABLES_OFFSET);
+	ok = judge_value(rules::C14, "the window's PDE: A set", pte_accessed, pde & pte_accessed) && ok;
+	EXPECT_TRUE(ok);
+}
+
+/*
  * C14, a #PF KVM injects: the guest's PTE forbids the access. Judged:
  * vector 14, the whole error code, CR2 = the faulting GVA (for a split
  * access the first byte in the faulting page), the pushed RIP = the
