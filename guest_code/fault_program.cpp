@@ -111,9 +111,11 @@ extern "C" [[noreturn]] void guest_main()
 #endif
 #ifdef ARCH_HAS_USER_MODE
 		case op_user_load:
-			arch_user_access(gpa, value, false);
+			arch_user_access(UserAccess::load, gpa, value);
 		case op_user_store:
-			arch_user_access(gpa, value, true);
+			arch_user_access(UserAccess::store, gpa, value);
+		case op_user_x87_load:
+			arch_user_access(UserAccess::x87_load, gpa, value);
 #endif
 #ifdef ARCH_HAS_NESTED
 		case op_nested_load:

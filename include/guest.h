@@ -57,11 +57,13 @@ enum Op : uint32_t {
 	 * 16-byte buffer in RAM the vector register is moved through. */
 	op_load_vector = 24,	/* XMM0 = 16 bytes at gpa; the buffer = XMM0 */
 	op_store_vector = 25,	/* XMM0 = the buffer; 16 bytes at gpa = XMM0 */
-	/* x86 only (ARCH_HAS_USER_MODE): an 8-byte load or store at CPL 3,
-	 * for a #PF's U/S bit. The step must fault: the program cannot go on
-	 * at CPL 3, so an access that completes is followed by UD2 (#UD). */
+	/* x86 only (ARCH_HAS_USER_MODE): an 8-byte access at CPL 3, for a
+	 * #PF's U/S bit and what KVM injects at CPL 3. The step must fault:
+	 * the program cannot go on at CPL 3, so an access that completes is
+	 * followed by UD2 (#UD). */
 	op_user_load = 26,
 	op_user_store = 27,
+	op_user_x87_load = 28,	/* an 8-byte x87 FILD at CPL 3 */
 };
 
 struct Step {

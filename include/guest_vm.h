@@ -89,6 +89,8 @@ inline guest::Step move_vector(uint64_t gva, uint64_t buffer, bool from_buffer)
  * error code); if it does not, the guest takes #UD at CPL 3. */
 inline guest::Step user_load(uint64_t gva) { return {gva, 0, guest::op_user_load, 8}; }
 inline guest::Step user_store(uint64_t gva, uint64_t value) { return {gva, value, guest::op_user_store, 8}; }
+/* The same with an x87 FILD, an instruction KVM's emulator lacks (x86). */
+inline guest::Step user_load_x87(uint64_t gva) { return {gva, 0, guest::op_user_x87_load, 8}; }
 /* Steps of a guest that is a hypervisor (GuestVm::hypervisor). */
 inline guest::Step level() { return {0, 0, guest::op_level, 0}; }
 /* A nested context's access at ipa, through the guest's stage-2. */

@@ -102,32 +102,35 @@ static inline void arch_store_vector(uint64_t gpa, uint64_t buffer)
 }
 
 /*
- * An 8-byte access at CPL 3 (#PF U/S): IRETQ to the user code and data
- * selectors on the same stack, then the access, recorded as usual (the
- * page tables let CPL 3 reach the code, stack and mailbox). Nothing
- * brings the program back to CPL 0 but an exception, so this is for
- * accesses that fault; one that completes runs into UD2.
+ * An access at CPL 3 (#PF U/S, and KVM's #UD there): IRETQ to the user
+ * code and data selectors on the same stack, then the access, recorded
+ * as usual (the page tables let CPL 3 reach the code, stack and
+ * mailbox). Nothing brings the program back to CPL 0 but an exception,
+ * so these are for accesses that fault; one that completes runs into
+ * UD2. x87 FILD is a load KVM's instruction emulator has no entry for
+ * (arch/x86/kvm/emulate.c: nothing under opcode 0xdf).
  */
 #define ARCH_HAS_USER_MODE 1
 
-[[noreturn]] static inline void arch_user_access(uint64_t gpa, uint64_t v, bool store)
+enum class UserAccess { load, store, x87_load };
+
+#define ARCH_TO_CPL3                                                               \
+	"mov %%rsp, %%r11\n\tpushq %[ss]\n\tpushq %%r11\n\tpushfq\n\tpushq %[cs]\n\t"  \
+	"lea 3f(%%rip), %%r11\n\tpushq %%r11\n\tiretq\n3:\n\t"
+#define ARCH_USER_ACCESS(flags, insn, ...)                                         \
+	asm volatile(ARCH_TO_CPL3 ARCH_ACCESS(flags, insn) "\n\tud2"                 \
+		     :                                                             \
+		     : [v] "r"(v), [a] "r"(gpa), [acc] "r"(kvmc::guest::access_gpa), \
+		       [ss] "i"(ARCH_SEL_USER_DATA | 3), [cs] "i"(ARCH_SEL_USER_CODE | 3) \
+		     : "r10", "r11", "memory", ##__VA_ARGS__)
+
+[[noreturn]] static inline void arch_user_access(UserAccess how, uint64_t gpa, uint64_t v)
 {
-	if (store)
-		asm volatile("mov %%rsp, %%r11\n\tpushq %[ss]\n\tpushq %%r11\n\tpushfq\n\tpushq %[cs]\n\t"
-			     "lea 3f(%%rip), %%r11\n\tpushq %%r11\n\tiretq\n3:\n\t"
-			     ARCH_ACCESS("0", "movq %[v], (%[a])") "\n\tud2"
-			     :
-			     : [v] "r"(v), [a] "r"(gpa), [acc] "r"(kvmc::guest::access_gpa),
-			       [ss] "i"(ARCH_SEL_USER_DATA | 3), [cs] "i"(ARCH_SEL_USER_CODE | 3)
-			     : "r10", "r11", "memory");
-	else
-		asm volatile("mov %%rsp, %%r11\n\tpushq %[ss]\n\tpushq %%r11\n\tpushfq\n\tpushq %[cs]\n\t"
-			     "lea 3f(%%rip), %%r11\n\tpushq %%r11\n\tiretq\n3:\n\t"
-			     ARCH_ACCESS("1", "movq (%[a]), %%rax") "\n\tud2"
-			     :
-			     : [a] "r"(gpa), [acc] "r"(kvmc::guest::access_gpa),
-			       [ss] "i"(ARCH_SEL_USER_DATA | 3), [cs] "i"(ARCH_SEL_USER_CODE | 3)
-			     : "rax", "r10", "r11", "memory");
+	switch (how) {
+	case UserAccess::load: ARCH_USER_ACCESS("1", "movq (%[a]), %%rax", "rax"); break;
+	case UserAccess::store: ARCH_USER_ACCESS("0", "movq %[v], (%[a])"); break;
+	case UserAccess::x87_load: ARCH_USER_ACCESS("0", "fildll (%[a])"); break;
+	}
 	__builtin_unreachable();
 }
 

@@ -25,6 +25,7 @@ struct WindowPage {
 	uint64_t gpa;
 	Pte pte;
 	bool mmio;	/* gpa is in the MMIO region: the PTE says uncached */
+	bool user = false; /* U/S set: CPL 3 may use it */
 };
 
 enum WindowIndex : unsigned {
@@ -39,6 +40,7 @@ enum WindowIndex : unsigned {
 	window_read_only,
 	window_mmio_f,		/* MMIO, then a page with a reserved bit set */
 	window_reserved_bit,
+	window_user_mmio,	/* MMIO that CPL 3 may use */
 	window_pages,
 };
 
@@ -54,6 +56,7 @@ inline constexpr WindowPage window_page[window_pages] = {
 	{ARCH_MMIO_GPA + 0x8000, Pte::read_only, true},
 	{ARCH_MMIO_GPA + 0x9000, Pte::ordinary, true},
 	{ARCH_MMIO_GPA + 0xa000, Pte::reserved_bit, true},
+	{ARCH_MMIO_GPA + 0xb000, Pte::ordinary, true, true},
 };
 
 constexpr uint64_t window_page_bytes = 0x1000;

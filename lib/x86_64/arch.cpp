@@ -12,7 +12,7 @@
 
 #include "layout.h"
 #include "names.h"
-#include "x86_64/page_fault.h"
+#include "x86_64/exception.h"
 #include "x86_64/window.h"
 
 namespace kvmc::arch {
@@ -136,7 +136,7 @@ void vcpu_boot(Vcpu &vcpu)
 void prepare_ram(uint8_t *ram)
 {
 	/* PML4 -> one PDPT -> four PDs of 2 MiB pages: the low 4 GiB. Every
-	 * entry but the window's 4 KiB pages allows CPL 3 (U/S), so a step
+	 * entry but most of the window's 4 KiB pages allows CPL 3, so a step
 	 * at CPL 3 runs the same code on the same stack (CR4.SMEP and SMAP
 	 * are clear: CPL 0 keeps its access). */
 	auto table = [ram](unsigned i) {
@@ -159,8 +159,8 @@ void prepare_ram(uint8_t *ram)
 	table(6)[0] = (1ull << ARCH_SMALL_PHYS_BITS) | pte_present | pte_write | pte_large;
 
 	/* The window (x86_64/window.h): a PD whose first entry is a table
-	 * of 4 KiB pages (supervisor pages: U/S clear), then two 2 MiB
-	 * pages. */
+	 * of 4 KiB pages (supervisor pages, U/S clear, unless the list says
+	 * otherwise), then two 2 MiB pages. */
 	auto window_table = [ram](unsigned i) {
 		return reinterpret_cast<uint64_t *>(ram + ARCH_WINDOW_TABLES_OFFSET + i * table_size);
 	};
@@ -170,7 +170,8 @@ void prepare_ram(uint8_t *ram)
 	window_pd[0] = (window_tables_gpa + table_size) | pte_present | pte_write | pte_user;
 	for (unsigned n = 0; n < x86::window_pages; n++) {
 		const x86::WindowPage &p = x86::window_page[n];
-		uint64_t e = p.gpa | pte_present | pte_write | (p.mmio ? pte_pcd | pte_pwt : 0);
+		uint64_t e = p.gpa | pte_present | pte_write | (p.mmio ? pte_pcd | pte_pwt : 0) |
+			     (p.user ? pte_user : 0);
 		switch (p.pte) {
 		case x86::Pte::ordinary: break;
 		case x86::Pte::not_present: e &= ~pte_present; break;

@@ -15,7 +15,7 @@
 #include "health.h"
 #include "names.h"
 #include "oracle.h"
-#include "x86_64/page_fault.h"
+#include "x86_64/exception.h"
 
 using namespace kvmc;
 
@@ -814,7 +814,7 @@ TEST(c14_hpfar_of_a_forwarded_stage2_fault)
 	EXPECT_TRUE(fails_with(judge(e, took(0x96000010, gpa, access_pc, 0x3c5, 0)), "C14 exception.hpfar=0x0"));
 }
 
-/* x86: a #PF KVM injects, as include/x86_64/page_fault.h expects it. */
+/* x86: a #PF KVM injects, as include/x86_64/exception.h expects it. */
 TEST(c14_every_field_of_an_injected_page_fault)
 {
 	const uint64_t cr2 = 0x140006000, rflags = x86::rflags_fixed | x86::rflags_rf;
@@ -847,6 +847,22 @@ TEST(c14_every_field_of_an_injected_page_fault)
 	Expectation f = Expectation::guest_exception(rules::C14, x86::page_fault(cr2, x86::pf_fetch, "#PF, fetch"));
 	EXPECT_TRUE(judge(f, took_pf(0x10, cr2, cr2, rflags)).passed());
 	EXPECT_TRUE(fails_with(judge(f, took_pf(0x10, cr2, access_pc, rflags)), "C14 exception.return_pc=0x40002510"));
+}
+
+/* x86: the #UD KVM injects when it cannot emulate at CPL 3. */
+TEST(c14_injected_invalid_opcode)
+{
+	const uint64_t rflags = x86::rflags_fixed | x86::rflags_rf;
+	Expectation e = Expectation::guest_exception(rules::C14, x86::invalid_opcode("#UD"));
+	auto took_ud = [](uint64_t vector, uint64_t rip, uint64_t flags) {
+		Observation o = at(Observation{}, 0x40001ff0, guest::dest_canary);
+		o.call = GuestCall{GuestCallKind::exception, {vector, 0, 0x1234, rip, flags, 0}};
+		return o;
+	};
+	EXPECT_TRUE(judge(e, took_ud(x86::ud_vector, access_pc, rflags)).passed());
+	EXPECT_TRUE(fails_with(judge(e, took_ud(x86::pf_vector, access_pc, rflags)), "C14 exception.vector=0xe"));
+	EXPECT_TRUE(fails_with(judge(e, took_ud(x86::ud_vector, next_pc, rflags)), "C14 exception.return_pc=0x40002514"));
+	EXPECT_TRUE(fails_with(judge(e, took_ud(x86::ud_vector, access_pc, 0x2)), "C14 exception.pstate=0x2"));
 }
 
 TEST(internal_error_suberror)

@@ -15,6 +15,8 @@
  *                 tables finds each; the *_split variants put the access
  *                 across an MMIO page first, so KVM's instruction
  *                 emulator finds it under NPT too.
+ *  injected_ud    C14: the #UD KVM injects for an MMIO access at CPL 3 its
+ *                 emulator cannot carry out.
  *  split_access   C5, C14: an MMIO access that ends at a page's end (one
  *                 exit), accesses that cross from RAM into MMIO, MMIO into
  *                 RAM and MMIO into MMIO: every exit's phys_addr, len and
@@ -33,7 +35,7 @@
 
 #include "backing.h"
 #include "layout.h"
-#include "x86_64/page_fault.h"
+#include "x86_64/exception.h"
 #include "x86_64/window.h"
 
 using namespace kvmc;
@@ -417,6 +419,30 @@ TEST_F(injected_pf, access)
 	/* CR2: the first byte the access needs in the page that faults. */
 	const uint64_t cr2 = c.split ? page : gva;
 	ASSERT_OUTCOME("access", Expectation::guest_exception(rules::C14, page_fault(cr2, c.error_code, c.what)),
+		       g.run());
+	EXPECT_VALUE(rules::C14, "steps completed", 0, g.completed());
+}
+
+/*
+ * C14, a #UD KVM injects: at CPL 3 an instruction its emulator has no
+ * entry for (x87 FILD) loads from MMIO. handle_emulation_failure()
+ * queues #UD; at CPL 0 it would also exit with KVM_INTERNAL_ERROR_EMULATION
+ * (M3), at CPL 3 the guest takes it: the vector, no error code, the
+ * pushed RIP at the FILD, RFLAGS with RF (#UD is a fault). The
+ * instruction is valid, so the #UD is KVM's design, not the APM's: the
+ * verdict names the code.
+ */
+KVM_FIXTURE(injected_ud);
+
+TEST_F(injected_ud, user_x87_load_from_mmio)
+{
+	Kvm kvm;
+	GuestVm g(kvm);
+	g.order({user_load_x87(window_gva(window_user_mmio, 0x30))});
+	ASSERT_OUTCOME("FILD from MMIO at CPL 3",
+		       Expectation::guest_exception(rules::C14, invalid_opcode("#UD for an instruction KVM cannot emulate"))
+			       .because("arch/x86/kvm/x86.c handle_emulation_failure(): kvm_queue_exception(UD_VECTOR), "
+					"an exit to userspace only at CPL 0; arch/x86/kvm/emulate.c has no opcode 0xdf"),
 		       g.run());
 	EXPECT_VALUE(rules::C14, "steps completed", 0, g.completed());
 }

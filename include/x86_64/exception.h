@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * A page fault (#PF) the guest takes, as the AMD APM (vol. 2, 8.2.15 and
- * 8.4.2) defines every field its handler reads: C14's expectation for the
- * faults KVM injects (its shadow MMU's walk of the guest's tables, its
- * instruction emulator) and for M9.
+ * Exceptions the guest takes, as the AMD APM (vol. 2, 8.2 and 8.4.2)
+ * defines every field its handler reads: C14's expectations for the
+ * page faults KVM injects (its shadow MMU's walk of the guest's tables,
+ * its instruction emulator) and for M9, and for the #UD KVM injects when
+ * its emulator cannot carry out an instruction at CPL 3.
  */
 #pragma once
 
@@ -13,7 +14,7 @@
 
 namespace kvmc::x86 {
 
-constexpr uint64_t pf_vector = 14;
+constexpr uint64_t ud_vector = 6, pf_vector = 14;
 
 /* The error code (APM 8.4.2). Bits 0-6 and 31 are all it defines; the
  * others are reserved, zero, so the whole 32 bits are judged. */
@@ -44,6 +45,22 @@ inline GuestException page_fault(uint64_t gva, uint64_t error_code, const char *
 	x.address = gva;
 	x.returns = error_code & pf_fetch ? GuestException::Returns::to_address
 					  : GuestException::Returns::to_access;
+	x.pstate_mask = rflags_judged;
+	x.pstate = rflags_fixed | rflags_rf;
+	x.what = what;
+	return x;
+}
+
+/* #UD for the instruction at the access the guest recorded: no error
+ * code (the guest's stub pushes 0), CR2 not involved, a fault (RF set). */
+inline GuestException invalid_opcode(const char *what)
+{
+	GuestException x;
+	x.vector = ud_vector;
+	x.syndrome_mask = pf_error_code_mask;
+	x.syndrome = 0;
+	x.check_address = false;
+	x.returns = GuestException::Returns::to_access;
 	x.pstate_mask = rflags_judged;
 	x.pstate = rflags_fixed | rflags_rf;
 	x.what = what;
