@@ -46,6 +46,10 @@ enum Op : uint32_t {
 	op_load_signed = 15,	/* sign-extending load of width bytes into a
 				 * register of value bytes (4 or 8); loaded[step]
 				 * is the whole 64-bit register */
+	/* One 8-byte access made at the lowest exception level (arm64 EL0):
+	 * the page must allow it there. */
+	op_el0_load = 24,	/* loaded[step] = the value loaded */
+	op_el0_store = 25,	/* stores value */
 };
 
 struct Step {

@@ -205,3 +205,23 @@ static inline uint64_t arch_level(void)
 	for (;;)
 		asm volatile("1: b 1b" ::: "memory");
 }
+
+/*
+ * One 8-byte access at EL0 through el0_enter in start.S: the access is
+ * recorded (guest.h Access) as the EL0 stub's instruction.
+ */
+#define ARCH_HAS_EL0 1
+
+extern "C" uint64_t el0_enter(uint64_t entry, uint64_t addr, uint64_t value, uint64_t dest);
+extern "C" char el0_load[], el0_store[];
+
+static inline uint64_t arch_el0_access(bool is_store, uint64_t gva, uint64_t value)
+{
+	char *entry = is_store ? el0_store : el0_load;
+	auto *acc = reinterpret_cast<volatile kvmc::guest::Access *>(kvmc::guest::access_gpa);
+	acc->pc = reinterpret_cast<uint64_t>(entry);
+	acc->next_pc = reinterpret_cast<uint64_t>(entry) + 4;
+	acc->flags = is_store ? 0 : kvmc::guest::access_load;
+	asm volatile("dsb sy" ::: "memory");
+	return el0_enter(reinterpret_cast<uint64_t>(entry), gva, value, kvmc::guest::dest_canary);
+}
