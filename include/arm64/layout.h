@@ -41,6 +41,18 @@
  * guest takes itself (the suite's self-test of exception reporting). */
 #define ARCH_UNMAPPED_GVA	0x8000000000
 
+/*
+ * The stage-1 window (lib/arm64/stage1.cpp): guest virtual addresses that
+ * are not the IPA they reach, 4 KiB pages the host maps one by one. The
+ * level-1 entry for ARCH_WINDOW_GVA points to a level-2 table in RAM;
+ * its entry 0 to a level-3 table in RAM (window pages 0-511), its entry
+ * 1 to a level-3 table wherever a test places it (pages 512-1023; none
+ * until then). A page the host did not map is invalid.
+ */
+#define ARCH_WINDOW_GVA		0x4000000000
+#define ARCH_WINDOW_L2_OFFSET	0x1c000
+#define ARCH_WINDOW_L3_OFFSET	0x1d000
+
 /* MAIR_EL1 attribute indexes used by the identity map. */
 #define ARCH_MAIR_NORMAL_WB	0
 #define ARCH_MAIR_DEVICE_nGnRE	1
