@@ -1,0 +1,369 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The contract with the guest's MMU on and virtual addresses that are not
+ * the IPAs they reach (CONTRACT.md, "Variants": "with the guest's MMU on
+ * and virtual addresses different from physical ones, and with its page
+ * tables in each kind of memslot"). Every access goes through the
+ * stage-1 window (include/arm64/stage1.h): a VA whose IPA is elsewhere.
+ * Where api.rst names an address it is the IPA (KVM_EXIT_MMIO phys_addr,
+ * memory_fault.gpa, arm_nisv.fault_ipa); what the guest reads in FAR_EL1
+ * is the virtual address (the Arm ARM: FAR holds the faulting VA).
+ */
+#include "test_util.h"
+
+#include <cerrno>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+
+#include "arch.h"
+#include "arm64/abort.h"
+#include "arm64/stage1.h"
+#include "layout.h"
+
+using namespace kvmc;
+using arch::WindowPage;
+
+namespace {
+
+constexpr uint64_t pattern = 0x8877665544332211ull;
+constexpr uint64_t load_answer = 0xf1e2d3c4b5a69788ull;
+
+/* IPAs of the window pages, far from their VAs and from each other. */
+constexpr uint64_t mmio_ipa = ARCH_MMIO_GPA + 0x5000;
+constexpr uint32_t table_slot = test_slot + 1;
+
+/* The table walk and the accesses through it: what the guest reads and
+ * writes through the table is what the data page's memslot holds. */
+constexpr Rule walk{"stage-1", "Arm ARM: a stage-1 walk only reads its tables; api.rst 4.35 "
+			       "KVM_SET_USER_MEMORY_REGION (KVM_MEM_READONLY: reads of the slot)"};
+
+const char *const far_is_va =
+	"Arm ARM: FAR_EL1 holds the virtual address of the faulting access; with the guest's MMU on "
+	"that is the VA, not the IPA";
+
+/* Ask KVM to answer the pending MMIO exit with an external abort. */
+int inject_ext_dabt(Vcpu &vcpu)
+{
+	struct kvm_vcpu_events events {};
+	events.exception.ext_dabt_pending = 1;
+	return ioctl(vcpu.fd(), KVM_SET_VCPU_EVENTS, &events) ? -errno : 0;
+}
+
+} /* namespace */
+
+/*
+ * C5 through the window: the exit's phys_addr is the IPA, and the load or
+ * store completes (here by the KVM_RUN with immediate_exit, C14: the PC
+ * past the access, the load's register filled) however the guest named
+ * the address. at_page_end: the access ends at the last byte of its page
+ * (the next window page is unmapped): still one exit for all 8 bytes.
+ */
+KVM_FIXTURE(s1_mmio);
+FIXTURE_VARIANT(s1_mmio) { bool is_write; uint64_t offset; bool el0; };
+FIXTURE_VARIANT_ADD(s1_mmio, load) { .is_write = false, .offset = 0x48, .el0 = false };
+FIXTURE_VARIANT_ADD(s1_mmio, store) { .is_write = true, .offset = 0x48, .el0 = false };
+FIXTURE_VARIANT_ADD(s1_mmio, load_at_page_end) { .is_write = false, .offset = 0xff8, .el0 = false };
+FIXTURE_VARIANT_ADD(s1_mmio, store_at_page_end) { .is_write = true, .offset = 0xff8, .el0 = false };
+FIXTURE_VARIANT_ADD(s1_mmio, el0_load) { .is_write = false, .offset = 0x48, .el0 = true };
+FIXTURE_VARIANT_ADD(s1_mmio, el0_store) { .is_write = true, .offset = 0x48, .el0 = true };
+
+TEST_F(s1_mmio, completed_by_immediate_exit)
+{
+	Kvm kvm;
+	GuestVm g(kvm);
+	const uint64_t gva =
+		arch::map_window_page(g, 4, {.ipa = mmio_ipa, .device = true, .el0 = variant->el0}) + variant->offset;
+	const uint64_t ipa = mmio_ipa + variant->offset;
+	guest::Step access = variant->el0 ? (variant->is_write ? el0_store(gva, pattern) : el0_load(gva))
+					  : (variant->is_write ? store(gva, 8, pattern) : load(gva, 8));
+
+	g.order({access, store(ARCH_MMIO_GPA + 0x40, 8, ~pattern)});
+	ASSERT_OUTCOME("access", Expectation::mmio(rules::C5, ipa, 8, variant->is_write, pattern), g.run());
+	if (!variant->is_write)
+		g.vcpu().complete_mmio_load(load_answer);
+	g.vcpu().shared()->immediate_exit = 1;
+	Observation completed = g.run();
+	g.vcpu().shared()->immediate_exit = 0;
+	const Expectation done = Expectation::intr(rules::C11, false);
+	ASSERT_OUTCOME("KVM_RUN with immediate_exit",
+		       variant->is_write ? Expectation(done).completing() : Expectation(done).completing(load_answer),
+		       completed);
+	ASSERT_OUTCOME("resume", Expectation::mmio(rules::C5, ARCH_MMIO_GPA + 0x40, 8, true, ~pattern), g.run());
+	ASSERT_OUTCOME("finish", Expectation::guest_done(rules::C5), g.run());
+	if (!variant->is_write)
+		EXPECT_VALUE(rules::C5, "value the guest loaded", load_answer, g.loaded(0));
+}
+
+/*
+ * M4 through the window: the data page's host memory is PROT_NONE. C4
+ * (where KVM_CAP_MEMORY_FAULT_INFO promises it): memory_fault covers the
+ * IPA, not the VA; C12 after mprotect, with the guest's earlier store
+ * (through another window page onto the same slot) intact.
+ */
+KVM_FIXTURE(s1_prot_none);
+FIXTURE_VARIANT(s1_prot_none) { bool is_write; };
+FIXTURE_VARIANT_ADD(s1_prot_none, load) { .is_write = false };
+FIXTURE_VARIANT_ADD(s1_prot_none, store) { .is_write = true };
+
+TEST_F(s1_prot_none, fault_then_mprotect)
+{
+	Kvm kvm;
+	GuestVm g(kvm);
+	const uint64_t page = page_size();
+	HostMapping backing = HostMapping::anonymous(2 * page);
+	Memslot slot(g.vm(), test_slot, ARCH_TEST_GPA, backing);
+	/* Window page 7 is the slot's first page, page 6 its second. */
+	const uint64_t before = arch::map_window_page(g, 7, {.ipa = ARCH_TEST_GPA}) + 0x10;
+	const uint64_t gva = arch::map_window_page(g, 6, {.ipa = ARCH_TEST_GPA + page}) + 0x20;
+	const uint64_t ipa = ARCH_TEST_GPA + page + 0x20;
+	backing.protect(page, page, PROT_NONE);
+
+	g.order({store(before, 8, pattern), variant->is_write ? store(gva, 8, ~pattern) : load(gva, 8)});
+	bool promised = g.vm().check_extension(KVM_CAP_MEMORY_FAULT_INFO) == 1;
+	EXPECT_OUTCOME("access", Expectation::unresolvable_fault(ipa, promised), g.run());
+	EXPECT_VALUE(rules::C12, "steps completed before the fault", 1, g.completed());
+
+	backing.protect(page, page, PROT_READ | PROT_WRITE);
+	auto *host = reinterpret_cast<uint64_t *>(backing.data());
+	if (!variant->is_write)
+		host[(page + 0x20) / 8] = ~pattern;
+	ASSERT_OUTCOME("after the repair", Expectation::guest_done(rules::C12), g.run());
+	EXPECT_VALUE(rules::C12, "guest's earlier store", pattern, host[0x10 / 8]);
+	if (variant->is_write)
+		EXPECT_VALUE(rules::C12, "the retried store", ~pattern, host[(page + 0x20) / 8]);
+	else
+		EXPECT_VALUE(rules::C12, "the retried load", ~pattern, g.loaded(1));
+}
+
+/* M7 through the window: C7, the store's MMIO exit at the IPA; the load
+ * reads the slot. */
+KVM_FIXTURE(s1_readonly_slot);
+
+TEST_F(s1_readonly_slot, load_then_store)
+{
+	Kvm kvm;
+	GuestVm g(kvm);
+	REQUIRE_CAP(g.vm(), KVM_CAP_READONLY_MEM, 1);
+	HostMapping backing = HostMapping::anonymous(page_size());
+	auto *host = reinterpret_cast<uint64_t *>(backing.data() + 0x40);
+	*host = pattern;
+	Memslot slot(g.vm(), test_slot, ARCH_TEST_GPA, backing, KVM_MEM_READONLY);
+	const uint64_t gva = arch::map_window_page(g, 9, {.ipa = ARCH_TEST_GPA}) + 0x40;
+
+	g.order({load(gva, 8), store(gva, 4, ~pattern)});
+	ASSERT_OUTCOME("store", Expectation::mmio(rules::C7, ARCH_TEST_GPA + 0x40, 4, true, ~pattern), g.run());
+	EXPECT_VALUE(rules::C7, "value loaded from the read-only slot", pattern, g.loaded(0));
+	ASSERT_OUTCOME("resume", Expectation::guest_done(rules::C7), g.run());
+	EXPECT_VALUE(rules::C7, "slot memory after the store", pattern, *host);
+}
+
+/*
+ * An MMIO exit userspace answers with an external abort (api.rst 4.32
+ * KVM_SET_VCPU_EVENTS, ext_dabt_pending, "using the address from the
+ * exiting fault"): the guest takes it with FAR = the VA it accessed. From
+ * EL0 (el0_*): EC 0x24 (data abort from a lower EL), the lower-EL AArch64
+ * synchronous vector (0x400) and SPSR EL0t.
+ */
+KVM_FIXTURE(s1_mmio_answered_with_abort);
+FIXTURE_VARIANT(s1_mmio_answered_with_abort) { bool is_write; bool el0; };
+FIXTURE_VARIANT_ADD(s1_mmio_answered_with_abort, load) { .is_write = false, .el0 = false };
+FIXTURE_VARIANT_ADD(s1_mmio_answered_with_abort, store) { .is_write = true, .el0 = false };
+FIXTURE_VARIANT_ADD(s1_mmio_answered_with_abort, el0_load) { .is_write = false, .el0 = true };
+FIXTURE_VARIANT_ADD(s1_mmio_answered_with_abort, el0_store) { .is_write = true, .el0 = true };
+
+TEST_F(s1_mmio_answered_with_abort, access)
+{
+	Kvm kvm;
+	GuestVm g(kvm);
+	REQUIRE_CAP(g.vm(), KVM_CAP_ARM_INJECT_EXT_DABT, 1);
+	const uint64_t gva =
+		arch::map_window_page(g, 12, {.ipa = mmio_ipa, .device = true, .el0 = variant->el0}) + 0x3c0;
+	guest::Step access = variant->el0 ? (variant->is_write ? el0_store(gva, pattern) : el0_load(gva))
+					  : (variant->is_write ? store(gva, 8, pattern) : load(gva, 8));
+
+	g.order({access});
+	ASSERT_OUTCOME("access", Expectation::mmio(rules::C5, mmio_ipa + 0x3c0, 8, variant->is_write, pattern),
+		       g.run());
+	int r = inject_ext_dabt(g.vcpu());
+	ASSERT_EQ(0, r) TH_LOG("KVM_SET_VCPU_EVENTS(ext_dabt_pending): %s", errno_name(-r).c_str());
+	ASSERT_OUTCOME("after the injected abort",
+		       arch::external_data_abort(rules::C14, gva,
+						 "api.rst 4.32 KVM_SET_VCPU_EVENTS (arm64): ext_dabt_pending; "
+						 "guest.c __kvm_arm_vcpu_set_events() injects it at FAR_EL2 "
+						 "(kvm_vcpu_get_hfar), the VA",
+						 {.el0 = variant->el0}),
+		       g.run());
+	EXPECT_VALUE(rules::C14, "steps completed", 0, g.completed());
+}
+
+/*
+ * M9 through the window: a window page maps the first IPA beyond the VM's
+ * physical address size. KVM injects an external abort
+ * (kvm_handle_guest_abort()); what the guest reads in FAR_EL1 must be the
+ * VA it accessed, from EL1 and from EL0.
+ */
+KVM_FIXTURE(s1_beyond_address_space);
+FIXTURE_VARIANT(s1_beyond_address_space) { bool el0; };
+FIXTURE_VARIANT_ADD(s1_beyond_address_space, el1) { .el0 = false };
+FIXTURE_VARIANT_ADD(s1_beyond_address_space, el0) { .el0 = true };
+
+TEST_F(s1_beyond_address_space, load)
+{
+	Kvm kvm;
+	std::string why;
+	auto small = arch::small_address_space(kvm, &why);
+	if (!small)
+		SKIP(return, "%s", why.c_str());
+	GuestVm g(kvm, small->vm_type, small->phys_bits);
+	const uint64_t gva =
+		arch::map_window_page(g, 14, {.ipa = small->beyond, .device = true, .el0 = variant->el0}) + 0x18;
+	g.order({variant->el0 ? el0_load(gva) : load(gva, 8)});
+	ASSERT_OUTCOME("load", arch::external_data_abort(rules::M9, gva, far_is_va, {.el0 = variant->el0}), g.run());
+}
+
+/*
+ * The window's level-3 table (window pages 512-1023) in each kind of
+ * memory; the data page it maps is ordinary RAM in test_slot, the next
+ * page is MMIO. The hardware walk only reads the table.
+ *  ram         control: the table in guest RAM.
+ *  readonly    a KVM_MEM_READONLY slot: the walk reads it like any
+ *              memory (kvm_is_write_fault(): a stage-1 walk is a write
+ *              only on a permission fault, so a read-only slot serves
+ *              it), the data page's store lands as its own slot says.
+ *  prot_none   a slot whose host page is PROT_NONE: KVM cannot fault the
+ *              table in, as M4 for the table's IPA (C4, C12).
+ *  no_memslot  no slot at the table's IPA: KVM cannot emulate a walk
+ *              (no syndrome) and injects a synchronous external abort on
+ *              the translation table walk, level 3, FAR = the VA.
+ */
+namespace {
+
+enum class TableIn { ram, readonly, prot_none, no_memslot };
+
+constexpr uint64_t table_ram_gpa = ARCH_RAM_GPA + 0x1e000;
+constexpr uint64_t table_slot_gpa = ARCH_TEST_GPA + 0x100000;
+constexpr uint64_t table_nowhere_gpa = ARCH_TEST_GPA + 0x200000;
+
+} /* namespace */
+
+KVM_FIXTURE(s1_table_in);
+FIXTURE_VARIANT(s1_table_in) { TableIn where; };
+FIXTURE_VARIANT_ADD(s1_table_in, ram) { .where = TableIn::ram };
+FIXTURE_VARIANT_ADD(s1_table_in, readonly) { .where = TableIn::readonly };
+FIXTURE_VARIANT_ADD(s1_table_in, prot_none) { .where = TableIn::prot_none };
+FIXTURE_VARIANT_ADD(s1_table_in, no_memslot) { .where = TableIn::no_memslot };
+
+TEST_F(s1_table_in, access)
+{
+	Kvm kvm;
+	GuestVm g(kvm);
+	if (variant->where == TableIn::readonly)
+		REQUIRE_CAP(g.vm(), KVM_CAP_READONLY_MEM, 1);
+	const uint64_t page = page_size();
+	HostMapping data = HostMapping::anonymous(page);
+	Memslot data_slot(g.vm(), test_slot, ARCH_TEST_GPA, data);
+	auto *host = reinterpret_cast<uint64_t *>(data.data());
+	host[0x30 / 8] = pattern;
+
+	HostMapping table_backing = HostMapping::anonymous(page);
+	uint64_t table_ipa = table_slot_gpa;
+	uint8_t *table = table_backing.data();
+	if (variant->where == TableIn::ram) {
+		table_ipa = table_ram_gpa;
+		table = g.ram_at(table_ipa);
+	} else if (variant->where == TableIn::no_memslot) {
+		table_ipa = table_nowhere_gpa;
+		table = nullptr;
+	}
+	if (table) {
+		auto *entries = reinterpret_cast<uint64_t *>(table);
+		entries[0] = arch::window_descriptor({.ipa = ARCH_TEST_GPA});
+		entries[1] = arch::window_descriptor({.ipa = mmio_ipa, .device = true});
+	}
+	std::optional<Memslot> table_memslot;
+	if (variant->where == TableIn::readonly || variant->where == TableIn::prot_none)
+		table_memslot.emplace(g.vm(), table_slot, table_slot_gpa, table_backing,
+				      variant->where == TableIn::readonly ? KVM_MEM_READONLY : 0);
+	if (variant->where == TableIn::prot_none)
+		table_backing.protect(0, page, PROT_NONE);
+	arch::place_window_table(g, table_ipa);
+
+	const uint64_t data_gva = arch::window_gva(512) + 0x30, mmio_gva = arch::window_gva(513) + 0x50;
+	g.order({load(data_gva, 8), store(data_gva + 8, 8, ~pattern), load(mmio_gva, 8)});
+	if (variant->where == TableIn::no_memslot) {
+		ASSERT_OUTCOME("load through a table outside every memslot",
+			       arch::external_data_abort(
+				       rules::C14, data_gva,
+				       "arch/arm64/kvm/mmu.c kvm_handle_guest_abort(): S1PTW outside every "
+				       "memslot -> kvm_inject_sea_dabt(FAR_EL2); inject_fault.c inject_abt64() "
+				       "finds the walk's level (FSC = ESR_ELx_FSC_SEA_TTW(level)), as the Arm "
+				       "ARM reports an external abort on a translation table walk",
+				       {.walk_level = 3}),
+			       g.run());
+		return;
+	}
+	if (variant->where == TableIn::prot_none) {
+		bool promised = g.vm().check_extension(KVM_CAP_MEMORY_FAULT_INFO) == 1;
+		Expectation fault = Expectation::unresolvable_fault(table_ipa, promised)
+					    .because("arch/arm64/kvm/mmu.c: the walk's stage-2 fault is at the "
+						     "table's IPA (HPFAR_EL2), user_mem_abort() cannot fault it "
+						     "in: -EFAULT as M4");
+		EXPECT_OUTCOME("load through a PROT_NONE table", fault, g.run());
+		EXPECT_OUTCOME("KVM_RUN again, nothing repaired", fault, g.run());
+		EXPECT_VALUE(rules::C12, "steps completed before the fault", 0, g.completed());
+		table_backing.protect(0, page, PROT_READ);
+	}
+	ASSERT_OUTCOME("MMIO load through the table", Expectation::mmio(rules::C5, mmio_ipa + 0x50, 8, false),
+		       g.run());
+	EXPECT_VALUE(walk, "value loaded through the table", pattern, g.loaded(0));
+	EXPECT_VALUE(walk, "the store through the table (data page read/write)", ~pattern, host[0x38 / 8]);
+	ASSERT_OUTCOME("finish", Expectation::guest_done(rules::C5), g.complete_load_and_run(load_answer));
+	EXPECT_VALUE(rules::C5, "value of the MMIO load", load_answer, g.loaded(2));
+}
+
+/*
+ * LDP/STP across a page boundary (C6): the first window page is in a
+ * memslot, the next (an IPA far from the first) in none, or the other way
+ * round. The half in no memslot faults at stage 2 without a valid
+ * syndrome: with KVM_CAP_ARM_NISV_TO_USER, KVM_EXIT_ARM_NISV whose
+ * fault_ipa is the IPA of the first byte of that half (the next page's
+ * start, or the pair's start), PC not advanced; without it -1/ENOSYS.
+ */
+KVM_FIXTURE(s1_pair_across_pages);
+FIXTURE_VARIANT(s1_pair_across_pages) { bool is_write; bool first_in_slot; bool nisv; };
+FIXTURE_VARIANT_ADD(s1_pair_across_pages, load_second_unbacked) { .is_write = false, .first_in_slot = true, .nisv = true };
+FIXTURE_VARIANT_ADD(s1_pair_across_pages, store_second_unbacked) { .is_write = true, .first_in_slot = true, .nisv = true };
+FIXTURE_VARIANT_ADD(s1_pair_across_pages, load_first_unbacked) { .is_write = false, .first_in_slot = false, .nisv = true };
+FIXTURE_VARIANT_ADD(s1_pair_across_pages, store_first_unbacked) { .is_write = true, .first_in_slot = false, .nisv = true };
+FIXTURE_VARIANT_ADD(s1_pair_across_pages, load_nisv_off) { .is_write = false, .first_in_slot = true, .nisv = false };
+
+TEST_F(s1_pair_across_pages, access)
+{
+	Kvm kvm;
+	GuestVm g(kvm);
+	if (variant->nisv) {
+		REQUIRE_CAP(g.vm(), KVM_CAP_ARM_NISV_TO_USER, 1);
+		int r = g.vm().enable_cap(KVM_CAP_ARM_NISV_TO_USER);
+		ASSERT_EQ(0, r) TH_LOG("KVM_ENABLE_CAP(KVM_CAP_ARM_NISV_TO_USER): %s", errno_name(-r).c_str());
+	}
+	HostMapping backing = HostMapping::anonymous(page_size());
+	Memslot slot(g.vm(), test_slot, ARCH_TEST_GPA, backing);
+	const uint64_t unbacked_ipa = ARCH_TEST_GPA + 0x300000;
+	const uint64_t first_ipa = variant->first_in_slot ? ARCH_TEST_GPA : unbacked_ipa;
+	const uint64_t second_ipa = variant->first_in_slot ? unbacked_ipa : ARCH_TEST_GPA;
+	const uint64_t gva = arch::map_window_page(g, 20, {.ipa = first_ipa}) + 0xff8;
+	arch::map_window_page(g, 21, {.ipa = second_ipa});
+
+	g.order({variant->is_write ? store_pair(gva, pattern) : load_pair(gva)});
+	if (!variant->nisv) {
+		ASSERT_OUTCOME("pair", Expectation::error(rules::C6, ENOSYS), g.run());
+		return;
+	}
+	const uint64_t fault_ipa = variant->first_in_slot ? second_ipa : first_ipa + 0xff8;
+	const Expectation nisv = Expectation::nisv(fault_ipa, variant->is_write);
+	ASSERT_OUTCOME("pair", nisv, g.run());
+	ASSERT_OUTCOME("pair again (not advanced)", nisv, g.run());
+	EXPECT_VALUE(rules::C6, "steps completed", 0, g.completed());
+}
+
+KVMC_TEST_MAIN
