@@ -223,8 +223,10 @@ TEST_F(s1_beyond_address_space, load)
 
 /*
  * The window's level-3 table (window pages 512-1023) in each kind of
- * memory; the data page it maps is ordinary RAM in test_slot, the next
- * page is MMIO. The hardware walk only reads the table.
+ * memory; it maps a data page of ordinary RAM (test_slot), an MMIO page
+ * and a page of a read-only slot, whose store must exit as C7 at that
+ * page's IPA whatever memory the table is in. The hardware walk only
+ * reads the table.
  *  ram         control: the table in guest RAM.
  *  readonly    a KVM_MEM_READONLY slot: the walk reads it like any
  *              memory (kvm_is_write_fault(): a stage-1 walk is a write
@@ -243,6 +245,8 @@ enum class TableIn { ram, readonly, prot_none, no_memslot };
 constexpr uint64_t table_ram_gpa = ARCH_RAM_GPA + 0x1e000;
 constexpr uint64_t table_slot_gpa = ARCH_TEST_GPA + 0x100000;
 constexpr uint64_t table_nowhere_gpa = ARCH_TEST_GPA + 0x200000;
+constexpr uint64_t readonly_data_gpa = ARCH_TEST_GPA + 0x400000;
+constexpr uint32_t readonly_data_slot = table_slot + 1;
 
 } /* namespace */
 
@@ -257,13 +261,14 @@ TEST_F(s1_table_in, access)
 {
 	Kvm kvm;
 	GuestVm g(kvm);
-	if (variant->where == TableIn::readonly)
-		REQUIRE_CAP(g.vm(), KVM_CAP_READONLY_MEM, 1);
+	REQUIRE_CAP(g.vm(), KVM_CAP_READONLY_MEM, 1);
 	const uint64_t page = page_size();
 	HostMapping data = HostMapping::anonymous(page);
 	Memslot data_slot(g.vm(), test_slot, ARCH_TEST_GPA, data);
 	auto *host = reinterpret_cast<uint64_t *>(data.data());
 	host[0x30 / 8] = pattern;
+	HostMapping readonly_data = HostMapping::anonymous(page);
+	Memslot readonly_data_memslot(g.vm(), readonly_data_slot, readonly_data_gpa, readonly_data, KVM_MEM_READONLY);
 
 	HostMapping table_backing = HostMapping::anonymous(page);
 	uint64_t table_ipa = table_slot_gpa;
@@ -279,6 +284,7 @@ TEST_F(s1_table_in, access)
 		auto *entries = reinterpret_cast<uint64_t *>(table);
 		entries[0] = arch::window_descriptor({.ipa = ARCH_TEST_GPA});
 		entries[1] = arch::window_descriptor({.ipa = mmio_ipa, .device = true});
+		entries[2] = arch::window_descriptor({.ipa = readonly_data_gpa});
 	}
 	std::optional<Memslot> table_memslot;
 	if (variant->where == TableIn::readonly || variant->where == TableIn::prot_none)
@@ -289,7 +295,9 @@ TEST_F(s1_table_in, access)
 	arch::place_window_table(g, table_ipa);
 
 	const uint64_t data_gva = arch::window_gva(512) + 0x30, mmio_gva = arch::window_gva(513) + 0x50;
-	g.order({load(data_gva, 8), store(data_gva + 8, 8, ~pattern), load(mmio_gva, 8)});
+	const uint64_t readonly_gva = arch::window_gva(514) + 0x60;
+	g.order({load(data_gva, 8), store(data_gva + 8, 8, ~pattern), load(mmio_gva, 8),
+		 store(readonly_gva, 8, pattern)});
 	if (variant->where == TableIn::no_memslot) {
 		ASSERT_OUTCOME("load through a table outside every memslot",
 			       arch::external_data_abort(
@@ -317,8 +325,11 @@ TEST_F(s1_table_in, access)
 		       g.run());
 	EXPECT_VALUE(walk, "value loaded through the table", pattern, g.loaded(0));
 	EXPECT_VALUE(walk, "the store through the table (data page read/write)", ~pattern, host[0x38 / 8]);
-	ASSERT_OUTCOME("finish", Expectation::guest_done(rules::C5), g.complete_load_and_run(load_answer));
+	ASSERT_OUTCOME("store to a read-only slot through the table",
+		       Expectation::mmio(rules::C7, readonly_data_gpa + 0x60, 8, true, pattern),
+		       g.complete_load_and_run(load_answer));
 	EXPECT_VALUE(rules::C5, "value of the MMIO load", load_answer, g.loaded(2));
+	ASSERT_OUTCOME("finish", Expectation::guest_done(rules::C7), g.run());
 }
 
 /*
