@@ -47,7 +47,9 @@
  * level-1 entry for ARCH_WINDOW_GVA points to a level-2 table in RAM;
  * its entry 0 to a level-3 table in RAM (window pages 0-511), its entry
  * 1 to a level-3 table wherever a test places it (pages 512-1023; none
- * until then). A page the host did not map is invalid.
+ * until then). A page the host did not map is invalid. The next GiB,
+ * ARCH_WINDOW_GVA + 1 GiB, is translated by a level-2 table a test
+ * places (invalid until then).
  */
 #define ARCH_WINDOW_GVA		0x4000000000
 #define ARCH_WINDOW_L2_OFFSET	0x1c000

@@ -38,12 +38,30 @@ uint64_t window_descriptor(const WindowPage &page);
  * Returns the page's virtual address. */
 uint64_t map_window_page(GuestVm &g, unsigned n, const WindowPage &page);
 
-/* Window pages [512, 1024) are translated by a level-3 table at the IPA
- * table_ipa (the level-2 entry that says so is in guest RAM). Whatever
- * backs that IPA holds the table: the test writes its entries there
- * (window_descriptor(), entry n - 512 for page n), or leaves the IPA
- * without a memslot. */
-void place_window_table(GuestVm &g, uint64_t table_ipa);
+/* The window tables a test places at an IPA of its choice. Whatever
+ * backs that IPA holds the table: the test writes its entries there, or
+ * leaves the IPA without a memslot. */
+enum class PlacedTable {
+	/* Translates window pages [512, 1024): entry n - 512 is page n's
+	 * window_descriptor(). Its level-2 entry is in guest RAM. */
+	level3,
+	/* Translates the GiB at ARCH_WINDOW_GVA + 1 GiB (placed_gva()):
+	 * entry 0 is window_level3_in_ram(), so page n there maps as window
+	 * page n does. Its level-1 entry is in guest RAM. */
+	level2,
+};
+void place_window_table(GuestVm &g, uint64_t table_ipa, PlacedTable which = PlacedTable::level3);
+
+/* A table descriptor for the level-3 table in guest RAM (window pages
+ * 0-511), for entry 0 of a placed level-2 table. */
+uint64_t window_level3_in_ram();
+
+/* Page n of what the placed table translates. */
+constexpr uint64_t placed_gva(PlacedTable which, unsigned n)
+{
+	return which == PlacedTable::level3 ? window_gva(window_table_pages + n)
+					    : ARCH_WINDOW_GVA + (1ull << 30) + n * window_page_bytes;
+}
 
 /* prepare_ram()'s part: the window's level-1 entry and its tables in
  * guest RAM (ram: the host's view of ARCH_RAM_GPA), every page invalid. */

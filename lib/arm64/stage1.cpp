@@ -51,18 +51,30 @@ uint64_t map_window_page(GuestVm &g, unsigned n, const WindowPage &page)
 	return window_gva(n);
 }
 
-void place_window_table(GuestVm &g, uint64_t table_ipa)
+void place_window_table(GuestVm &g, uint64_t table_ipa, PlacedTable which)
 {
-	level2(g)[1] = (table_ipa & ~(window_page_bytes - 1)) | desc_table;
+	const uint64_t d = (table_ipa & ~(window_page_bytes - 1)) | desc_table;
+	if (which == PlacedTable::level3) {
+		level2(g)[1] = d;
+		return;
+	}
+	auto *l1 = reinterpret_cast<uint64_t *>(g.ram_at(ARCH_RAM_GPA + ARCH_PGTABLE_OFFSET));
+	l1[ARCH_WINDOW_GVA / level1_bytes + 1] = d;
+}
+
+uint64_t window_level3_in_ram()
+{
+	return (ARCH_RAM_GPA + ARCH_WINDOW_L3_OFFSET) | desc_table;
 }
 
 void prepare_window(uint8_t *ram)
 {
-	static_assert(ARCH_WINDOW_GVA % level1_bytes == 0 && ARCH_WINDOW_GVA < (1ull << 39));
+	static_assert(ARCH_WINDOW_GVA % level1_bytes == 0 && ARCH_WINDOW_GVA + 2 * level1_bytes <= (1ull << 39));
 	auto *l1 = reinterpret_cast<uint64_t *>(ram + ARCH_PGTABLE_OFFSET);
 	auto *l2 = reinterpret_cast<uint64_t *>(ram + ARCH_WINDOW_L2_OFFSET);
 	auto *l3 = reinterpret_cast<uint64_t *>(ram + ARCH_WINDOW_L3_OFFSET);
 	l1[ARCH_WINDOW_GVA / level1_bytes] = (ARCH_RAM_GPA + ARCH_WINDOW_L2_OFFSET) | desc_table;
+	l1[ARCH_WINDOW_GVA / level1_bytes + 1] = 0;
 	memset(l2, 0, window_page_bytes);
 	memset(l3, 0, window_page_bytes);
 	l2[0] = (ARCH_RAM_GPA + ARCH_WINDOW_L3_OFFSET) | desc_table;

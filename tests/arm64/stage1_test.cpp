@@ -222,21 +222,24 @@ TEST_F(s1_beyond_address_space, load)
 }
 
 /*
- * The window's level-3 table (window pages 512-1023) in each kind of
- * memory; it maps a data page of ordinary RAM (test_slot), an MMIO page
- * and a page of a read-only slot, whose store must exit as C7 at that
- * page's IPA whatever memory the table is in. The hardware walk only
- * reads the table.
+ * A table of the window's walk (the level-3 table of pages 512-1023, or
+ * the level-2 table of the window's second GiB) in each kind of memory.
+ * Through it the guest reaches a data page of ordinary RAM (test_slot), an
+ * MMIO page and a page of a read-only slot, whose store must exit as C7
+ * at that page's IPA whatever memory the table is in. The hardware walk
+ * only reads the table.
  *  ram         control: the table in guest RAM.
  *  readonly    a KVM_MEM_READONLY slot: the walk reads it like any
  *              memory (kvm_is_write_fault(): a stage-1 walk is a write
  *              only on a permission fault, so a read-only slot serves
- *              it), the data page's store lands as its own slot says.
+ *              it); the data page's store lands as its own slot says.
  *  prot_none   a slot whose host page is PROT_NONE: KVM cannot fault the
- *              table in, as M4 for the table's IPA (C4, C12).
+ *              table in, as M4 at the table's IPA (C4, C12: after
+ *              mprotect the walk and the accesses go on).
  *  no_memslot  no slot at the table's IPA: KVM cannot emulate a walk
  *              (no syndrome) and injects a synchronous external abort on
- *              the translation table walk, level 3, FAR = the VA.
+ *              the translation table walk at the table's level, FAR = the
+ *              VA; from EL0 (no_memslot_el0) as an abort from a lower EL.
  */
 namespace {
 
@@ -251,11 +254,16 @@ constexpr uint32_t readonly_data_slot = table_slot + 1;
 } /* namespace */
 
 KVM_FIXTURE(s1_table_in);
-FIXTURE_VARIANT(s1_table_in) { TableIn where; };
-FIXTURE_VARIANT_ADD(s1_table_in, ram) { .where = TableIn::ram };
-FIXTURE_VARIANT_ADD(s1_table_in, readonly) { .where = TableIn::readonly };
-FIXTURE_VARIANT_ADD(s1_table_in, prot_none) { .where = TableIn::prot_none };
-FIXTURE_VARIANT_ADD(s1_table_in, no_memslot) { .where = TableIn::no_memslot };
+FIXTURE_VARIANT(s1_table_in) { TableIn where; arch::PlacedTable table; bool el0; };
+FIXTURE_VARIANT_ADD(s1_table_in, ram) { .where = TableIn::ram, .table = arch::PlacedTable::level3, .el0 = false };
+FIXTURE_VARIANT_ADD(s1_table_in, readonly) { .where = TableIn::readonly, .table = arch::PlacedTable::level3, .el0 = false };
+FIXTURE_VARIANT_ADD(s1_table_in, prot_none) { .where = TableIn::prot_none, .table = arch::PlacedTable::level3, .el0 = false };
+FIXTURE_VARIANT_ADD(s1_table_in, no_memslot) { .where = TableIn::no_memslot, .table = arch::PlacedTable::level3, .el0 = false };
+FIXTURE_VARIANT_ADD(s1_table_in, no_memslot_el0) { .where = TableIn::no_memslot, .table = arch::PlacedTable::level3, .el0 = true };
+FIXTURE_VARIANT_ADD(s1_table_in, level2_ram) { .where = TableIn::ram, .table = arch::PlacedTable::level2, .el0 = false };
+FIXTURE_VARIANT_ADD(s1_table_in, level2_readonly) { .where = TableIn::readonly, .table = arch::PlacedTable::level2, .el0 = false };
+FIXTURE_VARIANT_ADD(s1_table_in, level2_prot_none) { .where = TableIn::prot_none, .table = arch::PlacedTable::level2, .el0 = false };
+FIXTURE_VARIANT_ADD(s1_table_in, level2_no_memslot) { .where = TableIn::no_memslot, .table = arch::PlacedTable::level2, .el0 = false };
 
 TEST_F(s1_table_in, access)
 {
@@ -270,35 +278,45 @@ TEST_F(s1_table_in, access)
 	HostMapping readonly_data = HostMapping::anonymous(page);
 	Memslot readonly_data_memslot(g.vm(), readonly_data_slot, readonly_data_gpa, readonly_data, KVM_MEM_READONLY);
 
+	/* The pages the walk reaches, in the placed level-3 table or in the
+	 * one in RAM that the placed level-2 table points to. */
+	const WindowPage pages[] = {{.ipa = ARCH_TEST_GPA, .el0 = true},
+				    {.ipa = mmio_ipa, .device = true, .el0 = true},
+				    {.ipa = readonly_data_gpa, .el0 = true}};
+	const arch::PlacedTable which = variant->table;
 	HostMapping table_backing = HostMapping::anonymous(page);
 	uint64_t table_ipa = table_slot_gpa;
-	uint8_t *table = table_backing.data();
+	auto *table = reinterpret_cast<uint64_t *>(table_backing.data());
 	if (variant->where == TableIn::ram) {
 		table_ipa = table_ram_gpa;
-		table = g.ram_at(table_ipa);
+		table = reinterpret_cast<uint64_t *>(g.ram_at(table_ipa));
 	} else if (variant->where == TableIn::no_memslot) {
 		table_ipa = table_nowhere_gpa;
 		table = nullptr;
 	}
-	if (table) {
-		auto *entries = reinterpret_cast<uint64_t *>(table);
-		entries[0] = arch::window_descriptor({.ipa = ARCH_TEST_GPA});
-		entries[1] = arch::window_descriptor({.ipa = mmio_ipa, .device = true});
-		entries[2] = arch::window_descriptor({.ipa = readonly_data_gpa});
+	for (unsigned n = 0; n < 3; n++) {
+		if (which == arch::PlacedTable::level2)
+			arch::map_window_page(g, n, pages[n]);
+		else if (table)
+			table[n] = arch::window_descriptor(pages[n]);
 	}
+	if (table && which == arch::PlacedTable::level2)
+		table[0] = arch::window_level3_in_ram();
 	std::optional<Memslot> table_memslot;
 	if (variant->where == TableIn::readonly || variant->where == TableIn::prot_none)
 		table_memslot.emplace(g.vm(), table_slot, table_slot_gpa, table_backing,
 				      variant->where == TableIn::readonly ? KVM_MEM_READONLY : 0);
 	if (variant->where == TableIn::prot_none)
 		table_backing.protect(0, page, PROT_NONE);
-	arch::place_window_table(g, table_ipa);
+	arch::place_window_table(g, table_ipa, which);
 
-	const uint64_t data_gva = arch::window_gva(512) + 0x30, mmio_gva = arch::window_gva(513) + 0x50;
-	const uint64_t readonly_gva = arch::window_gva(514) + 0x60;
-	g.order({load(data_gva, 8), store(data_gva + 8, 8, ~pattern), load(mmio_gva, 8),
-		 store(readonly_gva, 8, pattern)});
+	const uint64_t data_gva = arch::placed_gva(which, 0) + 0x30;
+	const uint64_t mmio_gva = arch::placed_gva(which, 1) + 0x50;
+	const uint64_t readonly_gva = arch::placed_gva(which, 2) + 0x60;
+	g.order({variant->el0 ? el0_load(data_gva) : load(data_gva, 8), store(data_gva + 8, 8, ~pattern),
+		 load(mmio_gva, 8), store(readonly_gva, 8, pattern)});
 	if (variant->where == TableIn::no_memslot) {
+		const int level = which == arch::PlacedTable::level3 ? 3 : 2;
 		ASSERT_OUTCOME("load through a table outside every memslot",
 			       arch::external_data_abort(
 				       rules::C14, data_gva,
@@ -306,7 +324,7 @@ TEST_F(s1_table_in, access)
 				       "memslot -> kvm_inject_sea_dabt(FAR_EL2); inject_fault.c inject_abt64() "
 				       "finds the walk's level (FSC = ESR_ELx_FSC_SEA_TTW(level)), as the Arm "
 				       "ARM reports an external abort on a translation table walk",
-				       {.walk_level = 3}),
+				       {.el0 = variant->el0, .walk_level = level}),
 			       g.run());
 		return;
 	}
