@@ -129,6 +129,11 @@ extern "C" [[noreturn]] void guest_main()
 			arch_el0_access(true, gpa, value);
 			break;
 #endif
+#ifdef ARCH_HAS_HW_ACCESS_FLAG
+		case op_hw_access_flag:
+			mb->loaded[i] = arch_hw_access_flag();
+			break;
+#endif
 		default:
 			ucall_forever(ucall_failed, 2, i, mb->steps[i].op, 0);
 		}

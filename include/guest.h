@@ -50,6 +50,10 @@ enum Op : uint32_t {
 	 * the page must allow it there. */
 	op_el0_load = 24,	/* loaded[step] = the value loaded */
 	op_el0_store = 25,	/* stores value */
+	/* arm64: the stage-1 walk sets a descriptor's Access flag itself
+	 * (TCR_EL1.HA, FEAT_HAFDBS) from now on; loaded[step] = 1, or 0
+	 * where the CPU cannot (nothing changed). */
+	op_hw_access_flag = 26,
 };
 
 struct Step {

@@ -93,6 +93,9 @@ inline guest::Step vncr_store(uint64_t gpa, uint64_t value) { return {gpa, value
 /* One 8-byte access at the lowest exception level (arm64 EL0). */
 inline guest::Step el0_load(uint64_t gva) { return {gva, 0, guest::op_el0_load, 8}; }
 inline guest::Step el0_store(uint64_t gva, uint64_t value) { return {gva, value, guest::op_el0_store, 8}; }
+/* arm64: hardware Access flag updates on (loaded[step]: 1, or 0 where
+ * the CPU has none). */
+inline guest::Step hw_access_flag() { return {0, 0, guest::op_hw_access_flag, 0}; }
 
 /* Mode::strict from the environment (KVMC_STRICT=1). */
 Mode mode_from_env();
