@@ -19,7 +19,13 @@ struct WindowPage {
 	uint64_t ipa;
 	bool device = false;	/* Device-nGnRE (MMIO), else Normal write-back */
 	bool el0 = false;	/* EL0 may load and store too (AP[2:1] = 01) */
+	bool accessed = true;	/* AF set; clear, the first access sets it
+				 * (hw_access_flag()) or takes an Access
+				 * flag fault */
 };
+
+/* The descriptor bit the walk sets for a page first accessed. */
+constexpr uint64_t window_descriptor_af = 1ull << 10;
 
 /* Window pages per level-3 table: pages [0, 512) are translated by the
  * table in guest RAM, [512, 1024) by the table a test places. */

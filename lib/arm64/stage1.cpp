@@ -17,7 +17,7 @@ constexpr uint64_t desc_page = 0x3;
 constexpr uint64_t desc_attr_index_shift = 2;
 constexpr uint64_t desc_ap_el0 = 1ull << 6;	/* AP[1]: EL0 access too */
 constexpr uint64_t desc_sh_inner = 0x3ull << 8;
-constexpr uint64_t desc_af = 1ull << 10;
+constexpr uint64_t desc_af = window_descriptor_af;
 constexpr uint64_t desc_pxn = 1ull << 53;
 constexpr uint64_t desc_uxn = 1ull << 54;
 constexpr uint64_t level1_bytes = 1ull << 30;
@@ -32,7 +32,9 @@ uint64_t *level2(GuestVm &g)
 
 uint64_t window_descriptor(const WindowPage &page)
 {
-	uint64_t d = (page.ipa & ~(window_page_bytes - 1)) | desc_page | desc_af | desc_pxn | desc_uxn;
+	uint64_t d = (page.ipa & ~(window_page_bytes - 1)) | desc_page | desc_pxn | desc_uxn;
+	if (page.accessed)
+		d |= desc_af;
 	if (page.device)
 		d |= (uint64_t)ARCH_MAIR_DEVICE_nGnRE << desc_attr_index_shift;
 	else

@@ -351,6 +351,67 @@ TEST_F(s1_table_in, access)
 }
 
 /*
+ * A walk that writes its table: with hardware Access flag updates
+ * (TCR_EL1.HA, FEAT_HAFDBS), the first access through a descriptor
+ * without AF makes the walk itself store AF into the level-3 table.
+ *  ram       control: the load works and the host sees AF set.
+ *  readonly  the table in a KVM_MEM_READONLY slot: the walk's store
+ *            cannot be made, and having no syndrome it cannot be an MMIO
+ *            exit either (C7 is about the guest's own stores). The
+ *            kernel injects a synchronous external abort on the walk at
+ *            level 3, FAR = the VA; the table stays as it was.
+ */
+KVM_FIXTURE(s1_hw_access_flag);
+FIXTURE_VARIANT(s1_hw_access_flag) { TableIn where; };
+FIXTURE_VARIANT_ADD(s1_hw_access_flag, ram) { .where = TableIn::ram };
+FIXTURE_VARIANT_ADD(s1_hw_access_flag, readonly) { .where = TableIn::readonly };
+
+TEST_F(s1_hw_access_flag, load)
+{
+	Kvm kvm;
+	GuestVm g(kvm);
+	REQUIRE_CAP(g.vm(), KVM_CAP_READONLY_MEM, 1);
+	const uint64_t page = page_size();
+	HostMapping data = HostMapping::anonymous(page);
+	Memslot data_slot(g.vm(), test_slot, ARCH_TEST_GPA, data);
+	reinterpret_cast<uint64_t *>(data.data())[0x30 / 8] = pattern;
+
+	HostMapping table_backing = HostMapping::anonymous(page);
+	const bool in_ram = variant->where == TableIn::ram;
+	const uint64_t table_ipa = in_ram ? table_ram_gpa : table_slot_gpa;
+	auto *table = reinterpret_cast<volatile uint64_t *>(in_ram ? g.ram_at(table_ipa) : table_backing.data());
+	const uint64_t descriptor = arch::window_descriptor({.ipa = ARCH_TEST_GPA, .accessed = false});
+	table[0] = descriptor;
+	std::optional<Memslot> table_memslot;
+	if (!in_ram)
+		table_memslot.emplace(g.vm(), table_slot, table_slot_gpa, table_backing, KVM_MEM_READONLY);
+	arch::place_window_table(g, table_ipa);
+
+	const uint64_t gva = arch::placed_gva(arch::PlacedTable::level3, 0) + 0x30;
+	g.order({hw_access_flag(), sync_point(), load(gva, 8)});
+	ASSERT_OUTCOME("hardware Access flag updates on", Expectation::guest_sync(rules::guest), g.run());
+	if (g.loaded(0) == 0)
+		SKIP(return, "the vCPU has no FEAT_HAFDBS (ID_AA64MMFR1_EL1.HAFDBS is 0): its walk cannot set "
+			     "the Access flag (under QEMU: -cpu max)");
+	if (in_ram) {
+		ASSERT_OUTCOME("load", Expectation::guest_done(walk), g.run());
+		EXPECT_VALUE(walk, "value loaded", pattern, g.loaded(2));
+		EXPECT_VALUE(walk, "descriptor after the walk (AF set)", descriptor | arch::window_descriptor_af,
+			     table[0]);
+		return;
+	}
+	ASSERT_OUTCOME("load through a table the walk cannot write",
+		       arch::external_data_abort(
+			       rules::C14, gva,
+			       "arch/arm64/include/asm/kvm_emulate.h kvm_is_write_fault(): the walk's stage-2 "
+			       "permission fault is a write; mmu.c kvm_handle_guest_abort(): a write to a "
+			       "read-only slot on S1PTW -> kvm_inject_sea_dabt(FAR_EL2), level from the walk",
+			       {.walk_level = 3}),
+		       g.run());
+	EXPECT_VALUE(walk, "descriptor in the read-only slot (AF still clear)", descriptor, table[0]);
+}
+
+/*
  * LDP/STP across a page boundary (C6): the first window page is in a
  * memslot, the next (an IPA far from the first) in none, or the other way
  * round. The half in no memslot faults at stage 2 without a valid
