@@ -98,12 +98,17 @@ TEST_F(s1_mmio, completed_by_immediate_exit)
  * M4 through the window: the data page's host memory is PROT_NONE. C4
  * (where KVM_CAP_MEMORY_FAULT_INFO promises it): memory_fault covers the
  * IPA, not the VA; C12 after mprotect, with the guest's earlier store
- * (through another window page onto the same slot) intact.
+ * (through another window page onto the same slot) intact. *_after_mapped:
+ * the guest first stores to the page through the window (KVM maps it at
+ * stage 2), syncs, and only then the host makes it PROT_NONE (KVM's
+ * invalidation path).
  */
 KVM_FIXTURE(s1_prot_none);
-FIXTURE_VARIANT(s1_prot_none) { bool is_write; };
-FIXTURE_VARIANT_ADD(s1_prot_none, load) { .is_write = false };
-FIXTURE_VARIANT_ADD(s1_prot_none, store) { .is_write = true };
+FIXTURE_VARIANT(s1_prot_none) { bool is_write; bool mapped; };
+FIXTURE_VARIANT_ADD(s1_prot_none, load) { .is_write = false, .mapped = false };
+FIXTURE_VARIANT_ADD(s1_prot_none, store) { .is_write = true, .mapped = false };
+FIXTURE_VARIANT_ADD(s1_prot_none, load_after_mapped) { .is_write = false, .mapped = true };
+FIXTURE_VARIANT_ADD(s1_prot_none, store_after_mapped) { .is_write = true, .mapped = true };
 
 TEST_F(s1_prot_none, fault_then_mprotect)
 {
@@ -116,12 +121,20 @@ TEST_F(s1_prot_none, fault_then_mprotect)
 	const uint64_t before = arch::map_window_page(g, 7, {.ipa = ARCH_TEST_GPA}) + 0x10;
 	const uint64_t gva = arch::map_window_page(g, 6, {.ipa = ARCH_TEST_GPA + page}) + 0x20;
 	const uint64_t ipa = ARCH_TEST_GPA + page + 0x20;
+	const guest::Step access = variant->is_write ? store(gva, 8, ~pattern) : load(gva, 8);
+	uint32_t access_step = 1;
+	if (variant->mapped) {
+		g.order({store(before, 8, pattern), store(gva, 8, pattern), sync_point(), access});
+		access_step = 3;
+		ASSERT_OUTCOME("guest maps the page", Expectation::guest_sync(rules::guest), g.run());
+	} else {
+		g.order({store(before, 8, pattern), access});
+	}
 	backing.protect(page, page, PROT_NONE);
 
-	g.order({store(before, 8, pattern), variant->is_write ? store(gva, 8, ~pattern) : load(gva, 8)});
 	bool promised = g.vm().check_extension(KVM_CAP_MEMORY_FAULT_INFO) == 1;
 	EXPECT_OUTCOME("access", Expectation::unresolvable_fault(ipa, promised), g.run());
-	EXPECT_VALUE(rules::C12, "steps completed before the fault", 1, g.completed());
+	EXPECT_VALUE(rules::C12, "steps completed before the fault", access_step, g.completed());
 
 	backing.protect(page, page, PROT_READ | PROT_WRITE);
 	auto *host = reinterpret_cast<uint64_t *>(backing.data());
@@ -132,7 +145,7 @@ TEST_F(s1_prot_none, fault_then_mprotect)
 	if (variant->is_write)
 		EXPECT_VALUE(rules::C12, "the retried store", ~pattern, host[(page + 0x20) / 8]);
 	else
-		EXPECT_VALUE(rules::C12, "the retried load", ~pattern, g.loaded(1));
+		EXPECT_VALUE(rules::C12, "the retried load", ~pattern, g.loaded(access_step));
 }
 
 /* M7 through the window: C7, the store's MMIO exit at the IPA; the load
@@ -348,6 +361,71 @@ TEST_F(s1_table_in, access)
 		       g.complete_load_and_run(load_answer));
 	EXPECT_VALUE(rules::C5, "value of the MMIO load", load_answer, g.loaded(2));
 	ASSERT_OUTCOME("finish", Expectation::guest_done(rules::C7), g.run());
+}
+
+/*
+ * The placed level-3 table's host page made PROT_NONE after the guest
+ * walked it (KVM mapped it at stage 2): the next walk through it (a
+ * page the guest's TLB cannot hold yet) must fault as M4 at the table's
+ * IPA, and go on once the host makes the page readable again (C12).
+ */
+KVM_FIXTURE(s1_table_broken_after_mapped);
+
+TEST_F(s1_table_broken_after_mapped, access)
+{
+	Kvm kvm;
+	GuestVm g(kvm);
+	const uint64_t page = page_size();
+	HostMapping data = HostMapping::anonymous(page);
+	Memslot data_slot(g.vm(), test_slot, ARCH_TEST_GPA, data);
+	reinterpret_cast<uint64_t *>(data.data())[0x30 / 8] = pattern;
+	HostMapping table_backing = HostMapping::anonymous(page);
+	auto *table = reinterpret_cast<uint64_t *>(table_backing.data());
+	table[0] = arch::window_descriptor({.ipa = ARCH_TEST_GPA});
+	table[1] = arch::window_descriptor({.ipa = mmio_ipa, .device = true});
+	Memslot table_memslot(g.vm(), table_slot, table_slot_gpa, table_backing);
+	arch::place_window_table(g, table_slot_gpa);
+
+	const uint64_t mmio_gva = arch::placed_gva(arch::PlacedTable::level3, 1) + 0x50;
+	g.order({load(arch::placed_gva(arch::PlacedTable::level3, 0) + 0x30, 8), sync_point(), load(mmio_gva, 8)});
+	ASSERT_OUTCOME("load through the table", Expectation::guest_sync(rules::guest), g.run());
+	EXPECT_VALUE(walk, "value loaded through the table", pattern, g.loaded(0));
+	table_backing.protect(0, page, PROT_NONE);
+
+	bool promised = g.vm().check_extension(KVM_CAP_MEMORY_FAULT_INFO) == 1;
+	EXPECT_OUTCOME("load through the table after PROT_NONE",
+		       Expectation::unresolvable_fault(table_slot_gpa, promised)
+			       .because("api.rst 4.35: changes in the backing are reflected into the guest; "
+					"mmu.c user_mem_abort() cannot fault the table in: -EFAULT as M4"),
+		       g.run());
+	EXPECT_VALUE(rules::C12, "steps completed before the fault", 2, g.completed());
+	table_backing.protect(0, page, PROT_READ);
+	ASSERT_OUTCOME("after the repair", Expectation::mmio(rules::C12, mmio_ipa + 0x50, 8, false), g.run());
+	ASSERT_OUTCOME("finish", Expectation::guest_done(rules::C12), g.complete_load_and_run(load_answer));
+	EXPECT_VALUE(rules::C12, "value of the MMIO load", load_answer, g.loaded(2));
+}
+
+/* M8 through the window: the slot behind a window page deleted after
+ * the guest used it; the same access now exits as MMIO at the IPA (C5). */
+KVM_FIXTURE(s1_deleted_slot);
+
+TEST_F(s1_deleted_slot, load_after_delete)
+{
+	Kvm kvm;
+	GuestVm g(kvm);
+	HostMapping backing = HostMapping::anonymous(page_size());
+	std::optional<Memslot> slot;
+	slot.emplace(g.vm(), test_slot, ARCH_TEST_GPA, backing);
+	const uint64_t gva = arch::map_window_page(g, 30, {.ipa = ARCH_TEST_GPA}) + 0x80;
+
+	g.order({store(gva, 8, pattern), sync_point(), load(gva, 4)});
+	ASSERT_OUTCOME("store into the slot", Expectation::guest_sync(rules::C5), g.run());
+	EXPECT_VALUE(rules::C5, "the store landed in the slot", pattern,
+		     *reinterpret_cast<uint64_t *>(backing.data() + 0x80));
+	slot.reset();
+	ASSERT_OUTCOME("load after the delete", Expectation::mmio(rules::C5, ARCH_TEST_GPA + 0x80, 4, false), g.run());
+	ASSERT_OUTCOME("resume", Expectation::guest_done(rules::C5), g.complete_load_and_run(0x55667788));
+	EXPECT_VALUE(rules::C5, "value the guest loaded", 0x55667788, g.loaded(2));
 }
 
 /*
