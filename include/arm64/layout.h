@@ -2,7 +2,8 @@
 /*
  * arm64 guest physical layout. The guest runs with its MMU on and an
  * identity map (VA == IPA) built by the host from one level-1 table of
- * 1 GiB blocks (4 KiB granule, 39-bit VA):
+ * 1 GiB blocks (4 KiB granule, 39-bit VA), but for the stage-1 window
+ * below, where VA != IPA:
  *
  *   block 1  0x4000_0000  RAM memslot: image, page table, mailbox, stack
  *   block 2  0x8000_0000  test region: memslots a scenario creates
