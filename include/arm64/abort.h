@@ -26,4 +26,8 @@ struct AbortSource {
  * Arm ARM's FAR_EL1), from where source says. */
 Expectation external_data_abort(Rule rule, uint64_t gva, const char *basis, AbortSource source);
 
+/* An instruction abort (synchronous external abort) at the guest's own
+ * EL for a fetch at gva: FAR and the return address are the VA. */
+Expectation external_instruction_abort(Rule rule, uint64_t gva, const char *basis);
+
 } /* namespace kvmc::arch */

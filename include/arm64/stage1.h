@@ -19,6 +19,7 @@ struct WindowPage {
 	uint64_t ipa;
 	bool device = false;	/* Device-nGnRE (MMIO), else Normal write-back */
 	bool el0 = false;	/* EL0 may load and store too (AP[2:1] = 01) */
+	bool exec = false;	/* EL1 may fetch from it (PXN clear) */
 	bool accessed = true;	/* AF set; clear, the first access sets it
 				 * (hw_access_flag()) or takes an Access
 				 * flag fault */

@@ -237,6 +237,13 @@ Expectation external_data_abort(Rule rule, uint64_t gva, const char *basis, Abor
 	return Expectation::guest_exception(rule, x).because(basis);
 }
 
+Expectation external_instruction_abort(Rule rule, uint64_t gva, const char *basis)
+{
+	GuestException x = injected_abort(esr_ec_iabt_cur, gva, GuestException::Returns::to_address,
+					  "an instruction abort (synchronous external abort)");
+	return Expectation::guest_exception(rule, x).because(basis);
+}
+
 Expectation beyond_address_space(uint64_t gpa)
 {
 	return external_data_abort(rules::M9, gpa,

@@ -32,7 +32,9 @@ uint64_t *level2(GuestVm &g)
 
 uint64_t window_descriptor(const WindowPage &page)
 {
-	uint64_t d = (page.ipa & ~(window_page_bytes - 1)) | desc_page | desc_pxn | desc_uxn;
+	uint64_t d = (page.ipa & ~(window_page_bytes - 1)) | desc_page | desc_uxn;
+	if (!page.exec)
+		d |= desc_pxn;
 	if (page.accessed)
 		d |= desc_af;
 	if (page.device)

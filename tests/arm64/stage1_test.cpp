@@ -213,14 +213,16 @@ TEST_F(s1_mmio_answered_with_abort, access)
  * M9 through the window: a window page maps the first IPA beyond the VM's
  * physical address size. KVM injects an external abort
  * (kvm_handle_guest_abort()); what the guest reads in FAR_EL1 must be the
- * VA it accessed, from EL1 and from EL0.
+ * VA it accessed, from EL1 and from EL0, and for a fetch (an instruction
+ * abort that returns to the VA it fetched from).
  */
 KVM_FIXTURE(s1_beyond_address_space);
-FIXTURE_VARIANT(s1_beyond_address_space) { bool el0; };
-FIXTURE_VARIANT_ADD(s1_beyond_address_space, el1) { .el0 = false };
-FIXTURE_VARIANT_ADD(s1_beyond_address_space, el0) { .el0 = true };
+FIXTURE_VARIANT(s1_beyond_address_space) { bool el0; bool fetch; };
+FIXTURE_VARIANT_ADD(s1_beyond_address_space, el1) { .el0 = false, .fetch = false };
+FIXTURE_VARIANT_ADD(s1_beyond_address_space, el0) { .el0 = true, .fetch = false };
+FIXTURE_VARIANT_ADD(s1_beyond_address_space, fetch) { .el0 = false, .fetch = true };
 
-TEST_F(s1_beyond_address_space, load)
+TEST_F(s1_beyond_address_space, access)
 {
 	Kvm kvm;
 	std::string why;
@@ -228,10 +230,38 @@ TEST_F(s1_beyond_address_space, load)
 	if (!small)
 		SKIP(return, "%s", why.c_str());
 	GuestVm g(kvm, small->vm_type, small->phys_bits);
-	const uint64_t gva =
-		arch::map_window_page(g, 14, {.ipa = small->beyond, .device = true, .el0 = variant->el0}) + 0x18;
+	const uint64_t gva = arch::map_window_page(g, 14, {.ipa = small->beyond, .device = !variant->fetch,
+							 .el0 = variant->el0, .exec = variant->fetch}) +
+			     0x18;
+	if (variant->fetch) {
+		g.order({fetch(gva)});
+		ASSERT_OUTCOME("fetch", arch::external_instruction_abort(rules::M9, gva, far_is_va), g.run());
+		return;
+	}
 	g.order({variant->el0 ? el0_load(gva) : load(gva, 8)});
 	ASSERT_OUTCOME("load", arch::external_data_abort(rules::M9, gva, far_is_va, {.el0 = variant->el0}), g.run());
+}
+
+/*
+ * M3 through the window: a fetch from a VA whose IPA no memslot holds.
+ * KVM injects an instruction abort (kvm_inject_sea_iabt() with FAR_EL2):
+ * FAR_EL1 and the return address are the VA.
+ */
+KVM_FIXTURE(s1_fetch_no_memslot);
+
+TEST_F(s1_fetch_no_memslot, fetch)
+{
+	Kvm kvm;
+	GuestVm g(kvm);
+	const uint64_t gva = arch::map_window_page(g, 16, {.ipa = ARCH_TEST_GPA + 0x10000, .exec = true}) + 0x40;
+	g.order({fetch(gva)});
+	ASSERT_OUTCOME("fetch",
+		       arch::external_instruction_abort(
+			       rules::M3, gva,
+			       "arch/arm64/kvm/mmu.c kvm_handle_guest_abort(): an instruction abort outside every "
+			       "memslot -> kvm_inject_sea_iabt(kvm_vcpu_get_hfar()), the VA; api.rst 4.10's "
+			       "ENOEXEC is stale (M3)"),
+		       g.run());
 }
 
 /*
