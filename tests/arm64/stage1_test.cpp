@@ -526,6 +526,10 @@ TEST_F(s1_hw_access_flag, load)
  * syndrome: with KVM_CAP_ARM_NISV_TO_USER, KVM_EXIT_ARM_NISV whose
  * fault_ipa is the IPA of the first byte of that half (the next page's
  * start, or the pair's start), PC not advanced; without it -1/ENOSYS.
+ * Userspace then answers with an external abort (api.rst 4.32,
+ * ext_dabt_pending after KVM_EXIT_ARM_NISV, "using the address from the
+ * exiting fault"): the guest takes it at the pair with FAR = the VA of
+ * that first byte.
  */
 KVM_FIXTURE(s1_pair_across_pages);
 FIXTURE_VARIANT(s1_pair_across_pages) { bool is_write; bool first_in_slot; bool nisv; };
@@ -558,10 +562,22 @@ TEST_F(s1_pair_across_pages, access)
 		return;
 	}
 	const uint64_t fault_ipa = variant->first_in_slot ? second_ipa : first_ipa + 0xff8;
+	const uint64_t fault_gva = variant->first_in_slot ? arch::window_gva(21) : gva;
 	const Expectation nisv = Expectation::nisv(fault_ipa, variant->is_write);
 	ASSERT_OUTCOME("pair", nisv, g.run());
 	ASSERT_OUTCOME("pair again (not advanced)", nisv, g.run());
 	EXPECT_VALUE(rules::C6, "steps completed", 0, g.completed());
+
+	if (g.vm().check_extension(KVM_CAP_ARM_INJECT_EXT_DABT) < 1)
+		return;
+	int r = inject_ext_dabt(g.vcpu());
+	ASSERT_EQ(0, r) TH_LOG("KVM_SET_VCPU_EVENTS(ext_dabt_pending): %s", errno_name(-r).c_str());
+	ASSERT_OUTCOME("after the injected abort",
+		       arch::external_data_abort(rules::C14, fault_gva,
+						 "api.rst 4.32 KVM_SET_VCPU_EVENTS (arm64): ext_dabt_pending after "
+						 "KVM_EXIT_ARM_NISV; guest.c injects it at FAR_EL2, the faulting VA",
+						 {}),
+		       g.run());
 }
 
 KVMC_TEST_MAIN
