@@ -286,80 +286,99 @@ TEST_F(s1_fetch_no_memslot, fetch)
  */
 namespace {
 
-enum class TableIn { ram, readonly, prot_none, no_memslot };
+/* Where a placed window table is. slot: an ordinary memslot (a test may
+ * break its host page later). */
+enum class TableIn { ram, slot, readonly, prot_none, no_memslot };
+constexpr arch::PlacedTable level3 = arch::PlacedTable::level3, level2 = arch::PlacedTable::level2;
 
-constexpr uint64_t table_ram_gpa = ARCH_RAM_GPA + 0x1e000;
-constexpr uint64_t table_slot_gpa = ARCH_TEST_GPA + 0x100000;
-constexpr uint64_t table_nowhere_gpa = ARCH_TEST_GPA + 0x200000;
 constexpr uint64_t readonly_data_gpa = ARCH_TEST_GPA + 0x400000;
 constexpr uint32_t readonly_data_slot = table_slot + 1;
+
+/*
+ * A table of the window's walk (arch::place_window_table) in memory of
+ * the kind where says, translating pages[n] at gva(n): a level-3 table
+ * holds their descriptors, a level-2 table points to the level-3 table in
+ * RAM, which then holds them. prot_none: the table's host page is made
+ * PROT_NONE once written.
+ */
+class WindowTable {
+public:
+	WindowTable(GuestVm &g, TableIn where, arch::PlacedTable which, std::initializer_list<WindowPage> pages)
+		: which_(which), backing_(HostMapping::anonymous(page_size()))
+	{
+		ipa_ = where == TableIn::ram ? ARCH_RAM_GPA + 0x1e000 :
+		       where == TableIn::no_memslot ? ARCH_TEST_GPA + 0x200000 : ARCH_TEST_GPA + 0x100000;
+		if (where == TableIn::ram)
+			entries_ = reinterpret_cast<volatile uint64_t *>(g.ram_at(ipa_));
+		else if (where != TableIn::no_memslot)
+			entries_ = reinterpret_cast<volatile uint64_t *>(backing_.data());
+		unsigned n = 0;
+		for (const WindowPage &page : pages) {
+			if (which == level2)
+				arch::map_window_page(g, n, page);
+			else if (entries_)
+				entries_[n] = arch::window_descriptor(page);
+			n++;
+		}
+		if (entries_ && which == level2)
+			entries_[0] = arch::window_level3_in_ram();
+		if (where != TableIn::ram && where != TableIn::no_memslot)
+			memslot_.emplace(g.vm(), table_slot, ipa_, backing_,
+					 where == TableIn::readonly ? KVM_MEM_READONLY : 0);
+		if (where == TableIn::prot_none)
+			protect(PROT_NONE);
+		arch::place_window_table(g, ipa_, which);
+	}
+
+	uint64_t ipa() const { return ipa_; }
+	uint64_t gva(unsigned n) const { return arch::placed_gva(which_, n); }
+	/* The host's view of the table's entries (none without a memslot). */
+	volatile uint64_t *entries() const { return entries_; }
+	/* mprotect() the table's host page (a table in a memslot). */
+	void protect(int prot) { backing_.protect(0, page_size(), prot); }
+
+private:
+	arch::PlacedTable which_;
+	HostMapping backing_;
+	std::optional<Memslot> memslot_;
+	uint64_t ipa_ = 0;
+	volatile uint64_t *entries_ = nullptr;
+};
 
 } /* namespace */
 
 KVM_FIXTURE(s1_table_in);
 FIXTURE_VARIANT(s1_table_in) { TableIn where; arch::PlacedTable table; bool el0; };
-FIXTURE_VARIANT_ADD(s1_table_in, ram) { .where = TableIn::ram, .table = arch::PlacedTable::level3, .el0 = false };
-FIXTURE_VARIANT_ADD(s1_table_in, readonly) { .where = TableIn::readonly, .table = arch::PlacedTable::level3, .el0 = false };
-FIXTURE_VARIANT_ADD(s1_table_in, prot_none) { .where = TableIn::prot_none, .table = arch::PlacedTable::level3, .el0 = false };
-FIXTURE_VARIANT_ADD(s1_table_in, no_memslot) { .where = TableIn::no_memslot, .table = arch::PlacedTable::level3, .el0 = false };
-FIXTURE_VARIANT_ADD(s1_table_in, no_memslot_el0) { .where = TableIn::no_memslot, .table = arch::PlacedTable::level3, .el0 = true };
-FIXTURE_VARIANT_ADD(s1_table_in, level2_ram) { .where = TableIn::ram, .table = arch::PlacedTable::level2, .el0 = false };
-FIXTURE_VARIANT_ADD(s1_table_in, level2_readonly) { .where = TableIn::readonly, .table = arch::PlacedTable::level2, .el0 = false };
-FIXTURE_VARIANT_ADD(s1_table_in, level2_prot_none) { .where = TableIn::prot_none, .table = arch::PlacedTable::level2, .el0 = false };
-FIXTURE_VARIANT_ADD(s1_table_in, level2_no_memslot) { .where = TableIn::no_memslot, .table = arch::PlacedTable::level2, .el0 = false };
+FIXTURE_VARIANT_ADD(s1_table_in, ram) { .where = TableIn::ram, .table = level3, .el0 = false };
+FIXTURE_VARIANT_ADD(s1_table_in, readonly) { .where = TableIn::readonly, .table = level3, .el0 = false };
+FIXTURE_VARIANT_ADD(s1_table_in, prot_none) { .where = TableIn::prot_none, .table = level3, .el0 = false };
+FIXTURE_VARIANT_ADD(s1_table_in, no_memslot) { .where = TableIn::no_memslot, .table = level3, .el0 = false };
+FIXTURE_VARIANT_ADD(s1_table_in, no_memslot_el0) { .where = TableIn::no_memslot, .table = level3, .el0 = true };
+FIXTURE_VARIANT_ADD(s1_table_in, level2_ram) { .where = TableIn::ram, .table = level2, .el0 = false };
+FIXTURE_VARIANT_ADD(s1_table_in, level2_readonly) { .where = TableIn::readonly, .table = level2, .el0 = false };
+FIXTURE_VARIANT_ADD(s1_table_in, level2_prot_none) { .where = TableIn::prot_none, .table = level2, .el0 = false };
+FIXTURE_VARIANT_ADD(s1_table_in, level2_no_memslot) { .where = TableIn::no_memslot, .table = level2, .el0 = false };
 
 TEST_F(s1_table_in, access)
 {
 	Kvm kvm;
 	GuestVm g(kvm);
 	REQUIRE_CAP(g.vm(), KVM_CAP_READONLY_MEM, 1);
-	const uint64_t page = page_size();
-	HostMapping data = HostMapping::anonymous(page);
+	HostMapping data = HostMapping::anonymous(page_size());
 	Memslot data_slot(g.vm(), test_slot, ARCH_TEST_GPA, data);
 	auto *host = reinterpret_cast<uint64_t *>(data.data());
 	host[0x30 / 8] = pattern;
-	HostMapping readonly_data = HostMapping::anonymous(page);
+	HostMapping readonly_data = HostMapping::anonymous(page_size());
 	Memslot readonly_data_memslot(g.vm(), readonly_data_slot, readonly_data_gpa, readonly_data, KVM_MEM_READONLY);
+	WindowTable table(g, variant->where, variant->table,
+			  {{.ipa = ARCH_TEST_GPA, .el0 = true},
+			   {.ipa = mmio_ipa, .device = true, .el0 = true},
+			   {.ipa = readonly_data_gpa, .el0 = true}});
 
-	/* The pages the walk reaches, in the placed level-3 table or in the
-	 * one in RAM that the placed level-2 table points to. */
-	const WindowPage pages[] = {{.ipa = ARCH_TEST_GPA, .el0 = true},
-				    {.ipa = mmio_ipa, .device = true, .el0 = true},
-				    {.ipa = readonly_data_gpa, .el0 = true}};
-	const arch::PlacedTable which = variant->table;
-	HostMapping table_backing = HostMapping::anonymous(page);
-	uint64_t table_ipa = table_slot_gpa;
-	auto *table = reinterpret_cast<uint64_t *>(table_backing.data());
-	if (variant->where == TableIn::ram) {
-		table_ipa = table_ram_gpa;
-		table = reinterpret_cast<uint64_t *>(g.ram_at(table_ipa));
-	} else if (variant->where == TableIn::no_memslot) {
-		table_ipa = table_nowhere_gpa;
-		table = nullptr;
-	}
-	for (unsigned n = 0; n < 3; n++) {
-		if (which == arch::PlacedTable::level2)
-			arch::map_window_page(g, n, pages[n]);
-		else if (table)
-			table[n] = arch::window_descriptor(pages[n]);
-	}
-	if (table && which == arch::PlacedTable::level2)
-		table[0] = arch::window_level3_in_ram();
-	std::optional<Memslot> table_memslot;
-	if (variant->where == TableIn::readonly || variant->where == TableIn::prot_none)
-		table_memslot.emplace(g.vm(), table_slot, table_slot_gpa, table_backing,
-				      variant->where == TableIn::readonly ? KVM_MEM_READONLY : 0);
-	if (variant->where == TableIn::prot_none)
-		table_backing.protect(0, page, PROT_NONE);
-	arch::place_window_table(g, table_ipa, which);
-
-	const uint64_t data_gva = arch::placed_gva(which, 0) + 0x30;
-	const uint64_t mmio_gva = arch::placed_gva(which, 1) + 0x50;
-	const uint64_t readonly_gva = arch::placed_gva(which, 2) + 0x60;
+	const uint64_t data_gva = table.gva(0) + 0x30;
 	g.order({variant->el0 ? el0_load(data_gva) : load(data_gva, 8), store(data_gva + 8, 8, ~pattern),
-		 load(mmio_gva, 8), store(readonly_gva, 8, pattern)});
+		 load(table.gva(1) + 0x50, 8), store(table.gva(2) + 0x60, 8, pattern)});
 	if (variant->where == TableIn::no_memslot) {
-		const int level = which == arch::PlacedTable::level3 ? 3 : 2;
 		ASSERT_OUTCOME("load through a table outside every memslot",
 			       arch::external_data_abort(
 				       rules::C14, data_gva,
@@ -367,20 +386,20 @@ TEST_F(s1_table_in, access)
 				       "memslot -> kvm_inject_sea_dabt(FAR_EL2); inject_fault.c inject_abt64() "
 				       "finds the walk's level (FSC = ESR_ELx_FSC_SEA_TTW(level)), as the Arm "
 				       "ARM reports an external abort on a translation table walk",
-				       {.el0 = variant->el0, .walk_level = level}),
+				       {.el0 = variant->el0, .walk_level = variant->table == level3 ? 3 : 2}),
 			       g.run());
 		return;
 	}
 	if (variant->where == TableIn::prot_none) {
 		bool promised = g.vm().check_extension(KVM_CAP_MEMORY_FAULT_INFO) == 1;
-		Expectation fault = Expectation::unresolvable_fault(table_ipa, promised)
+		Expectation fault = Expectation::unresolvable_fault(table.ipa(), promised)
 					    .because("arch/arm64/kvm/mmu.c: the walk's stage-2 fault is at the "
 						     "table's IPA (HPFAR_EL2), user_mem_abort() cannot fault it "
 						     "in: -EFAULT as M4");
 		EXPECT_OUTCOME("load through a PROT_NONE table", fault, g.run());
 		EXPECT_OUTCOME("KVM_RUN again, nothing repaired", fault, g.run());
 		EXPECT_VALUE(rules::C12, "steps completed before the fault", 0, g.completed());
-		table_backing.protect(0, page, PROT_READ);
+		table.protect(PROT_READ);
 	}
 	ASSERT_OUTCOME("MMIO load through the table", Expectation::mmio(rules::C5, mmio_ipa + 0x50, 8, false),
 		       g.run());
@@ -405,31 +424,24 @@ TEST_F(s1_table_broken_after_mapped, access)
 {
 	Kvm kvm;
 	GuestVm g(kvm);
-	const uint64_t page = page_size();
-	HostMapping data = HostMapping::anonymous(page);
+	HostMapping data = HostMapping::anonymous(page_size());
 	Memslot data_slot(g.vm(), test_slot, ARCH_TEST_GPA, data);
 	reinterpret_cast<uint64_t *>(data.data())[0x30 / 8] = pattern;
-	HostMapping table_backing = HostMapping::anonymous(page);
-	auto *table = reinterpret_cast<uint64_t *>(table_backing.data());
-	table[0] = arch::window_descriptor({.ipa = ARCH_TEST_GPA});
-	table[1] = arch::window_descriptor({.ipa = mmio_ipa, .device = true});
-	Memslot table_memslot(g.vm(), table_slot, table_slot_gpa, table_backing);
-	arch::place_window_table(g, table_slot_gpa);
+	WindowTable table(g, TableIn::slot, level3, {{.ipa = ARCH_TEST_GPA}, {.ipa = mmio_ipa, .device = true}});
 
-	const uint64_t mmio_gva = arch::placed_gva(arch::PlacedTable::level3, 1) + 0x50;
-	g.order({load(arch::placed_gva(arch::PlacedTable::level3, 0) + 0x30, 8), sync_point(), load(mmio_gva, 8)});
+	g.order({load(table.gva(0) + 0x30, 8), sync_point(), load(table.gva(1) + 0x50, 8)});
 	ASSERT_OUTCOME("load through the table", Expectation::guest_sync(rules::guest), g.run());
 	EXPECT_VALUE(walk, "value loaded through the table", pattern, g.loaded(0));
-	table_backing.protect(0, page, PROT_NONE);
+	table.protect(PROT_NONE);
 
 	bool promised = g.vm().check_extension(KVM_CAP_MEMORY_FAULT_INFO) == 1;
 	EXPECT_OUTCOME("load through the table after PROT_NONE",
-		       Expectation::unresolvable_fault(table_slot_gpa, promised)
+		       Expectation::unresolvable_fault(table.ipa(), promised)
 			       .because("api.rst 4.35: changes in the backing are reflected into the guest; "
 					"mmu.c user_mem_abort() cannot fault the table in: -EFAULT as M4"),
 		       g.run());
 	EXPECT_VALUE(rules::C12, "steps completed before the fault", 2, g.completed());
-	table_backing.protect(0, page, PROT_READ);
+	table.protect(PROT_READ);
 	ASSERT_OUTCOME("after the repair", Expectation::mmio(rules::C12, mmio_ipa + 0x50, 8, false), g.run());
 	ASSERT_OUTCOME("finish", Expectation::guest_done(rules::C12), g.complete_load_and_run(load_answer));
 	EXPECT_VALUE(rules::C12, "value of the MMIO load", load_answer, g.loaded(2));
@@ -479,33 +491,24 @@ TEST_F(s1_hw_access_flag, load)
 	Kvm kvm;
 	GuestVm g(kvm);
 	REQUIRE_CAP(g.vm(), KVM_CAP_READONLY_MEM, 1);
-	const uint64_t page = page_size();
-	HostMapping data = HostMapping::anonymous(page);
+	HostMapping data = HostMapping::anonymous(page_size());
 	Memslot data_slot(g.vm(), test_slot, ARCH_TEST_GPA, data);
 	reinterpret_cast<uint64_t *>(data.data())[0x30 / 8] = pattern;
+	const WindowPage page{.ipa = ARCH_TEST_GPA, .accessed = false};
+	WindowTable table(g, variant->where, level3, {page});
+	const uint64_t descriptor = arch::window_descriptor(page);
 
-	HostMapping table_backing = HostMapping::anonymous(page);
-	const bool in_ram = variant->where == TableIn::ram;
-	const uint64_t table_ipa = in_ram ? table_ram_gpa : table_slot_gpa;
-	auto *table = reinterpret_cast<volatile uint64_t *>(in_ram ? g.ram_at(table_ipa) : table_backing.data());
-	const uint64_t descriptor = arch::window_descriptor({.ipa = ARCH_TEST_GPA, .accessed = false});
-	table[0] = descriptor;
-	std::optional<Memslot> table_memslot;
-	if (!in_ram)
-		table_memslot.emplace(g.vm(), table_slot, table_slot_gpa, table_backing, KVM_MEM_READONLY);
-	arch::place_window_table(g, table_ipa);
-
-	const uint64_t gva = arch::placed_gva(arch::PlacedTable::level3, 0) + 0x30;
+	const uint64_t gva = table.gva(0) + 0x30;
 	g.order({hw_access_flag(), sync_point(), load(gva, 8)});
 	ASSERT_OUTCOME("hardware Access flag updates on", Expectation::guest_sync(rules::guest), g.run());
 	if (g.loaded(0) == 0)
 		SKIP(return, "the vCPU has no FEAT_HAFDBS (ID_AA64MMFR1_EL1.HAFDBS is 0): its walk cannot set "
 			     "the Access flag (under QEMU: -cpu max)");
-	if (in_ram) {
+	if (variant->where == TableIn::ram) {
 		ASSERT_OUTCOME("load", Expectation::guest_done(walk), g.run());
 		EXPECT_VALUE(walk, "value loaded", pattern, g.loaded(2));
 		EXPECT_VALUE(walk, "descriptor after the walk (AF set)", descriptor | arch::window_descriptor_af,
-			     table[0]);
+			     table.entries()[0]);
 		return;
 	}
 	ASSERT_OUTCOME("load through a table the walk cannot write",
@@ -516,7 +519,7 @@ TEST_F(s1_hw_access_flag, load)
 			       "read-only slot on S1PTW -> kvm_inject_sea_dabt(FAR_EL2), level from the walk",
 			       {.walk_level = 3}),
 		       g.run());
-	EXPECT_VALUE(walk, "descriptor in the read-only slot (AF still clear)", descriptor, table[0]);
+	EXPECT_VALUE(walk, "descriptor in the read-only slot (AF still clear)", descriptor, table.entries()[0]);
 }
 
 /*
@@ -532,12 +535,12 @@ TEST_F(s1_hw_access_flag, load)
  * that first byte.
  */
 KVM_FIXTURE(s1_pair_across_pages);
-FIXTURE_VARIANT(s1_pair_across_pages) { bool is_write; bool first_in_slot; bool nisv; };
-FIXTURE_VARIANT_ADD(s1_pair_across_pages, load_second_unbacked) { .is_write = false, .first_in_slot = true, .nisv = true };
-FIXTURE_VARIANT_ADD(s1_pair_across_pages, store_second_unbacked) { .is_write = true, .first_in_slot = true, .nisv = true };
-FIXTURE_VARIANT_ADD(s1_pair_across_pages, load_first_unbacked) { .is_write = false, .first_in_slot = false, .nisv = true };
-FIXTURE_VARIANT_ADD(s1_pair_across_pages, store_first_unbacked) { .is_write = true, .first_in_slot = false, .nisv = true };
-FIXTURE_VARIANT_ADD(s1_pair_across_pages, load_nisv_off) { .is_write = false, .first_in_slot = true, .nisv = false };
+FIXTURE_VARIANT(s1_pair_across_pages) { bool write; bool first_backed; bool nisv; };
+FIXTURE_VARIANT_ADD(s1_pair_across_pages, load_second_unbacked) { .write = false, .first_backed = true, .nisv = true };
+FIXTURE_VARIANT_ADD(s1_pair_across_pages, store_second_unbacked) { .write = true, .first_backed = true, .nisv = true };
+FIXTURE_VARIANT_ADD(s1_pair_across_pages, load_first_unbacked) { .write = false, .first_backed = false, .nisv = true };
+FIXTURE_VARIANT_ADD(s1_pair_across_pages, store_first_unbacked) { .write = true, .first_backed = false, .nisv = true };
+FIXTURE_VARIANT_ADD(s1_pair_across_pages, load_nisv_off) { .write = false, .first_backed = true, .nisv = false };
 
 TEST_F(s1_pair_across_pages, access)
 {
@@ -551,19 +554,19 @@ TEST_F(s1_pair_across_pages, access)
 	HostMapping backing = HostMapping::anonymous(page_size());
 	Memslot slot(g.vm(), test_slot, ARCH_TEST_GPA, backing);
 	const uint64_t unbacked_ipa = ARCH_TEST_GPA + 0x300000;
-	const uint64_t first_ipa = variant->first_in_slot ? ARCH_TEST_GPA : unbacked_ipa;
-	const uint64_t second_ipa = variant->first_in_slot ? unbacked_ipa : ARCH_TEST_GPA;
+	const uint64_t first_ipa = variant->first_backed ? ARCH_TEST_GPA : unbacked_ipa;
+	const uint64_t second_ipa = variant->first_backed ? unbacked_ipa : ARCH_TEST_GPA;
 	const uint64_t gva = arch::map_window_page(g, 20, {.ipa = first_ipa}) + 0xff8;
 	arch::map_window_page(g, 21, {.ipa = second_ipa});
 
-	g.order({variant->is_write ? store_pair(gva, pattern) : load_pair(gva)});
+	g.order({variant->write ? store_pair(gva, pattern) : load_pair(gva)});
 	if (!variant->nisv) {
 		ASSERT_OUTCOME("pair", Expectation::error(rules::C6, ENOSYS), g.run());
 		return;
 	}
-	const uint64_t fault_ipa = variant->first_in_slot ? second_ipa : first_ipa + 0xff8;
-	const uint64_t fault_gva = variant->first_in_slot ? arch::window_gva(21) : gva;
-	const Expectation nisv = Expectation::nisv(fault_ipa, variant->is_write);
+	const uint64_t fault_ipa = variant->first_backed ? second_ipa : first_ipa + 0xff8;
+	const uint64_t fault_gva = variant->first_backed ? arch::window_gva(21) : gva;
+	const Expectation nisv = Expectation::nisv(fault_ipa, variant->write);
 	ASSERT_OUTCOME("pair", nisv, g.run());
 	ASSERT_OUTCOME("pair again (not advanced)", nisv, g.run());
 	EXPECT_VALUE(rules::C6, "steps completed", 0, g.completed());
