@@ -16,6 +16,7 @@
 #include <sys/mman.h>
 
 #include "arch.h"
+#include "backing.h"
 #include "arm64/abort.h"
 #include "arm64/stage1.h"
 #include "layout.h"
@@ -146,6 +147,38 @@ TEST_F(s1_prot_none, fault_then_mprotect)
 		EXPECT_VALUE(rules::C12, "the retried store", ~pattern, host[(page + 0x20) / 8]);
 	else
 		EXPECT_VALUE(rules::C12, "the retried load", ~pattern, g.loaded(access_step));
+}
+
+/*
+ * G2 through the window: a guest_memfd slot whose file is gone (its only
+ * fd closed, never mapped). C10: -1/EFAULT with KVM_EXIT_MEMORY_FAULT at
+ * the IPA. arm64 fills the payload here (gmem_abort()) although
+ * KVM_CAP_MEMORY_FAULT_INFO is 0, so unlike M4 this shows which address
+ * KVM puts in memory_fault.gpa when the guest's VA is not its IPA.
+ */
+KVM_FIXTURE(s1_guest_memfd_gone);
+
+TEST_F(s1_guest_memfd_gone, load)
+{
+	Kvm kvm;
+	GuestVm g(kvm);
+	REQUIRE_CAP(g.vm(), KVM_CAP_GUEST_MEMFD, 1);
+	const uint64_t offered = g.vm().check_extension(KVM_CAP_GUEST_MEMFD_FLAGS);
+	if (!(offered & GUEST_MEMFD_FLAG_MMAP))
+		SKIP(return, "needs guest_memfd flag GUEST_MEMFD_FLAG_MMAP (arm64 binds no other), "
+			     "KVM_CAP_GUEST_MEMFD_FLAGS is %#llx", (unsigned long long)offered);
+	/* Two pages; the second is the one the window maps. */
+	const uint64_t page = page_size();
+	GuestMemfd gmem(g.vm(), 2 * page, GUEST_MEMFD_FLAG_MMAP | (offered & GUEST_MEMFD_FLAG_INIT_SHARED));
+	HostMapping shared = HostMapping::anonymous(2 * page);
+	Memslot slot(g.vm(), test_slot, ARCH_TEST_GPA, gmem, 0, 2 * page, shared);
+	gmem.close();
+
+	const uint64_t gva = arch::map_window_page(g, 40, {.ipa = ARCH_TEST_GPA + page}) + 0x48;
+	g.order({load(gva, 8)});
+	ASSERT_OUTCOME("load", Expectation::memory_fault(rules::C10, EFAULT, ARCH_TEST_GPA + page + 0x48)
+				       .with_memory_fault_info(g.vm().check_extension(KVM_CAP_MEMORY_FAULT_INFO) == 1),
+		       g.run());
 }
 
 /* M7 through the window: C7, the store's MMIO exit at the IPA; the load
@@ -279,6 +312,9 @@ TEST_F(s1_fetch_no_memslot, fetch)
  *  prot_none   a slot whose host page is PROT_NONE: KVM cannot fault the
  *              table in, as M4 at the table's IPA (C4, C12: after
  *              mprotect the walk and the accesses go on).
+ *  guest_memfd a guest_memfd slot (shared, the host writes the table
+ *              through its mapping): as ram.
+ *  guest_memfd_gone  its file gone: C10 at the table's IPA, as G2.
  *  no_memslot  no slot at the table's IPA: KVM cannot emulate a walk
  *              (no syndrome) and injects a synchronous external abort on
  *              the translation table walk at the table's level, FAR = the
@@ -287,8 +323,26 @@ TEST_F(s1_fetch_no_memslot, fetch)
 namespace {
 
 /* Where a placed window table is. slot: an ordinary memslot (a test may
- * break its host page later). */
-enum class TableIn { ram, slot, readonly, prot_none, no_memslot };
+ * break its host page later); guest_memfd: a guest_memfd slot the host
+ * writes the table through (mmap()able, shared); guest_memfd_gone: one
+ * whose file is gone, as G2. */
+enum class TableIn { ram, slot, readonly, prot_none, no_memslot, guest_memfd, guest_memfd_gone };
+
+constexpr uint64_t shared_gmem_flags = GUEST_MEMFD_FLAG_MMAP | GUEST_MEMFD_FLAG_INIT_SHARED;
+
+/* Why this VM cannot have a table in where, or nothing. */
+std::optional<std::string> table_unavailable(Vm &vm, TableIn where)
+{
+	if (where != TableIn::guest_memfd && where != TableIn::guest_memfd_gone)
+		return std::nullopt;
+	if (vm.check_extension(KVM_CAP_GUEST_MEMFD) < 1)
+		return std::string("needs KVM_CAP_GUEST_MEMFD (CONFIG_KVM_GUEST_MEMFD)");
+	const uint64_t offered = vm.check_extension(KVM_CAP_GUEST_MEMFD_FLAGS);
+	if ((offered & shared_gmem_flags) != shared_gmem_flags)
+		return "needs guest_memfd flags " + hex(shared_gmem_flags) + ", KVM_CAP_GUEST_MEMFD_FLAGS is " +
+		       hex(offered);
+	return std::nullopt;
+}
 constexpr arch::PlacedTable level3 = arch::PlacedTable::level3, level2 = arch::PlacedTable::level2;
 
 constexpr uint64_t readonly_data_gpa = ARCH_TEST_GPA + 0x400000;
@@ -308,10 +362,18 @@ public:
 	{
 		ipa_ = where == TableIn::ram ? ARCH_RAM_GPA + 0x1e000 :
 		       where == TableIn::no_memslot ? ARCH_TEST_GPA + 0x200000 : ARCH_TEST_GPA + 0x100000;
-		if (where == TableIn::ram)
+		if (where == TableIn::guest_memfd) {
+			gmem_view_.emplace(g.vm(), table_slot, ipa_, page_size(), shared_gmem_flags);
+			entries_ = reinterpret_cast<volatile uint64_t *>(gmem_view_->view.data());
+		} else if (where == TableIn::guest_memfd_gone) {
+			GuestMemfd gmem(g.vm(), page_size(), shared_gmem_flags);
+			memslot_.emplace(g.vm(), table_slot, ipa_, gmem, 0, page_size(), backing_);
+			/* gmem's fd closes here: the file is gone. */
+		} else if (where == TableIn::ram) {
 			entries_ = reinterpret_cast<volatile uint64_t *>(g.ram_at(ipa_));
-		else if (where != TableIn::no_memslot)
+		} else if (where != TableIn::no_memslot) {
 			entries_ = reinterpret_cast<volatile uint64_t *>(backing_.data());
+		}
 		unsigned n = 0;
 		for (const WindowPage &page : pages) {
 			if (which == level2)
@@ -322,7 +384,7 @@ public:
 		}
 		if (entries_ && which == level2)
 			entries_[0] = arch::window_level3_in_ram();
-		if (where != TableIn::ram && where != TableIn::no_memslot)
+		if (where == TableIn::slot || where == TableIn::readonly || where == TableIn::prot_none)
 			memslot_.emplace(g.vm(), table_slot, ipa_, backing_,
 					 where == TableIn::readonly ? KVM_MEM_READONLY : 0);
 		if (where == TableIn::prot_none)
@@ -341,6 +403,7 @@ private:
 	arch::PlacedTable which_;
 	HostMapping backing_;
 	std::optional<Memslot> memslot_;
+	std::optional<MappedGmemSlot> gmem_view_;
 	uint64_t ipa_ = 0;
 	volatile uint64_t *entries_ = nullptr;
 };
@@ -348,29 +411,33 @@ private:
 } /* namespace */
 
 KVM_FIXTURE(s1_table_in);
-FIXTURE_VARIANT(s1_table_in) { TableIn where; arch::PlacedTable table; bool el0; };
-FIXTURE_VARIANT_ADD(s1_table_in, ram) { .where = TableIn::ram, .table = level3, .el0 = false };
-FIXTURE_VARIANT_ADD(s1_table_in, readonly) { .where = TableIn::readonly, .table = level3, .el0 = false };
-FIXTURE_VARIANT_ADD(s1_table_in, prot_none) { .where = TableIn::prot_none, .table = level3, .el0 = false };
-FIXTURE_VARIANT_ADD(s1_table_in, no_memslot) { .where = TableIn::no_memslot, .table = level3, .el0 = false };
-FIXTURE_VARIANT_ADD(s1_table_in, no_memslot_el0) { .where = TableIn::no_memslot, .table = level3, .el0 = true };
-FIXTURE_VARIANT_ADD(s1_table_in, level2_ram) { .where = TableIn::ram, .table = level2, .el0 = false };
-FIXTURE_VARIANT_ADD(s1_table_in, level2_readonly) { .where = TableIn::readonly, .table = level2, .el0 = false };
-FIXTURE_VARIANT_ADD(s1_table_in, level2_prot_none) { .where = TableIn::prot_none, .table = level2, .el0 = false };
-FIXTURE_VARIANT_ADD(s1_table_in, level2_no_memslot) { .where = TableIn::no_memslot, .table = level2, .el0 = false };
+FIXTURE_VARIANT(s1_table_in) { TableIn in; arch::PlacedTable table; bool el0; };
+FIXTURE_VARIANT_ADD(s1_table_in, ram) { .in = TableIn::ram, .table = level3, .el0 = false };
+FIXTURE_VARIANT_ADD(s1_table_in, readonly) { .in = TableIn::readonly, .table = level3, .el0 = false };
+FIXTURE_VARIANT_ADD(s1_table_in, prot_none) { .in = TableIn::prot_none, .table = level3, .el0 = false };
+FIXTURE_VARIANT_ADD(s1_table_in, no_memslot) { .in = TableIn::no_memslot, .table = level3, .el0 = false };
+FIXTURE_VARIANT_ADD(s1_table_in, no_memslot_el0) { .in = TableIn::no_memslot, .table = level3, .el0 = true };
+FIXTURE_VARIANT_ADD(s1_table_in, level2_ram) { .in = TableIn::ram, .table = level2, .el0 = false };
+FIXTURE_VARIANT_ADD(s1_table_in, level2_readonly) { .in = TableIn::readonly, .table = level2, .el0 = false };
+FIXTURE_VARIANT_ADD(s1_table_in, level2_prot_none) { .in = TableIn::prot_none, .table = level2, .el0 = false };
+FIXTURE_VARIANT_ADD(s1_table_in, level2_no_memslot) { .in = TableIn::no_memslot, .table = level2, .el0 = false };
+FIXTURE_VARIANT_ADD(s1_table_in, guest_memfd) { .in = TableIn::guest_memfd, .table = level3, .el0 = false };
+FIXTURE_VARIANT_ADD(s1_table_in, guest_memfd_gone) { .in = TableIn::guest_memfd_gone, .table = level3, .el0 = false };
 
 TEST_F(s1_table_in, access)
 {
 	Kvm kvm;
 	GuestVm g(kvm);
 	REQUIRE_CAP(g.vm(), KVM_CAP_READONLY_MEM, 1);
+	if (auto why = table_unavailable(g.vm(), variant->in))
+		SKIP(return, "%s", why->c_str());
 	HostMapping data = HostMapping::anonymous(page_size());
 	Memslot data_slot(g.vm(), test_slot, ARCH_TEST_GPA, data);
 	auto *host = reinterpret_cast<uint64_t *>(data.data());
 	host[0x30 / 8] = pattern;
 	HostMapping readonly_data = HostMapping::anonymous(page_size());
 	Memslot readonly_data_memslot(g.vm(), readonly_data_slot, readonly_data_gpa, readonly_data, KVM_MEM_READONLY);
-	WindowTable table(g, variant->where, variant->table,
+	WindowTable table(g, variant->in, variant->table,
 			  {{.ipa = ARCH_TEST_GPA, .el0 = true},
 			   {.ipa = mmio_ipa, .device = true, .el0 = true},
 			   {.ipa = readonly_data_gpa, .el0 = true}});
@@ -378,7 +445,7 @@ TEST_F(s1_table_in, access)
 	const uint64_t data_gva = table.gva(0) + 0x30;
 	g.order({variant->el0 ? el0_load(data_gva) : load(data_gva, 8), store(data_gva + 8, 8, ~pattern),
 		 load(table.gva(1) + 0x50, 8), store(table.gva(2) + 0x60, 8, pattern)});
-	if (variant->where == TableIn::no_memslot) {
+	if (variant->in == TableIn::no_memslot) {
 		ASSERT_OUTCOME("load through a table outside every memslot",
 			       arch::external_data_abort(
 				       rules::C14, data_gva,
@@ -390,7 +457,14 @@ TEST_F(s1_table_in, access)
 			       g.run());
 		return;
 	}
-	if (variant->where == TableIn::prot_none) {
+	if (variant->in == TableIn::guest_memfd_gone) {
+		ASSERT_OUTCOME("load through a table in a gone guest_memfd",
+			       Expectation::memory_fault(rules::C10, EFAULT, table.ipa())
+				       .with_memory_fault_info(g.vm().check_extension(KVM_CAP_MEMORY_FAULT_INFO) == 1),
+			       g.run());
+		return;
+	}
+	if (variant->in == TableIn::prot_none) {
 		bool promised = g.vm().check_extension(KVM_CAP_MEMORY_FAULT_INFO) == 1;
 		Expectation fault = Expectation::unresolvable_fault(table.ipa(), promised)
 					    .because("arch/arm64/kvm/mmu.c: the walk's stage-2 fault is at the "
