@@ -108,6 +108,12 @@ extern "C" [[noreturn]] void guest_main()
 		case op_nested_store:
 			arch_nested(NestedAccess::store, gpa, value);
 			break;
+		case op_nested_load_s1:
+			mb->loaded[i] = arch_nested(NestedAccess::load_s1, gpa, value);
+			break;
+		case op_nested_fetch:
+			arch_nested(NestedAccess::fetch, gpa, value);
+			break;
 		case op_nested_load_pair:
 			mb->loaded[i] = arch_nested(NestedAccess::load_pair, gpa, value);
 			break;

@@ -46,6 +46,12 @@ enum Op : uint32_t {
 	op_load_signed = 15,	/* sign-extending load of width bytes into a
 				 * register of value bytes (4 or 8); loaded[step]
 				 * is the whole 64-bit register */
+	op_nested_fetch = 18,	/* a nested context branches to gpa, an IPA of
+				 * the guest hypervisor's stage-2, with the
+				 * guest hypervisor's HCR_EL2.TEA set */
+	op_nested_load_s1 = 19,	/* as op_nested_load, gpa a VA, with the
+				 * nested context's MMU on and its stage-1
+				 * table at the IPA value, HCR_EL2.TEA set */
 	/* One 8-byte access made at the lowest exception level (arm64 EL0):
 	 * the page must allow it there. */
 	op_el0_load = 24,	/* loaded[step] = the value loaded */
@@ -70,9 +76,11 @@ constexpr uint32_t mailbox_magic = 0x6b766d63; /* "kvmc" */
  * Where the guest is (C14). Just before the single instruction of a load,
  * store or cache maintenance step, the guest writes that instruction's
  * address and the address of the one after it here; every step begins by
- * clearing pc, so a step without such an instruction (a fetch, a nested
- * context's access) leaves no record. A load's destination register
- * (arm64 x9, x86 RAX) holds dest_canary until the load completes.
+ * clearing pc, so a step without such an instruction (a fetch) leaves no
+ * record. A load's destination register (arm64 x9, x86 RAX) holds
+ * dest_canary until the load completes. A nested context's access is
+ * recorded by the guest hypervisor before it enters the context, without
+ * access_load: its destination is another register.
  */
 struct Access {
 	uint64_t pc;		/* the access instruction, 0: none */

@@ -83,6 +83,14 @@ inline guest::Step level() { return {0, 0, guest::op_level, 0}; }
 /* A nested context's access at ipa, through the guest's stage-2. */
 inline guest::Step nested_load(uint64_t ipa) { return {ipa, 0, guest::op_nested_load, 8}; }
 inline guest::Step nested_store(uint64_t ipa, uint64_t value) { return {ipa, value, guest::op_nested_store, 8}; }
+/* A nested context's instruction fetch at ipa (a branch there). */
+inline guest::Step nested_fetch(uint64_t ipa) { return {ipa, 0, guest::op_nested_fetch, 4}; }
+/* A nested context's load at va with its MMU on, its stage-1 table
+ * (level 1, 4 KiB granule) at table_ipa. */
+inline guest::Step nested_load_s1(uint64_t va, uint64_t table_ipa)
+{
+	return {va, table_ipa, guest::op_nested_load_s1, 8};
+}
 /* A nested context's LDP at ipa: an access without a valid syndrome. */
 inline guest::Step nested_load_pair(uint64_t ipa) { return {ipa, 0, guest::op_nested_load_pair, 16}; }
 /* The guest hypervisor's VNCR page at gpa's page; a nested context's

@@ -21,6 +21,9 @@ std::string describe_triple(const Observation &obs);
 /* The payload behind exit_reason, e.g. "mmio{phys_addr=0x... len=4 ...}". */
 std::string describe_payload(const Observation &obs);
 /* Triple, payload, signal, timeout and guest call on one line. */
+/* What else the run left: a signal, the PC, the access the guest
+ * recorded and its destination register, the guest's call (C14). */
+std::string describe_state(const Observation &obs);
 std::string describe(const Observation &obs);
 
 std::string hex(uint64_t value);

@@ -25,6 +25,7 @@ struct Record {
 	std::string expected;
 	std::string observed;		/* the triple, with names and numbers */
 	std::string payload;
+	std::string state;		/* describe_state(): PC, registers, guest call */
 	int ret = 0;
 	int err = 0;
 	int exit_reason = -1;		/* -1: no KVM_RUN behind this record */

@@ -142,12 +142,9 @@ std::string describe_payload(const Observation &obs)
 	}
 }
 
-std::string describe(const Observation &obs)
+std::string describe_state(const Observation &obs)
 {
-	std::string s = describe_triple(obs);
-	std::string payload = describe_payload(obs);
-	if (!payload.empty())
-		s += " " + payload;
+	std::string s;
 	if (obs.signal)
 		s += " signal=" + signal_name(obs.signal->signo) +
 		     "{si_code=" + std::to_string(obs.signal->code) +
@@ -171,6 +168,18 @@ std::string describe(const Observation &obs)
 			     " pstate=" + hex(obs.call->args[4]) +
 			     (obs.call->args[5] ? " hpfar=" + hex(obs.call->args[5]) : std::string()) + "}";
 	}
+	return s.empty() ? s : s.substr(1);
+}
+
+std::string describe(const Observation &obs)
+{
+	std::string s = describe_triple(obs);
+	std::string payload = describe_payload(obs);
+	if (!payload.empty())
+		s += " " + payload;
+	std::string state = describe_state(obs);
+	if (!state.empty())
+		s += " " + state;
 	return s;
 }
 

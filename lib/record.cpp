@@ -48,7 +48,8 @@ void record(const Record &r)
 			   ",\"observed\":" + json_string(r.observed);
 	if (r.exit_reason >= 0) {
 		line += ",\"ret\":" + std::to_string(r.ret) + ",\"errno\":" + std::to_string(r.err) +
-			",\"exit_reason\":" + std::to_string(r.exit_reason) + ",\"payload\":" + json_string(r.payload);
+			",\"exit_reason\":" + std::to_string(r.exit_reason) + ",\"payload\":" + json_string(r.payload) +
+			",\"state\":" + json_string(r.state);
 	}
 	if (r.basis)
 		line += ",\"basis\":" + json_string(r.basis);

@@ -72,6 +72,7 @@ bool judge_outcome(const char *step, const Expectation &expected, const Observat
 	r.expected = expected.describe();
 	r.observed = describe_triple(observed);
 	r.payload = describe_payload(observed);
+	r.state = describe_state(observed);
 	r.ret = observed.ret;
 	r.err = observed.err;
 	r.exit_reason = (int)observed.exit_reason();

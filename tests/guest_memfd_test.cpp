@@ -139,6 +139,25 @@ TEST_F(g2_guest_memfd_gone, load)
 		       g.run());
 }
 
+/* The same for a store: a shared (not private) access whatever its
+ * direction, so KVM_MEMORY_EXIT_FLAG_PRIVATE stays clear (C2), and the
+ * store is retried, not retired (C14). */
+TEST_F(g2_guest_memfd_gone, store)
+{
+	Kvm kvm;
+	GuestVm g(kvm);
+	REQUIRE_G2(g.vm());
+	GoneGmemSlot gone(g.vm(), test_slot, ARCH_TEST_GPA);
+	gone.close_file();
+
+	const uint64_t gpa = ARCH_TEST_GPA + 0x3f8;
+	g.order({store(gpa, 8, 0x0123456789abcdefull)});
+	ASSERT_OUTCOME("store", Expectation::memory_fault(rules::C10, EFAULT, gpa)
+					.with_memory_fault_info(g.vm().check_extension(KVM_CAP_MEMORY_FAULT_INFO) == 1),
+		       g.run());
+	EXPECT_VALUE(rules::C12, "steps completed", 0, g.completed());
+}
+
 /* C2 after an MMIO exit of the same vCPU: every memory_fault field must
  * be written, none left from the MMIO exit's bytes. */
 TEST_F(g2_guest_memfd_gone, load_after_mmio)
@@ -253,6 +272,38 @@ TEST_F(g2_guest_memfd_gone, rerun_then_new_slot)
 		       Expectation::mmio(rules::C5, ARCH_MMIO_GPA + 0x30, 8, true, mmio_data), g.run());
 	EXPECT_VALUE(rules::C12, "the retried load", value, g.loaded(0));
 	ASSERT_OUTCOME("resume", Expectation::guest_done(rules::C12), g.run());
+}
+
+/*
+ * G1 and a move: api.rst 4.35 lets userspace move an existing memslot in
+ * the guest physical address space (same slot number, new
+ * guest_phys_addr), and 4.140 gives KVM_SET_USER_MEMORY_REGION2 the same
+ * fields "identically", naming no exception for a guest_memfd memslot.
+ * So the move succeeds and the guest finds the file's data at the new
+ * GPA, the old one without a memslot (C5).
+ */
+KVM_FIXTURE(g1_guest_memfd_moved);
+
+TEST_F(g1_guest_memfd_moved, after_mapped)
+{
+	Kvm kvm;
+	GuestVm g(kvm);
+	REQUIRE_SHARED_GMEM(g.vm());
+	MappedGmemSlot region(g.vm(), test_slot, ARCH_TEST_GPA, page_size(), shared_flags);
+	const uint64_t old_gpa = ARCH_TEST_GPA, new_gpa = ARCH_TEST_GPA + (4u << 20);
+	const uint64_t value = 0x0123456789abcdefull;
+
+	g.order({store(old_gpa + 0x30, 8, value), sync_point(), load(new_gpa + 0x30, 8), load(old_gpa + 0x30, 8)});
+	ASSERT_OUTCOME("store at the old GPA", Expectation::guest_sync(rules::G1), g.run());
+	log_line("api.rst 4.35: \"it may be moved in the guest physical memory space\"; neither 4.140 nor "
+		 "4.142 makes an exception for a guest_memfd memslot");
+	if (!judge_errno(rules::G1, "move", 0, region.memslot->modify_raw(new_gpa, KVM_MEM_GUEST_MEMFD))) {
+		_metadata->exit_code = KSFT_FAIL;
+		return;
+	}
+	ASSERT_OUTCOME("old GPA after the move", Expectation::mmio(rules::C5, old_gpa + 0x30, 8, false), g.run());
+	EXPECT_VALUE(rules::G1, "the file's data at the new GPA", value, g.loaded(2));
+	ASSERT_OUTCOME("resume", Expectation::guest_done(rules::C5), g.complete_load_and_run(1));
 }
 
 /* G3: a hole punched under the guest: no exit, the page reads zero. */

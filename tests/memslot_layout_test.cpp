@@ -10,7 +10,10 @@
 #include "test_util.h"
 
 #include <optional>
+#include <string>
+#include <sys/mman.h>
 
+#include "backing.h"
 #include "layout.h"
 
 using namespace kvmc;
@@ -319,3 +322,64 @@ TEST_F(m7_readonly_changed, refused)
 }
 
 KVMC_TEST_MAIN
+
+/*
+ * M1 at the edge of a memslot that covers half of a 2 MiB host page
+ * (hugetlb, or a transparent huge page), GPA and host address aligned
+ * alike, so KVM could map the whole 2 MiB at once (an arm64 stage-2
+ * block, an x86 2 MiB NPT or shadow entry) if it forgot that the memslot
+ * ends (or starts) inside it. The guest first uses the slot's memory,
+ * then touches the page just past its end (or just before its start):
+ * no memslot holds that GPA, so api.rst gives C5, an MMIO exit at it,
+ * never the host page's other half (filled with a marker the guest must
+ * not see).
+ */
+KVM_FIXTURE(m1_huge_page_slot_edge);
+FIXTURE_VARIANT(m1_huge_page_slot_edge) { bool hugetlb; bool first_half; };
+FIXTURE_VARIANT_ADD(m1_huge_page_slot_edge, hugetlb_end) { .hugetlb = true, .first_half = true };
+FIXTURE_VARIANT_ADD(m1_huge_page_slot_edge, hugetlb_start) { .hugetlb = true, .first_half = false };
+FIXTURE_VARIANT_ADD(m1_huge_page_slot_edge, thp_end) { .hugetlb = false, .first_half = true };
+FIXTURE_VARIANT_ADD(m1_huge_page_slot_edge, thp_start) { .hugetlb = false, .first_half = false };
+
+TEST_F(m1_huge_page_slot_edge, access_past_the_slot)
+{
+	constexpr uint64_t huge = huge_page_size, half = huge / 2;
+	constexpr uint64_t marker = 0xbadc0ffee0ddf00dull;
+	Kvm kvm;
+	GuestVm g(kvm);
+
+	uint8_t *page = nullptr;
+	HostMapping thp;
+	if (variant->hugetlb) {
+		std::string why;
+		page = map_huge_pages(1, &why);
+		if (!page)
+			SKIP(return, "%s", why.c_str());
+	} else {
+		/* Twice the size, so a 2 MiB-aligned 2 MiB lies inside. */
+		thp = HostMapping::anonymous(2 * huge);
+		page = reinterpret_cast<uint8_t *>((thp.hva() + huge - 1) & ~(huge - 1));
+		madvise(page, huge, MADV_HUGEPAGE);
+	}
+	for (uint64_t off = 0; off < huge; off += 8)
+		*reinterpret_cast<uint64_t *>(page + off) = marker;
+
+	const uint64_t offset = variant->first_half ? 0 : half;
+	struct kvm_userspace_memory_region2 region {};
+	region.slot = test_slot;
+	region.guest_phys_addr = ARCH_TEST_GPA + offset;
+	region.memory_size = half;
+	region.userspace_addr = reinterpret_cast<uint64_t>(page) + offset;
+	ASSERT_EQ(0, g.vm().set_memory_region_raw(region));
+
+	const uint64_t inside = region.guest_phys_addr + (variant->first_half ? half - 8 : 0);
+	const uint64_t outside = variant->first_half ? region.guest_phys_addr + half : region.guest_phys_addr - 8;
+	g.order({store(inside, 8, pattern), load(inside, 8), load(outside, 8)});
+	ASSERT_OUTCOME("past the slot", Expectation::mmio(rules::C5, outside, 8, false), g.run());
+	EXPECT_VALUE(rules::C5, "the guest's store, in the slot's half of the host page", pattern,
+		     *reinterpret_cast<uint64_t *>(page + (inside - ARCH_TEST_GPA)));
+	EXPECT_VALUE(rules::C5, "the other half of the host page, untouched", marker,
+		     *reinterpret_cast<uint64_t *>(page + (outside - ARCH_TEST_GPA)));
+	ASSERT_OUTCOME("resume", Expectation::guest_done(rules::C5), g.complete_load_and_run(1));
+	EXPECT_VALUE(rules::C5, "the load past the slot got userspace's answer", 1, g.loaded(2));
+}

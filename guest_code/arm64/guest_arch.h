@@ -140,13 +140,14 @@ struct NestedExit {
 
 extern "C" void nested_enter(uint64_t hcr, uint64_t entry, uint64_t gpa, uint64_t value, NestedExit *exit);
 extern "C" char nested_l2_load[], nested_l2_store[], nested_l2_load_pair[], nested_l2_vncr_load[],
-	nested_l2_vncr_store[];
+	nested_l2_vncr_store[], nested_l2_fetch[];
 extern "C" [[noreturn]] void guest_exception(uint64_t vector, uint64_t syndrome, uint64_t addr, uint64_t pc,
 					      uint64_t pstate, uint64_t hpfar);
 
 /* HCR_EL2 bits. */
 constexpr uint64_t hcr_vm = 1ull << 0;
 constexpr uint64_t hcr_rw = 1ull << 31;
+constexpr uint64_t hcr_tea = 1ull << 37; /* external aborts from EL1 go to EL2 */
 constexpr uint64_t hcr_e2h = 1ull << 34;
 constexpr uint64_t hcr_nv = 1ull << 42;
 constexpr uint64_t hcr_nv2 = 1ull << 45;
@@ -158,7 +159,24 @@ constexpr uint64_t vtcr_value = 25 | (1 << 6) | (1 << 8) | (1 << 10) | (3 << 12)
 constexpr uint64_t esr_ec_hvc64 = 0x16;
 constexpr uint64_t vector_lower_sync = 0x400;
 
-enum class NestedAccess { load, store, load_pair, vncr_load, vncr_store };
+enum class NestedAccess { load, store, load_pair, fetch, load_s1, vncr_load, vncr_store };
+
+/* The nested context's EL1 stage-1 for NestedAccess::load_s1, set
+ * through the _EL12 names (S3_5_...: binutils 2.40 lacks them): TCR as
+ * the guest's own (start.S: 39-bit VA, walk from level 1, 4 KiB),
+ * SCTLR with its RES1 bits and M. */
+constexpr uint64_t nested_tcr = 25 | (1 << 8) | (1 << 10) | (3 << 12) | (1 << 23) | (2ull << 32);
+constexpr uint64_t nested_sctlr_mmu_on = 0x30d00801;
+
+static inline uint64_t nested_stage1_on(uint64_t table_ipa)
+{
+	uint64_t old;
+	asm volatile("mrs %0, S3_5_C1_C0_0" : "=r"(old));
+	asm volatile("msr S3_5_C2_C0_2, %0\n\tmsr S3_5_C2_C0_0, %1\n\tmsr S3_5_C10_C2_0, %2\n\t"
+		     "msr S3_5_C1_C0_0, %3\n\tisb"
+		     : : "r"(nested_tcr), "r"(table_ipa), "r"(0x04ffull), "r"(nested_sctlr_mmu_on) : "memory");
+	return old;
+}
 
 static inline uint64_t arch_nested(NestedAccess what, uint64_t gpa, uint64_t value)
 {
@@ -168,13 +186,21 @@ static inline uint64_t arch_nested(NestedAccess what, uint64_t gpa, uint64_t val
 	case NestedAccess::load:
 	case NestedAccess::store:
 	case NestedAccess::load_pair:
+	case NestedAccess::fetch:
+	case NestedAccess::load_s1:
 		/* Through the guest hypervisor's own stage-2 (VMID 1). */
 		asm volatile("msr vtcr_el2, %0\n\tmsr vttbr_el2, %1\n\tisb"
 			     : : "r"(vtcr_value), "r"((1ull << 48) | (ARCH_RAM_GPA + ARCH_S2_PGTABLE_OFFSET)) : "memory");
 		hcr |= hcr_vm;
-		entry = what == NestedAccess::load	 ? nested_l2_load :
+		entry = what == NestedAccess::load || what == NestedAccess::load_s1 ? nested_l2_load :
 			what == NestedAccess::load_pair ? nested_l2_load_pair :
+			what == NestedAccess::fetch	 ? nested_l2_fetch :
 							  nested_l2_store;
+		/* An external abort the nested context takes comes to the
+		 * guest hypervisor, not to the context's own (unset)
+		 * vectors: a fetch from nowhere would loop there. */
+		if (what == NestedAccess::fetch || what == NestedAccess::load_s1)
+			hcr |= hcr_tea;
 		break;
 	default:
 		/* VNCR_EL2 (S3_4_C2_C2_0: binutils 2.40 lacks the name) = the
@@ -184,8 +210,20 @@ static inline uint64_t arch_nested(NestedAccess what, uint64_t gpa, uint64_t val
 		entry = what == NestedAccess::vncr_load ? nested_l2_vncr_load : nested_l2_vncr_store;
 		break;
 	}
+	/* C14: the nested context's access is its program's first
+	 * instruction (start.S); a fetch is judged by its target. */
+	volatile kvmc::guest::Access *access = reinterpret_cast<volatile kvmc::guest::Access *>(kvmc::guest::access_gpa);
+	if (what != NestedAccess::fetch) {
+		access->pc = reinterpret_cast<uint64_t>(entry);
+		access->next_pc = reinterpret_cast<uint64_t>(entry) + 4;
+		access->flags = 0;
+		asm volatile("dsb sy" ::: "memory");
+	}
+	uint64_t sctlr = what == NestedAccess::load_s1 ? nested_stage1_on(value) : 0;
 	NestedExit exit {};
 	nested_enter(hcr, reinterpret_cast<uint64_t>(entry), gpa, value, &exit);
+	if (what == NestedAccess::load_s1)
+		asm volatile("msr S3_5_C1_C0_0, %0\n\tisb" : : "r"(sctlr) : "memory");
 	if ((exit.esr >> 26) != esr_ec_hvc64)
 		guest_exception(vector_lower_sync, exit.esr, exit.far, exit.elr, exit.spsr, exit.hpfar);
 	return exit.x0;

@@ -170,6 +170,9 @@ nested_vectors:
  * load or store at VNCR_EL2 + 0x78 instead of a trap.
  */
 	.global	nested_l2_load, nested_l2_store, nested_l2_load_pair, nested_l2_vncr_load, nested_l2_vncr_store
+	.global	nested_l2_fetch
+/* The access is each program's first instruction: the guest hypervisor
+ * records its address as the nested context's access (guest.h Access). */
 nested_l2_load:
 	ldr	x0, [x2]
 	hvc	#0
@@ -186,6 +189,8 @@ nested_l2_vncr_load:
 nested_l2_vncr_store:
 	msr	hcr_el2, x3
 	hvc	#0
+nested_l2_fetch:
+	br	x2			// gpa: what runs there is never fetched
 
 	.bss
 	.balign	16

@@ -34,6 +34,45 @@
 #define ARCH_S2_PGTABLE_OFFSET	0x11000
 #define ARCH_NESTED_WINDOW_IPA	0x140000000
 
+/*
+ * Where the guest hypervisor's stage-2 itself faults (N16 on), each
+ * fault at a known level of its walk:
+ *
+ *   block 6  ARCH_NESTED_HOLE_IPA: invalid at level 1
+ *   block 7  ARCH_NESTED_PAGES_IPA: a level-2 table (ARCH_S2_L2_OFFSET)
+ *     2 MiB 0  a level-3 table (ARCH_S2_L3_OFFSET) of 4 KiB pages onto
+ *              the test region's first pages, ARCH_NESTED_PAGE_* below
+ *              (page n onto ARCH_TEST_GPA + n pages), the rest invalid
+ *     2 MiB 1  a 2 MiB block onto ARCH_NESTED_BLOCK_GPA (another offset
+ *              in the test region, so a wrong block offset shows)
+ *     2 MiB 2  invalid at level 2
+ *     2 MiB 3  a table descriptor naming ARCH_MMIO_GPA, where no memslot
+ *              is: reading that level-3 table is an external abort
+ */
+#define ARCH_S2_L2_OFFSET	0x12000
+#define ARCH_S2_L3_OFFSET	0x13000
+#define ARCH_NESTED_HOLE_IPA	0x180000000
+#define ARCH_NESTED_PAGES_IPA	0x1c0000000
+#define ARCH_NESTED_PAGE_RW	0	/* read/write */
+#define ARCH_NESTED_PAGE_RO	1	/* S2AP read-only */
+#define ARCH_NESTED_PAGE_WO	2	/* S2AP write-only */
+#define ARCH_NESTED_PAGE_NO_AF	3	/* read/write, access flag clear */
+#define ARCH_NESTED_PAGE_INVALID 4	/* invalid at level 3 */
+#define ARCH_NESTED_BLOCK_IPA	(ARCH_NESTED_PAGES_IPA + 0x200000)
+#define ARCH_NESTED_BLOCK_GPA	(ARCH_TEST_GPA + 0x400000)
+#define ARCH_NESTED_L2_HOLE_IPA	(ARCH_NESTED_PAGES_IPA + 0x400000)
+#define ARCH_NESTED_BAD_TABLE_IPA (ARCH_NESTED_PAGES_IPA + 0x600000)
+
+/*
+ * The identity map's entry for VA ARCH_NESTED_BAD_S1_VA (block 8) is a
+ * table descriptor naming ARCH_NESTED_BAD_S1_TABLE, a nested IPA: the
+ * guest never touches that VA, and a nested context that walks this
+ * table with its MMU on finds its level-2 table where the guest
+ * hypervisor's stage-2 maps test region page 5, which no test backs.
+ */
+#define ARCH_NESTED_BAD_S1_VA	0x200000000
+#define ARCH_NESTED_BAD_S1_TABLE (ARCH_NESTED_WINDOW_IPA + 0x5000)
+
 #define ARCH_TEST_GPA		0x80000000
 #define ARCH_MMIO_GPA		0xc0000000
 #define ARCH_UCALL_GPA		0x100000000

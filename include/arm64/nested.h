@@ -27,4 +27,34 @@ constexpr uint64_t vncr_hcr_offset = 0x78;
  * hypervisor sees at its EL2 vectors. */
 Expectation vncr_external_abort(bool is_write, uint64_t va);
 
+/* A nested context's access (guest_code/arm64/start.S): nested_l2_load
+ * is LDR x0, nested_l2_store STR x3 (8 bytes each), nested_l2_fetch a
+ * branch to the address. Its MMU is off: the VA is the nested IPA. */
+enum class NestedAccessKind { load, store, fetch };
+
+/* The kind of fault the guest hypervisor's own stage-2 gives (Arm ARM
+ * ESR_EL2 DFSC/IFSC: 0b0001LL, 0b0010LL, 0b0011LL at level LL). */
+enum class Stage2Fault { translation, access_flag, permission };
+
+/*
+ * KVM walked the guest hypervisor's stage-2 for a nested access, found
+ * the fault the hardware would have found there, and forwarded it: the
+ * abort the guest hypervisor takes from the nested context, at ipa.
+ */
+Expectation forwarded_stage2_fault(Stage2Fault fault, unsigned level, NestedAccessKind access, uint64_t ipa);
+
+/* ... reading the guest hypervisor's level-`level` stage-2 table failed
+ * (no memslot behind it): a synchronous external abort on the walk. */
+Expectation forwarded_stage2_walk_abort(unsigned level, NestedAccessKind access, uint64_t ipa);
+
+/* The nested context's own stage-1 walk (its MMU on, the guest
+ * hypervisor's HCR_EL2.TEA set) read a level-`level` table at an IPA the
+ * guest hypervisor's stage-2 maps onto a GPA without memslot: a
+ * synchronous external abort on that walk, at va. */
+Expectation nested_stage1_walk_external_abort(unsigned level, uint64_t va);
+
+/* KVM injected a synchronous external abort into a nested context whose
+ * guest hypervisor routes them to itself (HCR_EL2.TEA). */
+Expectation nested_external_abort(NestedAccessKind access, uint64_t va);
+
 } /* namespace kvmc::arch */

@@ -35,6 +35,13 @@ constexpr uint64_t block_size = 1ull << 30;
 /* Stage-2 block: MemAttr 0b1111 (Normal write-back), S2AP read/write,
  * inner shareable, accessed; executable. */
 constexpr uint64_t s2_block_rw = desc_block | (0xfull << 2) | (0x3ull << 6) | desc_sh_inner | desc_af;
+/* A table descriptor (levels 0-2) and a page descriptor (level 3) have
+ * both low bits set; S2AP is bits 7:6 (bit 6 read, bit 7 write). */
+constexpr uint64_t desc_table = 0x3;
+constexpr uint64_t s2ap_read = 1ull << 6;
+constexpr uint64_t s2ap_write = 1ull << 7;
+constexpr uint64_t s2_page_rw = desc_table | (0xfull << 2) | s2ap_read | s2ap_write | desc_sh_inner | desc_af;
+constexpr uint64_t small_block_size = 1ull << 21;
 
 } /* namespace */
 
@@ -128,6 +135,7 @@ void prepare_ram(uint8_t *ram)
 			d |= (uint64_t)ARCH_MAIR_DEVICE_nGnRE << desc_attr_index_shift | desc_pxn | desc_uxn;
 		l1[i] = d;
 	}
+	l1[ARCH_NESTED_BAD_S1_VA / block_size] = ARCH_NESTED_BAD_S1_TABLE | desc_table;
 
 	/* The stage-2 table a guest hypervisor hands its nested contexts
 	 * (include/arm64/layout.h): Normal write-back, read/write, accessed. */
@@ -135,6 +143,20 @@ void prepare_ram(uint8_t *ram)
 	for (uint64_t i = 0; i < 4; i++)
 		s2[i] = i * block_size | s2_block_rw;
 	s2[ARCH_NESTED_WINDOW_IPA / block_size] = ARCH_TEST_GPA | s2_block_rw;
+
+	/* Where that stage-2 faults, level by level (layout.h); the hole at
+	 * ARCH_NESTED_HOLE_IPA is the zero the RAM starts with. */
+	auto *l2 = reinterpret_cast<uint64_t *>(ram + ARCH_S2_L2_OFFSET);
+	auto *l3 = reinterpret_cast<uint64_t *>(ram + ARCH_S2_L3_OFFSET);
+	s2[ARCH_NESTED_PAGES_IPA / block_size] = (ARCH_RAM_GPA + ARCH_S2_L2_OFFSET) | desc_table;
+	l2[0] = (ARCH_RAM_GPA + ARCH_S2_L3_OFFSET) | desc_table;
+	l2[(ARCH_NESTED_BLOCK_IPA - ARCH_NESTED_PAGES_IPA) / small_block_size] = ARCH_NESTED_BLOCK_GPA | s2_block_rw;
+	l2[(ARCH_NESTED_BAD_TABLE_IPA - ARCH_NESTED_PAGES_IPA) / small_block_size] = ARCH_MMIO_GPA | desc_table;
+	auto page = [](uint64_t n) { return ARCH_TEST_GPA + n * 0x1000; };
+	l3[ARCH_NESTED_PAGE_RW] = page(ARCH_NESTED_PAGE_RW) | s2_page_rw;
+	l3[ARCH_NESTED_PAGE_RO] = page(ARCH_NESTED_PAGE_RO) | (s2_page_rw & ~s2ap_write);
+	l3[ARCH_NESTED_PAGE_WO] = page(ARCH_NESTED_PAGE_WO) | (s2_page_rw & ~s2ap_read);
+	l3[ARCH_NESTED_PAGE_NO_AF] = page(ARCH_NESTED_PAGE_NO_AF) | (s2_page_rw & ~desc_af);
 
 	prepare_window(ram);
 }

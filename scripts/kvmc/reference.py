@@ -33,7 +33,7 @@ from .results import Change, Diff, Run
 # them; "test" and "step" name it, "section" and "basis" are the suite's
 # references to the documentation (its text, not the kernel's behaviour).
 COMPARED = ("rule", "verdict", "expected", "observed", "ret", "errno", "exit_reason", "payload",
-            "findings")
+            "state", "findings")
 
 # The test's verdict (pass, fail, skip, xfail, xpass), as a change's field.
 VERDICT_FIELD = "verdict"

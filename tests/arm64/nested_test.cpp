@@ -645,4 +645,257 @@ TEST_F(n15_nested_poisoned_huge_page, load)
 	EXPECT_VALUE(rules::C8, "steps completed before the fault", 1, g.completed());
 }
 
+/*
+ * N16-N21: faults of the guest hypervisor's own stage-2, and external
+ * aborts, that KVM forwards to the guest hypervisor instead of resolving
+ * or reporting them to userspace (include/arm64/layout.h maps where each
+ * happens). KVM walks that stage-2 in software (arch/arm64/kvm/nested.c
+ * walk_nested_s2_pgd()) and injects what it finds there: the guest
+ * hypervisor must see the abort the Arm ARM has a real stage-2 give, every
+ * field it reads judged (C14): the vector, ESR_EL2, FAR_EL2, HPFAR_EL2,
+ * ELR_EL2 (the nested context's access) and SPSR_EL2.
+ */
+namespace {
+
+using arch::NestedAccessKind;
+using arch::Stage2Fault;
+
+/* The nested IPA of page n of ARCH_NESTED_PAGES_IPA's level-3 table. */
+uint64_t table_page_ipa(uint64_t n, uint64_t offset) { return ARCH_NESTED_PAGES_IPA + n * 0x1000 + offset; }
+/* The guest's GPA that page is mapped onto (layout.h). */
+uint64_t table_page_gpa(uint64_t n, uint64_t offset) { return ARCH_TEST_GPA + n * 0x1000 + offset; }
+
+guest::Step nested_step(NestedAccessKind access, uint64_t ipa)
+{
+	switch (access) {
+	case NestedAccessKind::load:
+		return nested_load(ipa);
+	case NestedAccessKind::store:
+		return nested_store(ipa, ~pattern);
+	default:
+		return nested_fetch(ipa);
+	}
+}
+
+/* The level-3 table's target pages as anonymous memory, each 8-byte word
+ * preset to the page's number, so a read from the wrong page shows. */
+struct TablePages {
+	explicit TablePages(Vm &vm) : backing(HostMapping::anonymous(pages() * page_size()))
+	{
+		for (uint64_t n = 0; n < pages(); n++)
+			for (uint64_t o = 0; o < 0x1000; o += 8)
+				host(n, o) = 0x7e57000000000000ull | n;
+		memslot.emplace(vm, test_slot, ARCH_TEST_GPA, backing);
+	}
+	static uint64_t pages() { return (ARCH_NESTED_PAGE_INVALID + 1) * 0x1000 / page_size() + 1; }
+	uint64_t &host(uint64_t n, uint64_t offset)
+	{
+		return *reinterpret_cast<uint64_t *>(backing.data() + table_page_gpa(n, offset) - ARCH_TEST_GPA);
+	}
+
+	HostMapping backing;
+	std::optional<Memslot> memslot;
+};
+
+} /* namespace */
+
+/*
+ * N16: the guest hypervisor's stage-2 has no valid descriptor for the
+ * nested IPA, at level 1 (a hole among its 1 GiB blocks), level 2 (a hole
+ * in a table of 2 MiB entries) or level 3 (an invalid page descriptor).
+ * Arm ARM: a stage-2 translation fault, DFSC/IFSC 0b0001LL at the level
+ * the walk stopped, HPFAR_EL2 the faulting IPA. Nothing reaches
+ * userspace: the output address is never looked up. Also an IPA above
+ * the guest hypervisor's input size (VTCR_EL2.T0SZ: 39 bits) that its
+ * table would map if the walk ignored the high bits: the Arm ARM's walk
+ * (AArch64.TranslationTableWalk) finds no base there and reports a
+ * translation fault at level 0.
+ */
+KVM_FIXTURE(n16_nested_stage2_translation_fault);
+FIXTURE_VARIANT(n16_nested_stage2_translation_fault) { uint64_t ipa; unsigned level; NestedAccessKind access; };
+FIXTURE_VARIANT_ADD(n16_nested_stage2_translation_fault, level1_load) {
+	.ipa = ARCH_NESTED_HOLE_IPA + 0x1238, .level = 1, .access = NestedAccessKind::load };
+FIXTURE_VARIANT_ADD(n16_nested_stage2_translation_fault, level1_store) {
+	.ipa = ARCH_NESTED_HOLE_IPA + 0x23450, .level = 1, .access = NestedAccessKind::store };
+FIXTURE_VARIANT_ADD(n16_nested_stage2_translation_fault, level1_fetch) {
+	.ipa = ARCH_NESTED_HOLE_IPA + 0x4000, .level = 1, .access = NestedAccessKind::fetch };
+FIXTURE_VARIANT_ADD(n16_nested_stage2_translation_fault, beyond_input_size_load) {
+	.ipa = (1ull << 39) + ARCH_NESTED_PAGES_IPA + 0x48, .level = 0, .access = NestedAccessKind::load };
+FIXTURE_VARIANT_ADD(n16_nested_stage2_translation_fault, level2_load) {
+	.ipa = ARCH_NESTED_L2_HOLE_IPA + 0x5670, .level = 2, .access = NestedAccessKind::load };
+FIXTURE_VARIANT_ADD(n16_nested_stage2_translation_fault, level3_load) {
+	.ipa = ARCH_NESTED_PAGES_IPA + ARCH_NESTED_PAGE_INVALID * 0x1000 + 0x18, .level = 3,
+	.access = NestedAccessKind::load };
+FIXTURE_VARIANT_ADD(n16_nested_stage2_translation_fault, level3_store) {
+	.ipa = ARCH_NESTED_PAGES_IPA + ARCH_NESTED_PAGE_INVALID * 0x1000 + 0x7f8, .level = 3,
+	.access = NestedAccessKind::store };
+
+TEST_F(n16_nested_stage2_translation_fault, forwarded)
+{
+	GUEST_HYPERVISOR(kvm, g);
+	TablePages pages(g.vm());
+	ExitWhenDone exit_when_done(_metadata);
+	g.order({nested_load(table_page_ipa(ARCH_NESTED_PAGE_RW, 0x40)), nested_step(variant->access, variant->ipa)});
+	ASSERT_OUTCOME("nested access",
+		       arch::forwarded_stage2_fault(Stage2Fault::translation, variant->level, variant->access, variant->ipa),
+		       g.run());
+	EXPECT_VALUE(arch::rules::N, "nested load through a level-3 page", pages.host(ARCH_NESTED_PAGE_RW, 0x40),
+		     g.loaded(0));
+}
+
+/*
+ * N17: the guest hypervisor's stage-2 maps the page, but not for this
+ * access: a store to a page whose S2AP grants read only, a load from one
+ * that grants write only. The permitted access goes through first (KVM
+ * maps the page for it, with the guest hypervisor's permissions); the
+ * other is a stage-2 permission fault, DFSC 0b0011LL at level 3 (nested.c
+ * kvm_s2_handle_perm_fault()). HPFAR_EL2 is UNKNOWN for a permission
+ * fault (Arm ARM, HPFAR_EL2): not judged. The memory is untouched.
+ */
+KVM_FIXTURE(n17_nested_stage2_permission_fault);
+FIXTURE_VARIANT(n17_nested_stage2_permission_fault) { NestedAccessKind access; };
+FIXTURE_VARIANT_ADD(n17_nested_stage2_permission_fault, store_to_read_only) { .access = NestedAccessKind::store };
+FIXTURE_VARIANT_ADD(n17_nested_stage2_permission_fault, load_from_write_only) { .access = NestedAccessKind::load };
+
+TEST_F(n17_nested_stage2_permission_fault, forwarded)
+{
+	GUEST_HYPERVISOR(kvm, g);
+	TablePages pages(g.vm());
+	ExitWhenDone exit_when_done(_metadata);
+	const bool store = variant->access == NestedAccessKind::store;
+	const uint64_t page = store ? ARCH_NESTED_PAGE_RO : ARCH_NESTED_PAGE_WO;
+	const uint64_t ipa = table_page_ipa(page, 0x28);
+	const uint64_t before = pages.host(page, 0x28);
+	g.order({store ? nested_load(table_page_ipa(page, 0x20)) : nested_store(table_page_ipa(page, 0x20), pattern),
+		 nested_step(variant->access, ipa)});
+	ASSERT_OUTCOME("nested access", arch::forwarded_stage2_fault(Stage2Fault::permission, 3, variant->access, ipa),
+		       g.run());
+	if (store)
+		EXPECT_VALUE(arch::rules::N, "nested load from the read-only page", pages.host(page, 0x20), g.loaded(0));
+	else
+		EXPECT_VALUE(arch::rules::N, "nested store to the write-only page", pattern, pages.host(page, 0x20));
+	EXPECT_VALUE(arch::rules::N, "memory behind the refused access", before, pages.host(page, 0x28));
+}
+
+/*
+ * N18: the guest hypervisor's page descriptor has its access flag clear
+ * and its VTCR_EL2.HA is 0 (no hardware update): a stage-2 access flag
+ * fault, DFSC 0b0010LL at level 3, HPFAR_EL2 the faulting IPA
+ * (nested.c walk_nested_s2_pgd()).
+ */
+KVM_FIXTURE(n18_nested_stage2_access_flag_fault);
+FIXTURE_VARIANT(n18_nested_stage2_access_flag_fault) { NestedAccessKind access; };
+FIXTURE_VARIANT_ADD(n18_nested_stage2_access_flag_fault, load) { .access = NestedAccessKind::load };
+FIXTURE_VARIANT_ADD(n18_nested_stage2_access_flag_fault, store) { .access = NestedAccessKind::store };
+
+TEST_F(n18_nested_stage2_access_flag_fault, forwarded)
+{
+	GUEST_HYPERVISOR(kvm, g);
+	TablePages pages(g.vm());
+	ExitWhenDone exit_when_done(_metadata);
+	const uint64_t ipa = table_page_ipa(ARCH_NESTED_PAGE_NO_AF, 0x30);
+	g.order({nested_step(variant->access, ipa)});
+	ASSERT_OUTCOME("nested access", arch::forwarded_stage2_fault(Stage2Fault::access_flag, 3, variant->access, ipa),
+		       g.run());
+	EXPECT_VALUE(arch::rules::N, "memory behind the refused access", 0x7e57000000000000ull | ARCH_NESTED_PAGE_NO_AF,
+		     pages.host(ARCH_NESTED_PAGE_NO_AF, 0x30));
+}
+
+/*
+ * N19: a block of the guest hypervisor's stage-2 maps its whole extent:
+ * a nested access at an offset deep inside the block (not in its first
+ * page) reaches the guest's memory at the block's output address plus
+ * that offset (Arm ARM: the output address is the descriptor's address
+ * bits above the block size and the input's below). A 1 GiB block at
+ * level 1 and a 2 MiB block at level 2, whose output is at another
+ * offset of the test region than its input's (layout.h); a store goes
+ * one way, a load the other.
+ */
+KVM_FIXTURE(n19_nested_stage2_block_offset);
+FIXTURE_VARIANT(n19_nested_stage2_block_offset) { uint64_t ipa; uint64_t gpa; uint64_t offset; };
+FIXTURE_VARIANT_ADD(n19_nested_stage2_block_offset, block_1g) {
+	.ipa = ARCH_NESTED_WINDOW_IPA, .gpa = ARCH_TEST_GPA, .offset = 0x23450000 };
+FIXTURE_VARIANT_ADD(n19_nested_stage2_block_offset, block_2m) {
+	.ipa = ARCH_NESTED_BLOCK_IPA, .gpa = ARCH_NESTED_BLOCK_GPA, .offset = 0x1a0000 };
+
+TEST_F(n19_nested_stage2_block_offset, store_and_load)
+{
+	GUEST_HYPERVISOR(kvm, g);
+	HostMapping backing = HostMapping::anonymous(2 * page_size());
+	Memslot slot(g.vm(), test_slot, variant->gpa + variant->offset, backing);
+	ExitWhenDone exit_when_done(_metadata);
+	auto host = [&](uint64_t at) -> uint64_t & { return *reinterpret_cast<uint64_t *>(backing.data() + at); };
+	const uint64_t stored = 0x788, loaded = page_size() + 0x10;
+	host(loaded) = ~pattern;
+
+	g.order({nested_store(variant->ipa + variant->offset + stored, pattern),
+		 nested_load(variant->ipa + variant->offset + loaded)});
+	ASSERT_OUTCOME("nested accesses", Expectation::guest_done(arch::rules::N), g.run());
+	EXPECT_VALUE(arch::rules::N, "nested store inside the block, seen by the host", pattern, host(stored));
+	EXPECT_VALUE(arch::rules::N, "nested load inside the block of the host's value", ~pattern, g.loaded(1));
+}
+
+/*
+ * N20: a table descriptor of the guest hypervisor's stage-2 names a
+ * level-3 table at a GPA no memslot backs. Arm ARM: a synchronous
+ * external abort on the translation table walk, DFSC 0b0101LL at the
+ * level of the table read (3). KVM_RUN has nothing to report: the abort
+ * is the guest hypervisor's. The run after it must show the same abort
+ * (the guest reports it for ever), also where the first run failed:
+ * then KVM had injected it all the same.
+ */
+KVM_FIXTURE(n20_nested_stage2_walk_external_abort);
+FIXTURE_VARIANT(n20_nested_stage2_walk_external_abort) { NestedAccessKind access; };
+FIXTURE_VARIANT_ADD(n20_nested_stage2_walk_external_abort, load) { .access = NestedAccessKind::load };
+FIXTURE_VARIANT_ADD(n20_nested_stage2_walk_external_abort, store) { .access = NestedAccessKind::store };
+
+TEST_F(n20_nested_stage2_walk_external_abort, forwarded)
+{
+	GUEST_HYPERVISOR(kvm, g);
+	ExitWhenDone exit_when_done(_metadata);
+	const uint64_t ipa = ARCH_NESTED_BAD_TABLE_IPA + 0x1c8;
+	g.order({nested_step(variant->access, ipa)});
+	EXPECT_OUTCOME("nested access", arch::forwarded_stage2_walk_abort(3, variant->access, ipa), g.run());
+	ASSERT_OUTCOME("run again", arch::forwarded_stage2_walk_abort(3, variant->access, ipa), g.run());
+}
+
+/*
+ * N21: the nested context fetches an instruction from an IPA the guest
+ * hypervisor's stage-2 maps (executable) onto a GPA no memslot backs. A
+ * guest's own fetch there gets an external abort (M3); a nested one,
+ * with the guest hypervisor's HCR_EL2.TEA set, brings that abort to the
+ * guest hypervisor: EC 0x20 (from a lower EL), FSC 0x10, FAR_EL2 and
+ * ELR_EL2 the address fetched.
+ */
+KVM_FIXTURE(n21_nested_external_abort);
+
+TEST_F(n21_nested_external_abort, fetch_no_memslot)
+{
+	GUEST_HYPERVISOR(kvm, g);
+	ExitWhenDone exit_when_done(_metadata);
+	const uint64_t ipa = window_ipa(0x3000);
+	g.order({nested_fetch(ipa)});
+	ASSERT_OUTCOME("nested fetch", arch::nested_external_abort(NestedAccessKind::fetch, ipa), g.run());
+}
+
+/*
+ * N22: the nested context runs with its MMU on (the guest's own identity
+ * map as its stage-1, so its code is where it was), and its load's VA
+ * has a level-2 table at an IPA the guest hypervisor's stage-2 maps onto
+ * a GPA no memslot backs (layout.h ARCH_NESTED_BAD_S1_VA). Reading that
+ * table is a synchronous external abort on the translation table walk
+ * (Arm ARM DFSC 0b010110, level 2), which the guest hypervisor, with
+ * HCR_EL2.TEA, takes: FAR_EL2 the VA, ELR_EL2 the load.
+ */
+KVM_FIXTURE(n22_nested_stage1_walk_external_abort);
+
+TEST_F(n22_nested_stage1_walk_external_abort, load)
+{
+	GUEST_HYPERVISOR(kvm, g);
+	ExitWhenDone exit_when_done(_metadata);
+	const uint64_t va = ARCH_NESTED_BAD_S1_VA + 0x5a8;
+	g.order({nested_load_s1(va, ARCH_RAM_GPA + ARCH_PGTABLE_OFFSET)});
+	ASSERT_OUTCOME("nested load", arch::nested_stage1_walk_external_abort(2, va), g.run());
+}
+
 KVMC_TEST_MAIN
