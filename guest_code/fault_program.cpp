@@ -143,6 +143,19 @@ extern "C" [[noreturn]] void guest_main()
 			mb->loaded[i] = arch_level();
 			break;
 #endif
+#ifdef ARCH_HAS_EL0
+		case op_el0_load:
+			mb->loaded[i] = arch_el0_access(false, gpa, value);
+			break;
+		case op_el0_store:
+			arch_el0_access(true, gpa, value);
+			break;
+#endif
+#ifdef ARCH_HAS_HW_ACCESS_FLAG
+		case op_hw_access_flag:
+			mb->loaded[i] = arch_hw_access_flag();
+			break;
+#endif
 		default:
 			ucall_forever(ucall_failed, 2, i, mb->steps[i].op, 0);
 		}

@@ -64,6 +64,14 @@ enum Op : uint32_t {
 	op_user_load = 26,
 	op_user_store = 27,
 	op_user_x87_load = 28,	/* an 8-byte x87 FILD at CPL 3 */
+	/* One 8-byte access made at the lowest exception level (arm64 EL0):
+	 * the page must allow it there. */
+	op_el0_load = 29,	/* loaded[step] = the value loaded */
+	op_el0_store = 30,	/* stores value */
+	/* arm64: the stage-1 walk sets a descriptor's Access flag itself
+	 * (TCR_EL1.HA, FEAT_HAFDBS) from now on; loaded[step] = 1, or 0
+	 * where the CPU cannot (nothing changed). */
+	op_hw_access_flag = 31,
 };
 
 struct Step {

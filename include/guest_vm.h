@@ -43,6 +43,8 @@ public:
 	Observation run(unsigned limit_ms = 0);
 	/* Fill the data of a pending MMIO load, then run. */
 	Observation complete_load_and_run(uint64_t value);
+	/* The host's view of guest RAM (memslot 0) at gpa. */
+	uint8_t *ram_at(uint64_t gpa);
 
 private:
 	GuestVm(const Kvm &kvm, unsigned long vm_type, unsigned phys_bits, bool hypervisor);
@@ -110,6 +112,13 @@ inline guest::Step nested_load_pair(uint64_t ipa) { return {ipa, 0, guest::op_ne
  * register access that FEAT_NV2 turns into an access of that page. */
 inline guest::Step vncr_load(uint64_t gpa) { return {gpa, 0, guest::op_vncr_load, 8}; }
 inline guest::Step vncr_store(uint64_t gpa, uint64_t value) { return {gpa, value, guest::op_vncr_store, 8}; }
+
+/* One 8-byte access at the lowest exception level (arm64 EL0). */
+inline guest::Step el0_load(uint64_t gva) { return {gva, 0, guest::op_el0_load, 8}; }
+inline guest::Step el0_store(uint64_t gva, uint64_t value) { return {gva, value, guest::op_el0_store, 8}; }
+/* arm64: hardware Access flag updates on (loaded[step]: 1, or 0 where
+ * the CPU has none). */
+inline guest::Step hw_access_flag() { return {0, 0, guest::op_hw_access_flag, 0}; }
 
 /* Mode::strict from the environment (KVMC_STRICT=1). */
 Mode mode_from_env();

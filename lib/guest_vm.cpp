@@ -101,6 +101,13 @@ Observation GuestVm::complete_load_and_run(uint64_t value)
 	return run();
 }
 
+uint8_t *GuestVm::ram_at(uint64_t gpa)
+{
+	if (gpa < ARCH_RAM_GPA || gpa - ARCH_RAM_GPA >= ARCH_RAM_SIZE)
+		die("%#llx is not in guest RAM", (unsigned long long)gpa);
+	return ram_.data() + (gpa - ARCH_RAM_GPA);
+}
+
 Mode mode_from_env()
 {
 	const char *s = getenv("KVMC_STRICT");

@@ -243,3 +243,46 @@ static inline uint64_t arch_level(void)
 	for (;;)
 		asm volatile("1: b 1b" ::: "memory");
 }
+
+/*
+ * One 8-byte access at EL0 through el0_enter in start.S: the access is
+ * recorded (guest.h Access) as the EL0 stub's instruction.
+ */
+#define ARCH_HAS_EL0 1
+
+extern "C" uint64_t el0_enter(uint64_t entry, uint64_t addr, uint64_t value, uint64_t dest);
+extern "C" char el0_load[], el0_store[];
+
+static inline uint64_t arch_el0_access(bool is_store, uint64_t gva, uint64_t value)
+{
+	char *entry = is_store ? el0_store : el0_load;
+	auto *acc = reinterpret_cast<volatile kvmc::guest::Access *>(kvmc::guest::access_gpa);
+	acc->pc = reinterpret_cast<uint64_t>(entry);
+	acc->next_pc = reinterpret_cast<uint64_t>(entry) + 4;
+	acc->flags = is_store ? 0 : kvmc::guest::access_load;
+	asm volatile("dsb sy" ::: "memory");
+	return el0_enter(reinterpret_cast<uint64_t>(entry), gva, value, kvmc::guest::dest_canary);
+}
+
+/*
+ * Hardware Access flag updates (FEAT_HAFDBS, ID_AA64MMFR1_EL1.HAFDBS >= 1):
+ * with TCR_EL1.HA the walk writes AF into a descriptor that lacks it,
+ * instead of an Access flag fault. Every descriptor the host wrote but
+ * the window's has AF set, so nothing else changes. Returns whether the
+ * CPU can.
+ */
+#define ARCH_HAS_HW_ACCESS_FLAG 1
+
+static inline uint64_t arch_hw_access_flag(void)
+{
+	uint64_t mmfr1, tcr;
+	asm volatile("mrs %0, id_aa64mmfr1_el1" : "=r"(mmfr1));
+	if ((mmfr1 & 0xf) == 0)
+		return 0;
+	asm volatile("mrs %0, tcr_el1\n\torr %0, %0, %1\n\tmsr tcr_el1, %0\n\tisb\n\t"
+		     "tlbi vmalle1\n\tdsb nsh\n\tisb"
+		     : "=&r"(tcr)
+		     : "r"(1ull << 39)
+		     : "memory");
+	return 1;
+}

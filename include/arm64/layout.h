@@ -2,7 +2,8 @@
 /*
  * arm64 guest physical layout. The guest runs with its MMU on and an
  * identity map (VA == IPA) built by the host from one level-1 table of
- * 1 GiB blocks (4 KiB granule, 39-bit VA):
+ * 1 GiB blocks (4 KiB granule, 39-bit VA), but for the stage-1 window
+ * below, where VA != IPA:
  *
  *   block 1  0x4000_0000  RAM memslot: image, page table, mailbox, stack
  *   block 2  0x8000_0000  test region: memslots a scenario creates
@@ -79,6 +80,20 @@
 /* Beyond the 39-bit VA range of TTBR0: a stage-1 translation fault the
  * guest takes itself (the suite's self-test of exception reporting). */
 #define ARCH_UNMAPPED_GVA	0x8000000000
+
+/*
+ * The stage-1 window (lib/arm64/stage1.cpp): guest virtual addresses that
+ * are not the IPA they reach, 4 KiB pages the host maps one by one. The
+ * level-1 entry for ARCH_WINDOW_GVA points to a level-2 table in RAM;
+ * its entry 0 to a level-3 table in RAM (window pages 0-511), its entry
+ * 1 to a level-3 table wherever a test places it (pages 512-1023; none
+ * until then). A page the host did not map is invalid. The next GiB,
+ * ARCH_WINDOW_GVA + 1 GiB, is translated by a level-2 table a test
+ * places (invalid until then).
+ */
+#define ARCH_WINDOW_GVA		0x4000000000
+#define ARCH_WINDOW_L2_OFFSET	0x1c000
+#define ARCH_WINDOW_L3_OFFSET	0x1d000
 
 /* MAIR_EL1 attribute indexes used by the identity map. */
 #define ARCH_MAIR_NORMAL_WB	0

@@ -2,6 +2,7 @@
 /* arm64 hooks: vCPU init, boot registers, identity map, ucall decoding. */
 #include "arch.h"
 #include "arm64/abort.h"
+#include "arm64/stage1.h"
 
 #include <cerrno>
 #include <cstddef>
@@ -156,6 +157,8 @@ void prepare_ram(uint8_t *ram)
 	l3[ARCH_NESTED_PAGE_RO] = page(ARCH_NESTED_PAGE_RO) | (s2_page_rw & ~s2ap_write);
 	l3[ARCH_NESTED_PAGE_WO] = page(ARCH_NESTED_PAGE_WO) | (s2_page_rw & ~s2ap_read);
 	l3[ARCH_NESTED_PAGE_NO_AF] = page(ARCH_NESTED_PAGE_NO_AF) | (s2_page_rw & ~desc_af);
+
+	prepare_window(ram);
 }
 
 namespace {
@@ -167,6 +170,14 @@ constexpr uint64_t esr_ec_dabt_cur = 0x25ull << 26;
 constexpr uint64_t esr_il = 1ull << 25;
 constexpr uint64_t esr_fsc_sea = 0x10; /* synchronous external abort */
 constexpr uint64_t vector_sync_spx = 0x200;
+/* The same from EL0: EC "from a lower EL", the lower-EL AArch64 vector,
+ * SPSR M = EL0t; and the FSC of an abort on a translation table walk at
+ * level 0 (one more per level). */
+constexpr uint64_t esr_ec_dabt_low = 0x24ull << 26;
+constexpr uint64_t esr_fsc_mask = 0x3f;
+constexpr uint64_t esr_fsc_sea_ttw0 = 0x14;
+constexpr uint64_t vector_lower_sync = 0x400;
+constexpr uint64_t spsr_el0t_masked = 0x3c0;
 /* SPSR_ELx: M[4:0] (AArch64, EL1 with SP_EL1) and DAIF, all masked as
  * KVM_ARM_VCPU_INIT leaves them and the guest keeps them. */
 constexpr uint64_t spsr_mode_daif_mask = 0x3df;
@@ -222,6 +233,36 @@ Expectation external_data_abort(Rule rule, uint64_t gpa, const char *basis)
 {
 	GuestException x = injected_abort(esr_ec_dabt_cur, gpa, GuestException::Returns::to_access,
 					  "a data abort (synchronous external abort)");
+	return Expectation::guest_exception(rule, x).because(basis);
+}
+
+/*
+ * From EL0 (inject_abt64(): EC "from a lower EL" when PSTATE was EL0t)
+ * the exception goes to the lower-EL AArch64 synchronous vector and SPSR
+ * says EL0t; on a stage-1 walk the FSC is "synchronous external abort
+ * on translation table walk" at the walk's level (ESR_ELx_FSC_SEA_TTW:
+ * 0x14 + level, 0x13 for level -1).
+ */
+Expectation external_data_abort(Rule rule, uint64_t gva, const char *basis, AbortSource source)
+{
+	GuestException x = injected_abort(source.el0 ? esr_ec_dabt_low : esr_ec_dabt_cur, gva,
+					  GuestException::Returns::to_access,
+					  source.walk_level >= -1 ? "a data abort (synchronous external abort on "
+								    "the stage-1 translation table walk)"
+								  : "a data abort (synchronous external abort)");
+	if (source.walk_level >= -1)
+		x.syndrome = (x.syndrome & ~esr_fsc_mask) | (esr_fsc_sea_ttw0 + source.walk_level);
+	if (source.el0) {
+		x.vector = vector_lower_sync;
+		x.pstate = spsr_el0t_masked;
+	}
+	return Expectation::guest_exception(rule, x).because(basis);
+}
+
+Expectation external_instruction_abort(Rule rule, uint64_t gva, const char *basis)
+{
+	GuestException x = injected_abort(esr_ec_iabt_cur, gva, GuestException::Returns::to_address,
+					  "an instruction abort (synchronous external abort)");
 	return Expectation::guest_exception(rule, x).because(basis);
 }
 
