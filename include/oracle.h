@@ -42,6 +42,13 @@ inline constexpr Rule G4{"G4", "api.rst 5 \"KVM_EXIT_MEMORY_FAULT\" (C1, or C3 f
 inline constexpr Rule G5{"G5", "api.rst 4.140 KVM_SET_USER_MEMORY_REGION2, 4.142 KVM_CREATE_GUEST_MEMFD"};
 inline constexpr Rule M3{"M3", "api.rst 4.10 KVM_RUN (ENOEXEC, stale: see the kernel source named)"};
 inline constexpr Rule M9{"M9", "api.rst 4.10 KVM_RUN; beyond the VM's physical address size"};
+/* The flows of issue 24: userfaultfd behind a memslot (U), the
+ * synchronous external abort (S) and 64-byte access (L) exits, and
+ * KVM_PRE_FAULT_MEMORY (F). */
+inline constexpr Rule U{"U", "api.rst 4.10 KVM_RUN (EINTR), 8.44 KVM_CAP_MEMORY_FAULT_INFO; userfaultfd behind a memslot"};
+inline constexpr Rule S{"S", "api.rst 5 \"KVM_EXIT_ARM_SEA\", 7.45 KVM_CAP_ARM_SEA_TO_USER"};
+inline constexpr Rule L{"L", "api.rst 5 \"KVM_EXIT_ARM_LDST64B\""};
+inline constexpr Rule F{"F", "api.rst 4.143 KVM_PRE_FAULT_MEMORY"};
 inline constexpr Rule C13{"C13", "kvm-contract: no WARN, BUG, oops or new taint while a test runs"};
 inline constexpr Rule C14{"C14", "api.rst 5 \"KVM_EXIT_MMIO\" (completion), 4.10 KVM_RUN; the Arm ARM / AMD APM for injected exceptions"};
 inline constexpr Rule K3{"K3", "api.rst 4.10 KVM_RUN (ENOEXEC), 4.82 KVM_ARM_VCPU_INIT"};

@@ -822,7 +822,14 @@ Verdict Judge::run()
 			judge_state_at_access();
 			break;
 		case Expectation::Kind::intr:
-			judge_completion();
+			/* A signal that ends a run in the middle of an access
+			 * (a fault KVM was waiting on) leaves it to be
+			 * retried; one that completes an MMIO exit retires
+			 * it. */
+			if (exp.completes)
+				judge_completion();
+			else
+				judge_state_at_access();
 			break;
 		default:
 			break;

@@ -737,8 +737,21 @@ TEST(c14_completion_retires_the_access_once)
 	EXPECT_TRUE(judge(store, at(o, next_pc, 0, false)).passed());
 	EXPECT_TRUE(fails_with(judge(store, at(o, access_pc, 0, false)), "C14 pc=0x40002510"));
 	EXPECT_TRUE(fails_with(judge(store, o), "C14 access=none"));
-	/* A plain EINTR completes nothing: no C14. */
-	EXPECT_TRUE(judge(Expectation::intr(rules::C11, false), at(o, access_pc, 0)).passed());
+}
+
+/* A signal that ends a run while KVM waits on the access (a userfault,
+ * U2) leaves it to be retried: the PC at it, the destination untouched. */
+TEST(c14_plain_eintr_leaves_the_access_to_be_retried)
+{
+	Observation o = failed_run(EINTR, KVM_EXIT_INTR);
+	Expectation e = Expectation::intr(rules::C11, true);
+	EXPECT_TRUE(judge(e, at(o, access_pc, guest::dest_canary)).passed());
+	EXPECT_TRUE(fails_with(judge(e, at(o, next_pc, guest::dest_canary)), "C14 pc=0x40002514"));
+	EXPECT_TRUE(fails_with(judge(e, at(o, access_pc, 0x88)), "C14 dest=0x88"));
+	/* No access recorded (K1, K2: the guest ran nothing): not judged. */
+	Observation bare = o;
+	bare.pc = next_pc;
+	EXPECT_TRUE(judge(e, bare).passed());
 }
 
 namespace {
