@@ -178,6 +178,10 @@ public:
 	/* Fill kvm_run.mmio.data for a pending load before the next KVM_RUN. */
 	void complete_mmio_load(uint64_t value);
 
+	/* KVM_PRE_FAULT_MEMORY (api.rst 4.143) over range, which the
+	 * kernel rewrites to what is left of it: 0 or -errno. */
+	int pre_fault_memory_raw(struct kvm_pre_fault_memory &range);
+
 	/* KVM_SET_SIGNAL_MASK: the signals blocked while in KVM_RUN. */
 	void set_signal_mask(const sigset_t &blocked);
 

@@ -435,6 +435,11 @@ void Vcpu::complete_mmio_load(uint64_t value)
 		run_->mmio.data[i] = value >> (8 * i);
 }
 
+int Vcpu::pre_fault_memory_raw(struct kvm_pre_fault_memory &range)
+{
+	return ioctl(fd(), KVM_PRE_FAULT_MEMORY, &range) ? -errno : 0;
+}
+
 void Vcpu::set_signal_mask(const sigset_t &blocked)
 {
 	/* The kernel's sigset: 64 bits on both supported architectures. */

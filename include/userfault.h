@@ -1,0 +1,95 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * userfaultfd behind a memslot: the post-copy flow of live migration
+ * (CONTRACT.md U, F5). Anonymous host memory registered with a
+ * userfaultfd in MISSING mode: a page nobody filled yet makes whatever
+ * touches it wait, KVM's fault-in for the guest (or for
+ * KVM_PRE_FAULT_MEMORY) included, until userspace fills it.
+ *
+ * The page server stands in for the migration source: on a thread of its
+ * own it waits for the fault, may signal the vCPU thread, then fills the
+ * page. It always fills it within a bound, so nothing waits forever on a
+ * test that went wrong.
+ */
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include <pthread.h>
+
+#include "kvm.h"
+
+namespace kvmc {
+
+class Userfault {
+public:
+	/* size bytes registered for missing-page faults; nullptr and *why
+	 * where this process cannot have the kernel's own faults (KVM's)
+	 * handled by a userfaultfd. */
+	static std::unique_ptr<Userfault> create(size_t size, std::string *why);
+
+	const HostMapping &memory() const { return memory_; }
+	/* Wait up to limit_ms for a missing-page fault: its address. */
+	std::optional<uint64_t> wait_fault(unsigned limit_ms);
+	/* Fill the page at offset with a copy of the page at src
+	 * (UFFDIO_COPY), or with zeros (UFFDIO_ZEROPAGE), waking whoever
+	 * waits on it: 0 or -errno. */
+	int copy(size_t offset, const void *src);
+	int zeropage(size_t offset);
+
+private:
+	Userfault(UniqueFd fd, HostMapping memory) : fd_(std::move(fd)), memory_(std::move(memory)) {}
+	UniqueFd fd_;
+	HostMapping memory_;
+};
+
+class PageServer {
+public:
+	struct Plan {
+		size_t offset = 0;		/* the page the fault is expected on */
+		const void *source = nullptr;	/* its contents; nullptr: zeros */
+		int signal = 0;			/* sent to the vCPU thread once the fault is seen */
+		unsigned hold_ms = 0;		/* then wait this long, or until release() */
+		unsigned wait_ms = 5000;	/* how long to wait for the fault */
+	};
+	/* Starts serving; the calling thread is the vCPU thread. */
+	PageServer(Userfault &uffd, Plan plan);
+	PageServer(const PageServer &) = delete;
+	~PageServer() { join(); }
+
+	/* The vCPU thread is back from the kernel: fill the page now. */
+	void release();
+	void join();
+
+	/* After join(): the fault's address (none: no fault came), and the
+	 * fill's 0 or -errno. */
+	std::optional<uint64_t> fault_address() const { return fault_; }
+	int fill_result() const { return fill_result_; }
+	/* Whether the page was being filled already (say, when KVM_RUN
+	 * returned). */
+	bool filling() const { return filling_.load(); }
+
+private:
+	void serve();
+
+	Userfault &uffd_;
+	Plan plan_;
+	pthread_t vcpu_thread_;
+	std::mutex lock_;
+	std::condition_variable released_cv_;
+	bool released_ = false;
+	std::atomic<bool> filling_{false};
+	std::optional<uint64_t> fault_;
+	int fill_result_ = 0;
+	std::thread thread_;
+};
+
+} /* namespace kvmc */

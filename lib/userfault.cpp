@@ -1,0 +1,152 @@
+// SPDX-License-Identifier: GPL-2.0
+#include "userfault.h"
+
+#include <cerrno>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <fcntl.h>
+#include <linux/userfaultfd.h>
+#include <poll.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "names.h"
+
+namespace kvmc {
+
+namespace {
+
+/* vm.unprivileged_userfaultfd, as text, for the skip message. */
+std::string unprivileged_setting()
+{
+	FILE *f = fopen("/proc/sys/vm/unprivileged_userfaultfd", "r");
+	if (!f)
+		return "unreadable";
+	int v = -1;
+	if (fscanf(f, "%d", &v) != 1)
+		v = -1;
+	fclose(f);
+	return std::to_string(v);
+}
+
+} /* namespace */
+
+std::unique_ptr<Userfault> Userfault::create(size_t size, std::string *why)
+{
+	/* Without UFFD_USER_MODE_ONLY: KVM's faults come from the kernel,
+	 * which a user-mode-only userfaultfd does not see (they would fail
+	 * as SIGBUS instead of waiting). That needs CAP_SYS_PTRACE or
+	 * vm.unprivileged_userfaultfd = 1. */
+	int fd = syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0) {
+		const int err = errno;
+		if (err == ENOSYS)
+			*why = "no userfaultfd (ENOSYS): needs CONFIG_USERFAULTFD";
+		else if (err == EPERM)
+			*why = "userfaultfd for kernel faults refused (EPERM): run as root (CAP_SYS_PTRACE) or set "
+			       "vm.unprivileged_userfaultfd = 1 (it is " + unprivileged_setting() +
+			       "); UFFD_USER_MODE_ONLY would not see KVM's faults";
+		else
+			*why = "userfaultfd: " + errno_name(err);
+		return nullptr;
+	}
+	UniqueFd owner(fd);
+	struct uffdio_api api {};
+	api.api = UFFD_API;
+	if (ioctl(fd, UFFDIO_API, &api)) {
+		*why = "UFFDIO_API: " + errno_name(errno);
+		return nullptr;
+	}
+	HostMapping memory = HostMapping::anonymous(size);
+	struct uffdio_register reg {};
+	reg.range.start = memory.hva();
+	reg.range.len = size;
+	reg.mode = UFFDIO_REGISTER_MODE_MISSING;
+	if (ioctl(fd, UFFDIO_REGISTER, &reg)) {
+		*why = "UFFDIO_REGISTER (missing mode, anonymous memory): " + errno_name(errno);
+		return nullptr;
+	}
+	return std::unique_ptr<Userfault>(new Userfault(std::move(owner), std::move(memory)));
+}
+
+std::optional<uint64_t> Userfault::wait_fault(unsigned limit_ms)
+{
+	const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(limit_ms);
+	for (;;) {
+		struct uffd_msg msg {};
+		ssize_t n = read(fd_.get(), &msg, sizeof(msg));
+		if (n == (ssize_t)sizeof(msg) && msg.event == UFFD_EVENT_PAGEFAULT)
+			return static_cast<uint64_t>(msg.arg.pagefault.address);
+		if (n < 0 && errno != EAGAIN && errno != EINTR)
+			return std::nullopt;
+		const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+			deadline - std::chrono::steady_clock::now());
+		if (left.count() <= 0)
+			return std::nullopt;
+		struct pollfd p = {.fd = fd_.get(), .events = POLLIN, .revents = 0};
+		poll(&p, 1, (int)left.count());
+	}
+}
+
+int Userfault::copy(size_t offset, const void *src)
+{
+	struct uffdio_copy c {};
+	c.dst = memory_.hva() + offset;
+	c.src = reinterpret_cast<uint64_t>(src);
+	c.len = page_size();
+	return ioctl(fd_.get(), UFFDIO_COPY, &c) ? -errno : 0;
+}
+
+int Userfault::zeropage(size_t offset)
+{
+	struct uffdio_zeropage z {};
+	z.range.start = memory_.hva() + offset;
+	z.range.len = page_size();
+	return ioctl(fd_.get(), UFFDIO_ZEROPAGE, &z) ? -errno : 0;
+}
+
+PageServer::PageServer(Userfault &uffd, Plan plan) : uffd_(uffd), plan_(plan), vcpu_thread_(pthread_self())
+{
+	/* The server takes no signal: the watchdog's SIGALRM and the
+	 * signals a test sends are the vCPU thread's. Block them before
+	 * the thread exists, so it starts with them blocked. */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	thread_ = std::thread([this] { serve(); });
+	pthread_sigmask(SIG_SETMASK, &old, nullptr);
+}
+
+void PageServer::serve()
+{
+	fault_ = uffd_.wait_fault(plan_.wait_ms);
+	if (!fault_)
+		return;
+	if (plan_.signal)
+		pthread_kill(vcpu_thread_, plan_.signal);
+	{
+		std::unique_lock<std::mutex> hold(lock_);
+		released_cv_.wait_for(hold, std::chrono::milliseconds(plan_.hold_ms), [this] { return released_; });
+	}
+	filling_ = true;
+	fill_result_ = plan_.source ? uffd_.copy(plan_.offset, plan_.source) : uffd_.zeropage(plan_.offset);
+}
+
+void PageServer::release()
+{
+	std::lock_guard<std::mutex> hold(lock_);
+	released_ = true;
+	released_cv_.notify_all();
+}
+
+void PageServer::join()
+{
+	if (!thread_.joinable())
+		return;
+	release();
+	thread_.join();
+}
+
+} /* namespace kvmc */
