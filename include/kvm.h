@@ -159,6 +159,12 @@ private:
 	bool live_ = false;
 };
 
+/* A guest physical range for KVM_PRE_FAULT_MEMORY. */
+struct PreFaultRange {
+	uint64_t gpa;
+	uint64_t size;
+};
+
 class Vcpu {
 public:
 	Vcpu(Vm &vm, uint32_t id);

@@ -11,7 +11,6 @@
 
 #include <cerrno>
 #include <csignal>
-#include <cstdio>
 #include <cstring>
 #include <memory>
 
@@ -25,40 +24,6 @@ namespace {
 
 /* Distinct per page, so a page read from the wrong place shows. */
 uint64_t page_word(unsigned page) { return 0x5eed000000000000ull | (0x1111ull * (page + 1)); }
-
-struct Range {
-	uint64_t gpa;
-	uint64_t size;
-};
-
-/*
- * One KVM_PRE_FAULT_MEMORY call over in, judged: 0 or wanted_err, the
- * range left (api.rst: "the input values are updated to point to the
- * remaining range"), flags and padding as they went in.
- */
-bool pre_fault(Vcpu &vcpu, const char *step, Range in, int wanted_err, Range left, uint64_t flags = 0)
-{
-	struct kvm_pre_fault_memory range {};
-	range.gpa = in.gpa;
-	range.size = in.size;
-	range.flags = flags;
-	const int r = vcpu.pre_fault_memory_raw(range);
-	char line[256];
-	snprintf(line, sizeof(line),
-		 "%s: KVM_PRE_FAULT_MEMORY{gpa=%#llx size=%#llx flags=%#llx} -> %s, range now {gpa=%#llx size=%#llx}",
-		 step, (unsigned long long)in.gpa, (unsigned long long)in.size, (unsigned long long)flags,
-		 r ? errno_name(-r).c_str() : "0", (unsigned long long)range.gpa, (unsigned long long)range.size);
-	log_line(line);
-	uint64_t padding = 0;
-	for (uint64_t p : range.padding)
-		padding |= p;
-	bool ok = judge_errno(rules::F, "errno", wanted_err, r);
-	ok = judge_value(rules::F, "range.gpa", left.gpa, range.gpa) && ok;
-	ok = judge_value(rules::F, "range.size", left.size, range.size) && ok;
-	ok = judge_value(rules::F, "range.flags", flags, range.flags) && ok;
-	ok = judge_value(rules::F, "range.padding", 0, padding) && ok;
-	return ok;
-}
 
 /* Where KVM cannot pre-fault at all: why (nothing where it can). */
 std::optional<std::string> no_pre_fault(const Vm &vm)
@@ -83,12 +48,6 @@ struct FilledSlot {
 };
 
 } /* namespace */
-
-#define EXPECT_PRE_FAULT(...)                                                      \
-	do {                                                                       \
-		if (!pre_fault(__VA_ARGS__))                                       \
-			_metadata->exit_code = KSFT_FAIL;                          \
-	} while (0)
 
 #define REQUIRE_PRE_FAULT(vm)                                                      \
 	do {                                                                       \
@@ -125,7 +84,7 @@ TEST_F(f1_pre_fault, inside_memslot_twice)
 	REQUIRE_PRE_FAULT(g.vm());
 	const uint64_t page = page_size();
 	FilledSlot s(g.vm(), 8);
-	const Range r = {ARCH_TEST_GPA + 2 * page, 3 * page};
+	const PreFaultRange r = {ARCH_TEST_GPA + 2 * page, 3 * page};
 
 	EXPECT_PRE_FAULT(g.vcpu(), "pages 2-4", r, 0, {r.gpa + r.size, 0});
 	EXPECT_PRE_FAULT(g.vcpu(), "pages 2-4 again", r, 0, {r.gpa + r.size, 0});
@@ -231,7 +190,7 @@ TEST_F(f3_invalid_range, einval)
 	FilledSlot s(g.vm(), 2);
 	/* overflow: the last page of the 64-bit space, two pages long */
 	const uint64_t gpa = variant->gpa_offset < 0 ? 0ull - page : ARCH_TEST_GPA + variant->gpa_offset;
-	const Range r = {gpa, variant->pages * page + variant->extra};
+	const PreFaultRange r = {gpa, variant->pages * page + variant->extra};
 
 	EXPECT_PRE_FAULT(g.vcpu(), "invalid", r, EINVAL, r, variant->flags);
 }
@@ -302,7 +261,7 @@ TEST_F(f5_signal, while_waiting_for_a_page)
 	Memslot slot(g.vm(), test_slot, ARCH_TEST_GPA, uffd->memory());
 	install_signal_recorder();
 
-	const Range all = {ARCH_TEST_GPA, 2 * page};
+	const PreFaultRange all = {ARCH_TEST_GPA, 2 * page};
 	const uint64_t at = ARCH_TEST_GPA + waiting * page;
 	{
 		PageServer server(*uffd, {.offset = waiting * page, .source = source.data(), .signal = SIGUSR1,

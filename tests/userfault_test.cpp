@@ -1,0 +1,171 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * userfaultfd behind a memslot (CONTRACT.md U): the post-copy flow of
+ * live migration. The memslot's host memory is registered with a
+ * userfaultfd in MISSING mode and nothing is in it yet; the guest's
+ * access makes KVM's fault-in wait while the page server (a thread of
+ * this process, include/userfault.h) fills the page. api.rst 4.10
+ * KVM_RUN for what a signal does meanwhile; 8.44 names this flow as the
+ * one KVM_CAP_MEMORY_FAULT_INFO serves.
+ */
+#include "test_util.h"
+
+#include <csignal>
+#include <cstring>
+
+#include "layout.h"
+#include "userfault.h"
+
+using namespace kvmc;
+
+namespace {
+
+/* What the migration source sends for the page: distinct bytes. */
+constexpr uint64_t sent = 0x0f1e2d3c4b5a6978ull;
+constexpr uint64_t stored = 0x8877665544332211ull;
+/* Offsets in the missing page: the word the guest loads or stores, and
+ * one next to it only the page server writes. */
+constexpr uint64_t word = 0x10;
+constexpr uint64_t neighbour = 0x18;
+/* A word of guest RAM the guest writes before its access (C12: intact). */
+constexpr uint64_t scratch_gpa = ARCH_RAM_GPA + ARCH_MAILBOX_OFFSET + 0x800;
+constexpr uint64_t earlier = 0x1234567890abcdefull;
+
+/* Two pages of userfaultfd memory in test_slot at ARCH_TEST_GPA, both
+ * missing, and the page the server copies into the second. */
+struct PostCopySlot {
+	std::unique_ptr<Userfault> uffd;
+	HostMapping source;
+	std::optional<Memslot> slot;
+
+	uint64_t missing_gpa() const { return ARCH_TEST_GPA + page_size(); }
+	uint64_t host_word(uint64_t offset) const
+	{
+		return *reinterpret_cast<const uint64_t *>(uffd->memory().data() + page_size() + offset);
+	}
+};
+
+/* Empty uffd where userfaultfd cannot serve KVM's faults here (*why). */
+PostCopySlot post_copy_slot(Vm &vm, std::string *why)
+{
+	PostCopySlot s;
+	s.uffd = Userfault::create(2 * page_size(), why);
+	if (!s.uffd)
+		return s;
+	s.source = HostMapping::anonymous(page_size());
+	*reinterpret_cast<uint64_t *>(s.source.data() + word) = sent;
+	*reinterpret_cast<uint64_t *>(s.source.data() + neighbour) = ~sent;
+	s.slot.emplace(vm, test_slot, ARCH_TEST_GPA, s.uffd->memory());
+	return s;
+}
+
+} /* namespace */
+
+#define REQUIRE_POST_COPY_SLOT(s, vm)                                              \
+	std::string __why;                                                         \
+	PostCopySlot s = post_copy_slot(vm, &__why);                               \
+	if (!s.uffd)                                                               \
+		SKIP(return, "%s", __why.c_str())
+
+/*
+ * U1: the guest touches the missing page; KVM_RUN waits, the page server
+ * fills it (UFFDIO_COPY with the source page, or UFFDIO_ZEROPAGE), and
+ * the same KVM_RUN goes on: the guest finishes with exactly the filled
+ * data (C12), its own earlier store intact. The server saw the fault on
+ * the page the guest touched.
+ */
+KVM_FIXTURE(u1_missing_page);
+FIXTURE_VARIANT(u1_missing_page) { bool zero; };
+FIXTURE_VARIANT_ADD(u1_missing_page, copy) { .zero = false };
+FIXTURE_VARIANT_ADD(u1_missing_page, zeropage) { .zero = true };
+
+TEST_F(u1_missing_page, load)
+{
+	Kvm kvm;
+	GuestVm g(kvm);
+	REQUIRE_POST_COPY_SLOT(s, g.vm());
+	g.order({store(scratch_gpa, 8, earlier), load(s.missing_gpa() + word, 8), load(scratch_gpa, 8)});
+
+	PageServer server(*s.uffd, {.offset = page_size(), .source = variant->zero ? nullptr : s.source.data()});
+	Observation obs = g.run();
+	server.join();
+	ASSERT_OUTCOME("load from the missing page", Expectation::guest_done(rules::U), obs);
+	ASSERT_TRUE(server.fault_address().has_value());
+	EXPECT_VALUE(rules::U, "page the fault was reported on (host address)", s.uffd->memory().hva() + page_size(),
+		     *server.fault_address() & ~(page_size() - 1));
+	EXPECT_VALUE(rules::U, "the fill's result", 0, server.fill_result());
+	EXPECT_VALUE(rules::C12, "value the guest loaded", variant->zero ? 0 : sent, g.loaded(1));
+	EXPECT_VALUE(rules::C12, "the guest's earlier store", earlier, g.loaded(2));
+}
+
+TEST_F(u1_missing_page, store)
+{
+	Kvm kvm;
+	GuestVm g(kvm);
+	REQUIRE_POST_COPY_SLOT(s, g.vm());
+	g.order({store(scratch_gpa, 8, earlier), store(s.missing_gpa() + word, 8, stored), load(scratch_gpa, 8)});
+
+	PageServer server(*s.uffd, {.offset = page_size(), .source = variant->zero ? nullptr : s.source.data()});
+	Observation obs = g.run();
+	server.join();
+	ASSERT_OUTCOME("store to the missing page", Expectation::guest_done(rules::U), obs);
+	ASSERT_TRUE(server.fault_address().has_value());
+	EXPECT_VALUE(rules::U, "page the fault was reported on (host address)", s.uffd->memory().hva() + page_size(),
+		     *server.fault_address() & ~(page_size() - 1));
+	EXPECT_VALUE(rules::U, "the fill's result", 0, server.fill_result());
+	EXPECT_VALUE(rules::C12, "the guest's store, in the host page", stored, s.host_word(word));
+	EXPECT_VALUE(rules::C12, "the filled word next to it", variant->zero ? 0 : ~sent, s.host_word(neighbour));
+	EXPECT_VALUE(rules::C12, "the guest's earlier store", earlier, g.loaded(2));
+}
+
+/*
+ * U2: a signal reaches the vCPU thread while KVM waits on the missing
+ * page (the server sends SIGUSR1 as soon as it sees the fault, then
+ * fills the page once KVM_RUN returned, or after a second). C11: -1/EINTR
+ * with KVM_EXIT_INTR; C14: the access is still to be done (PC at it, a
+ * load's destination untouched); the next KVM_RUN, the page filled,
+ * completes it (C12).
+ *
+ * Whether KVM_RUN returns while the page is still missing is not in
+ * api.rst and differs: x86 waits interruptibly (FOLL_INTERRUPTIBLE in
+ * __kvm_mmu_faultin_pfn()), arm64 7.3 does not ask for it
+ * (user_mem_abort()), so it returns only after the fill, before
+ * re-entering the guest. The log says which happened.
+ */
+KVM_FIXTURE(u2_signal_while_waiting);
+FIXTURE_VARIANT(u2_signal_while_waiting) { bool is_write; };
+FIXTURE_VARIANT_ADD(u2_signal_while_waiting, load) { .is_write = false };
+FIXTURE_VARIANT_ADD(u2_signal_while_waiting, store) { .is_write = true };
+
+TEST_F(u2_signal_while_waiting, eintr_then_completes)
+{
+	Kvm kvm;
+	GuestVm g(kvm);
+	REQUIRE_POST_COPY_SLOT(s, g.vm());
+	const uint64_t gpa = s.missing_gpa() + word;
+	g.order({store(scratch_gpa, 8, earlier), variant->is_write ? store(gpa, 8, stored) : load(gpa, 8),
+		 load(scratch_gpa, 8)});
+	install_signal_recorder();
+
+	PageServer server(*s.uffd,
+			  {.offset = page_size(), .source = s.source.data(), .signal = SIGUSR1, .hold_ms = 1000});
+	Observation obs = g.run();
+	const bool filled_first = server.filling();
+	server.join();
+	log_line(std::string("KVM_RUN returned ") + (filled_first ? "after" : "before") +
+		 " the page server began filling the page");
+	ASSERT_TRUE(server.fault_address().has_value());
+	EXPECT_VALUE(rules::U, "the fill's result", 0, server.fill_result());
+	ASSERT_OUTCOME("signal while KVM waits on the page", Expectation::intr(rules::C11, true), obs);
+	EXPECT_VALUE(rules::C12, "steps completed before the signal", 1, g.completed());
+
+	ASSERT_OUTCOME("after the fill", Expectation::guest_done(rules::C12), g.run());
+	if (variant->is_write)
+		EXPECT_VALUE(rules::C12, "the guest's store, in the host page", stored, s.host_word(word));
+	else
+		EXPECT_VALUE(rules::C12, "value the guest loaded", sent, g.loaded(1));
+	EXPECT_VALUE(rules::C12, "the filled word next to it", ~sent, s.host_word(neighbour));
+	EXPECT_VALUE(rules::C12, "the guest's earlier store", earlier, g.loaded(2));
+}
+
+KVMC_TEST_MAIN
