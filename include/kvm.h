@@ -57,6 +57,9 @@ public:
 	static HostMapping anonymous(size_t size, int prot = PROT_READ | PROT_WRITE);
 	/* MAP_SHARED view of a file (a memfd, a guest_memfd). */
 	static HostMapping shared_file(int fd, size_t size, int prot = PROT_READ | PROT_WRITE);
+	/* MAP_SHARED view of size bytes at offset of fd (/dev/mem, say)
+	 * into *out: 0 or -errno. */
+	static int shared_file_raw(int fd, size_t size, off_t offset, HostMapping *out);
 	/* MAP_PRIVATE (copy-on-write) view of a file. */
 	static HostMapping private_file(int fd, size_t size, int prot = PROT_READ | PROT_WRITE);
 	HostMapping() = default;

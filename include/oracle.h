@@ -102,6 +102,7 @@ struct Expectation {
 		guest_done,		/* the guest finished its program (ucall done) */
 		guest_sync,		/* the guest reached a sync step (ucall sync) */
 		allocation_failure,	/* G4: -1/ENOMEM (C3), or C1/C2 with EFAULT */
+		arm_sea,		/* S: 0 + KVM_EXIT_ARM_SEA for an access at gva/gpa */
 	};
 
 	Kind kind = Kind::error;
@@ -121,6 +122,8 @@ struct Expectation {
 	uint64_t page_bytes = host_page_bytes();
 	uint64_t max_extent = 0;
 	uint64_t hva = 0;		/* for poison_signal: an address in the poisoned page */
+	uint64_t gva = 0;		/* for arm_sea: the access's virtual address (FAR) */
+	bool fetch = false;		/* for arm_sea: an instruction fetch, not a load or store */
 	/* for poison_signal: what the kernel's native fault reported for the
 	 * same memory (signo 0: the host's access got no signal); nothing:
 	 * no comparison. */
@@ -147,6 +150,9 @@ struct Expectation {
 	static Expectation guest_done(Rule rule);
 	static Expectation guest_sync(Rule rule);
 	static Expectation allocation_failure(uint64_t gpa);
+	/* S: a load, store (is_write) or fetch at gva (IPA gpa) took a
+	 * synchronous external abort KVM hands to userspace. */
+	static Expectation arm_sea(uint64_t gva, uint64_t gpa, bool is_write, bool fetch = false);
 	Expectation &because(const char *kernel_source)
 	{
 		basis = kernel_source;
