@@ -31,10 +31,12 @@ namespace kvmc {
 
 class Userfault {
 public:
-	/* size bytes registered for missing-page faults; nullptr and *why
-	 * where this process cannot have the kernel's own faults (KVM's)
-	 * handled by a userfaultfd. */
-	static std::unique_ptr<Userfault> create(size_t size, std::string *why);
+	/* size bytes registered for missing-page faults, with the
+	 * UFFD_FEATURE_* bits in features (UFFD_FEATURE_SIGBUS: a missing
+	 * page fails the fault at once instead of waiting); nullptr and
+	 * *why where this process cannot have the kernel's own faults
+	 * (KVM's) handled by a userfaultfd this way. */
+	static std::unique_ptr<Userfault> create(size_t size, std::string *why, uint64_t features = 0);
 
 	const HostMapping &memory() const { return memory_; }
 	/* Wait up to limit_ms for a missing-page fault: its address. */

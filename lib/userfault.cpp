@@ -33,7 +33,7 @@ std::string unprivileged_setting()
 
 } /* namespace */
 
-std::unique_ptr<Userfault> Userfault::create(size_t size, std::string *why)
+std::unique_ptr<Userfault> Userfault::create(size_t size, std::string *why, uint64_t features)
 {
 	/* Without UFFD_USER_MODE_ONLY: KVM's faults come from the kernel,
 	 * which a user-mode-only userfaultfd does not see (they would fail
@@ -55,8 +55,11 @@ std::unique_ptr<Userfault> Userfault::create(size_t size, std::string *why)
 	UniqueFd owner(fd);
 	struct uffdio_api api {};
 	api.api = UFFD_API;
+	api.features = features;
 	if (ioctl(fd, UFFDIO_API, &api)) {
-		*why = "UFFDIO_API: " + errno_name(errno);
+		char buf[64];
+		snprintf(buf, sizeof(buf), "UFFDIO_API(features %#llx): ", (unsigned long long)features);
+		*why = buf + errno_name(errno) + (features ? ": this kernel lacks one of the features" : "");
 		return nullptr;
 	}
 	HostMapping memory = HostMapping::anonymous(size);
