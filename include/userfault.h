@@ -37,15 +37,27 @@ public:
 	 * *why where this process cannot have the kernel's own faults
 	 * (KVM's) handled by a userfaultfd this way. */
 	static std::unique_ptr<Userfault> create(size_t size, std::string *why, uint64_t features = 0);
+	/* The same for write-protect mode (UFFDIO_REGISTER_MODE_WP): the
+	 * memory is populated with fill(offset) in each word first, then
+	 * write-protected whole, so a store waits and a load does not. */
+	static std::unique_ptr<Userfault> create_write_protected(size_t size, std::string *why, uint64_t features,
+								 uint64_t (*fill)(size_t offset));
 
 	const HostMapping &memory() const { return memory_; }
-	/* Wait up to limit_ms for a missing-page fault: its address. */
-	std::optional<uint64_t> wait_fault(unsigned limit_ms);
+	struct Fault {
+		uint64_t address;
+		uint64_t flags;	/* UFFD_PAGEFAULT_FLAG_* */
+	};
+	/* Wait up to limit_ms for a fault: where and what kind. */
+	std::optional<Fault> wait_fault(unsigned limit_ms);
 	/* Fill the page at offset with a copy of the page at src
 	 * (UFFDIO_COPY), or with zeros (UFFDIO_ZEROPAGE), waking whoever
 	 * waits on it: 0 or -errno. */
 	int copy(size_t offset, const void *src);
 	int zeropage(size_t offset);
+	/* Lift the write protection of the page at offset
+	 * (UFFDIO_WRITEPROTECT mode 0), waking whoever waits: 0 or -errno. */
+	int unprotect(size_t offset);
 
 private:
 	Userfault(UniqueFd fd, HostMapping memory) : fd_(std::move(fd)), memory_(std::move(memory)) {}
@@ -58,6 +70,7 @@ public:
 	struct Plan {
 		size_t offset = 0;		/* the page the fault is expected on */
 		const void *source = nullptr;	/* its contents; nullptr: zeros */
+		bool unprotect = false;		/* not filled: write protection lifted */
 		int signal = 0;			/* sent to the vCPU thread once the fault is seen */
 		unsigned hold_ms = 0;		/* then wait this long, or until release() */
 		unsigned wait_ms = 5000;	/* how long to wait for the fault */
@@ -73,7 +86,11 @@ public:
 
 	/* After join(): the fault's address (none: no fault came), and the
 	 * fill's 0 or -errno. */
-	std::optional<uint64_t> fault_address() const { return fault_; }
+	std::optional<uint64_t> fault_address() const
+	{
+		return fault_ ? std::optional<uint64_t>(fault_->address) : std::nullopt;
+	}
+	uint64_t fault_flags() const { return fault_ ? fault_->flags : 0; }
 	int fill_result() const { return fill_result_; }
 	/* Whether the page was being filled already (say, when KVM_RUN
 	 * returned). */
@@ -89,7 +106,7 @@ private:
 	std::condition_variable released_cv_;
 	bool released_ = false;
 	std::atomic<bool> filling_{false};
-	std::optional<uint64_t> fault_;
+	std::optional<Userfault::Fault> fault_;
 	int fill_result_ = 0;
 	std::thread thread_;
 };

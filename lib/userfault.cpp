@@ -31,9 +31,12 @@ std::string unprivileged_setting()
 	return std::to_string(v);
 }
 
-} /* namespace */
-
-std::unique_ptr<Userfault> Userfault::create(size_t size, std::string *why, uint64_t features)
+/*
+ * A userfaultfd that handles the kernel's faults too, with the
+ * UFFD_FEATURE_* bits in features: an invalid fd and *why where this
+ * process cannot have one.
+ */
+UniqueFd open_userfaultfd(uint64_t features, std::string *why)
 {
 	/* Without UFFD_USER_MODE_ONLY: KVM's faults come from the kernel,
 	 * which a user-mode-only userfaultfd does not see (they would fail
@@ -50,7 +53,7 @@ std::unique_ptr<Userfault> Userfault::create(size_t size, std::string *why, uint
 			       "); UFFD_USER_MODE_ONLY would not see KVM's faults";
 		else
 			*why = "userfaultfd: " + errno_name(err);
-		return nullptr;
+		return UniqueFd();
 	}
 	UniqueFd owner(fd);
 	struct uffdio_api api {};
@@ -60,8 +63,19 @@ std::unique_ptr<Userfault> Userfault::create(size_t size, std::string *why, uint
 		char buf[64];
 		snprintf(buf, sizeof(buf), "UFFDIO_API(features %#llx): ", (unsigned long long)features);
 		*why = buf + errno_name(errno) + (features ? ": this kernel lacks one of the features" : "");
-		return nullptr;
+		return UniqueFd();
 	}
+	return owner;
+}
+
+} /* namespace */
+
+std::unique_ptr<Userfault> Userfault::create(size_t size, std::string *why, uint64_t features)
+{
+	UniqueFd owner = open_userfaultfd(features, why);
+	if (owner.get() < 0)
+		return nullptr;
+	const int fd = owner.get();
 	HostMapping memory = HostMapping::anonymous(size);
 	struct uffdio_register reg {};
 	reg.range.start = memory.hva();
@@ -74,14 +88,53 @@ std::unique_ptr<Userfault> Userfault::create(size_t size, std::string *why, uint
 	return std::unique_ptr<Userfault>(new Userfault(std::move(owner), std::move(memory)));
 }
 
-std::optional<uint64_t> Userfault::wait_fault(unsigned limit_ms)
+std::unique_ptr<Userfault> Userfault::create_write_protected(size_t size, std::string *why, uint64_t features,
+							     uint64_t (*fill)(size_t offset))
+{
+	UniqueFd owner = open_userfaultfd(features | UFFD_FEATURE_PAGEFAULT_FLAG_WP, why);
+	if (owner.get() < 0)
+		return nullptr;
+	const int fd = owner.get();
+	HostMapping memory = HostMapping::anonymous(size);
+	for (size_t off = 0; off < size; off += sizeof(uint64_t))
+		*reinterpret_cast<uint64_t *>(memory.data() + off) = fill(off);
+	struct uffdio_register reg {};
+	reg.range.start = memory.hva();
+	reg.range.len = size;
+	reg.mode = UFFDIO_REGISTER_MODE_WP;
+	if (ioctl(fd, UFFDIO_REGISTER, &reg)) {
+		*why = "UFFDIO_REGISTER (write-protect mode, anonymous memory): " + errno_name(errno);
+		return nullptr;
+	}
+	struct uffdio_writeprotect wp {};
+	wp.range.start = memory.hva();
+	wp.range.len = size;
+	wp.mode = UFFDIO_WRITEPROTECT_MODE_WP;
+	if (ioctl(fd, UFFDIO_WRITEPROTECT, &wp)) {
+		*why = "UFFDIO_WRITEPROTECT: " + errno_name(errno);
+		return nullptr;
+	}
+	return std::unique_ptr<Userfault>(new Userfault(std::move(owner), std::move(memory)));
+}
+
+int Userfault::unprotect(size_t offset)
+{
+	struct uffdio_writeprotect wp {};
+	wp.range.start = memory_.hva() + offset;
+	wp.range.len = page_size();
+	wp.mode = 0;
+	return ioctl(fd_.get(), UFFDIO_WRITEPROTECT, &wp) ? -errno : 0;
+}
+
+std::optional<Userfault::Fault> Userfault::wait_fault(unsigned limit_ms)
 {
 	const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(limit_ms);
 	for (;;) {
 		struct uffd_msg msg {};
 		ssize_t n = read(fd_.get(), &msg, sizeof(msg));
 		if (n == (ssize_t)sizeof(msg) && msg.event == UFFD_EVENT_PAGEFAULT)
-			return static_cast<uint64_t>(msg.arg.pagefault.address);
+			return Fault{static_cast<uint64_t>(msg.arg.pagefault.address),
+				     static_cast<uint64_t>(msg.arg.pagefault.flags)};
 		if (n < 0 && errno != EAGAIN && errno != EINTR)
 			return std::nullopt;
 		const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -134,7 +187,9 @@ void PageServer::serve()
 		released_cv_.wait_for(hold, std::chrono::milliseconds(plan_.hold_ms), [this] { return released_; });
 	}
 	filling_ = true;
-	fill_result_ = plan_.source ? uffd_.copy(plan_.offset, plan_.source) : uffd_.zeropage(plan_.offset);
+	fill_result_ = plan_.unprotect ? uffd_.unprotect(plan_.offset)
+		       : plan_.source	 ? uffd_.copy(plan_.offset, plan_.source)
+					 : uffd_.zeropage(plan_.offset);
 }
 
 void PageServer::release()

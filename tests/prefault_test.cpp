@@ -13,6 +13,7 @@
 #include <csignal>
 #include <cstring>
 #include <memory>
+#include <linux/userfaultfd.h>
 
 #include "backing.h"
 #include "layout.h"
@@ -37,11 +38,11 @@ std::optional<std::string> no_pre_fault(const Vm &vm)
 /* A memslot of pages host pages at ARCH_TEST_GPA, each page's first
  * word page_word(page). */
 struct FilledSlot {
-	FilledSlot(Vm &vm, unsigned pages) : backing(HostMapping::anonymous(pages * page_size()))
+	FilledSlot(Vm &vm, unsigned pages, uint32_t flags = 0) : backing(HostMapping::anonymous(pages * page_size()))
 	{
 		for (unsigned i = 0; i < pages; i++)
 			*reinterpret_cast<uint64_t *>(backing.data() + i * page_size()) = page_word(i);
-		slot.emplace(vm, test_slot, ARCH_TEST_GPA, backing);
+		slot.emplace(vm, test_slot, ARCH_TEST_GPA, backing, flags);
 	}
 	HostMapping backing;
 	std::optional<Memslot> slot;
@@ -149,6 +150,44 @@ TEST_F(f1_pre_fault, huge_page_larger_than_range)
 	EXPECT_VALUE(rules::F, "last page", page_word(511), g.loaded(1));
 }
 
+/* A read-only memslot (KVM_MEM_READONLY): pre-faulting maps as for a
+ * read, which the slot allows: 0, consumed; the guest reads the pages. */
+TEST_F(f1_pre_fault, read_only_memslot)
+{
+	Kvm kvm;
+	GuestVm g(kvm);
+	REQUIRE_PRE_FAULT(g.vm());
+	const uint64_t page = page_size();
+	FilledSlot s(g.vm(), 4, KVM_MEM_READONLY);
+
+	EXPECT_PRE_FAULT(g.vcpu(), "read-only slot", {ARCH_TEST_GPA, 4 * page}, 0, {ARCH_TEST_GPA + 4 * page, 0});
+	g.order({load(ARCH_TEST_GPA, 8), load(ARCH_TEST_GPA + 3 * page, 8)});
+	ASSERT_OUTCOME("guest reads the pre-faulted pages", Expectation::guest_done(rules::F), g.run());
+	EXPECT_VALUE(rules::F, "page 0", page_word(0), g.loaded(0));
+	EXPECT_VALUE(rules::F, "page 3", page_word(3), g.loaded(1));
+}
+
+/* A memslot bound to an mmap()able guest_memfd (G1's kind): its pages
+ * are allocated and mapped: 0, consumed; the guest reads what the host
+ * wrote through the guest_memfd's mapping. */
+TEST_F(f1_pre_fault, guest_memfd)
+{
+	Kvm kvm;
+	GuestVm g(kvm);
+	REQUIRE_PRE_FAULT(g.vm());
+	const uint64_t flags = GUEST_MEMFD_FLAG_MMAP | GUEST_MEMFD_FLAG_INIT_SHARED;
+	if (g.vm().check_extension(KVM_CAP_GUEST_MEMFD) < 1 ||
+	    (g.vm().check_extension(KVM_CAP_GUEST_MEMFD_FLAGS) & flags) != flags)
+		SKIP(return, "needs KVM_CAP_GUEST_MEMFD with GUEST_MEMFD_FLAG_MMAP | INIT_SHARED");
+	const uint64_t page = page_size();
+	MappedGmemSlot region(g.vm(), test_slot, ARCH_TEST_GPA, 4 * page, flags, 0x5a);
+
+	EXPECT_PRE_FAULT(g.vcpu(), "guest_memfd slot", {ARCH_TEST_GPA, 4 * page}, 0, {ARCH_TEST_GPA + 4 * page, 0});
+	g.order({load(ARCH_TEST_GPA + 2 * page, 8)});
+	ASSERT_OUTCOME("guest reads a pre-faulted page", Expectation::guest_done(rules::F), g.run());
+	EXPECT_VALUE(rules::F, "page 2", 0x5a5a5a5a5a5a5a5aull, g.loaded(0));
+}
+
 /* F2: no memslot at gpa: ENOENT, the range left as it was (nothing
  * processed); in the MMIO region and just past a memslot. */
 KVM_FIXTURE(f2_no_memslot);
@@ -227,6 +266,37 @@ TEST_F(f4_broken_backing, second_page)
 	/* C12: repaired, the page is processed. */
 	b.repair();
 	EXPECT_PRE_FAULT(g.vcpu(), "after the repair", {ARCH_TEST_GPA + page, page}, 0, {ARCH_TEST_GPA + 2 * page, 0});
+}
+
+/*
+ * F4 for post-copy without waiting: the page is missing behind a
+ * userfaultfd with UFFD_FEATURE_SIGBUS, so faulting it in fails at once.
+ * Judged against 4.143's table as the broken backings are (EOPNOTSUPP
+ * the only errno that can describe it); filled, the page is processed.
+ */
+KVM_FIXTURE(f4_userfault_sigbus);
+
+TEST_F(f4_userfault_sigbus, missing_page)
+{
+	Kvm kvm;
+	GuestVm g(kvm);
+	REQUIRE_PRE_FAULT(g.vm());
+	const uint64_t page = page_size();
+	std::string why;
+	auto uffd = Userfault::create(page, &why, UFFD_FEATURE_SIGBUS);
+	if (!uffd)
+		SKIP(return, "%s", why.c_str());
+	Memslot slot(g.vm(), test_slot, ARCH_TEST_GPA, uffd->memory());
+	const PreFaultRange missing = {ARCH_TEST_GPA, page};
+
+	EXPECT_PRE_FAULT(g.vcpu(), "the missing page", missing, EOPNOTSUPP, missing);
+	HostMapping source = HostMapping::anonymous(page);
+	*reinterpret_cast<uint64_t *>(source.data()) = page_word(0);
+	ASSERT_EQ(0, uffd->copy(0, source.data()));
+	EXPECT_PRE_FAULT(g.vcpu(), "after the fill", missing, 0, {ARCH_TEST_GPA + page, 0});
+	g.order({load(ARCH_TEST_GPA, 8)});
+	ASSERT_OUTCOME("guest reads the page", Expectation::guest_done(rules::F), g.run());
+	EXPECT_VALUE(rules::F, "page 0", page_word(0), g.loaded(0));
 }
 
 /*

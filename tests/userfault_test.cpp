@@ -223,4 +223,82 @@ TEST_F(u3_sigbus, fault_then_fill)
 	EXPECT_VALUE(rules::C12, "the guest's earlier store", earlier, g.loaded(access_step + 1));
 }
 
+/*
+ * U4: write-protect mode (UFFDIO_REGISTER_MODE_WP; live snapshots and
+ * dirty tracking use it): the page is there but write-protected. A load
+ * goes through; a store makes KVM wait until the page server lifts the
+ * protection (the fault it sees is a write-protect fault), then lands.
+ * With UFFD_FEATURE_SIGBUS the store fails at once as in U3 (C4) while
+ * the load still goes through; lifted, the store completes (C12).
+ */
+namespace {
+
+/* What the write-protected memory holds: its own offset, marked. */
+uint64_t wp_content(size_t offset) { return 0x7770000000000000ull | offset; }
+
+std::unique_ptr<Userfault> write_protected(std::string *why, uint64_t features = 0)
+{
+	return Userfault::create_write_protected(2 * page_size(), why, features, wp_content);
+}
+
+} /* namespace */
+
+KVM_FIXTURE(u4_write_protect);
+
+TEST_F(u4_write_protect, store_waits)
+{
+	Kvm kvm;
+	GuestVm g(kvm);
+	std::string why;
+	auto uffd = write_protected(&why);
+	if (!uffd)
+		SKIP(return, "%s", why.c_str());
+	Memslot slot(g.vm(), test_slot, ARCH_TEST_GPA, uffd->memory());
+	const uint64_t offset = page_size() + word;
+	const uint64_t gpa = ARCH_TEST_GPA + offset;
+	g.order({load(gpa, 8), store(gpa, 8, stored), load(gpa + 8, 8)});
+
+	PageServer server(*uffd, {.offset = page_size(), .unprotect = true});
+	Observation obs = g.run();
+	server.join();
+	ASSERT_OUTCOME("load, then store to the write-protected page", Expectation::guest_done(rules::U), obs);
+	ASSERT_TRUE(server.fault_address().has_value()) TH_LOG("the store never waited on the protection");
+	EXPECT_VALUE(rules::U, "page the fault was reported on (host address)", uffd->memory().hva() + page_size(),
+		     *server.fault_address() & ~(page_size() - 1));
+	EXPECT_VALUE(rules::U, "a write-protect fault (UFFD_PAGEFAULT_FLAG_WP)", UFFD_PAGEFAULT_FLAG_WP,
+		     server.fault_flags() & UFFD_PAGEFAULT_FLAG_WP);
+	EXPECT_VALUE(rules::U, "lifting the protection", 0, server.fill_result());
+	EXPECT_VALUE(rules::U, "the load before the store", wp_content(offset), g.loaded(0));
+	EXPECT_VALUE(rules::C12, "the guest's store, in the host page", stored,
+		     *reinterpret_cast<const uint64_t *>(uffd->memory().data() + offset));
+	EXPECT_VALUE(rules::C12, "the word after it", wp_content(offset + 8), g.loaded(2));
+}
+
+TEST_F(u4_write_protect, store_fails_with_sigbus)
+{
+	Kvm kvm;
+	GuestVm g(kvm);
+	std::string why;
+	auto uffd = write_protected(&why, UFFD_FEATURE_SIGBUS);
+	if (!uffd)
+		SKIP(return, "%s", why.c_str());
+	Memslot slot(g.vm(), test_slot, ARCH_TEST_GPA, uffd->memory());
+	const uint64_t offset = page_size() + word;
+	const uint64_t gpa = ARCH_TEST_GPA + offset;
+	g.order({load(gpa, 8), store(gpa, 8, stored), load(gpa + 8, 8)});
+	const bool promised = g.vm().check_extension(KVM_CAP_MEMORY_FAULT_INFO) == 1;
+
+	EXPECT_OUTCOME("store to the write-protected page", Expectation::unresolvable_fault(gpa, promised), g.run());
+	EXPECT_VALUE(rules::U, "steps completed (the load went through)", 1, g.completed());
+	EXPECT_VALUE(rules::U, "the load before the store", wp_content(offset), g.loaded(0));
+	EXPECT_VALUE(rules::U, "the host page, still unwritten", wp_content(offset),
+		     *reinterpret_cast<const uint64_t *>(uffd->memory().data() + offset));
+
+	ASSERT_EQ(0, uffd->unprotect(page_size()));
+	ASSERT_OUTCOME("after lifting the protection", Expectation::guest_done(rules::C12), g.run());
+	EXPECT_VALUE(rules::C12, "the guest's store, in the host page", stored,
+		     *reinterpret_cast<const uint64_t *>(uffd->memory().data() + offset));
+	EXPECT_VALUE(rules::C12, "the word after it", wp_content(offset + 8), g.loaded(2));
+}
+
 KVMC_TEST_MAIN
