@@ -11,7 +11,9 @@
 #include "test_util.h"
 
 #include <csignal>
+#include <cerrno>
 #include <cstring>
+#include <sys/mman.h>
 #include <linux/userfaultfd.h>
 
 #include "layout.h"
@@ -176,15 +178,25 @@ TEST_F(u2_signal_while_waiting, eintr_then_completes)
  * example: a valid memslot without a usable host mapping); C14: the
  * access still to be done. Run again unfilled, the same fault (8.44:
  * the fault is not consumed by reporting it). Once the page is filled
- * the next KVM_RUN completes the access (C12). The after_mmio variant
- * comes right after an MMIO exit, whose union bytes a forgotten payload
- * field would leave (stale_mmio_load()).
+ * the next KVM_RUN completes the access (C12).
+ *
+ * Variants: after_mmio comes right after an MMIO exit, whose union
+ * bytes a forgotten payload field would leave (stale_mmio_load());
+ * after_mapped has the page filled and used by the guest first (KVM maps
+ * it), then dropped by the host (MADV_DONTNEED: missing again, KVM's
+ * mapping invalidated) before the access under test.
  */
+namespace {
+enum class Before { nothing, mmio, mapped };
+}
+
 KVM_FIXTURE(u3_sigbus);
-FIXTURE_VARIANT(u3_sigbus) { bool is_write; bool after_mmio; };
-FIXTURE_VARIANT_ADD(u3_sigbus, load) { .is_write = false, .after_mmio = false };
-FIXTURE_VARIANT_ADD(u3_sigbus, store) { .is_write = true, .after_mmio = false };
-FIXTURE_VARIANT_ADD(u3_sigbus, load_after_mmio) { .is_write = false, .after_mmio = true };
+FIXTURE_VARIANT(u3_sigbus) { bool is_write; Before before; };
+FIXTURE_VARIANT_ADD(u3_sigbus, load) { .is_write = false, .before = Before::nothing };
+FIXTURE_VARIANT_ADD(u3_sigbus, store) { .is_write = true, .before = Before::nothing };
+FIXTURE_VARIANT_ADD(u3_sigbus, load_after_mmio) { .is_write = false, .before = Before::mmio };
+FIXTURE_VARIANT_ADD(u3_sigbus, load_after_mapped) { .is_write = false, .before = Before::mapped };
+FIXTURE_VARIANT_ADD(u3_sigbus, store_after_mapped) { .is_write = true, .before = Before::mapped };
 
 TEST_F(u3_sigbus, fault_then_fill)
 {
@@ -193,18 +205,34 @@ TEST_F(u3_sigbus, fault_then_fill)
 	REQUIRE_POST_COPY_SLOT(s, g.vm(), UFFD_FEATURE_SIGBUS);
 	const uint64_t gpa = s.missing_gpa() + word;
 	const guest::Step access = variant->is_write ? store(gpa, 8, stored) : load(gpa, 8);
-	if (variant->after_mmio)
-		g.order({store(scratch_gpa, 8, earlier), stale_mmio_load(), access, load(scratch_gpa, 8)});
-	else
-		g.order({store(scratch_gpa, 8, earlier), access, load(scratch_gpa, 8)});
-	const uint32_t access_step = variant->after_mmio ? 2 : 1;
+	const guest::Step first = store(scratch_gpa, 8, earlier), last = load(scratch_gpa, 8);
+	uint32_t access_step = 1;
+	switch (variant->before) {
+	case Before::nothing:
+		g.order({first, access, last});
+		break;
+	case Before::mmio:
+		g.order({first, stale_mmio_load(), access, last});
+		access_step = 2;
+		break;
+	case Before::mapped:
+		g.order({first, access, sync_point(), access, last});
+		access_step = 3;
+		break;
+	}
 	const bool promised = g.vm().check_extension(KVM_CAP_MEMORY_FAULT_INFO) == 1;
 	const Expectation fault = Expectation::unresolvable_fault(gpa, promised);
 
 	Observation obs;
-	if (variant->after_mmio) {
+	if (variant->before == Before::mmio) {
 		ASSERT_OUTCOME("earlier MMIO load", Expectation::mmio(rules::C5, stale_mmio_gpa, 1, false), g.run());
 		obs = g.complete_load_and_run(stale_mmio_value);
+	} else if (variant->before == Before::mapped) {
+		ASSERT_EQ(0, s.uffd->copy(page_size(), s.source.data()));
+		ASSERT_OUTCOME("the access with the page there", Expectation::guest_sync(rules::U), g.run());
+		ASSERT_EQ(0, madvise(s.uffd->memory().data() + page_size(), page_size(), MADV_DONTNEED))
+			TH_LOG("madvise(MADV_DONTNEED): %s", errno_name(errno).c_str());
+		obs = g.run();
 	} else {
 		obs = g.run();
 	}
