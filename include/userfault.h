@@ -53,11 +53,11 @@ public:
 	/* Fill the page at offset with a copy of the page at src
 	 * (UFFDIO_COPY), or with zeros (UFFDIO_ZEROPAGE), waking whoever
 	 * waits on it: 0 or -errno. */
-	int copy(size_t offset, const void *src);
-	int zeropage(size_t offset);
+	int copy_raw(size_t offset, const void *src);
+	int zeropage_raw(size_t offset);
 	/* Lift the write protection of the page at offset
 	 * (UFFDIO_WRITEPROTECT mode 0), waking whoever waits: 0 or -errno. */
-	int unprotect(size_t offset);
+	int unprotect_raw(size_t offset);
 
 private:
 	Userfault(UniqueFd fd, HostMapping memory) : fd_(std::move(fd)), memory_(std::move(memory)) {}

@@ -117,7 +117,7 @@ std::unique_ptr<Userfault> Userfault::create_write_protected(size_t size, std::s
 	return std::unique_ptr<Userfault>(new Userfault(std::move(owner), std::move(memory)));
 }
 
-int Userfault::unprotect(size_t offset)
+int Userfault::unprotect_raw(size_t offset)
 {
 	struct uffdio_writeprotect wp {};
 	wp.range.start = memory_.hva() + offset;
@@ -146,7 +146,7 @@ std::optional<Userfault::Fault> Userfault::wait_fault(unsigned limit_ms)
 	}
 }
 
-int Userfault::copy(size_t offset, const void *src)
+int Userfault::copy_raw(size_t offset, const void *src)
 {
 	struct uffdio_copy c {};
 	c.dst = memory_.hva() + offset;
@@ -155,7 +155,7 @@ int Userfault::copy(size_t offset, const void *src)
 	return ioctl(fd_.get(), UFFDIO_COPY, &c) ? -errno : 0;
 }
 
-int Userfault::zeropage(size_t offset)
+int Userfault::zeropage_raw(size_t offset)
 {
 	struct uffdio_zeropage z {};
 	z.range.start = memory_.hva() + offset;
@@ -187,9 +187,9 @@ void PageServer::serve()
 		released_cv_.wait_for(hold, std::chrono::milliseconds(plan_.hold_ms), [this] { return released_; });
 	}
 	filling_ = true;
-	fill_result_ = plan_.unprotect ? uffd_.unprotect(plan_.offset)
-		       : plan_.source	 ? uffd_.copy(plan_.offset, plan_.source)
-					 : uffd_.zeropage(plan_.offset);
+	fill_result_ = plan_.unprotect ? uffd_.unprotect_raw(plan_.offset)
+		       : plan_.source	 ? uffd_.copy_raw(plan_.offset, plan_.source)
+					 : uffd_.zeropage_raw(plan_.offset);
 }
 
 void PageServer::release()

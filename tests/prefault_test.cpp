@@ -292,7 +292,7 @@ TEST_F(f4_userfault_sigbus, missing_page)
 	EXPECT_PRE_FAULT(g.vcpu(), "the missing page", missing, EOPNOTSUPP, missing);
 	HostMapping source = HostMapping::anonymous(page);
 	*reinterpret_cast<uint64_t *>(source.data()) = page_word(0);
-	ASSERT_EQ(0, uffd->copy(0, source.data()));
+	ASSERT_EQ(0, uffd->copy_raw(0, source.data()));
 	EXPECT_PRE_FAULT(g.vcpu(), "after the fill", missing, 0, {ARCH_TEST_GPA + page, 0});
 	g.order({load(ARCH_TEST_GPA, 8)});
 	ASSERT_OUTCOME("guest reads the page", Expectation::guest_done(rules::F), g.run());
@@ -326,7 +326,7 @@ TEST_F(f5_signal, while_waiting_for_a_page)
 	HostMapping source = HostMapping::anonymous(page);
 	const unsigned waiting = variant->waiting_page, other = 1 - waiting;
 	*reinterpret_cast<uint64_t *>(source.data()) = page_word(other);
-	ASSERT_EQ(0, uffd->copy(other * page, source.data()));
+	ASSERT_EQ(0, uffd->copy_raw(other * page, source.data()));
 	*reinterpret_cast<uint64_t *>(source.data()) = page_word(waiting);
 	Memslot slot(g.vm(), test_slot, ARCH_TEST_GPA, uffd->memory());
 	install_signal_recorder();

@@ -228,7 +228,7 @@ TEST_F(u3_sigbus, fault_then_fill)
 		ASSERT_OUTCOME("earlier MMIO load", Expectation::mmio(rules::C5, stale_mmio_gpa, 1, false), g.run());
 		obs = g.complete_load_and_run(stale_mmio_value);
 	} else if (variant->before == Before::mapped) {
-		ASSERT_EQ(0, s.uffd->copy(page_size(), s.source.data()));
+		ASSERT_EQ(0, s.uffd->copy_raw(page_size(), s.source.data()));
 		ASSERT_OUTCOME("the access with the page there", Expectation::guest_sync(rules::U), g.run());
 		ASSERT_EQ(0, madvise(s.uffd->memory().data() + page_size(), page_size(), MADV_DONTNEED))
 			TH_LOG("madvise(MADV_DONTNEED): %s", errno_name(errno).c_str());
@@ -241,7 +241,7 @@ TEST_F(u3_sigbus, fault_then_fill)
 	EXPECT_VALUE(rules::C12, "steps completed before the fault", access_step, g.completed());
 	EXPECT_OUTCOME("again, still missing", fault, g.run());
 
-	ASSERT_EQ(0, s.uffd->copy(page_size(), s.source.data()));
+	ASSERT_EQ(0, s.uffd->copy_raw(page_size(), s.source.data()));
 	ASSERT_OUTCOME("after the fill", Expectation::guest_done(rules::C12), g.run());
 	if (variant->is_write)
 		EXPECT_VALUE(rules::C12, "the guest's store, in the host page", stored, s.host_word(word));
@@ -322,7 +322,7 @@ TEST_F(u4_write_protect, store_fails_with_sigbus)
 	EXPECT_VALUE(rules::U, "the host page, still unwritten", wp_content(offset),
 		     *reinterpret_cast<const uint64_t *>(uffd->memory().data() + offset));
 
-	ASSERT_EQ(0, uffd->unprotect(page_size()));
+	ASSERT_EQ(0, uffd->unprotect_raw(page_size()));
 	ASSERT_OUTCOME("after lifting the protection", Expectation::guest_done(rules::C12), g.run());
 	EXPECT_VALUE(rules::C12, "the guest's store, in the host page", stored,
 		     *reinterpret_cast<const uint64_t *>(uffd->memory().data() + offset));
