@@ -43,7 +43,16 @@ public:
 	static std::unique_ptr<Userfault> create_write_protected(size_t size, std::string *why, uint64_t features,
 								 uint64_t (*fill)(size_t offset));
 
+	/* The same for minor faults on shmem (UFFDIO_REGISTER_MODE_MINOR,
+	 * the flow of post-copy over shared memory): the memory is a view
+	 * of a memfd whose pages are there (written through contents()),
+	 * but not yet mapped in this view, so touching one waits until
+	 * UFFDIO_CONTINUE maps the page as it is. */
+	static std::unique_ptr<Userfault> create_minor(size_t size, std::string *why);
+
 	const HostMapping &memory() const { return memory_; }
+	/* Minor mode: a second view of the same memfd, not registered. */
+	const HostMapping &contents() const { return contents_; }
 	struct Fault {
 		uint64_t address;
 		uint64_t flags;	/* UFFD_PAGEFAULT_FLAG_* */
@@ -58,10 +67,15 @@ public:
 	/* Lift the write protection of the page at offset
 	 * (UFFDIO_WRITEPROTECT mode 0), waking whoever waits: 0 or -errno. */
 	int unprotect_raw(size_t offset);
+	/* Map the page at offset as the memfd holds it (UFFDIO_CONTINUE),
+	 * waking whoever waits: 0 or -errno. */
+	int continue_raw(size_t offset);
 
 private:
 	Userfault(UniqueFd fd, HostMapping memory) : fd_(std::move(fd)), memory_(std::move(memory)) {}
 	UniqueFd fd_;
+	UniqueFd memfd_;
+	HostMapping contents_;
 	HostMapping memory_;
 };
 
@@ -69,8 +83,12 @@ class PageServer {
 public:
 	struct Plan {
 		size_t offset = 0;		/* the page the fault is expected on */
-		const void *source = nullptr;	/* its contents; nullptr: zeros */
-		bool unprotect = false;		/* not filled: write protection lifted */
+		/* How the fault is resolved: UFFDIO_COPY of source,
+		 * UFFDIO_ZEROPAGE, the write protection lifted, or
+		 * UFFDIO_CONTINUE. */
+		enum class Fill { copy, zero, unprotect, minor_continue };
+		Fill fill = Fill::copy;
+		const void *source = nullptr;
 		int signal = 0;			/* sent to the vCPU thread once the fault is seen */
 		unsigned hold_ms = 0;		/* then wait this long, or until release() */
 		unsigned wait_ms = 5000;	/* how long to wait for the fault */

@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <linux/userfaultfd.h>
 #include <poll.h>
+#include <sys/mman.h>
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -117,6 +118,40 @@ std::unique_ptr<Userfault> Userfault::create_write_protected(size_t size, std::s
 	return std::unique_ptr<Userfault>(new Userfault(std::move(owner), std::move(memory)));
 }
 
+std::unique_ptr<Userfault> Userfault::create_minor(size_t size, std::string *why)
+{
+	UniqueFd owner = open_userfaultfd(UFFD_FEATURE_MINOR_SHMEM, why);
+	if (owner.get() < 0)
+		return nullptr;
+	UniqueFd memfd(memfd_create("kvmc-uffd-minor", MFD_CLOEXEC));
+	if (memfd.get() < 0 || ftruncate(memfd.get(), size)) {
+		*why = "memfd of " + std::to_string(size) + " bytes: " + errno_name(errno);
+		return nullptr;
+	}
+	HostMapping contents = HostMapping::shared_file(memfd.get(), size);
+	HostMapping memory = HostMapping::shared_file(memfd.get(), size);
+	struct uffdio_register reg {};
+	reg.range.start = memory.hva();
+	reg.range.len = size;
+	reg.mode = UFFDIO_REGISTER_MODE_MINOR;
+	if (ioctl(owner.get(), UFFDIO_REGISTER, &reg)) {
+		*why = "UFFDIO_REGISTER (minor mode, shmem): " + errno_name(errno);
+		return nullptr;
+	}
+	auto uffd = std::unique_ptr<Userfault>(new Userfault(std::move(owner), std::move(memory)));
+	uffd->memfd_ = std::move(memfd);
+	uffd->contents_ = std::move(contents);
+	return uffd;
+}
+
+int Userfault::continue_raw(size_t offset)
+{
+	struct uffdio_continue c {};
+	c.range.start = memory_.hva() + offset;
+	c.range.len = page_size();
+	return ioctl(fd_.get(), UFFDIO_CONTINUE, &c) ? -errno : 0;
+}
+
 int Userfault::unprotect_raw(size_t offset)
 {
 	struct uffdio_writeprotect wp {};
@@ -187,9 +222,20 @@ void PageServer::serve()
 		released_cv_.wait_for(hold, std::chrono::milliseconds(plan_.hold_ms), [this] { return released_; });
 	}
 	filling_ = true;
-	fill_result_ = plan_.unprotect ? uffd_.unprotect_raw(plan_.offset)
-		       : plan_.source	 ? uffd_.copy_raw(plan_.offset, plan_.source)
-					 : uffd_.zeropage_raw(plan_.offset);
+	switch (plan_.fill) {
+	case Plan::Fill::copy:
+		fill_result_ = uffd_.copy_raw(plan_.offset, plan_.source);
+		break;
+	case Plan::Fill::zero:
+		fill_result_ = uffd_.zeropage_raw(plan_.offset);
+		break;
+	case Plan::Fill::unprotect:
+		fill_result_ = uffd_.unprotect_raw(plan_.offset);
+		break;
+	case Plan::Fill::minor_continue:
+		fill_result_ = uffd_.continue_raw(plan_.offset);
+		break;
+	}
 }
 
 void PageServer::release()

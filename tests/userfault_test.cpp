@@ -20,6 +20,7 @@
 #include "userfault.h"
 
 using namespace kvmc;
+using Fill = PageServer::Plan::Fill;
 
 namespace {
 
@@ -89,7 +90,8 @@ TEST_F(u1_missing_page, load)
 	REQUIRE_POST_COPY_SLOT(s, g.vm());
 	g.order({store(scratch_gpa, 8, earlier), load(s.missing_gpa() + word, 8), load(scratch_gpa, 8)});
 
-	PageServer server(*s.uffd, {.offset = page_size(), .source = variant->zero ? nullptr : s.source.data()});
+	PageServer server(*s.uffd, {.offset = page_size(), .fill = variant->zero ? Fill::zero : Fill::copy,
+				    .source = s.source.data()});
 	Observation obs = g.run();
 	server.join();
 	ASSERT_OUTCOME("load from the missing page", Expectation::guest_done(rules::U), obs);
@@ -108,7 +110,8 @@ TEST_F(u1_missing_page, store)
 	REQUIRE_POST_COPY_SLOT(s, g.vm());
 	g.order({store(scratch_gpa, 8, earlier), store(s.missing_gpa() + word, 8, stored), load(scratch_gpa, 8)});
 
-	PageServer server(*s.uffd, {.offset = page_size(), .source = variant->zero ? nullptr : s.source.data()});
+	PageServer server(*s.uffd, {.offset = page_size(), .fill = variant->zero ? Fill::zero : Fill::copy,
+				    .source = s.source.data()});
 	Observation obs = g.run();
 	server.join();
 	ASSERT_OUTCOME("store to the missing page", Expectation::guest_done(rules::U), obs);
@@ -119,6 +122,45 @@ TEST_F(u1_missing_page, store)
 	EXPECT_VALUE(rules::C12, "the guest's store, in the host page", stored, s.host_word(word));
 	EXPECT_VALUE(rules::C12, "the filled word next to it", variant->zero ? 0 : ~sent, s.host_word(neighbour));
 	EXPECT_VALUE(rules::C12, "the guest's earlier store", earlier, g.loaded(2));
+}
+
+/*
+ * U1 over shared memory (minor faults; UFFDIO_REGISTER_MODE_MINOR): the
+ * page is in the memfd already (the host wrote it through a second
+ * view), but the memslot's view has not mapped it yet. KVM's fault-in
+ * waits; the page server maps the page as it is (UFFDIO_CONTINUE); the
+ * guest reads exactly what the host wrote, and its store shows through
+ * the other view.
+ */
+KVM_FIXTURE(u1_minor_fault);
+
+TEST_F(u1_minor_fault, load_then_store)
+{
+	Kvm kvm;
+	GuestVm g(kvm);
+	std::string why;
+	auto uffd = Userfault::create_minor(2 * page_size(), &why);
+	if (!uffd)
+		SKIP(return, "%s", why.c_str());
+	const uint64_t offset = page_size() + word;
+	*reinterpret_cast<uint64_t *>(uffd->contents().data() + offset) = sent;
+	Memslot slot(g.vm(), test_slot, ARCH_TEST_GPA, uffd->memory());
+	const uint64_t gpa = ARCH_TEST_GPA + offset;
+	g.order({load(gpa, 8), store(gpa + 8, 8, stored)});
+
+	PageServer server(*uffd, {.offset = page_size(), .fill = Fill::minor_continue});
+	Observation obs = g.run();
+	server.join();
+	ASSERT_OUTCOME("load, then store, on the unmapped shmem page", Expectation::guest_done(rules::U), obs);
+	ASSERT_TRUE(server.fault_address().has_value()) TH_LOG("the access never waited");
+	EXPECT_VALUE(rules::U, "page the fault was reported on (host address)", uffd->memory().hva() + page_size(),
+		     *server.fault_address() & ~(page_size() - 1));
+	EXPECT_VALUE(rules::U, "a minor fault (UFFD_PAGEFAULT_FLAG_MINOR)", UFFD_PAGEFAULT_FLAG_MINOR,
+		     server.fault_flags() & UFFD_PAGEFAULT_FLAG_MINOR);
+	EXPECT_VALUE(rules::U, "UFFDIO_CONTINUE", 0, server.fill_result());
+	EXPECT_VALUE(rules::C12, "value the guest loaded", sent, g.loaded(0));
+	EXPECT_VALUE(rules::C12, "the guest's store, through the other view", stored,
+		     *reinterpret_cast<const uint64_t *>(uffd->contents().data() + offset + 8));
 }
 
 /*
@@ -286,7 +328,7 @@ TEST_F(u4_write_protect, store_waits)
 	const uint64_t gpa = ARCH_TEST_GPA + offset;
 	g.order({load(gpa, 8), store(gpa, 8, stored), load(gpa + 8, 8)});
 
-	PageServer server(*uffd, {.offset = page_size(), .unprotect = true});
+	PageServer server(*uffd, {.offset = page_size(), .fill = Fill::unprotect});
 	Observation obs = g.run();
 	server.join();
 	ASSERT_OUTCOME("load, then store to the write-protected page", Expectation::guest_done(rules::U), obs);
