@@ -12,6 +12,8 @@
 #include <cerrno>
 #include <csignal>
 #include <cstring>
+#include <fcntl.h>
+#include <linux/falloc.h>
 #include <memory>
 #include <linux/userfaultfd.h>
 
@@ -266,6 +268,67 @@ TEST_F(f4_broken_backing, second_page)
 	/* C12: repaired, the page is processed. */
 	b.repair();
 	EXPECT_PRE_FAULT(g.vcpu(), "after the repair", {ARCH_TEST_GPA + page, page}, 0, {ARCH_TEST_GPA + 2 * page, 0});
+}
+
+namespace {
+
+/* Why this VM cannot have a guest_memfd with flags, or nothing. */
+std::optional<std::string> no_gmem(const Vm &vm, uint64_t flags)
+{
+	if (vm.check_extension(KVM_CAP_GUEST_MEMFD) < 1 || (vm.check_extension(KVM_CAP_GUEST_MEMFD_FLAGS) & flags) != flags)
+		return "needs KVM_CAP_GUEST_MEMFD with flags " + hex(flags) + " (KVM_CAP_GUEST_MEMFD_FLAGS is " +
+		       hex(vm.check_extension(KVM_CAP_GUEST_MEMFD_FLAGS)) + ")";
+	return std::nullopt;
+}
+
+constexpr uint64_t shared_gmem = GUEST_MEMFD_FLAG_MMAP | GUEST_MEMFD_FLAG_INIT_SHARED;
+
+} /* namespace */
+
+/*
+ * F4 for guest_memfd: the file gone (G2's case: its only fd closed,
+ * never mapped, so KVM dropped the binding; KVM_RUN gives C10) is judged
+ * against 4.143's table as the broken backings are; a hole punched in
+ * it (G3's case) is no error: the page comes back as a new zero page.
+ */
+KVM_FIXTURE(f4_guest_memfd);
+
+TEST_F(f4_guest_memfd, gone)
+{
+	Kvm kvm;
+	GuestVm g(kvm);
+	REQUIRE_PRE_FAULT(g.vm());
+	if (auto why = no_gmem(g.vm(), shared_gmem))
+		SKIP(return, "%s", why->c_str());
+	const uint64_t page = page_size();
+	GuestMemfd gmem(g.vm(), page, shared_gmem);
+	HostMapping shared = HostMapping::anonymous(page);
+	Memslot slot(g.vm(), test_slot, ARCH_TEST_GPA, gmem, 0, page, shared);
+	gmem.close();
+
+	const PreFaultRange range = {ARCH_TEST_GPA, page};
+	EXPECT_PRE_FAULT(g.vcpu(), "guest_memfd gone", range, EOPNOTSUPP, range);
+}
+
+TEST_F(f4_guest_memfd, punched_hole)
+{
+	Kvm kvm;
+	GuestVm g(kvm);
+	REQUIRE_PRE_FAULT(g.vm());
+	if (auto why = no_gmem(g.vm(), shared_gmem))
+		SKIP(return, "%s", why->c_str());
+	const uint64_t page = page_size();
+	MappedGmemSlot region(g.vm(), test_slot, ARCH_TEST_GPA, 2 * page, shared_gmem, 0x5a);
+	const PreFaultRange both = {ARCH_TEST_GPA, 2 * page};
+
+	EXPECT_PRE_FAULT(g.vcpu(), "before the punch", both, 0, {ARCH_TEST_GPA + 2 * page, 0});
+	ASSERT_EQ(0, fallocate(region.gmem.fd(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, page, page))
+		TH_LOG("fallocate(PUNCH_HOLE): %s", errno_name(errno).c_str());
+	EXPECT_PRE_FAULT(g.vcpu(), "after the punch", both, 0, {ARCH_TEST_GPA + 2 * page, 0});
+	g.order({load(ARCH_TEST_GPA, 8), load(ARCH_TEST_GPA + page, 8)});
+	ASSERT_OUTCOME("guest reads both pages", Expectation::guest_done(rules::F), g.run());
+	EXPECT_VALUE(rules::F, "the page kept", 0x5a5a5a5a5a5a5a5aull, g.loaded(0));
+	EXPECT_VALUE(rules::F, "the punched page (zero)", 0, g.loaded(1));
 }
 
 /*
