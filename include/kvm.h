@@ -57,6 +57,9 @@ public:
 	static HostMapping anonymous(size_t size, int prot = PROT_READ | PROT_WRITE);
 	/* MAP_SHARED view of a file (a memfd, a guest_memfd). */
 	static HostMapping shared_file(int fd, size_t size, int prot = PROT_READ | PROT_WRITE);
+	/* Private anonymous hugetlb memory (MAP_HUGETLB, the default huge
+	 * page size), not populated, into *out: 0 or -errno. */
+	static int anonymous_huge_raw(size_t size, HostMapping *out);
 	/* MAP_SHARED view of size bytes at offset of fd (/dev/mem, say)
 	 * into *out: 0 or -errno. */
 	static int shared_file_raw(int fd, size_t size, off_t offset, HostMapping *out);

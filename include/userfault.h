@@ -37,6 +37,9 @@ public:
 	 * *why where this process cannot have the kernel's own faults
 	 * (KVM's) handled by a userfaultfd this way. */
 	static std::unique_ptr<Userfault> create(size_t size, std::string *why, uint64_t features = 0);
+	/* The same over hugetlb memory of huge_page bytes a page: copies
+	 * then fill a whole huge page. */
+	static std::unique_ptr<Userfault> create_huge(size_t size, size_t huge_page, std::string *why);
 	/* The same for write-protect mode (UFFDIO_REGISTER_MODE_WP): the
 	 * memory is populated with fill(offset) in each word first, then
 	 * write-protected whole, so a store waits and a load does not. */
@@ -61,7 +64,8 @@ public:
 	std::optional<Fault> wait_fault(unsigned limit_ms);
 	/* Fill the page at offset with a copy of the page at src
 	 * (UFFDIO_COPY), or with zeros (UFFDIO_ZEROPAGE), waking whoever
-	 * waits on it: 0 or -errno. */
+	 * waits on it: 0 or -errno. A page is a huge page for
+	 * create_huge(). */
 	int copy_raw(size_t offset, const void *src);
 	int zeropage_raw(size_t offset);
 	/* Lift the write protection of the page at offset
@@ -73,6 +77,8 @@ public:
 
 private:
 	Userfault(UniqueFd fd, HostMapping memory) : fd_(std::move(fd)), memory_(std::move(memory)) {}
+	static std::unique_ptr<Userfault> register_missing(UniqueFd fd, HostMapping memory, std::string *why);
+	size_t granule_ = page_size();	/* what one fill covers */
 	UniqueFd fd_;
 	UniqueFd memfd_;
 	HostMapping contents_;

@@ -90,6 +90,15 @@ HostMapping HostMapping::shared_file(int fd, size_t size, int prot)
 	return file(fd, size, prot, MAP_SHARED, "shared");
 }
 
+int HostMapping::anonymous_huge_raw(size_t size, HostMapping *out)
+{
+	void *addr = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
+	if (addr == MAP_FAILED)
+		return -errno;
+	*out = HostMapping(addr, size);
+	return 0;
+}
+
 int HostMapping::shared_file_raw(int fd, size_t size, off_t offset, HostMapping *out)
 {
 	void *addr = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, offset);

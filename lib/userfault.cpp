@@ -76,17 +76,37 @@ std::unique_ptr<Userfault> Userfault::create(size_t size, std::string *why, uint
 	UniqueFd owner = open_userfaultfd(features, why);
 	if (owner.get() < 0)
 		return nullptr;
-	const int fd = owner.get();
-	HostMapping memory = HostMapping::anonymous(size);
+	return register_missing(std::move(owner), HostMapping::anonymous(size), why);
+}
+
+std::unique_ptr<Userfault> Userfault::register_missing(UniqueFd fd, HostMapping memory, std::string *why)
+{
 	struct uffdio_register reg {};
 	reg.range.start = memory.hva();
-	reg.range.len = size;
+	reg.range.len = memory.size();
 	reg.mode = UFFDIO_REGISTER_MODE_MISSING;
-	if (ioctl(fd, UFFDIO_REGISTER, &reg)) {
-		*why = "UFFDIO_REGISTER (missing mode, anonymous memory): " + errno_name(errno);
+	if (ioctl(fd.get(), UFFDIO_REGISTER, &reg)) {
+		*why = "UFFDIO_REGISTER (missing mode): " + errno_name(errno);
 		return nullptr;
 	}
-	return std::unique_ptr<Userfault>(new Userfault(std::move(owner), std::move(memory)));
+	return std::unique_ptr<Userfault>(new Userfault(std::move(fd), std::move(memory)));
+}
+
+std::unique_ptr<Userfault> Userfault::create_huge(size_t size, size_t huge_page, std::string *why)
+{
+	UniqueFd owner = open_userfaultfd(0, why);
+	if (owner.get() < 0)
+		return nullptr;
+	HostMapping memory;
+	if (int r = HostMapping::anonymous_huge_raw(size, &memory)) {
+		*why = "no " + std::to_string(size >> 20) + " MiB of hugetlb memory (" + errno_name(-r) +
+		       "): reserve some with echo 8 > /proc/sys/vm/nr_hugepages";
+		return nullptr;
+	}
+	auto uffd = register_missing(std::move(owner), std::move(memory), why);
+	if (uffd)
+		uffd->granule_ = huge_page;
+	return uffd;
 }
 
 std::unique_ptr<Userfault> Userfault::create_write_protected(size_t size, std::string *why, uint64_t features,
@@ -186,7 +206,7 @@ int Userfault::copy_raw(size_t offset, const void *src)
 	struct uffdio_copy c {};
 	c.dst = memory_.hva() + offset;
 	c.src = reinterpret_cast<uint64_t>(src);
-	c.len = page_size();
+	c.len = granule_;
 	return ioctl(fd_.get(), UFFDIO_COPY, &c) ? -errno : 0;
 }
 
@@ -194,7 +214,7 @@ int Userfault::zeropage_raw(size_t offset)
 {
 	struct uffdio_zeropage z {};
 	z.range.start = memory_.hva() + offset;
-	z.range.len = page_size();
+	z.range.len = granule_;
 	return ioctl(fd_.get(), UFFDIO_ZEROPAGE, &z) ? -errno : 0;
 }
 

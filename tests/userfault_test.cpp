@@ -16,6 +16,7 @@
 #include <sys/mman.h>
 #include <linux/userfaultfd.h>
 
+#include "backing.h"
 #include "layout.h"
 #include "userfault.h"
 
@@ -122,6 +123,40 @@ TEST_F(u1_missing_page, store)
 	EXPECT_VALUE(rules::C12, "the guest's store, in the host page", stored, s.host_word(word));
 	EXPECT_VALUE(rules::C12, "the filled word next to it", variant->zero ? 0 : ~sent, s.host_word(neighbour));
 	EXPECT_VALUE(rules::C12, "the guest's earlier store", earlier, g.loaded(2));
+}
+
+/*
+ * U1 over hugetlb memory: the missing page is a 2 MiB huge page, filled
+ * whole by one UFFDIO_COPY while KVM_RUN waits; the guest reads two
+ * words far apart in it, both as sent.
+ */
+KVM_FIXTURE(u1_missing_huge_page);
+
+TEST_F(u1_missing_huge_page, load)
+{
+	Kvm kvm;
+	GuestVm g(kvm);
+	std::string why;
+	auto uffd = Userfault::create_huge(huge_page_size, huge_page_size, &why);
+	if (!uffd)
+		SKIP(return, "%s", why.c_str());
+	HostMapping source = HostMapping::anonymous(huge_page_size);
+	const uint64_t near = 100 * page_size() + word, far = huge_page_size - 8;
+	*reinterpret_cast<uint64_t *>(source.data() + near) = sent;
+	*reinterpret_cast<uint64_t *>(source.data() + far) = ~sent;
+	Memslot slot(g.vm(), test_slot, ARCH_TEST_GPA, uffd->memory());
+	g.order({load(ARCH_TEST_GPA + near, 8), load(ARCH_TEST_GPA + far, 8)});
+
+	PageServer server(*uffd, {.offset = 0, .fill = Fill::copy, .source = source.data()});
+	Observation obs = g.run();
+	server.join();
+	ASSERT_OUTCOME("loads from the missing huge page", Expectation::guest_done(rules::U), obs);
+	ASSERT_TRUE(server.fault_address().has_value());
+	EXPECT_VALUE(rules::U, "huge page the fault was reported on (host address)", uffd->memory().hva(),
+		     *server.fault_address() & ~(huge_page_size - 1));
+	EXPECT_VALUE(rules::U, "the fill's result", 0, server.fill_result());
+	EXPECT_VALUE(rules::C12, "the near word", sent, g.loaded(0));
+	EXPECT_VALUE(rules::C12, "the far word", ~sent, g.loaded(1));
 }
 
 /*
