@@ -136,7 +136,7 @@ $(OUT)/guest/guest.bin: $(OUT)/guest/guest.elf
 
 # ---- host library --------------------------------------------------------
 LIB_SRCS := lib/kvm.cpp lib/names.cpp lib/oracle.cpp lib/guest_vm.cpp lib/test_util.cpp lib/cgroup.cpp \
-	lib/health.cpp lib/record.cpp lib/backing.cpp \
+	lib/health.cpp lib/record.cpp lib/backing.cpp lib/userfault.cpp \
 	$(wildcard lib/$(ARCH)/*.cpp)
 LIB_OBJS := $(patsubst %.cpp,$(OUT)/obj/%.o,$(LIB_SRCS)) $(OUT)/obj/lib/guest_image.o
 

@@ -57,6 +57,12 @@ public:
 	static HostMapping anonymous(size_t size, int prot = PROT_READ | PROT_WRITE);
 	/* MAP_SHARED view of a file (a memfd, a guest_memfd). */
 	static HostMapping shared_file(int fd, size_t size, int prot = PROT_READ | PROT_WRITE);
+	/* Private anonymous hugetlb memory (MAP_HUGETLB, the default huge
+	 * page size), not populated, into *out: 0 or -errno. */
+	static int anonymous_huge_raw(size_t size, HostMapping *out);
+	/* MAP_SHARED view of size bytes at offset of fd (/dev/mem, say)
+	 * into *out: 0 or -errno. */
+	static int shared_file_raw(int fd, size_t size, off_t offset, HostMapping *out);
 	/* MAP_PRIVATE (copy-on-write) view of a file. */
 	static HostMapping private_file(int fd, size_t size, int prot = PROT_READ | PROT_WRITE);
 	HostMapping() = default;
@@ -159,6 +165,12 @@ private:
 	bool live_ = false;
 };
 
+/* A guest physical range for KVM_PRE_FAULT_MEMORY. */
+struct PreFaultRange {
+	uint64_t gpa;
+	uint64_t size;
+};
+
 class Vcpu {
 public:
 	Vcpu(Vm &vm, uint32_t id);
@@ -177,6 +189,10 @@ public:
 
 	/* Fill kvm_run.mmio.data for a pending load before the next KVM_RUN. */
 	void complete_mmio_load(uint64_t value);
+
+	/* KVM_PRE_FAULT_MEMORY (api.rst 4.143) over range, which the
+	 * kernel rewrites to what is left of it: 0 or -errno. */
+	int pre_fault_memory_raw(struct kvm_pre_fault_memory &range);
 
 	/* KVM_SET_SIGNAL_MASK: the signals blocked while in KVM_RUN. */
 	void set_signal_mask(const sigset_t &blocked);

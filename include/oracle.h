@@ -42,6 +42,13 @@ inline constexpr Rule G4{"G4", "api.rst 5 \"KVM_EXIT_MEMORY_FAULT\" (C1, or C3 f
 inline constexpr Rule G5{"G5", "api.rst 4.140 KVM_SET_USER_MEMORY_REGION2, 4.142 KVM_CREATE_GUEST_MEMFD"};
 inline constexpr Rule M3{"M3", "api.rst 4.10 KVM_RUN (ENOEXEC, stale: see the kernel source named)"};
 inline constexpr Rule M9{"M9", "api.rst 4.10 KVM_RUN; beyond the VM's physical address size"};
+/* The flows of issue 24: userfaultfd behind a memslot (U), the
+ * synchronous external abort (S) and 64-byte access (L) exits, and
+ * KVM_PRE_FAULT_MEMORY (F). */
+inline constexpr Rule U{"U", "api.rst 4.10 KVM_RUN (EINTR), 8.44 KVM_CAP_MEMORY_FAULT_INFO; userfaultfd behind a memslot"};
+inline constexpr Rule S{"S", "api.rst 5 \"KVM_EXIT_ARM_SEA\", 7.45 KVM_CAP_ARM_SEA_TO_USER"};
+inline constexpr Rule L{"L", "api.rst 5 \"KVM_EXIT_ARM_LDST64B\""};
+inline constexpr Rule F{"F", "api.rst 4.143 KVM_PRE_FAULT_MEMORY"};
 inline constexpr Rule C13{"C13", "kvm-contract: no WARN, BUG, oops or new taint while a test runs"};
 inline constexpr Rule C14{"C14", "api.rst 5 \"KVM_EXIT_MMIO\" (completion), 4.10 KVM_RUN; the Arm ARM / AMD APM for injected exceptions"};
 inline constexpr Rule K3{"K3", "api.rst 4.10 KVM_RUN (ENOEXEC), 4.82 KVM_ARM_VCPU_INIT"};
@@ -95,6 +102,7 @@ struct Expectation {
 		guest_done,		/* the guest finished its program (ucall done) */
 		guest_sync,		/* the guest reached a sync step (ucall sync) */
 		allocation_failure,	/* G4: -1/ENOMEM (C3), or C1/C2 with EFAULT */
+		arm_sea,		/* S: 0 + KVM_EXIT_ARM_SEA for an access at gva/gpa */
 	};
 
 	Kind kind = Kind::error;
@@ -114,6 +122,8 @@ struct Expectation {
 	uint64_t page_bytes = host_page_bytes();
 	uint64_t max_extent = 0;
 	uint64_t hva = 0;		/* for poison_signal: an address in the poisoned page */
+	uint64_t gva = 0;		/* for arm_sea: the access's virtual address (FAR) */
+	bool fetch = false;		/* for arm_sea: an instruction fetch, not a load or store */
 	/* for poison_signal: what the kernel's native fault reported for the
 	 * same memory (signo 0: the host's access got no signal); nothing:
 	 * no comparison. */
@@ -140,6 +150,9 @@ struct Expectation {
 	static Expectation guest_done(Rule rule);
 	static Expectation guest_sync(Rule rule);
 	static Expectation allocation_failure(uint64_t gpa);
+	/* S: a load, store (is_write) or fetch at gva (IPA gpa) took a
+	 * synchronous external abort KVM hands to userspace. */
+	static Expectation arm_sea(uint64_t gva, uint64_t gpa, bool is_write, bool fetch = false);
 	Expectation &because(const char *kernel_source)
 	{
 		basis = kernel_source;

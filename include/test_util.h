@@ -27,6 +27,15 @@ bool judge_value(Rule rule, const char *what, uint64_t wanted, uint64_t got);
 /* The errno of an ioctl that must fail (got: 0 or -errno). */
 bool judge_errno(Rule rule, const char *what, int wanted, int got);
 
+/*
+ * One KVM_PRE_FAULT_MEMORY call over in, judged by rule F (api.rst
+ * 4.143): its result (0, or -1 with wanted_err), the range the kernel
+ * hands back (left: what remains), and flags and padding copied back as
+ * they went in. Returns whether all of it was right.
+ */
+bool judge_pre_fault(Vcpu &vcpu, const char *step, PreFaultRange in, int wanted_err, PreFaultRange left,
+		     uint64_t flags = 0);
+
 /* Tests that poison memory run only where that harms nobody: in the test
  * VM, or natively with ./run_tests.sh --allow-destructive. */
 bool destructive_allowed();
@@ -106,6 +115,12 @@ SignalRecord native_fault(const void *addr);
 #define EXPECT_ERRNO(rule, what, wanted, got)                                      \
 	do {                                                                       \
 		if (!kvmc::judge_errno(rule, what, wanted, got))                   \
+			_metadata->exit_code = KSFT_FAIL;                          \
+	} while (0)
+
+#define EXPECT_PRE_FAULT(...)                                                      \
+	do {                                                                       \
+		if (!kvmc::judge_pre_fault(__VA_ARGS__))                           \
 			_metadata->exit_code = KSFT_FAIL;                          \
 	} while (0)
 

@@ -90,6 +90,24 @@ HostMapping HostMapping::shared_file(int fd, size_t size, int prot)
 	return file(fd, size, prot, MAP_SHARED, "shared");
 }
 
+int HostMapping::anonymous_huge_raw(size_t size, HostMapping *out)
+{
+	void *addr = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
+	if (addr == MAP_FAILED)
+		return -errno;
+	*out = HostMapping(addr, size);
+	return 0;
+}
+
+int HostMapping::shared_file_raw(int fd, size_t size, off_t offset, HostMapping *out)
+{
+	void *addr = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, offset);
+	if (addr == MAP_FAILED)
+		return -errno;
+	*out = HostMapping(addr, size);
+	return 0;
+}
+
 HostMapping HostMapping::private_file(int fd, size_t size, int prot)
 {
 	return file(fd, size, prot, MAP_PRIVATE, "private");
@@ -433,6 +451,11 @@ void Vcpu::complete_mmio_load(uint64_t value)
 	 * memory; both supported architectures are little-endian. */
 	for (unsigned i = 0; i < sizeof(run_->mmio.data); i++)
 		run_->mmio.data[i] = value >> (8 * i);
+}
+
+int Vcpu::pre_fault_memory_raw(struct kvm_pre_fault_memory &range)
+{
+	return ioctl(fd(), KVM_PRE_FAULT_MEMORY, &range) ? -errno : 0;
 }
 
 void Vcpu::set_signal_mask(const sigset_t &blocked)

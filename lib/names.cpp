@@ -119,6 +119,13 @@ std::string describe_payload(const Observation &obs)
 			 (unsigned long long)r.arm_nisv.esr_iss,
 			 (unsigned long long)r.arm_nisv.fault_ipa);
 		return buf;
+#ifdef KVM_EXIT_ARM_SEA
+	case KVM_EXIT_ARM_SEA:
+		snprintf(buf, sizeof(buf), "arm_sea{flags=0x%llx esr=0x%llx gva=0x%llx gpa=0x%llx}",
+			 (unsigned long long)r.arm_sea.flags, (unsigned long long)r.arm_sea.esr,
+			 (unsigned long long)r.arm_sea.gva, (unsigned long long)r.arm_sea.gpa);
+		return buf;
+#endif
 	case KVM_EXIT_IO: {
 		std::string data;
 		for (unsigned i = 0; i < (unsigned)r.io.size * r.io.count && i < sizeof(obs.io_data); i++) {

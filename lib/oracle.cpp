@@ -116,6 +116,18 @@ Expectation Expectation::nisv(uint64_t gpa, bool is_write)
 	return e;
 }
 
+Expectation Expectation::arm_sea(uint64_t gva, uint64_t gpa, bool is_write, bool fetch)
+{
+	Expectation e;
+	e.kind = Kind::arm_sea;
+	e.rule = rules::S;
+	e.gva = gva;
+	e.gpa = gpa;
+	e.is_write = is_write;
+	e.fetch = fetch;
+	return e;
+}
+
 Expectation Expectation::guest_exception(Rule rule, const GuestException &exception)
 {
 	Expectation e;
@@ -211,6 +223,17 @@ constexpr uint64_t esr_wnr = 1ull << 6;		/* write, not read */
 constexpr uint64_t esr_cm = 1ull << 8;		/* cache maintenance */
 
 /* DFSC of a translation fault: levels 0-3 (0b0001LL), level -1 (0b101011). */
+/* ESR_EL2 fields api.rst lets KVM_EXIT_ARM_SEA's esr carry. */
+constexpr uint64_t esr_ec_shift = 26;
+constexpr uint64_t esr_ec_mask = 0x3full << esr_ec_shift;
+constexpr uint64_t esr_il = 1ull << 25;
+constexpr uint64_t esr_fnv = 1ull << 10;
+constexpr uint64_t esr_ea = 1ull << 9;
+constexpr uint64_t esr_set_mask = 3ull << 11;
+constexpr uint64_t esr_ec_iabt_low = 0x20;
+constexpr uint64_t esr_ec_dabt_low = 0x24;
+constexpr uint64_t esr_fsc_sea = 0x10;	/* synchronous external abort, not on a walk */
+
 bool is_translation_fault(uint64_t dfsc)
 {
 	return (dfsc & 0x3c) == 0x04 || dfsc == 0x2b;
@@ -263,6 +286,12 @@ std::string Expectation::describe() const
 		return "ret=0 exit_reason=" + exit_reason_name(KVM_EXIT_ARM_NISV) + " arm_nisv{fault_ipa=" +
 		       hex(gpa) + " esr_iss: WnR=" + std::to_string(is_write) +
 		       " CM=0 DFSC=translation fault, no other bit}";
+	case Kind::arm_sea:
+		return "ret=0 exit_reason=" + exit_reason_name(KVM_EXIT_ARM_SEA) + " arm_sea{esr: EC=" +
+		       (fetch ? "0x20 (instruction abort)" : "0x24 (data abort)") + " IL=1 CM=0" +
+		       (fetch ? std::string() : " WnR=" + std::to_string(is_write)) +
+		       " FSC=0x10, only EC/IL/FnV/EA/CM/WnR/FSC/SET; gva=" + hex(gva) +
+		       " unless FnV; gpa=" + hex(gpa) + " where flags has GPA_VALID, no other flag}";
 	case Kind::guest_exception:
 		return std::string("the guest takes ") + exception.what + ": vector " + hex(exception.vector) +
 		       ", syndrome & " + hex(exception.syndrome_mask) + " == " + hex(exception.syndrome) +
@@ -339,6 +368,7 @@ private:
 	void judge_poison_signal();
 	void judge_native_extent(const SignalRecord &sig, const Extent &reported);
 	void judge_nisv();
+	void judge_arm_sea();
 	void judge_guest_exception();
 	void judge_internal_error();
 	void judge_guest_call(GuestCallKind kind, const char *name);
@@ -616,6 +646,54 @@ void Judge::judge_nisv()
 			     " is not a translation fault (no memslot, so no stage-2 mapping)");
 }
 
+/*
+ * S (api.rst 5 "KVM_EXIT_ARM_SEA"): esr is ESR_EL2 sanitised to EC, IL,
+ * FnV, EA, CM, WnR, FSC and SET; gva is FAR_EL2 when FnV is 0; gpa is
+ * the faulting IPA when flags has KVM_EXIT_ARM_SEA_FLAG_GPA_VALID (the
+ * IPA's page where the kernel reports it from HPFAR_EL2, which holds no
+ * offset), and no other flag is defined.
+ */
+void Judge::judge_arm_sea()
+{
+	want<long>(exp.rule, "ret", 0, obs.ret, show_int, "KVM_RUN return");
+	if (obs.ret != 0) {
+		want<int>(exp.rule, "errno", 0, obs.err, show_errno);
+		return;
+	}
+	want<uint32_t>(exp.rule, "exit_reason", KVM_EXIT_ARM_SEA, obs.exit_reason(), show_exit);
+	if (obs.exit_reason() != KVM_EXIT_ARM_SEA)
+		return;
+	const auto &sea = obs.run.arm_sea;
+	const uint64_t allowed = esr_ec_mask | esr_il | esr_fnv | esr_ea | esr_cm | esr_wnr | esr_dfsc_mask |
+				 esr_set_mask;
+	if (sea.esr & ~allowed)
+		fail(exp.rule, "arm_sea.esr", hex(sea.esr),
+		     "arm_sea.esr " + hex(sea.esr) + " has bits " + hex(sea.esr & ~allowed) +
+			     " beyond EC, IL, FnV, EA, CM, WnR, FSC and SET: not sanitised");
+	want<uint64_t>(exp.rule, "arm_sea.esr.EC", exp.fetch ? esr_ec_iabt_low : esr_ec_dabt_low,
+		       (sea.esr & esr_ec_mask) >> esr_ec_shift, show_hex,
+		       exp.fetch ? "an instruction abort from a lower EL" : "a data abort from a lower EL");
+	want<long>(exp.rule, "arm_sea.esr.IL", 1, (sea.esr & esr_il) != 0, show_int, "a 32-bit instruction");
+	want<long>(exp.rule, "arm_sea.esr.CM", 0, (sea.esr & esr_cm) != 0, show_int, "not a cache maintenance");
+	if (!exp.fetch)
+		want<long>(exp.rule, "arm_sea.esr.WnR", exp.is_write, (sea.esr & esr_wnr) != 0, show_int,
+			   std::string("the access was a ") + (exp.is_write ? "store" : "load"));
+	want<uint64_t>(exp.rule, "arm_sea.esr.FSC", esr_fsc_sea, sea.esr & esr_dfsc_mask, show_hex,
+		       "a synchronous external abort, not on a table walk");
+	if (!(sea.esr & esr_fnv))
+		want<uint64_t>(exp.rule, "arm_sea.gva", exp.gva, sea.gva, show_hex, "FnV is 0: FAR is valid");
+	if (sea.flags & ~(uint64_t)KVM_EXIT_ARM_SEA_FLAG_GPA_VALID)
+		fail(exp.rule, "arm_sea.flags", hex(sea.flags),
+		     "arm_sea.flags " + hex(sea.flags) + " has bits beyond KVM_EXIT_ARM_SEA_FLAG_GPA_VALID");
+	if (sea.flags & KVM_EXIT_ARM_SEA_FLAG_GPA_VALID) {
+		const uint64_t page = exp.gpa & ~0xfffull;
+		if ((sea.gpa & ~0xfffull) != page || ((sea.gpa & 0xfff) && sea.gpa != exp.gpa))
+			fail(exp.rule, "arm_sea.gpa", hex(sea.gpa),
+			     "arm_sea.gpa " + hex(sea.gpa) + " with GPA_VALID is not the faulting IPA " + hex(exp.gpa) +
+				     " (nor its page " + hex(page) + ")");
+	}
+}
+
 void Judge::judge_guest_exception()
 {
 	want<long>(exp.rule, "ret", 0, obs.ret, show_int, "KVM_RUN return");
@@ -810,6 +888,9 @@ Verdict Judge::run()
 	case Expectation::Kind::allocation_failure:
 		judge_allocation_failure();
 		break;
+	case Expectation::Kind::arm_sea:
+		judge_arm_sea();
+		break;
 	}
 	/* C14 once the outcome itself is right (otherwise it adds noise). */
 	if (verdict.passed()) {
@@ -819,10 +900,18 @@ Verdict Judge::run()
 		case Expectation::Kind::poison_signal:
 		case Expectation::Kind::allocation_failure:
 		case Expectation::Kind::nisv:
+		case Expectation::Kind::arm_sea:
 			judge_state_at_access();
 			break;
 		case Expectation::Kind::intr:
-			judge_completion();
+			/* A signal that ends a run in the middle of an access
+			 * (a fault KVM was waiting on) leaves it to be
+			 * retried; one that completes an MMIO exit retires
+			 * it. */
+			if (exp.completes)
+				judge_completion();
+			else
+				judge_state_at_access();
 			break;
 		default:
 			break;

@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <csetjmp>
 #include <csignal>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <sys/mman.h>
@@ -98,6 +99,31 @@ bool judge_value(Rule rule, const char *what, uint64_t wanted, uint64_t got)
 	if (wanted == got)
 		log_line(std::string(what) + ": " + rule.id + " ok: " + hex(got));
 	return wanted == got;
+}
+
+bool judge_pre_fault(Vcpu &vcpu, const char *step, PreFaultRange in, int wanted_err, PreFaultRange left,
+		     uint64_t flags)
+{
+	struct kvm_pre_fault_memory range {};
+	range.gpa = in.gpa;
+	range.size = in.size;
+	range.flags = flags;
+	const int r = vcpu.pre_fault_memory_raw(range);
+	char line[256];
+	snprintf(line, sizeof(line),
+		 "%s: KVM_PRE_FAULT_MEMORY{gpa=%#llx size=%#llx flags=%#llx} -> %s, range now {gpa=%#llx size=%#llx}",
+		 step, (unsigned long long)in.gpa, (unsigned long long)in.size, (unsigned long long)flags,
+		 r ? errno_name(-r).c_str() : "0", (unsigned long long)range.gpa, (unsigned long long)range.size);
+	log_line(line);
+	uint64_t padding = 0;
+	for (uint64_t p : range.padding)
+		padding |= p;
+	bool ok = judge_errno(rules::F, "errno", wanted_err, r);
+	ok = judge_value(rules::F, "range.gpa", left.gpa, range.gpa) && ok;
+	ok = judge_value(rules::F, "range.size", left.size, range.size) && ok;
+	ok = judge_value(rules::F, "range.flags", flags, range.flags) && ok;
+	ok = judge_value(rules::F, "range.padding", 0, padding) && ok;
+	return ok;
 }
 
 /*

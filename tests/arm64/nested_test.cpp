@@ -25,12 +25,14 @@
 #include <memory>
 #include <sys/mman.h>
 #include <unistd.h>
+#include <linux/userfaultfd.h>
 
 #include "arch.h"
 #include "arm64/nested.h"
 #include "backing.h"
 #include "cgroup.h"
 #include "layout.h"
+#include "userfault.h"
 
 using namespace kvmc;
 
@@ -896,6 +898,67 @@ TEST_F(n22_nested_stage1_walk_external_abort, load)
 	const uint64_t va = ARCH_NESTED_BAD_S1_VA + 0x5a8;
 	g.order({nested_load_s1(va, ARCH_RAM_GPA + ARCH_PGTABLE_OFFSET)});
 	ASSERT_OUTCOME("nested load", arch::nested_stage1_walk_external_abort(2, va), g.run());
+}
+
+/*
+ * U through the guest hypervisor's stage-2 (CONTRACT.md U on
+ * arm64-nested): the page behind the window is missing behind a
+ * userfaultfd (include/userfault.h). U1: the nested load waits while the
+ * page server fills the page and reads what it sent. U3
+ * (UFFD_FEATURE_SIGBUS): -1/EFAULT at once, judged by C4 for the
+ * guest's own GPA (nothing promised where KVM_CAP_MEMORY_FAULT_INFO is
+ * 0), then the fill completes the load (C12).
+ */
+KVM_FIXTURE(u1_nested_missing_page);
+
+TEST_F(u1_nested_missing_page, load)
+{
+	GUEST_HYPERVISOR(kvm, g);
+	std::string why;
+	auto uffd = Userfault::create(2 * page_size(), &why);
+	if (!uffd)
+		SKIP(return, "%s", why.c_str());
+	HostMapping source = HostMapping::anonymous(page_size());
+	*reinterpret_cast<uint64_t *>(source.data() + 0x48) = pattern;
+	Memslot slot(g.vm(), test_slot, ARCH_TEST_GPA, uffd->memory());
+	ExitWhenDone exit_when_done(_metadata);
+
+	const uint64_t offset = page_size() + 0x48;
+	g.order({nested_load(window_ipa(offset))});
+	PageServer server(*uffd, {.offset = page_size(), .fill = PageServer::Plan::Fill::copy,
+				  .source = source.data()});
+	Observation obs = g.run();
+	server.join();
+	ASSERT_OUTCOME("nested load from the missing page", Expectation::guest_done(rules::U), obs);
+	ASSERT_TRUE(server.fault_address().has_value());
+	EXPECT_VALUE(rules::U, "page the fault was reported on (host address)", uffd->memory().hva() + page_size(),
+		     *server.fault_address() & ~(page_size() - 1));
+	EXPECT_VALUE(rules::U, "the fill's result", 0, server.fill_result());
+	EXPECT_VALUE(rules::C12, "value the nested context loaded", pattern, g.loaded(0));
+}
+
+KVM_FIXTURE(u3_nested_sigbus);
+
+TEST_F(u3_nested_sigbus, load)
+{
+	GUEST_HYPERVISOR(kvm, g);
+	std::string why;
+	auto uffd = Userfault::create(2 * page_size(), &why, UFFD_FEATURE_SIGBUS);
+	if (!uffd)
+		SKIP(return, "%s", why.c_str());
+	HostMapping source = HostMapping::anonymous(page_size());
+	*reinterpret_cast<uint64_t *>(source.data() + 0x48) = pattern;
+	Memslot slot(g.vm(), test_slot, ARCH_TEST_GPA, uffd->memory());
+	ExitWhenDone exit_when_done(_metadata);
+
+	const uint64_t offset = page_size() + 0x48;
+	g.order({nested_load(window_ipa(offset))});
+	const bool promised = g.vm().check_extension(KVM_CAP_MEMORY_FAULT_INFO) == 1;
+	EXPECT_OUTCOME("nested load from the missing page", Expectation::unresolvable_fault(window_gpa(offset), promised),
+		       g.run());
+	ASSERT_EQ(0, uffd->copy_raw(page_size(), source.data()));
+	ASSERT_OUTCOME("after the fill", Expectation::guest_done(rules::C12), g.run());
+	EXPECT_VALUE(rules::C12, "value the nested context loaded", pattern, g.loaded(0));
 }
 
 KVMC_TEST_MAIN

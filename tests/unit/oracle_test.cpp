@@ -423,6 +423,57 @@ TEST(c6_nisv_each_field_wrong_fails)
 	EXPECT_TRUE(fails_with(judge(Expectation::nisv(gpa, false), failed_run(ENOSYS, 0)), "C6 ret=-1"));
 }
 
+/* ---- S: synchronous external abort handed to userspace --------------- */
+
+Observation sea_exit(uint64_t esr, uint64_t gva, uint64_t flags, uint64_t ipa)
+{
+	Observation o;
+	o.run.exit_reason = KVM_EXIT_ARM_SEA;
+	o.run.arm_sea.esr = esr;
+	o.run.arm_sea.gva = gva;
+	o.run.arm_sea.flags = flags;
+	o.run.arm_sea.gpa = ipa;
+	return o;
+}
+
+/* ESR_EL2 of an SEA on a load from a lower EL: EC 0x24, IL, FSC 0x10;
+ * FnV (bit 10), EA (9), SET (12:11). */
+constexpr uint64_t sea_load = 0x24ull << 26 | 1u << 25 | 0x10, fnv = 1u << 10, ea = 1u << 9, set = 3u << 11;
+constexpr uint64_t gpa_valid = KVM_EXIT_ARM_SEA_FLAG_GPA_VALID;
+
+TEST(s_arm_sea_exit_with_the_documented_fields)
+{
+	const Expectation load = Expectation::arm_sea(gpa, gpa, false);
+	EXPECT_TRUE(judge(load, sea_exit(sea_load, gpa, gpa_valid, gpa)).passed());
+	/* gpa from HPFAR_EL2: the page; EA and SET may be set */
+	EXPECT_TRUE(judge(load, sea_exit(sea_load | ea | set, gpa, gpa_valid, gpa & ~0xfffull)).passed());
+	/* FnV: gva unknown; no GPA_VALID: gpa unknown */
+	EXPECT_TRUE(judge(load, sea_exit(sea_load | fnv, 0x1234, 0, 0x5678)).passed());
+	EXPECT_TRUE(judge(Expectation::arm_sea(gpa, gpa, true), sea_exit(sea_load | wnr, gpa, 0, 0)).passed());
+	const uint64_t sea_fetch = 0x20ull << 26 | 1u << 25 | 0x10;
+	EXPECT_TRUE(judge(Expectation::arm_sea(gpa, gpa, false, true), sea_exit(sea_fetch, gpa, 0, 0)).passed());
+}
+
+TEST(s_arm_sea_each_field_wrong_fails)
+{
+	const Expectation load = Expectation::arm_sea(gpa, gpa, false);
+	/* unsanitised: ISV (24) and SRT (20:16) leak through */
+	EXPECT_TRUE(fails_with(judge(load, sea_exit(sea_load | 1u << 24 | 9u << 16, gpa, 0, 0)),
+			       "S arm_sea.esr=0x93090010"));
+	EXPECT_TRUE(fails_with(judge(load, sea_exit(0x25ull << 26 | 1u << 25 | 0x10, gpa, 0, 0)), "S arm_sea.esr.EC=0x25"));
+	EXPECT_TRUE(fails_with(judge(load, sea_exit(sea_load & ~(1ull << 25), gpa, 0, 0)), "S arm_sea.esr.IL=0"));
+	EXPECT_TRUE(fails_with(judge(load, sea_exit(sea_load | cm, gpa, 0, 0)), "S arm_sea.esr.CM=1"));
+	EXPECT_TRUE(fails_with(judge(load, sea_exit(sea_load | wnr, gpa, 0, 0)), "S arm_sea.esr.WnR=1"));
+	EXPECT_TRUE(fails_with(judge(load, sea_exit((sea_load & ~0x3full) | 0x15, gpa, 0, 0)), "S arm_sea.esr.FSC=0x15"));
+	EXPECT_TRUE(fails_with(judge(load, sea_exit(sea_load, 0, 0, 0)), "S arm_sea.gva=0x0"));
+	EXPECT_TRUE(fails_with(judge(load, sea_exit(sea_load, gpa, 2, 0)), "S arm_sea.flags=0x2"));
+	EXPECT_TRUE(fails_with(judge(load, sea_exit(sea_load, gpa, gpa_valid, gpa + 0x1000)),
+			       "S arm_sea.gpa=0x80002020"));
+	EXPECT_TRUE(fails_with(judge(load, sea_exit(sea_load, gpa, gpa_valid, gpa + 8)), "S arm_sea.gpa=0x80001028"));
+	EXPECT_TRUE(fails_with(judge(load, failed_run(EFAULT, KVM_EXIT_ARM_SEA)), "S ret=-1"));
+	EXPECT_TRUE(fails_with(judge(load, mmio_exit(gpa, 8, false)), "S exit_reason=KVM_EXIT_MMIO(6)"));
+}
+
 TEST(c6_enosys_without_the_capability)
 {
 	EXPECT_TRUE(judge(Expectation::error(rules::C6, ENOSYS), failed_run(ENOSYS, 0)).passed());
@@ -710,6 +761,7 @@ TEST(c14_judged_on_every_exit_that_retries_the_access)
 		{Expectation::memory_fault(rules::C9, EHWPOISON, gpa), memory_fault(EHWPOISON, page, 0x1000)},
 		{Expectation::allocation_failure(gpa), memory_fault(EFAULT, page, 0x1000)},
 		{Expectation::nisv(gpa, false), nisv_exit(gpa, tf_l3)},
+		{Expectation::arm_sea(gpa, gpa, false), sea_exit(sea_load, gpa, gpa_valid, gpa)},
 	};
 	for (auto &c : cases) {
 		EXPECT_TRUE(judge(c.e, at(c.o, access_pc, guest::dest_canary)).passed());
@@ -738,8 +790,21 @@ TEST(c14_completion_retires_the_access_once)
 	EXPECT_TRUE(judge(store, at(o, next_pc, 0, false)).passed());
 	EXPECT_TRUE(fails_with(judge(store, at(o, access_pc, 0, false)), "C14 pc=0x40002510"));
 	EXPECT_TRUE(fails_with(judge(store, o), "C14 access=none"));
-	/* A plain EINTR completes nothing: no C14. */
-	EXPECT_TRUE(judge(Expectation::intr(rules::C11, false), at(o, access_pc, 0)).passed());
+}
+
+/* A signal that ends a run while KVM waits on the access (a userfault,
+ * U2) leaves it to be retried: the PC at it, the destination untouched. */
+TEST(c14_plain_eintr_leaves_the_access_to_be_retried)
+{
+	Observation o = failed_run(EINTR, KVM_EXIT_INTR);
+	Expectation e = Expectation::intr(rules::C11, true);
+	EXPECT_TRUE(judge(e, at(o, access_pc, guest::dest_canary)).passed());
+	EXPECT_TRUE(fails_with(judge(e, at(o, next_pc, guest::dest_canary)), "C14 pc=0x40002514"));
+	EXPECT_TRUE(fails_with(judge(e, at(o, access_pc, 0x88)), "C14 dest=0x88"));
+	/* No access recorded (K1, K2: the guest ran nothing): not judged. */
+	Observation bare = o;
+	bare.pc = next_pc;
+	EXPECT_TRUE(judge(e, bare).passed());
 }
 
 namespace {
