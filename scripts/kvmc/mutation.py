@@ -964,8 +964,14 @@ def render_study(s: dict[str, Any], catalog: list[Mutant] | None) -> list[str]:
             continue
         configs = run.get("configs", [])
         lines += ["", f"{h} {arch}", ""]
-        if not run.get("complete", True):
+        done = {r["mutant"] for r in run["results"]}
+        missing = [m.id for m in scope if arch in m.arches() and m.id not in done] if scope is not None else []
+        # An interrupted run finished later with --append is whole again.
+        if not run.get("complete", True) and (missing or scope is None):
             lines += ["**Interrupted run: only the mutants below were run.**", ""]
+        if run.get("earlier_runs"):
+            lines += ["Put together with `--append` from more than one run; the earlier ones "
+                      "published at " + ", ".join(f"{e.get('date', '?')}" for e in run["earlier_runs"]) + ".", ""]
         base = run.get("baselines", {})
         if len(configs) == 1:
             b = base.get(configs[0], {})
@@ -1003,11 +1009,8 @@ def render_study(s: dict[str, Any], catalog: list[Mutant] | None) -> list[str]:
         if only:
             lines += ["", "Killed by the suite on one configuration only: "
                       + "; ".join(f"{n}: {', '.join(f'`{i}`' for i in ids)}" for n, ids in only.items()) + "."]
-        if scope is not None:
-            done = {r["mutant"] for r in run["results"]}
-            missing = [m.id for m in scope if arch in m.arches() and m.id not in done]
-            if missing:
-                lines += ["", "Not run yet (finish with `--append --mutants ...`): " + ", ".join(missing) + "."]
+        if missing:
+            lines += ["", "Not run yet (finish with `--append --mutants ...`): " + ", ".join(missing) + "."]
     return lines + [""]
 
 

@@ -304,3 +304,30 @@ class OlderDocument(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class InterruptedThenFinished(OlderDocument):
+    """A run stopped part way says so until --append has run what it
+    missed; then it is whole again."""
+
+    def doc(self, with_control: bool) -> dict[str, Any]:
+        doc = json.loads(json.dumps(FORMAT_1))
+        run = doc["runs"]["x86_64"]
+        run["complete"] = False
+        if with_control:
+            control = dict(run["results"][0], mutant="eq-control", equivalent=True, suite_killed=[],
+                           selftests_killed=[])
+            run["results"].append(control)
+            run["earlier_runs"] = [{"date": "2026-11-25 09:00 UTC"}]
+        return doc
+
+    def test_a_mutant_missing_is_an_interrupted_run(self) -> None:
+        text = mutation.render_markdown(self.doc(False), mutation.load_catalog(self.catdir))
+        self.assertIn("**Interrupted run", text)
+        self.assertIn("Not run yet", text)
+
+    def test_finished_with_append_is_whole(self) -> None:
+        text = mutation.render_markdown(self.doc(True), mutation.load_catalog(self.catdir))
+        self.assertNotIn("Interrupted run", text)
+        self.assertNotIn("Not run yet", text)
+        self.assertIn("earlier ones published at 2026-11-25 09:00 UTC", text)
