@@ -311,7 +311,7 @@ class InterruptedThenFinished(OlderDocument):
     missed; then it is whole again."""
 
     def doc(self, with_control: bool) -> dict[str, Any]:
-        doc = json.loads(json.dumps(FORMAT_1))
+        doc: dict[str, Any] = json.loads(json.dumps(FORMAT_1))
         run = doc["runs"]["x86_64"]
         run["complete"] = False
         if with_control:
