@@ -171,6 +171,15 @@ struct PreFaultRange {
 	uint64_t size;
 };
 
+/* One KVM_PRE_FAULT_MEMORY call as it was made and what came back
+ * (test_util.h's pre_fault(), judged later). */
+struct PreFaultCall {
+	PreFaultRange in;
+	uint64_t flags = 0;
+	int result = 0;				/* 0 or -errno */
+	struct kvm_pre_fault_memory out {};	/* as the kernel handed it back */
+};
+
 class Vcpu {
 public:
 	Vcpu(Vm &vm, uint32_t id);
@@ -211,6 +220,9 @@ private:
 /* Record (not act on) SIGBUS and SIGUSR1 from now on: what arrives during
  * a run lands in Observation::signal. Vcpu::observe() installs it too. */
 void install_signal_recorder();
+/* The signal recorded since the last run or take (outside KVM_RUN: one
+ * an ioctl such as KVM_PRE_FAULT_MEMORY made KVM send), and forget it. */
+std::optional<SignalRecord> take_recorded_signal();
 
 /* The default limit for one KVM_RUN, from KVMC_RUN_TIMEOUT_MS (ms). */
 unsigned run_limit_ms();

@@ -36,6 +36,13 @@ bool judge_errno(Rule rule, const char *what, int wanted, int got);
 bool judge_pre_fault(Vcpu &vcpu, const char *step, PreFaultRange in, int wanted_err, PreFaultRange left,
 		     uint64_t flags = 0);
 
+/* The same in two halves, for a call that nothing may follow before it is
+ * judged (G4: under the memory cgroup's limit even a log line can need a
+ * page): pre_fault() makes the call and keeps what came back, the
+ * judge_pre_fault() overload judges it later (PreFaultCall: kvm.h). */
+PreFaultCall pre_fault(Vcpu &vcpu, PreFaultRange in, uint64_t flags = 0);
+bool judge_pre_fault(const char *step, const PreFaultCall &call, int wanted_err, PreFaultRange left);
+
 /* Tests that poison memory run only where that harms nobody: in the test
  * VM, or natively with ./run_tests.sh --allow-destructive. */
 bool destructive_allowed();

@@ -403,6 +403,14 @@ void install_signal_recorder()
 	sigaction(SIGUSR1, &rec, nullptr);
 }
 
+std::optional<SignalRecord> take_recorded_signal()
+{
+	if (!signal_seen)
+		return std::nullopt;
+	signal_seen = 0;
+	return signal_record;
+}
+
 unsigned run_limit_ms()
 {
 	const char *env = getenv("KVMC_RUN_TIMEOUT_MS");

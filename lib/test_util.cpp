@@ -101,19 +101,28 @@ bool judge_value(Rule rule, const char *what, uint64_t wanted, uint64_t got)
 	return wanted == got;
 }
 
-bool judge_pre_fault(Vcpu &vcpu, const char *step, PreFaultRange in, int wanted_err, PreFaultRange left,
-		     uint64_t flags)
+PreFaultCall pre_fault(Vcpu &vcpu, PreFaultRange in, uint64_t flags)
 {
-	struct kvm_pre_fault_memory range {};
-	range.gpa = in.gpa;
-	range.size = in.size;
-	range.flags = flags;
-	const int r = vcpu.pre_fault_memory_raw(range);
+	PreFaultCall call;
+	call.in = in;
+	call.flags = flags;
+	call.out.gpa = in.gpa;
+	call.out.size = in.size;
+	call.out.flags = flags;
+	call.result = vcpu.pre_fault_memory_raw(call.out);
+	return call;
+}
+
+bool judge_pre_fault(const char *step, const PreFaultCall &call, int wanted_err, PreFaultRange left)
+{
+	const struct kvm_pre_fault_memory &range = call.out;
+	const int r = call.result;
 	char line[256];
 	snprintf(line, sizeof(line),
 		 "%s: KVM_PRE_FAULT_MEMORY{gpa=%#llx size=%#llx flags=%#llx} -> %s, range now {gpa=%#llx size=%#llx}",
-		 step, (unsigned long long)in.gpa, (unsigned long long)in.size, (unsigned long long)flags,
-		 r ? errno_name(-r).c_str() : "0", (unsigned long long)range.gpa, (unsigned long long)range.size);
+		 step, (unsigned long long)call.in.gpa, (unsigned long long)call.in.size,
+		 (unsigned long long)call.flags, r ? errno_name(-r).c_str() : "0", (unsigned long long)range.gpa,
+		 (unsigned long long)range.size);
 	log_line(line);
 	uint64_t padding = 0;
 	for (uint64_t p : range.padding)
@@ -121,9 +130,15 @@ bool judge_pre_fault(Vcpu &vcpu, const char *step, PreFaultRange in, int wanted_
 	bool ok = judge_errno(rules::F, "errno", wanted_err, r);
 	ok = judge_value(rules::F, "range.gpa", left.gpa, range.gpa) && ok;
 	ok = judge_value(rules::F, "range.size", left.size, range.size) && ok;
-	ok = judge_value(rules::F, "range.flags", flags, range.flags) && ok;
+	ok = judge_value(rules::F, "range.flags", call.flags, range.flags) && ok;
 	ok = judge_value(rules::F, "range.padding", 0, padding) && ok;
 	return ok;
+}
+
+bool judge_pre_fault(Vcpu &vcpu, const char *step, PreFaultRange in, int wanted_err, PreFaultRange left,
+		     uint64_t flags)
+{
+	return judge_pre_fault(step, pre_fault(vcpu, in, flags), wanted_err, left);
 }
 
 /*

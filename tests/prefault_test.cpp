@@ -16,8 +16,10 @@
 #include <linux/falloc.h>
 #include <memory>
 #include <linux/userfaultfd.h>
+#include <sys/mman.h>
 
 #include "backing.h"
+#include "cgroup.h"
 #include "layout.h"
 #include "userfault.h"
 
@@ -329,6 +331,136 @@ TEST_F(f4_guest_memfd, punched_hole)
 	ASSERT_OUTCOME("guest reads both pages", Expectation::guest_done(rules::F), g.run());
 	EXPECT_VALUE(rules::F, "the page kept", 0x5a5a5a5a5a5a5a5aull, g.loaded(0));
 	EXPECT_VALUE(rules::F, "the punched page (zero)", 0, g.loaded(1));
+}
+
+/*
+ * F4 for G4's allocation failure: the process in a memory cgroup whose
+ * limit the guest_memfd's folios reach. The pages allocated before are
+ * processed (0, the range left at the first page that could not be);
+ * the next call, from there, fails, and is judged against 4.143's table
+ * as the broken backings are (EOPNOTSUPP the only errno that can
+ * describe it). Both calls are made before anything is judged: at the
+ * limit the process cannot take a page fault that needs a new page (see
+ * cgroup.h). With the limit lifted the page is processed.
+ */
+TEST_F(f4_guest_memfd, allocation_failure)
+{
+	Kvm kvm;
+	GuestVm g(kvm);
+	REQUIRE_PRE_FAULT(g.vm());
+	if (auto why = no_gmem(g.vm(), shared_gmem))
+		SKIP(return, "%s", why->c_str());
+	const uint64_t page = page_size();
+	const uint64_t size = 64ull << 20;
+	const uint64_t end = ARCH_TEST_GPA + size;
+	std::string why;
+	auto cg = MemoryCgroup::enter(4u << 20, &why);
+	if (!cg)
+		SKIP(return, "%s", why.c_str());
+	MappedGmemSlot region(g.vm(), test_slot, ARCH_TEST_GPA, size, shared_gmem);
+
+	const PreFaultCall all = pre_fault(g.vcpu(), {ARCH_TEST_GPA, size});
+	const PreFaultCall rest = pre_fault(g.vcpu(), {all.out.gpa, all.out.size});
+	cg->lift();
+
+	const uint64_t stop = all.out.gpa;
+	log_line("the pre-fault stopped after " + std::to_string((stop - ARCH_TEST_GPA) / page) + " of " +
+		 std::to_string(size / page) + " pages under a 4 MiB memory.max");
+	ASSERT_TRUE(stop > ARCH_TEST_GPA && stop < end && stop % page == 0)
+		TH_LOG("the limit must stop the pre-fault inside the range: it stopped at %#llx",
+		       (unsigned long long)stop);
+	EXPECT_PRE_FAULT("the whole guest_memfd", all, 0, {stop, end - stop});
+	EXPECT_PRE_FAULT("from the page that could not be allocated", rest, EOPNOTSUPP, {stop, end - stop});
+	EXPECT_PRE_FAULT(g.vcpu(), "that page, the limit lifted", {stop, page}, 0, {stop + page, 0});
+}
+
+/*
+ * F4 for poisoned pages (P1's anonymous page, P3's guest_memfd page).
+ * P1: KVM finds the page poisoned, sends this thread SIGBUS
+ * BUS_MCEERR_AR naming it, as on a guest access (C8: the kernel's
+ * convention, not api.rst), and stops on the signal it made pending: 0
+ * with the range left at the poisoned page when a page was processed
+ * before, else 4.143's EINTR ("an unmasked signal is pending and no page
+ * was processed"); each call sends the signal again. P3: no signal
+ * (KVM_RUN reports C9's EHWPOISON), so it is judged as the broken
+ * backings are (EOPNOTSUPP the only errno of the table that can describe
+ * it). A new page in the place of the poisoned one is processed (C12).
+ */
+KVM_FIXTURE(f4_poisoned);
+
+/* The SIGBUS KVM sent while pre-faulting the poisoned page at hva. */
+#define EXPECT_POISON_SIGNAL(step, hva)                                                         \
+	do {                                                                                    \
+		const std::optional<SignalRecord> sig = take_recorded_signal();                 \
+		if (!sig) {                                                                     \
+			EXPECT_VALUE(rules::C8, step ": SIGBUS received", SIGBUS, 0);           \
+			break;                                                                  \
+		}                                                                               \
+		EXPECT_VALUE(rules::C8, step ": signal", SIGBUS, sig->signo);                  \
+		EXPECT_VALUE(rules::C8, step ": si_code", BUS_MCEERR_AR, sig->code);           \
+		EXPECT_VALUE(rules::C8, step ": si_addr", hva, sig->addr);                     \
+		EXPECT_VALUE(rules::C8, step ": si_addr_lsb", __builtin_ctzll(page_size()),     \
+			     sig->addr_lsb);                                                     \
+	} while (0)
+
+TEST_F(f4_poisoned, anon_page)
+{
+	REQUIRE_DESTRUCTIVE();
+	Kvm kvm;
+	GuestVm g(kvm);
+	REQUIRE_PRE_FAULT(g.vm());
+	const uint64_t page = page_size();
+	FilledSlot s(g.vm(), 2);
+	uint8_t *poisoned = s.backing.data() + page;
+	if (const char *why = poison_unavailable(poison(poisoned)))
+		SKIP(return, "%s", why);
+	take_recorded_signal(); /* what madvise() itself sent */
+	const uint64_t hva = s.backing.hva() + page;
+	const PreFaultRange second = {ARCH_TEST_GPA + page, page};
+
+	EXPECT_PRE_FAULT(g.vcpu(), "both pages", {ARCH_TEST_GPA, 2 * page}, 0, second);
+	EXPECT_POISON_SIGNAL("both pages", hva);
+	EXPECT_PRE_FAULT(g.vcpu(), "the poisoned page", second, EINTR, second);
+	EXPECT_POISON_SIGNAL("the poisoned page", hva);
+
+	ASSERT_EQ(poisoned, mmap(poisoned, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0))
+		TH_LOG("mmap(MAP_FIXED): %s", errno_name(errno).c_str());
+	*reinterpret_cast<uint64_t *>(poisoned) = page_word(1);
+	EXPECT_PRE_FAULT(g.vcpu(), "a new page in its place", second, 0, {ARCH_TEST_GPA + 2 * page, 0});
+	g.order({load(ARCH_TEST_GPA, 8), load(ARCH_TEST_GPA + page, 8)});
+	ASSERT_OUTCOME("guest reads both pages", Expectation::guest_done(rules::C12), g.run());
+	EXPECT_VALUE(rules::C12, "page 0", page_word(0), g.loaded(0));
+	EXPECT_VALUE(rules::C12, "the new page", page_word(1), g.loaded(1));
+}
+
+TEST_F(f4_poisoned, guest_memfd_page)
+{
+	REQUIRE_DESTRUCTIVE();
+	Kvm kvm;
+	GuestVm g(kvm);
+	REQUIRE_PRE_FAULT(g.vm());
+	if (auto why = no_gmem(g.vm(), shared_gmem))
+		SKIP(return, "%s", why->c_str());
+	const uint64_t page = page_size();
+	MappedGmemSlot region(g.vm(), test_slot, ARCH_TEST_GPA, 2 * page, shared_gmem, 0x5a);
+	if (const char *why = poison_unavailable(poison(region.view.data() + page)))
+		SKIP(return, "%s", why);
+	take_recorded_signal(); /* what madvise() itself sent */
+	const PreFaultRange second = {ARCH_TEST_GPA + page, page};
+
+	EXPECT_PRE_FAULT(g.vcpu(), "both pages", {ARCH_TEST_GPA, 2 * page}, 0, second);
+	EXPECT_PRE_FAULT(g.vcpu(), "the poisoned page", second, EOPNOTSUPP, second);
+	if (auto sig = take_recorded_signal())
+		log_line("a signal came with the pre-faults (none is promised): signo " + std::to_string(sig->signo) +
+			 " si_code " + std::to_string(sig->code) + " si_addr " + hex(sig->addr));
+
+	ASSERT_EQ(0, fallocate(region.gmem.fd(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, page, page))
+		TH_LOG("fallocate(PUNCH_HOLE) of the poisoned page: %s", errno_name(errno).c_str());
+	EXPECT_PRE_FAULT(g.vcpu(), "after the punch", second, 0, {ARCH_TEST_GPA + 2 * page, 0});
+	g.order({load(ARCH_TEST_GPA, 8), load(ARCH_TEST_GPA + page, 8)});
+	ASSERT_OUTCOME("guest reads both pages", Expectation::guest_done(rules::C12), g.run());
+	EXPECT_VALUE(rules::C12, "page 0", 0x5a5a5a5a5a5a5a5aull, g.loaded(0));
+	EXPECT_VALUE(rules::C12, "the punched page (zero)", 0, g.loaded(1));
 }
 
 /*
