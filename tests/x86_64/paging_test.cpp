@@ -14,11 +14,14 @@
  *                 the handler reads. On x86_64-shadow KVM's own walk of the guest's
  *                 tables finds each; the *_split variants put the access
  *                 across an MMIO page first, so KVM's instruction
- *                 emulator finds it under NPT too.
+ *                 emulator finds it under NPT too. The *_fresh_stack
+ *                 variants deliver it onto a stack page the host has not
+ *                 mapped yet (a delivery cut short by a #VMEXIT).
  *  injected_ud    C14: the #UD KVM injects for an MMIO access at CPL 3 its
  *                 emulator cannot carry out.
- *  split_access   C5, C14: an MMIO access that ends at a page's end (one
- *                 exit), accesses that cross from RAM into MMIO, MMIO into
+ *  access_at_page_end  C5, C14: an MMIO access that ends at a page's end:
+ *                 one exit, whatever the next page's PTE says.
+ *  split_access   C5, C14: accesses that cross from RAM into MMIO, MMIO into
  *                 RAM and MMIO into MMIO: every exit's phys_addr, len and
  *                 data, then the register the guest ends with.
  *  split_vector   the same for 16-byte MOVDQU, which the emulator splits
@@ -298,6 +301,7 @@ struct PageFaultCase {
 	bool split;		/* 8 bytes from 4 bytes before the page: the MMIO page before it first */
 	uint64_t error_code;
 	const char *what;
+	bool fresh_stack = false; /* at CPL 3: RSP0 on a page nothing has touched yet */
 };
 
 /*
@@ -323,6 +327,11 @@ bool kvm_walks_guest_tables(std::string *why)
 	}
 	return true;
 }
+
+/* The fresh stack: the second page of a memslot at ARCH_TEST_GPA (the
+ * identity map covers it); RSP0 is its end. */
+constexpr uint64_t fresh_stack_top = ARCH_TEST_GPA + 0x2000;
+constexpr uint64_t tss_rsp0_offset = 4;
 
 } /* namespace */
 
@@ -391,6 +400,30 @@ FIXTURE_VARIANT_ADD(injected_pf, user_load_reserved_bit)
 	.c = {window_reserved_bit, Access::user_load, false, pf_present | pf_user | pf_rsvd,
 	      "#PF, reserved bit (found before the U/S check), read at CPL 3"}
 };
+/*
+ * The same at CPL 3 with the TSS's RSP0 on a page of a new memslot that
+ * nothing has touched: the delivery's first push finds no host mapping
+ * (no shadow PTE, no nested page table entry) and is cut short by a
+ * #VMEXIT. The APM (vol. 2, 15.7.2) has the processor report the event it
+ * was delivering in EXITINTINFO, vector, type and error code; the
+ * hypervisor must deliver that event again, whole, once the page is there.
+ * Besides what the guest's handler reads, the frame the CPU pushed on the
+ * new stack is judged from the host: error code, RIP, CS at RPL 3.
+ */
+FIXTURE_VARIANT_ADD(injected_pf, user_load_not_present_fresh_stack)
+{
+	.c = {window_not_present, Access::user_load, false, pf_user, "#PF, not present, read at CPL 3", true}
+};
+FIXTURE_VARIANT_ADD(injected_pf, user_store_read_only_fresh_stack)
+{
+	.c = {window_read_only, Access::user_store, false, pf_present | pf_write | pf_user,
+	      "#PF, protection, write at CPL 3", true}
+};
+FIXTURE_VARIANT_ADD(injected_pf, user_load_reserved_bit_fresh_stack)
+{
+	.c = {window_reserved_bit, Access::user_load, false, pf_present | pf_user | pf_rsvd,
+	      "#PF, reserved bit, read at CPL 3", true}
+};
 FIXTURE_VARIANT_ADD(injected_pf, reserved_bit_load_split)
 {
 	.c = {window_reserved_bit, Access::load, true, pf_present | pf_rsvd, "#PF, reserved bit, read"}
@@ -400,27 +433,104 @@ FIXTURE_VARIANT_ADD(injected_pf, reserved_bit_store_split)
 	.c = {window_reserved_bit, Access::store, true, pf_present | pf_write | pf_rsvd, "#PF, reserved bit, write"}
 };
 
+namespace {
+
+/* One run of a case: what the guest reported, the steps it completed
+ * and, with a fresh stack, the frame the CPU pushed there (SS, RSP,
+ * RFLAGS, CS, RIP, error code from the top down; APM vol. 2, 8.9.3). */
+struct Delivery {
+	Observation obs;
+	uint64_t completed = 0;
+	uint64_t frame[6] = {};
+};
+
+Delivery deliver(const Kvm &kvm, const PageFaultCase &c, bool fresh_stack)
+{
+	GuestVm g(kvm);
+	const uint64_t page = window_gva(c.page);
+	const uint64_t gva = c.split ? page - 4 : page + 0x48;
+	g.order({c.access == Access::load	  ? load(gva, 8)
+		 : c.access == Access::store	  ? store(gva, 8, pattern)
+		 : c.access == Access::user_load  ? user_load(gva)
+		 : c.access == Access::user_store ? user_store(gva, pattern)
+						  : fetch(gva)});
+	std::optional<HostMapping> stack;
+	std::optional<Memslot> stack_slot;
+	if (fresh_stack) {
+		stack.emplace(HostMapping::anonymous(2 * page_size()));
+		stack_slot.emplace(g.vm(), test_slot, ARCH_TEST_GPA, *stack);
+		const uint64_t rsp0 = fresh_stack_top;
+		memcpy(g.ram_at(ARCH_RAM_GPA + ARCH_TSS_OFFSET + tss_rsp0_offset), &rsp0, sizeof(rsp0));
+	}
+	Delivery d;
+	d.obs = g.run();
+	d.completed = g.completed();
+	if (stack)
+		memcpy(d.frame, stack->data() + 2 * page_size() - sizeof(d.frame), sizeof(d.frame));
+	return d;
+}
+
+/* The frame on the fresh stack against what the guest's handler was
+ * told: error code, RIP, and CS and SS at RPL 3. */
+bool judge_pushed_frame(const Delivery &d, uint64_t error_code, uint64_t rip)
+{
+	bool ok = judge_value(rules::C14, "error code the CPU pushed on the fresh stack", error_code,
+			      d.frame[0] & pf_error_code_mask);
+	ok = judge_value(rules::C14, "RIP the CPU pushed on the fresh stack", rip, d.frame[1]) && ok;
+	ok = judge_value(rules::C14, "CS the CPU pushed on the fresh stack", ARCH_SEL_USER_CODE | 3, d.frame[2]) && ok;
+	return judge_value(rules::C14, "SS the CPU pushed on the fresh stack", ARCH_SEL_USER_DATA | 3, d.frame[5]) && ok;
+}
+
+/*
+ * A delivery the host cut short must reach the guest as the same event
+ * an undisturbed one does (APM vol. 2, 15.7.2: EXITINTINFO holds the
+ * event being delivered, vector, type and error code, for the
+ * hypervisor to inject again): every field the guest reads compared,
+ * whoever made the event (the CPU under NPT, KVM under the shadow MMU).
+ */
+bool judge_same_delivery(const Delivery &plain, const Delivery &cut)
+{
+	if (!plain.obs.call || !cut.obs.call)
+		return judge_value(rules::C14, "an exception reported with and without a fresh stack", 1,
+				   plain.obs.call && cut.obs.call ? 1 : 0);
+	static const char *const field[] = {"vector", "error code", "CR2", "pushed RIP", "pushed RFLAGS"};
+	bool ok = true;
+	for (unsigned i = 0; i < 5; i++) {
+		const std::string what = std::string(field[i]) +
+					 " after a delivery cut short by a #VMEXIT (wanted: as delivered undisturbed)";
+		ok = judge_value(rules::C14, what.c_str(), plain.obs.call->args[i], cut.obs.call->args[i]) && ok;
+	}
+	return judge_pushed_frame(cut, plain.obs.call->args[1], plain.obs.call->args[3]) && ok;
+}
+
+} /* namespace */
+
 TEST_F(injected_pf, access)
 {
 	Kvm kvm;
-	GuestVm g(kvm);
 	const PageFaultCase &c = variant->c;
 	std::string why;
-	if (!c.split && !kvm_walks_guest_tables(&why))
+	const bool kvm_walks = kvm_walks_guest_tables(&why);
+	/* Under NPT a fresh stack still matters: the CPU's delivery is cut
+	 * short by a nested page fault and KVM injects the event again. */
+	if (!c.split && !c.fresh_stack && !kvm_walks)
 		SKIP(return, "%s", why.c_str());
 	const uint64_t page = window_gva(c.page);
-	const uint64_t gva = c.split ? page - 4 : page + 0x48;
-	guest::Step step = c.access == Access::load	    ? load(gva, 8)
-			   : c.access == Access::store	    ? store(gva, 8, pattern)
-			   : c.access == Access::user_load  ? user_load(gva)
-			   : c.access == Access::user_store ? user_store(gva, pattern)
-							    : fetch(gva);
-	g.order({step});
 	/* CR2: the first byte the access needs in the page that faults. */
-	const uint64_t cr2 = c.split ? page : gva;
-	ASSERT_OUTCOME("access", Expectation::guest_exception(rules::C14, page_fault(cr2, c.error_code, c.what)),
-		       g.run());
-	EXPECT_VALUE(rules::C14, "steps completed", 0, g.completed());
+	const uint64_t cr2 = c.split ? page : page + 0x48;
+	if (c.split || kvm_walks) {
+		const Delivery d = deliver(kvm, c, c.fresh_stack);
+		ASSERT_OUTCOME("access", Expectation::guest_exception(rules::C14, page_fault(cr2, c.error_code, c.what)),
+			       d.obs);
+		EXPECT_VALUE(rules::C14, "steps completed", 0, d.completed);
+		if (c.fresh_stack)
+			EXPECT_TRUE(judge_pushed_frame(d, c.error_code, d.obs.call->args[3]));
+	}
+	if (c.fresh_stack) {
+		const Delivery plain = deliver(kvm, c, false), cut = deliver(kvm, c, true);
+		EXPECT_TRUE(judge_same_delivery(plain, cut));
+		EXPECT_VALUE(rules::C14, "steps completed after the cut-short delivery", 0, cut.completed);
+	}
 }
 
 /*
@@ -493,27 +603,39 @@ bool run_fragments(GuestVm &g, bool is_write, std::initializer_list<Fragment> fr
 
 } /* namespace */
 
-KVM_FIXTURE(split_access);
+/*
+ * An MMIO access that ends at the last byte of its page: not split, one
+ * exit of 8 bytes, and the page after it is none of the access's
+ * business. Whatever that page's guest PTE says (present, not present,
+ * read-only, a reserved bit set) must not matter: no #PF, nothing else.
+ */
+KVM_FIXTURE(access_at_page_end);
+FIXTURE_VARIANT(access_at_page_end) { unsigned page; };
+FIXTURE_VARIANT_ADD(access_at_page_end, next_present) { .page = window_mmio_c };
+FIXTURE_VARIANT_ADD(access_at_page_end, next_not_present) { .page = window_mmio_d };
+FIXTURE_VARIANT_ADD(access_at_page_end, next_read_only) { .page = window_mmio_e };
+FIXTURE_VARIANT_ADD(access_at_page_end, next_reserved_bit) { .page = window_mmio_f };
 
-/* Ends at the last byte of the page: not split, one exit of 8 bytes. */
-TEST_F(split_access, load_at_page_end)
+TEST_F(access_at_page_end, load)
 {
 	Kvm kvm;
 	GuestVm g(kvm);
-	g.order({load(window_gva(window_mmio_c, 0xff8), 8)});
-	ASSERT_TRUE(run_fragments(g, false, {{window_gpa(window_mmio_c, 0xff8), 8, 0}}, load_answer));
+	g.order({load(window_gva(variant->page, 0xff8), 8)});
+	ASSERT_TRUE(run_fragments(g, false, {{window_gpa(variant->page, 0xff8), 8, 0}}, load_answer));
 	ASSERT_OUTCOME("finish", Expectation::guest_done(rules::C5), g.run());
 	EXPECT_VALUE(rules::C5, "value the guest loaded", load_answer, g.loaded(0));
 }
 
-TEST_F(split_access, store_at_page_end)
+TEST_F(access_at_page_end, store)
 {
 	Kvm kvm;
 	GuestVm g(kvm);
-	g.order({store(window_gva(window_mmio_c, 0xff8), 8, pattern)});
-	ASSERT_TRUE(run_fragments(g, true, {{window_gpa(window_mmio_c, 0xff8), 8, pattern}}, std::nullopt));
+	g.order({store(window_gva(variant->page, 0xff8), 8, pattern)});
+	ASSERT_TRUE(run_fragments(g, true, {{window_gpa(variant->page, 0xff8), 8, pattern}}, std::nullopt));
 	ASSERT_OUTCOME("finish", Expectation::guest_done(rules::C5), g.run());
 }
+
+KVM_FIXTURE(split_access);
 
 /* RAM into MMIO: the RAM half from memory, one exit for the MMIO half. */
 TEST_F(split_access, load_ram_into_mmio)
