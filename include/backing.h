@@ -26,17 +26,30 @@ enum class Breakage { prot_none, unmapped, truncated };
  * after the memslot was added: PROT_NONE (M4), munmap()ed (M5), the memfd
  * truncated below it (M6). repair() undoes that: the page is usable again
  * (and zero, unless it was PROT_NONE).
+ *
+ * Page::huge: two 2 MiB hugetlb pages instead (MAP_HUGETLB, a
+ * MFD_HUGETLB memfd), broken and repaired whole. Where the machine has
+ * none to give, no memslot is made and unavailable() says why.
  */
+enum class Page { small, huge };
+
 class BreakableBacking {
 public:
-	BreakableBacking(Vm &vm, Breakage how, const char *memfd_name);
+	BreakableBacking(Vm &vm, Breakage how, const char *memfd_name, Page page = Page::small);
 	void break_page();
 	void repair();
 	/* The host's view of the 8 bytes at offset in the backing. */
 	uint64_t &host(uint64_t offset) { return *reinterpret_cast<uint64_t *>(backing_.data() + offset); }
+	/* The size of each of the two pages. */
+	size_t unit() const { return unit_; }
+	/* Why there is no backing (no huge pages), empty when there is. */
+	const std::string &unavailable() const { return unavailable_; }
 
 private:
 	Breakage how_;
+	size_t unit_;
+	bool huge_;
+	std::string unavailable_;
 	UniqueFd memfd_;
 	HostMapping backing_;
 	std::optional<Memslot> slot_;

@@ -12,16 +12,42 @@
 
 namespace kvmc {
 
-BreakableBacking::BreakableBacking(Vm &vm, Breakage how, const char *memfd_name) : how_(how)
+BreakableBacking::BreakableBacking(Vm &vm, Breakage how, const char *memfd_name, Page page)
+	: how_(how), unit_(page == Page::huge ? huge_page_size : page_size()), huge_(page == Page::huge)
 {
-	const size_t size = 2 * page_size();
+	const size_t size = 2 * unit_;
 	if (how == Breakage::truncated) {
-		memfd_.reset(memfd_create(memfd_name, MFD_CLOEXEC));
-		if (memfd_.get() < 0 || ftruncate(memfd_.get(), size))
-			die("memfd of %zu bytes: %s", size, errno_name(errno).c_str());
-		backing_ = HostMapping::shared_file(memfd_.get(), size);
+		memfd_.reset(memfd_create(memfd_name, MFD_CLOEXEC | (huge_ ? MFD_HUGETLB : 0)));
+		if (memfd_.get() < 0 || ftruncate(memfd_.get(), size)) {
+			if (!huge_)
+				die("memfd of %zu bytes: %s", size, errno_name(errno).c_str());
+			unavailable_ = "no hugetlb memfd of 4 MiB (" + errno_name(errno) +
+				       "): reserve huge pages with echo 8 > /proc/sys/vm/nr_hugepages";
+			return;
+		}
+		const int r = HostMapping::shared_file_raw(memfd_.get(), size, 0, &backing_);
+		if (r) {
+			if (!huge_)
+				die("mmap of the memfd: %s", errno_name(-r).c_str());
+			unavailable_ = "no 2 MiB huge pages to map the hugetlb memfd (" + errno_name(-r) +
+				       "): reserve some with echo 8 > /proc/sys/vm/nr_hugepages";
+			return;
+		}
+	} else if (huge_) {
+		const int r = HostMapping::anonymous_huge_raw(size, &backing_);
+		if (r) {
+			unavailable_ = "no 2 MiB huge pages (" + errno_name(-r) +
+				       "): reserve some with echo 8 > /proc/sys/vm/nr_hugepages";
+			return;
+		}
 	} else {
 		backing_ = HostMapping::anonymous(size);
+	}
+	if (huge_) {
+		/* Fault both in now: hugetlb reserves at mmap(), but a page
+		 * the pool cannot give would SIGBUS the host later. */
+		for (size_t off = 0; off < size; off += unit_)
+			backing_.data()[off] = 0;
 	}
 	slot_.emplace(vm, test_slot, ARCH_TEST_GPA, backing_);
 }
@@ -30,14 +56,14 @@ void BreakableBacking::break_page()
 {
 	switch (how_) {
 	case Breakage::prot_none:
-		backing_.protect(page_size(), page_size(), PROT_NONE);
+		backing_.protect(unit_, unit_, PROT_NONE);
 		break;
 	case Breakage::unmapped:
-		if (munmap(backing_.data() + page_size(), page_size()))
+		if (munmap(backing_.data() + unit_, unit_))
 			die("munmap: %s", errno_name(errno).c_str());
 		break;
 	case Breakage::truncated:
-		if (ftruncate(memfd_.get(), page_size()))
+		if (ftruncate(memfd_.get(), unit_))
 			die("ftruncate: %s", errno_name(errno).c_str());
 		break;
 	}
@@ -45,18 +71,18 @@ void BreakableBacking::break_page()
 
 void BreakableBacking::repair()
 {
-	void *page = backing_.data() + page_size();
+	void *page = backing_.data() + unit_;
 	switch (how_) {
 	case Breakage::prot_none:
-		backing_.protect(page_size(), page_size(), PROT_READ | PROT_WRITE);
+		backing_.protect(unit_, unit_, PROT_READ | PROT_WRITE);
 		break;
 	case Breakage::unmapped:
-		if (mmap(page, page_size(), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1,
-			 0) != page)
+		if (mmap(page, unit_, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | (huge_ ? MAP_HUGETLB : 0), -1, 0) != page)
 			die("mmap(MAP_FIXED): %s", errno_name(errno).c_str());
 		break;
 	case Breakage::truncated:
-		if (ftruncate(memfd_.get(), 2 * page_size()))
+		if (ftruncate(memfd_.get(), 2 * unit_))
 			die("ftruncate: %s", errno_name(errno).c_str());
 		break;
 	}
