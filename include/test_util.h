@@ -125,6 +125,14 @@ SignalRecord native_fault(const void *addr);
 			_metadata->exit_code = KSFT_FAIL;                          \
 	} while (0)
 
+#define ASSERT_ERRNO(rule, what, wanted, got)                                      \
+	do {                                                                       \
+		if (!kvmc::judge_errno(rule, what, wanted, got)) {                 \
+			_metadata->exit_code = KSFT_FAIL;                          \
+			return;                                                    \
+		}                                                                  \
+	} while (0)
+
 #define EXPECT_PRE_FAULT(...)                                                      \
 	do {                                                                       \
 		if (!kvmc::judge_pre_fault(__VA_ARGS__))                           \
