@@ -31,8 +31,14 @@ void vcpu_boot(Vcpu &vcpu);
 void prepare_ram(uint8_t *ram);
 /* The guest program counter, when it can be read. */
 std::optional<uint64_t> guest_pc(const Vcpu &vcpu);
-/* The fault program's load destination register (guest.h Access). */
-std::optional<uint64_t> guest_dest(const Vcpu &vcpu);
+/* The program counter and the fault program's load destination register
+ * (guest.h Access) after a KVM_RUN, read together: one KVM_GET_REGS on
+ * x86. */
+struct GuestRegisters {
+	std::optional<uint64_t> pc;
+	std::optional<uint64_t> dest;
+};
+GuestRegisters guest_registers(const Vcpu &vcpu);
 /* When obs is the guest ringing the ucall doorbell: the guest physical
  * address of its Ucall block. */
 std::optional<uint64_t> ucall_block(const Observation &obs);

@@ -76,7 +76,6 @@ uint64_t &GuestVm::ram(uint64_t gpa)
 Observation GuestVm::run(unsigned limit_ms)
 {
 	Observation obs = vcpu_->observe(limit_ms ? limit_ms : run_limit_ms());
-	obs.dest = arch::guest_dest(*vcpu_);
 	const guest::Access access = mailbox()->access;
 	if (access.pc)
 		obs.access = AccessRecord{access.pc, access.next_pc, (access.flags & guest::access_load) != 0};

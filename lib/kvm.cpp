@@ -449,7 +449,9 @@ Observation Vcpu::observe(unsigned limit_ms)
 	if (signal_seen)
 		obs.signal = signal_record;
 	run_->immediate_exit = 0;
-	obs.pc = arch::guest_pc(*this);
+	const arch::GuestRegisters regs = arch::guest_registers(*this);
+	obs.pc = regs.pc;
+	obs.dest = regs.dest;
 	return obs;
 }
 

@@ -279,9 +279,9 @@ std::optional<uint64_t> guest_pc(const Vcpu &vcpu)
 	return vcpu.try_get_one_reg(reg_pc);
 }
 
-std::optional<uint64_t> guest_dest(const Vcpu &vcpu)
+GuestRegisters guest_registers(const Vcpu &vcpu)
 {
-	return vcpu.try_get_one_reg(core_reg(offsetof(struct kvm_regs, regs.regs[9])));
+	return {vcpu.try_get_one_reg(reg_pc), vcpu.try_get_one_reg(core_reg(offsetof(struct kvm_regs, regs.regs[9])))};
 }
 
 std::optional<uint64_t> ucall_block(const Observation &obs)

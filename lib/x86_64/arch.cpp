@@ -240,12 +240,12 @@ std::optional<uint64_t> guest_pc(const Vcpu &vcpu)
 	return regs.rip;
 }
 
-std::optional<uint64_t> guest_dest(const Vcpu &vcpu)
+GuestRegisters guest_registers(const Vcpu &vcpu)
 {
 	struct kvm_regs regs {};
 	if (ioctl(vcpu.fd(), KVM_GET_REGS, &regs))
-		return std::nullopt;
-	return regs.rax;
+		return {};
+	return {regs.rip, regs.rax};
 }
 
 std::optional<uint64_t> ucall_block(const Observation &obs)
