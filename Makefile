@@ -112,7 +112,7 @@ GUEST_FLAGS := -std=c++20 -O2 -Wall -Wextra -Iinclude -Iguest_code/$(ARCH) \
 GUEST_SRCS := guest_code/$(ARCH)/start.S guest_code/fault_program.cpp \
 	$(wildcard guest_code/$(ARCH)/*.cpp)
 GUEST_OBJS := $(patsubst %,$(OUT)/guest/%.o,$(basename $(GUEST_SRCS)))
-GUEST_HEADERS := include/guest.h include/layout.h include/$(ARCH)/layout.h \
+GUEST_HEADERS := include/guest.h include/layout.h include/$(ARCH)/layout.h $(wildcard include/$(ARCH)/svm.h) \
 	guest_code/$(ARCH)/guest_arch.h
 
 $(OUT)/guest/%.o: %.S $(GUEST_HEADERS)
