@@ -139,4 +139,114 @@ TEST_F(nx1_nested_no_memslot, access)
 	EXPECT_VALUE(rules::C5, "value the nested guest loaded last", pattern, g.loaded(1));
 }
 
+/*
+ * NX4: the guest hypervisor's own nested page tables fault, on the final
+ * translation (the window's not-present page; a store to its read-only
+ * page, after a load from it went through) or on the nested guest's own
+ * page-table walk (ARCH_NESTED_WALK_GVA: the nested guest's page
+ * directory is at a nested-guest physical address those tables leave
+ * out). KVM forwards #VMEXIT(NPF): EXITINFO1 the #PF error code bits of
+ * the nested fault (P, W, U/S, RSV, I/D: every nested-page-table access
+ * is a user access, AMD APM 15.25.5; a walk's accesses to the nested
+ * guest's tables are writes, which may set their Accessed bits) with bit
+ * 32 or 33, EXITINFO2 the nested-guest physical address (of the table
+ * entry, for a walk), the nested guest's RIP still at the access (C14).
+ * Nothing reaches userspace.
+ */
+namespace {
+
+struct NpfCase {
+	uint64_t address;	/* the nested guest's (virtual = physical but for the walk) */
+	x86::NestedAccessKind access;
+	x86::NpfStage stage;
+	uint64_t error_code;
+	uint64_t nested_gpa;	/* EXITINFO2 */
+};
+
+/* The walk's page directory entry: PD index 3 of ARCH_NESTED_WALK_GVA's
+ * 1 GiB, in the window's not-present page. */
+constexpr uint64_t walk_gva = ARCH_NESTED_WALK_GVA + 3 * 0x200000 + 0x458;
+constexpr uint64_t walk_pde = window_npa(ARCH_NESTED_PAGE_NOT_PRESENT, 3 * 8);
+
+} /* namespace */
+
+KVM_FIXTURE(nx4_nested_npf);
+FIXTURE_VARIANT(nx4_nested_npf) { NpfCase c; };
+FIXTURE_VARIANT_ADD(nx4_nested_npf, not_present_load) {
+	.c = {window_npa(ARCH_NESTED_PAGE_NOT_PRESENT, 0x18), x86::NestedAccessKind::load,
+	      x86::NpfStage::final_translation, x86::pf_user, window_npa(ARCH_NESTED_PAGE_NOT_PRESENT, 0x18)} };
+FIXTURE_VARIANT_ADD(nx4_nested_npf, not_present_store) {
+	.c = {window_npa(ARCH_NESTED_PAGE_NOT_PRESENT, 0x7f8), x86::NestedAccessKind::store,
+	      x86::NpfStage::final_translation, x86::pf_user | x86::pf_write,
+	      window_npa(ARCH_NESTED_PAGE_NOT_PRESENT, 0x7f8)} };
+FIXTURE_VARIANT_ADD(nx4_nested_npf, read_only_store) {
+	.c = {window_npa(ARCH_NESTED_PAGE_RO, 0x7f8), x86::NestedAccessKind::store, x86::NpfStage::final_translation,
+	      x86::pf_present | x86::pf_write | x86::pf_user, window_npa(ARCH_NESTED_PAGE_RO, 0x7f8)} };
+FIXTURE_VARIANT_ADD(nx4_nested_npf, table_walk_load) {
+	.c = {walk_gva, x86::NestedAccessKind::load, x86::NpfStage::table_walk, x86::pf_user | x86::pf_write,
+	      walk_pde} };
+
+TEST_F(nx4_nested_npf, forwarded)
+{
+	GUEST_HYPERVISOR(kvm, g);
+	WindowPages pages(g.vm());
+	const NpfCase &c = variant->c;
+	const bool store = c.access == x86::NestedAccessKind::store;
+	/* A load from the read-only page first: the nested page tables
+	 * allow it, so KVM maps the page for the nested guest. */
+	g.order({nested_load(window_npa(ARCH_NESTED_PAGE_RO, 0x7f8)), nested_access(c.address, store)});
+	ASSERT_OUTCOME("nested access", x86::forwarded_npf(c.stage, c.error_code, c.nested_gpa), g.run());
+	EXPECT_VALUE(x86::rules::NX, "nested load from the read-only page", 0x7e57000000000000ull | ARCH_NESTED_PAGE_RO,
+		     g.loaded(0));
+	EXPECT_VALUE(x86::rules::NX, "the read-only page, untouched", 0x7e57000000000000ull | ARCH_NESTED_PAGE_RO,
+		     pages.host(ARCH_NESTED_PAGE_RO, 0x7f8));
+	EXPECT_VALUE(x86::rules::NX, "steps completed", 1, g.completed());
+}
+
+/*
+ * NX5: the guest hypervisor intercepts the nested guest's #PF (every
+ * exception, guest_arch.h). A #PF the CPU raises (a guest virtual address
+ * the nested guest's page tables leave out), and one KVM's instruction
+ * emulator raises while it emulates the nested guest's MMIO load that
+ * crosses into a page whose guest PTE is not present (window.h
+ * window_mmio_d, then window_not_present: the first half is MMIO at a
+ * nested address the nested page tables map 1:1 onto no memslot), must
+ * both reach the guest hypervisor as #VMEXIT(0x4e): EXITINFO1 the error
+ * code, EXITINFO2 the faulting linear address (the first byte needed in
+ * the page that faults), the nested RIP at the access. Nothing reaches
+ * userspace (the MMIO half is never performed: the fault comes first).
+ */
+namespace {
+
+struct InterceptedPfCase {
+	uint64_t gva;
+	x86::NestedAccessKind access;
+	uint64_t error_code;
+	uint64_t cr2;
+};
+
+} /* namespace */
+
+KVM_FIXTURE(nx5_nested_intercepted_pf);
+FIXTURE_VARIANT(nx5_nested_intercepted_pf) { InterceptedPfCase c; };
+FIXTURE_VARIANT_ADD(nx5_nested_intercepted_pf, not_present_load) {
+	.c = {ARCH_UNMAPPED_GVA + 0x48, x86::NestedAccessKind::load, 0, ARCH_UNMAPPED_GVA + 0x48} };
+FIXTURE_VARIANT_ADD(nx5_nested_intercepted_pf, not_present_store) {
+	.c = {ARCH_UNMAPPED_GVA + 0x1f8, x86::NestedAccessKind::store, x86::pf_write, ARCH_UNMAPPED_GVA + 0x1f8} };
+FIXTURE_VARIANT_ADD(nx5_nested_intercepted_pf, emulated_split_load) {
+	.c = {x86::window_gva(x86::window_not_present) - 4, x86::NestedAccessKind::load, 0,
+	      x86::window_gva(x86::window_not_present)} };
+FIXTURE_VARIANT_ADD(nx5_nested_intercepted_pf, emulated_split_store) {
+	.c = {x86::window_gva(x86::window_not_present) - 4, x86::NestedAccessKind::store, x86::pf_write,
+	      x86::window_gva(x86::window_not_present)} };
+
+TEST_F(nx5_nested_intercepted_pf, forwarded)
+{
+	GUEST_HYPERVISOR(kvm, g);
+	const InterceptedPfCase &c = variant->c;
+	g.order({nested_access(c.gva, c.access == x86::NestedAccessKind::store)});
+	ASSERT_OUTCOME("nested access", x86::intercepted_page_fault(c.error_code, c.cr2), g.run());
+	EXPECT_VALUE(x86::rules::NX, "steps completed", 0, g.completed());
+}
+
 KVMC_TEST_MAIN
