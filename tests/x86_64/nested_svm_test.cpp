@@ -27,8 +27,11 @@
  */
 #include "test_util.h"
 
+#include <cerrno>
 #include <cstring>
+#include <fcntl.h>
 #include <optional>
+#include <sys/mman.h>
 
 #include "arch.h"
 #include "backing.h"
@@ -247,6 +250,151 @@ TEST_F(nx5_nested_intercepted_pf, forwarded)
 	g.order({nested_access(c.gva, c.access == x86::NestedAccessKind::store)});
 	ASSERT_OUTCOME("nested access", x86::intercepted_page_fault(c.error_code, c.cr2), g.run());
 	EXPECT_VALUE(x86::rules::NX, "steps completed", 0, g.completed());
+}
+
+/*
+ * NX2: the window's output is memory KVM cannot fault in, or a
+ * guest_memfd page in trouble: judged like the guest's own access (M4-M6,
+ * G2, G3, P1, P3), with memory_fault.gpa and the poisoned extent in
+ * userspace's own guest physical space (C2): the guest's GPA the nested
+ * page tables give, never the nested guest's address. The window's page 1
+ * is the second page of the test region (ARCH_TEST_GPA + 4 KiB).
+ */
+namespace {
+
+constexpr uint64_t gmem_flags = GUEST_MEMFD_FLAG_MMAP | GUEST_MEMFD_FLAG_INIT_SHARED;
+
+std::optional<std::string> no_shared_gmem(Vm &vm)
+{
+	if (vm.check_extension(KVM_CAP_GUEST_MEMFD) < 1)
+		return "needs KVM_CAP_GUEST_MEMFD (CONFIG_KVM_GUEST_MEMFD)";
+	if ((vm.check_extension(KVM_CAP_GUEST_MEMFD_FLAGS) & gmem_flags) != gmem_flags)
+		return "needs guest_memfd flags MMAP|INIT_SHARED for this VM type";
+	return std::nullopt;
+}
+
+} /* namespace */
+
+#define REQUIRE_SHARED_GMEM(vm)                                                    \
+	do {                                                                       \
+		if (auto why = no_shared_gmem(vm))                                 \
+			SKIP(return, "%s", why->c_str());                          \
+	} while (0)
+
+/* M4-M6 under the window: -1/EFAULT with the payload C4 promises where
+ * KVM_CAP_MEMORY_FAULT_INFO is 1, then C12 once repaired. */
+KVM_FIXTURE(nx2_nested_broken_backing);
+FIXTURE_VARIANT(nx2_nested_broken_backing) { Breakage how; bool is_write; };
+FIXTURE_VARIANT_ADD(nx2_nested_broken_backing, prot_none_load) { .how = Breakage::prot_none, .is_write = false };
+FIXTURE_VARIANT_ADD(nx2_nested_broken_backing, prot_none_store) { .how = Breakage::prot_none, .is_write = true };
+FIXTURE_VARIANT_ADD(nx2_nested_broken_backing, unmapped_load) { .how = Breakage::unmapped, .is_write = false };
+FIXTURE_VARIANT_ADD(nx2_nested_broken_backing, truncated_load) { .how = Breakage::truncated, .is_write = false };
+
+TEST_F(nx2_nested_broken_backing, fault_then_recover)
+{
+	GUEST_HYPERVISOR(kvm, g);
+	BreakableBacking b(g.vm(), variant->how, "kvm-contract-nx2");
+	const uint64_t before = 0x10, offset = 0x1000 + 0x20;
+	g.order({nested_store(window_npa(0, before), pattern), nested_access(window_npa(1, 0x20), variant->is_write)});
+	b.break_page();
+	bool promised = g.vm().check_extension(KVM_CAP_MEMORY_FAULT_INFO) == 1;
+	ASSERT_OUTCOME("nested access", Expectation::unresolvable_fault(window_out(1, 0x20), promised), g.run());
+	EXPECT_VALUE(rules::C12, "steps completed before the fault", 1, g.completed());
+
+	b.repair();
+	if (!variant->is_write)
+		b.host(offset) = ~pattern;
+	ASSERT_OUTCOME("after the repair", Expectation::guest_done(rules::C12), g.run());
+	EXPECT_VALUE(rules::C12, "the nested guest's earlier store", pattern, b.host(before));
+	if (variant->is_write)
+		EXPECT_VALUE(rules::C12, "the retried store", ~pattern, b.host(offset));
+	else
+		EXPECT_VALUE(rules::C12, "the retried load", ~pattern, g.loaded(1));
+}
+
+/* G2 under the window: C10, -1/EFAULT with KVM_EXIT_MEMORY_FAULT covering
+ * the guest's GPA. */
+KVM_FIXTURE(nx2_nested_guest_memfd_gone);
+
+TEST_F(nx2_nested_guest_memfd_gone, load)
+{
+	GUEST_HYPERVISOR(kvm, g);
+	REQUIRE_SHARED_GMEM(g.vm());
+	GuestMemfd gmem(g.vm(), 2 * 0x1000, gmem_flags);
+	HostMapping shared = HostMapping::anonymous(2 * 0x1000);
+	Memslot slot(g.vm(), test_slot, ARCH_TEST_GPA, gmem, 0, 2 * 0x1000, shared);
+	gmem.close();
+	g.order({nested_load(window_npa(1, 0x48))});
+	ASSERT_OUTCOME("nested load", Expectation::memory_fault(rules::C10, EFAULT, window_out(1, 0x48)), g.run());
+}
+
+/* G3 under the window: the nested guest stored to a guest_memfd page,
+ * userspace punches it; KVM must drop the nested mapping too, so the
+ * nested load reads zero and the next page keeps its data; no exit. */
+KVM_FIXTURE(nx2_nested_punched_hole);
+
+TEST_F(nx2_nested_punched_hole, load_after_punch)
+{
+	GUEST_HYPERVISOR(kvm, g);
+	REQUIRE_SHARED_GMEM(g.vm());
+	MappedGmemSlot region(g.vm(), test_slot, ARCH_TEST_GPA, 3 * 0x1000, gmem_flags);
+	g.order({nested_store(window_npa(1, 0x18), pattern), nested_store(window_npa(2, 0), ~pattern), sync_point(),
+		 nested_load(window_npa(1, 0x18)), nested_load(window_npa(2, 0))});
+	ASSERT_OUTCOME("nested stores", Expectation::guest_sync(x86::rules::NX), g.run());
+	EXPECT_VALUE(rules::G3, "the nested store, seen through the guest_memfd mapping", pattern,
+		     *reinterpret_cast<uint64_t *>(region.view.data() + 0x1018));
+	ASSERT_EQ(0, fallocate(region.gmem.fd(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0x1000, 0x1000))
+		TH_LOG("fallocate(PUNCH_HOLE): %s", errno_name(errno).c_str());
+	ASSERT_OUTCOME("nested loads after the punch", Expectation::guest_done(rules::G3), g.run());
+	EXPECT_VALUE(rules::G3, "nested load from the punched page", 0, g.loaded(3));
+	EXPECT_VALUE(rules::G3, "nested load from the page after the hole", ~pattern, g.loaded(4));
+}
+
+/* P1 under the window: C8, SIGBUS BUS_MCEERR_AR at the host address of
+ * the guest's GPA, the extent the native fault reports, then -1/EINTR;
+ * C12 with a fresh page. */
+KVM_FIXTURE(nx2_nested_poisoned_anon_page);
+
+TEST_F(nx2_nested_poisoned_anon_page, load)
+{
+	REQUIRE_DESTRUCTIVE();
+	GUEST_HYPERVISOR(kvm, g);
+	HostMapping backing = HostMapping::anonymous(2 * 0x1000);
+	memset(backing.data(), 0x5a, backing.size());
+	Memslot slot(g.vm(), test_slot, ARCH_TEST_GPA, backing);
+	const uint64_t offset = 0x1040;
+	g.order({nested_store(window_npa(0, 0x10), pattern), nested_load(window_npa(1, 0x40))});
+	uint8_t *page = backing.data() + 0x1000;
+	if (const char *why = poison_unavailable(poison(page)))
+		SKIP(return, "%s", why);
+	Observation obs = g.run();
+	SignalRecord native = native_fault(backing.data() + offset);
+	ASSERT_OUTCOME("nested load",
+		       Expectation::poison_signal(backing.hva() + offset, native)
+			       .because("not in api.rst. KVM: the nested guest's fault on the guest hypervisor's "
+					"nested page tables' output, kvm_handle_error_pfn() -> kvm_send_hwpoison_signal() "
+					"(arch/x86/kvm/mmu/mmu.c); compared with the native fault on the same memory"),
+		       obs);
+	ASSERT_EQ(page, mmap(page, 0x1000, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0));
+	ASSERT_OUTCOME("after a new mapping", Expectation::guest_done(rules::C12), g.run());
+	EXPECT_VALUE(rules::C12, "the nested guest's earlier store", pattern,
+		     *reinterpret_cast<uint64_t *>(backing.data() + 0x10));
+}
+
+/* P3 under the window: C9, -1/EHWPOISON with KVM_EXIT_MEMORY_FAULT
+ * covering the guest's GPA. */
+KVM_FIXTURE(nx2_nested_poisoned_guest_memfd);
+
+TEST_F(nx2_nested_poisoned_guest_memfd, load)
+{
+	REQUIRE_DESTRUCTIVE();
+	GUEST_HYPERVISOR(kvm, g);
+	REQUIRE_SHARED_GMEM(g.vm());
+	MappedGmemSlot region(g.vm(), test_slot, ARCH_TEST_GPA, 2 * 0x1000, gmem_flags, 0x5a);
+	g.order({nested_load(window_npa(1, 0x40))});
+	if (const char *why = poison_unavailable(poison(region.view.data() + 0x1000)))
+		SKIP(return, "%s", why);
+	ASSERT_OUTCOME("nested load", Expectation::memory_fault(rules::C9, EHWPOISON, window_out(1, 0x40)), g.run());
 }
 
 KVMC_TEST_MAIN
