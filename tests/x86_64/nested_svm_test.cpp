@@ -397,4 +397,106 @@ TEST_F(nx2_nested_poisoned_guest_memfd, load)
 	ASSERT_OUTCOME("nested load", Expectation::memory_fault(rules::C9, EHWPOISON, window_out(1, 0x40)), g.run());
 }
 
+/*
+ * NX3: the guest hypervisor's own structures where no memslot is, or in a
+ * read-only memslot: its nested guest's VMCB (VMRUN's RAX), the root of
+ * its nested page tables (N_CR3), its MSR and I/O permission maps. The
+ * guest hypervisor first runs its nested guest once with everything in
+ * RAM; the host then copies the structure into the read-only slot (the
+ * guest hypervisor does not write a VMCB outside RAM) and the guest
+ * hypervisor runs its nested guest's load again with that structure
+ * moved.
+ */
+namespace {
+
+enum class Place { no_memslot, read_only_slot };
+
+struct StructureCase {
+	guest::SvmStructure which;
+	Place where;
+	uint64_t ram_offset;	/* where the structure is in RAM by default */
+	uint64_t bytes;
+};
+
+/* Where a moved structure goes: the MMIO region (no memslot), or the
+ * start of a read-only memslot at ARCH_TEST_GPA. */
+uint64_t moved_to(Place where) { return where == Place::no_memslot ? ARCH_MMIO_GPA + 0x10000 : ARCH_TEST_GPA; }
+
+/* What 7.3.4 does, and why: each judged against the APM. */
+Expectation moved_structure_outcome(const StructureCase &c)
+{
+	switch (c.which) {
+	case guest::svm_vmcb:
+		return Expectation::internal_error(x86::rules::NX, KVM_INTERNAL_ERROR_EMULATION)
+			.because("arch/x86/kvm/svm/nested.c nested_svm_vmrun(): nested_svm_copy_vmcb12_to_cache() "
+				 "cannot map the VMCB (kvm_vcpu_map_local(), writable, fails for no memslot and for "
+				 "a read-only one) and returns -EFAULT; kvm_handle_memory_failure(X86EMUL_IO_NEEDED) "
+				 "then exits with KVM_EXIT_INTERNAL_ERROR/KVM_INTERNAL_ERROR_EMULATION (x86.c) and "
+				 "VMRUN is not retired. The APM (15.5.1) has no outcome for a VMCB outside memory");
+	default:
+		/* The APM: VMRUN checks only that MSRPM_BASE_PA, IOPM_BASE_PA
+		 * and N_CR3 are legal physical addresses (15.5.1); the maps
+		 * are read at the MSR or I/O access they govern (15.10,
+		 * 15.11), the nested page tables at the walk (15.25). The
+		 * nested guest touches no MSR and no port; a read-only slot
+		 * only keeps the walk from setting Accessed bits. */
+		/* The nested guest's first access is the walk of its own page
+		 * tables for its first fetch: the PML4 entry at its CR3 (the
+		 * guest's, index 0), a read the nested walk treats as a user
+		 * write (it may set Accessed). */
+		if (c.which == guest::svm_ncr3 && c.where == Place::no_memslot)
+			return x86::forwarded_npf(x86::NpfStage::table_walk, x86::pf_user | x86::pf_write,
+						  ARCH_RAM_GPA + ARCH_PGTABLE_OFFSET)
+				.because("where no memory answers a read of the nested page tables the APM "
+					 "(15.25.5) has whatever the bus returns; KVM's walk of them "
+					 "(arch/x86/kvm/mmu/paging_tmpl.h walk_addr_generic(), 407: no visible "
+					 "memslot, goto error) calls it not present and forwards #NPF for the "
+					 "nested guest's first page-table read (svm/nested.c "
+					 "nested_svm_inject_npf_exit())");
+		return Expectation::guest_done(x86::rules::NX)
+			.because("AMD APM vol. 2 15.5.1 (VMRUN checks N_CR3, MSRPM_BASE_PA and IOPM_BASE_PA "
+				 "only for legal physical addresses), 15.10-15.11 (the permission maps are read "
+				 "at the access they govern), 15.25.5 (the nested walk reads the tables)");
+	}
+}
+
+} /* namespace */
+
+KVM_FIXTURE(nx3_guest_hypervisor_structure);
+FIXTURE_VARIANT(nx3_guest_hypervisor_structure) { StructureCase c; };
+FIXTURE_VARIANT_ADD(nx3_guest_hypervisor_structure, vmcb_no_memslot) {
+	.c = {guest::svm_vmcb, Place::no_memslot, ARCH_VMCB_OFFSET, 0x1000} };
+FIXTURE_VARIANT_ADD(nx3_guest_hypervisor_structure, vmcb_read_only_slot) {
+	.c = {guest::svm_vmcb, Place::read_only_slot, ARCH_VMCB_OFFSET, 0x1000} };
+FIXTURE_VARIANT_ADD(nx3_guest_hypervisor_structure, npt_root_no_memslot) {
+	.c = {guest::svm_ncr3, Place::no_memslot, ARCH_NPT_OFFSET, 0x1000} };
+FIXTURE_VARIANT_ADD(nx3_guest_hypervisor_structure, npt_root_read_only_slot) {
+	.c = {guest::svm_ncr3, Place::read_only_slot, ARCH_NPT_OFFSET, 0x1000} };
+FIXTURE_VARIANT_ADD(nx3_guest_hypervisor_structure, msrpm_no_memslot) {
+	.c = {guest::svm_msrpm, Place::no_memslot, ARCH_MSRPM_OFFSET, kvmc::svm::msrpm_bytes} };
+FIXTURE_VARIANT_ADD(nx3_guest_hypervisor_structure, msrpm_read_only_slot) {
+	.c = {guest::svm_msrpm, Place::read_only_slot, ARCH_MSRPM_OFFSET, kvmc::svm::msrpm_bytes} };
+FIXTURE_VARIANT_ADD(nx3_guest_hypervisor_structure, iopm_no_memslot) {
+	.c = {guest::svm_iopm, Place::no_memslot, ARCH_IOPM_OFFSET, kvmc::svm::iopm_bytes} };
+
+TEST_F(nx3_guest_hypervisor_structure, nested_load)
+{
+	GUEST_HYPERVISOR(kvm, g);
+	const StructureCase &c = variant->c;
+	const uint64_t at = moved_to(c.where);
+	HostMapping backing = HostMapping::anonymous(0x4000);
+	std::optional<Memslot> slot;
+	if (c.where == Place::read_only_slot)
+		slot.emplace(g.vm(), test_slot, ARCH_TEST_GPA, backing, KVM_MEM_READONLY);
+	const uint64_t ram_word = ARCH_RAM_GPA + 0x9f000;
+	g.ram(ram_word) = pattern;
+	g.order({nested_load(ram_word), sync_point(), x86::svm_structure_at(c.which, at), nested_load(ram_word)});
+	ASSERT_OUTCOME("nested load, everything in RAM", Expectation::guest_sync(x86::rules::NX), g.run());
+	EXPECT_VALUE(x86::rules::NX, "nested load", pattern, g.loaded(0));
+	if (c.where == Place::read_only_slot)
+		memcpy(backing.data(), g.ram_at(ARCH_RAM_GPA + c.ram_offset), c.bytes);
+	Observation moved = g.run();
+	ASSERT_OUTCOME("nested load, the structure moved", moved_structure_outcome(c), moved);
+}
+
 KVMC_TEST_MAIN
