@@ -85,7 +85,11 @@ enum SvmStructure : uint32_t {
 	svm_ncr3 = 1,		/* the nested page tables' root (VMCB N_CR3) */
 	svm_msrpm = 2,		/* MSRPM_BASE_PA */
 	svm_iopm = 3,		/* IOPM_BASE_PA */
-	svm_structures = 4,
+	svm_nested_paging_off = 4, /* not a structure: nonzero, run the nested
+				 * guest without nested paging (NP_ENABLE
+				 * clear; its physical addresses are the
+				 * guest's) */
+	svm_structures = 5,
 };
 
 struct SvmConfig {

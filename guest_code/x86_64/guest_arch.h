@@ -249,7 +249,7 @@ static inline void svm_prepare_vmcb(volatile kvmc::svm::Vmcb *v, uint64_t entry)
 	v->control.msrpm_base_pa = svm_structure(kvmc::guest::svm_msrpm, ARCH_MSRPM_OFFSET);
 	v->control.asid = 1;
 	v->control.tlb_control = 1; /* flush the nested guest's TLB entries at every VMRUN */
-	v->control.np_enable = 1;
+	v->control.np_enable = svm_config()->gpa[kvmc::guest::svm_nested_paging_off] ? 0 : 1;
 	v->control.nested_cr3 = svm_structure(kvmc::guest::svm_ncr3, ARCH_NPT_OFFSET);
 
 	/* 64-bit code (type 0xb, S, P, L, G) and data (type 3, S, P, D/B, G),

@@ -8,9 +8,15 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
+#include <string>
 
 #include "guest.h"
 #include "oracle.h"
+
+namespace kvmc {
+class Kvm;
+}
 
 namespace kvmc::x86 {
 
@@ -18,6 +24,11 @@ namespace rules {
 /* CONTRACT.md NX: a guest hypervisor on SVM. */
 inline constexpr Rule NX{"NX", "CONTRACT.md NX (nested, SVM); AMD APM vol. 2, 15.25.6 and 15.12, api.rst is silent on #VMEXITs KVM injects into a guest hypervisor"};
 } /* namespace rules */
+
+/* Why KVM's guest cannot run its nested guest through nested page tables
+ * (KVM offers no NPT in CPUID: kvm_amd npt=0), or nothing when it can.
+ * lib/x86_64/arch.cpp. */
+std::optional<std::string> nested_paging_unavailable(const Kvm &kvm);
 
 /* Replace the guest hypervisor's VMCB, nested page table root, MSR or
  * I/O permission map for the nested runs that follow (guest.h

@@ -13,6 +13,7 @@
 #include "layout.h"
 #include "names.h"
 #include "x86_64/exception.h"
+#include "x86_64/nested.h"
 #include "x86_64/svm.h"
 #include "x86_64/window.h"
 
@@ -63,8 +64,10 @@ struct kvm_segment segment(uint16_t selector, uint8_t type, bool code)
 	return s;
 }
 
+} /* namespace */
+
 /* KVM_GET_SUPPORTED_CPUID, every entry. */
-std::unique_ptr<uint8_t[]> supported_cpuid(const Kvm &kvm)
+static std::unique_ptr<uint8_t[]> supported_cpuid(const Kvm &kvm)
 {
 	int n = 64;
 	std::unique_ptr<uint8_t[]> buf;
@@ -80,7 +83,7 @@ std::unique_ptr<uint8_t[]> supported_cpuid(const Kvm &kvm)
 	}
 }
 
-const struct kvm_cpuid_entry2 *cpuid_entry(const uint8_t *buf, uint32_t function)
+static const struct kvm_cpuid_entry2 *cpuid_entry(const uint8_t *buf, uint32_t function)
 {
 	auto *cpuid = reinterpret_cast<const struct kvm_cpuid2 *>(buf);
 	for (uint32_t i = 0; i < cpuid->nent; i++)
@@ -88,8 +91,6 @@ const struct kvm_cpuid_entry2 *cpuid_entry(const uint8_t *buf, uint32_t function
 			return &cpuid->entries[i];
 	return nullptr;
 }
-
-} /* namespace */
 
 /* The guest as a hypervisor: the same vCPU, its CPUID (all KVM supports)
  * offering SVM, which KVM's kvm_amd does only with nested=1. */
@@ -103,19 +104,33 @@ void hypervisor_init(Vcpu &vcpu)
 std::optional<std::string> hypervisor_unavailable(const Kvm &kvm)
 {
 	auto buf = supported_cpuid(kvm);
-	/* CPUID 0x80000001 ECX bit 2: SVM; 0x8000000a EDX bit 0: nested
-	 * paging (AMD APM vol. 3, appendix E). */
+	/* CPUID 0x80000001 ECX bit 2: SVM (AMD APM vol. 3, appendix E). */
 	const struct kvm_cpuid_entry2 *ext = cpuid_entry(buf.get(), 0x80000001);
 	if (!ext || !(ext->ecx & (1u << 2)))
 		return "KVM offers no SVM in CPUID (needs kvm_amd with nested=1, on an AMD CPU or QEMU's "
 		       "emulation of one): the guest cannot be a hypervisor";
-	const struct kvm_cpuid_entry2 *svm = cpuid_entry(buf.get(), 0x8000000a);
+	return std::nullopt;
+}
+
+} /* namespace kvmc::arch */
+
+namespace kvmc::x86 {
+
+std::optional<std::string> nested_paging_unavailable(const Kvm &kvm)
+{
+	auto buf = arch::supported_cpuid(kvm);
+	/* CPUID 0x8000000a EDX bit 0: nested paging. */
+	const struct kvm_cpuid_entry2 *svm = arch::cpuid_entry(buf.get(), 0x8000000a);
 	if (!svm || !(svm->edx & 1u))
 		return "KVM offers SVM without nested paging (NPT) to its guest (kvm_amd npt=0, e.g. "
 		       "x86_64-shadow): the guest hypervisor has no nested page tables to run its nested guest "
-		       "through";
+		       "through (the *_no_npt variants run without them)";
 	return std::nullopt;
 }
+
+} /* namespace kvmc::x86 */
+
+namespace kvmc::arch {
 
 void vcpu_init(Vcpu &vcpu, unsigned phys_bits)
 {

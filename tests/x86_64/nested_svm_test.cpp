@@ -79,11 +79,36 @@ struct WindowPages {
 
 } /* namespace */
 
-#define GUEST_HYPERVISOR(kvm, g)                                                   \
+/*
+ * Every NX test's VM: skip where KVM offers no SVM, and, when the nested
+ * guest is to run through nested page tables (npt), where it offers no
+ * NPT; make g a GuestVm whose guest is a hypervisor, and without npt tell
+ * it to run its nested guest without nested paging (its physical
+ * addresses are then the guest's: KVM shadows the nested guest's page
+ * tables instead). A macro, as SKIP must return from the test body.
+ */
+#define GUEST_HYPERVISOR_PAGING(kvm, g, npt)                                       \
 	Kvm kvm;                                                                   \
 	if (auto why = arch::hypervisor_unavailable(kvm))                          \
 		SKIP(return, "%s", why->c_str());                                  \
-	GuestVm g(kvm, GuestVm::hypervisor)
+	if (auto why = (npt) ? x86::nested_paging_unavailable(kvm) : std::nullopt) \
+		SKIP(return, "%s", why->c_str());                                  \
+	GuestVm g(kvm, GuestVm::hypervisor);                                       \
+	if (!(npt))                                                                \
+	g.ram(ARCH_RAM_GPA + ARCH_SVM_CONFIG_OFFSET + 8 * guest::svm_nested_paging_off) = 1
+
+#define GUEST_HYPERVISOR(kvm, g) GUEST_HYPERVISOR_PAGING(kvm, g, true)
+
+namespace {
+
+/* The nested guest's address of the window's page n at offset: through
+ * the nested page tables, or the guest's own without them. */
+constexpr uint64_t nested_address(bool npt, uint64_t n, uint64_t offset)
+{
+	return npt ? window_npa(n, offset) : window_out(n, offset);
+}
+
+} /* namespace */
 
 /*
  * NX0: the runtime itself. The guest becomes a hypervisor (EFER.SVME),
@@ -91,14 +116,18 @@ struct WindowPages {
  * guest's memory at the other address; nothing reaches userspace.
  */
 KVM_FIXTURE(nx0_guest_hypervisor);
+FIXTURE_VARIANT(nx0_guest_hypervisor) { bool npt; };
+FIXTURE_VARIANT_ADD(nx0_guest_hypervisor, npt) { .npt = true };
+FIXTURE_VARIANT_ADD(nx0_guest_hypervisor, no_npt) { .npt = false };
 
 TEST_F(nx0_guest_hypervisor, nested_load_and_store)
 {
-	GUEST_HYPERVISOR(kvm, g);
+	GUEST_HYPERVISOR_PAGING(kvm, g, variant->npt);
 	WindowPages pages(g.vm());
 	pages.host(1, 0x40) = ~pattern;
-	g.order({level(), nested_load(window_npa(1, 0x40)), nested_store(window_npa(2, 0x48), pattern),
-		 nested_load(window_npa(2, 0x48)), level()});
+	const bool npt = variant->npt;
+	g.order({level(), nested_load(nested_address(npt, 1, 0x40)), nested_store(nested_address(npt, 2, 0x48), pattern),
+		 nested_load(nested_address(npt, 2, 0x48)), level()});
 	ASSERT_OUTCOME("run", Expectation::guest_done(x86::rules::NX), g.run());
 	EXPECT_VALUE(x86::rules::NX, "EFER.SVME before the first nested run", 0, g.loaded(0));
 	EXPECT_VALUE(x86::rules::NX, "nested load through the window", ~pattern, g.loaded(1));
@@ -117,14 +146,18 @@ TEST_F(nx0_guest_hypervisor, nested_load_and_store)
  * nested guest's RIP is past the access and its RAX holds the data (C14).
  */
 KVM_FIXTURE(nx1_nested_no_memslot);
-FIXTURE_VARIANT(nx1_nested_no_memslot) { bool is_write; };
-FIXTURE_VARIANT_ADD(nx1_nested_no_memslot, load) { .is_write = false };
-FIXTURE_VARIANT_ADD(nx1_nested_no_memslot, store) { .is_write = true };
+FIXTURE_VARIANT(nx1_nested_no_memslot) { bool is_write; bool npt; };
+FIXTURE_VARIANT_ADD(nx1_nested_no_memslot, load) { .is_write = false, .npt = true };
+FIXTURE_VARIANT_ADD(nx1_nested_no_memslot, store) { .is_write = true, .npt = true };
+FIXTURE_VARIANT_ADD(nx1_nested_no_memslot, load_no_npt) { .is_write = false, .npt = false };
+FIXTURE_VARIANT_ADD(nx1_nested_no_memslot, store_no_npt) { .is_write = true, .npt = false };
 
 TEST_F(nx1_nested_no_memslot, access)
 {
-	GUEST_HYPERVISOR(kvm, g);
-	g.order({nested_access(window_npa(2, 0x40), variant->is_write), nested_load(window_npa(3, 0x8))});
+	GUEST_HYPERVISOR_PAGING(kvm, g, variant->npt);
+	const bool npt = variant->npt;
+	g.order({nested_access(nested_address(npt, 2, 0x40), variant->is_write),
+		 nested_load(nested_address(npt, 3, 0x8))});
 	ASSERT_OUTCOME("nested access",
 		       Expectation::mmio(rules::C5, window_out(2, 0x40), 8, variant->is_write, ~pattern), g.run());
 	ASSERT_OUTCOME("second nested access", Expectation::mmio(rules::C5, window_out(3, 0x8), 8, false),
@@ -231,21 +264,29 @@ struct InterceptedPfCase {
 } /* namespace */
 
 KVM_FIXTURE(nx5_nested_intercepted_pf);
-FIXTURE_VARIANT(nx5_nested_intercepted_pf) { InterceptedPfCase c; };
-FIXTURE_VARIANT_ADD(nx5_nested_intercepted_pf, not_present_load) {
-	.c = {ARCH_UNMAPPED_GVA + 0x48, x86::NestedAccessKind::load, 0, ARCH_UNMAPPED_GVA + 0x48} };
-FIXTURE_VARIANT_ADD(nx5_nested_intercepted_pf, not_present_store) {
-	.c = {ARCH_UNMAPPED_GVA + 0x1f8, x86::NestedAccessKind::store, x86::pf_write, ARCH_UNMAPPED_GVA + 0x1f8} };
-FIXTURE_VARIANT_ADD(nx5_nested_intercepted_pf, emulated_split_load) {
-	.c = {x86::window_gva(x86::window_not_present) - 4, x86::NestedAccessKind::load, 0,
-	      x86::window_gva(x86::window_not_present)} };
-FIXTURE_VARIANT_ADD(nx5_nested_intercepted_pf, emulated_split_store) {
-	.c = {x86::window_gva(x86::window_not_present) - 4, x86::NestedAccessKind::store, x86::pf_write,
-	      x86::window_gva(x86::window_not_present)} };
+FIXTURE_VARIANT(nx5_nested_intercepted_pf) { InterceptedPfCase c; bool npt; };
+#define NX5_CASES(suffix, with_npt)                                                                            \
+	FIXTURE_VARIANT_ADD(nx5_nested_intercepted_pf, not_present_load##suffix) {                             \
+		.c = {ARCH_UNMAPPED_GVA + 0x48, x86::NestedAccessKind::load, 0, ARCH_UNMAPPED_GVA + 0x48},     \
+		.npt = with_npt };                                                                             \
+	FIXTURE_VARIANT_ADD(nx5_nested_intercepted_pf, not_present_store##suffix) {                            \
+		.c = {ARCH_UNMAPPED_GVA + 0x1f8, x86::NestedAccessKind::store, x86::pf_write,                  \
+		      ARCH_UNMAPPED_GVA + 0x1f8},                                                              \
+		.npt = with_npt };                                                                             \
+	FIXTURE_VARIANT_ADD(nx5_nested_intercepted_pf, emulated_split_load##suffix) {                          \
+		.c = {x86::window_gva(x86::window_not_present) - 4, x86::NestedAccessKind::load, 0,            \
+		      x86::window_gva(x86::window_not_present)},                                               \
+		.npt = with_npt };                                                                             \
+	FIXTURE_VARIANT_ADD(nx5_nested_intercepted_pf, emulated_split_store##suffix) {                         \
+		.c = {x86::window_gva(x86::window_not_present) - 4, x86::NestedAccessKind::store,              \
+		      x86::pf_write, x86::window_gva(x86::window_not_present)},                                \
+		.npt = with_npt }
+NX5_CASES(, true);
+NX5_CASES(_no_npt, false);
 
 TEST_F(nx5_nested_intercepted_pf, forwarded)
 {
-	GUEST_HYPERVISOR(kvm, g);
+	GUEST_HYPERVISOR_PAGING(kvm, g, variant->npt);
 	const InterceptedPfCase &c = variant->c;
 	g.order({nested_access(c.gva, c.access == x86::NestedAccessKind::store)});
 	ASSERT_OUTCOME("nested access", x86::intercepted_page_fault(c.error_code, c.cr2), g.run());
