@@ -325,18 +325,24 @@ std::optional<std::string> no_shared_gmem(Vm &vm)
 /* M4-M6 under the window: -1/EFAULT with the payload C4 promises where
  * KVM_CAP_MEMORY_FAULT_INFO is 1, then C12 once repaired. */
 KVM_FIXTURE(nx2_nested_broken_backing);
-FIXTURE_VARIANT(nx2_nested_broken_backing) { Breakage how; bool is_write; };
-FIXTURE_VARIANT_ADD(nx2_nested_broken_backing, prot_none_load) { .how = Breakage::prot_none, .is_write = false };
-FIXTURE_VARIANT_ADD(nx2_nested_broken_backing, prot_none_store) { .how = Breakage::prot_none, .is_write = true };
-FIXTURE_VARIANT_ADD(nx2_nested_broken_backing, unmapped_load) { .how = Breakage::unmapped, .is_write = false };
-FIXTURE_VARIANT_ADD(nx2_nested_broken_backing, truncated_load) { .how = Breakage::truncated, .is_write = false };
+FIXTURE_VARIANT(nx2_nested_broken_backing) { Breakage how; bool is_write; bool npt; };
+FIXTURE_VARIANT_ADD(nx2_nested_broken_backing, prot_none_load) { .how = Breakage::prot_none, .is_write = false, .npt = true };
+FIXTURE_VARIANT_ADD(nx2_nested_broken_backing, prot_none_store) { .how = Breakage::prot_none, .is_write = true, .npt = true };
+FIXTURE_VARIANT_ADD(nx2_nested_broken_backing, unmapped_load) { .how = Breakage::unmapped, .is_write = false, .npt = true };
+FIXTURE_VARIANT_ADD(nx2_nested_broken_backing, truncated_load) { .how = Breakage::truncated, .is_write = false, .npt = true };
+FIXTURE_VARIANT_ADD(nx2_nested_broken_backing, prot_none_load_no_npt) {
+	.how = Breakage::prot_none, .is_write = false, .npt = false };
+FIXTURE_VARIANT_ADD(nx2_nested_broken_backing, truncated_store_no_npt) {
+	.how = Breakage::truncated, .is_write = true, .npt = false };
 
 TEST_F(nx2_nested_broken_backing, fault_then_recover)
 {
-	GUEST_HYPERVISOR(kvm, g);
+	GUEST_HYPERVISOR_PAGING(kvm, g, variant->npt);
 	BreakableBacking b(g.vm(), variant->how, "kvm-contract-nx2");
 	const uint64_t before = 0x10, offset = 0x1000 + 0x20;
-	g.order({nested_store(window_npa(0, before), pattern), nested_access(window_npa(1, 0x20), variant->is_write)});
+	const bool npt = variant->npt;
+	g.order({nested_store(nested_address(npt, 0, before), pattern),
+		 nested_access(nested_address(npt, 1, 0x20), variant->is_write)});
 	b.break_page();
 	bool promised = g.vm().check_extension(KVM_CAP_MEMORY_FAULT_INFO) == 1;
 	ASSERT_OUTCOME("nested access", Expectation::unresolvable_fault(window_out(1, 0x20), promised), g.run());
@@ -522,8 +528,10 @@ FIXTURE_VARIANT_ADD(nx3_guest_hypervisor_structure, iopm_no_memslot) {
 
 TEST_F(nx3_guest_hypervisor_structure, nested_load)
 {
-	GUEST_HYPERVISOR(kvm, g);
 	const StructureCase &c = variant->c;
+	/* Only the nested page tables' root needs nested paging; the rest
+	 * runs without it where KVM offers none. */
+	GUEST_HYPERVISOR_PAGING(kvm, g, c.which == guest::svm_ncr3 || !x86::nested_paging_unavailable(kvm));
 	const uint64_t at = moved_to(c.where);
 	HostMapping backing = HostMapping::anonymous(0x4000);
 	std::optional<Memslot> slot;
