@@ -11,19 +11,38 @@
  * hypervisor reports every #VMEXIT but its nested guest's VMMCALL
  * through the exception ucall (guest_arch.h arch_nested).
  *
- *  nx0_guest_hypervisor       the runtime: nested loads and stores through
- *                             the window reach the guest's memory
- *  nx1_nested_no_memslot      the window's output has no memslot: C5 MMIO
- *                             at the guest's GPA, not the nested guest's
- *                             address; C14 on completion
- *  nx4_nested_npf             the guest hypervisor's own nested page
- *                             tables fault: #VMEXIT(NPF) with EXITINFO1,
- *                             EXITINFO2 and the nested RIP as the APM has
- *                             them (final translation and table walk)
+ *  nx0_guest_hypervisor        NX0, the runtime: nested loads and stores
+ *                              through the window reach the guest's memory
+ *  nx1_nested_no_memslot       NX1, the window's output has no memslot: C5
+ *                              MMIO at the guest's GPA, not the nested
+ *                              guest's address; C14 on completion (RIP,
+ *                              RAX of the nested guest)
+ *  nx2_nested_broken_backing   NX2 over M4-M6: C4, C12
+ *  nx2_nested_guest_memfd_gone NX2 over G2: C10, memory_fault.gpa the GPA
+ *  nx2_nested_punched_hole     NX2 over G3
+ *  nx2_nested_poisoned_*       NX2 over P1 (C8) and P3 (C9)
+ *  nx3_guest_hypervisor_structure
+ *                              NX3: the VMCB, the nested page tables' root,
+ *                              the MSR and I/O permission maps without
+ *                              memslot or in a read-only one
+ *  nx4_nested_npf              NX4: the guest hypervisor's own nested page
+ *                              tables fault: #VMEXIT(NPF) with EXITINFO1,
+ *                              EXITINFO2 and the nested RIP as the APM has
+ *                              them (final translation and table walk)
+ *  nx5_nested_intercepted_pf   NX5: the nested guest's #PF, raised by the
+ *                              CPU or by KVM's instruction emulator, to a
+ *                              guest hypervisor that intercepts it:
+ *                              #VMEXIT(0x4e), EXITINFO1/2 (C14)
+ *
+ * The *_no_npt variants run the nested guest without nested paging (the
+ * guest hypervisor clears NP_ENABLE; KVM shadows the nested guest's own
+ * page tables), the others through the guest hypervisor's nested page
+ * tables.
  *
  * Every test skips where KVM offers no SVM to its guest (kvm_amd
- * nested=0) or SVM without nested paging (kvm_amd npt=0: x86_64-shadow),
- * saying which.
+ * nested=0), and every test that needs the guest hypervisor's nested page
+ * tables where KVM offers SVM without nested paging (kvm_amd npt=0:
+ * x86_64-shadow), saying which.
  */
 #include "test_util.h"
 
