@@ -285,10 +285,12 @@ static inline void svm_prepare_vmcb(volatile kvmc::svm::Vmcb *v, uint64_t entry)
 static inline uint64_t arch_nested(NestedAccess what, uint64_t gva, uint64_t value)
 {
 	using namespace kvmc::svm;
-	if (what != NestedAccess::load && what != NestedAccess::store)
+	if (what != NestedAccess::load && what != NestedAccess::store && what != NestedAccess::fetch)
 		asm volatile("ud2"); /* arm64 only */
 	const bool load = what == NestedAccess::load;
-	char *entry = load ? svm_l2_load : svm_l2_store;
+	const bool fetch = what == NestedAccess::fetch;
+	/* A fetch: the nested guest starts at gva itself. */
+	char *entry = fetch ? reinterpret_cast<char *>(gva) : load ? svm_l2_load : svm_l2_store;
 
 	svm_wrmsr(msr_efer, svm_rdmsr(msr_efer) | efer_svme);
 	svm_wrmsr(msr_vm_hsave_pa, ARCH_RAM_GPA + ARCH_HSAVE_OFFSET);
@@ -303,9 +305,11 @@ static inline uint64_t arch_nested(NestedAccess what, uint64_t gva, uint64_t val
 	 * instruction; its destination is its RAX (the VMCB's, preset to
 	 * dest_canary), which KVM_GET_REGS reads while it runs. */
 	volatile kvmc::guest::Access *access = reinterpret_cast<volatile kvmc::guest::Access *>(kvmc::guest::access_gpa);
-	access->pc = reinterpret_cast<uint64_t>(entry);
-	access->next_pc = reinterpret_cast<uint64_t>(load ? svm_l2_load_next : svm_l2_store_next);
-	access->flags = load ? kvmc::guest::access_load : 0;
+	if (!fetch) {
+		access->pc = reinterpret_cast<uint64_t>(entry);
+		access->next_pc = reinterpret_cast<uint64_t>(load ? svm_l2_load_next : svm_l2_store_next);
+		access->flags = load ? kvmc::guest::access_load : 0;
+	}
 
 	/* VMRUN keeps every register but RAX, RSP and RIP: the nested guest
 	 * gets its address in RDI and the value to store in RSI. GIF is

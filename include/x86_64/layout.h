@@ -84,7 +84,8 @@
  * maps ARCH_TEST_GPA + n * 4 KiB: the nested guest's address and the
  * guest's differ there, so an exit that names the wrong one shows.
  * Page ARCH_NESTED_PAGE_NOT_PRESENT is not present, ARCH_NESTED_PAGE_RO
- * read-only (#NPF forwarded to the guest hypervisor, NX4).
+ * read-only, ARCH_NESTED_PAGE_RSVD has a reserved bit set (#NPF forwarded
+ * to the guest hypervisor, NX4).
  */
 #define ARCH_VMCB_OFFSET	0x100000
 #define ARCH_HSAVE_OFFSET	0x101000	/* MSR_VM_HSAVE_PA */
@@ -98,6 +99,7 @@
 #define ARCH_NESTED_WINDOW_PAGES 8
 #define ARCH_NESTED_PAGE_NOT_PRESENT 4
 #define ARCH_NESTED_PAGE_RO	5
+#define ARCH_NESTED_PAGE_RSVD	6	/* bit 51 set: reserved while MAXPHYADDR < 52 */
 /* A guest virtual address whose page directory (per the guest's own page
  * tables) is at nested-guest physical ARCH_NESTED_WINDOW_NPA + page
  * ARCH_NESTED_PAGE_NOT_PRESENT: the nested guest's own page-table walk

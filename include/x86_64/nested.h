@@ -39,7 +39,7 @@ inline guest::Step svm_structure_at(guest::SvmStructure which, uint64_t gpa)
 }
 
 /* A nested guest's 8-byte load or store (start.S svm_l2_*). */
-enum class NestedAccessKind { load, store };
+enum class NestedAccessKind { load, store, fetch };
 
 /* Where a #NPF happened (APM 15.25.6, EXITINFO1 bits 32 and 33). */
 enum class NpfStage { final_translation, table_walk };
@@ -50,7 +50,8 @@ enum class NpfStage { final_translation, table_walk };
  * them, finds the fault and forwards it as #VMEXIT(NPF). EXITINFO1: the
  * #PF error code bits of the fault (error_code) plus the stage;
  * EXITINFO2: the nested guest's physical address; the nested guest's RIP
- * in the VMCB still at the access.
+ * in the VMCB still at the access (for a fetch, I/D in error_code: at
+ * the address fetched).
  */
 Expectation forwarded_npf(NpfStage stage, uint64_t error_code, uint64_t nested_gpa);
 

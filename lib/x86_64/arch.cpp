@@ -266,6 +266,8 @@ void prepare_ram(uint8_t *ram)
 			e = 0;
 		else if (n == ARCH_NESTED_PAGE_RO)
 			e &= ~pte_write;
+		else if (n == ARCH_NESTED_PAGE_RSVD)
+			e |= pte_reserved_51;
 		npt(6)[n] = e;
 	}
 	/* ARCH_NESTED_WALK_GVA: a page directory at a nested-guest physical

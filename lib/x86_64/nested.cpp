@@ -41,6 +41,8 @@ Expectation forwarded_npf(NpfStage stage, uint64_t error_code, uint64_t nested_g
 				  error_code | (walk ? svm::npf_table_walk : svm::npf_final_translation), nested_gpa,
 				  walk ? "#VMEXIT(NPF) on the nested guest's page-table walk"
 				       : "#VMEXIT(NPF) on the final translation");
+	if (error_code & pf_fetch)
+		x.returns = GuestException::Returns::to_address;
 	return Expectation::guest_exception(rules::NX, x)
 		.because("AMD APM vol. 2 15.25.6: EXITINFO1 is the #PF error code of the nested fault (U/S set: "
 			 "nested-page-table accesses are user accesses, 15.25.5) with bit 32 (final guest "

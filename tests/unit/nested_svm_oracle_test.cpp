@@ -69,6 +69,20 @@ TEST(npf_final_translation_as_the_apm_has_it)
 			       "C14 exception.pstate=0x202"));
 }
 
+TEST(npf_on_a_fetch_returns_to_the_address_fetched)
+{
+	const uint64_t target = 0xa0004100;
+	Expectation e = x86::forwarded_npf(x86::NpfStage::final_translation, x86::pf_user | x86::pf_fetch, target);
+	Observation o = vmexit(0x400, 0x100000014, target, target);
+	o.access.reset(); /* a fetch records no access */
+	EXPECT_TRUE(judge(e, o).passed());
+	o.call->args[1] = 0x100000004; /* I/D clear */
+	EXPECT_TRUE(fails_with(judge(e, o), "NX exception.syndrome=0x100000004"));
+	o.call->args[1] = 0x100000014;
+	o.call->args[3] = target + 1;
+	EXPECT_TRUE(fails_with(judge(e, o), "C14 exception.return_pc=0xa0004101"));
+}
+
 TEST(npf_table_walk_sets_bit_33)
 {
 	Expectation e = x86::forwarded_npf(x86::NpfStage::table_walk, x86::pf_user | x86::pf_write, nested_gpa);

@@ -77,6 +77,9 @@ guest::Step nested_access(uint64_t address, bool is_write)
 	return is_write ? nested_store(address, ~pattern) : nested_load(address);
 }
 
+/* The nested guest starts at address: an instruction fetch there. */
+guest::Step nested_fetch_at(uint64_t address) { return {address, 0, guest::op_nested_fetch, 1}; }
+
 /* The window's output as anonymous memory in test_slot, each 8-byte word
  * preset to its page's number, so a read from the wrong page shows. */
 struct WindowPages {
@@ -197,7 +200,9 @@ TEST_F(nx1_nested_no_memslot, access)
 /*
  * NX4: the guest hypervisor's own nested page tables fault, on the final
  * translation (the window's not-present page; a store to its read-only
- * page, after a load from it went through) or on the nested guest's own
+ * page, after a load from it went through; a fetch from the not-present
+ * page, I/D set; a load from a page whose entry has a reserved bit set,
+ * P and RSV set) or on the nested guest's own
  * page-table walk (ARCH_NESTED_WALK_GVA: the nested guest's page
  * directory is at a nested-guest physical address those tables leave
  * out). KVM forwards #VMEXIT(NPF): EXITINFO1 the #PF error code bits of
@@ -237,6 +242,13 @@ FIXTURE_VARIANT_ADD(nx4_nested_npf, not_present_store) {
 FIXTURE_VARIANT_ADD(nx4_nested_npf, read_only_store) {
 	.c = {window_npa(ARCH_NESTED_PAGE_RO, 0x7f8), x86::NestedAccessKind::store, x86::NpfStage::final_translation,
 	      x86::pf_present | x86::pf_write | x86::pf_user, window_npa(ARCH_NESTED_PAGE_RO, 0x7f8)} };
+FIXTURE_VARIANT_ADD(nx4_nested_npf, not_present_fetch) {
+	.c = {window_npa(ARCH_NESTED_PAGE_NOT_PRESENT, 0x100), x86::NestedAccessKind::fetch,
+	      x86::NpfStage::final_translation, x86::pf_user | x86::pf_fetch,
+	      window_npa(ARCH_NESTED_PAGE_NOT_PRESENT, 0x100)} };
+FIXTURE_VARIANT_ADD(nx4_nested_npf, reserved_bit_load) {
+	.c = {window_npa(ARCH_NESTED_PAGE_RSVD, 0x28), x86::NestedAccessKind::load, x86::NpfStage::final_translation,
+	      x86::pf_present | x86::pf_rsvd | x86::pf_user, window_npa(ARCH_NESTED_PAGE_RSVD, 0x28)} };
 FIXTURE_VARIANT_ADD(nx4_nested_npf, table_walk_load) {
 	.c = {walk_gva, x86::NestedAccessKind::load, x86::NpfStage::table_walk, x86::pf_user | x86::pf_write,
 	      walk_pde} };
@@ -249,7 +261,8 @@ TEST_F(nx4_nested_npf, forwarded)
 	const bool store = c.access == x86::NestedAccessKind::store;
 	/* A load from the read-only page first: the nested page tables
 	 * allow it, so KVM maps the page for the nested guest. */
-	g.order({nested_load(window_npa(ARCH_NESTED_PAGE_RO, 0x7f8)), nested_access(c.address, store)});
+	g.order({nested_load(window_npa(ARCH_NESTED_PAGE_RO, 0x7f8)),
+		 c.access == x86::NestedAccessKind::fetch ? nested_fetch_at(c.address) : nested_access(c.address, store)});
 	ASSERT_OUTCOME("nested access", x86::forwarded_npf(c.stage, c.error_code, c.nested_gpa), g.run());
 	EXPECT_VALUE(x86::rules::NX, "nested load from the read-only page", 0x7e57000000000000ull | ARCH_NESTED_PAGE_RO,
 		     g.loaded(0));
