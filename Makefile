@@ -112,7 +112,7 @@ GUEST_FLAGS := -std=c++20 -O2 -Wall -Wextra -Iinclude -Iguest_code/$(ARCH) \
 GUEST_SRCS := guest_code/$(ARCH)/start.S guest_code/fault_program.cpp \
 	$(wildcard guest_code/$(ARCH)/*.cpp)
 GUEST_OBJS := $(patsubst %,$(OUT)/guest/%.o,$(basename $(GUEST_SRCS)))
-GUEST_HEADERS := include/guest.h include/layout.h include/$(ARCH)/layout.h \
+GUEST_HEADERS := include/guest.h include/layout.h include/$(ARCH)/layout.h $(wildcard include/$(ARCH)/svm.h) \
 	guest_code/$(ARCH)/guest_arch.h
 
 $(OUT)/guest/%.o: %.S $(GUEST_HEADERS)
@@ -210,7 +210,7 @@ $(OUT)/tests/kvm-contract-names.txt: $(TEST_OBJS:.o=.names)
 	@mv $@.tmp $@
 
 # ---- the oracle's unit tests: always for the build machine ---------------
-UNIT_LIB_SRCS := lib/names.cpp lib/oracle.cpp lib/health.cpp lib/record.cpp
+UNIT_LIB_SRCS := lib/names.cpp lib/oracle.cpp lib/health.cpp lib/record.cpp lib/x86_64/nested.cpp
 UNIT_SRCS := $(wildcard tests/unit/*.cpp)
 UNIT_TESTS := $(patsubst tests/unit/%.cpp,$(OUT)/unit/%,$(UNIT_SRCS))
 UNIT_OBJS := $(patsubst %.cpp,$(OUT)/unit/obj/%.o,$(UNIT_LIB_SRCS))

@@ -143,6 +143,11 @@ extern "C" [[noreturn]] void guest_main()
 			mb->loaded[i] = arch_level();
 			break;
 #endif
+#ifdef ARCH_HAS_SVM
+		case op_svm_config:
+			arch_svm_config(gpa, value);
+			break;
+#endif
 #ifdef ARCH_HAS_EL0
 		case op_el0_load:
 			mb->loaded[i] = arch_el0_access(false, gpa, value);

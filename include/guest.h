@@ -72,6 +72,28 @@ enum Op : uint32_t {
 	 * (TCR_EL1.HA, FEAT_HAFDBS) from now on; loaded[step] = 1, or 0
 	 * where the CPU cannot (nothing changed). */
 	op_hw_access_flag = 31,
+	/* x86 guest hypervisor (SVM): replace one of the structures the
+	 * next nested runs use, gpa selecting which (SvmConfig's index),
+	 * value its guest physical address (0: the default in RAM). */
+	op_svm_config = 32,
+};
+
+/* x86: the guest hypervisor's structures (ARCH_SVM_CONFIG_OFFSET in RAM,
+ * zero = the default there, include/x86_64/layout.h). */
+enum SvmStructure : uint32_t {
+	svm_vmcb = 0,		/* the nested guest's VMCB (VMRUN's RAX) */
+	svm_ncr3 = 1,		/* the nested page tables' root (VMCB N_CR3) */
+	svm_msrpm = 2,		/* MSRPM_BASE_PA */
+	svm_iopm = 3,		/* IOPM_BASE_PA */
+	svm_nested_paging_off = 4, /* not a structure: nonzero, run the nested
+				 * guest without nested paging (NP_ENABLE
+				 * clear; its physical addresses are the
+				 * guest's) */
+	svm_structures = 5,
+};
+
+struct SvmConfig {
+	uint64_t gpa[svm_structures];
 };
 
 struct Step {

@@ -179,3 +179,159 @@ static inline void arch_ucall(uint64_t block_gpa)
 {
 	asm volatile("outl %k0, %w1" : : "a"(block_gpa), "Nd"((uint16_t)ARCH_UCALL_PORT) : "memory");
 }
+
+/*
+ * The guest as a hypervisor (AMD SVM; the host offers SVM in CPUID):
+ * one access by a nested guest, run with VMRUN until it exits back
+ * (include/x86_64/svm.h, layout.h). The nested guest runs the guest's own
+ * code in 64-bit mode with the guest's own page tables and GDT, through
+ * the nested page tables the host prepared (identity but for a window);
+ * its program is one access and VMMCALL (start.S svm_l2_*). Every
+ * exception, interrupt, port and MSR access of the nested guest comes to
+ * the guest hypervisor (#VMEXIT); a #VMEXIT other than its VMMCALL is
+ * reported as the exception ucall: the exit code, EXITINFO1, EXITINFO2,
+ * the nested guest's RIP and RFLAGS in the VMCB, and EXITINTINFO.
+ */
+#define ARCH_HAS_NESTED 1
+#define ARCH_HAS_SVM 1
+
+#include "x86_64/svm.h"
+
+enum class NestedAccess { load, store, load_pair, fetch, load_s1, vncr_load, vncr_store };
+
+extern "C" char svm_l2_load[], svm_l2_load_next[], svm_l2_store[], svm_l2_store_next[];
+extern "C" [[noreturn]] void guest_exception(uint64_t vector, uint64_t syndrome, uint64_t addr, uint64_t pc,
+					      uint64_t pstate, uint64_t hpfar);
+
+static inline uint64_t svm_rdmsr(uint32_t msr)
+{
+	uint32_t lo, hi;
+	asm volatile("rdmsr" : "=a"(lo), "=d"(hi) : "c"(msr));
+	return (uint64_t)hi << 32 | lo;
+}
+
+static inline void svm_wrmsr(uint32_t msr, uint64_t v)
+{
+	asm volatile("wrmsr" : : "c"(msr), "a"((uint32_t)v), "d"((uint32_t)(v >> 32)) : "memory");
+}
+
+static inline volatile kvmc::guest::SvmConfig *svm_config()
+{
+	return reinterpret_cast<volatile kvmc::guest::SvmConfig *>(ARCH_RAM_GPA + ARCH_SVM_CONFIG_OFFSET);
+}
+
+static inline uint64_t svm_structure(kvmc::guest::SvmStructure which, uint64_t default_offset)
+{
+	uint64_t gpa = svm_config()->gpa[which];
+	return gpa ? gpa : ARCH_RAM_GPA + default_offset;
+}
+
+/* The nested guest's VMCB: the guest's own execution state, the nested
+ * guest's entry, the intercepts and the nested page tables. */
+static inline void svm_prepare_vmcb(volatile kvmc::svm::Vmcb *v, uint64_t entry)
+{
+	using namespace kvmc::svm;
+	struct __attribute__((packed)) {
+		uint16_t limit;
+		uint64_t base;
+	} gdtr, idtr;
+	uint64_t cr0, cr3, cr4;
+	asm volatile("sgdt %0\n\tsidt %1" : "=m"(gdtr), "=m"(idtr));
+	asm volatile("mov %%cr0, %0\n\tmov %%cr3, %1\n\tmov %%cr4, %2" : "=r"(cr0), "=r"(cr3), "=r"(cr4));
+
+	for (unsigned i = 0; i < sizeof(Vmcb) / 8; i++)
+		reinterpret_cast<volatile uint64_t *>(v)[i] = 0;
+	v->control.intercept_exceptions = 0xffffffff;
+	v->control.intercept_misc1 = intercept_intr | intercept_nmi | intercept_hlt | intercept_ioio |
+				     intercept_msr | intercept_shutdown;
+	v->control.intercept_misc2 = intercept_vmrun | intercept_vmmcall;
+	v->control.iopm_base_pa = svm_structure(kvmc::guest::svm_iopm, ARCH_IOPM_OFFSET);
+	v->control.msrpm_base_pa = svm_structure(kvmc::guest::svm_msrpm, ARCH_MSRPM_OFFSET);
+	v->control.asid = 1;
+	v->control.tlb_control = 1; /* flush the nested guest's TLB entries at every VMRUN */
+	v->control.np_enable = svm_config()->gpa[kvmc::guest::svm_nested_paging_off] ? 0 : 1;
+	v->control.nested_cr3 = svm_structure(kvmc::guest::svm_ncr3, ARCH_NPT_OFFSET);
+
+	/* 64-bit code (type 0xb, S, P, L, G) and data (type 3, S, P, D/B, G),
+	 * as the host set the guest's (lib/x86_64/arch.cpp). */
+	auto segment = [](volatile Segment &seg, uint16_t selector, uint16_t attrib, uint32_t limit, uint64_t base) {
+		seg.selector = selector;
+		seg.attrib = attrib;
+		seg.limit = limit;
+		seg.base = base;
+	};
+	segment(v->save.es, ARCH_SEL_DATA, 0xc93, 0xffffffff, 0);
+	segment(v->save.ss, ARCH_SEL_DATA, 0xc93, 0xffffffff, 0);
+	segment(v->save.ds, ARCH_SEL_DATA, 0xc93, 0xffffffff, 0);
+	segment(v->save.fs, ARCH_SEL_DATA, 0xc93, 0xffffffff, 0);
+	segment(v->save.gs, ARCH_SEL_DATA, 0xc93, 0xffffffff, 0);
+	segment(v->save.cs, ARCH_SEL_CODE, 0xa9b, 0xffffffff, 0);
+	segment(v->save.gdtr, 0, 0, gdtr.limit, gdtr.base);
+	segment(v->save.idtr, 0, 0, idtr.limit, idtr.base);
+	segment(v->save.tr, ARCH_SEL_TSS, 0x8b, 0x67, ARCH_RAM_GPA + ARCH_TSS_OFFSET);
+	v->save.efer = svm_rdmsr(msr_efer);
+	v->save.cr0 = cr0;
+	v->save.cr3 = cr3;
+	v->save.cr4 = cr4;
+	v->save.dr7 = 0x400;
+	v->save.dr6 = 0xffff0ff0;
+	v->save.rflags = 0x2;
+	v->save.rip = entry;
+	v->save.rsp = ARCH_RAM_GPA + ARCH_NESTED_STACK_TOP_OFFSET;
+	v->save.rax = kvmc::guest::dest_canary;
+	v->save.g_pat = 0x0007040600070406ull; /* the power-on PAT */
+}
+
+static inline uint64_t arch_nested(NestedAccess what, uint64_t gva, uint64_t value)
+{
+	using namespace kvmc::svm;
+	if (what != NestedAccess::load && what != NestedAccess::store && what != NestedAccess::fetch)
+		asm volatile("ud2"); /* arm64 only */
+	const bool load = what == NestedAccess::load;
+	const bool fetch = what == NestedAccess::fetch;
+	/* A fetch: the nested guest starts at gva itself. */
+	char *entry = fetch ? reinterpret_cast<char *>(gva) : load ? svm_l2_load : svm_l2_store;
+
+	svm_wrmsr(msr_efer, svm_rdmsr(msr_efer) | efer_svme);
+	svm_wrmsr(msr_vm_hsave_pa, ARCH_RAM_GPA + ARCH_HSAVE_OFFSET);
+	const uint64_t vmcb_gpa = svm_structure(kvmc::guest::svm_vmcb, ARCH_VMCB_OFFSET);
+	auto *v = reinterpret_cast<volatile Vmcb *>(vmcb_gpa);
+	/* A VMCB elsewhere is the host's to prepare (NX3): a write to it
+	 * could itself exit. */
+	if (vmcb_gpa == ARCH_RAM_GPA + ARCH_VMCB_OFFSET)
+		svm_prepare_vmcb(v, reinterpret_cast<uint64_t>(entry));
+
+	/* C14: the nested guest's access is its program's first
+	 * instruction; its destination is its RAX (the VMCB's, preset to
+	 * dest_canary), which KVM_GET_REGS reads while it runs. */
+	volatile kvmc::guest::Access *access = reinterpret_cast<volatile kvmc::guest::Access *>(kvmc::guest::access_gpa);
+	if (!fetch) {
+		access->pc = reinterpret_cast<uint64_t>(entry);
+		access->next_pc = reinterpret_cast<uint64_t>(load ? svm_l2_load_next : svm_l2_store_next);
+		access->flags = load ? kvmc::guest::access_load : 0;
+	}
+
+	/* VMRUN keeps every register but RAX, RSP and RIP: the nested guest
+	 * gets its address in RDI and the value to store in RSI. GIF is
+	 * clear after #VMEXIT; STGI sets it again. */
+	asm volatile("vmrun %%rax\n\tstgi"
+		     :
+		     : "a"(vmcb_gpa), "D"(gva), "S"(value)
+		     : "memory", "cc", "rbx", "rcx", "rdx", "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15");
+	if (v->control.exit_code != exit_vmmcall)
+		guest_exception(v->control.exit_code, v->control.exit_info_1, v->control.exit_info_2, v->save.rip,
+				v->save.rflags, v->control.exit_int_info);
+	return v->save.rax;
+}
+
+/* What the guest runs at: 1 once it is a hypervisor (EFER.SVME set). */
+static inline uint64_t arch_level(void)
+{
+	return (svm_rdmsr(kvmc::svm::msr_efer) & kvmc::svm::efer_svme) ? 1 : 0;
+}
+
+static inline void arch_svm_config(uint64_t which, uint64_t gpa)
+{
+	if (which < kvmc::guest::svm_structures)
+		svm_config()->gpa[which] = gpa;
+}

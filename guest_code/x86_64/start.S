@@ -56,4 +56,22 @@ exception_common:
 1:	hlt
 	jmp	1b
 
+/*
+ * The nested guest's programs (guest_arch.h arch_nested): one access at
+ * RDI, then VMMCALL back to the guest hypervisor. The access's address
+ * and the next instruction's are recorded (guest.h Access).
+ */
+	.balign	16
+	.global	svm_l2_load, svm_l2_load_next, svm_l2_store, svm_l2_store_next
+svm_l2_load:
+	mov	(%rdi), %rax
+svm_l2_load_next:
+	vmmcall
+	ud2
+svm_l2_store:
+	mov	%rsi, (%rdi)
+svm_l2_store_next:
+	vmmcall
+	ud2
+
 	.section .note.GNU-stack, "", @progbits

@@ -70,3 +70,39 @@
 #define ARCH_SEL_TSS		0x18	/* 16 bytes */
 #define ARCH_SEL_USER_DATA	0x28	/* DPL 3, for steps at CPL 3 */
 #define ARCH_SEL_USER_CODE	0x30
+
+/*
+ * The guest as a hypervisor (AMD SVM, include/x86_64/svm.h): what the
+ * guest hypervisor needs in RAM, above everything else there. The host
+ * prepares the nested page tables (NPT) and zeroes the rest; the guest
+ * hypervisor fills the VMCB for each nested run.
+ *
+ * Its nested page tables map nested-guest physical addresses onto the
+ * guest's own: identity over the low 4 GiB in 2 MiB pages (the nested
+ * guest runs the guest's own code with the guest's own page tables),
+ * except a window of 4 KiB pages at ARCH_NESTED_WINDOW_NPA whose page n
+ * maps ARCH_TEST_GPA + n * 4 KiB: the nested guest's address and the
+ * guest's differ there, so an exit that names the wrong one shows.
+ * Page ARCH_NESTED_PAGE_NOT_PRESENT is not present, ARCH_NESTED_PAGE_RO
+ * read-only, ARCH_NESTED_PAGE_RSVD has a reserved bit set (#NPF forwarded
+ * to the guest hypervisor, NX4).
+ */
+#define ARCH_VMCB_OFFSET	0x100000
+#define ARCH_HSAVE_OFFSET	0x101000	/* MSR_VM_HSAVE_PA */
+#define ARCH_MSRPM_OFFSET	0x102000	/* 8 KiB, all ones: every MSR intercepted */
+#define ARCH_IOPM_OFFSET	0x104000	/* 12 KiB, all ones: every port intercepted */
+#define ARCH_NPT_OFFSET		0x108000	/* PML4, PDPT, 4 PDs, the window's PT: 7 pages */
+#define ARCH_SVM_CONFIG_OFFSET	0x110000	/* guest.h SvmConfig (host: zero = defaults) */
+#define ARCH_NESTED_STACK_TOP_OFFSET 0x120000
+
+#define ARCH_NESTED_WINDOW_NPA	0xa0000000
+#define ARCH_NESTED_WINDOW_PAGES 8
+#define ARCH_NESTED_PAGE_NOT_PRESENT 4
+#define ARCH_NESTED_PAGE_RO	5
+#define ARCH_NESTED_PAGE_RSVD	6	/* bit 51 set: reserved while MAXPHYADDR < 52 */
+/* A guest virtual address whose page directory (per the guest's own page
+ * tables) is at nested-guest physical ARCH_NESTED_WINDOW_NPA + page
+ * ARCH_NESTED_PAGE_NOT_PRESENT: the nested guest's own page-table walk
+ * there takes the #NPF (EXITINFO1 bit 33). The guest itself never uses
+ * it. */
+#define ARCH_NESTED_WALK_GVA	0x180000000

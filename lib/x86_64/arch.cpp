@@ -13,6 +13,8 @@
 #include "layout.h"
 #include "names.h"
 #include "x86_64/exception.h"
+#include "x86_64/nested.h"
+#include "x86_64/svm.h"
 #include "x86_64/window.h"
 
 namespace kvmc::arch {
@@ -64,15 +66,71 @@ struct kvm_segment segment(uint16_t selector, uint8_t type, bool code)
 
 } /* namespace */
 
-void hypervisor_init(Vcpu &)
+/* KVM_GET_SUPPORTED_CPUID, every entry. */
+static std::unique_ptr<uint8_t[]> supported_cpuid(const Kvm &kvm)
 {
-	die("x86_64: the guest as a hypervisor is not implemented (check hypervisor_unavailable())");
+	int n = 64;
+	std::unique_ptr<uint8_t[]> buf;
+	for (;;) {
+		buf.reset(new uint8_t[sizeof(struct kvm_cpuid2) + n * sizeof(struct kvm_cpuid_entry2)]());
+		auto *cpuid = reinterpret_cast<struct kvm_cpuid2 *>(buf.get());
+		cpuid->nent = n;
+		if (ioctl(kvm.fd(), KVM_GET_SUPPORTED_CPUID, cpuid) == 0)
+			return buf;
+		if (errno != E2BIG)
+			die("KVM_GET_SUPPORTED_CPUID: %s", errno_name(errno).c_str());
+		n *= 2;
+	}
 }
 
-std::optional<std::string> hypervisor_unavailable(const Kvm &)
+static const struct kvm_cpuid_entry2 *cpuid_entry(const uint8_t *buf, uint32_t function)
 {
-	return "the guest as a hypervisor (nested scenarios) is implemented on arm64 only";
+	auto *cpuid = reinterpret_cast<const struct kvm_cpuid2 *>(buf);
+	for (uint32_t i = 0; i < cpuid->nent; i++)
+		if (cpuid->entries[i].function == function && cpuid->entries[i].index == 0)
+			return &cpuid->entries[i];
+	return nullptr;
 }
+
+/* The guest as a hypervisor: the same vCPU, its CPUID (all KVM supports)
+ * offering SVM, which KVM's kvm_amd does only with nested=1. */
+void hypervisor_init(Vcpu &vcpu)
+{
+	if (auto why = hypervisor_unavailable(vcpu.vm().kvm()))
+		die("x86_64: the guest cannot be a hypervisor: %s", why->c_str());
+	vcpu_init(vcpu);
+}
+
+std::optional<std::string> hypervisor_unavailable(const Kvm &kvm)
+{
+	auto buf = supported_cpuid(kvm);
+	/* CPUID 0x80000001 ECX bit 2: SVM (AMD APM vol. 3, appendix E). */
+	const struct kvm_cpuid_entry2 *ext = cpuid_entry(buf.get(), 0x80000001);
+	if (!ext || !(ext->ecx & (1u << 2)))
+		return "KVM offers no SVM in CPUID (needs kvm_amd with nested=1, on an AMD CPU or QEMU's "
+		       "emulation of one): the guest cannot be a hypervisor";
+	return std::nullopt;
+}
+
+} /* namespace kvmc::arch */
+
+namespace kvmc::x86 {
+
+std::optional<std::string> nested_paging_unavailable(const Kvm &kvm)
+{
+	auto buf = arch::supported_cpuid(kvm);
+	/* CPUID 0x8000000a EDX bit 0: nested paging. */
+	const struct kvm_cpuid_entry2 *svm = arch::cpuid_entry(buf.get(), 0x8000000a);
+	if (!svm || !(svm->edx & 1u))
+		return "KVM offers SVM without nested paging (NPT) to its guest (kvm_amd npt=0, e.g. "
+		       "x86_64-shadow): the guest hypervisor has no nested page tables to run its nested guest "
+		       "through (the *_no_npt variants run without them)";
+	return std::nullopt;
+}
+
+} /* namespace kvmc::x86 */
+
+namespace kvmc::arch {
 
 void vcpu_init(Vcpu &vcpu, unsigned phys_bits)
 {
@@ -184,6 +242,42 @@ void prepare_ram(uint8_t *ram)
 		ARCH_WINDOW_LARGE_SLOT_GPA | pte_present | pte_write | pte_large;
 	window_pd[(ARCH_WINDOW_LARGE_MMIO_GVA - ARCH_WINDOW_GVA) / large_page] =
 		ARCH_WINDOW_LARGE_MMIO_GPA | pte_present | pte_write | pte_large | pte_pcd | pte_pwt;
+
+	/* The guest hypervisor's nested page tables (layout.h). Every
+	 * entry has U/S set: the processor treats every nested-page-table
+	 * access as a user access (AMD APM vol. 2, 15.25.5). */
+	auto npt = [ram](unsigned i) {
+		return reinterpret_cast<uint64_t *>(ram + ARCH_NPT_OFFSET + i * table_size);
+	};
+	const uint64_t npt_gpa = ARCH_RAM_GPA + ARCH_NPT_OFFSET;
+	const uint64_t npt_rwu = pte_present | pte_write | pte_user;
+	npt(0)[0] = (npt_gpa + table_size) | npt_rwu;
+	for (unsigned pd = 0; pd < 4; pd++) {
+		npt(1)[pd] = (npt_gpa + (2 + pd) * table_size) | npt_rwu;
+		for (unsigned i = 0; i < 512; i++)
+			npt(2 + pd)[i] = ((uint64_t)pd << 30 | (uint64_t)i * large_page) | npt_rwu | pte_large;
+	}
+	const unsigned npt_window_pd = ARCH_NESTED_WINDOW_NPA >> 30;
+	const unsigned window_pde = (ARCH_NESTED_WINDOW_NPA >> 21) & 511;
+	npt(2 + npt_window_pd)[window_pde] = (npt_gpa + 6 * table_size) | npt_rwu;
+	for (unsigned n = 0; n < ARCH_NESTED_WINDOW_PAGES; n++) {
+		uint64_t e = (ARCH_TEST_GPA + n * table_size) | npt_rwu;
+		if (n == ARCH_NESTED_PAGE_NOT_PRESENT)
+			e = 0;
+		else if (n == ARCH_NESTED_PAGE_RO)
+			e &= ~pte_write;
+		else if (n == ARCH_NESTED_PAGE_RSVD)
+			e |= pte_reserved_51;
+		npt(6)[n] = e;
+	}
+	/* ARCH_NESTED_WALK_GVA: a page directory at a nested-guest physical
+	 * address the nested page tables do not map. */
+	table(1)[ARCH_NESTED_WALK_GVA >> 30] =
+		(ARCH_NESTED_WINDOW_NPA + ARCH_NESTED_PAGE_NOT_PRESENT * table_size) | pte_present | pte_write;
+
+	/* MSR and I/O permission maps: every bit set, all intercepted. */
+	memset(ram + ARCH_MSRPM_OFFSET, 0xff, svm::msrpm_bytes);
+	memset(ram + ARCH_IOPM_OFFSET, 0xff, svm::iopm_bytes);
 
 	auto *gdt = reinterpret_cast<uint64_t *>(ram + ARCH_GDT_OFFSET);
 	const uint64_t tss = ARCH_RAM_GPA + ARCH_TSS_OFFSET;

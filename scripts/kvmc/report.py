@@ -179,7 +179,7 @@ CHANGED_MARK = "&#916;"
 
 def scenario_of(name: str) -> str:
     """The scenario a test name starts with (M1), as text: escape it."""
-    m = re.match(r"([a-z]\d+)_", name)
+    m = re.match(r"([a-z]{1,2}\d+)_", name)
     return m.group(1).upper() if m else name.split(".")[0]
 
 
@@ -299,7 +299,7 @@ def status_table(runs: list[Run]) -> str:
         for t, _ in single_tests(r):
             fixture = t.name.split(".")[0]
             rank = ORDER.find(fixture[:1]) if not fixture.startswith("kvmc") else -1
-            m = re.match(r"[a-z](\d+)", fixture)
+            m = re.match(r"[a-z]{1,2}(\d+)", fixture)
             num = int(m.group(1)) if m else 0
             names.setdefault(fixture, (rank if rank >= 0 else 9, num))
             v = {"pass": "pass", "fail": "FAIL", "xfail": "XFAIL", "xpass": "XPASS",
