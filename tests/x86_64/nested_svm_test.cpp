@@ -20,7 +20,7 @@
  *  nx2_nested_broken_backing   NX2 over M4-M6: C4, C12
  *  nx2_nested_guest_memfd_gone NX2 over G2: C10, memory_fault.gpa the GPA
  *  nx2_nested_punched_hole     NX2 over G3
- *  nx2_nested_poisoned_*       NX2 over P1 (C8) and P3 (C9)
+ *  nx2_nested_poisoned_*       NX2 over P1, P2 (C8) and P3 (C9)
  *  nx3_guest_hypervisor_structure
  *                              NX3: the VMCB, the nested page tables' root,
  *                              the MSR and I/O permission maps without
@@ -458,6 +458,35 @@ TEST_F(nx2_nested_poisoned_anon_page, load)
 	ASSERT_OUTCOME("after a new mapping", Expectation::guest_done(rules::C12), g.run());
 	EXPECT_VALUE(rules::C12, "the nested guest's earlier store", pattern,
 		     *reinterpret_cast<uint64_t *>(backing.data() + 0x10));
+}
+
+/* P2 under the window: the guest's GPA in a 2 MiB hugetlb page the host
+ * poisons; the extent judged against the native fault's, as for P2
+ * (the window's 4 KiB nested page inside the guest's huge one). */
+KVM_FIXTURE(nx2_nested_poisoned_huge_page);
+
+TEST_F(nx2_nested_poisoned_huge_page, load)
+{
+	REQUIRE_DESTRUCTIVE();
+	GUEST_HYPERVISOR(kvm, g);
+	std::string no_huge_pages;
+	uint8_t *base = map_huge_pages(2, &no_huge_pages);
+	if (!base)
+		SKIP(return, "%s", no_huge_pages.c_str());
+	ASSERT_EQ(0, add_huge_pages_memslot(g.vm(), base, 2));
+	const uint64_t offset = 0x1040;
+	g.order({nested_load(window_npa(1, 0x40))});
+	if (const char *why = poison_unavailable(poison(base + 0x1000)))
+		SKIP(return, "%s", why);
+	Observation obs = g.run();
+	SignalRecord native = native_fault(base + offset);
+	ASSERT_OUTCOME("nested load",
+		       Expectation::poison_signal(reinterpret_cast<uint64_t>(base) + offset, native)
+			       .because("not in api.rst. KVM: the nested guest's fault on the guest hypervisor's "
+					"nested page tables' output, in a hugetlb page, kvm_handle_error_pfn() -> "
+					"kvm_send_hwpoison_signal() (arch/x86/kvm/mmu/mmu.c); compared with the native "
+					"fault on the same memory"),
+		       obs);
 }
 
 /* P3 under the window: C9, -1/EHWPOISON with KVM_EXIT_MEMORY_FAULT
