@@ -55,6 +55,17 @@ private:
 	std::optional<Memslot> slot_;
 };
 
+/*
+ * G4's condition for a page of gmem: in a memory cgroup (cgroup.h),
+ * fallocate() gmem until the cgroup is full, leaving its last page
+ * unallocated, so that the guest's access to that page is the
+ * allocation that fails. gmem must have been created inside the cgroup
+ * (its pages are charged where its file was made). nullopt when it
+ * stopped as it should (ENOMEM, or 7.3's EAGAIN, into *stopped),
+ * otherwise why it could not be done.
+ */
+std::optional<std::string> fill_gmem_but_last_page(const GuestMemfd &gmem, int *stopped);
+
 /* The hugetlb pages P2 and N15 poison. */
 constexpr size_t huge_page_size = 2ul << 20;
 

@@ -3,6 +3,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <fcntl.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -86,6 +87,17 @@ void BreakableBacking::repair()
 			die("ftruncate: %s", errno_name(errno).c_str());
 		break;
 	}
+}
+
+std::optional<std::string> fill_gmem_but_last_page(const GuestMemfd &gmem, int *stopped)
+{
+	const uint64_t last = gmem.size() - page_size();
+	if (fallocate(gmem.fd(), FALLOC_FL_KEEP_SIZE, 0, last) == 0)
+		return "fallocate() of the guest_memfd did not fail under the memory cgroup's limit";
+	*stopped = errno;
+	if (errno != ENOMEM && errno != EAGAIN)
+		return "fallocate() of the guest_memfd failed with " + errno_name(errno) + ", not ENOMEM or EAGAIN";
+	return std::nullopt;
 }
 
 uint8_t *map_huge_pages(size_t count, std::string *why)

@@ -323,22 +323,6 @@ TEST_F(n5_vncr_poisoned_anon_page, load)
  */
 namespace {
 
-/* Fill gmem (with fallocate) until the memory cgroup the process is in is
- * full, leaving its last page unallocated; why not, or nothing. The
- * guest_memfd must have been created in that cgroup: its pages are
- * charged where its file was made. (7.3's fallocate() fails there with
- * EAGAIN, where the guest's own access gives KVM ENOMEM.) */
-std::optional<std::string> fill_but_last_page(const GuestMemfd &gmem)
-{
-	const uint64_t last = gmem.size() - page_size();
-	if (fallocate(gmem.fd(), FALLOC_FL_KEEP_SIZE, 0, last) == 0)
-		return "fallocate() of the guest_memfd did not fail under a 4 MiB memory.max";
-	if (errno != ENOMEM && errno != EAGAIN)
-		return "fallocate() of the guest_memfd failed with " + errno_name(errno) + ", not ENOMEM or EAGAIN";
-	log_line("fallocate() stopped with " + errno_name(errno) + ": the cgroup is full");
-	return std::nullopt;
-}
-
 constexpr uint64_t alloc_gmem_size = 64ull << 20;
 
 /*
@@ -356,8 +340,10 @@ void run_out_of_memory(struct __test_metadata *_metadata, GuestVm &g, uint64_t g
 		SKIP(return, "%s", why.c_str());
 	MappedGmemSlot region(g.vm(), test_slot + 1, gpa, alloc_gmem_size, gmem_flags);
 	ExitWhenDone exit_first(_metadata);
-	if (auto full = fill_but_last_page(region.gmem))
+	int stopped = 0;
+	if (auto full = fill_gmem_but_last_page(region.gmem, &stopped))
 		SKIP(return, "%s", full->c_str());
+	log_line("fallocate() stopped with " + errno_name(stopped) + ": the cgroup is full");
 	Observation obs = g.run();
 	cg->lift();
 	ASSERT_OUTCOME(step, expected, obs);

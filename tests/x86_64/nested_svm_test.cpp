@@ -20,6 +20,7 @@
  *  nx2_nested_broken_backing   NX2 over M4-M6: C4, C12
  *  nx2_nested_guest_memfd_gone NX2 over G2: C10, memory_fault.gpa the GPA
  *  nx2_nested_punched_hole     NX2 over G3
+ *  nx2_nested_allocation_failure  NX2 over G4
  *  nx2_nested_poisoned_*       NX2 over P1, P2 (C8) and P3 (C9)
  *  nx3_guest_hypervisor_structure
  *                              NX3: the VMCB, the nested page tables' root,
@@ -54,6 +55,7 @@
 
 #include "arch.h"
 #include "backing.h"
+#include "cgroup.h"
 #include "layout.h"
 #include "x86_64/exception.h"
 #include "x86_64/nested.h"
@@ -427,6 +429,47 @@ TEST_F(nx2_nested_punched_hole, load_after_punch)
 	ASSERT_OUTCOME("nested loads after the punch", Expectation::guest_done(rules::G3), g.run());
 	EXPECT_VALUE(rules::G3, "nested load from the punched page", 0, g.loaded(3));
 	EXPECT_VALUE(rules::G3, "nested load from the page after the hole", ~pattern, g.loaded(4));
+}
+
+/*
+ * G4 under the window: the guest_memfd page behind the nested guest's
+ * access cannot be allocated. A first nested run, before anything is
+ * limited, sets up what the guest hypervisor and KVM's nested MMU need
+ * (through an ordinary page at window page 2); then, in a 4 MiB memory
+ * cgroup, a 64 MiB guest_memfd whose last page is window page 1's output
+ * is filled but for that page, and the nested load must be judged as
+ * G4's: C1 with EFAULT/EHWPOISON, C3 for ENOMEM, memory_fault.gpa the
+ * guest's GPA.
+ */
+KVM_FIXTURE(nx2_nested_allocation_failure);
+
+TEST_F(nx2_nested_allocation_failure, load)
+{
+	GUEST_HYPERVISOR(kvm, g);
+	REQUIRE_SHARED_GMEM(g.vm());
+	HostMapping ordinary = HostMapping::anonymous(0x1000);
+	Memslot ordinary_slot(g.vm(), test_slot, window_out(2, 0), ordinary);
+	g.order({nested_store(window_npa(2, 0x10), pattern), sync_point(), nested_load(window_npa(1, 0x40))});
+	ASSERT_OUTCOME("nested store to an ordinary page", Expectation::guest_sync(x86::rules::NX), g.run());
+
+	std::string why;
+	auto cg = MemoryCgroup::enter(4u << 20, &why);
+	if (!cg)
+		SKIP(return, "%s", why.c_str());
+	constexpr uint64_t size = 64ull << 20;
+	MappedGmemSlot region(g.vm(), test_slot + 1, window_out(2, 0) - size, size, gmem_flags);
+	int stopped = 0;
+	if (auto full = fill_gmem_but_last_page(region.gmem, &stopped))
+		SKIP(return, "%s", full->c_str());
+	log_line("fallocate() stopped with " + errno_name(stopped) + ": the cgroup is full");
+	Observation obs = g.run();
+	cg->lift();
+	ASSERT_OUTCOME("nested load with no memory left",
+		       Expectation::allocation_failure(window_out(1, 0x40))
+			       .because("virt/kvm/guest_memfd.c kvm_gmem_get_pfn() for the nested guest's access, "
+					"through KVM's shadow of the guest hypervisor's nested page tables "
+					"(arch/x86/kvm/mmu/mmu.c kvm_mmu_faultin_pfn_gmem)"),
+		       obs);
 }
 
 /* P1 under the window: C8, SIGBUS BUS_MCEERR_AR at the host address of
