@@ -28,10 +28,12 @@ enum class Breakage { prot_none, unmapped, truncated };
  * (and zero, unless it was PROT_NONE).
  *
  * Page::huge: two 2 MiB hugetlb pages instead (MAP_HUGETLB, a
- * MFD_HUGETLB memfd), broken and repaired whole. Where the machine has
- * none to give, no memslot is made and unavailable() says why.
+ * MFD_HUGETLB memfd), broken and repaired whole. Page::thp: two 2 MiB
+ * transparent huge pages of anonymous memory (not for a memfd). Where the
+ * machine has none to give, no memslot is made and unavailable() says
+ * why.
  */
-enum class Page { small, huge };
+enum class Page { small, huge, thp };
 
 class BreakableBacking {
 public:
@@ -49,6 +51,7 @@ private:
 	Breakage how_;
 	size_t unit_;
 	bool huge_;
+	bool thp_;
 	std::string unavailable_;
 	UniqueFd memfd_;
 	HostMapping backing_;

@@ -60,6 +60,14 @@ public:
 	/* Private anonymous hugetlb memory (MAP_HUGETLB, the default huge
 	 * page size), not populated, into *out: 0 or -errno. */
 	static int anonymous_huge_raw(size_t size, HostMapping *out);
+	/* Private anonymous memory at an address aligned to align (a power
+	 * of two), asked to be backed by transparent huge pages
+	 * (MADV_HUGEPAGE) and faulted in; whether it is, the kernel decides
+	 * (thp_backed()). */
+	static HostMapping anonymous_thp(size_t size, size_t align);
+	/* Whether all of [data(), data() + size()) is in transparent huge
+	 * pages, by /proc/self/smaps (AnonHugePages of its VMA). */
+	bool thp_backed() const;
 	/* MAP_SHARED view of size bytes at offset of fd (/dev/mem, say)
 	 * into *out: 0 or -errno. */
 	static int shared_file_raw(int fd, size_t size, off_t offset, HostMapping *out);

@@ -14,10 +14,23 @@
 namespace kvmc {
 
 BreakableBacking::BreakableBacking(Vm &vm, Breakage how, const char *memfd_name, Page page)
-	: how_(how), unit_(page == Page::huge ? huge_page_size : page_size()), huge_(page == Page::huge)
+	: how_(how), unit_(page == Page::small ? page_size() : huge_page_size), huge_(page == Page::huge),
+	  thp_(page == Page::thp)
 {
 	const size_t size = 2 * unit_;
-	if (how == Breakage::truncated) {
+	if (thp_) {
+		if (how == Breakage::truncated) {
+			unavailable_ = "transparent huge pages here are anonymous memory's; a memfd's are shmem's "
+				       "(shmem_enabled), not tested";
+			return;
+		}
+		backing_ = HostMapping::anonymous_thp(size, unit_);
+		if (!backing_.thp_backed()) {
+			unavailable_ = "the kernel gave no transparent huge pages for MADV_HUGEPAGE memory "
+				       "(/sys/kernel/mm/transparent_hugepage/enabled is never, or none was free)";
+			return;
+		}
+	} else if (how == Breakage::truncated) {
 		memfd_.reset(memfd_create(memfd_name, MFD_CLOEXEC | (huge_ ? MFD_HUGETLB : 0)));
 		if (memfd_.get() < 0 || ftruncate(memfd_.get(), size)) {
 			if (!huge_)
@@ -81,6 +94,8 @@ void BreakableBacking::repair()
 		if (mmap(page, unit_, PROT_READ | PROT_WRITE,
 			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | (huge_ ? MAP_HUGETLB : 0), -1, 0) != page)
 			die("mmap(MAP_FIXED): %s", errno_name(errno).c_str());
+		if (thp_)
+			madvise(page, unit_, MADV_HUGEPAGE);
 		break;
 	case Breakage::truncated:
 		if (ftruncate(memfd_.get(), 2 * unit_))

@@ -90,6 +90,48 @@ HostMapping HostMapping::shared_file(int fd, size_t size, int prot)
 	return file(fd, size, prot, MAP_SHARED, "shared");
 }
 
+HostMapping HostMapping::anonymous_thp(size_t size, size_t align)
+{
+	/* Map align more than needed and give back the unaligned ends. */
+	const size_t span = size + align;
+	void *raw = mmap(nullptr, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (raw == MAP_FAILED)
+		die("mmap(%zu bytes, anonymous): %s", span, errno_name(errno).c_str());
+	const uintptr_t start = reinterpret_cast<uintptr_t>(raw);
+	const uintptr_t aligned = (start + align - 1) & ~(uintptr_t)(align - 1);
+	if (aligned > start)
+		munmap(raw, aligned - start);
+	if (start + span > aligned + size)
+		munmap(reinterpret_cast<void *>(aligned + size), start + span - (aligned + size));
+	void *addr = reinterpret_cast<void *>(aligned);
+	madvise(addr, size, MADV_HUGEPAGE);
+	for (size_t off = 0; off < size; off += 4096)
+		static_cast<volatile uint8_t *>(addr)[off] = 0;
+	return HostMapping(addr, size);
+}
+
+bool HostMapping::thp_backed() const
+{
+	FILE *f = fopen("/proc/self/smaps", "r");
+	if (!f)
+		return false;
+	char line[256];
+	bool in_vma = false;
+	unsigned long long huge_kb = 0;
+	const uintptr_t start = reinterpret_cast<uintptr_t>(addr_);
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long long lo, hi;
+		if (sscanf(line, "%llx-%llx ", &lo, &hi) == 2 && strchr(line, '-') < strchr(line, ' ')) {
+			in_vma = lo <= start && start < hi;
+			continue;
+		}
+		if (in_vma && sscanf(line, "AnonHugePages: %llu kB", &huge_kb) == 1)
+			break;
+	}
+	fclose(f);
+	return huge_kb * 1024 >= size_;
+}
+
 int HostMapping::anonymous_huge_raw(size_t size, HostMapping *out)
 {
 	void *addr = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);

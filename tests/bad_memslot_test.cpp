@@ -479,9 +479,21 @@ BROKEN_BACKING_SCENARIO(m6_truncated_memfd, Breakage::truncated)
 	TEST_F(fixture, fault) { broken_backing(_metadata, how, variant->v, Check::fault); } \
 	TEST_F(fixture, recover) { broken_backing(_metadata, how, variant->v, Check::recover); }
 
+#define THP_BROKEN_BACKING_SCENARIO(fixture, how)                                  \
+	KVM_FIXTURE(fixture);                                                      \
+	FIXTURE_VARIANT(fixture) { BrokenBackingVariant v; };                      \
+	FIXTURE_VARIANT_ADD(fixture, load) { .v = {false, Prelude::none, Page::thp} }; \
+	FIXTURE_VARIANT_ADD(fixture, load_after_mapped) { .v = {false, Prelude::mapped, Page::thp} }; \
+	FIXTURE_VARIANT_ADD(fixture, store_after_mapped) { .v = {true, Prelude::mapped, Page::thp} }; \
+	TEST_F(fixture, fault) { broken_backing(_metadata, how, variant->v, Check::fault); } \
+	TEST_F(fixture, recover) { broken_backing(_metadata, how, variant->v, Check::recover); }
+
 HUGE_BROKEN_BACKING_SCENARIO(m4_prot_none_huge, Breakage::prot_none)
 HUGE_BROKEN_BACKING_SCENARIO(m5_unmapped_huge, Breakage::unmapped)
 HUGE_BROKEN_BACKING_SCENARIO(m6_truncated_memfd_huge, Breakage::truncated)
+/* The same over transparent huge pages (anonymous memory: M4, M5). */
+THP_BROKEN_BACKING_SCENARIO(m4_prot_none_thp, Breakage::prot_none)
+THP_BROKEN_BACKING_SCENARIO(m5_unmapped_thp, Breakage::unmapped)
 
 /*
  * Pages the host drops under a memslot after the guest mapped them
