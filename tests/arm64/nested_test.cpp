@@ -29,6 +29,7 @@
 
 #include "arch.h"
 #include "arm64/nested.h"
+#include "arm64/stage1.h"
 #include "backing.h"
 #include "cgroup.h"
 #include "layout.h"
@@ -898,6 +899,279 @@ TEST_F(n22_nested_stage1_walk_external_abort, load)
 	const uint64_t va = ARCH_NESTED_BAD_S1_VA + 0x5a8;
 	g.order({nested_load_s1(va, ARCH_RAM_GPA + ARCH_PGTABLE_OFFSET)});
 	ASSERT_OUTCOME("nested load", arch::nested_stage1_walk_external_abort(2, va), g.run());
+}
+
+/*
+ * N23-N30: the guest hypervisor's VNCR page at a virtual address that is
+ * not its IPA. The guest hypervisor runs with its EL2 stage-1 on (start.S:
+ * with HCR_EL2.E2H the entry code's TTBR0_EL1, TCR_EL1, MAIR_EL1 and
+ * SCTLR_EL1 are TTBR0_EL2, TCR_EL2, MAIR_EL2 and SCTLR_EL2, the EL2&0
+ * regime), its code, data and mailbox identity-mapped, and VNCR_EL2 holds
+ * a VA of the stage-1 window (include/arm64/stage1.h) whose page is
+ * mapped onto the VNCR page's IPA. KVM translates that VA itself
+ * (nested.c kvm_translate_vncr(): at.c __kvm_translate_va() for the
+ * EL2&0 regime) and everything it reports must name the IPA where api.rst
+ * names a guest physical address (memory_fault.gpa, C2), and the VA where
+ * the Arm ARM names the faulting address (FAR_EL2, C14). N23-N29 are
+ * N0-N6 so; N30 the faults of the guest hypervisor's own stage-1 on the
+ * VNCR access.
+ */
+namespace {
+
+/* The window page of the VNCR page's VA: 0x4000007000, an address where
+ * no memslot is and no IPA of this guest's is mapped. */
+constexpr unsigned vncr_window_page = 7;
+
+/* Maps the VNCR VA onto page.ipa (by default the VNCR page) in the guest
+ * hypervisor's EL2 stage-1; the VA of HCR_EL2 in that page. */
+uint64_t map_vncr_va(GuestVm &g, arch::WindowPage page = {.ipa = ARCH_TEST_GPA + 0x1000})
+{
+	return arch::map_window_page(g, vncr_window_page, page) + arch::vncr_hcr_offset;
+}
+
+guest::Step vncr_va_access(uint64_t va, bool is_write)
+{
+	return is_write ? vncr_store(va, ~pattern) : vncr_load(va);
+}
+
+/* The guest hypervisor's system registers as KVM keeps them. */
+const uint64_t reg_sctlr_el2 = ARM64_SYS_REG(3, 4, 1, 0, 0);
+const uint64_t reg_vncr_el2 = ARM64_SYS_REG(3, 4, 2, 2, 0);
+
+} /* namespace */
+
+/*
+ * N23: the runtime. The guest hypervisor's SCTLR_EL2.M is set (its EL2
+ * stage-1 is on), VNCR_EL2 holds the VA, and the nested context's HCR_EL2
+ * read and write land in the page at the VA's IPA, + 0x78.
+ */
+KVM_FIXTURE(n23_vncr_el2_mmu);
+
+TEST_F(n23_vncr_el2_mmu, load_and_store_at_va)
+{
+	GUEST_HYPERVISOR(kvm, g);
+	AnonRegion region(g.vm());
+	ExitWhenDone exit_when_done(_metadata);
+	const uint64_t va = map_vncr_va(g);
+	ASSERT_NE(va - arch::vncr_hcr_offset, vncr_page());
+	auto &host = *reinterpret_cast<uint64_t *>(region.backing.data() + vncr_hcr_gpa() - ARCH_TEST_GPA);
+	host = pattern;
+
+	g.order({vncr_load(va), vncr_store(va, 0x1234)});
+	ASSERT_OUTCOME("VNCR accesses at the VA", Expectation::guest_done(arch::rules::N), g.run());
+	EXPECT_VALUE(arch::rules::N, "nested HCR_EL2 read (from the VNCR page's IPA)", pattern, g.loaded(0));
+	EXPECT_VALUE(arch::rules::N, "nested HCR_EL2 write (in the VNCR page's IPA)", 0x1234, host);
+	auto sctlr = g.vcpu().try_get_one_reg(reg_sctlr_el2);
+	ASSERT_TRUE(sctlr.has_value()) TH_LOG("KVM_GET_ONE_REG(SCTLR_EL2) failed");
+	EXPECT_VALUE(arch::rules::N, "SCTLR_EL2.M (the guest hypervisor's EL2 stage-1 on)", 1, *sctlr & 1);
+	if (auto vncr = g.vcpu().try_get_one_reg(reg_vncr_el2))
+		EXPECT_VALUE(arch::rules::N, "VNCR_EL2 (the VA)", va - arch::vncr_hcr_offset, *vncr);
+}
+
+/* N24: N1 at the VA: the VA's IPA has no memslot. FAR_EL2 is the VA. */
+KVM_FIXTURE(n24_vncr_no_memslot_el2_mmu);
+FIXTURE_VARIANT(n24_vncr_no_memslot_el2_mmu) { bool is_write; };
+FIXTURE_VARIANT_ADD(n24_vncr_no_memslot_el2_mmu, load) { .is_write = false };
+FIXTURE_VARIANT_ADD(n24_vncr_no_memslot_el2_mmu, store) { .is_write = true };
+
+TEST_F(n24_vncr_no_memslot_el2_mmu, access)
+{
+	GUEST_HYPERVISOR(kvm, g);
+	ExitWhenDone exit_when_done(_metadata);
+	const uint64_t va = map_vncr_va(g);
+	g.order({vncr_va_access(va, variant->is_write)});
+	ASSERT_OUTCOME("VNCR access", arch::vncr_external_abort(variant->is_write, va), g.run());
+}
+
+/* N25: N2 at the VA: the VA's IPA in a read-only memslot; the load reads
+ * the slot, the store is refused. */
+KVM_FIXTURE(n25_vncr_readonly_slot_el2_mmu);
+
+TEST_F(n25_vncr_readonly_slot_el2_mmu, load_then_store)
+{
+	GUEST_HYPERVISOR(kvm, g);
+	REQUIRE_CAP(g.vm(), KVM_CAP_READONLY_MEM, 1);
+	HostMapping backing = HostMapping::anonymous(2 * page_size());
+	auto *host = reinterpret_cast<uint64_t *>(backing.data() + vncr_hcr_gpa() - ARCH_TEST_GPA);
+	*host = pattern;
+	Memslot slot(g.vm(), test_slot, ARCH_TEST_GPA, backing, KVM_MEM_READONLY);
+	ExitWhenDone exit_when_done(_metadata);
+	const uint64_t va = map_vncr_va(g);
+
+	g.order({vncr_va_access(va, false), vncr_va_access(va, true)});
+	ASSERT_OUTCOME("VNCR store", arch::vncr_external_abort(true, va), g.run());
+	EXPECT_VALUE(rules::C7, "VNCR load from the read-only slot", pattern, g.loaded(0));
+	EXPECT_VALUE(rules::C7, "slot memory after the store", pattern, *host);
+}
+
+/* N26: N3 at the VA: the VA's IPA over PROT_NONE memory. */
+KVM_FIXTURE(n26_vncr_prot_none_el2_mmu);
+FIXTURE_VARIANT(n26_vncr_prot_none_el2_mmu) { bool is_write; };
+FIXTURE_VARIANT_ADD(n26_vncr_prot_none_el2_mmu, load) { .is_write = false };
+FIXTURE_VARIANT_ADD(n26_vncr_prot_none_el2_mmu, store) { .is_write = true };
+
+TEST_F(n26_vncr_prot_none_el2_mmu, access)
+{
+	GUEST_HYPERVISOR(kvm, g);
+	AnonRegion region(g.vm());
+	ExitWhenDone exit_when_done(_metadata);
+	region.backing.protect(page_size(), page_size(), PROT_NONE);
+	if (g.vm().check_extension(KVM_CAP_MEMORY_FAULT_INFO) == 1)
+		SKIP(return, "KVM_CAP_MEMORY_FAULT_INFO is 1: C4 would want an exit, not the injection asserted here");
+	const uint64_t va = map_vncr_va(g);
+
+	g.order({store(ARCH_TEST_GPA + 0x10, 8, pattern), vncr_va_access(va, variant->is_write)});
+	ASSERT_OUTCOME("VNCR access", arch::vncr_external_abort(variant->is_write, va), g.run());
+	EXPECT_VALUE(rules::C12, "steps completed before the abort", 1, g.completed());
+}
+
+/* N27: N4 at the VA: C10, memory_fault covering the IPA, never the VA
+ * (judged also where KVM_RUN returns 0, 7.3's known deviation). */
+KVM_FIXTURE(n27_vncr_guest_memfd_gone_el2_mmu);
+FIXTURE_VARIANT(n27_vncr_guest_memfd_gone_el2_mmu) { bool is_write; };
+FIXTURE_VARIANT_ADD(n27_vncr_guest_memfd_gone_el2_mmu, load) { .is_write = false };
+FIXTURE_VARIANT_ADD(n27_vncr_guest_memfd_gone_el2_mmu, store) { .is_write = true };
+
+TEST_F(n27_vncr_guest_memfd_gone_el2_mmu, access)
+{
+	GUEST_HYPERVISOR(kvm, g);
+	REQUIRE_SHARED_GMEM(g.vm());
+	UnmappedGmemRegion region(g.vm());
+	ExitWhenDone exit_when_done(_metadata);
+	region.gmem.close();
+	const uint64_t va = map_vncr_va(g);
+
+	g.order({vncr_va_access(va, variant->is_write)});
+	ASSERT_OUTCOME("VNCR access",
+		       Expectation::memory_fault(rules::C10, EFAULT, vncr_hcr_gpa()).because(gmem_basis), g.run());
+}
+
+/* N28: N5 at the VA: a poisoned guest_memfd page (C9, the IPA) and a
+ * poisoned anonymous page (the injected abort, FAR_EL2 the VA). */
+KVM_FIXTURE(n28_vncr_poisoned_guest_memfd_el2_mmu);
+
+TEST_F(n28_vncr_poisoned_guest_memfd_el2_mmu, load)
+{
+	REQUIRE_DESTRUCTIVE();
+	GUEST_HYPERVISOR(kvm, g);
+	REQUIRE_SHARED_GMEM(g.vm());
+	MappedGmemSlot region(g.vm(), test_slot, ARCH_TEST_GPA, 2 * page_size(), gmem_flags, 0x5a);
+	ExitWhenDone exit_when_done(_metadata);
+	const uint64_t va = map_vncr_va(g);
+
+	install_signal_recorder();
+	int err = madvise(region.view.data() + page_size(), page_size(), MADV_HWPOISON) ? errno : 0;
+	if (err && err != EBUSY) /* guest_memfd may refuse yet poison the page */
+		SKIP(return, "MADV_HWPOISON: %s (needs root and CONFIG_MEMORY_FAILURE)", errno_name(err).c_str());
+	g.order({vncr_va_access(va, false)});
+	ASSERT_OUTCOME("VNCR load",
+		       Expectation::memory_fault(rules::C9, EHWPOISON, vncr_hcr_gpa()).because(gmem_basis), g.run());
+}
+
+KVM_FIXTURE(n28_vncr_poisoned_anon_page_el2_mmu);
+
+TEST_F(n28_vncr_poisoned_anon_page_el2_mmu, load)
+{
+	REQUIRE_DESTRUCTIVE();
+	GUEST_HYPERVISOR(kvm, g);
+	AnonRegion region(g.vm(), 0x5a);
+	ExitWhenDone exit_when_done(_metadata);
+	const uint64_t va = map_vncr_va(g);
+
+	install_signal_recorder();
+	if (madvise(region.backing.data() + page_size(), page_size(), MADV_HWPOISON))
+		SKIP(return, "MADV_HWPOISON: %s (needs root and CONFIG_MEMORY_FAILURE)", errno_name(errno).c_str());
+	g.order({vncr_va_access(va, false)});
+	ASSERT_OUTCOME("VNCR load", arch::vncr_external_abort(false, va), g.run());
+}
+
+/* N29: N6 at the VA: the guest_memfd page behind the VA's IPA cannot be
+ * allocated; a first run primes the nested state through another window
+ * page onto an ordinary page. */
+KVM_FIXTURE(n29_vncr_guest_memfd_allocation_failure_el2_mmu);
+
+TEST_F(n29_vncr_guest_memfd_allocation_failure_el2_mmu, load)
+{
+	GUEST_HYPERVISOR(kvm, g);
+	REQUIRE_SHARED_GMEM(g.vm());
+	AnonRegion setup(g.vm());
+	ExitWhenDone exit_when_done(_metadata);
+	const uint64_t gmem_gpa = ARCH_TEST_GPA + (1ull << 28);
+	const uint64_t last_page = gmem_gpa + alloc_gmem_size - page_size();
+	const uint64_t first = map_vncr_va(g);
+	const uint64_t last = arch::map_window_page(g, vncr_window_page + 1, {.ipa = last_page}) + arch::vncr_hcr_offset;
+	g.order({vncr_load(first), sync_point(), vncr_load(last)});
+	ASSERT_OUTCOME("first VNCR load", Expectation::guest_sync(arch::rules::N), g.run());
+	run_out_of_memory(_metadata, g, gmem_gpa, "VNCR load with no memory left",
+			  Expectation::allocation_failure(last_page + arch::vncr_hcr_offset).because(gmem_basis));
+}
+
+/*
+ * N30: the guest hypervisor's own EL2 stage-1 has no usable entry for
+ * the VNCR VA: an invalid page descriptor (translation fault, level 3),
+ * the access flag clear (TCR_EL2.HA 0: access flag fault, level 3), a
+ * read-only page stored to after a load that goes through (permission
+ * fault, level 3), and a level-3 table at an IPA without memslot or over
+ * PROT_NONE memory (synchronous external abort on the walk, level 3).
+ * The fault is the guest hypervisor's: ESR_EL2 with VNCR set, the FSC of
+ * the walk, FAR_EL2 the VA.
+ */
+KVM_FIXTURE(n30_vncr_el2_stage1_fault);
+FIXTURE_VARIANT(n30_vncr_el2_stage1_fault) {
+	arch::Stage1Fault fault; bool is_write; bool mapped; bool accessed; bool read_only; bool table_slot; };
+FIXTURE_VARIANT_ADD(n30_vncr_el2_stage1_fault, translation_load) {
+	.fault = arch::Stage1Fault::translation, .is_write = false, .mapped = false, .accessed = true,
+	.read_only = false, .table_slot = false };
+FIXTURE_VARIANT_ADD(n30_vncr_el2_stage1_fault, translation_store) {
+	.fault = arch::Stage1Fault::translation, .is_write = true, .mapped = false, .accessed = true,
+	.read_only = false, .table_slot = false };
+FIXTURE_VARIANT_ADD(n30_vncr_el2_stage1_fault, access_flag_load) {
+	.fault = arch::Stage1Fault::access_flag, .is_write = false, .mapped = true, .accessed = false,
+	.read_only = false, .table_slot = false };
+FIXTURE_VARIANT_ADD(n30_vncr_el2_stage1_fault, permission_store) {
+	.fault = arch::Stage1Fault::permission, .is_write = true, .mapped = true, .accessed = true,
+	.read_only = true, .table_slot = false };
+FIXTURE_VARIANT_ADD(n30_vncr_el2_stage1_fault, walk_no_memslot_load) {
+	.fault = arch::Stage1Fault::walk_external_abort, .is_write = false, .mapped = true, .accessed = true,
+	.read_only = false, .table_slot = false };
+FIXTURE_VARIANT_ADD(n30_vncr_el2_stage1_fault, walk_prot_none_load) {
+	.fault = arch::Stage1Fault::walk_external_abort, .is_write = false, .mapped = true, .accessed = true,
+	.read_only = false, .table_slot = true };
+
+TEST_F(n30_vncr_el2_stage1_fault, access)
+{
+	GUEST_HYPERVISOR(kvm, g);
+	AnonRegion region(g.vm());
+	/* The placed level-3 table's IPA: the third page of the test region
+	 * (PROT_NONE memory in a second slot), or one without memslot. */
+	const uint64_t table_ipa = ARCH_TEST_GPA + 0x10000;
+	HostMapping table_backing = HostMapping::anonymous(page_size());
+	std::optional<Memslot> table_slot;
+	if (variant->table_slot) {
+		table_backing.protect(0, page_size(), PROT_NONE);
+		table_slot.emplace(g.vm(), test_slot + 1, table_ipa, table_backing);
+	}
+	ExitWhenDone exit_when_done(_metadata);
+	auto &host = *reinterpret_cast<uint64_t *>(region.backing.data() + vncr_hcr_gpa() - ARCH_TEST_GPA);
+	host = pattern;
+
+	const arch::WindowPage page{.ipa = vncr_page(), .accessed = variant->accessed, .read_only = variant->read_only};
+	uint64_t va = arch::window_gva(vncr_window_page) + arch::vncr_hcr_offset;
+	if (variant->fault == arch::Stage1Fault::walk_external_abort) {
+		arch::place_window_table(g, table_ipa);
+		va = arch::placed_gva(arch::PlacedTable::level3, vncr_window_page) + arch::vncr_hcr_offset;
+	} else if (variant->mapped) {
+		va = map_vncr_va(g, page);
+	}
+
+	if (variant->fault == arch::Stage1Fault::permission)
+		g.order({vncr_load(va), vncr_va_access(va, true)});
+	else
+		g.order({vncr_va_access(va, variant->is_write)});
+	ASSERT_OUTCOME("VNCR access", arch::vncr_stage1_fault(variant->fault, 3, variant->is_write, va), g.run());
+	if (variant->fault == arch::Stage1Fault::permission)
+		EXPECT_VALUE(arch::rules::N, "VNCR load through the read-only page", pattern, g.loaded(0));
+	EXPECT_VALUE(arch::rules::N, "the VNCR page's memory", pattern, host);
 }
 
 /*
