@@ -127,6 +127,9 @@ extern "C" [[noreturn]] void guest_main()
 		case op_nested_load_s1:
 			mb->loaded[i] = arch_nested(NestedAccess::load_s1, gpa, value);
 			break;
+		case op_nested_store_s1:
+			arch_nested(NestedAccess::store_s1, gpa, value);
+			break;
 		case op_nested_fetch:
 			arch_nested(NestedAccess::fetch, gpa, value);
 			break;

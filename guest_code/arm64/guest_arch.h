@@ -159,12 +159,12 @@ constexpr uint64_t vtcr_value = 25 | (1 << 6) | (1 << 8) | (1 << 10) | (3 << 12)
 constexpr uint64_t esr_ec_hvc64 = 0x16;
 constexpr uint64_t vector_lower_sync = 0x400;
 
-enum class NestedAccess { load, store, load_pair, fetch, load_s1, vncr_load, vncr_store };
+enum class NestedAccess { load, store, load_pair, fetch, load_s1, store_s1, vncr_load, vncr_store };
 
-/* The nested context's EL1 stage-1 for NestedAccess::load_s1, set
- * through the _EL12 names (S3_5_...: binutils 2.40 lacks them): TCR as
- * the guest's own (start.S: 39-bit VA, walk from level 1, 4 KiB),
- * SCTLR with its RES1 bits and M. */
+/* The nested context's EL1 stage-1 for NestedAccess::load_s1 and
+ * store_s1, set through the _EL12 names (S3_5_...: binutils 2.40 lacks
+ * them): TCR as the guest's own (start.S: 39-bit VA, walk from level 1,
+ * 4 KiB), SCTLR with its RES1 bits and M. */
 constexpr uint64_t nested_tcr = 25 | (1 << 8) | (1 << 10) | (3 << 12) | (1 << 23) | (2ull << 32);
 constexpr uint64_t nested_sctlr_mmu_on = 0x30d00801;
 
@@ -188,6 +188,7 @@ static inline uint64_t arch_nested(NestedAccess what, uint64_t gpa, uint64_t val
 	case NestedAccess::load_pair:
 	case NestedAccess::fetch:
 	case NestedAccess::load_s1:
+	case NestedAccess::store_s1:
 		/* Through the guest hypervisor's own stage-2 (VMID 1). */
 		asm volatile("msr vtcr_el2, %0\n\tmsr vttbr_el2, %1\n\tisb"
 			     : : "r"(vtcr_value), "r"((1ull << 48) | (ARCH_RAM_GPA + ARCH_S2_PGTABLE_OFFSET)) : "memory");
@@ -199,7 +200,7 @@ static inline uint64_t arch_nested(NestedAccess what, uint64_t gpa, uint64_t val
 		/* An external abort the nested context takes comes to the
 		 * guest hypervisor, not to the context's own (unset)
 		 * vectors: a fetch from nowhere would loop there. */
-		if (what == NestedAccess::fetch || what == NestedAccess::load_s1)
+		if (what == NestedAccess::fetch || what == NestedAccess::load_s1 || what == NestedAccess::store_s1)
 			hcr |= hcr_tea;
 		break;
 	default:
@@ -219,10 +220,11 @@ static inline uint64_t arch_nested(NestedAccess what, uint64_t gpa, uint64_t val
 		access->flags = 0;
 		asm volatile("dsb sy" ::: "memory");
 	}
-	uint64_t sctlr = what == NestedAccess::load_s1 ? nested_stage1_on(value) : 0;
+	const bool s1 = what == NestedAccess::load_s1 || what == NestedAccess::store_s1;
+	uint64_t sctlr = s1 ? nested_stage1_on(value) : 0;
 	NestedExit exit {};
 	nested_enter(hcr, reinterpret_cast<uint64_t>(entry), gpa, value, &exit);
-	if (what == NestedAccess::load_s1)
+	if (s1)
 		asm volatile("msr S3_5_C1_C0_0, %0\n\tisb" : : "r"(sctlr) : "memory");
 	if ((exit.esr >> 26) != esr_ec_hvc64)
 		guest_exception(vector_lower_sync, exit.esr, exit.far, exit.elr, exit.spsr, exit.hpfar);

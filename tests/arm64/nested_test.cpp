@@ -902,6 +902,55 @@ TEST_F(n22_nested_stage1_walk_external_abort, load)
 }
 
 /*
+ * N31: N16-N18 with the nested context's own stage-1 on (its EL1 MMU,
+ * the guest's identity map and stage-1 window as its tables, so its code
+ * runs where it is) and the access at a window VA whose page its
+ * stage-1 maps onto a nested IPA where the guest hypervisor's stage-2
+ * faults: a hole at level 1, an invalid page at level 3, a page with the
+ * access flag clear, a read-only page stored to. The abort the guest
+ * hypervisor takes names both addresses, each in its place (Arm ARM):
+ * FAR_EL2 the nested VA, HPFAR_EL2 the nested IPA (FIPA, for the
+ * translation and access flag faults), ESR_EL2 as for the MMU off
+ * (S1PTW 0: the fault is on the access, not on the stage-1 walk).
+ */
+namespace {
+
+/* The window page of the nested context's access: 0x4000008000. */
+constexpr unsigned nested_window_page = 8;
+
+} /* namespace */
+
+KVM_FIXTURE(n31_nested_stage2_fault_nested_mmu);
+FIXTURE_VARIANT(n31_nested_stage2_fault_nested_mmu) {
+	uint64_t ipa_page; uint64_t offset; Stage2Fault fault; unsigned level; NestedAccessKind access; };
+FIXTURE_VARIANT_ADD(n31_nested_stage2_fault_nested_mmu, level1_load) {
+	.ipa_page = ARCH_NESTED_HOLE_IPA + 0x23000, .offset = 0x238, .fault = Stage2Fault::translation, .level = 1,
+	.access = NestedAccessKind::load };
+FIXTURE_VARIANT_ADD(n31_nested_stage2_fault_nested_mmu, level3_store) {
+	.ipa_page = ARCH_NESTED_PAGES_IPA + ARCH_NESTED_PAGE_INVALID * 0x1000, .offset = 0x7f8,
+	.fault = Stage2Fault::translation, .level = 3, .access = NestedAccessKind::store };
+FIXTURE_VARIANT_ADD(n31_nested_stage2_fault_nested_mmu, access_flag_load) {
+	.ipa_page = ARCH_NESTED_PAGES_IPA + ARCH_NESTED_PAGE_NO_AF * 0x1000, .offset = 0x30,
+	.fault = Stage2Fault::access_flag, .level = 3, .access = NestedAccessKind::load };
+FIXTURE_VARIANT_ADD(n31_nested_stage2_fault_nested_mmu, permission_store) {
+	.ipa_page = ARCH_NESTED_PAGES_IPA + ARCH_NESTED_PAGE_RO * 0x1000, .offset = 0x28,
+	.fault = Stage2Fault::permission, .level = 3, .access = NestedAccessKind::store };
+
+TEST_F(n31_nested_stage2_fault_nested_mmu, forwarded)
+{
+	GUEST_HYPERVISOR(kvm, g);
+	TablePages pages(g.vm());
+	ExitWhenDone exit_when_done(_metadata);
+	const uint64_t table = ARCH_RAM_GPA + ARCH_PGTABLE_OFFSET;
+	const uint64_t va = arch::map_window_page(g, nested_window_page, {.ipa = variant->ipa_page}) + variant->offset;
+	const uint64_t ipa = variant->ipa_page + variant->offset;
+	ASSERT_NE(va, ipa);
+	g.order({variant->access == NestedAccessKind::store ? nested_store_s1(va, table) : nested_load_s1(va, table)});
+	ASSERT_OUTCOME("nested access at a VA",
+		       arch::forwarded_stage2_fault_at(variant->fault, variant->level, variant->access, va, ipa), g.run());
+}
+
+/*
  * N23-N30: the guest hypervisor's VNCR page at a virtual address that is
  * not its IPA. The guest hypervisor runs with its EL2 stage-1 on (start.S:
  * with HCR_EL2.E2H the entry code's TTBR0_EL1, TCR_EL1, MAIR_EL1 and
