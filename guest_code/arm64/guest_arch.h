@@ -205,7 +205,9 @@ static inline uint64_t arch_nested(NestedAccess what, uint64_t gpa, uint64_t val
 		break;
 	default:
 		/* VNCR_EL2 (S3_4_C2_C2_0: binutils 2.40 lacks the name) = the
-		 * page gpa is in, a virtual address of EL2's identity map. */
+		 * page gpa is in, a virtual address of the guest hypervisor's
+		 * EL2 stage-1 (start.S): in its identity map (VA == IPA) or
+		 * in the stage-1 window (VA != IPA, N23-N30). */
 		asm volatile("msr S3_4_C2_C2_0, %0\n\tisb" : : "r"(gpa & ~0xfffull) : "memory");
 		hcr |= hcr_nv | hcr_nv2;
 		entry = what == NestedAccess::vncr_load ? nested_l2_vncr_load : nested_l2_vncr_store;

@@ -12,6 +12,18 @@
  * any memory fault, or become an abort KVM injects into the guest
  * hypervisor: then the test asserts what the guest hypervisor saw.
  *
+ * N7-N15: a nested context's access through the guest hypervisor's
+ * stage-2; N16-N22: faults of that stage-2 (and external aborts) KVM
+ * forwards to the guest hypervisor.
+ *
+ * With VA != IPA (CONTRACT.md's MMU-on variant): N23-N30 put the VNCR page
+ * at a VA of the guest hypervisor's own EL2 stage-1 that is not its IPA
+ * (N23 the runtime, N24-N29 N1-N6 so, N30 faults of that stage-1 on the
+ * VNCR access); N31 gives the nested context its own stage-1 and judges
+ * forwarded stage-2 faults at a VA (FAR_EL2) that is not the IPA
+ * (HPFAR_EL2); N32 puts the table the VNCR VA's walk reads in each kind
+ * of memslot.
+ *
  * Every test skips where KVM offers no KVM_CAP_ARM_EL2 (QEMU without
  * FEAT_NV2, a kernel without kvm-arm.mode=nested).
  */
@@ -1221,6 +1233,82 @@ TEST_F(n30_vncr_el2_stage1_fault, access)
 	if (variant->fault == arch::Stage1Fault::permission)
 		EXPECT_VALUE(arch::rules::N, "VNCR load through the read-only page", pattern, g.loaded(0));
 	EXPECT_VALUE(arch::rules::N, "the VNCR page's memory", pattern, host);
+}
+
+/*
+ * N32: the guest hypervisor's EL2 stage-1 table for the VNCR VA (the
+ * placed level-3 table of the window) in each kind of memslot a walk can
+ * meet: a read-only slot and a guest_memfd slot (the walk only reads: the
+ * VNCR load goes through and reads the page the table names), and a
+ * guest_memfd slot whose file is gone, as in G2: a read of that memory
+ * by the guest, its table walks included, is C10's -1/EFAULT with a
+ * payload covering the descriptor's IPA. There the memslot's
+ * userspace_addr side (anonymous memory) holds a valid table, so a walk
+ * that reads that instead of the guest_memfd shows.
+ */
+enum class TableSlot { read_only, guest_memfd, guest_memfd_gone };
+
+KVM_FIXTURE(n32_vncr_el2_table_slot);
+FIXTURE_VARIANT(n32_vncr_el2_table_slot) { TableSlot slot; };
+FIXTURE_VARIANT_ADD(n32_vncr_el2_table_slot, read_only) { .slot = TableSlot::read_only };
+FIXTURE_VARIANT_ADD(n32_vncr_el2_table_slot, guest_memfd) { .slot = TableSlot::guest_memfd };
+FIXTURE_VARIANT_ADD(n32_vncr_el2_table_slot, guest_memfd_gone) { .slot = TableSlot::guest_memfd_gone };
+
+TEST_F(n32_vncr_el2_table_slot, load)
+{
+	GUEST_HYPERVISOR(kvm, g);
+	if (variant->slot == TableSlot::read_only)
+		REQUIRE_CAP(g.vm(), KVM_CAP_READONLY_MEM, 1);
+	else
+		REQUIRE_SHARED_GMEM(g.vm());
+	/* The table: the test region's first page; the VNCR page: its own
+	 * anonymous slot, 64 KiB above. */
+	const uint64_t table_ipa = ARCH_TEST_GPA, vncr_ipa = ARCH_TEST_GPA + 0x10000;
+	HostMapping vncr_backing = HostMapping::anonymous(page_size());
+	*reinterpret_cast<uint64_t *>(vncr_backing.data() + arch::vncr_hcr_offset) = pattern;
+	Memslot vncr_slot(g.vm(), test_slot + 1, vncr_ipa, vncr_backing);
+	std::optional<HostMapping> ro_backing;
+	std::optional<Memslot> ro_slot;
+	std::optional<MappedGmemSlot> gmem_slot;
+	std::optional<UnmappedGmemRegion> gone;
+	uint8_t *table_host = nullptr;
+	switch (variant->slot) {
+	case TableSlot::read_only:
+		ro_backing.emplace(HostMapping::anonymous(2 * page_size()));
+		table_host = ro_backing->data();
+		break;
+	case TableSlot::guest_memfd:
+		gmem_slot.emplace(g.vm(), test_slot, table_ipa, 2 * page_size(), gmem_flags);
+		table_host = gmem_slot->view.data();
+		break;
+	case TableSlot::guest_memfd_gone:
+		gone.emplace(g.vm());
+		table_host = gone->shared.data();
+		break;
+	}
+	const uint64_t n = vncr_window_page;
+	reinterpret_cast<uint64_t *>(table_host)[n] = arch::window_descriptor({.ipa = vncr_ipa});
+	if (ro_backing)
+		ro_slot.emplace(g.vm(), test_slot, table_ipa, *ro_backing, KVM_MEM_READONLY);
+	ExitWhenDone exit_when_done(_metadata);
+	if (gone)
+		gone->gmem.close();
+	arch::place_window_table(g, table_ipa);
+	const uint64_t va = arch::placed_gva(arch::PlacedTable::level3, n) + arch::vncr_hcr_offset;
+
+	g.order({vncr_load(va)});
+	if (variant->slot == TableSlot::guest_memfd_gone) {
+		ASSERT_OUTCOME("VNCR load, its table's guest_memfd gone",
+			       Expectation::memory_fault(rules::C10, EFAULT, table_ipa + 8 * n)
+				       .because("api.rst 4.142: with GUEST_MEMFD_FLAG_MMAP a guest fault is always "
+						"consumed from guest_memfd; KVM walks the guest hypervisor's EL2 "
+						"stage-1 for VNCR_EL2 in software (nested.c kvm_translate_vncr(), "
+						"at.c walk_s1(), kvm_read_s1_desc())"),
+			       g.run());
+		return;
+	}
+	ASSERT_OUTCOME("VNCR load", Expectation::guest_done(arch::rules::N), g.run());
+	EXPECT_VALUE(arch::rules::N, "nested HCR_EL2 read through the table", pattern, g.loaded(0));
 }
 
 /*
