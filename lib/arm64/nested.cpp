@@ -182,6 +182,9 @@ Expectation vncr_stage1_fault(Stage1Fault fault, unsigned level, bool is_write, 
 	x.syndrome = esr_ec_dabt_cur | esr_il | esr_vncr | (is_write ? esr_wnr : 0) | fsc;
 	x.pstate_mask = spsr_mode_daif_mask;
 	x.pstate = spsr_el1h_masked;
+	/* Precise: ELR_EL2 at the nested context's MRS/MSR, which the guest
+	 * hypervisor records before it enters the context. */
+	x.returns = GuestException::Returns::to_access;
 	x.address = va;
 	if (external)
 		x.address_unknown_bit = esr_fnv;
