@@ -142,6 +142,9 @@ extern "C" [[noreturn]] void guest_main()
 		case op_vncr_store:
 			arch_nested(NestedAccess::vncr_store, gpa, value);
 			break;
+		case op_tlbi_el2_va:
+			arch_tlbi_el2(gpa, value & 1, value & 2);
+			break;
 		case op_level:
 			mb->loaded[i] = arch_level();
 			break;

@@ -233,6 +233,29 @@ static inline uint64_t arch_nested(NestedAccess what, uint64_t gpa, uint64_t val
 	return exit.x0;
 }
 
+/* The guest hypervisor's stage-1 TLB maintenance for one VA of its EL2&0
+ * regime (with E2H: TLBI VAE2IS, every ASID: the window's entries are
+ * global), after the table writes before it. From the guest's EL2 (an
+ * EL1 in hardware) KVM traps it and must drop what it caches of the VA
+ * too (nested.c invalidate_vncr_va()). */
+static inline void arch_tlbi_el2(uint64_t va, bool all, bool tge)
+{
+	/* tge: HCR_EL2.TGE (bit 27) set around it, the guest hypervisor "in
+	 * host" as a VHE host runs; its EL2&0 regime is the same either
+	 * way. */
+	uint64_t hcr;
+	asm volatile("mrs %0, hcr_el2" : "=r"(hcr));
+	if (tge)
+		asm volatile("msr hcr_el2, %0\n\tisb" : : "r"(hcr | (1ull << 27)) : "memory");
+	if (all)
+		asm volatile("dsb ishst\n\ttlbi alle2is\n\tdsb ish\n\tisb" ::: "memory");
+	else
+		asm volatile("dsb ishst\n\ttlbi vae2is, %0\n\tdsb ish\n\tisb"
+			     : : "r"((va >> 12) & ((1ull << 44) - 1)) : "memory");
+	if (tge)
+		asm volatile("msr hcr_el2, %0\n\tisb" : : "r"(hcr) : "memory");
+}
+
 /* The exception level the program runs at (CurrentEL.EL). */
 static inline uint64_t arch_level(void)
 {

@@ -22,7 +22,7 @@
  * VNCR access); N31 gives the nested context its own stage-1 and judges
  * forwarded stage-2 faults at a VA (FAR_EL2) that is not the IPA
  * (HPFAR_EL2); N32 puts the table the VNCR VA's walk reads in each kind
- * of memslot.
+ * of memslot; N33 remaps the VNCR VA with TLBI by VA.
  *
  * Every test skips where KVM offers no KVM_CAP_ARM_EL2 (QEMU without
  * FEAT_NV2, a kernel without kvm-arm.mode=nested).
@@ -1309,6 +1309,55 @@ TEST_F(n32_vncr_el2_table_slot, load)
 	}
 	ASSERT_OUTCOME("VNCR load", Expectation::guest_done(arch::rules::N), g.run());
 	EXPECT_VALUE(arch::rules::N, "nested HCR_EL2 read through the table", pattern, g.loaded(0));
+}
+
+/*
+ * N33: the guest hypervisor moves its VNCR VA to another page: it writes
+ * the new descriptor into its own EL2 stage-1 table (a plain store into
+ * the window's level-3 table in its RAM) and invalidates the VA (TLBI
+ * VAE2IS). KVM caches the VA's translation (nested.c's VNCR TLB) and must
+ * drop it by VA (invalidate_vncr_va()): the nested context's next
+ * HCR_EL2 read comes from the new page, as the Arm ARM has it after
+ * break-and-invalidate.
+ */
+KVM_FIXTURE(n33_vncr_el2_remap);
+enum class Invalidate { by_va, all, by_va_then_exit, by_va_tge };
+FIXTURE_VARIANT(n33_vncr_el2_remap) { Invalidate how; };
+FIXTURE_VARIANT_ADD(n33_vncr_el2_remap, tlbi_va) { .how = Invalidate::by_va };
+FIXTURE_VARIANT_ADD(n33_vncr_el2_remap, tlbi_va_tge) { .how = Invalidate::by_va_tge };
+FIXTURE_VARIANT_ADD(n33_vncr_el2_remap, tlbi_all) { .how = Invalidate::all };
+FIXTURE_VARIANT_ADD(n33_vncr_el2_remap, tlbi_va_then_exit) { .how = Invalidate::by_va_then_exit };
+
+TEST_F(n33_vncr_el2_remap, load_after_remap)
+{
+	GUEST_HYPERVISOR(kvm, g);
+	AnonRegion region(g.vm());
+	ExitWhenDone exit_when_done(_metadata);
+	auto host = [&](uint64_t gpa) -> uint64_t & {
+		return *reinterpret_cast<uint64_t *>(region.backing.data() + gpa - ARCH_TEST_GPA);
+	};
+	const uint64_t old_page = vncr_page(), new_page = ARCH_TEST_GPA;
+	host(old_page + arch::vncr_hcr_offset) = pattern;
+	host(new_page + arch::vncr_hcr_offset) = ~pattern;
+	const uint64_t va = map_vncr_va(g, {.ipa = old_page});
+	const uint64_t descriptor_gpa = ARCH_RAM_GPA + ARCH_WINDOW_L3_OFFSET + 8 * vncr_window_page;
+
+	const guest::Step remap = store(descriptor_gpa, 8, arch::window_descriptor({.ipa = new_page}));
+	const guest::Step tlbi = variant->how == Invalidate::all ? tlbi_el2_all()
+								 : tlbi_el2_va(va & ~0xfffull, variant->how == Invalidate::by_va_tge);
+	if (variant->how == Invalidate::by_va_then_exit) {
+		g.order({vncr_load(va), remap, tlbi, sync_point(), vncr_load(va)});
+		ASSERT_OUTCOME("VNCR load, remap, TLBI", Expectation::guest_sync(arch::rules::N), g.run());
+	} else {
+		g.order({vncr_load(va), remap, tlbi, vncr_load(va)});
+	}
+	ASSERT_OUTCOME("VNCR loads around the remap", Expectation::guest_done(arch::rules::N), g.run());
+	EXPECT_VALUE(arch::rules::N, "the guest hypervisor's new descriptor, in its table",
+		     arch::window_descriptor({.ipa = new_page}),
+		     *reinterpret_cast<uint64_t *>(g.ram_at(descriptor_gpa)));
+	EXPECT_VALUE(arch::rules::N, "nested HCR_EL2 read before the remap (old page)", pattern, g.loaded(0));
+	EXPECT_VALUE(arch::rules::N, "nested HCR_EL2 read after the remap and TLBI (new page)", ~pattern,
+		     g.loaded(variant->how == Invalidate::by_va_then_exit ? 4 : 3));
 }
 
 /*
