@@ -142,11 +142,13 @@ extern "C" [[noreturn]] void guest_main()
 		case op_vncr_store:
 			arch_nested(NestedAccess::vncr_store, gpa, value);
 			break;
-		case op_tlbi_el2_va:
-			arch_tlbi_el2(gpa, value & 1, value & 2);
-			break;
 		case op_level:
 			mb->loaded[i] = arch_level();
+			break;
+#endif
+#ifdef ARCH_HAS_EL2_TLBI
+		case op_tlbi_el2_va:
+			arch_tlbi_el2(gpa, value & 1, value & 2);
 			break;
 #endif
 #ifdef ARCH_HAS_SVM

@@ -238,6 +238,8 @@ static inline uint64_t arch_nested(NestedAccess what, uint64_t gpa, uint64_t val
  * global), after the table writes before it. From the guest's EL2 (an
  * EL1 in hardware) KVM traps it and must drop what it caches of the VA
  * too (nested.c invalidate_vncr_va()). */
+#define ARCH_HAS_EL2_TLBI 1
+
 static inline void arch_tlbi_el2(uint64_t va, bool all, bool tge)
 {
 	/* tge: HCR_EL2.TGE (bit 27) set around it, the guest hypervisor "in
