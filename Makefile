@@ -210,7 +210,8 @@ $(OUT)/tests/kvm-contract-names.txt: $(TEST_OBJS:.o=.names)
 	@mv $@.tmp $@
 
 # ---- the oracle's unit tests: always for the build machine ---------------
-UNIT_LIB_SRCS := lib/names.cpp lib/oracle.cpp lib/health.cpp lib/record.cpp lib/x86_64/nested.cpp
+UNIT_LIB_SRCS := lib/names.cpp lib/oracle.cpp lib/health.cpp lib/record.cpp lib/x86_64/nested.cpp \
+	lib/arm64/nested.cpp
 UNIT_SRCS := $(wildcard tests/unit/*.cpp)
 UNIT_TESTS := $(patsubst tests/unit/%.cpp,$(OUT)/unit/%,$(UNIT_SRCS))
 UNIT_OBJS := $(patsubst %.cpp,$(OUT)/unit/obj/%.o,$(UNIT_LIB_SRCS))

@@ -127,6 +127,9 @@ extern "C" [[noreturn]] void guest_main()
 		case op_nested_load_s1:
 			mb->loaded[i] = arch_nested(NestedAccess::load_s1, gpa, value);
 			break;
+		case op_nested_store_s1:
+			arch_nested(NestedAccess::store_s1, gpa, value);
+			break;
 		case op_nested_fetch:
 			arch_nested(NestedAccess::fetch, gpa, value);
 			break;
@@ -141,6 +144,11 @@ extern "C" [[noreturn]] void guest_main()
 			break;
 		case op_level:
 			mb->loaded[i] = arch_level();
+			break;
+#endif
+#ifdef ARCH_HAS_EL2_TLBI
+		case op_tlbi_el2_va:
+			arch_tlbi_el2(gpa, value & 1, value & 2);
 			break;
 #endif
 #ifdef ARCH_HAS_SVM

@@ -52,6 +52,13 @@ enum Op : uint32_t {
 	op_nested_load_s1 = 19,	/* as op_nested_load, gpa a VA, with the
 				 * nested context's MMU on and its stage-1
 				 * table at the IPA value, HCR_EL2.TEA set */
+	op_nested_store_s1 = 20, /* ... a store at the VA gpa (of value, the
+				 * table's IPA: a step has one value) */
+	op_tlbi_el2_va = 21,	/* the guest hypervisor invalidates its EL2&0
+				 * stage-1 TLB entries for the VA gpa (arm64
+				 * TLBI VAE2IS); value bit 0: all of them
+				 * (TLBI ALLE2IS), bit 1: with HCR_EL2.TGE
+				 * set around it */
 	/* x86 only (ARCH_HAS_VECTOR_MOVE): a 16-byte MOVDQU, which KVM's
 	 * emulator splits into MMIO fragments. value is the address of a
 	 * 16-byte buffer in RAM the vector register is moved through. */

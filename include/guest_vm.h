@@ -106,6 +106,18 @@ inline guest::Step nested_load_s1(uint64_t va, uint64_t table_ipa)
 {
 	return {va, table_ipa, guest::op_nested_load_s1, 8};
 }
+/* ... its store at va (of table_ipa: a step holds one value). */
+inline guest::Step nested_store_s1(uint64_t va, uint64_t table_ipa)
+{
+	return {va, table_ipa, guest::op_nested_store_s1, 8};
+}
+/* The guest hypervisor drops its own EL2 stage-1 TLB entries for va, or
+ * all of them. */
+inline guest::Step tlbi_el2_va(uint64_t va, bool tge = false)
+{
+	return {va, tge ? 2u : 0u, guest::op_tlbi_el2_va, 0};
+}
+inline guest::Step tlbi_el2_all() { return {0, 1, guest::op_tlbi_el2_va, 0}; }
 /* A nested context's LDP at ipa: an access without a valid syndrome. */
 inline guest::Step nested_load_pair(uint64_t ipa) { return {ipa, 0, guest::op_nested_load_pair, 16}; }
 /* The guest hypervisor's VNCR page at gpa's page; a nested context's

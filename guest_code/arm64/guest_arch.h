@@ -159,12 +159,12 @@ constexpr uint64_t vtcr_value = 25 | (1 << 6) | (1 << 8) | (1 << 10) | (3 << 12)
 constexpr uint64_t esr_ec_hvc64 = 0x16;
 constexpr uint64_t vector_lower_sync = 0x400;
 
-enum class NestedAccess { load, store, load_pair, fetch, load_s1, vncr_load, vncr_store };
+enum class NestedAccess { load, store, load_pair, fetch, load_s1, store_s1, vncr_load, vncr_store };
 
-/* The nested context's EL1 stage-1 for NestedAccess::load_s1, set
- * through the _EL12 names (S3_5_...: binutils 2.40 lacks them): TCR as
- * the guest's own (start.S: 39-bit VA, walk from level 1, 4 KiB),
- * SCTLR with its RES1 bits and M. */
+/* The nested context's EL1 stage-1 for NestedAccess::load_s1 and
+ * store_s1, set through the _EL12 names (S3_5_...: binutils 2.40 lacks
+ * them): TCR as the guest's own (start.S: 39-bit VA, walk from level 1,
+ * 4 KiB), SCTLR with its RES1 bits and M. */
 constexpr uint64_t nested_tcr = 25 | (1 << 8) | (1 << 10) | (3 << 12) | (1 << 23) | (2ull << 32);
 constexpr uint64_t nested_sctlr_mmu_on = 0x30d00801;
 
@@ -188,6 +188,7 @@ static inline uint64_t arch_nested(NestedAccess what, uint64_t gpa, uint64_t val
 	case NestedAccess::load_pair:
 	case NestedAccess::fetch:
 	case NestedAccess::load_s1:
+	case NestedAccess::store_s1:
 		/* Through the guest hypervisor's own stage-2 (VMID 1). */
 		asm volatile("msr vtcr_el2, %0\n\tmsr vttbr_el2, %1\n\tisb"
 			     : : "r"(vtcr_value), "r"((1ull << 48) | (ARCH_RAM_GPA + ARCH_S2_PGTABLE_OFFSET)) : "memory");
@@ -199,12 +200,14 @@ static inline uint64_t arch_nested(NestedAccess what, uint64_t gpa, uint64_t val
 		/* An external abort the nested context takes comes to the
 		 * guest hypervisor, not to the context's own (unset)
 		 * vectors: a fetch from nowhere would loop there. */
-		if (what == NestedAccess::fetch || what == NestedAccess::load_s1)
+		if (what == NestedAccess::fetch || what == NestedAccess::load_s1 || what == NestedAccess::store_s1)
 			hcr |= hcr_tea;
 		break;
 	default:
 		/* VNCR_EL2 (S3_4_C2_C2_0: binutils 2.40 lacks the name) = the
-		 * page gpa is in, a virtual address of EL2's identity map. */
+		 * page gpa is in, a virtual address of the guest hypervisor's
+		 * EL2 stage-1 (start.S): in its identity map (VA == IPA) or
+		 * in the stage-1 window (VA != IPA, N23-N30). */
 		asm volatile("msr S3_4_C2_C2_0, %0\n\tisb" : : "r"(gpa & ~0xfffull) : "memory");
 		hcr |= hcr_nv | hcr_nv2;
 		entry = what == NestedAccess::vncr_load ? nested_l2_vncr_load : nested_l2_vncr_store;
@@ -219,14 +222,40 @@ static inline uint64_t arch_nested(NestedAccess what, uint64_t gpa, uint64_t val
 		access->flags = 0;
 		asm volatile("dsb sy" ::: "memory");
 	}
-	uint64_t sctlr = what == NestedAccess::load_s1 ? nested_stage1_on(value) : 0;
+	const bool s1 = what == NestedAccess::load_s1 || what == NestedAccess::store_s1;
+	uint64_t sctlr = s1 ? nested_stage1_on(value) : 0;
 	NestedExit exit {};
 	nested_enter(hcr, reinterpret_cast<uint64_t>(entry), gpa, value, &exit);
-	if (what == NestedAccess::load_s1)
+	if (s1)
 		asm volatile("msr S3_5_C1_C0_0, %0\n\tisb" : : "r"(sctlr) : "memory");
 	if ((exit.esr >> 26) != esr_ec_hvc64)
 		guest_exception(vector_lower_sync, exit.esr, exit.far, exit.elr, exit.spsr, exit.hpfar);
 	return exit.x0;
+}
+
+/* The guest hypervisor's stage-1 TLB maintenance for one VA of its EL2&0
+ * regime (with E2H: TLBI VAE2IS, every ASID: the window's entries are
+ * global), after the table writes before it. From the guest's EL2 (an
+ * EL1 in hardware) KVM traps it and must drop what it caches of the VA
+ * too (nested.c invalidate_vncr_va()). */
+#define ARCH_HAS_EL2_TLBI 1
+
+static inline void arch_tlbi_el2(uint64_t va, bool all, bool tge)
+{
+	/* tge: HCR_EL2.TGE (bit 27) set around it, the guest hypervisor "in
+	 * host" as a VHE host runs; its EL2&0 regime is the same either
+	 * way. */
+	uint64_t hcr;
+	asm volatile("mrs %0, hcr_el2" : "=r"(hcr));
+	if (tge)
+		asm volatile("msr hcr_el2, %0\n\tisb" : : "r"(hcr | (1ull << 27)) : "memory");
+	if (all)
+		asm volatile("dsb ishst\n\ttlbi alle2is\n\tdsb ish\n\tisb" ::: "memory");
+	else
+		asm volatile("dsb ishst\n\ttlbi vae2is, %0\n\tdsb ish\n\tisb"
+			     : : "r"((va >> 12) & ((1ull << 44) - 1)) : "memory");
+	if (tge)
+		asm volatile("msr hcr_el2, %0\n\tisb" : : "r"(hcr) : "memory");
 }
 
 /* The exception level the program runs at (CurrentEL.EL). */

@@ -197,7 +197,7 @@ static inline void arch_ucall(uint64_t block_gpa)
 
 #include "x86_64/svm.h"
 
-enum class NestedAccess { load, store, load_pair, fetch, load_s1, vncr_load, vncr_store };
+enum class NestedAccess { load, store, load_pair, fetch, load_s1, store_s1, vncr_load, vncr_store };
 
 extern "C" char svm_l2_load[], svm_l2_load_next[], svm_l2_store[], svm_l2_store_next[];
 extern "C" [[noreturn]] void guest_exception(uint64_t vector, uint64_t syndrome, uint64_t addr, uint64_t pc,

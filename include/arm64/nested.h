@@ -27,6 +27,21 @@ constexpr uint64_t vncr_hcr_offset = 0x78;
  * hypervisor sees at its EL2 vectors. */
 Expectation vncr_external_abort(bool is_write, uint64_t va);
 
+/*
+ * The guest hypervisor runs with its own EL2 stage-1 on (start.S: with
+ * HCR_EL2.E2H its _EL1 names reach TTBR0_EL2, TCR_EL2, MAIR_EL2 and
+ * SCTLR_EL2, the EL2&0 regime; its tables are the guest's identity map
+ * plus the stage-1 window, include/arm64/stage1.h). KVM translates the
+ * VA in VNCR_EL2 through that regime itself (nested.c
+ * kvm_translate_vncr(), at.c walk_s1()); where that walk finds no usable
+ * entry, the guest hypervisor must see the fault its own MMU would give:
+ * translation, access flag or permission at the level of the entry,
+ * or a synchronous external abort on reading a table.
+ */
+enum class Stage1Fault { translation, access_flag, permission, walk_external_abort };
+
+Expectation vncr_stage1_fault(Stage1Fault fault, unsigned level, bool is_write, uint64_t va);
+
 /* A nested context's access (guest_code/arm64/start.S): nested_l2_load
  * is LDR x0, nested_l2_store STR x3 (8 bytes each), nested_l2_fetch a
  * branch to the address. Its MMU is off: the VA is the nested IPA. */
@@ -42,6 +57,12 @@ enum class Stage2Fault { translation, access_flag, permission };
  * abort the guest hypervisor takes from the nested context, at ipa.
  */
 Expectation forwarded_stage2_fault(Stage2Fault fault, unsigned level, NestedAccessKind access, uint64_t ipa);
+
+/* ... the nested context runs with its own stage-1 on and made the
+ * access at va, which its stage-1 maps onto ipa: FAR_EL2 is va, HPFAR_EL2
+ * (where written) ipa. */
+Expectation forwarded_stage2_fault_at(Stage2Fault fault, unsigned level, NestedAccessKind access, uint64_t va,
+				      uint64_t ipa);
 
 /* ... reading the guest hypervisor's level-`level` stage-2 table failed
  * (no memslot behind it): a synchronous external abort on the walk. */

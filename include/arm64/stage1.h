@@ -23,6 +23,7 @@ struct WindowPage {
 	bool accessed = true;	/* AF set; clear, the first access sets it
 				 * (hw_access_flag()) or takes an Access
 				 * flag fault */
+	bool read_only = false;	/* AP[2] set: no write at any level */
 };
 
 /* The descriptor bit the walk sets for a page first accessed. */

@@ -24,6 +24,7 @@ constexpr uint64_t esr_set = 0x3ull << 11; /* synchronous error type (FEAT_RAS) 
 constexpr uint64_t esr_ea = 1ull << 9;	   /* external abort type, IMPLEMENTATION DEFINED */
 constexpr uint64_t esr_wnr = 1ull << 6;
 constexpr uint64_t esr_s1ptw = 1ull << 7;
+constexpr uint64_t esr_cm = 1ull << 8; /* cache maintenance */
 constexpr uint64_t esr_fnv = 1ull << 10; /* FAR not valid */
 constexpr uint64_t esr_fsc_mask = 0x3f;
 constexpr uint64_t esr_fsc_extabt = 0x10;
@@ -48,8 +49,8 @@ uint64_t hpfar_of(uint64_t ipa) { return (ipa >> 12) << 4; }
  * shares: the vector, SPSR_EL2 (EL1h, DAIF masked, as nested_enter
  * entered it) and where ELR_EL2 points: a data abort is precise (at the
  * access instruction the guest hypervisor recorded), an instruction
- * abort at the address fetched. FAR_EL2 is the nested VA, that is the
- * IPA (the nested context's MMU is off). */
+ * abort at the address fetched. FAR_EL2 is the nested VA (the IPA
+ * where the nested context's MMU is off). */
 GuestException from_nested_context(NestedAccessKind access, uint64_t va, const char *what)
 {
 	GuestException x;
@@ -86,11 +87,17 @@ const char *const forwarded_basis =
 
 Expectation forwarded_stage2_fault(Stage2Fault fault, unsigned level, NestedAccessKind access, uint64_t ipa)
 {
+	return forwarded_stage2_fault_at(fault, level, access, ipa, ipa);
+}
+
+Expectation forwarded_stage2_fault_at(Stage2Fault fault, unsigned level, NestedAccessKind access, uint64_t va,
+				      uint64_t ipa)
+{
 	const uint64_t fsc = (fault == Stage2Fault::translation	  ? 0x04 :
 			      fault == Stage2Fault::access_flag ? 0x08 :
 								  0x0c) |
 			     level;
-	GuestException x = from_nested_context(access, ipa,
+	GuestException x = from_nested_context(access, va,
 					       fault == Stage2Fault::translation ? "a stage-2 translation fault" :
 					       fault == Stage2Fault::access_flag ? "a stage-2 access flag fault" :
 										   "a stage-2 permission fault");
@@ -153,6 +160,45 @@ Expectation nested_external_abort(NestedAccessKind access, uint64_t va)
 			 "hypervisor set HCR_EL2.TEA, kvm_inject_nested_sea() (emulate-nested.c) injects EC "
 			 "IABT_LOW/DABT_LOW, IL, FSC 0x10 and FAR_EL2; mmu.c kvm_handle_guest_abort(): a nested "
 			 "fetch whose stage-2 output has no memslot ends in kvm_inject_sea_iabt()");
+}
+
+Expectation vncr_stage1_fault(Stage1Fault fault, unsigned level, bool is_write, uint64_t va)
+{
+	const uint64_t fsc = fault == Stage1Fault::translation	       ? 0x04 | level :
+			     fault == Stage1Fault::access_flag	       ? 0x08 | level :
+			     fault == Stage1Fault::permission	       ? 0x0c | level :
+								 esr_fsc_extabt_walk + level;
+	const bool external = fault == Stage1Fault::walk_external_abort;
+	GuestException x;
+	x.vector = vector_lower_sync;
+	/* As vncr_external_abort(), and the bits the Arm ARM fixes for a
+	 * stage-1 fault: no cache maintenance (CM), not on a stage-2 walk
+	 * (S1PTW), FAR valid (FnV 0); no external abort (EA 0) but on the
+	 * walk, whose EA and error type (SET) are the implementation's. The
+	 * instruction syndrome (ISV, ISS[23:14]) is not judged, as for
+	 * every VNCR abort. */
+	x.syndrome_mask = esr_ec_mask | esr_il | esr_vncr | esr_wnr | esr_fsc_mask | esr_cm | esr_s1ptw |
+			  (external ? 0 : esr_fnv | esr_ea | esr_set);
+	x.syndrome = esr_ec_dabt_cur | esr_il | esr_vncr | (is_write ? esr_wnr : 0) | fsc;
+	x.pstate_mask = spsr_mode_daif_mask;
+	x.pstate = spsr_el1h_masked;
+	/* Precise: ELR_EL2 at the nested context's MRS/MSR, which the guest
+	 * hypervisor records before it enters the context. */
+	x.returns = GuestException::Returns::to_access;
+	x.address = va;
+	if (external)
+		x.address_unknown_bit = esr_fnv;
+	x.what = fault == Stage1Fault::translation ? "a data abort with ESR.VNCR set (EL2 stage-1 translation fault)" :
+		 fault == Stage1Fault::access_flag ? "a data abort with ESR.VNCR set (EL2 stage-1 access flag fault)" :
+		 fault == Stage1Fault::permission  ? "a data abort with ESR.VNCR set (EL2 stage-1 permission fault)" :
+						     "a data abort with ESR.VNCR set (external abort on the EL2 stage-1 walk)";
+	return Expectation::guest_exception(rules::N, x)
+		.because("arch/arm64/kvm/nested.c kvm_handle_vncr_abort(): kvm_translate_vncr() walks VNCR_EL2's VA "
+			 "through the guest hypervisor's EL2&0 stage-1 (at.c __kvm_translate_va(), walk_s1(): "
+			 "ESR_ELx_FSC_FAULT_L, _ACCESS_L, ESR_ELx_FSC_SEA_TTW when a table cannot be read) and "
+			 "injects the walk's fault with kvm_inject_nested_sync(); a page the walk maps without "
+			 "write permission takes handle_vncr_perm() (ESR_ELx_FSC_PERM_L at the walk's level); "
+			 "FAR_EL2 as the Arm ARM has it for a data abort: the faulting VA");
 }
 
 Expectation vncr_external_abort(bool is_write, uint64_t va)

@@ -16,6 +16,7 @@ constexpr uint64_t desc_table = 0x3;
 constexpr uint64_t desc_page = 0x3;
 constexpr uint64_t desc_attr_index_shift = 2;
 constexpr uint64_t desc_ap_el0 = 1ull << 6;	/* AP[1]: EL0 access too */
+constexpr uint64_t desc_ap_ro = 1ull << 7;	/* AP[2]: read-only */
 constexpr uint64_t desc_sh_inner = 0x3ull << 8;
 constexpr uint64_t desc_af = window_descriptor_af;
 constexpr uint64_t desc_pxn = 1ull << 53;
@@ -43,6 +44,8 @@ uint64_t window_descriptor(const WindowPage &page)
 		d |= (uint64_t)ARCH_MAIR_NORMAL_WB << desc_attr_index_shift | desc_sh_inner;
 	if (page.el0)
 		d |= desc_ap_el0;
+	if (page.read_only)
+		d |= desc_ap_ro;
 	return d;
 }
 

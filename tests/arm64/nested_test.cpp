@@ -12,6 +12,18 @@
  * any memory fault, or become an abort KVM injects into the guest
  * hypervisor: then the test asserts what the guest hypervisor saw.
  *
+ * N7-N15: a nested context's access through the guest hypervisor's
+ * stage-2; N16-N22: faults of that stage-2 (and external aborts) KVM
+ * forwards to the guest hypervisor.
+ *
+ * With VA != IPA (CONTRACT.md's MMU-on variant): N23-N30 put the VNCR page
+ * at a VA of the guest hypervisor's own EL2 stage-1 that is not its IPA
+ * (N23 the runtime, N24-N29 N1-N6 so, N30 faults of that stage-1 on the
+ * VNCR access); N31 gives the nested context its own stage-1 and judges
+ * forwarded stage-2 faults at a VA (FAR_EL2) that is not the IPA
+ * (HPFAR_EL2); N32 puts the table the VNCR VA's walk reads in each kind
+ * of memslot; N33 remaps the VNCR VA with TLBI by VA.
+ *
  * Every test skips where KVM offers no KVM_CAP_ARM_EL2 (QEMU without
  * FEAT_NV2, a kernel without kvm-arm.mode=nested).
  */
@@ -29,6 +41,7 @@
 
 #include "arch.h"
 #include "arm64/nested.h"
+#include "arm64/stage1.h"
 #include "backing.h"
 #include "cgroup.h"
 #include "layout.h"
@@ -884,6 +897,467 @@ TEST_F(n22_nested_stage1_walk_external_abort, load)
 	const uint64_t va = ARCH_NESTED_BAD_S1_VA + 0x5a8;
 	g.order({nested_load_s1(va, ARCH_RAM_GPA + ARCH_PGTABLE_OFFSET)});
 	ASSERT_OUTCOME("nested load", arch::nested_stage1_walk_external_abort(2, va), g.run());
+}
+
+/*
+ * N31: N16-N18 with the nested context's own stage-1 on (its EL1 MMU,
+ * the guest's identity map and stage-1 window as its tables, so its code
+ * runs where it is) and the access at a window VA whose page its
+ * stage-1 maps onto a nested IPA where the guest hypervisor's stage-2
+ * faults: a hole at level 1, an invalid page at level 3, a page with the
+ * access flag clear, a read-only page stored to. The abort the guest
+ * hypervisor takes names both addresses, each in its place (Arm ARM):
+ * FAR_EL2 the nested VA, HPFAR_EL2 the nested IPA (FIPA, for the
+ * translation and access flag faults), ESR_EL2 as for the MMU off
+ * (S1PTW 0: the fault is on the access, not on the stage-1 walk).
+ */
+namespace {
+
+/* The window page of the nested context's access: 0x4000008000. */
+constexpr unsigned nested_window_page = 8;
+
+} /* namespace */
+
+KVM_FIXTURE(n31_nested_stage2_fault_nested_mmu);
+FIXTURE_VARIANT(n31_nested_stage2_fault_nested_mmu) {
+	uint64_t ipa_page; uint64_t offset; Stage2Fault fault; unsigned level; NestedAccessKind access; };
+FIXTURE_VARIANT_ADD(n31_nested_stage2_fault_nested_mmu, level1_load) {
+	.ipa_page = ARCH_NESTED_HOLE_IPA + 0x23000, .offset = 0x238, .fault = Stage2Fault::translation, .level = 1,
+	.access = NestedAccessKind::load };
+FIXTURE_VARIANT_ADD(n31_nested_stage2_fault_nested_mmu, level3_store) {
+	.ipa_page = ARCH_NESTED_PAGES_IPA + ARCH_NESTED_PAGE_INVALID * 0x1000, .offset = 0x7f8,
+	.fault = Stage2Fault::translation, .level = 3, .access = NestedAccessKind::store };
+FIXTURE_VARIANT_ADD(n31_nested_stage2_fault_nested_mmu, access_flag_load) {
+	.ipa_page = ARCH_NESTED_PAGES_IPA + ARCH_NESTED_PAGE_NO_AF * 0x1000, .offset = 0x30,
+	.fault = Stage2Fault::access_flag, .level = 3, .access = NestedAccessKind::load };
+FIXTURE_VARIANT_ADD(n31_nested_stage2_fault_nested_mmu, permission_store) {
+	.ipa_page = ARCH_NESTED_PAGES_IPA + ARCH_NESTED_PAGE_RO * 0x1000, .offset = 0x28,
+	.fault = Stage2Fault::permission, .level = 3, .access = NestedAccessKind::store };
+
+TEST_F(n31_nested_stage2_fault_nested_mmu, forwarded)
+{
+	GUEST_HYPERVISOR(kvm, g);
+	TablePages pages(g.vm());
+	ExitWhenDone exit_when_done(_metadata);
+	const uint64_t table = ARCH_RAM_GPA + ARCH_PGTABLE_OFFSET;
+	const uint64_t va = arch::map_window_page(g, nested_window_page, {.ipa = variant->ipa_page}) + variant->offset;
+	const uint64_t ipa = variant->ipa_page + variant->offset;
+	ASSERT_NE(va, ipa);
+	g.order({variant->access == NestedAccessKind::store ? nested_store_s1(va, table) : nested_load_s1(va, table)});
+	ASSERT_OUTCOME("nested access at a VA",
+		       arch::forwarded_stage2_fault_at(variant->fault, variant->level, variant->access, va, ipa), g.run());
+}
+
+/*
+ * N23-N30: the guest hypervisor's VNCR page at a virtual address that is
+ * not its IPA. The guest hypervisor runs with its EL2 stage-1 on (start.S:
+ * with HCR_EL2.E2H the entry code's TTBR0_EL1, TCR_EL1, MAIR_EL1 and
+ * SCTLR_EL1 are TTBR0_EL2, TCR_EL2, MAIR_EL2 and SCTLR_EL2, the EL2&0
+ * regime), its code, data and mailbox identity-mapped, and VNCR_EL2 holds
+ * a VA of the stage-1 window (include/arm64/stage1.h) whose page is
+ * mapped onto the VNCR page's IPA. KVM translates that VA itself
+ * (nested.c kvm_translate_vncr(): at.c __kvm_translate_va() for the
+ * EL2&0 regime) and everything it reports must name the IPA where api.rst
+ * names a guest physical address (memory_fault.gpa, C2), and the VA where
+ * the Arm ARM names the faulting address (FAR_EL2, C14). N23-N29 are
+ * N0-N6 so; N30 the faults of the guest hypervisor's own stage-1 on the
+ * VNCR access.
+ */
+namespace {
+
+/* The window page of the VNCR page's VA: 0x4000007000, an address where
+ * no memslot is and no IPA of this guest's is mapped. */
+constexpr unsigned vncr_window_page = 7;
+
+/* Maps the VNCR VA onto page.ipa (by default the VNCR page) in the guest
+ * hypervisor's EL2 stage-1; the VA of HCR_EL2 in that page. */
+uint64_t map_vncr_va(GuestVm &g, arch::WindowPage page = {.ipa = ARCH_TEST_GPA + 0x1000})
+{
+	return arch::map_window_page(g, vncr_window_page, page) + arch::vncr_hcr_offset;
+}
+
+guest::Step vncr_va_access(uint64_t va, bool is_write)
+{
+	return is_write ? vncr_store(va, ~pattern) : vncr_load(va);
+}
+
+/* The guest hypervisor's system registers as KVM keeps them. */
+const uint64_t reg_sctlr_el2 = ARM64_SYS_REG(3, 4, 1, 0, 0);
+const uint64_t reg_vncr_el2 = ARM64_SYS_REG(3, 4, 2, 2, 0);
+
+} /* namespace */
+
+/*
+ * N23: the runtime. The guest hypervisor's SCTLR_EL2.M is set (its EL2
+ * stage-1 is on), VNCR_EL2 holds the VA, and the nested context's HCR_EL2
+ * read and write land in the page at the VA's IPA, + 0x78.
+ */
+KVM_FIXTURE(n23_vncr_el2_mmu);
+
+TEST_F(n23_vncr_el2_mmu, load_and_store_at_va)
+{
+	GUEST_HYPERVISOR(kvm, g);
+	AnonRegion region(g.vm());
+	ExitWhenDone exit_when_done(_metadata);
+	const uint64_t va = map_vncr_va(g);
+	ASSERT_NE(va - arch::vncr_hcr_offset, vncr_page());
+	auto &host = *reinterpret_cast<uint64_t *>(region.backing.data() + vncr_hcr_gpa() - ARCH_TEST_GPA);
+	host = pattern;
+
+	g.order({vncr_load(va), vncr_store(va, 0x1234)});
+	ASSERT_OUTCOME("VNCR accesses at the VA", Expectation::guest_done(arch::rules::N), g.run());
+	EXPECT_VALUE(arch::rules::N, "nested HCR_EL2 read (from the VNCR page's IPA)", pattern, g.loaded(0));
+	EXPECT_VALUE(arch::rules::N, "nested HCR_EL2 write (in the VNCR page's IPA)", 0x1234, host);
+	auto sctlr = g.vcpu().try_get_one_reg(reg_sctlr_el2);
+	ASSERT_TRUE(sctlr.has_value()) TH_LOG("KVM_GET_ONE_REG(SCTLR_EL2) failed");
+	EXPECT_VALUE(arch::rules::N, "SCTLR_EL2.M (the guest hypervisor's EL2 stage-1 on)", 1, *sctlr & 1);
+	if (auto vncr = g.vcpu().try_get_one_reg(reg_vncr_el2))
+		EXPECT_VALUE(arch::rules::N, "VNCR_EL2 (the VA)", va - arch::vncr_hcr_offset, *vncr);
+}
+
+/* N24: N1 at the VA: the VA's IPA has no memslot. FAR_EL2 is the VA. */
+KVM_FIXTURE(n24_vncr_no_memslot_el2_mmu);
+FIXTURE_VARIANT(n24_vncr_no_memslot_el2_mmu) { bool is_write; };
+FIXTURE_VARIANT_ADD(n24_vncr_no_memslot_el2_mmu, load) { .is_write = false };
+FIXTURE_VARIANT_ADD(n24_vncr_no_memslot_el2_mmu, store) { .is_write = true };
+
+TEST_F(n24_vncr_no_memslot_el2_mmu, access)
+{
+	GUEST_HYPERVISOR(kvm, g);
+	ExitWhenDone exit_when_done(_metadata);
+	const uint64_t va = map_vncr_va(g);
+	g.order({vncr_va_access(va, variant->is_write)});
+	ASSERT_OUTCOME("VNCR access", arch::vncr_external_abort(variant->is_write, va), g.run());
+}
+
+/* N25: N2 at the VA: the VA's IPA in a read-only memslot; the load reads
+ * the slot, the store is refused. */
+KVM_FIXTURE(n25_vncr_readonly_slot_el2_mmu);
+
+TEST_F(n25_vncr_readonly_slot_el2_mmu, load_then_store)
+{
+	GUEST_HYPERVISOR(kvm, g);
+	REQUIRE_CAP(g.vm(), KVM_CAP_READONLY_MEM, 1);
+	HostMapping backing = HostMapping::anonymous(2 * page_size());
+	auto *host = reinterpret_cast<uint64_t *>(backing.data() + vncr_hcr_gpa() - ARCH_TEST_GPA);
+	*host = pattern;
+	Memslot slot(g.vm(), test_slot, ARCH_TEST_GPA, backing, KVM_MEM_READONLY);
+	ExitWhenDone exit_when_done(_metadata);
+	const uint64_t va = map_vncr_va(g);
+
+	g.order({vncr_va_access(va, false), vncr_va_access(va, true)});
+	ASSERT_OUTCOME("VNCR store", arch::vncr_external_abort(true, va), g.run());
+	EXPECT_VALUE(rules::C7, "VNCR load from the read-only slot", pattern, g.loaded(0));
+	EXPECT_VALUE(rules::C7, "slot memory after the store", pattern, *host);
+}
+
+/* N26: N3 at the VA: the VA's IPA over PROT_NONE memory. *_after_mapped:
+ * a VNCR load first goes through (KVM caches the VA's translation and
+ * maps the page), then the host makes it PROT_NONE: the MMU notifier
+ * must drop that cache by the IPA (nested.c kvm_invalidate_vncr_ipa()),
+ * so the next access aborts as if never mapped. */
+KVM_FIXTURE(n26_vncr_prot_none_el2_mmu);
+FIXTURE_VARIANT(n26_vncr_prot_none_el2_mmu) { bool is_write; bool mapped; };
+FIXTURE_VARIANT_ADD(n26_vncr_prot_none_el2_mmu, load) { .is_write = false, .mapped = false };
+FIXTURE_VARIANT_ADD(n26_vncr_prot_none_el2_mmu, store) { .is_write = true, .mapped = false };
+FIXTURE_VARIANT_ADD(n26_vncr_prot_none_el2_mmu, load_after_mapped) { .is_write = false, .mapped = true };
+FIXTURE_VARIANT_ADD(n26_vncr_prot_none_el2_mmu, store_after_mapped) { .is_write = true, .mapped = true };
+
+TEST_F(n26_vncr_prot_none_el2_mmu, access)
+{
+	GUEST_HYPERVISOR(kvm, g);
+	AnonRegion region(g.vm());
+	ExitWhenDone exit_when_done(_metadata);
+	if (g.vm().check_extension(KVM_CAP_MEMORY_FAULT_INFO) == 1)
+		SKIP(return, "KVM_CAP_MEMORY_FAULT_INFO is 1: C4 would want an exit, not the injection asserted here");
+	const uint64_t va = map_vncr_va(g);
+
+	if (variant->mapped) {
+		g.order({vncr_load(va), sync_point(), vncr_va_access(va, variant->is_write)});
+		ASSERT_OUTCOME("VNCR load, page mapped", Expectation::guest_sync(arch::rules::N), g.run());
+		region.backing.protect(page_size(), page_size(), PROT_NONE);
+		ASSERT_OUTCOME("VNCR access after PROT_NONE", arch::vncr_external_abort(variant->is_write, va), g.run());
+		EXPECT_VALUE(rules::C12, "steps completed before the abort", 2, g.completed());
+		return;
+	}
+	region.backing.protect(page_size(), page_size(), PROT_NONE);
+	g.order({store(ARCH_TEST_GPA + 0x10, 8, pattern), vncr_va_access(va, variant->is_write)});
+	ASSERT_OUTCOME("VNCR access", arch::vncr_external_abort(variant->is_write, va), g.run());
+	EXPECT_VALUE(rules::C12, "steps completed before the abort", 1, g.completed());
+}
+
+/* N27: N4 at the VA: C10, memory_fault covering the IPA, never the VA
+ * (judged also where KVM_RUN returns 0, 7.3's known deviation). */
+KVM_FIXTURE(n27_vncr_guest_memfd_gone_el2_mmu);
+FIXTURE_VARIANT(n27_vncr_guest_memfd_gone_el2_mmu) { bool is_write; };
+FIXTURE_VARIANT_ADD(n27_vncr_guest_memfd_gone_el2_mmu, load) { .is_write = false };
+FIXTURE_VARIANT_ADD(n27_vncr_guest_memfd_gone_el2_mmu, store) { .is_write = true };
+
+TEST_F(n27_vncr_guest_memfd_gone_el2_mmu, access)
+{
+	GUEST_HYPERVISOR(kvm, g);
+	REQUIRE_SHARED_GMEM(g.vm());
+	UnmappedGmemRegion region(g.vm());
+	ExitWhenDone exit_when_done(_metadata);
+	region.gmem.close();
+	const uint64_t va = map_vncr_va(g);
+
+	g.order({vncr_va_access(va, variant->is_write)});
+	ASSERT_OUTCOME("VNCR access",
+		       Expectation::memory_fault(rules::C10, EFAULT, vncr_hcr_gpa()).because(gmem_basis), g.run());
+}
+
+/* N28: N5 at the VA: a poisoned guest_memfd page (C9, the IPA) and a
+ * poisoned anonymous page (the injected abort, FAR_EL2 the VA). */
+KVM_FIXTURE(n28_vncr_poisoned_guest_memfd_el2_mmu);
+
+TEST_F(n28_vncr_poisoned_guest_memfd_el2_mmu, load)
+{
+	REQUIRE_DESTRUCTIVE();
+	GUEST_HYPERVISOR(kvm, g);
+	REQUIRE_SHARED_GMEM(g.vm());
+	MappedGmemSlot region(g.vm(), test_slot, ARCH_TEST_GPA, 2 * page_size(), gmem_flags, 0x5a);
+	ExitWhenDone exit_when_done(_metadata);
+	const uint64_t va = map_vncr_va(g);
+
+	install_signal_recorder();
+	int err = madvise(region.view.data() + page_size(), page_size(), MADV_HWPOISON) ? errno : 0;
+	if (err && err != EBUSY) /* guest_memfd may refuse yet poison the page */
+		SKIP(return, "MADV_HWPOISON: %s (needs root and CONFIG_MEMORY_FAILURE)", errno_name(err).c_str());
+	g.order({vncr_va_access(va, false)});
+	ASSERT_OUTCOME("VNCR load",
+		       Expectation::memory_fault(rules::C9, EHWPOISON, vncr_hcr_gpa()).because(gmem_basis), g.run());
+}
+
+KVM_FIXTURE(n28_vncr_poisoned_anon_page_el2_mmu);
+
+TEST_F(n28_vncr_poisoned_anon_page_el2_mmu, load)
+{
+	REQUIRE_DESTRUCTIVE();
+	GUEST_HYPERVISOR(kvm, g);
+	AnonRegion region(g.vm(), 0x5a);
+	ExitWhenDone exit_when_done(_metadata);
+	const uint64_t va = map_vncr_va(g);
+
+	install_signal_recorder();
+	if (madvise(region.backing.data() + page_size(), page_size(), MADV_HWPOISON))
+		SKIP(return, "MADV_HWPOISON: %s (needs root and CONFIG_MEMORY_FAILURE)", errno_name(errno).c_str());
+	g.order({vncr_va_access(va, false)});
+	ASSERT_OUTCOME("VNCR load", arch::vncr_external_abort(false, va), g.run());
+}
+
+/* N29: N6 at the VA: the guest_memfd page behind the VA's IPA cannot be
+ * allocated; a first run primes the nested state through another window
+ * page onto an ordinary page. */
+KVM_FIXTURE(n29_vncr_guest_memfd_allocation_failure_el2_mmu);
+
+TEST_F(n29_vncr_guest_memfd_allocation_failure_el2_mmu, load)
+{
+	GUEST_HYPERVISOR(kvm, g);
+	REQUIRE_SHARED_GMEM(g.vm());
+	AnonRegion setup(g.vm());
+	ExitWhenDone exit_when_done(_metadata);
+	const uint64_t gmem_gpa = ARCH_TEST_GPA + (1ull << 28);
+	const uint64_t last_page = gmem_gpa + alloc_gmem_size - page_size();
+	const uint64_t first = map_vncr_va(g);
+	const uint64_t last = arch::map_window_page(g, vncr_window_page + 1, {.ipa = last_page}) + arch::vncr_hcr_offset;
+	g.order({vncr_load(first), sync_point(), vncr_load(last)});
+	ASSERT_OUTCOME("first VNCR load", Expectation::guest_sync(arch::rules::N), g.run());
+	run_out_of_memory(_metadata, g, gmem_gpa, "VNCR load with no memory left",
+			  Expectation::allocation_failure(last_page + arch::vncr_hcr_offset).because(gmem_basis));
+}
+
+/*
+ * N30: the guest hypervisor's own EL2 stage-1 has no usable entry for
+ * the VNCR VA: an invalid page descriptor (translation fault, level 3),
+ * the access flag clear (TCR_EL2.HA 0: access flag fault, level 3), a
+ * read-only page stored to after a load that goes through (permission
+ * fault, level 3), and a level-3 table at an IPA without memslot or over
+ * PROT_NONE memory (synchronous external abort on the walk, level 3).
+ * The fault is the guest hypervisor's: ESR_EL2 with VNCR set, the FSC of
+ * the walk, FAR_EL2 the VA.
+ */
+KVM_FIXTURE(n30_vncr_el2_stage1_fault);
+FIXTURE_VARIANT(n30_vncr_el2_stage1_fault) {
+	arch::Stage1Fault fault; bool is_write; bool mapped; bool accessed; bool read_only; bool table_slot; };
+FIXTURE_VARIANT_ADD(n30_vncr_el2_stage1_fault, translation_load) {
+	.fault = arch::Stage1Fault::translation, .is_write = false, .mapped = false, .accessed = true,
+	.read_only = false, .table_slot = false };
+FIXTURE_VARIANT_ADD(n30_vncr_el2_stage1_fault, translation_store) {
+	.fault = arch::Stage1Fault::translation, .is_write = true, .mapped = false, .accessed = true,
+	.read_only = false, .table_slot = false };
+FIXTURE_VARIANT_ADD(n30_vncr_el2_stage1_fault, access_flag_load) {
+	.fault = arch::Stage1Fault::access_flag, .is_write = false, .mapped = true, .accessed = false,
+	.read_only = false, .table_slot = false };
+FIXTURE_VARIANT_ADD(n30_vncr_el2_stage1_fault, permission_store) {
+	.fault = arch::Stage1Fault::permission, .is_write = true, .mapped = true, .accessed = true,
+	.read_only = true, .table_slot = false };
+FIXTURE_VARIANT_ADD(n30_vncr_el2_stage1_fault, walk_no_memslot_load) {
+	.fault = arch::Stage1Fault::walk_external_abort, .is_write = false, .mapped = true, .accessed = true,
+	.read_only = false, .table_slot = false };
+FIXTURE_VARIANT_ADD(n30_vncr_el2_stage1_fault, walk_prot_none_load) {
+	.fault = arch::Stage1Fault::walk_external_abort, .is_write = false, .mapped = true, .accessed = true,
+	.read_only = false, .table_slot = true };
+
+TEST_F(n30_vncr_el2_stage1_fault, access)
+{
+	GUEST_HYPERVISOR(kvm, g);
+	AnonRegion region(g.vm());
+	/* The placed level-3 table's IPA: the third page of the test region
+	 * (PROT_NONE memory in a second slot), or one without memslot. */
+	const uint64_t table_ipa = ARCH_TEST_GPA + 0x10000;
+	HostMapping table_backing = HostMapping::anonymous(page_size());
+	std::optional<Memslot> table_slot;
+	if (variant->table_slot) {
+		table_backing.protect(0, page_size(), PROT_NONE);
+		table_slot.emplace(g.vm(), test_slot + 1, table_ipa, table_backing);
+	}
+	ExitWhenDone exit_when_done(_metadata);
+	auto &host = *reinterpret_cast<uint64_t *>(region.backing.data() + vncr_hcr_gpa() - ARCH_TEST_GPA);
+	host = pattern;
+
+	const arch::WindowPage page{.ipa = vncr_page(), .accessed = variant->accessed, .read_only = variant->read_only};
+	uint64_t va = arch::window_gva(vncr_window_page) + arch::vncr_hcr_offset;
+	if (variant->fault == arch::Stage1Fault::walk_external_abort) {
+		arch::place_window_table(g, table_ipa);
+		va = arch::placed_gva(arch::PlacedTable::level3, vncr_window_page) + arch::vncr_hcr_offset;
+	} else if (variant->mapped) {
+		va = map_vncr_va(g, page);
+	}
+
+	if (variant->fault == arch::Stage1Fault::permission)
+		g.order({vncr_load(va), vncr_va_access(va, true)});
+	else
+		g.order({vncr_va_access(va, variant->is_write)});
+	ASSERT_OUTCOME("VNCR access", arch::vncr_stage1_fault(variant->fault, 3, variant->is_write, va), g.run());
+	if (variant->fault == arch::Stage1Fault::permission)
+		EXPECT_VALUE(arch::rules::N, "VNCR load through the read-only page", pattern, g.loaded(0));
+	EXPECT_VALUE(arch::rules::N, "the VNCR page's memory", pattern, host);
+}
+
+/*
+ * N32: the guest hypervisor's EL2 stage-1 table for the VNCR VA (the
+ * placed level-3 table of the window) in each kind of memslot a walk can
+ * meet: a read-only slot and a guest_memfd slot (the walk only reads: the
+ * VNCR load goes through and reads the page the table names), and a
+ * guest_memfd slot whose file is gone, as in G2: a read of that memory
+ * by the guest, its table walks included, is C10's -1/EFAULT with a
+ * payload covering the descriptor's IPA. There the memslot's
+ * userspace_addr side (anonymous memory) holds a valid table, so a walk
+ * that reads that instead of the guest_memfd shows.
+ */
+enum class TableSlot { read_only, guest_memfd, guest_memfd_gone };
+
+KVM_FIXTURE(n32_vncr_el2_table_slot);
+FIXTURE_VARIANT(n32_vncr_el2_table_slot) { TableSlot slot; };
+FIXTURE_VARIANT_ADD(n32_vncr_el2_table_slot, read_only) { .slot = TableSlot::read_only };
+FIXTURE_VARIANT_ADD(n32_vncr_el2_table_slot, guest_memfd) { .slot = TableSlot::guest_memfd };
+FIXTURE_VARIANT_ADD(n32_vncr_el2_table_slot, guest_memfd_gone) { .slot = TableSlot::guest_memfd_gone };
+
+TEST_F(n32_vncr_el2_table_slot, load)
+{
+	GUEST_HYPERVISOR(kvm, g);
+	if (variant->slot == TableSlot::read_only)
+		REQUIRE_CAP(g.vm(), KVM_CAP_READONLY_MEM, 1);
+	else
+		REQUIRE_SHARED_GMEM(g.vm());
+	/* The table: the test region's first page; the VNCR page: its own
+	 * anonymous slot, 64 KiB above. */
+	const uint64_t table_ipa = ARCH_TEST_GPA, vncr_ipa = ARCH_TEST_GPA + 0x10000;
+	HostMapping vncr_backing = HostMapping::anonymous(page_size());
+	*reinterpret_cast<uint64_t *>(vncr_backing.data() + arch::vncr_hcr_offset) = pattern;
+	Memslot vncr_slot(g.vm(), test_slot + 1, vncr_ipa, vncr_backing);
+	std::optional<HostMapping> ro_backing;
+	std::optional<Memslot> ro_slot;
+	std::optional<MappedGmemSlot> gmem_slot;
+	std::optional<UnmappedGmemRegion> gone;
+	uint8_t *table_host = nullptr;
+	switch (variant->slot) {
+	case TableSlot::read_only:
+		ro_backing.emplace(HostMapping::anonymous(2 * page_size()));
+		table_host = ro_backing->data();
+		break;
+	case TableSlot::guest_memfd:
+		gmem_slot.emplace(g.vm(), test_slot, table_ipa, 2 * page_size(), gmem_flags);
+		table_host = gmem_slot->view.data();
+		break;
+	case TableSlot::guest_memfd_gone:
+		gone.emplace(g.vm());
+		table_host = gone->shared.data();
+		break;
+	}
+	const uint64_t n = vncr_window_page;
+	reinterpret_cast<uint64_t *>(table_host)[n] = arch::window_descriptor({.ipa = vncr_ipa});
+	if (ro_backing)
+		ro_slot.emplace(g.vm(), test_slot, table_ipa, *ro_backing, KVM_MEM_READONLY);
+	ExitWhenDone exit_when_done(_metadata);
+	if (gone)
+		gone->gmem.close();
+	arch::place_window_table(g, table_ipa);
+	const uint64_t va = arch::placed_gva(arch::PlacedTable::level3, n) + arch::vncr_hcr_offset;
+
+	g.order({vncr_load(va)});
+	if (variant->slot == TableSlot::guest_memfd_gone) {
+		ASSERT_OUTCOME("VNCR load, its table's guest_memfd gone",
+			       Expectation::memory_fault(rules::C10, EFAULT, table_ipa + 8 * n)
+				       .because("api.rst 4.142: with GUEST_MEMFD_FLAG_MMAP a guest fault is always "
+						"consumed from guest_memfd; KVM walks the guest hypervisor's EL2 "
+						"stage-1 for VNCR_EL2 in software (nested.c kvm_translate_vncr(), "
+						"at.c walk_s1(), kvm_read_s1_desc())"),
+			       g.run());
+		return;
+	}
+	ASSERT_OUTCOME("VNCR load", Expectation::guest_done(arch::rules::N), g.run());
+	EXPECT_VALUE(arch::rules::N, "nested HCR_EL2 read through the table", pattern, g.loaded(0));
+}
+
+/*
+ * N33: the guest hypervisor moves its VNCR VA to another page: it writes
+ * the new descriptor into its own EL2 stage-1 table (a plain store into
+ * the window's level-3 table in its RAM) and invalidates the VA (TLBI
+ * VAE2IS). KVM caches the VA's translation (nested.c's VNCR TLB) and must
+ * drop it by VA (invalidate_vncr_va()): the nested context's next
+ * HCR_EL2 read comes from the new page, as the Arm ARM has it after
+ * break-and-invalidate.
+ */
+KVM_FIXTURE(n33_vncr_el2_remap);
+enum class Invalidate { by_va, all, by_va_then_exit, by_va_tge };
+FIXTURE_VARIANT(n33_vncr_el2_remap) { Invalidate how; };
+FIXTURE_VARIANT_ADD(n33_vncr_el2_remap, tlbi_va) { .how = Invalidate::by_va };
+FIXTURE_VARIANT_ADD(n33_vncr_el2_remap, tlbi_va_tge) { .how = Invalidate::by_va_tge };
+FIXTURE_VARIANT_ADD(n33_vncr_el2_remap, tlbi_all) { .how = Invalidate::all };
+FIXTURE_VARIANT_ADD(n33_vncr_el2_remap, tlbi_va_then_exit) { .how = Invalidate::by_va_then_exit };
+
+TEST_F(n33_vncr_el2_remap, load_after_remap)
+{
+	GUEST_HYPERVISOR(kvm, g);
+	AnonRegion region(g.vm());
+	ExitWhenDone exit_when_done(_metadata);
+	auto host = [&](uint64_t gpa) -> uint64_t & {
+		return *reinterpret_cast<uint64_t *>(region.backing.data() + gpa - ARCH_TEST_GPA);
+	};
+	const uint64_t old_page = vncr_page(), new_page = ARCH_TEST_GPA;
+	host(old_page + arch::vncr_hcr_offset) = pattern;
+	host(new_page + arch::vncr_hcr_offset) = ~pattern;
+	const uint64_t va = map_vncr_va(g, {.ipa = old_page});
+	const uint64_t descriptor_gpa = ARCH_RAM_GPA + ARCH_WINDOW_L3_OFFSET + 8 * vncr_window_page;
+
+	const guest::Step remap = store(descriptor_gpa, 8, arch::window_descriptor({.ipa = new_page}));
+	const guest::Step tlbi = variant->how == Invalidate::all ? tlbi_el2_all()
+								 : tlbi_el2_va(va & ~0xfffull, variant->how == Invalidate::by_va_tge);
+	if (variant->how == Invalidate::by_va_then_exit) {
+		g.order({vncr_load(va), remap, tlbi, sync_point(), vncr_load(va)});
+		ASSERT_OUTCOME("VNCR load, remap, TLBI", Expectation::guest_sync(arch::rules::N), g.run());
+	} else {
+		g.order({vncr_load(va), remap, tlbi, vncr_load(va)});
+	}
+	ASSERT_OUTCOME("VNCR loads around the remap", Expectation::guest_done(arch::rules::N), g.run());
+	EXPECT_VALUE(arch::rules::N, "the guest hypervisor's new descriptor, in its table",
+		     arch::window_descriptor({.ipa = new_page}),
+		     *reinterpret_cast<uint64_t *>(g.ram_at(descriptor_gpa)));
+	EXPECT_VALUE(arch::rules::N, "nested HCR_EL2 read before the remap (old page)", pattern, g.loaded(0));
+	EXPECT_VALUE(arch::rules::N, "nested HCR_EL2 read after the remap and TLBI (new page)", ~pattern,
+		     g.loaded(variant->how == Invalidate::by_va_then_exit ? 4 : 3));
 }
 
 /*
