@@ -59,16 +59,16 @@ int inject_ext_dabt(Vcpu &vcpu)
  * the address. at_page_end: the access ends at the last byte of its page
  * (the next window page is unmapped): still one exit for all 8 bytes.
  */
-KVM_FIXTURE(s1_mmio);
-FIXTURE_VARIANT(s1_mmio) { bool is_write; uint64_t offset; bool el0; };
-FIXTURE_VARIANT_ADD(s1_mmio, load) { .is_write = false, .offset = 0x48, .el0 = false };
-FIXTURE_VARIANT_ADD(s1_mmio, store) { .is_write = true, .offset = 0x48, .el0 = false };
-FIXTURE_VARIANT_ADD(s1_mmio, load_at_page_end) { .is_write = false, .offset = 0xff8, .el0 = false };
-FIXTURE_VARIANT_ADD(s1_mmio, store_at_page_end) { .is_write = true, .offset = 0xff8, .el0 = false };
-FIXTURE_VARIANT_ADD(s1_mmio, el0_load) { .is_write = false, .offset = 0x48, .el0 = true };
-FIXTURE_VARIANT_ADD(s1_mmio, el0_store) { .is_write = true, .offset = 0x48, .el0 = true };
+KVM_FIXTURE(gva_window_mmio);
+FIXTURE_VARIANT(gva_window_mmio) { bool is_write; uint64_t offset; bool el0; };
+FIXTURE_VARIANT_ADD(gva_window_mmio, load) { .is_write = false, .offset = 0x48, .el0 = false };
+FIXTURE_VARIANT_ADD(gva_window_mmio, store) { .is_write = true, .offset = 0x48, .el0 = false };
+FIXTURE_VARIANT_ADD(gva_window_mmio, load_at_page_end) { .is_write = false, .offset = 0xff8, .el0 = false };
+FIXTURE_VARIANT_ADD(gva_window_mmio, store_at_page_end) { .is_write = true, .offset = 0xff8, .el0 = false };
+FIXTURE_VARIANT_ADD(gva_window_mmio, el0_load) { .is_write = false, .offset = 0x48, .el0 = true };
+FIXTURE_VARIANT_ADD(gva_window_mmio, el0_store) { .is_write = true, .offset = 0x48, .el0 = true };
 
-TEST_F(s1_mmio, completed_by_immediate_exit)
+TEST_F(gva_window_mmio, completed_by_immediate_exit)
 {
 	Kvm kvm;
 	GuestVm g(kvm);
@@ -104,14 +104,14 @@ TEST_F(s1_mmio, completed_by_immediate_exit)
  * stage 2), syncs, and only then the host makes it PROT_NONE (KVM's
  * invalidation path).
  */
-KVM_FIXTURE(s1_prot_none);
-FIXTURE_VARIANT(s1_prot_none) { bool is_write; bool mapped; };
-FIXTURE_VARIANT_ADD(s1_prot_none, load) { .is_write = false, .mapped = false };
-FIXTURE_VARIANT_ADD(s1_prot_none, store) { .is_write = true, .mapped = false };
-FIXTURE_VARIANT_ADD(s1_prot_none, load_after_mapped) { .is_write = false, .mapped = true };
-FIXTURE_VARIANT_ADD(s1_prot_none, store_after_mapped) { .is_write = true, .mapped = true };
+KVM_FIXTURE(gva_window_prot_none);
+FIXTURE_VARIANT(gva_window_prot_none) { bool is_write; bool mapped; };
+FIXTURE_VARIANT_ADD(gva_window_prot_none, load) { .is_write = false, .mapped = false };
+FIXTURE_VARIANT_ADD(gva_window_prot_none, store) { .is_write = true, .mapped = false };
+FIXTURE_VARIANT_ADD(gva_window_prot_none, load_after_mapped) { .is_write = false, .mapped = true };
+FIXTURE_VARIANT_ADD(gva_window_prot_none, store_after_mapped) { .is_write = true, .mapped = true };
 
-TEST_F(s1_prot_none, fault_then_mprotect)
+TEST_F(gva_window_prot_none, fault_then_mprotect)
 {
 	Kvm kvm;
 	GuestVm g(kvm);
@@ -156,9 +156,9 @@ TEST_F(s1_prot_none, fault_then_mprotect)
  * KVM_CAP_MEMORY_FAULT_INFO is 0, so unlike M4 this shows which address
  * KVM puts in memory_fault.gpa when the guest's VA is not its IPA.
  */
-KVM_FIXTURE(s1_guest_memfd_gone);
+KVM_FIXTURE(gva_window_guest_memfd_gone);
 
-TEST_F(s1_guest_memfd_gone, load)
+TEST_F(gva_window_guest_memfd_gone, load)
 {
 	Kvm kvm;
 	GuestVm g(kvm);
@@ -183,9 +183,9 @@ TEST_F(s1_guest_memfd_gone, load)
 
 /* M7 through the window: C7, the store's MMIO exit at the IPA; the load
  * reads the slot. */
-KVM_FIXTURE(s1_readonly_slot);
+KVM_FIXTURE(gva_window_readonly_slot);
 
-TEST_F(s1_readonly_slot, load_then_store)
+TEST_F(gva_window_readonly_slot, load_then_store)
 {
 	Kvm kvm;
 	GuestVm g(kvm);
@@ -210,14 +210,14 @@ TEST_F(s1_readonly_slot, load_then_store)
  * EL0 (el0_*): EC 0x24 (data abort from a lower EL), the lower-EL AArch64
  * synchronous vector (0x400) and SPSR EL0t.
  */
-KVM_FIXTURE(s1_mmio_answered_with_abort);
-FIXTURE_VARIANT(s1_mmio_answered_with_abort) { bool is_write; bool el0; };
-FIXTURE_VARIANT_ADD(s1_mmio_answered_with_abort, load) { .is_write = false, .el0 = false };
-FIXTURE_VARIANT_ADD(s1_mmio_answered_with_abort, store) { .is_write = true, .el0 = false };
-FIXTURE_VARIANT_ADD(s1_mmio_answered_with_abort, el0_load) { .is_write = false, .el0 = true };
-FIXTURE_VARIANT_ADD(s1_mmio_answered_with_abort, el0_store) { .is_write = true, .el0 = true };
+KVM_FIXTURE(gva_window_mmio_answered_with_abort);
+FIXTURE_VARIANT(gva_window_mmio_answered_with_abort) { bool is_write; bool el0; };
+FIXTURE_VARIANT_ADD(gva_window_mmio_answered_with_abort, load) { .is_write = false, .el0 = false };
+FIXTURE_VARIANT_ADD(gva_window_mmio_answered_with_abort, store) { .is_write = true, .el0 = false };
+FIXTURE_VARIANT_ADD(gva_window_mmio_answered_with_abort, el0_load) { .is_write = false, .el0 = true };
+FIXTURE_VARIANT_ADD(gva_window_mmio_answered_with_abort, el0_store) { .is_write = true, .el0 = true };
 
-TEST_F(s1_mmio_answered_with_abort, access)
+TEST_F(gva_window_mmio_answered_with_abort, access)
 {
 	Kvm kvm;
 	GuestVm g(kvm);
@@ -249,13 +249,13 @@ TEST_F(s1_mmio_answered_with_abort, access)
  * VA it accessed, from EL1 and from EL0, and for a fetch (an instruction
  * abort that returns to the VA it fetched from).
  */
-KVM_FIXTURE(s1_beyond_address_space);
-FIXTURE_VARIANT(s1_beyond_address_space) { bool el0; bool fetch; };
-FIXTURE_VARIANT_ADD(s1_beyond_address_space, el1) { .el0 = false, .fetch = false };
-FIXTURE_VARIANT_ADD(s1_beyond_address_space, el0) { .el0 = true, .fetch = false };
-FIXTURE_VARIANT_ADD(s1_beyond_address_space, fetch) { .el0 = false, .fetch = true };
+KVM_FIXTURE(gva_window_beyond_address_space);
+FIXTURE_VARIANT(gva_window_beyond_address_space) { bool el0; bool fetch; };
+FIXTURE_VARIANT_ADD(gva_window_beyond_address_space, el1) { .el0 = false, .fetch = false };
+FIXTURE_VARIANT_ADD(gva_window_beyond_address_space, el0) { .el0 = true, .fetch = false };
+FIXTURE_VARIANT_ADD(gva_window_beyond_address_space, fetch) { .el0 = false, .fetch = true };
 
-TEST_F(s1_beyond_address_space, access)
+TEST_F(gva_window_beyond_address_space, access)
 {
 	Kvm kvm;
 	std::string why;
@@ -280,9 +280,9 @@ TEST_F(s1_beyond_address_space, access)
  * KVM injects an instruction abort (kvm_inject_sea_iabt() with FAR_EL2):
  * FAR_EL1 and the return address are the VA.
  */
-KVM_FIXTURE(s1_fetch_no_memslot);
+KVM_FIXTURE(gva_window_fetch_no_memslot);
 
-TEST_F(s1_fetch_no_memslot, fetch)
+TEST_F(gva_window_fetch_no_memslot, fetch)
 {
 	Kvm kvm;
 	GuestVm g(kvm);
@@ -410,21 +410,21 @@ private:
 
 } /* namespace */
 
-KVM_FIXTURE(s1_table_in);
-FIXTURE_VARIANT(s1_table_in) { TableIn in; arch::PlacedTable table; bool el0; };
-FIXTURE_VARIANT_ADD(s1_table_in, ram) { .in = TableIn::ram, .table = level3, .el0 = false };
-FIXTURE_VARIANT_ADD(s1_table_in, readonly) { .in = TableIn::readonly, .table = level3, .el0 = false };
-FIXTURE_VARIANT_ADD(s1_table_in, prot_none) { .in = TableIn::prot_none, .table = level3, .el0 = false };
-FIXTURE_VARIANT_ADD(s1_table_in, no_memslot) { .in = TableIn::no_memslot, .table = level3, .el0 = false };
-FIXTURE_VARIANT_ADD(s1_table_in, no_memslot_el0) { .in = TableIn::no_memslot, .table = level3, .el0 = true };
-FIXTURE_VARIANT_ADD(s1_table_in, level2_ram) { .in = TableIn::ram, .table = level2, .el0 = false };
-FIXTURE_VARIANT_ADD(s1_table_in, level2_readonly) { .in = TableIn::readonly, .table = level2, .el0 = false };
-FIXTURE_VARIANT_ADD(s1_table_in, level2_prot_none) { .in = TableIn::prot_none, .table = level2, .el0 = false };
-FIXTURE_VARIANT_ADD(s1_table_in, level2_no_memslot) { .in = TableIn::no_memslot, .table = level2, .el0 = false };
-FIXTURE_VARIANT_ADD(s1_table_in, guest_memfd) { .in = TableIn::guest_memfd, .table = level3, .el0 = false };
-FIXTURE_VARIANT_ADD(s1_table_in, guest_memfd_gone) { .in = TableIn::guest_memfd_gone, .table = level3, .el0 = false };
+KVM_FIXTURE(gva_window_table_in);
+FIXTURE_VARIANT(gva_window_table_in) { TableIn in; arch::PlacedTable table; bool el0; };
+FIXTURE_VARIANT_ADD(gva_window_table_in, ram) { .in = TableIn::ram, .table = level3, .el0 = false };
+FIXTURE_VARIANT_ADD(gva_window_table_in, readonly) { .in = TableIn::readonly, .table = level3, .el0 = false };
+FIXTURE_VARIANT_ADD(gva_window_table_in, prot_none) { .in = TableIn::prot_none, .table = level3, .el0 = false };
+FIXTURE_VARIANT_ADD(gva_window_table_in, no_memslot) { .in = TableIn::no_memslot, .table = level3, .el0 = false };
+FIXTURE_VARIANT_ADD(gva_window_table_in, no_memslot_el0) { .in = TableIn::no_memslot, .table = level3, .el0 = true };
+FIXTURE_VARIANT_ADD(gva_window_table_in, level2_ram) { .in = TableIn::ram, .table = level2, .el0 = false };
+FIXTURE_VARIANT_ADD(gva_window_table_in, level2_readonly) { .in = TableIn::readonly, .table = level2, .el0 = false };
+FIXTURE_VARIANT_ADD(gva_window_table_in, level2_prot_none) { .in = TableIn::prot_none, .table = level2, .el0 = false };
+FIXTURE_VARIANT_ADD(gva_window_table_in, level2_no_memslot) { .in = TableIn::no_memslot, .table = level2, .el0 = false };
+FIXTURE_VARIANT_ADD(gva_window_table_in, guest_memfd) { .in = TableIn::guest_memfd, .table = level3, .el0 = false };
+FIXTURE_VARIANT_ADD(gva_window_table_in, guest_memfd_gone) { .in = TableIn::guest_memfd_gone, .table = level3, .el0 = false };
 
-TEST_F(s1_table_in, access)
+TEST_F(gva_window_table_in, access)
 {
 	Kvm kvm;
 	GuestVm g(kvm);
@@ -492,9 +492,9 @@ TEST_F(s1_table_in, access)
  * page the guest's TLB cannot hold yet) must fault as M4 at the table's
  * IPA, and go on once the host makes the page readable again (C12).
  */
-KVM_FIXTURE(s1_table_broken_after_mapped);
+KVM_FIXTURE(gva_window_table_broken_after_mapped);
 
-TEST_F(s1_table_broken_after_mapped, access)
+TEST_F(gva_window_table_broken_after_mapped, access)
 {
 	Kvm kvm;
 	GuestVm g(kvm);
@@ -523,9 +523,9 @@ TEST_F(s1_table_broken_after_mapped, access)
 
 /* M8 through the window: the slot behind a window page deleted after
  * the guest used it; the same access now exits as MMIO at the IPA (C5). */
-KVM_FIXTURE(s1_deleted_slot);
+KVM_FIXTURE(gva_window_deleted_slot);
 
-TEST_F(s1_deleted_slot, load_after_delete)
+TEST_F(gva_window_deleted_slot, load_after_delete)
 {
 	Kvm kvm;
 	GuestVm g(kvm);
@@ -555,12 +555,12 @@ TEST_F(s1_deleted_slot, load_after_delete)
  *            kernel injects a synchronous external abort on the walk at
  *            level 3, FAR = the VA; the table stays as it was.
  */
-KVM_FIXTURE(s1_hw_access_flag);
-FIXTURE_VARIANT(s1_hw_access_flag) { TableIn where; };
-FIXTURE_VARIANT_ADD(s1_hw_access_flag, ram) { .where = TableIn::ram };
-FIXTURE_VARIANT_ADD(s1_hw_access_flag, readonly) { .where = TableIn::readonly };
+KVM_FIXTURE(gva_window_hw_access_flag);
+FIXTURE_VARIANT(gva_window_hw_access_flag) { TableIn where; };
+FIXTURE_VARIANT_ADD(gva_window_hw_access_flag, ram) { .where = TableIn::ram };
+FIXTURE_VARIANT_ADD(gva_window_hw_access_flag, readonly) { .where = TableIn::readonly };
 
-TEST_F(s1_hw_access_flag, load)
+TEST_F(gva_window_hw_access_flag, load)
 {
 	Kvm kvm;
 	GuestVm g(kvm);
@@ -608,15 +608,15 @@ TEST_F(s1_hw_access_flag, load)
  * exiting fault"): the guest takes it at the pair with FAR = the VA of
  * that first byte.
  */
-KVM_FIXTURE(s1_pair_across_pages);
-FIXTURE_VARIANT(s1_pair_across_pages) { bool write; bool first_backed; bool nisv; };
-FIXTURE_VARIANT_ADD(s1_pair_across_pages, load_second_unbacked) { .write = false, .first_backed = true, .nisv = true };
-FIXTURE_VARIANT_ADD(s1_pair_across_pages, store_second_unbacked) { .write = true, .first_backed = true, .nisv = true };
-FIXTURE_VARIANT_ADD(s1_pair_across_pages, load_first_unbacked) { .write = false, .first_backed = false, .nisv = true };
-FIXTURE_VARIANT_ADD(s1_pair_across_pages, store_first_unbacked) { .write = true, .first_backed = false, .nisv = true };
-FIXTURE_VARIANT_ADD(s1_pair_across_pages, load_nisv_off) { .write = false, .first_backed = true, .nisv = false };
+KVM_FIXTURE(gva_window_pair_across_pages);
+FIXTURE_VARIANT(gva_window_pair_across_pages) { bool write; bool first_backed; bool nisv; };
+FIXTURE_VARIANT_ADD(gva_window_pair_across_pages, load_second_unbacked) { .write = false, .first_backed = true, .nisv = true };
+FIXTURE_VARIANT_ADD(gva_window_pair_across_pages, store_second_unbacked) { .write = true, .first_backed = true, .nisv = true };
+FIXTURE_VARIANT_ADD(gva_window_pair_across_pages, load_first_unbacked) { .write = false, .first_backed = false, .nisv = true };
+FIXTURE_VARIANT_ADD(gva_window_pair_across_pages, store_first_unbacked) { .write = true, .first_backed = false, .nisv = true };
+FIXTURE_VARIANT_ADD(gva_window_pair_across_pages, load_nisv_off) { .write = false, .first_backed = true, .nisv = false };
 
-TEST_F(s1_pair_across_pages, access)
+TEST_F(gva_window_pair_across_pages, access)
 {
 	Kvm kvm;
 	GuestVm g(kvm);
