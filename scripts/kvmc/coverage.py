@@ -590,15 +590,40 @@ def place(made: str, dest: str) -> str:
     return dest
 
 
+def missed(doc: dict[str, Any], patterns: list[str], phase: str = "suite") -> list[str]:
+    """For each function named: the lines of its branches never taken in
+    PHASE, with their source text (from the tree the report names)."""
+    fns = [FunctionCoverage(**f) for f in doc.get("phases", {}).get(phase, {}).get("functions", [])]
+    out: list[str] = []
+    for f in select(fns, patterns):
+        try:
+            text = Path(doc.get("tree", ""), f.file).read_text(errors="replace").splitlines()
+        except OSError:
+            text = []
+        out.append(f"{f.name} ({f.file}:{f.line}): branches {f.branches_hit}/{f.branches_total}, "
+                   f"lines {f.lines_hit}/{f.lines_total}, called {f.calls}")
+        for n in f.missed_branches:
+            src = text[n - 1].strip() if 0 < n <= len(text) else ""
+            out.append(f"  {n}: {src}")
+    return out
+
+
 # ---- command line ----------------------------------------------------------------------
+USAGE = ("usage: python3 -m kvmc.coverage table COVERAGE.JSON [FUNCTION...]\n"
+         "       python3 -m kvmc.coverage missed COVERAGE.JSON [--selftests] [FUNCTION...]")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    if len(args) < 2 or args[0] != "table":
-        print("usage: python3 -m kvmc.coverage table COVERAGE.JSON [FUNCTION...]", file=sys.stderr)
+    if len(args) < 2 or args[0] not in ("table", "missed"):
+        print(USAGE, file=sys.stderr)
         return 2
     doc = json.loads(Path(args[1]).read_text())
-    names = args[2:] or KEY_FUNCTIONS.get(doc.get("arch", ""), [])
-    print("\n".join(table(doc, names)))
+    rest = args[2:]
+    phase = "selftests" if "--selftests" in rest else "suite"
+    rest = [a for a in rest if a != "--selftests"]
+    names = rest or KEY_FUNCTIONS.get(doc.get("arch", ""), [])
+    print("\n".join(table(doc, names) if args[0] == "table" else missed(doc, names, phase)))
     return 0
 
 

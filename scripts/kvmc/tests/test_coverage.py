@@ -16,7 +16,10 @@ import unittest
 from pathlib import Path
 
 from .. import TOP, coverage, kbuild
+from ..cli import UsageError, parse_args
 from ..console import Console
+from ..qemu_configs import CONFIGS
+from ..runner import run_config
 
 BUILD = "/cache/build/abc-arm64-gcov"
 
@@ -238,6 +241,19 @@ class Patch(unittest.TestCase):
             Path(d, "virt/kvm/a.c").write_text("a\nB\nc\n")
             self.assertEqual(coverage.changed_lines(coverage.git_diff(d, "HEAD", ["arch/arm64/kvm"])),
                              {"virt/kvm/a.c": {2, 3}})
+
+
+class Options(unittest.TestCase):
+    def test_coverage_options_and_their_mistakes(self) -> None:
+        o = parse_args(["--arch", "arm64", "--build", "/t", "--coverage", "--coverage-selftests",
+                        "--coverage-diff", "-weird"], {})
+        self.assertEqual((o.s.coverage, o.coverage_selftests, o.s.coverage_diff), (True, True, "-weird"))
+        self.assertIn("KVMC_COVERAGE=1", run_config(CONFIGS["arm64"], o.s))
+        for argv, why in ((["--arch", "arm64", "--coverage"], "goes with --build"),
+                          (["--arch", "arm64", "--build", "/t", "--coverage-diff", "HEAD"], "go with --coverage"),
+                          (["--arch", "arm64", "--build", "/t", "--coverage", "--native"], "in the test VM")):
+            with self.assertRaisesRegex(UsageError, why):
+                parse_args(argv, {})
 
 
 class Placing(unittest.TestCase):
