@@ -64,14 +64,25 @@ KEY_FUNCTIONS = {
     "arm64": ["kvm_handle_guest_abort", "user_mem_abort", "gmem_abort", "io_mem_abort",
               "kvm_handle_mmio_return", "kvm_handle_guest_sea", "kvm_translate_vncr",
               "kvm_handle_vncr_abort", "kvm_inject_*", "kvm_arch_prepare_memory_region",
-              "kvm_gmem_get_pfn", "kvm_gmem_bind", "__kvm_set_memory_region",
+              "kvm_gmem_get_pfn", "kvm_gmem_bind", "kvm_gmem_prepare_memory_region",
+              "kvm_gmem_commit_memory_region", "__kvm_set_memory_region", "kvm_set_memory_region",
               "kvm_prepare_memory_fault_exit"],
     "x86_64": ["kvm_mmu_page_fault", "kvm_mmu_faultin_pfn", "kvm_handle_error_pfn",
                "kvm_handle_noslot_fault", "handle_mmio_page_fault", "emulator_read_write*",
                "complete_emulated_mmio", "x86_emulate_instruction", "kvm_arch_prepare_memory_region",
-               "kvm_gmem_get_pfn", "kvm_gmem_bind", "__kvm_set_memory_region",
+               "kvm_gmem_get_pfn", "kvm_gmem_bind", "kvm_gmem_prepare_memory_region",
+               "kvm_gmem_commit_memory_region", "__kvm_set_memory_region", "kvm_set_memory_region",
                "kvm_prepare_memory_fault_exit"],
 }
+# (7.3 renamed kvm_gmem_bind to kvm_gmem_prepare/commit_memory_region and
+# __kvm_set_memory_region to kvm_set_memory_region: both names are asked
+# for, a tree has one of them.)
+
+
+# Kept in the report besides the profiled directories: virt/kvm, and the
+# header whose inline functions decide exits (kvm_prepare_memory_fault_exit),
+# counted where the profiled objects inline them.
+KEEP_ALSO = ("virt/kvm/*", "include/linux/kvm_host.h")
 
 
 class CoverageError(Exception):
@@ -502,7 +513,7 @@ def make_report(files: list[Gcda], build_dir: str, tree: str, dirs: list[str], t
     t0 = time.monotonic()
     notes: list[str] = []
     tree = os.path.realpath(tree)
-    keep = [f"{tree}/{d}/*" for d in dirs] + [f"{tree}/virt/kvm/*"]
+    keep = [f"{tree}/{d}/*" for d in dirs] + [f"{tree}/{h}" for h in KEEP_ALSO]
     phases: dict[str, list[FunctionCoverage]] = {}
     traces: dict[str, str] = {}
     parsed: dict[str, dict[str, SourceFile]] = {}
