@@ -62,7 +62,7 @@ BASE64_LINE = re.compile(r"[A-Za-z0-9+/=]*")
 # docs/coverage.md, and what the smoke test looks for.
 KEY_FUNCTIONS = {
     "arm64": ["kvm_handle_guest_abort", "user_mem_abort", "gmem_abort", "io_mem_abort",
-              "kvm_handle_mmio_return", "kvm_handle_guest_sea", "kvm_translate_vncr",
+              "kvm_s2_fault_*", "kvm_handle_mmio_return", "kvm_handle_guest_sea", "kvm_translate_vncr",
               "kvm_handle_vncr_abort", "kvm_inject_*", "kvm_arch_prepare_memory_region",
               "kvm_gmem_get_pfn", "kvm_gmem_bind", "kvm_gmem_prepare_memory_region",
               "kvm_gmem_commit_memory_region", "__kvm_set_memory_region", "kvm_set_memory_region",
@@ -259,30 +259,44 @@ class FunctionCoverage:
         return dataclasses.asdict(self)
 
 
-def functions(files: dict[str, SourceFile], relative_to: str = "") -> list[FunctionCoverage]:
-    """Line and branch coverage per function. A function's lines are those
-    from its first line up to the next function's first line in the same
-    file (lcov 1.x gives no last line; the lines between two functions
-    that have counts are the first one's)."""
+def functions(files: dict[str, SourceFile], relative_to: str = "",
+              source: Callable[[str], list[str]] | None = None) -> list[FunctionCoverage]:
+    """Line and branch coverage per function. lcov 1.x gives a function's
+    first line only: its lines run to the kernel style's closing brace in
+    column 0 when SOURCE (path -> its lines) has the file, and never past
+    the next function's first line (a static function inlined everywhere
+    has no record of its own: without the source its lines would count
+    as the function's above it)."""
     out: list[FunctionCoverage] = []
     for path, sf in sorted(files.items()):
         name_of = _relative(path, relative_to)
+        text = source(path) if source else []
         starts = sorted((line, name) for name, line in sf.functions.items())
         for i, (start, name) in enumerate(starts):
             # Two functions on one line (macros): each has the same span.
             nxt = next((s for s, _ in starts[i + 1:] if s > start), None)
             end = nxt - 1 if nxt is not None else 1 << 30
+            brace = next((n for n in range(start, min(end, len(text)) + 1) if text[n - 1] == "}"), None)
+            if brace is not None:
+                end = brace
             lines = {n: c for n, c in sf.lines.items() if start <= n <= end}
             branches = {k: t for k, t in sf.branches.items() if start <= k[0] <= end}
             out.append(FunctionCoverage(
                 file=name_of, name=name, line=start,
-                end=max([start, *lines, *(k[0] for k in branches)]),
+                end=end if brace is not None else max([start, *lines, *(k[0] for k in branches)]),
                 calls=sf.calls.get(name, 0),
                 lines_hit=sum(1 for c in lines.values() if c > 0), lines_total=len(lines),
                 branches_hit=sum(1 for t in branches.values() if t), branches_total=len(branches),
                 missed_lines=sorted(n for n, c in lines.items() if c == 0),
                 missed_branches=sorted({k[0] for k, t in branches.items() if not t})))
     return out
+
+
+def read_lines(path: str) -> list[str]:
+    try:
+        return Path(path).read_text(errors="replace").splitlines()
+    except OSError:
+        return []
 
 
 def _relative(path: str, root: str) -> str:
@@ -549,7 +563,7 @@ def make_report(files: list[Gcda], build_dir: str, tree: str, dirs: list[str], t
                  f"lcov --extract ({phase})")
             traces[phase] = info
             parsed[phase] = parse_tracefile(Path(info).read_text(errors="replace"))
-            phases[phase] = functions(parsed[phase], tree)
+            phases[phase] = functions(parsed[phase], tree, read_lines)
     if "suite" not in traces:
         raise CoverageError("no coverage data came back from the VM" +
                             (f" ({notes[0]})" if notes else ""))

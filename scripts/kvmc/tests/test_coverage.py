@@ -151,6 +151,20 @@ class Tracefile(unittest.TestCase):
         self.assertEqual((n.calls, n.branches_hit, n.branches_total, n.missed_branches), (0, 0, 2, [51]))
         self.assertEqual(by["kvm_prepare_memory_fault_exit"].file, "virt/kvm/kvm_main.c")
 
+    def test_a_function_ends_at_its_closing_brace_when_the_source_is_there(self) -> None:
+        # Lines 30-49 hold io_mem_abort up to line 35, then a static
+        # helper inlined everywhere (no FN record of its own).
+        src = ["x"] * 60
+        src[34] = "}"
+        trace = TRACE.replace("DA:32,1", "DA:32,1\nDA:40,0\nBRDA:41,0,0,-")
+        fns = coverage.functions(coverage.parse_tracefile(trace), "/src/linux",
+                                 lambda p: src if p.endswith("mmu.c") else [])
+        io = next(f for f in fns if f.name == "io_mem_abort")
+        self.assertEqual((io.end, io.lines_total, io.branches_total), (35, 2, 2))
+        without = next(f for f in coverage.functions(coverage.parse_tracefile(trace), "/src/linux")
+                       if f.name == "io_mem_abort")
+        self.assertEqual((without.lines_total, without.branches_total), (3, 3))
+
     def test_coverage_json_and_the_side_by_side_table(self) -> None:
         suite = coverage.functions(coverage.parse_tracefile(TRACE), "/src/linux")
         selftests = coverage.functions(coverage.parse_tracefile(TRACE.replace("FNDA:4,", "FNDA:0,")
