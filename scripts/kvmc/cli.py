@@ -487,6 +487,8 @@ def on_signal(signum: int) -> None:
     """What a stop signal does before common.exit_on_signals ends the run."""
     say("interrupted: stopping")
     remove_scratch()
+    for d in common_dirs:
+        shutil.rmtree(d, ignore_errors=True)
 
 
 # ---- output -----------------------------------------------------------------

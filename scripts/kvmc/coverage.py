@@ -311,14 +311,14 @@ def coverage_json(arch: str, kernel: str, tree: str, phases: dict[str, list[Func
                   timings: dict[str, float]) -> str:
     doc = {
         "arch": arch, "kernel": kernel, "tree": tree,
-        "phases": {phase: {"totals": _totals(fns), "functions": [f.as_json() for f in fns]}
+        "phases": {phase: {"totals": totals(fns), "functions": [f.as_json() for f in fns]}
                    for phase, fns in phases.items()},
         "timings_s": {k: round(v, 1) for k, v in timings.items()},
     }
     return json.dumps(doc, indent=1, sort_keys=True) + "\n"
 
 
-def _totals(fns: list[FunctionCoverage]) -> dict[str, int]:
+def totals(fns: list[FunctionCoverage]) -> dict[str, int]:
     return {"functions": len(fns), "functions_hit": sum(1 for f in fns if f.calls),
             "lines_hit": sum(f.lines_hit for f in fns), "lines_total": sum(f.lines_total for f in fns),
             "branches_hit": sum(f.branches_hit for f in fns),

@@ -489,7 +489,7 @@ def coverage_report(cfg: QemuConfig, s: Settings, run: Run, console: Console) ->
         say(f"{cfg.name}: coverage: {note}")
     where = coverage.place(made, os.path.join(run.directory, "coverage"))
     for phase, fns in rep.phases.items():
-        t = coverage._totals(fns)
+        t = coverage.totals(fns)
         say(f"{cfg.name}: coverage ({phase}): lines {t['lines_hit']}/{t['lines_total']}, branches "
             f"{t['branches_hit']}/{t['branches_total']}, functions {t['functions_hit']}/{t['functions']}")
     if s.coverage_diff:
