@@ -226,7 +226,7 @@ $(OUT)/unit/%: $(OUT)/unit/obj/tests/unit/%.o $(UNIT_OBJS)
 	$(HOSTCXX) -o $@ $^
 
 # ---- goals ---------------------------------------------------------------
-.PHONY: all unit unit-build check check-kernel-build mutation bench deps clean help install gen_tar FORCE
+.PHONY: all unit unit-build check check-kernel-build check-coverage mutation bench deps clean help install gen_tar FORCE
 .DEFAULT_GOAL := all
 .SECONDARY:
 
@@ -285,6 +285,14 @@ check-kernel-build:
 	cd scripts && python3 -m kvmc.mutation check
 	cd scripts && python3 -m kvmc.mutation run --arch arm64 --config arm64 --worktree "$(CHECK_WORKTREE)" --mutants $(MUTATION_SMOKE) \
 		--expect-kills --json "$(CURDIR)/results/mutation/smoke.json" --doc "$(CURDIR)/results/mutation/smoke.md"
+
+# Kernel coverage (--coverage, docs/coverage.md): the smoke test, a few
+# tests on a gcov build of Debian's linux-source with the report checked
+# for the functions that decide what KVM_RUN reports. Cold it is a whole
+# kernel build; make check runs the same case once that build is cached.
+check-coverage:
+	scripts/deps.sh
+	KVMC_COVERAGE_SMOKE=1 tests/runner/runner_test.sh -t coverage_
 
 # Kernel mutation study (docs/mutation.md, docs/mutation.json):
 #   make mutation [MUTATION_ARCH=arm64|x86_64|all] [MUTANTS=id,id]

@@ -7,7 +7,7 @@ set -eu
 
 PKGS="make g++ gcc-aarch64-linux-gnu g++-aarch64-linux-gnu binutils-aarch64-linux-gnu
       qemu-system-arm qemu-system-x86 cpio xz-utils gzip ca-certificates python3 mypy perl util-linux
-      flex bison bc libssl-dev libelf-dev ccache git
+      flex bison bc libssl-dev libelf-dev ccache git lcov
       debian-archive-keyring"
 
 missing=

@@ -61,6 +61,17 @@ else
 	# report it once, before the first one (issue 11, C13); the tests'
 	# binary prints the @@KVMC-BOOTHEALTH line if there is one.
 	/kvm-contract/kvm-contract/kvm-contract-tests --boot-health
+	# --coverage: the kernel's gcov counters (KVM's directories only)
+	# count from here, so that they are the tests' and not the boot's.
+	if [ "${KVMC_COVERAGE:-0}" = 1 ]; then
+		mount -t debugfs none /sys/kernel/debug 2>/dev/null
+		if [ -e /sys/kernel/debug/gcov/reset ]; then
+			echo 1 > /sys/kernel/debug/gcov/reset
+		else
+			echo "@@KVMC-NOTE no /sys/kernel/debug/gcov: a kernel without CONFIG_GCOV_KERNEL"
+			KVMC_COVERAGE=0
+		fi
+	fi
 	echo "@@KVMC-BEGIN ktap"
 	if [ "${KVMC_UNPRIVILEGED:-0}" = 1 ]; then
 		# The tests as user nobody, with /dev/kvm open to it: those that
@@ -80,6 +91,24 @@ else
 	fi
 	echo "@@KVMC-END ktap"
 fi
+
+# --coverage: every .gcda file, base64, between markers that give its path
+# under the gcov directory, size and sha256 (kvmc.coverage checks all three).
+send_gcda() {
+	phase=$1
+	find /sys/kernel/debug/gcov -name '*.gcda' | sort | while read -r f; do
+		cat "$f" > /tmp/gcda || continue
+		size=$(wc -c < /tmp/gcda)
+		sum=$(sha256sum < /tmp/gcda)
+		echo "@@KVMC-GCDA $phase $size ${sum%% *} ${f#/sys/kernel/debug/gcov}"
+		base64 /tmp/gcda
+		echo "@@KVMC-GCDA-END"
+	done
+}
+if [ "${KVMC_COVERAGE:-0}" = 1 ]; then
+	send_gcda suite
+	echo 1 > /sys/kernel/debug/gcov/reset
+fi
 # Other test programs the run brought along (the benchmark puts the
 # kernel's own KVM selftests here), each timed by the host from its markers.
 if [ -c /dev/kvm ] && [ -f /extra/list.txt ]; then
@@ -92,6 +121,7 @@ if [ -c /dev/kvm ] && [ -f /extra/list.txt ]; then
 		tail -n 5 /tmp/extra.log | cut -c 1-300
 	done < /extra/list.txt
 	echo "@@KVMC-END extra"
+	[ "${KVMC_COVERAGE:-0}" = 1 ] && send_gcda selftests
 fi
 if [ -s /tmp/observations.jsonl ]; then
 	echo "@@KVMC-BEGIN observations"

@@ -21,6 +21,7 @@ import contextlib
 import dataclasses
 import os
 import re
+import shutil
 import stat
 import subprocess
 import sys
@@ -44,7 +45,8 @@ SHORT_USAGE = """\
                       [--kernel IMAGE [--modules DIR]] [--timeout S]
                       [--run-timeout MS] [--boot-timeout S] [--allow-destructive]
                       [--debian SPEC | --matrix [--kernels "SPEC..."]]
-                      [--build DIR [--kconfig FILE] [--kconfig-add CONFIG_X=y]...]
+                      [--build DIR [--kconfig FILE] [--kconfig-add CONFIG_X=y]...
+                       [--coverage [--coverage-selftests] [--coverage-diff BASE]]]
                       [--json F] [--junit F] [--report F.html] [--write-baseline F [--force]]
                       [--reference DIR [--fail-on-change]]"""
 
@@ -167,6 +169,18 @@ def make_parser() -> argparse.ArgumentParser:
     where.add_argument("--kconfig", default="", metavar="FILE", help="--build: a kconfig fragment")
     where.add_argument("--kconfig-add", action="append", default=[], metavar="CONFIG_X=y",
                        help="--build: one more option, repeatable")
+    where.add_argument("--coverage", action="store_true",
+                       help="--build: build with gcov for arch/<arch>/kvm and virt/kvm only (a build "
+                       "directory of its own), bring the counters out of the VM and write an lcov HTML "
+                       "report and coverage.json (lines and branches per function) to "
+                       "<results>/<arch>/coverage/")
+    where.add_argument("--coverage-selftests", action="store_true",
+                       help="--coverage: also run the kernel's own KVM selftests (scripts/kernel-selftests.sh) "
+                       "in the same VM, their coverage counted apart (coverage/selftests/)")
+    where.add_argument("--coverage-diff", default="", metavar="BASE",
+                       help="--coverage: patch coverage: which lines of arch/<arch>/kvm and virt/kvm "
+                       "changed since the commit BASE (git diff, uncommitted changes included) the "
+                       "suite ran and which it did not: a table on stderr and coverage/patch.html")
     limits = p.add_argument_group("limits (a positive whole number, at most the value given)")
     for lim in LIMITS:
         if lim.flag:
@@ -229,6 +243,7 @@ class Options:
     kconfig_add: list[str] = field(default_factory=list)
     reference: str = ""
     fail_on_change: bool = False
+    coverage_selftests: bool = False
     # The reference's runs, read before anything runs (-o may be DIR).
     refs: dict[str, Run] = field(default_factory=dict)
 
@@ -290,6 +305,7 @@ def parse_args(argv: list[str], env: dict[str, str]) -> Options:
     o.report, o.write_baseline, o.force = _abspath(a.report), _abspath(a.write_baseline), a.force
     o.build_tree, o.kconfig, o.kconfig_add = _abspath(a.build), _abspath(a.kconfig), list(a.kconfig_add)
     o.reference, o.fail_on_change = _abspath(a.reference), a.fail_on_change
+    s.coverage, o.coverage_selftests, s.coverage_diff = a.coverage, a.coverage_selftests, a.coverage_diff
     s.where = a.where
     values = vars(a)
     for lim in LIMITS:
@@ -330,6 +346,12 @@ def parse_args(argv: list[str], env: dict[str, str]) -> Options:
                          "use one or the other")
     if (o.kconfig or o.kconfig_add) and not o.build_tree:
         raise UsageError("--kconfig and --kconfig-add go with --build")
+    if (o.coverage_selftests or s.coverage_diff) and not s.coverage:
+        raise UsageError("--coverage-selftests and --coverage-diff go with --coverage")
+    if s.coverage and not o.build_tree:
+        raise UsageError("--coverage goes with --build: the tree is built with gcov for KVM's directories")
+    if s.coverage and (s.list_only or s.kselftest or s.where == "native"):
+        raise UsageError("--coverage runs the suite in the test VM (not with -l, --kselftest or --native)")
     if s.kselftest and s.pattern:
         raise UsageError("--kselftest runs whole binaries with the kernel's run_kselftest.sh, which "
                          "cannot select tests: drop -t, or drop --kselftest to run the selected tests")
@@ -445,6 +467,11 @@ def preflight(o: Options) -> None:
     if o.s.kernel_image:
         check_kernel_file(o.s.kernel_image)
     check_build_tree(o)
+    if o.s.coverage_diff:
+        from . import coverage
+        why = coverage.check_base(o.build_tree, o.s.coverage_diff)
+        if why:
+            raise UsageError(f"--coverage-diff: {why}")
     check_results_dir(o.s.results)
     if o.reference and not o.s.list_only:
         # Read now: this run's -o may be the reference's directory, and
@@ -460,6 +487,8 @@ def on_signal(signum: int) -> None:
     """What a stop signal does before common.exit_on_signals ends the run."""
     say("interrupted: stopping")
     remove_scratch()
+    for d in common_dirs:
+        shutil.rmtree(d, ignore_errors=True)
 
 
 # ---- output -----------------------------------------------------------------
@@ -676,6 +705,8 @@ def main(argv: list[str]) -> int:
             return run_all(o, entries)
     finally:
         remove_scratch()
+        for d in common_dirs:
+            shutil.rmtree(d, ignore_errors=True)
 
 
 def build_kernel_tree(o: Options) -> int:
@@ -701,7 +732,8 @@ def build_kernel_tree(o: Options) -> int:
             say(f"--build: {msg}")
         try:
             built = kbuild.build_kernel(o.build_tree, cfg.build_arch, str(common.cache_root()),
-                                        o.kconfig_add, [o.kconfig] if o.kconfig else [], note)
+                                        o.kconfig_add, [o.kconfig] if o.kconfig else [], note,
+                                        coverage=s.coverage)
         except kbuild.FragmentError as e:
             say(f"--build: {e}")
             return 2
@@ -709,7 +741,46 @@ def build_kernel_tree(o: Options) -> int:
             say(f"--build: {e}")
             return untestable_build(o, e.reason)
     s.kernel_image = built.image
+    if s.coverage:
+        s.coverage_tree, s.coverage_build_dir = os.path.realpath(o.build_tree), built.build_dir
+        if o.coverage_selftests:
+            return kernel_selftests(o)
     return 0
+
+
+def kernel_selftests(o: Options) -> int:
+    """--coverage-selftests: the kernel's own KVM selftests
+    (scripts/kernel-selftests.sh, from Debian's linux-source) as the run's
+    extra tests, with the settings the benchmark gives them; 0, or 125
+    when they cannot be built."""
+    from .bench import selftest_args
+    s = o.s
+    arch = CONFIGS[s.arches[0]].build_arch
+    work = tempfile.mkdtemp(prefix="kvmc-selftests.")
+    common_dirs.append(work)
+    bins = os.path.join(work, "bin")
+    log = os.path.join(TOP, "build", f"{arch}.kernel-selftests.log")
+    say(f"--coverage-selftests: building the kernel's KVM selftests (log: {log})")
+    with open(log, "w", encoding="utf-8") as f:
+        try:
+            rc = call([os.path.join(TOP, "scripts", "kernel-selftests.sh"), arch, bins],
+                      stdout=f, stderr=subprocess.STDOUT, timeout=3600)
+        except subprocess.TimeoutExpired:
+            rc = -1
+    if rc != 0:
+        return untestable_build(o, f"the kernel's KVM selftests did not build (log: {log})")
+    with open(os.path.join(bins, "list.txt"), encoding="utf-8") as f:
+        names = f.read().split()
+    with open(os.path.join(bins, "list.txt"), "w", encoding="utf-8") as f:
+        f.writelines(selftest_args(arch, n) + "\n" for n in names)
+    s.extra_tests = bins
+    # As make bench runs them: mmu_stress_test wants the memory.
+    s.env.setdefault("KVMC_VM_MEMORY", "2G")
+    return 0
+
+
+# Private directories of this run (mkdtemp), removed when it ends.
+common_dirs: list[str] = []
 
 
 def untestable_build(o: Options, reason: str) -> int:

@@ -9,6 +9,8 @@ stream, the observations, the kernel log and everything else.
     @@KVMC-BOOTHEALTH TEXT               taint or WARN before the first test
     @@KVMC-BEGIN ktap|observations|dmesg|extra ... @@KVMC-END ...
     @@KVMC-EXTRA-START NAME / @@KVMC-EXTRA-END NAME STATUS
+    @@KVMC-GCDA PHASE SIZE SHA256 PATH ... @@KVMC-GCDA-END
+                                         a .gcda file, base64 (--coverage; kvmc.coverage)
     @@KVMC-DONE                          everything was sent
 """
 
@@ -17,6 +19,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+from .coverage import END as GCDA_END, MARK as GCDA_MARK, GcdaReceiver
 from .ktap import Parser
 
 
@@ -41,6 +44,7 @@ class Console:
     guest_ms: int | None = None
     ktap_ms: int | None = None
     parser: Parser = field(default_factory=Parser)
+    gcda: GcdaReceiver = field(default_factory=GcdaReceiver)
     _test: str = ""
     _test_t: float = 0.0
 
@@ -56,6 +60,9 @@ class Console:
             line = line[at:]
         if line.startswith("@@KVMC-"):
             self._marker(line)
+            return
+        if self.gcda.active:
+            self.gcda.feed(line)
             return
         if self.section == "ktap":
             if self.ktap_ms is None:
@@ -99,7 +106,12 @@ class Console:
         elif tag == "@@KVMC-BOOTHEALTH":
             self.boot_health = line.partition(" ")[2].strip()
         elif tag == "@@KVMC-DONE":
+            self.gcda.finish()
             self.done = True
+        elif tag == GCDA_MARK:
+            self.gcda.begin(line)
+        elif tag == GCDA_END:
+            self.gcda.end()
         elif tag == "@@KVMC-EXTRA-START":
             self._test_t = time.monotonic()
         elif tag == "@@KVMC-EXTRA-END" and len(words) >= 3:

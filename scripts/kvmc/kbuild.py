@@ -153,9 +153,29 @@ def render_options(options: list[tuple[str, str]]) -> str:
     return "".join(f"# {k} is not set\n" if v == "n" else f"{k}={v}\n" for k, v in options)
 
 
-def suite_fragments(arch: str) -> list[Path]:
-    """The repository's fragments for ARCH, in merge order."""
-    return [TOP / "config", CONFIGS / "common", CONFIGS / arch]
+def suite_fragments(arch: str, coverage: bool = False) -> list[Path]:
+    """The repository's fragments for ARCH, in merge order (with
+    coverage, configs/coverage last: gcov and debugfs)."""
+    return [TOP / "config", CONFIGS / "common", CONFIGS / arch] + ([CONFIGS / "coverage"] if coverage else [])
+
+
+def gcov_dirs(arch: str) -> list[str]:
+    """The kbuild directories (obj) profiled with --coverage: the
+    architecture's KVM directory, whose Makefile also builds virt/kvm
+    (virt/kvm/Makefile.kvm); not its subdirectories (arm64's hyp/ runs
+    at EL2, where gcov's counters cannot be written)."""
+    return [f"arch/{ARCHES[arch].srcarch}/kvm"]
+
+
+def gcov_make_vars(arch: str) -> list[str]:
+    """make's command line for --coverage: GCOV_PROFILE (kbuild's
+    per-directory switch, scripts/Makefile.lib) is y in gcov_dirs() only.
+    A command-line variable reaches every sub-make unexpanded, so $(obj)
+    is each directory's own; it also overrides the directories' own
+    GCOV_PROFILE := n, which is harmless as it is empty (no profiling)
+    everywhere else. The user's tree is not touched."""
+    dirs = " ".join(gcov_dirs(arch))
+    return [f"GCOV_PROFILE=$(if $(filter {dirs},$(obj)),y)"]
 
 
 @dataclasses.dataclass
@@ -193,9 +213,10 @@ class ConfigPlan:
         return h.hexdigest()
 
 
-def plan_config(arch: str, extra_options: list[str] = [], fragments: list[str] = []) -> ConfigPlan:
+def plan_config(arch: str, extra_options: list[str] = [], fragments: list[str] = [],
+                coverage: bool = False) -> ConfigPlan:
     parts: list[tuple[str, str]] = []
-    for path in suite_fragments(arch) + [Path(f) for f in fragments]:
+    for path in suite_fragments(arch, coverage) + [Path(f) for f in fragments]:
         try:
             text = path.read_text()
         except OSError as e:
@@ -204,7 +225,7 @@ def plan_config(arch: str, extra_options: list[str] = [], fragments: list[str] =
         parts.append((str(path), text))
     if extra_options:
         parts.append(("--kconfig-add", render_options([parse_option(o) for o in extra_options])))
-    return ConfigPlan(parts, suite=len(suite_fragments(arch)))
+    return ConfigPlan(parts, suite=len(suite_fragments(arch, coverage)))
 
 
 def read_config(text: str) -> dict[str, str]:
@@ -290,10 +311,12 @@ def judge_config(plan: ConfigPlan, actual: dict[str, str],
 
 # ---- the build directory ---------------------------------------------------
 
-def build_dir_for(tree: str, arch: str, cache: str) -> Path:
+def build_dir_for(tree: str, arch: str, cache: str, coverage: bool = False) -> Path:
+    """One build directory per tree and architecture; a gcov build
+    (--coverage) has its own, next to it, so neither rebuilds the other."""
     real = os.path.realpath(tree)
     digest = hashlib.sha256(real.encode()).hexdigest()[:16]
-    return Path(cache) / "build" / f"{digest}-{arch}"
+    return Path(cache) / "build" / f"{digest}-{arch}{'-gcov' if coverage else ''}"
 
 
 # What the kernel's Makefile refuses in a source or output path.
@@ -403,27 +426,32 @@ class Runner:
 def build_kernel(tree: str, arch: str, cache: str, extra_options: list[str] = [],
                  fragments: list[str] = [], log: Callable[[str], None] | None = None,
                  jobs: int | None = None, timeout: float = DEFAULT_TIMEOUT,
-                 nice: int = 10, configure_only: bool = False) -> BuiltKernel:
+                 nice: int = 10, configure_only: bool = False, coverage: bool = False) -> BuiltKernel:
     """Configure (when the fragments changed) and build TREE for ARCH in
     the cache; BuildError when the tree cannot be tested, FragmentError
     (a ValueError) on bad fragments or options. configure_only stops
-    after the configuration (BuiltKernel.image is then "")."""
+    after the configuration (BuiltKernel.image is then ""). coverage
+    builds with gcov for the KVM directories (gcov_make_vars) in a build
+    directory of its own."""
     say = log or (lambda msg: None)
     if arch not in ARCHES:
         raise FragmentError(f"unsupported architecture {arch!r} (one of {', '.join(ARCHES)})")
     src = Path(os.path.realpath(tree))
-    plan = plan_config(arch, extra_options, fragments)
+    plan = plan_config(arch, extra_options, fragments, coverage)
     check_tree(src, arch)
-    out = build_dir_for(str(src), arch, cache)
+    out = build_dir_for(str(src), arch, cache, coverage)
     out.mkdir(parents=True, exist_ok=True)
     with common.locked(out / LOCK, lambda: say(f"waiting for another build of {src} in {out}")):
-        return _build_locked(src, arch, cache, out, plan, say, jobs, timeout, nice, configure_only)
+        return _build_locked(src, arch, cache, out, plan, say, jobs, timeout, nice, configure_only,
+                             coverage)
 
 
 def _build_locked(src: Path, arch: str, cache: str, out: Path, plan: ConfigPlan,
                   say: Callable[[str], None], jobs: int | None, timeout: float, nice: int,
-                  configure_only: bool) -> BuiltKernel:
+                  configure_only: bool, coverage: bool = False) -> BuiltKernel:
     make_vars, use_ccache = compiler(arch)
+    if coverage:
+        make_vars += gcov_make_vars(arch)
     env = dict(os.environ)
     if use_ccache:
         env.setdefault("CCACHE_DIR", str(Path(cache) / "ccache"))
@@ -551,6 +579,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-j", "--jobs", type=int, help="make -j (default: the number of CPUs)")
     parser.add_argument("--nice", type=int, default=10, help="nice level of the build (default 10)")
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds for the whole build")
+    parser.add_argument("--coverage", action="store_true",
+                        help="gcov for the KVM directories (a build directory of its own)")
     parser.add_argument("--configure-only", action="store_true",
                         help="configure and check the configuration, do not build (prints the .config)")
     args = parser.parse_args(argv)
@@ -561,7 +591,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         built = build_kernel(args.tree, args.arch, args.cache, args.kconfig_add, args.kconfig,
                              log=log, jobs=args.jobs, timeout=args.timeout, nice=args.nice,
-                             configure_only=args.configure_only)
+                             configure_only=args.configure_only, coverage=args.coverage)
     except FragmentError as e:
         log(str(e))
         return 2

@@ -53,6 +53,11 @@ class Settings:
     append: str = ""
     extra_tests: str = ""
     env: dict[str, str] = field(default_factory=dict)
+    # --coverage: the gcov build (kbuild) whose counters the VM sends back.
+    coverage: bool = False
+    coverage_tree: str = ""
+    coverage_build_dir: str = ""
+    coverage_diff: str = ""
 
 
 # ---- locks and private scratch space -----------------------------------------------
@@ -239,7 +244,8 @@ def run_config(cfg: QemuConfig, s: Settings) -> str:
     mode = "list" if s.list_only else "kselftest" if s.kselftest else "run"
     lines = [f"KVMC_MODE={mode}", f"KVMC_FILTER={shlex.quote(s.pattern)}",
              f"KVMC_STRICT={int(s.strict)}", f"KVMC_RUN_TIMEOUT_MS={s.run_timeout_ms}",
-             f"KVMC_BIN_TIMEOUT={s.bin_timeout}", f"KVMC_UNPRIVILEGED={int(s.unprivileged)}"]
+             f"KVMC_BIN_TIMEOUT={s.bin_timeout}", f"KVMC_UNPRIVILEGED={int(s.unprivileged)}",
+             f"KVMC_COVERAGE={int(s.coverage)}"]
     for module, params in cfg.module_params.items():
         lines.append(f"KVMC_MODULE_PARAMS_{module.replace('-', '_')}={shlex.quote(params)}")
     return "\n".join(lines) + "\n"
@@ -387,6 +393,8 @@ def run_vm(p: Prepared, s: Settings, names: list[str]) -> None:
     if console.release:
         run.kernel = console.release
     write_atomic(os.path.join(d, results.KERNEL_VERSION), run.kernel + "\n")
+    if s.coverage and console.booted and not console.nokvm:
+        coverage_report(cfg, s, run, console)
     if run.package:
         write_atomic(os.path.join(d, results.KERNEL_PACKAGE), run.package + "\n")
     for note in console.notes:
@@ -451,6 +459,43 @@ def run_vm(p: Prepared, s: Settings, names: list[str]) -> None:
         say(f"{cfg.name}: {running[0]} was running: counted as failed")
         return
     run.untestable = f"the test VM {why}"
+
+
+def coverage_report(cfg: QemuConfig, s: Settings, run: Run, console: Console) -> None:
+    """--coverage: the .gcda files the VM sent, as lcov HTML, coverage.json
+    and (--coverage-diff) patch coverage in <results>/<arch>/coverage."""
+    from . import coverage, kbuild
+    from .qemu_configs import ARCHES
+    for why in console.gcda.errors[:5]:
+        say(f"{cfg.name}: coverage: dropped a file from the VM: {why}")
+    got = {g.phase: 0 for g in console.gcda.files}
+    for g in console.gcda.files:
+        got[g.phase] += 1
+    say(f"{cfg.name}: coverage: {', '.join(f'{n} .gcda files ({p})' for p, n in got.items()) or 'no .gcda files'}"
+        " from the VM")
+    arch = ARCHES[cfg.build_arch]
+    made = coverage.new_dir(run.directory)
+    try:
+        tool = coverage.gcov_tool(arch.triplet, host_arch() == arch.name)
+        rep = coverage.make_report(console.gcda.files, s.coverage_build_dir, s.coverage_tree,
+                                   kbuild.gcov_dirs(cfg.build_arch), tool, made, cfg.build_arch,
+                                   run.kernel, s.coverage_diff)
+    except (coverage.CoverageError, OSError, subprocess.TimeoutExpired) as e:
+        shutil.rmtree(made, ignore_errors=True)
+        say(f"{cfg.name}: coverage: no report: {e}")
+        run.untestable = f"coverage report: {e}"
+        return
+    for note in rep.notes[:5]:
+        say(f"{cfg.name}: coverage: {note}")
+    where = coverage.place(made, os.path.join(run.directory, "coverage"))
+    for phase, fns in rep.phases.items():
+        t = coverage.totals(fns)
+        say(f"{cfg.name}: coverage ({phase}): lines {t['lines_hit']}/{t['lines_total']}, branches "
+            f"{t['branches_hit']}/{t['branches_total']}, functions {t['functions_hit']}/{t['functions']}")
+    if s.coverage_diff:
+        for line in coverage.patch_table(rep.patch, s.coverage_diff):
+            say(f"{cfg.name}: {line}")
+    say(f"{cfg.name}: coverage report in {where}/index.html (made in {rep.seconds:.1f} s)")
 
 
 def ktap_runner_env(s: Settings, observations: str) -> dict[str, str]:

@@ -38,6 +38,8 @@ run() {
 complain() { echo "$*" >> "$WORK/why"; }
 expect_rc() { [ "$RC" = "$1" ] || complain "exit status $RC, expected $1"; }
 expect_out() { grep -qE -- "$1" "$LOG" || complain "output lacks /$1/"; }
+# A case that cannot run here says why; it is reported as skipped.
+skip() { echo "$*" > "$WORK/skip"; }
 
 # Nothing of a run may outlive it: QEMU, the console FIFO, the ktap-runner's
 # scratch files.
@@ -1067,7 +1069,7 @@ echo "1..$(echo "$cases" | grep -c .)"
 for c in $cases; do
 	n=$((n + 1))
 	name=${c#case_}
-	: > "$WORK/why"; : > "$LOG"
+	: > "$WORK/why"; : > "$LOG"; rm -f "$WORK/skip"
 	start=$SECONDS
 	"$c"
 	expect_clean
@@ -1077,6 +1079,8 @@ for c in $cases; do
 		tail -n 15 "$LOG" | sed 's/^/#   /'
 		echo "not ok $n $name"
 		failed=$((failed + 1))
+	elif [ -s "$WORK/skip" ]; then
+		echo "ok $n $name # SKIP $(cat "$WORK/skip")"
 	else
 		echo "ok $n $name # $((SECONDS - start)) s, exit $RC"
 	fi

@@ -23,7 +23,7 @@ case_cli_help_lists_every_option() {
 	for flag in --arch -t -l -v --strict --allow-destructive --unit --serial --vm --native --kernel \
 		    --modules --debian --matrix --kernels --kselftest --build --kconfig --kconfig-add \
 		    --timeout --run-timeout --boot-timeout -o --json --junit --report --baseline \
-		    --write-baseline --force KVMC_VM_TIMEOUT; do
+		    --write-baseline --force --coverage --coverage-selftests --coverage-diff KVMC_VM_TIMEOUT; do
 		grep -qE -- "(^| )$flag( |,|$)" "$LOG" || complain "-h does not list $flag"
 	done
 	# And through python3 -m kvmc run.
