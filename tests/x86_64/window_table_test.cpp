@@ -34,6 +34,11 @@
  *        guest_memfd       a shared guest_memfd memslot the host writes
  *                          the table through: as ram.
  *        guest_memfd_gone  G2: its file gone: C10 at the table's GPA.
+ *        guest_memfd_punched  G3: the table's page punched out of the
+ *                          file: it reads zero, so the guest takes the
+ *                          #PF of a not-present entry (the APM's).
+ *        poisoned          P1: the table's host page poisoned: C8 at the
+ *                          table's host page, C12 after a fresh page.
  *      pd_*: the placed table is the PD (its entry 0 the window's PT).
  *  gva_window_table_broken_after_mapped  the table's host page made
  *      PROT_NONE after the guest walked it: the next walk through it is
@@ -42,6 +47,8 @@
 #include "test_util.h"
 
 #include <cerrno>
+#include <fcntl.h>
+#include <linux/falloc.h>
 #include <optional>
 #include <string>
 #include <sys/mman.h>
@@ -88,15 +95,28 @@ constexpr const char *no_table_basis =
 	"GPA is emulated (mmu.c kvm_handle_noslot_fault) and the emulator's walk fails the same way; the "
 	"APM defines no outcome for a walk into non-memory";
 
+/* P1 for a table: C8 at the table's host page. */
+constexpr const char *poisoned_table_npt_basis =
+	"not in api.rst (C8). NPT: the CPU's walk takes a #NPF at the table's GPA; mmu.c "
+	"kvm_handle_error_pfn() (KVM_PFN_ERR_HWPOISON) -> kvm_send_hwpoison_signal() at the table's hva";
+constexpr const char *poisoned_table_shadow_basis =
+	"not in api.rst (C8). Shadow MMU: FNAME(walk_addr_generic) reads the table with get_user() "
+	"(paging_tmpl.h line 415); C8 asks for the same SIGBUS KVM sends when it maps the page "
+	"(mmu.c kvm_send_hwpoison_signal)";
+
 /* Where a placed table is. */
-enum class TableIn { ram, slot, readonly, readonly_clear_ad, prot_none, no_memslot, guest_memfd, guest_memfd_gone };
+enum class TableIn {
+	ram, slot, readonly, readonly_clear_ad, prot_none, no_memslot, guest_memfd, guest_memfd_gone,
+	guest_memfd_punched, poisoned
+};
 
 constexpr uint64_t shared_gmem_flags = GUEST_MEMFD_FLAG_MMAP | GUEST_MEMFD_FLAG_INIT_SHARED;
 
 /* Why this VM cannot have a table where says, or nothing. */
 std::optional<std::string> table_unavailable(Vm &vm, TableIn where)
 {
-	if (where != TableIn::guest_memfd && where != TableIn::guest_memfd_gone)
+	if (where != TableIn::guest_memfd && where != TableIn::guest_memfd_gone &&
+	    where != TableIn::guest_memfd_punched)
 		return std::nullopt;
 	if (vm.check_extension(KVM_CAP_GUEST_MEMFD) < 1)
 		return std::string("needs KVM_CAP_GUEST_MEMFD (CONFIG_KVM_GUEST_MEMFD)");
@@ -122,7 +142,7 @@ public:
 		       : where == TableIn::no_memslot ? ARCH_TEST_GPA + 0x300000
 						      : ARCH_TEST_GPA + 0x100000;
 		const bool ad = where != TableIn::readonly_clear_ad;
-		if (where == TableIn::guest_memfd) {
+		if (where == TableIn::guest_memfd || where == TableIn::guest_memfd_punched) {
 			gmem_view_.emplace(g.vm(), table_slot, gpa_, page_size(), shared_gmem_flags);
 			entries_ = reinterpret_cast<volatile uint64_t *>(gmem_view_->view.data());
 		} else if (where == TableIn::guest_memfd_gone) {
@@ -139,16 +159,15 @@ public:
 			page.accessed = page.dirty = ad;
 			if (which == PlacedTable::pd)
 				map_placed_pd_page(g, n, page);
-			else if (entries_)
-				entries_[n] = placed_pte(page);
+			else
+				written_[n] = placed_pte(page);
 			n++;
 		}
-		if (entries_ && which == PlacedTable::pd)
-			entries_[0] = placed_pd_entry(ad);
-		if (entries_)
-			first_entry_ = entries_[0];
+		if (which == PlacedTable::pd)
+			written_[0] = placed_pd_entry(ad);
+		rewrite();
 		if (where == TableIn::slot || where == TableIn::readonly || where == TableIn::readonly_clear_ad ||
-		    where == TableIn::prot_none)
+		    where == TableIn::prot_none || where == TableIn::poisoned)
 			memslot_.emplace(g.vm(), table_slot, gpa_, backing_,
 					 where == TableIn::readonly || where == TableIn::readonly_clear_ad ? KVM_MEM_READONLY
 													   : 0);
@@ -162,8 +181,30 @@ public:
 	/* The host's view of the table's entries (none without a memslot). */
 	volatile uint64_t *entries() const { return entries_; }
 	/* Entry 0 as the host wrote it. */
-	uint64_t first_entry() const { return first_entry_; }
+	uint64_t first_entry() const { return written_[0]; }
 	void protect(int prot) { backing_.protect(0, page_size(), prot); }
+	/* Write the entries (again) through the host's view. */
+	void rewrite()
+	{
+		for (unsigned n = 0; entries_ && n < 3; n++)
+			entries_[n] = written_[n];
+	}
+	/* The table's page in the host: a slot's anonymous page, or the
+	 * guest_memfd's mapping. */
+	uint8_t *host_page() const { return gmem_view_ ? gmem_view_->view.data() : backing_.data(); }
+	/* guest_memfd_punched: punch the table's page out of the file. */
+	int punch() const
+	{
+		return fallocate(gmem_view_->gmem.fd(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, page_size())
+			       ? -errno : 0;
+	}
+	/* poisoned: a fresh page in place of the poisoned one (C12). */
+	void replace_page()
+	{
+		if (mmap(backing_.data(), page_size(), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
+			 -1, 0) != backing_.data())
+			die("mmap(MAP_FIXED) over the poisoned table page: %s", errno_name(errno).c_str());
+	}
 
 private:
 	PlacedTable which_;
@@ -172,7 +213,7 @@ private:
 	std::optional<MappedGmemSlot> gmem_view_;
 	uint64_t gpa_ = 0;
 	volatile uint64_t *entries_ = nullptr;
-	uint64_t first_entry_ = 0;
+	uint64_t written_[3] = {};
 };
 
 } /* namespace */
@@ -190,6 +231,8 @@ TABLE_VARIANTS(prot_none, TableIn::prot_none, PlacedTable::pt);
 TABLE_VARIANTS(no_memslot, TableIn::no_memslot, PlacedTable::pt);
 TABLE_VARIANTS(guest_memfd, TableIn::guest_memfd, PlacedTable::pt);
 TABLE_VARIANTS(guest_memfd_gone, TableIn::guest_memfd_gone, PlacedTable::pt);
+TABLE_VARIANTS(guest_memfd_punched, TableIn::guest_memfd_punched, PlacedTable::pt);
+TABLE_VARIANTS(poisoned, TableIn::poisoned, PlacedTable::pt);
 TABLE_VARIANTS(pd_readonly, TableIn::readonly, PlacedTable::pd);
 TABLE_VARIANTS(pd_prot_none, TableIn::prot_none, PlacedTable::pd);
 TABLE_VARIANTS(pd_no_memslot, TableIn::no_memslot, PlacedTable::pd);
@@ -216,6 +259,33 @@ TEST_F(gva_window_table_in, access)
 	const uint64_t data_gva = table.gva(0) + 0x30;
 	g.order({variant->store ? store(data_gva, 8, ~pattern) : load(data_gva, 8), load(table.gva(1) + 0x50, 8),
 		 store(table.gva(2) + 0x60, 8, pattern)});
+	if (variant->in == TableIn::guest_memfd_punched) {
+		const int r = table.punch();
+		ASSERT_EQ(0, r) TH_LOG("fallocate(PUNCH_HOLE) of the table's page: %s", errno_name(-r).c_str());
+		ASSERT_OUTCOME("access through a table punched out of its guest_memfd",
+			       Expectation::guest_exception(
+				       rules::G3, page_fault(data_gva, variant->store ? pf_write : 0,
+							     "#PF, not present: the punched table reads zero"))
+				       .because("api.rst 4.142: a punched guest_memfd page reads zero; AMD APM "
+						"vol. 2, 5.4.1 and 8.4.2: a PTE with P clear is a #PF with P clear "
+						"in the error code, CR2 = the linear address"),
+			       g.run());
+		EXPECT_VALUE(rules::G3, "steps completed", 0, g.completed());
+		return;
+	}
+	if (variant->in == TableIn::poisoned) {
+		REQUIRE_DESTRUCTIVE();
+		if (const char *why = poison_unavailable(poison(table.host_page())))
+			SKIP(return, "%s", why);
+		Observation obs = g.run();
+		SignalRecord native = native_fault(table.host_page());
+		ASSERT_OUTCOME("access through a poisoned table",
+			       Expectation::poison_signal(reinterpret_cast<uint64_t>(table.host_page()), native)
+				       .because(shadow ? poisoned_table_shadow_basis : poisoned_table_npt_basis),
+			       obs);
+		table.replace_page();
+		table.rewrite();
+	}
 	if (variant->in == TableIn::no_memslot) {
 		ASSERT_OUTCOME("access through a table outside every memslot",
 			       Expectation::guest_exception(
