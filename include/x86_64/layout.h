@@ -63,6 +63,15 @@
 #define ARCH_WINDOW_LARGE_SLOT_GPA (ARCH_TEST_GPA + 0x200000)
 #define ARCH_WINDOW_LARGE_MMIO_GVA (ARCH_WINDOW_GVA + 0x400000)
 #define ARCH_WINDOW_LARGE_MMIO_GPA (ARCH_MMIO_GPA + 0x400000)
+/*
+ * Window tables a test places at a GPA of its choice
+ * (include/x86_64/placed_table.h): the 2 MiB at ARCH_WINDOW_PLACED_PT_GVA
+ * are translated by a PT there (its PDE, the window PD's fourth entry,
+ * in RAM), the GiB at ARCH_WINDOW_PLACED_PD_GVA by a PD there (its PDPTE
+ * in RAM) whose first entry is the window's PT in RAM.
+ */
+#define ARCH_WINDOW_PLACED_PT_GVA (ARCH_WINDOW_GVA + 0x600000)
+#define ARCH_WINDOW_PLACED_PD_GVA 0x1c0000000
 
 /* GDT selectors the host installs. */
 #define ARCH_SEL_CODE		0x08

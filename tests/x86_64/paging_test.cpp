@@ -39,6 +39,7 @@
 #include "backing.h"
 #include "layout.h"
 #include "x86_64/exception.h"
+#include "x86_64/placed_table.h"
 #include "x86_64/window.h"
 
 using namespace kvmc;
@@ -304,28 +305,16 @@ struct PageFaultCase {
 	bool fresh_stack = false; /* at CPL 3: RSP0 on a page nothing has touched yet */
 };
 
-/*
- * Whether KVM walks the guest's page tables for every access: with
- * two-dimensional paging (AMD NPT, Intel EPT) the CPU delivers a #PF that
- * does not involve emulation to the guest itself, and what the guest
- * reads is the CPU's work, not KVM's. Unknown (no such parameter): true.
- */
-bool kvm_walks_guest_tables(std::string *why)
+/* Whether KVM walks the guest's page tables for every access
+ * (include/x86_64/placed_table.h); where not, *why says what the test
+ * then reaches. */
+bool kvm_walks_every_access(std::string *why)
 {
-	for (const char *param : {"/sys/module/kvm_amd/parameters/npt", "/sys/module/kvm_intel/parameters/ept"}) {
-		FILE *f = fopen(param, "r");
-		if (!f)
-			continue;
-		int c = fgetc(f);
-		fclose(f);
-		if (c == 'Y' || c == '1') {
-			*why = std::string(param) + " is set: the CPU, not KVM, delivers a #PF no emulated "
-						    "access raised (the *_split variants reach KVM's emulator; "
-						    "--arch x86_64-shadow runs these with KVM's shadow MMU)";
-			return false;
-		}
-	}
-	return true;
+	if (x86::kvm_walks_guest_tables(why))
+		return true;
+	*why += ", and delivers a #PF no emulated access raised (the *_split variants reach KVM's "
+		"emulator; --arch x86_64-shadow runs these with KVM's shadow MMU)";
+	return false;
 }
 
 /* The fresh stack: the second page of a memslot at ARCH_TEST_GPA (the
@@ -510,7 +499,7 @@ TEST_F(injected_pf, access)
 	Kvm kvm;
 	const PageFaultCase &c = variant->c;
 	std::string why;
-	const bool kvm_walks = kvm_walks_guest_tables(&why);
+	const bool kvm_walks = kvm_walks_every_access(&why);
 	/* Under NPT a fresh stack still matters: the CPU's delivery is cut
 	 * short by a nested page fault and KVM injects the event again. */
 	if (!c.split && !c.fresh_stack && !kvm_walks)
