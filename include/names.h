@@ -24,6 +24,11 @@ std::string describe_payload(const Observation &obs);
 /* What else the run left: a signal, the PC, the access the guest
  * recorded and its destination register, the guest's call (C14). */
 std::string describe_state(const Observation &obs);
+/* A signal as "SIGBUS(7){si_code=4 si_addr=0x... si_addr_lsb=12}". For a
+ * signal another thread or process sent (si_code <= 0: SI_USER, SI_TKILL,
+ * SI_QUEUE ...) si_addr is not filled, the union holds the sender's pid
+ * and uid: only the code is shown. */
+std::string describe_signal(const SignalRecord &sig);
 std::string describe(const Observation &obs);
 
 std::string hex(uint64_t value);

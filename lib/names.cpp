@@ -149,14 +149,21 @@ std::string describe_payload(const Observation &obs)
 	}
 }
 
+std::string describe_signal(const SignalRecord &sig)
+{
+	if (!sig.signo)
+		return "no signal";
+	if (sig.code <= 0)
+		return signal_name(sig.signo) + "{si_code=" + std::to_string(sig.code) + "}";
+	return signal_name(sig.signo) + "{si_code=" + std::to_string(sig.code) + " si_addr=" + hex(sig.addr) +
+	       " si_addr_lsb=" + std::to_string(sig.addr_lsb) + "}";
+}
+
 std::string describe_state(const Observation &obs)
 {
 	std::string s;
 	if (obs.signal)
-		s += " signal=" + signal_name(obs.signal->signo) +
-		     "{si_code=" + std::to_string(obs.signal->code) +
-		     " si_addr=" + hex(obs.signal->addr) +
-		     " si_addr_lsb=" + std::to_string(obs.signal->addr_lsb) + "}";
+		s += " signal=" + describe_signal(*obs.signal);
 	if (obs.timed_out)
 		s += " TIMED-OUT(" + std::to_string(obs.limit_ms) + "ms)";
 	if (obs.pc)

@@ -200,14 +200,6 @@ Extent extent_of(uint64_t addr, int lsb)
 	return {addr & ~(size - 1), size};
 }
 
-std::string describe_signal(const SignalRecord &sig)
-{
-	if (!sig.signo)
-		return "no signal";
-	return signal_name(sig.signo) + "{si_code=" + std::to_string(sig.code) + " si_addr=" + hex(sig.addr) +
-	       " si_addr_lsb=" + std::to_string(sig.addr_lsb) + "}";
-}
-
 unsigned page_shift_of(uint64_t bytes)
 {
 	unsigned shift = 0;

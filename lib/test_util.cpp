@@ -194,10 +194,7 @@ SignalRecord native_fault(const void *addr)
 		(void)*static_cast<const volatile uint64_t *>(addr);
 	sigaction(SIGBUS, &old, nullptr);
 	const SignalRecord &n = native_probe_signal;
-	log_line("native fault on the same memory (this process, no KVM): " +
-		 (n.signo ? signal_name(n.signo) + " si_code=" + std::to_string(n.code) + " si_addr=" + hex(n.addr) +
-				    " si_addr_lsb=" + std::to_string(n.addr_lsb)
-			  : std::string("no signal")));
+	log_line("native fault on the same memory (this process, no KVM): " + describe_signal(n));
 	return native_probe_signal;
 }
 
