@@ -77,11 +77,12 @@ case_reference_usage() {
 # Two runs of one kernel differ in nothing but what reference.VARIES
 # normalises: five runs of the real arm64 suite on the cached Debian
 # kernel, the first the reference of the four others, show 0 changes.
-# The tests: every M, G, K and P scenario numbered 1 to 3 (MMIO and its
+# The tests: every M, G, K, P and U scenario numbered 1 to 4 (MMIO and its
 # completion, sign extension, NISV, guest_memfd, immediate_exit, pending
-# signals, poisoned pages with their host addresses), about 60 tests.
+# signals, poisoned pages with their host addresses, userfaultfd pages and
+# the signal that interrupts the wait), about 80 tests.
 case_reference_same_kernel_five_runs_no_change() {
-	local pattern='[gkmp][1-3]_*' i first
+	local pattern='[gkmpu][1-4]_*' i first
 	run -- --arch arm64 --vm -t "$pattern"
 	first=$RC
 	case $first in 0|1) ;; *) complain "run 1: exit status $first"; return ;; esac
