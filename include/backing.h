@@ -86,6 +86,11 @@ uint8_t *map_huge_pages(size_t count, std::string *why);
  */
 int add_huge_pages_memslot(Vm &vm, const uint8_t *base, size_t count);
 
+/* A memslot test_slot at gpa over backing, which no owner deletes (it
+ * goes with the VM), for a test that judges KVM's answer itself:
+ * KVM_SET_USER_MEMORY_REGION2's 0 or -errno. */
+int add_test_memslot(Vm &vm, uint64_t gpa, const HostMapping &backing);
+
 /*
  * A guest_memfd of size bytes made with flags (GUEST_MEMFD_FLAG_MMAP
  * among them), mapped by the host (view) and bound whole to memslot slot

@@ -127,14 +127,24 @@ uint8_t *map_huge_pages(size_t count, std::string *why)
 	return static_cast<uint8_t *>(p);
 }
 
-int add_huge_pages_memslot(Vm &vm, const uint8_t *base, size_t count)
+static int add_raw(Vm &vm, uint64_t gpa, uint64_t size, uint64_t hva)
 {
 	struct kvm_userspace_memory_region2 region {};
 	region.slot = test_slot;
-	region.guest_phys_addr = ARCH_TEST_GPA;
-	region.memory_size = count * huge_page_size;
-	region.userspace_addr = reinterpret_cast<uint64_t>(base);
+	region.guest_phys_addr = gpa;
+	region.memory_size = size;
+	region.userspace_addr = hva;
 	return vm.set_memory_region_raw(region);
+}
+
+int add_huge_pages_memslot(Vm &vm, const uint8_t *base, size_t count)
+{
+	return add_raw(vm, ARCH_TEST_GPA, count * huge_page_size, reinterpret_cast<uint64_t>(base));
+}
+
+int add_test_memslot(Vm &vm, uint64_t gpa, const HostMapping &backing)
+{
+	return add_raw(vm, gpa, backing.size(), backing.hva());
 }
 
 MappedGmemSlot::MappedGmemSlot(Vm &vm, uint32_t slot, uint64_t gpa, uint64_t size, uint64_t flags,

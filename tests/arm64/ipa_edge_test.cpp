@@ -30,6 +30,7 @@
 #include <string>
 
 #include "arch.h"
+#include "backing.h"
 #include "arm64/stage1.h"
 #include "layout.h"
 #include "names.h"
@@ -61,16 +62,6 @@ unsigned ipa_bits_of(const Kvm &kvm, unsigned wanted, std::string *why)
 		return 0;
 	}
 	return wanted;
-}
-
-int add_slot(Vm &vm, uint64_t gpa, const HostMapping &backing)
-{
-	struct kvm_userspace_memory_region2 region {};
-	region.slot = test_slot;
-	region.guest_phys_addr = gpa;
-	region.memory_size = backing.size();
-	region.userspace_addr = backing.hva();
-	return vm.set_memory_region_raw(region);
 }
 
 /*
@@ -114,7 +105,7 @@ TEST_F(m9_ipa_edge, last_pages_slot)
 	GuestVm g(kvm, KVM_VM_TYPE_ARM_IPA_SIZE(bits));
 	const uint64_t top = 1ull << bits, page = page_size();
 	HostMapping backing = HostMapping::anonymous(2 * page);
-	ASSERT_ERRNO(edge, "memslot whose last page ends at 2^IPA_Bits (accepted)", 0, add_slot(g.vm(), top - 2 * page, backing));
+	ASSERT_ERRNO(edge, "memslot whose last page ends at 2^IPA_Bits (accepted)", 0, add_test_memslot(g.vm(), top - 2 * page, backing));
 	if (!reachable(top - 1, &why))
 		SKIP(return, "memslot accepted; %s", why.c_str());
 	const uint64_t first = map_top(g, top, 0, false), last = map_top(g, top, 1, false);
@@ -138,7 +129,7 @@ TEST_F(m9_ipa_edge, slot_across_edge)
 	const uint64_t top = 1ull << bits, page = page_size();
 	HostMapping backing = HostMapping::anonymous(2 * page);
 	ASSERT_ERRNO(edge, "memslot one page below 2^IPA_Bits and one above (rejected)", EFAULT,
-		     add_slot(g.vm(), top - page, backing));
+		     add_test_memslot(g.vm(), top - page, backing));
 	if (!reachable(top - 1, &why))
 		SKIP(return, "memslot rejected; %s", why.c_str());
 	/* Nothing was added: the last page below the edge has no memslot. */
@@ -159,7 +150,7 @@ TEST_F(m9_ipa_edge, slot_past_edge)
 		SKIP(return, "%s", why.c_str());
 	GuestVm g(kvm, KVM_VM_TYPE_ARM_IPA_SIZE(bits));
 	HostMapping backing = HostMapping::anonymous(page_size());
-	EXPECT_ERRNO(edge, "memslot starting at 2^IPA_Bits (rejected)", EFAULT, add_slot(g.vm(), 1ull << bits, backing));
+	EXPECT_ERRNO(edge, "memslot starting at 2^IPA_Bits (rejected)", EFAULT, add_test_memslot(g.vm(), 1ull << bits, backing));
 }
 
 TEST_F(m9_ipa_edge, first_beyond)
@@ -177,7 +168,7 @@ TEST_F(m9_ipa_edge, first_beyond)
 		SKIP(return, "%s", why.c_str());
 	GuestVm g(kvm, KVM_VM_TYPE_ARM_IPA_SIZE(bits));
 	HostMapping backing = HostMapping::anonymous(2 * page);
-	ASSERT_ERRNO(edge, "memslot whose last page ends at 2^IPA_Bits (accepted)", 0, add_slot(g.vm(), top - 2 * page, backing));
+	ASSERT_ERRNO(edge, "memslot whose last page ends at 2^IPA_Bits (accepted)", 0, add_test_memslot(g.vm(), top - 2 * page, backing));
 	const uint64_t last = map_top(g, top, 1, false), beyond = map_top(g, top, 2, true);
 	g.order({store(last + page - 8, 8, pattern), load(beyond, 8)});
 	ASSERT_OUTCOME("load at 2^IPA_Bits", arch::beyond_address_space(beyond), g.run());

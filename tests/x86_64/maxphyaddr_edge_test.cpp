@@ -25,7 +25,9 @@
 #include <cstdio>
 #include <string>
 
+#include "backing.h"
 #include "layout.h"
+#include "x86_64/placed_table.h"
 
 using namespace kvmc;
 
@@ -38,17 +40,12 @@ constexpr Rule edge{"M9", "not in api.rst: arch/x86/kvm/x86.c kvm_arch_prepare_m
 			  "(-EINVAL) a memslot whose last gfn passes kvm_mmu_max_gfn() (arch/x86/kvm/mmu.h: "
 			  "the host's MAXPHYADDR with NPT/EPT, 52 bits for the shadow MMU)"};
 
+/* NPT (or EPT): the CPU walks the guest's tables, KVM maps only GPAs
+ * below the host's MAXPHYADDR. */
 bool npt_enabled()
 {
-	for (const char *param : {"/sys/module/kvm_amd/parameters/npt", "/sys/module/kvm_intel/parameters/ept"}) {
-		FILE *f = fopen(param, "r");
-		if (!f)
-			continue;
-		int c = fgetc(f);
-		fclose(f);
-		return c == 'Y' || c == '1';
-	}
-	return false;
+	std::string why;
+	return !x86::kvm_walks_guest_tables(&why);
 }
 
 /* The top of what KVM maps: 2^bits. */
@@ -60,16 +57,6 @@ unsigned limit_bits()
 	if (!__get_cpuid(0x80000008, &eax, &ebx, &ecx, &edx))
 		return 36;
 	return eax & 0xff;
-}
-
-int add_slot(Vm &vm, uint64_t gpa, const HostMapping &backing)
-{
-	struct kvm_userspace_memory_region2 region {};
-	region.slot = test_slot;
-	region.guest_phys_addr = gpa;
-	region.memory_size = backing.size();
-	region.userspace_addr = backing.hva();
-	return vm.set_memory_region_raw(region);
 }
 
 /* Point the 2 MiB guest page at ARCH_BEYOND_GVA (its page directory is
@@ -92,7 +79,7 @@ TEST_F(m9_maxphyaddr_edge, last_pages_slot)
 	const uint64_t top = 1ull << bits, page = page_size();
 	HostMapping backing = HostMapping::anonymous(2 * page);
 	ASSERT_ERRNO(edge, "memslot whose last page ends at the limit (accepted)", 0,
-		     add_slot(g.vm(), top - 2 * page, backing));
+		     add_test_memslot(g.vm(), top - 2 * page, backing));
 	map_beyond(g, top - large_page);
 	const uint64_t last = ARCH_BEYOND_GVA + large_page - 8, first = ARCH_BEYOND_GVA + large_page - 2 * page;
 	g.order({store(last, 8, pattern), store(first, 8, ~pattern), load(last, 8)});
@@ -113,7 +100,7 @@ TEST_F(m9_maxphyaddr_edge, slot_across_edge)
 	const uint64_t top = 1ull << bits, page = page_size();
 	HostMapping backing = HostMapping::anonymous(2 * page);
 	ASSERT_ERRNO(edge, "memslot one page below the limit and one above (rejected)", EINVAL,
-		     add_slot(g.vm(), top - page, backing));
+		     add_test_memslot(g.vm(), top - page, backing));
 	map_beyond(g, top - large_page);
 	g.order({load(ARCH_BEYOND_GVA + large_page - 0x10, 8)});
 	ASSERT_OUTCOME("load below the limit after the rejection", Expectation::mmio(rules::C5, top - 0x10, 8, false),
@@ -128,7 +115,7 @@ TEST_F(m9_maxphyaddr_edge, slot_past_edge)
 	GuestVm g(kvm);
 	HostMapping backing = HostMapping::anonymous(page_size());
 	EXPECT_ERRNO(edge, "memslot starting at the limit (rejected)", EINVAL,
-		     add_slot(g.vm(), 1ull << limit_bits(), backing));
+		     add_test_memslot(g.vm(), 1ull << limit_bits(), backing));
 }
 
 KVMC_TEST_MAIN
