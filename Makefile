@@ -283,6 +283,7 @@ check-kernel-build:
 	tree=$$(cd scripts && python3 -m kvmc.kernel_tree --worktree "$(CHECK_WORKTREE)") && \
 		./run_tests.sh --build "$$tree" --arch arm64 --baseline baselines/debian.txt -o results/built
 	cd scripts && python3 -m kvmc.mutation check
+	cd scripts && python3 -m kvmc.fixdemo check
 	cd scripts && python3 -m kvmc.mutation run --arch arm64 --config arm64 --worktree "$(CHECK_WORKTREE)" --mutants $(MUTATION_SMOKE) \
 		--expect-kills --json "$(CURDIR)/results/mutation/smoke.json" --doc "$(CURDIR)/results/mutation/smoke.md"
 

@@ -1,0 +1,510 @@
+# SPDX-License-Identifier: GPL-2.0
+"""From finding to fix (issue 26): each patch of scripts/kvmc/patches/fixes/
+checked the way a maintainer would check it.
+
+    python3 -m kvmc.fixdemo check              # every fix applies to linux-source (make check)
+    python3 -m kvmc.fixdemo list               # the fixes, their findings and tests
+    python3 -m kvmc.fixdemo demo [--fix NAME]... [--no-mutation] [--out DIR]
+
+scripts/fix-demo.sh runs `demo`. For each fix, on the cache's worktree
+"fixes" (a branch fixes/<name>: the Debian base plus the patch, built
+incrementally, one build directory per architecture) and on each
+configuration of its architecture (arm64 and arm64-nested, x86_64 and
+x86_64-shadow), it shows:
+
+ 1. the finding's tests pass without their baseline lines: the suite runs
+    with baselines/debian.txt minus the lines that name the fix
+    ("[fix: NAME]" in their reason); every test those lines excused on the
+    stock kernel must not fail;
+ 2. every other test's verdict is the stock kernel's;
+ 3. the kernel's own KVM selftests that the mutation study runs pass on
+    the patched kernel (the mutation run's unmutated boot, step 5);
+ 4. the behavioural diff (--reference) against the stock kernel lists
+    changes only in the finding's tests and in the tests the fix declares
+    in also-changes.txt (with the reason);
+ 5. the catalog's mutants of the files the fix changes, run on the patched
+    tree, are killed at least as often as the published study
+    (docs/mutation.json) kills them on the stock tree.
+
+The stock kernel's runs are made once per suite commit and reused.
+Exit status: 0 when every check held for every fix, 1 otherwise, 2 for a
+usage mistake.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import json
+import os
+import re
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from . import TOP, baseline as bl, common, kernel_tree, mutation, reference, results
+
+FIXES = Path(TOP) / "scripts" / "kvmc" / "patches" / "fixes"
+ALSO = "also-changes.txt"
+BASELINE = Path(TOP) / "baselines" / "debian.txt"
+WORKTREE = "fixes"
+# The configurations make check runs, per architecture of a fix's name.
+CONFIGS = {"arm64": ("arm64", "arm64-nested"), "x86": ("x86_64", "x86_64-shadow")}
+MUTATION_ARCH = {"arm64": "arm64", "x86": "x86_64"}
+NAME = re.compile(r"^(\d\d)-(arm64|x86)-[a-z0-9][a-z0-9-]*$")
+# A baseline line the fix removes says so at the end of its reason.
+FIX_MARK = re.compile(r"\[fix: ([0-9a-z-]+)\]")
+# One suite run on one configuration (build, boot, every test): bounded
+# here too, although run_tests.sh bounds its build and VM itself.
+RUN_TIMEOUT = 3 * 3600
+
+
+class FixError(Exception):
+    """A fix or its metadata that is not usable (exit 2)."""
+
+
+@dataclass(frozen=True)
+class Fix:
+    name: str
+    path: Path
+    subject: str
+    arch: str                       # arm64 or x86 (the name's)
+    files: tuple[str, ...]          # the kernel files it changes
+    fixes: str                      # its Fixes: line
+    also: tuple[tuple[str, str], ...] = ()   # (test glob, why) it also changes
+
+    @property
+    def configs(self) -> tuple[str, ...]:
+        return CONFIGS[self.arch]
+
+    @property
+    def mutation_arch(self) -> str:
+        return MUTATION_ARCH[self.arch]
+
+
+def parse_fix(path: Path, also: dict[str, list[tuple[str, str]]] | None = None) -> Fix:
+    name = path.name.removesuffix(".patch")
+    m = NAME.match(name)
+    if not m or not path.name.endswith(".patch"):
+        raise FixError(f"{path.name}: a fix is named NN-arm64-what.patch or NN-x86-what.patch")
+    text = path.read_text(encoding="utf-8")
+    subject = next((ln.removeprefix("Subject: ").strip() for ln in text.splitlines()
+                    if ln.startswith("Subject: ")), "")
+    if not subject:
+        raise FixError(f"{path.name}: no Subject: line")
+    header = text.split("\n---\n", 1)[0]
+    fixes = next((ln.strip() for ln in header.splitlines() if ln.startswith("Fixes:")), "")
+    if not fixes:
+        raise FixError(f"{path.name}: no Fixes: line before the diff")
+    files = tuple(dict.fromkeys(ln[len("+++ b/"):].split("\t")[0].strip()
+                                for ln in text.splitlines() if ln.startswith("+++ b/")))
+    if not files:
+        raise FixError(f"{path.name}: no diff (no +++ b/ line)")
+    return Fix(name=name, path=path, subject=subject, arch=m.group(2), files=files, fixes=fixes,
+               also=tuple((also or {}).get(name, [])))
+
+
+def parse_also(text: str, origin: str = ALSO) -> dict[str, list[tuple[str, str]]]:
+    """also-changes.txt: "FIX TEST-GLOB REASON" per line, # comments."""
+    out: dict[str, list[tuple[str, str]]] = {}
+    for n, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        parts = line.split(None, 2)
+        if len(parts) < 3:
+            raise FixError(f"{origin}:{n}: wanted FIX TEST-GLOB REASON")
+        out.setdefault(parts[0], []).append((parts[1], parts[2]))
+    return out
+
+
+def load_fixes(directory: Path = FIXES) -> list[Fix]:
+    also_path = directory / ALSO
+    also = parse_also(also_path.read_text(encoding="utf-8"), str(also_path)) if also_path.exists() else {}
+    fixes = [parse_fix(p, also) for p in sorted(directory.glob("*.patch"))]
+    names = {f.name for f in fixes}
+    unknown = sorted(set(also) - names)
+    if unknown:
+        raise FixError(f"{also_path}: no such fix: {', '.join(unknown)}")
+    return fixes
+
+
+def fixed_by(entry: bl.Entry) -> str:
+    """The fix an entry names ("" when none)."""
+    m = FIX_MARK.search(entry.reason)
+    return m.group(1) if m else ""
+
+
+def without(text: str, name: str) -> tuple[str, list[bl.Entry]]:
+    """A baseline's TEXT without the lines that name fix NAME, and those
+    lines' entries. Comments and every other line stay as they were."""
+    kept: list[str] = []
+    removed: list[bl.Entry] = []
+    for n, line in enumerate(text.splitlines(), 1):
+        entry = bl.parse_line(line, f"{BASELINE.name}:{n}")
+        if entry is not None and fixed_by(entry) == name:
+            removed.append(entry)
+            continue
+        kept.append(line)
+    return "\n".join(kept) + "\n", removed
+
+
+def check_marks(fixes: list[Fix], entries: list[bl.Entry]) -> list[str]:
+    """Problems between the fixes and the baseline: a line naming no
+    existing fix, a fix no line names."""
+    names = {f.name for f in fixes}
+    problems = [f"{e.where}: names fix {fixed_by(e)}, which scripts/kvmc/patches/fixes/ does not have"
+                for e in entries if fixed_by(e) and fixed_by(e) not in names]
+    marked = {fixed_by(e) for e in entries}
+    problems += [f"{f.name}: no line of {BASELINE.name} names it ([fix: {f.name}]): "
+                 "the demo would have no finding to show" for f in fixes if f.name not in marked]
+    return problems
+
+
+def apply_check(fix: Fix, tree: Path) -> str:
+    """"" when git apply --check takes the fix on TREE (a plain directory
+    such as the unpacked linux-source, or a worktree), else why not."""
+    env = dict(os.environ, GIT_CEILING_DIRECTORIES=str(tree.parent))
+    p = common.capture(["git", "apply", "--check", str(fix.path)], timeout=120, cwd=str(tree), env=env)
+    return "" if p.returncode == 0 else p.stderr.decode("utf-8", "replace").strip()
+
+
+# ---- judging one configuration -------------------------------------------------
+
+@dataclass
+class Verdicts:
+    """What one configuration of one fix showed."""
+    config: str
+    finding_tests: dict[str, str] = field(default_factory=dict)   # test -> patched verdict
+    still_failing: list[str] = field(default_factory=list)        # (1) failed
+    changed_verdicts: list[tuple[str, str, str]] = field(default_factory=list)  # (2) test, stock, patched
+    changes_finding: int = 0                                      # (4) in the finding's tests
+    changes_declared: int = 0                                     # (4) in also-changes tests
+    changes_other: list[str] = field(default_factory=list)        # (4) unintended
+    new_or_gone: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not (self.still_failing or self.changed_verdicts or self.changes_other)
+
+
+def verdicts(run: results.Run) -> dict[str, str]:
+    return {t.name: t.verdict.value for t, _ in run.doc.leaves() if t.name}
+
+
+def judge_config(config: str, stock: results.Run, patched: results.Run, removed: list[bl.Entry],
+                 also: tuple[tuple[str, str], ...]) -> Verdicts:
+    """(1), (2) and (4) for one configuration: STOCK ran with the whole
+    baseline, PATCHED without the REMOVED lines and with --reference."""
+    v = Verdicts(config=config)
+    before, after = verdicts(stock), verdicts(patched)
+    arch = stock.baseline_arch()
+    finding = {t for t, verdict in before.items()
+               if verdict == "xfail" and any(e.applies(arch, stock.kernel, t) for e in removed)}
+    for t in sorted(finding):
+        v.finding_tests[t] = after.get(t, "")
+        if after.get(t, "") not in ("pass", "xfail"):
+            v.still_failing.append(t)
+    for t, old in before.items():
+        if t not in finding and t in after and after[t] != old:
+            v.changed_verdicts.append((t, old, after[t]))
+    d = reference.diff(patched, stock)
+    v.new_or_gone = [f"new: {t}" for t in d.new] + [f"gone: {t}" for t in d.gone]
+    for test, changes in d.changes.items():
+        if test in finding:
+            v.changes_finding += len(changes)
+        elif any(fnmatch.fnmatchcase(test, glob) for glob, _ in also):
+            v.changes_declared += len(changes)
+        else:
+            v.changes_other += [f"{test}: {c.text()}" for c in changes]
+    return v
+
+
+# ---- (3) and (5): the mutation run on the patched tree ------------------------
+
+def mutants_for(fix: Fix, catalog: list[mutation.Mutant]) -> list[mutation.Mutant]:
+    """The main catalog's counted mutants (not equivalent) of the fix's
+    architecture in the files it changes."""
+    return [m for m in catalog if not m.heading and not m.equivalent
+            and fix.mutation_arch in m.arches() and m.file in fix.files]
+
+
+def applicable(mutants: list[mutation.Mutant], tree: Path) -> tuple[list[mutation.Mutant], list[str]]:
+    """Those whose text is still there exactly once on the patched TREE,
+    and why each other one is not."""
+    ok: list[mutation.Mutant] = []
+    not_ok: list[str] = []
+    for m in mutants:
+        try:
+            mutation.mutate_text(mutation.read_source(tree / m.file), m)
+            ok.append(m)
+        except (mutation.ApplyError, OSError) as e:
+            not_ok.append(f"{m.id}: {e}")
+    return ok, not_ok
+
+
+def killed(run: dict[str, Any]) -> dict[str, bool]:
+    """Mutant id -> killed by the suite on any configuration, of a study's
+    run for one architecture (docs/mutation.json's shape)."""
+    out: dict[str, bool] = {}
+    for r in run.get("results", []):
+        if r.get("status") != "ok":
+            continue
+        out[r["mutant"]] = any(c.get("suite_killed") for c in r.get("configs", {}).values())
+    return out
+
+
+def selftests_of(run: dict[str, Any]) -> dict[str, dict[str, str]]:
+    """Configuration -> selftest -> outcome of the unmutated boots."""
+    return {cfg: dict(b.get("selftests", {})) for cfg, b in run.get("baselines", {}).items()}
+
+
+@dataclass
+class MutationVerdict:
+    ran: list[str] = field(default_factory=list)
+    not_applicable: list[str] = field(default_factory=list)
+    stock_killed: int = 0
+    patched_killed: int = 0
+    lost: list[str] = field(default_factory=list)         # killed on stock, not on patched
+    selftests: dict[str, dict[str, str]] = field(default_factory=dict)
+    error: str = ""
+
+    @property
+    def selftests_ok(self) -> bool:
+        return bool(self.selftests) and all(o == "pass" for s in self.selftests.values() for o in s.values())
+
+    @property
+    def ok(self) -> bool:
+        return not self.error and self.selftests_ok and not self.lost and self.patched_killed >= self.stock_killed
+
+
+def judge_mutation(stock: dict[str, bool], patched: dict[str, bool], ran: list[str]) -> tuple[int, int, list[str]]:
+    """Kills among the mutants RAN: on the stock tree (the published study;
+    a mutant it lacks counts as not killed), on the patched tree, and the
+    mutants the stock tree killed that the patched one did not."""
+    s = sum(1 for i in ran if stock.get(i, False))
+    p = sum(1 for i in ran if patched.get(i, False))
+    lost = [i for i in ran if stock.get(i, False) and not patched.get(i, False)]
+    return s, p, lost
+
+
+# ---- the demo ------------------------------------------------------------------
+
+class Demo:
+    def __init__(self, out: Path, log: Callable[[str], None]) -> None:
+        self.out = out
+        self.log = log
+        self.tree = kernel_tree.worktree(WORKTREE, log=log)
+        # The worktree's parent is named after the version (linux-git/<version>/fixes).
+        self.base = kernel_tree.base_tag(self.tree.parent.name)
+        self.head = self._git_top(["rev-parse", "HEAD"])
+
+    def _git_top(self, args: list[str]) -> str:
+        p = common.capture(["git", "-C", TOP, *args], timeout=60)
+        return p.stdout.decode().strip()
+
+    def _git(self, args: list[str], env: dict[str, str] | None = None) -> None:
+        p = common.capture(["git", "-C", str(self.tree), *args], timeout=600,
+                           env=dict(os.environ, **(env or {})))
+        if p.returncode:
+            raise RuntimeError(f"git {' '.join(args)} in {self.tree}: "
+                               f"{p.stderr.decode('utf-8', 'replace').strip()}")
+
+    def checkout(self, fix: Fix | None) -> None:
+        """The worktree at the base (fix None) or on fixes/<name>: the base
+        plus the patch, committed (so the mutation tool sees a clean tree)."""
+        self._git(["checkout", "-q", "-f", "-B", f"fixes/{fix.name if fix else 'stock'}", self.base])
+        if fix is None:
+            return
+        self._git(["apply", str(fix.path)])
+        who = {"GIT_AUTHOR_NAME": "kvm-contract", "GIT_AUTHOR_EMAIL": "kvm-contract@localhost",
+               "GIT_COMMITTER_NAME": "kvm-contract", "GIT_COMMITTER_EMAIL": "kvm-contract@localhost",
+               "GIT_AUTHOR_DATE": "2026-12-05T12:00:00Z", "GIT_COMMITTER_DATE": "2026-12-05T12:00:00Z"}
+        self._git(["commit", "-q", "-a", "-m", fix.subject,
+                   "-m", f"From kvm-contract's scripts/kvmc/patches/fixes/{fix.path.name}."], who)
+
+    def suite(self, config: str, directory: Path, baseline: Path, ref: Path | None) -> int:
+        """run_tests.sh --build on the worktree as it is; its exit status."""
+        argv = [str(Path(TOP) / "run_tests.sh"), "--build", str(self.tree), "--arch", config,
+                "--baseline", str(baseline), "-o", str(directory)]
+        if ref is not None:
+            argv += ["--reference", str(ref)]
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        log = directory.parent / f"{directory.name}.log"
+        with open(log, "wb") as f:
+            rc = common.call(argv, timeout=RUN_TIMEOUT, stdout=f, stderr=subprocess.STDOUT)
+        tail = common.read_text(log).strip().splitlines()
+        self.log(f"  {directory.name}: {tail[-1] if tail else '(no output)'} (exit {rc}; log {log})")
+        return rc
+
+    def run_of(self, directory: Path, config: str) -> results.Run:
+        runs = [r for r in results.load_tree(str(directory)) if r.arch == config]
+        if not runs:
+            raise RuntimeError(f"{directory}: no results of {config} (see {directory}.log)")
+        return runs[0]
+
+    def stock(self, config: str) -> results.Run:
+        """The stock kernel's run of CONFIG, made once per suite commit."""
+        directory = self.out / f"stock-{config}"
+        stamp = directory / "kvmc-fix-demo.stamp"
+        if common.read_text(stamp).strip() != self.head or not directory.is_dir():
+            self.log(f"stock {self.base}, {config}")
+            self.checkout(None)
+            self.suite(config, directory, BASELINE, None)
+            common.write_atomic(stamp, self.head + "\n")
+        return self.run_of(directory, config)
+
+    def mutation(self, fix: Fix, directory: Path) -> MutationVerdict:
+        mv = MutationVerdict()
+        chosen, mv.not_applicable = applicable(mutants_for(fix, mutation.load_catalog()), self.tree)
+        mv.ran = [m.id for m in chosen]
+        if not chosen:
+            mv.error = "no mutant of the catalog applies to the files it changes"
+            return mv
+        jpath = directory / "mutation.json"
+        argv = [sys.executable, "-m", "kvmc.mutation", "run", "--arch", fix.mutation_arch,
+                "--tree", str(self.tree), "--mutants", ",".join(mv.ran), "--json", str(jpath),
+                "--doc", str(directory / "mutation.md"), "--out", str(directory / "mutation")]
+        self.log(f"  mutation: {len(mv.ran)} mutants of {', '.join(fix.files)} on the patched tree")
+        with open(directory / "mutation.log", "wb") as f:
+            rc = common.call(argv, timeout=RUN_TIMEOUT, cwd=str(Path(TOP) / "scripts"),
+                             stdout=f, stderr=subprocess.STDOUT)
+        if rc:
+            mv.error = f"the mutation run exited {rc} (log {directory / 'mutation.log'})"
+            return mv
+        patched_run = mutation.study(mutation.read_doc(jpath), "")["runs"].get(fix.mutation_arch, {})
+        published = mutation.study(mutation.read_doc(Path(TOP) / "docs" / "mutation.json"), "")
+        stock_run = published["runs"].get(fix.mutation_arch, {})
+        mv.selftests = selftests_of(patched_run)
+        mv.stock_killed, mv.patched_killed, mv.lost = judge_mutation(killed(stock_run), killed(patched_run),
+                                                                     mv.ran)
+        return mv
+
+    def one(self, fix: Fix, run_mutation: bool) -> bool:
+        self.log(f"{fix.name}: {fix.subject}")
+        text = BASELINE.read_text(encoding="utf-8")
+        kept, removed = without(text, fix.name)
+        directory = self.out / fix.name
+        directory.mkdir(parents=True, exist_ok=True)
+        base_file = directory / "baseline-without-fix.txt"
+        common.write_atomic(base_file, kept)
+        stocks = {c: self.stock(c) for c in fix.configs}
+        self.checkout(fix)
+        seen: list[Verdicts] = []
+        for config in fix.configs:
+            rc = self.suite(config, directory / config, base_file, self.out / f"stock-{config}")
+            v = judge_config(config, stocks[config], self.run_of(directory / config, config), removed, fix.also)
+            seen.append(v)
+            self.log(f"  {config} (exit {rc}): (1) {len(v.finding_tests)} finding tests, "
+                     f"{len([t for t, x in v.finding_tests.items() if x == 'pass'])} now pass, "
+                     f"{len(v.still_failing)} still fail"
+                     + "".join(f"\n      still failing: {t}" for t in v.still_failing))
+            self.log(f"      (2) other tests' verdicts: {len(v.changed_verdicts)} changed"
+                     + "".join(f"\n      {t}: {a} -> {b}" for t, a, b in v.changed_verdicts))
+            self.log(f"      (4) changes against stock: {v.changes_finding} in the finding's tests, "
+                     f"{v.changes_declared} declared in {ALSO}, {len(v.changes_other)} other"
+                     + "".join(f"\n      unintended: {c}" for c in v.changes_other[:20])
+                     + "".join(f"\n      {x}" for x in v.new_or_gone[:10]))
+        ok = all(v.ok for v in seen)
+        if not any(v.finding_tests for v in seen):
+            self.log("  (1) no test of the finding was XFAIL on the stock kernel: nothing shown")
+            ok = False
+        if run_mutation:
+            mv = self.mutation(fix, directory)
+            for cfg, outcomes in sorted(mv.selftests.items()):
+                self.log(f"  (3) selftests on {cfg}: "
+                         + ", ".join(f"{k.removeprefix('selftest:')} {o}" for k, o in sorted(outcomes.items())))
+            if mv.error:
+                self.log(f"  (5) {mv.error}")
+            else:
+                self.log(f"  (5) {len(mv.ran)} mutants of the changed files: stock kernel (published study) "
+                         f"{mv.stock_killed} killed, patched {mv.patched_killed} killed"
+                         + (f"; lost: {', '.join(mv.lost)}" if mv.lost else ""))
+            for why in mv.not_applicable:
+                self.log(f"      not applicable on the patched tree: {why}")
+            ok = ok and mv.ok
+        else:
+            self.log("  (3), (5) not run (--no-mutation)")
+        self.log(f"{fix.name}: {'as expected' if ok else 'NOT as expected'}")
+        return ok
+
+    def restore(self) -> None:
+        self.checkout(None)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python3 -m kvmc.fixdemo", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    c = sub.add_parser("check", help="every fix applies to Debian's linux-source (git apply --check)")
+    c.add_argument("--tree", help="the tree (default: Debian's linux-source, unpacked)")
+    sub.add_parser("list", help="the fixes and the baseline lines they remove")
+    d = sub.add_parser("demo", help="build, test and judge each fix (scripts/fix-demo.sh)")
+    d.add_argument("--fix", action="append", default=[], help="only this fix (its name, or NN), repeatable")
+    d.add_argument("--no-mutation", action="store_true", help="leave out (3) and (5)")
+    d.add_argument("--out", default=str(Path(TOP) / "results" / "fix-demo"))
+    args = parser.parse_args(argv)
+    log = common.Log("fix-demo")
+    try:
+        fixes = load_fixes()
+        entries = bl.load(str(BASELINE))
+        problems = check_marks(fixes, entries)
+        if args.cmd == "list":
+            for f in fixes:
+                print(f"{f.name}: {f.subject}\n  {f.fixes}\n  files: {', '.join(f.files)}")
+                for e in entries:
+                    if fixed_by(e) == f.name:
+                        print(f"  removes {e.where}: {e.arch} {e.kernel} {e.test} {e.key}")
+                for glob, why in f.also:
+                    print(f"  also changes {glob}: {why}")
+            for p in problems:
+                print(f"problem: {p}")
+            return 1 if problems else 0
+        if args.cmd == "check":
+            tree = Path(args.tree) if args.tree else kernel_tree.unpacked_source(log)
+            for f in fixes:
+                why = apply_check(f, tree)
+                problems += [f"{f.name}: does not apply to {tree}: {why}"] if why else []
+                if not why:
+                    log(f"{f.name}: applies to {tree.name}")
+            for p in problems:
+                log(p)
+            log(f"{len(fixes)} fixes, {len(problems)} problems")
+            return 1 if problems else 0
+        if problems:
+            for p in problems:
+                log(p)
+            return 2
+        chosen = [f for f in fixes if not args.fix or f.name in args.fix or f.name[:2] in args.fix]
+        if not chosen:
+            log(f"no fix named {', '.join(args.fix)} (python3 -m kvmc.fixdemo list)")
+            return 2
+        common.raise_on_signals()
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        cache = common.cache_root()
+        with common.locked(cache / "fix-demo.lock", lambda: log("waiting for another fix demo to finish")):
+            demo = Demo(out, log)
+            outcome: dict[str, bool] = {}
+            try:
+                for f in chosen:
+                    outcome[f.name] = demo.one(f, not args.no_mutation)
+            finally:
+                demo.restore()
+        for name, ok in outcome.items():
+            log(f"{name}: {'ok' if ok else 'NOT OK'}")
+        return 0 if all(outcome.values()) else 1
+    except (FixError, bl.BaselineError) as e:
+        log(str(e))
+        return 2
+    except (RuntimeError, OSError, kernel_tree.TreeError) as e:
+        log(str(e))
+        return 1
+    except common.Interrupted as e:
+        log(f"stopped by signal {e.signum}")
+        return e.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

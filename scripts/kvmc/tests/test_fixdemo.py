@@ -1,0 +1,194 @@
+# SPDX-License-Identifier: GPL-2.0
+"""Unit tests of the fix demo's judging (issue 26, kvmc.fixdemo): which
+tests are a fix's finding, what counts as a changed verdict or an
+unintended change, the mutation comparison, and the fixes as the project
+ships them (named, tagged, each named by a baseline line).
+
+    cd scripts && python3 -m unittest kvmc.tests.test_fixdemo
+"""
+
+from __future__ import annotations
+
+import tempfile
+import unittest
+from pathlib import Path
+
+from kvmc import baseline as bl, fixdemo
+from kvmc.ktap import parse
+from kvmc.results import Run
+
+PATCH = """From: kvm-contract <kvm-contract@localhost>
+Subject: [PATCH] KVM: x86/mmu: Say what went wrong
+
+Body.
+
+Fixes: 0123456789ab ("KVM: x86: Something")
+---
+--- a/arch/x86/kvm/mmu/mmu.c
++++ b/arch/x86/kvm/mmu/mmu.c
+@@ -1,1 +1,1 @@
+-a
++b
+"""
+
+BASELINE = """# comment
+x86_64 7.* m4_*.fault C4 exit_reason=KVM_EXIT_UNKNOWN(0)  no memory_fault [fix: 01-x86-say]
+x86_64 7.* g1_moved.* G1 move=EINVAL(22)  cannot move
+x86_64-shadow 7.* w_* guest guest_call=x  shadow walk [fix: 02-x86-other]
+"""
+
+
+def run(verdicts: dict[str, str], observations: dict[str, list[dict[str, object]]] | None = None,
+        arch: str = "x86_64") -> Run:
+    """A run whose tests have the given verdicts (pass, fail, xfail, skip)."""
+    lines = ["TAP version 13", "1..1", "# kvm-contract: t", "    TAP version 13", f"    1..{len(verdicts)}"]
+    for i, (name, v) in enumerate(verdicts.items(), 1):
+        lines.append({"pass": f"    ok {i} {name}", "fail": f"    not ok {i} {name}",
+                      "xfail": f"    not ok {i} {name} # TODO known", "skip": f"    ok {i} {name} # SKIP why"}[v])
+    lines.append("not ok 1 t")
+    return Run(arch=arch, label=arch, doc=parse(lines, arch), kernel="7.3.4+deb13-amd64",
+               directory=f"/r/{arch}", observations=observations or {})
+
+
+def obs(value: str) -> dict[str, list[dict[str, object]]]:
+    return {"m4_prot_none.fault": [{"step": "access", "rule": "C4", "exit_reason": value}],
+            "m1.load": [{"step": "load", "rule": "C1", "exit_reason": "KVM_EXIT_MMIO"}],
+            "f4_x.y": [{"step": "pre-fault", "rule": "F", "payload": value}]}
+
+
+class Parsing(unittest.TestCase):
+    def write(self, name: str, text: str) -> Path:
+        tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(tmp.cleanup)
+        p = Path(tmp.name) / name
+        p.write_text(text)
+        return p
+
+    def test_a_fix_and_its_files(self) -> None:
+        f = fixdemo.parse_fix(self.write("01-x86-say.patch", PATCH))
+        self.assertEqual((f.name, f.arch, f.files, f.configs, f.mutation_arch),
+                         ("01-x86-say", "x86", ("arch/x86/kvm/mmu/mmu.c",), ("x86_64", "x86_64-shadow"), "x86_64"))
+        self.assertEqual(f.subject, "[PATCH] KVM: x86/mmu: Say what went wrong")
+        self.assertTrue(f.fixes.startswith("Fixes: 0123456789ab"))
+
+    def test_refused(self) -> None:
+        for name, text, why in (("say.patch", PATCH, "named"),
+                                ("01-ppc-say.patch", PATCH, "named"),
+                                ("01-x86-say.patch", PATCH.replace("Subject:", "Subj:"), "Subject"),
+                                ("01-x86-say.patch", PATCH.replace("Fixes:", "Fixing:"), "Fixes"),
+                                ("01-x86-say.patch", PATCH.split("---\n")[0], "no diff")):
+            with self.assertRaisesRegex(fixdemo.FixError, why):
+                fixdemo.parse_fix(self.write(name, text))
+
+    def test_also_changes(self) -> None:
+        also = fixdemo.parse_also("# c\n01-x86-say  f4_*  pre-fault fills memory_fault too\n")
+        self.assertEqual(also, {"01-x86-say": [("f4_*", "pre-fault fills memory_fault too")]})
+        with self.assertRaises(fixdemo.FixError):
+            fixdemo.parse_also("01-x86-say f4_*\n")
+
+    def test_without_removes_only_the_fix_lines(self) -> None:
+        kept, removed = fixdemo.without(BASELINE, "01-x86-say")
+        self.assertEqual([e.test for e in removed], ["m4_*.fault"])
+        self.assertNotIn("m4_*", kept)
+        self.assertIn("# comment", kept)
+        self.assertIn("g1_moved", kept)
+        self.assertIn("[fix: 02-x86-other]", kept)
+
+    def test_marks(self) -> None:
+        entries = bl.parse(BASELINE, "b")
+        one = fixdemo.parse_fix(self.write("01-x86-say.patch", PATCH))
+        other = fixdemo.parse_fix(self.write("03-x86-none.patch", PATCH))
+        problems = fixdemo.check_marks([one, other], entries)
+        self.assertEqual(len(problems), 2, problems)
+        self.assertIn("02-x86-other", problems[0])       # a line naming no fix
+        self.assertIn("03-x86-none", problems[1])        # a fix no line names
+
+
+class Judging(unittest.TestCase):
+    removed = fixdemo.without(BASELINE, "01-x86-say")[1]
+
+    def test_fixed(self) -> None:
+        stock = run({"m4_prot_none.fault": "xfail", "m1.load": "pass", "g1_moved.x": "xfail"}, obs("0"))
+        patched = run({"m4_prot_none.fault": "pass", "m1.load": "pass", "g1_moved.x": "xfail"}, obs("39"))
+        v = fixdemo.judge_config("x86_64", stock, patched, self.removed, (("f4_*", "why"),))
+        self.assertTrue(v.ok, v)
+        self.assertEqual(v.finding_tests, {"m4_prot_none.fault": "pass"})
+        # The verdict and the exit reason of the finding's test; f4's payload, declared.
+        self.assertEqual((v.changes_finding, v.changes_declared, v.changes_other), (2, 1, []))
+
+    def test_still_failing(self) -> None:
+        stock = run({"m4_prot_none.fault": "xfail"}, obs("0"))
+        patched = run({"m4_prot_none.fault": "fail"}, obs("0"))
+        v = fixdemo.judge_config("x86_64", stock, patched, self.removed, ())
+        self.assertFalse(v.ok)
+        self.assertEqual(v.still_failing, ["m4_prot_none.fault"])
+
+    def test_other_verdict_changed(self) -> None:
+        stock = run({"m4_prot_none.fault": "xfail", "m1.load": "pass"}, obs("0"))
+        patched = run({"m4_prot_none.fault": "pass", "m1.load": "fail"}, obs("0"))
+        v = fixdemo.judge_config("x86_64", stock, patched, self.removed, ())
+        self.assertFalse(v.ok)
+        self.assertEqual(v.changed_verdicts, [("m1.load", "pass", "fail")])
+
+    def test_undeclared_change(self) -> None:
+        stock = run({"m4_prot_none.fault": "xfail", "f4_x.y": "pass"}, obs("0"))
+        patched = run({"m4_prot_none.fault": "pass", "f4_x.y": "pass"}, obs("39"))
+        v = fixdemo.judge_config("x86_64", stock, patched, self.removed, ())
+        self.assertFalse(v.ok)
+        self.assertEqual(len(v.changes_other), 1)
+        self.assertTrue(v.changes_other[0].startswith("f4_x.y: "), v.changes_other)
+
+    def test_a_test_passing_on_stock_is_no_finding(self) -> None:
+        # m4 on a configuration where it passed anyway: not the fix's to show.
+        stock = run({"m4_prot_none.fault": "pass"}, obs("39"))
+        v = fixdemo.judge_config("x86_64", stock, stock, self.removed, ())
+        self.assertEqual(v.finding_tests, {})
+        self.assertTrue(v.ok)
+
+    def test_entry_for_shadow_only(self) -> None:
+        removed = fixdemo.without(BASELINE, "02-x86-other")[1]
+        stock = run({"w_1.a": "xfail"}, arch="x86_64")
+        self.assertEqual(fixdemo.judge_config("x86_64", stock, stock, removed, ()).finding_tests, {})
+        stock = run({"w_1.a": "xfail"}, arch="x86_64-shadow")
+        patched = run({"w_1.a": "pass"}, arch="x86_64-shadow")
+        self.assertEqual(fixdemo.judge_config("x86_64-shadow", stock, patched, removed, ()).finding_tests,
+                         {"w_1.a": "pass"})
+
+
+class Mutation(unittest.TestCase):
+    def test_kills_compared(self) -> None:
+        stock = {"a": True, "b": True, "c": False}
+        patched = {"a": True, "b": False, "c": True}
+        self.assertEqual(fixdemo.judge_mutation(stock, patched, ["a", "b", "c", "d"]), (2, 2, ["b"]))
+
+    def test_killed_and_selftests_from_a_study_run(self) -> None:
+        r = {"results": [{"mutant": "a", "status": "ok", "configs": {"x": {"suite_killed": ["t"]},
+                                                                      "y": {"suite_killed": []}}},
+                         {"mutant": "b", "status": "ok", "configs": {"x": {"suite_killed": []}}},
+                         {"mutant": "c", "status": "not-compiling", "configs": {}}],
+             "baselines": {"x": {"selftests": {"selftest:s": "pass"}}}}
+        self.assertEqual(fixdemo.killed(r), {"a": True, "b": False})
+        self.assertEqual(fixdemo.selftests_of(r), {"x": {"selftest:s": "pass"}})
+        mv = fixdemo.MutationVerdict(selftests={"x": {"selftest:s": "pass"}}, stock_killed=1, patched_killed=1)
+        self.assertTrue(mv.ok)
+        mv.selftests["x"]["selftest:s"] = "fail"
+        self.assertFalse(mv.ok)
+        self.assertFalse(fixdemo.MutationVerdict().ok)     # no selftests seen is no pass
+
+
+class Shipped(unittest.TestCase):
+    """The fixes in scripts/kvmc/patches/fixes/ as they are."""
+
+    def test_named_tagged_and_marked(self) -> None:
+        fixes = fixdemo.load_fixes()
+        self.assertTrue(fixes, "no fix in scripts/kvmc/patches/fixes/")
+        self.assertEqual(fixdemo.check_marks(fixes, bl.load(str(fixdemo.BASELINE))), [])
+        for f in fixes:
+            self.assertRegex(f.subject, r"^\[PATCH\] KVM: ", f.name)
+            text = f.path.read_text()
+            self.assertIn("Provenance:", text, f.name)
+            self.assertRegex(f.fixes, r"^Fixes: ([0-9a-f]{12} \(\".+\"\)|\(not established: .+\))$", f.name)
+
+
+if __name__ == "__main__":
+    unittest.main()
