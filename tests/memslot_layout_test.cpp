@@ -225,6 +225,115 @@ TEST_F(m8_memslot_moved, after_mapped)
 }
 
 /*
+ * New memslots api.rst 4.35 refuses, each with the guest about to load
+ * from where the slot would be: the ioctl fails and nothing was created
+ * (the load is still C5). Documented: a slot id not "less than the
+ * maximum number of user memory slots" (KVM_CAP_NR_MEMSLOTS), an address
+ * space not less than KVM_CAP_MULTI_ADDRESS_SPACE, a userspace_addr that
+ * does not "point at user addressable memory for the entire memory slot
+ * size" (a kernel address: where user space ends depends on the
+ * kernel's paging, 47 to 56 bits, so a range across that end is not
+ * tried), on arm64 a tagged userspace_addr ("must be an untagged
+ * address"). Not in api.rst, checked on the kernel's word
+ * (virt/kvm/kvm_main.c kvm_set_memory_region()): sizes and addresses not
+ * page aligned, a GPA range that wraps, more pages than a dirty bitmap
+ * can index, deleting a slot that does not exist. All are EINVAL there.
+ */
+namespace {
+
+#if defined(__aarch64__)
+constexpr bool on_arm64 = true;
+#else
+constexpr bool on_arm64 = false;
+#endif
+
+enum class Refused {
+	slot_id, address_space, kernel_address, tagged_address, unaligned_size, unaligned_gpa,
+	unaligned_hva, wrapping_gpa, too_many_pages, delete_missing
+};
+
+} /* namespace */
+
+KVM_FIXTURE(memslot_refused);
+FIXTURE_VARIANT(memslot_refused) { Refused how; bool documented; const char *what; };
+FIXTURE_VARIANT_ADD(memslot_refused, slot_id) { Refused::slot_id, true, "slot id KVM_CAP_NR_MEMSLOTS" };
+FIXTURE_VARIANT_ADD(memslot_refused, address_space) { Refused::address_space, true,
+						      "address space KVM_CAP_MULTI_ADDRESS_SPACE" };
+FIXTURE_VARIANT_ADD(memslot_refused, kernel_address) { Refused::kernel_address, true, "a kernel userspace_addr" };
+FIXTURE_VARIANT_ADD(memslot_refused, tagged_address) { Refused::tagged_address, true, "a tagged userspace_addr" };
+FIXTURE_VARIANT_ADD(memslot_refused, unaligned_size) { Refused::unaligned_size, false, "a size not page aligned" };
+FIXTURE_VARIANT_ADD(memslot_refused, unaligned_gpa) { Refused::unaligned_gpa, false, "a GPA not page aligned" };
+FIXTURE_VARIANT_ADD(memslot_refused, unaligned_hva) { Refused::unaligned_hva, false,
+						      "a userspace_addr not page aligned" };
+FIXTURE_VARIANT_ADD(memslot_refused, wrapping_gpa) { Refused::wrapping_gpa, false, "a GPA range that wraps" };
+FIXTURE_VARIANT_ADD(memslot_refused, too_many_pages) { Refused::too_many_pages, false,
+						       "2^31 pages (past KVM_MEM_MAX_NR_PAGES)" };
+FIXTURE_VARIANT_ADD(memslot_refused, delete_missing) { Refused::delete_missing, false,
+						       "deleting a slot that does not exist" };
+
+TEST_F(memslot_refused, create)
+{
+	Kvm kvm;
+	GuestVm g(kvm);
+	const uint64_t page = page_size(), base = ARCH_TEST_GPA;
+	TwoPages memory;
+	struct kvm_userspace_memory_region2 region {};
+	region.slot = test_slot;
+	region.guest_phys_addr = base;
+	region.memory_size = 2 * page;
+	region.userspace_addr = memory.memory.hva();
+	switch (variant->how) {
+	case Refused::slot_id: {
+		const int n = g.vm().check_extension(KVM_CAP_NR_MEMSLOTS);
+		ASSERT_GT(n, 0) TH_LOG("KVM_CAP_NR_MEMSLOTS");
+		region.slot = static_cast<uint32_t>(n);
+		break;
+	}
+	case Refused::address_space: {
+		const int n = g.vm().check_extension(KVM_CAP_MULTI_ADDRESS_SPACE);
+		region.slot = (static_cast<uint32_t>(n > 0 ? n : 1) << 16) | test_slot;
+		break;
+	}
+	case Refused::kernel_address:
+		region.userspace_addr = ~0ull << 47; /* kernel space under 4- and 5-level paging */
+		break;
+	case Refused::tagged_address:
+		if (!on_arm64)
+			SKIP(return, "address tags (TBI) are arm64's");
+		region.userspace_addr |= 0x5aull << 56;
+		break;
+	case Refused::unaligned_size:
+		region.memory_size = page + page / 2;
+		break;
+	case Refused::unaligned_gpa:
+		region.guest_phys_addr = base + 0x800;
+		break;
+	case Refused::unaligned_hva:
+		region.userspace_addr += 0x800;
+		break;
+	case Refused::wrapping_gpa:
+		region.guest_phys_addr = ~0ull & ~(page - 1);
+		break;
+	case Refused::too_many_pages:
+		region.userspace_addr = page * 16;
+		region.memory_size = (1ull << 31) * page;
+		break;
+	case Refused::delete_missing:
+		region.memory_size = 0;
+		break;
+	}
+	if (!variant->documented)
+		log_line("basis (not api.rst): virt/kvm/kvm_main.c kvm_set_memory_region() refuses it with EINVAL");
+	EXPECT_ERRNO(slot_change, variant->what, EINVAL, g.vm().set_memory_region_raw(region));
+
+	/* Nothing was created where the slot would have been. */
+	g.order({load(base, 8), load(base + page, 8)});
+	ASSERT_OUTCOME("load where the slot would be", Expectation::mmio(rules::C5, base, 8, false), g.run());
+	ASSERT_OUTCOME("second page", Expectation::mmio(rules::C5, base + page, 8, false), g.complete_load_and_run(1));
+	ASSERT_OUTCOME("resume", Expectation::guest_done(rules::C5), g.complete_load_and_run(2));
+}
+
+/*
  * Dirty logging turned on and off on a slot the guest has mapped (api.rst
  * 4.35: flags may be modified; KVM_MEM_LOG_DIRTY_PAGES "to keep track of
  * writes"). With logging on, the guest's stores land in memory and
