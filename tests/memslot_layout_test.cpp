@@ -9,6 +9,8 @@
  */
 #include "test_util.h"
 
+#include <cerrno>
+#include <cstring>
 #include <optional>
 #include <string>
 #include <sys/mman.h>
@@ -331,6 +333,53 @@ TEST_F(memslot_refused, create)
 	ASSERT_OUTCOME("load where the slot would be", Expectation::mmio(rules::C5, base, 8, false), g.run());
 	ASSERT_OUTCOME("second page", Expectation::mmio(rules::C5, base + page, 8, false), g.complete_load_and_run(1));
 	ASSERT_OUTCOME("resume", Expectation::guest_done(rules::C5), g.complete_load_and_run(2));
+}
+
+/*
+ * M5 from the start: a memslot over three pages of host address space of
+ * which the middle one was never mapped (two VMAs and a hole between
+ * them). api.rst 4.35 asks only that userspace_addr "point at user
+ * addressable memory"; the slot is accepted (arm64 walks its VMAs at
+ * creation, kvm_arch_prepare_memory_region(), and finds the hole), the
+ * pages of both VMAs work, and the hole is C4: -1/EFAULT with the
+ * memory_fault of its page (api.rst 8.44's "valid memslot but no backing
+ * VMA"). Mapped afterwards, the hole is memory (C12).
+ */
+KVM_FIXTURE(m5_hole_in_memslot);
+FIXTURE_VARIANT(m5_hole_in_memslot) { bool is_write; };
+FIXTURE_VARIANT_ADD(m5_hole_in_memslot, load) { .is_write = false };
+FIXTURE_VARIANT_ADD(m5_hole_in_memslot, store) { .is_write = true };
+
+TEST_F(m5_hole_in_memslot, from_creation)
+{
+	Kvm kvm;
+	GuestVm g(kvm);
+	const uint64_t page = page_size(), base = ARCH_TEST_GPA, hole = base + page;
+	HostMapping memory = HostMapping::anonymous(3 * page);
+	uint8_t *const hole_hva = memory.data() + page;
+	ASSERT_EQ(0, munmap(hole_hva, page)) TH_LOG("munmap: %s", strerror(errno));
+	auto word = [&](uint64_t offset) -> uint64_t & { return *reinterpret_cast<uint64_t *>(memory.data() + offset); };
+	word(0) = pattern;
+	word(2 * page) = ~pattern;
+	Memslot slot(g.vm(), test_slot, base, memory);
+
+	g.order({load(base, 8), load(base + 2 * page, 8), store(base + 2 * page + 8, 8, pattern),
+		 variant->is_write ? store(hole + 0x18, 8, ~pattern) : load(hole + 0x18, 8)});
+	const bool promised = g.vm().check_extension(KVM_CAP_MEMORY_FAULT_INFO) == 1;
+	EXPECT_OUTCOME("access to the hole", Expectation::unresolvable_fault(hole + 0x18, promised), g.run());
+	EXPECT_VALUE(rules::C12, "steps completed before the hole", 3, g.completed());
+	EXPECT_VALUE(slot_change, "first VMA's page", pattern, g.loaded(0));
+	EXPECT_VALUE(slot_change, "second VMA's page", ~pattern, g.loaded(1));
+	EXPECT_VALUE(slot_change, "store to the second VMA's page, in its memory", pattern, word(2 * page + 8));
+
+	void *again = mmap(hole_hva, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+	ASSERT_EQ(static_cast<void *>(hole_hva), again) TH_LOG("mmap over the hole: %s", strerror(errno));
+	word(page + 0x18) = pattern;
+	ASSERT_OUTCOME("after mapping the hole", Expectation::guest_done(rules::C12), g.run());
+	if (variant->is_write)
+		EXPECT_VALUE(rules::C12, "the retried store, in the new page", ~pattern, word(page + 0x18));
+	else
+		EXPECT_VALUE(rules::C12, "the retried load", pattern, g.loaded(3));
 }
 
 /*
