@@ -104,6 +104,58 @@ TEST_F(p2_poisoned_huge_page, load)
 	EXPECT_VALUE(rules::C8, "steps completed before the fault", 1, g.completed());
 }
 
+/*
+ * P1 over a transparent huge page: 4 MiB of MADV_HUGEPAGE anonymous memory
+ * the kernel backed with THP, one 4 KiB page of the second huge page
+ * poisoned, before the guest touched it (access) or after the guest mapped
+ * the whole huge page through a block or huge mapping (after_mapped).
+ * memory_failure() splits the huge page if it can (then only the 4 KiB page
+ * is lost) or loses all of it; C8 holds either way: the extent KVM names
+ * must contain the address and agree with the native fault at the same
+ * address. Then a fresh page at the poisoned one, and the guest goes on
+ * (C12) with its earlier store intact.
+ */
+KVM_FIXTURE(p1_poisoned_thp);
+FIXTURE_VARIANT(p1_poisoned_thp) { bool mapped_first; };
+FIXTURE_VARIANT_ADD(p1_poisoned_thp, access) { .mapped_first = false };
+FIXTURE_VARIANT_ADD(p1_poisoned_thp, after_mapped) { .mapped_first = true };
+
+TEST_F(p1_poisoned_thp, load)
+{
+	REQUIRE_DESTRUCTIVE();
+	HostMapping backing = HostMapping::anonymous_thp(2 * huge_page_size, huge_page_size);
+	if (!backing.thp_backed())
+		SKIP(return, "the kernel gave no transparent huge pages for MADV_HUGEPAGE memory");
+	memset(backing.data(), 0x5a, backing.size());
+	Kvm kvm;
+	GuestVm g(kvm);
+	Memslot slot(g.vm(), test_slot, ARCH_TEST_GPA, backing);
+	const uint64_t offset = huge_page_size + 0x3040;
+	if (variant->mapped_first) {
+		g.order({store(ARCH_TEST_GPA + 0x10, 8, pattern), load(ARCH_TEST_GPA + huge_page_size + 0x8, 8),
+			 load(ARCH_TEST_GPA + huge_page_size + 0x1ff000, 8), sync_point(), load(ARCH_TEST_GPA + offset, 8)});
+		ASSERT_OUTCOME("the guest maps both huge pages", Expectation::guest_sync(rules::guest), g.run());
+	} else {
+		g.order({store(ARCH_TEST_GPA + 0x10, 8, pattern), load(ARCH_TEST_GPA + offset, 8)});
+	}
+	uint8_t *page = backing.data() + huge_page_size + 0x3000;
+	if (const char *why = poison_unavailable(poison(page)))
+		SKIP(return, "%s", why);
+	Observation obs = g.run();
+	SignalRecord native = native_fault(backing.data() + offset);
+	ASSERT_OUTCOME("load from the poisoned page",
+		       Expectation::poison_signal(backing.hva() + offset, native).because(c8_basis), obs);
+
+	/* C12: a fresh page where the poisoned one was (its huge page split,
+	 * or all of it gone: map the whole huge page again then). */
+	uint8_t *where = native.addr_lsb > 12 ? backing.data() + huge_page_size : page;
+	const size_t len = native.addr_lsb > 12 ? huge_page_size : page_size();
+	ASSERT_EQ(where, mmap(where, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0));
+	ASSERT_OUTCOME("after a new mapping", Expectation::guest_done(rules::C12), g.run());
+	EXPECT_VALUE(rules::C12, "guest's earlier store", pattern,
+		     *reinterpret_cast<uint64_t *>(backing.data() + 0x10));
+}
+
 /* P3: a poisoned guest_memfd page: -1/EHWPOISON with KVM_EXIT_MEMORY_FAULT
  * covering it (C9). */
 KVM_FIXTURE(p3_poisoned_guest_memfd);
