@@ -9,7 +9,7 @@
 #  (4) --reference against the stock kernel shows only the intended changes,
 #  (5) the catalog's mutants of the patched files die at least as often.
 #
-#   scripts/fix-demo.sh [--fix NAME|NN]... [--no-mutation] [--out DIR]
+#   scripts/fix-demo.sh [--fix NAME|NN]... [--no-mutation | --mutation-only] [--out DIR]
 #
 # The trees are branches fixes/<name> of the cache's worktree "fixes" (one
 # cold kernel build per architecture the first time, then incremental).

@@ -225,10 +225,15 @@ def judge_config(config: str, stock: results.Run, patched: results.Run, removed:
 # ---- (3) and (5): the mutation run on the patched tree ------------------------
 
 def mutants_for(fix: Fix, catalog: list[mutation.Mutant]) -> list[mutation.Mutant]:
-    """The main catalog's counted mutants (not equivalent) of the fix's
-    architecture in the files it changes."""
-    return [m for m in catalog if not m.heading and not m.equivalent
-            and fix.mutation_arch in m.arches() and m.file in fix.files]
+    """The catalog's counted mutants (not equivalent: the main catalog's
+    and every set's, the blind one's included) of the fix's architecture
+    in the files it changes."""
+    return [m for m in catalog if not m.equivalent and fix.mutation_arch in m.arches() and m.file in fix.files]
+
+
+# The published study a set's mutants on the patched tree are compared
+# with: its latest complete run (the blind set's "after").
+PUBLISHED = {"Blind set": "Blind set, after"}
 
 
 def applicable(mutants: list[mutation.Mutant], tree: Path) -> tuple[list[mutation.Mutant], list[str]]:
@@ -357,32 +362,48 @@ class Demo:
         return self.run_of(directory, config)
 
     def mutation(self, fix: Fix, directory: Path) -> MutationVerdict:
+        """(3) and (5): the mutants of the changed files on the patched tree,
+        one run of the mutation tool per set (the main catalog, the blind
+        set), each compared with that set's published study."""
         mv = MutationVerdict()
         chosen, mv.not_applicable = applicable(mutants_for(fix, mutation.load_catalog()), self.tree)
         mv.ran = [m.id for m in chosen]
         if not chosen:
             mv.error = "no mutant of the catalog applies to the files it changes"
             return mv
-        jpath = directory / "mutation.json"
-        argv = [sys.executable, "-m", "kvmc.mutation", "run", "--arch", fix.mutation_arch,
-                "--tree", str(self.tree), "--mutants", ",".join(mv.ran), "--json", str(jpath),
-                "--doc", str(directory / "mutation.md"), "--out", str(directory / "mutation")]
-        self.log(f"  mutation: {len(mv.ran)} mutants of {', '.join(fix.files)} on the patched tree")
-        with open(directory / "mutation.log", "wb") as f:
-            rc = common.call(argv, timeout=RUN_TIMEOUT, cwd=str(Path(TOP) / "scripts"),
-                             stdout=f, stderr=subprocess.STDOUT)
-        if rc:
-            mv.error = f"the mutation run exited {rc} (log {directory / 'mutation.log'})"
-            return mv
-        patched_run = mutation.study(mutation.read_doc(jpath), "")["runs"].get(fix.mutation_arch, {})
-        published = mutation.study(mutation.read_doc(Path(TOP) / "docs" / "mutation.json"), "")
-        stock_run = published["runs"].get(fix.mutation_arch, {})
-        mv.selftests = selftests_of(patched_run)
-        mv.stock_killed, mv.patched_killed, mv.lost = judge_mutation(killed(stock_run), killed(patched_run),
-                                                                     mv.ran)
+        published_doc = mutation.read_doc(Path(TOP) / "docs" / "mutation.json")
+        sets: dict[str, list[mutation.Mutant]] = {}
+        for m in chosen:
+            sets.setdefault(m.heading, []).append(m)
+        stock: dict[str, bool] = {}
+        patched: dict[str, bool] = {}
+        for heading, ms in sets.items():
+            slug = re.sub(r"[^a-z0-9]+", "-", heading.lower()).strip("-") or "catalog"
+            jpath = directory / f"mutation-{slug}.json"
+            argv = [sys.executable, "-m", "kvmc.mutation", "run", "--arch", fix.mutation_arch,
+                    "--tree", str(self.tree), "--mutants", ",".join(m.id for m in ms), "--json", str(jpath),
+                    "--doc", str(directory / f"mutation-{slug}.md"), "--out", str(directory / f"mutation-{slug}")]
+            if heading:
+                argv += ["--catalog", ",".join(sorted({m.catalog() for m in ms})), "--heading", heading]
+            self.log(f"  mutation: {len(ms)} mutants of {heading or 'the catalog'} in "
+                     f"{', '.join(fix.files)} on the patched tree")
+            log = directory / f"mutation-{slug}.log"
+            with open(log, "wb") as f:
+                rc = common.call(argv, timeout=RUN_TIMEOUT, cwd=str(Path(TOP) / "scripts"),
+                                 stdout=f, stderr=subprocess.STDOUT)
+            if rc:
+                mv.error = f"the mutation run exited {rc} (log {log})"
+                return mv
+            run = mutation.study(mutation.read_doc(jpath), heading)["runs"].get(fix.mutation_arch, {})
+            for cfg, outcomes in selftests_of(run).items():
+                mv.selftests.setdefault(cfg, {}).update(outcomes)
+            patched.update(killed(run))
+            ref = mutation.study(published_doc, PUBLISHED.get(heading, heading))["runs"].get(fix.mutation_arch, {})
+            stock.update(killed(ref))
+        mv.stock_killed, mv.patched_killed, mv.lost = judge_mutation(stock, patched, mv.ran)
         return mv
 
-    def one(self, fix: Fix, run_mutation: bool) -> bool:
+    def one(self, fix: Fix, run_mutation: bool, run_suite: bool = True) -> bool:
         self.log(f"{fix.name}: {fix.subject}")
         text = BASELINE.read_text(encoding="utf-8")
         kept, removed = without(text, fix.name)
@@ -390,10 +411,10 @@ class Demo:
         directory.mkdir(parents=True, exist_ok=True)
         base_file = directory / "baseline-without-fix.txt"
         common.write_atomic(base_file, kept)
-        stocks = {c: self.stock(c) for c in fix.configs}
+        stocks = {c: self.stock(c) for c in fix.configs} if run_suite else {}
         self.checkout(fix)
         seen: list[Verdicts] = []
-        for config in fix.configs:
+        for config in fix.configs if run_suite else ():
             rc = self.suite(config, directory / config, base_file, self.out / f"stock-{config}")
             v = judge_config(config, stocks[config], self.run_of(directory / config, config), removed, fix.also)
             seen.append(v)
@@ -408,7 +429,9 @@ class Demo:
                      + "".join(f"\n      unintended: {c}" for c in v.changes_other[:20])
                      + "".join(f"\n      {x}" for x in v.new_or_gone[:10]))
         ok = all(v.ok for v in seen)
-        if not any(v.finding_tests for v in seen):
+        if not run_suite:
+            self.log("  (1), (2), (4) not run (--mutation-only)")
+        elif not any(v.finding_tests for v in seen):
             self.log("  (1) no test of the finding was XFAIL on the stock kernel: nothing shown")
             ok = False
         if run_mutation:
@@ -442,7 +465,9 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("list", help="the fixes and the baseline lines they remove")
     d = sub.add_parser("demo", help="build, test and judge each fix (scripts/fix-demo.sh)")
     d.add_argument("--fix", action="append", default=[], help="only this fix (its name, or NN), repeatable")
-    d.add_argument("--no-mutation", action="store_true", help="leave out (3) and (5)")
+    steps = d.add_mutually_exclusive_group()
+    steps.add_argument("--no-mutation", action="store_true", help="leave out (3) and (5)")
+    steps.add_argument("--mutation-only", action="store_true", help="only (3) and (5)")
     d.add_argument("--out", default=str(Path(TOP) / "results" / "fix-demo"))
     args = parser.parse_args(argv)
     log = common.Log("fix-demo")
@@ -489,7 +514,7 @@ def main(argv: list[str] | None = None) -> int:
             outcome: dict[str, bool] = {}
             try:
                 for f in chosen:
-                    outcome[f.name] = demo.one(f, not args.no_mutation)
+                    outcome[f.name] = demo.one(f, not args.no_mutation, not args.mutation_only)
             finally:
                 demo.restore()
         for name, ok in outcome.items():
