@@ -9,9 +9,9 @@
 #  (4) --reference against the stock kernel shows only the intended changes,
 #  (5) the catalog's mutants of the patched files die at least as often.
 #
-#   scripts/fix-demo.sh [--fix NAME|NN]... [--no-mutation | --mutation-only] [--out DIR]
+#   scripts/fix-demo.sh [--fix NAME|NN]... [--no-mutation | --mutation-only] [--worktree NAME] [--out DIR]
 #
-# The trees are branches fixes/<name> of the cache's worktree "fixes" (one
+# The trees are branches fixes/<name> of the cache's worktree "fixes" (or --worktree; one
 # cold kernel build per architecture the first time, then incremental).
 # Results and logs: results/fix-demo/. Exit status 0 when every check held
 # for every fix, 1 otherwise, 2 for a usage mistake. scripts/kvmc/fixdemo.py

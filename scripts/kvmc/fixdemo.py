@@ -7,8 +7,9 @@ checked the way a maintainer would check it.
     python3 -m kvmc.fixdemo demo [--fix NAME]... [--no-mutation] [--out DIR]
 
 scripts/fix-demo.sh runs `demo`. For each fix, on the cache's worktree
-"fixes" (a branch fixes/<name>: the Debian base plus the patch, built
-incrementally, one build directory per architecture) and on each
+"fixes" (--worktree; a branch fixes/<name>: the Debian base plus the
+patch, built incrementally, one build directory per architecture; the
+worktree is left at the base) and on each
 configuration of its architecture (arm64 and arm64-nested, x86_64 and
 x86_64-shadow), it shows:
 
@@ -298,10 +299,10 @@ def judge_mutation(stock: dict[str, bool], patched: dict[str, bool], ran: list[s
 # ---- the demo ------------------------------------------------------------------
 
 class Demo:
-    def __init__(self, out: Path, log: Callable[[str], None]) -> None:
+    def __init__(self, out: Path, log: Callable[[str], None], worktree: str = WORKTREE) -> None:
         self.out = out
         self.log = log
-        self.tree = kernel_tree.worktree(WORKTREE, log=log)
+        self.tree = kernel_tree.worktree(worktree, log=log)
         # The worktree's parent is named after the version (linux-git/<version>/fixes).
         self.base = kernel_tree.base_tag(self.tree.parent.name)
         self.head = self._git_top(["rev-parse", "HEAD"])
@@ -469,6 +470,9 @@ def main(argv: list[str] | None = None) -> int:
     steps.add_argument("--no-mutation", action="store_true", help="leave out (3) and (5)")
     steps.add_argument("--mutation-only", action="store_true", help="only (3) and (5)")
     d.add_argument("--out", default=str(Path(TOP) / "results" / "fix-demo"))
+    d.add_argument("--worktree", default=WORKTREE,
+                   help=f"the cache's worktree to build in (default {WORKTREE}: one cold build per architecture "
+                        "the first time; 'mutation' reuses the mutation study's builds, when no study runs)")
     args = parser.parse_args(argv)
     log = common.Log("fix-demo")
     try:
@@ -510,7 +514,7 @@ def main(argv: list[str] | None = None) -> int:
         out.mkdir(parents=True, exist_ok=True)
         cache = common.cache_root()
         with common.locked(cache / "fix-demo.lock", lambda: log("waiting for another fix demo to finish")):
-            demo = Demo(out, log)
+            demo = Demo(out, log, args.worktree)
             outcome: dict[str, bool] = {}
             try:
                 for f in chosen:
