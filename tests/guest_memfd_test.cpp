@@ -471,6 +471,7 @@ FIXTURE_VARIANT(g5_invalid_binding) {
 	bool overlap;
 	bool not_guest_memfd;
 	int err;
+	bool other_vm = false;	/* a guest_memfd another VM created */
 };
 FIXTURE_VARIANT_ADD(g5_invalid_binding, readonly) {
 	.what = "KVM_MEM_READONLY with KVM_MEM_GUEST_MEMFD", .flags = KVM_MEM_READONLY,
@@ -493,6 +494,10 @@ FIXTURE_VARIANT_ADD(g5_invalid_binding, unaligned_offset) {
 FIXTURE_VARIANT_ADD(g5_invalid_binding, not_guest_memfd) {
 	.what = "a memfd (not a guest_memfd) as guest_memfd", .flags = 0,
 	.offset_pages = 0, .offset_bytes = 0, .overlap = false, .not_guest_memfd = true, .err = EINVAL };
+/* api.rst 4.143: "guest_memfd files are bound to their owning virtual machine". */
+FIXTURE_VARIANT_ADD(g5_invalid_binding, another_vms_guest_memfd) {
+	.what = "a guest_memfd another VM created", .flags = 0, .offset_pages = 0, .offset_bytes = 0,
+	.overlap = false, .not_guest_memfd = false, .err = EINVAL, .other_vm = true };
 
 TEST_F(g5_invalid_binding, rejected)
 {
@@ -502,6 +507,8 @@ TEST_F(g5_invalid_binding, rejected)
 	/* Two pages: only the property under test makes a binding invalid. */
 	const uint64_t gmem_flags = offered_gmem_flags(g.vm(), shared_flags);
 	GuestMemfd gmem(g.vm(), 2 * page_size(), gmem_flags);
+	Vm other(kvm);
+	GuestMemfd others(other, 2 * page_size(), gmem_flags);
 	HostMapping shared = HostMapping::anonymous(2 * page_size());
 	UniqueFd memfd(memfd_create("kvm-contract-g5", MFD_CLOEXEC));
 	ASSERT_LE(0, memfd.get()) TH_LOG("memfd_create: %s", errno_name(errno).c_str());
@@ -518,7 +525,7 @@ TEST_F(g5_invalid_binding, rejected)
 	region.guest_phys_addr = gpa;
 	region.memory_size = page_size();
 	region.userspace_addr = shared.hva();
-	region.guest_memfd = variant->not_guest_memfd ? memfd.get() : gmem.fd();
+	region.guest_memfd = variant->not_guest_memfd ? memfd.get() : variant->other_vm ? others.fd() : gmem.fd();
 	region.guest_memfd_offset = variant->offset_pages * page_size() + variant->offset_bytes;
 	EXPECT_ERRNO(rules::G5, variant->what, variant->err, g.vm().set_memory_region_raw(region));
 
