@@ -29,6 +29,10 @@ RULE = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]*$")
 FIELD_VALUE = re.compile(r"^[^=\s]+=\S*$")
 
 
+# The mark that names a deviation's fix at the end of a line's reason.
+FIX_MARK = re.compile(r"\s*\[fix: ([0-9a-z-]+)\]")
+
+
 class BaselineError(Exception):
     """A baseline that cannot be read or parsed (exit 2)."""
 
@@ -53,6 +57,18 @@ class Entry:
         covers x86_64-shadow, one for x86_64-shadow only that)."""
         return (any(fnmatchcase(a, self.arch) for a in arch.split("/"))
                 and fnmatchcase(kernel, self.kernel) and fnmatchcase(test, self.test))
+
+    @property
+    def fix(self) -> str:
+        """The patch of scripts/kvmc/patches/fixes/ that removes this
+        deviation, named at the end of the reason ("[fix: NAME]"), or ""."""
+        m = FIX_MARK.search(self.reason)
+        return m.group(1) if m else ""
+
+    @property
+    def plain_reason(self) -> str:
+        """The reason without its fix mark."""
+        return FIX_MARK.sub("", self.reason).strip()
 
     def excuses(self, key: str) -> bool:
         rule, _, finding = key.partition(" ")

@@ -55,8 +55,6 @@ WORKTREE = "fixes"
 CONFIGS = {"arm64": ("arm64", "arm64-nested"), "x86": ("x86_64", "x86_64-shadow")}
 MUTATION_ARCH = {"arm64": "arm64", "x86": "x86_64"}
 NAME = re.compile(r"^(\d\d)-(arm64|x86)-[a-z0-9][a-z0-9-]*$")
-# A baseline line the fix removes says so at the end of its reason.
-FIX_MARK = re.compile(r"\[fix: ([0-9a-z-]+)\]")
 # One suite run on one configuration (build, boot, every test): bounded
 # here too, although run_tests.sh bounds its build and VM itself.
 RUN_TIMEOUT = 3 * 3600
@@ -134,8 +132,7 @@ def load_fixes(directory: Path = FIXES) -> list[Fix]:
 
 def fixed_by(entry: bl.Entry) -> str:
     """The fix an entry names ("" when none)."""
-    m = FIX_MARK.search(entry.reason)
-    return m.group(1) if m else ""
+    return entry.fix
 
 
 def without(text: str, name: str) -> tuple[str, list[bl.Entry]]:

@@ -284,7 +284,8 @@ def failure_groups(runs: list[Run], baselines: list[tuple[str, list[bl.Entry]]])
                 if known:
                     g.known += 1
                 for name, e in known:
-                    text = f"on {e.arch} {e.kernel}: {name}, {bl.cut(e.reason or e.key, 100)}"
+                    text = (f"on {e.arch} {e.kernel}: {name}, {bl.cut(e.plain_reason or e.key, 100)}"
+                            + (f"; proposed fix: {e.fix}" if e.fix else ""))
                     if text not in g.where:
                         g.where.append(text)
                     if name not in g.files:

@@ -94,6 +94,11 @@ class Parsing(unittest.TestCase):
         self.assertIn("g1_moved", kept)
         self.assertIn("[fix: 02-x86-other]", kept)
 
+    def test_the_mark_is_read_and_left_out_of_the_reason(self) -> None:
+        e = bl.parse(BASELINE, "b")[0]
+        self.assertEqual((e.fix, e.plain_reason), ("01-x86-say", "no memory_fault"))
+        self.assertEqual((bl.parse(BASELINE, "b")[1].fix, bl.parse(BASELINE, "b")[1].plain_reason), ("", "cannot move"))
+
     def test_marks(self) -> None:
         entries = bl.parse(BASELINE, "b")
         one = fixdemo.parse_fix(self.write("01-x86-say.patch", PATCH))

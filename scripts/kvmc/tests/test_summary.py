@@ -82,7 +82,8 @@ class FailureSummary(unittest.TestCase):
         lines = results.failure_summary([first_run(37)], 37, TOP, hint=True)
         self.assertEqual(lines, [
             f"37 failed: 1 finding: {C4} x 37 (known on x86_64 7.*: baselines/debian.txt,"
-            " x86 kvm_handle_error_pfn() returns -EFAULT without filling memory_fault (mmu.c, 6.12-7.3))",
+            " x86 kvm_handle_error_pfn() returns -EFAULT without filling memory_fault (mmu.c, 6.12-7.3);"
+            " proposed fix: 01-x86-mmu-error-pfn-memory-fault)",
             "with --baseline baselines/debian.txt the known ones count as known deviations (XFAIL),"
             " not failures"])
         self.assertEqual(results.failure_summary([first_run(37)], 37, TOP, hint=False), lines[:1])
