@@ -10,8 +10,11 @@
  * guest", here a change of nothing but its age), and the page must read
  * as young again afterwards, since KVM reports the guest's access
  * (test_young), or reclaim would evict a page the guest is using.
- * Needs CONFIG_IDLE_PAGE_TRACKING (Debian's kernels have it); skipped
- * without /sys/kernel/mm/page_idle/bitmap.
+ * Needs CONFIG_IDLE_PAGE_TRACKING, which neither Debian's kernels nor the
+ * suite's built ones have (it adds page flags, so turning it on in the
+ * fragments rebuilds nearly the whole kernel): skipped without
+ * /sys/kernel/mm/page_idle/bitmap, saying so. Build a tree with
+ * --kconfig-add CONFIG_IDLE_PAGE_TRACKING=y to run it.
  */
 #include "test_util.h"
 
