@@ -336,9 +336,9 @@ TEST_F(memslot_refused, create)
 }
 
 /*
- * M5 from the start: a memslot over three pages of host address space of
- * which the middle one was never mapped (two VMAs and a hole between
- * them). api.rst 4.35 asks only that userspace_addr "point at user
+ * M5 from the start: a memslot over four pages of host address space of
+ * which the second and the last were never mapped (two VMAs, a hole
+ * between them and one at the end). api.rst 4.35 asks only that userspace_addr "point at user
  * addressable memory"; the slot is accepted (arm64 walks its VMAs at
  * creation, kvm_arch_prepare_memory_region(), and finds the hole), the
  * pages of both VMAs work, and the hole is C4: -1/EFAULT with the
@@ -355,9 +355,10 @@ TEST_F(m5_hole_in_memslot, from_creation)
 	Kvm kvm;
 	GuestVm g(kvm);
 	const uint64_t page = page_size(), base = ARCH_TEST_GPA, hole = base + page;
-	HostMapping memory = HostMapping::anonymous(3 * page);
+	HostMapping memory = HostMapping::anonymous(4 * page);
 	uint8_t *const hole_hva = memory.data() + page;
 	ASSERT_EQ(0, munmap(hole_hva, page)) TH_LOG("munmap: %s", strerror(errno));
+	ASSERT_EQ(0, munmap(memory.data() + 3 * page, page)) TH_LOG("munmap: %s", strerror(errno));
 	auto word = [&](uint64_t offset) -> uint64_t & { return *reinterpret_cast<uint64_t *>(memory.data() + offset); };
 	word(0) = pattern;
 	word(2 * page) = ~pattern;
