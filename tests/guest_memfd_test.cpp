@@ -482,6 +482,9 @@ FIXTURE_VARIANT_ADD(g5_invalid_binding, offset_past_end) {
 FIXTURE_VARIANT_ADD(g5_invalid_binding, offset_sign_bit) {
 	.what = "a guest_memfd_offset with bit 63 set (negative as a loff_t, past any file)", .flags = 0,
 	.offset_pages = 0, .offset_bytes = 1ull << 63, .overlap = false, .not_guest_memfd = false, .err = EINVAL };
+FIXTURE_VARIANT_ADD(g5_invalid_binding, offset_wraps) {
+	.what = "a guest_memfd_offset whose range wraps past 2^64", .flags = 0,
+	.offset_pages = 0, .offset_bytes = ~0ull << 12, .overlap = false, .not_guest_memfd = false, .err = EINVAL };
 FIXTURE_VARIANT_ADD(g5_invalid_binding, overlapping) {
 	.what = "a guest_memfd range another memslot is bound to", .flags = 0,
 	.offset_pages = 0, .offset_bytes = 0, .overlap = true, .not_guest_memfd = false, .err = EEXIST };
