@@ -455,8 +455,9 @@ TEST_F(g4_allocation_failure, fill)
  * LOG_DIRTY_PAGES with KVM_MEM_GUEST_MEMFD: EINVAL),
  * __kvm_set_memory_region() (guest_memfd_offset not page aligned:
  * EINVAL; deleting a slot that does not exist: EINVAL),
- * virt/kvm/guest_memfd.c kvm_gmem_bind() (an fd that is no guest_memfd
- * of this VM, or a range past the end of the file: EINVAL) and
+ * virt/kvm/guest_memfd.c kvm_gmem_prepare_memory_region() (an fd with no
+ * file behind it: EBADF; one that is no guest_memfd of this VM, or a range
+ * past the end of the file: EINVAL) and
  * kvm_gmem_commit_memory_region() (a range already bound: EEXIST).
  * Needs KVM_CAP_GUEST_MEMFD only; the guest_memfd takes the mmap flags
  * the VM offers, so that it is one a memslot could bind (arm64 binds only
@@ -472,6 +473,7 @@ FIXTURE_VARIANT(g5_invalid_binding) {
 	bool not_guest_memfd;
 	int err;
 	bool other_vm = false;	/* a guest_memfd another VM created */
+	bool no_file = false;	/* an fd number with no file behind it */
 };
 FIXTURE_VARIANT_ADD(g5_invalid_binding, readonly) {
 	.what = "KVM_MEM_READONLY with KVM_MEM_GUEST_MEMFD", .flags = KVM_MEM_READONLY,
@@ -502,6 +504,11 @@ FIXTURE_VARIANT_ADD(g5_invalid_binding, another_vms_guest_memfd) {
 	.what = "a guest_memfd another VM created", .flags = 0, .offset_pages = 0, .offset_bytes = 0,
 	.overlap = false, .not_guest_memfd = false, .err = EINVAL, .other_vm = true };
 
+FIXTURE_VARIANT_ADD(g5_invalid_binding, no_file) {
+	.what = "a guest_memfd field that is no open file descriptor", .flags = 0, .offset_pages = 0,
+	.offset_bytes = 0, .overlap = false, .not_guest_memfd = false, .err = EBADF, .other_vm = false,
+	.no_file = true };
+
 TEST_F(g5_invalid_binding, rejected)
 {
 	Kvm kvm;
@@ -529,6 +536,8 @@ TEST_F(g5_invalid_binding, rejected)
 	region.memory_size = page_size();
 	region.userspace_addr = shared.hva();
 	region.guest_memfd = variant->not_guest_memfd ? memfd.get() : variant->other_vm ? others.fd() : gmem.fd();
+	if (variant->no_file)
+		region.guest_memfd = 0x7fffffff; /* past any open file (RLIMIT_NOFILE) */
 	region.guest_memfd_offset = variant->offset_pages * page_size() + variant->offset_bytes;
 	EXPECT_ERRNO(rules::G5, variant->what, variant->err, g.vm().set_memory_region_raw(region));
 
