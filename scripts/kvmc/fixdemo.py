@@ -302,7 +302,15 @@ class Demo:
         self.tree = kernel_tree.worktree(worktree, log=log)
         # The worktree's parent is named after the version (linux-git/<version>/fixes).
         self.base = kernel_tree.base_tag(self.tree.parent.name)
-        self.head = self._git_top(["rev-parse", "HEAD"])
+        # The stock runs are reused while the suite is the same: the last
+        # commit of what builds and runs it, never with changes of those
+        # paths not committed.
+        suite = ["tests", "lib", "include", "guest_code", "Makefile", "config", "run_tests.sh", "scripts",
+                 ":(exclude)scripts/kvmc/patches", ":(exclude)scripts/kvmc/mutants",
+                 ":(exclude)scripts/kvmc/fixdemo.py", ":(exclude)scripts/fix-demo.sh"]
+        self.head = self._git_top(["log", "-1", "--format=%H", "--", *suite])
+        if self._git_top(["status", "--porcelain", "--", *suite]):
+            self.head += "-uncommitted"
 
     def _git_top(self, args: list[str]) -> str:
         p = common.capture(["git", "-C", TOP, *args], timeout=60)
@@ -352,7 +360,8 @@ class Demo:
         """The stock kernel's run of CONFIG, made once per suite commit."""
         directory = self.out / f"stock-{config}"
         stamp = directory / "kvmc-fix-demo.stamp"
-        if common.read_text(stamp).strip() != self.head or not directory.is_dir():
+        if self.head.endswith("-uncommitted") or common.read_text(stamp).strip() != self.head \
+                or not directory.is_dir():
             self.log(f"stock {self.base}, {config}")
             self.checkout(None)
             self.suite(config, directory, BASELINE, None)
