@@ -41,16 +41,39 @@ expect_out() { grep -qE -- "$1" "$LOG" || complain "output lacks /$1/"; }
 # A case that cannot run here says why; it is reported as skipped.
 skip() { echo "$*" > "$WORK/skip"; }
 
+# The runs these cases start carry this token in their environment, and so
+# does every QEMU they start (it inherits it, and keeps it when its parent
+# is gone): a QEMU of another run from the same checkout (a mutation study,
+# a fix demo, make check in a second shell) is none of this runner's
+# business, neither to report nor to stop.
+export KVMC_RUNNER_TOKEN="runner-$$-${RANDOM}${RANDOM}"
+
+# The PIDs of this runner's QEMUs still running (their command line names
+# an initrd of this checkout's build directory).
+own_qemus() {
+	local p
+	for p in $(pgrep -f "$TOP/build/.*/initrd.cpio"); do
+		tr '\0' '\n' < "/proc/$p/environ" 2>/dev/null |
+			grep -qx "KVMC_RUNNER_TOKEN=$KVMC_RUNNER_TOKEN" && echo "$p"
+	done
+	return 0
+}
+
 # Nothing of a run may outlive it: QEMU, the console FIFO, the ktap-runner's
 # scratch files.
 expect_clean() {
-	local i=0
-	while pgrep -f "$TOP/build/.*/initrd.cpio" > /dev/null && [ $i -lt 50 ]; do
+	local i=0 left
+	while [ -n "$(own_qemus)" ] && [ $i -lt 50 ]; do
 		sleep 0.1; i=$((i + 1))
 	done
-	pgrep -af "$TOP/build/.*/initrd.cpio" | sed 's/^/left running: /' >> "$WORK/why"
-	# Stop what was left, so that the next case starts clean.
-	pkill -f "$TOP/build/.*/initrd.cpio" 2>/dev/null
+	left=$(own_qemus)
+	if [ -n "$left" ]; then
+		# shellcheck disable=SC2086
+		ps -o pid=,args= -p "$(echo $left | tr ' ' ',')" | sed 's/^/left running: /' >> "$WORK/why"
+		# Stop what was left, so that the next case starts clean.
+		# shellcheck disable=SC2086
+		kill $left 2>/dev/null
+	fi
 	ls "$TOP"/build/*/console.fifo 2>/dev/null | sed 's/^/left behind: /' >> "$WORK/why"
 	# A run's private scratch space (build/<arch>/run.<config>.<pid>).
 	local d
