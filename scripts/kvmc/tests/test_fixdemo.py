@@ -176,8 +176,11 @@ class Mutation(unittest.TestCase):
         self.assertEqual(fixdemo.selftests_of(r), {"x": {"selftest:s": "pass"}})
         mv = fixdemo.MutationVerdict(selftests={"x": {"selftest:s": "pass"}}, stock_killed=1, patched_killed=1)
         self.assertTrue(mv.ok)
+        mv.selftests["x"]["selftest:t"] = "skip"
+        self.assertTrue(mv.ok)                              # a skip is no failure
         mv.selftests["x"]["selftest:s"] = "fail"
         self.assertFalse(mv.ok)
+        self.assertFalse(fixdemo.MutationVerdict(selftests={"x": {"selftest:s": "skip"}}).ok)  # nothing ran
         self.assertFalse(fixdemo.MutationVerdict().ok)     # no selftests seen is no pass
 
 
