@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import argparse
 import fnmatch
-import json
 import os
 import re
 import subprocess
@@ -130,11 +129,6 @@ def load_fixes(directory: Path = FIXES) -> list[Fix]:
     return fixes
 
 
-def fixed_by(entry: bl.Entry) -> str:
-    """The fix an entry names ("" when none)."""
-    return entry.fix
-
-
 def without(text: str, name: str) -> tuple[str, list[bl.Entry]]:
     """A baseline's TEXT without the lines that name fix NAME, and those
     lines' entries. Comments and every other line stay as they were."""
@@ -142,7 +136,7 @@ def without(text: str, name: str) -> tuple[str, list[bl.Entry]]:
     removed: list[bl.Entry] = []
     for n, line in enumerate(text.splitlines(), 1):
         entry = bl.parse_line(line, f"{BASELINE.name}:{n}")
-        if entry is not None and fixed_by(entry) == name:
+        if entry is not None and entry.fix == name:
             removed.append(entry)
             continue
         kept.append(line)
@@ -153,9 +147,9 @@ def check_marks(fixes: list[Fix], entries: list[bl.Entry]) -> list[str]:
     """Problems between the fixes and the baseline: a line naming no
     existing fix, a fix no line names."""
     names = {f.name for f in fixes}
-    problems = [f"{e.where}: names fix {fixed_by(e)}, which scripts/kvmc/patches/fixes/ does not have"
-                for e in entries if fixed_by(e) and fixed_by(e) not in names]
-    marked = {fixed_by(e) for e in entries}
+    problems = [f"{e.where}: names fix {e.fix}, which scripts/kvmc/patches/fixes/ does not have"
+                for e in entries if e.fix and e.fix not in names]
+    marked = {e.fix for e in entries}
     problems += [f"{f.name}: no line of {BASELINE.name} names it ([fix: {f.name}]): "
                  "the demo would have no finding to show" for f in fixes if f.name not in marked]
     return problems
@@ -188,16 +182,12 @@ class Verdicts:
         return not (self.still_failing or self.changed_verdicts or self.changes_other)
 
 
-def verdicts(run: results.Run) -> dict[str, str]:
-    return {t.name: t.verdict.value for t, _ in run.doc.leaves() if t.name}
-
-
 def judge_config(config: str, stock: results.Run, patched: results.Run, removed: list[bl.Entry],
                  also: tuple[tuple[str, str], ...]) -> Verdicts:
     """(1), (2) and (4) for one configuration: STOCK ran with the whole
     baseline, PATCHED without the REMOVED lines and with --reference."""
     v = Verdicts(config=config)
-    before, after = verdicts(stock), verdicts(patched)
+    before, after = reference.verdicts(stock), reference.verdicts(patched)
     arch = stock.baseline_arch()
     finding = {t for t, verdict in before.items()
                if verdict == "xfail" and any(e.applies(arch, stock.kernel, t) for e in removed)}
@@ -493,7 +483,7 @@ def main(argv: list[str] | None = None) -> int:
             for f in fixes:
                 print(f"{f.name}: {f.subject}\n  {f.fixes}\n  files: {', '.join(f.files)}")
                 for e in entries:
-                    if fixed_by(e) == f.name:
+                    if e.fix == f.name:
                         print(f"  removes {e.where}: {e.arch} {e.kernel} {e.test} {e.key}")
                 for glob, why in f.also:
                     print(f"  also changes {glob}: {why}")

@@ -131,14 +131,15 @@ def _keyed(observations: dict[str, list[dict[str, object]]],
     return out
 
 
-def _verdicts(run: Run) -> dict[str, str]:
+def verdicts(run: Run) -> dict[str, str]:
+    """Each test's verdict (pass, fail, skip, xfail, xpass) by name."""
     return {t.name: t.verdict.value for t, _ in run.doc.leaves() if t.name}
 
 
 def diff(run: Run, ref: Run, pattern: str = "") -> Diff:
     """run against ref: every change, every new and gone test."""
     d = Diff(reference=ref.directory, kernel=ref.kernel)
-    now, then = _verdicts(run), _verdicts(ref)
+    now, then = verdicts(run), verdicts(ref)
     tests = list(dict.fromkeys([*now, *run.observations]))
     old = list(dict.fromkeys([*then, *ref.observations]))
     for test in tests:
