@@ -47,6 +47,15 @@ bool judge_pre_fault(const char *step, const PreFaultCall &call, int wanted_err,
  * VM, or natively with ./run_tests.sh --allow-destructive. */
 bool destructive_allowed();
 
+/*
+ * Whether this run judges as if the documentation fix NAME
+ * (scripts/kvmc/patches/fixes/NAME.patch, a change to api.rst) were
+ * applied: run_tests.sh --doc-fix NAME, KVMC_DOC_FIXES=NAME,... A test
+ * whose expectation the fix changes asks, and when it is, says so in its
+ * output before judging by the patched text.
+ */
+bool doc_fix(const char *name);
+
 /* C13: report what went wrong in the kernel since the snapshot; returns
  * whether anything did. */
 bool report_kernel_health(const KernelHealth &before);

@@ -11,6 +11,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <string>
+#include <string_view>
 #include <sys/mman.h>
 
 namespace kvmc {
@@ -40,6 +42,22 @@ bool destructive_allowed()
 {
 	const char *s = getenv("KVMC_ALLOW_DESTRUCTIVE");
 	return s && strcmp(s, "1") == 0;
+}
+
+bool doc_fix(const char *name)
+{
+	const char *list = getenv("KVMC_DOC_FIXES");
+	const std::string_view wanted(name);
+	for (std::string_view rest(list ? list : ""); !rest.empty();) {
+		const size_t comma = rest.find(',');
+		if (rest.substr(0, comma) == wanted) {
+			log_line(std::string("judged as if the documentation fix ") + name +
+				 " were in api.rst (--doc-fix)");
+			return true;
+		}
+		rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+	}
+	return false;
 }
 
 bool report_kernel_health(const KernelHealth &before)

@@ -280,7 +280,10 @@ TEST_F(g2_guest_memfd_gone, rerun_then_new_slot)
  * guest_phys_addr), and 4.140 gives KVM_SET_USER_MEMORY_REGION2 the same
  * fields "identically", naming no exception for a guest_memfd memslot.
  * So the move succeeds and the guest finds the file's data at the new
- * GPA, the old one without a memslot (C5).
+ * GPA, the old one without a memslot (C5). The kernel refuses (guest_memfd
+ * memslots are immutable); the documentation fix
+ * 13-doc-guest-memfd-slot-immutable says so in 4.140, and with --doc-fix
+ * the test judges by it: EINVAL, and the region where it was.
  */
 KVM_FIXTURE(g1_guest_memfd_moved);
 
@@ -295,6 +298,20 @@ TEST_F(g1_guest_memfd_moved, after_mapped)
 
 	g.order({store(old_gpa + 0x30, 8, value), sync_point(), load(new_gpa + 0x30, 8), load(old_gpa + 0x30, 8)});
 	ASSERT_OUTCOME("store at the old GPA", Expectation::guest_sync(rules::G1), g.run());
+	if (doc_fix("13-doc-guest-memfd-slot-immutable")) {
+		/* That fix's 4.140: a guest_memfd memslot can only be deleted;
+		 * a move fails with EINVAL and leaves the region as it was. */
+		if (!judge_errno(rules::G1, "move (refused)", EINVAL,
+				 region.memslot->modify_raw(new_gpa, KVM_MEM_GUEST_MEMFD))) {
+			_metadata->exit_code = KSFT_FAIL;
+			return;
+		}
+		ASSERT_OUTCOME("new GPA after the refused move", Expectation::mmio(rules::C5, new_gpa + 0x30, 8, false),
+			       g.run());
+		ASSERT_OUTCOME("resume", Expectation::guest_done(rules::G1), g.complete_load_and_run(1));
+		EXPECT_VALUE(rules::G1, "the file's data at the old GPA, still there", value, g.loaded(3));
+		return;
+	}
 	log_line("api.rst 4.35: \"it may be moved in the guest physical memory space\"; neither 4.140 nor "
 		 "4.142 makes an exception for a guest_memfd memslot");
 	if (!judge_errno(rules::G1, "move", 0, region.memslot->modify_raw(new_gpa, KVM_MEM_GUEST_MEMFD))) {

@@ -48,7 +48,7 @@ SHORT_USAGE = """\
                       [--build DIR [--kconfig FILE] [--kconfig-add CONFIG_X=y]...
                        [--coverage [--coverage-selftests] [--coverage-diff BASE]]]
                       [--json F] [--junit F] [--report F.html] [--write-baseline F [--force]]
-                      [--reference DIR [--fail-on-change]]"""
+                      [--reference DIR [--fail-on-change]] [--doc-fix NAME]..."""
 
 EPILOG = """\
 stdout is one KTAP document (each architecture a named subtest); messages
@@ -132,6 +132,10 @@ def make_parser() -> argparse.ArgumentParser:
                       help="verbose: show build, boot and console output")
     what.add_argument("--strict", action="store_true",
                       help="strict mode (also KVMC_STRICT=1): C3 notes become failures")
+    what.add_argument("--doc-fix", action="append", default=[], metavar="NAME",
+                      help="judge as if the documentation fix NAME of scripts/kvmc/patches/fixes/ "
+                      "(NN-doc-...) were in api.rst, repeatable (also KVMC_DOC_FIXES=NAME,...): the "
+                      "tests its text changes say so and expect what it documents (scripts/fix-demo.sh)")
     what.add_argument("--allow-destructive", action="store_true",
                       help="run the poisoned-page tests (P1-P3) on this host's /dev/kvm: they poison "
                       "physical pages for good (in the VM they always run)")
@@ -279,6 +283,24 @@ def _joined(argv: list[str]) -> list[str]:
     return out
 
 
+
+DOC_FIX = re.compile(r"^\d\d-doc-[a-z0-9][a-z0-9-]*$")
+
+
+def doc_fixes(names: list[str]) -> list[str]:
+    """The --doc-fix names, each a documentation fix that exists
+    (scripts/kvmc/patches/fixes/NAME.patch), in order, once."""
+    out: list[str] = []
+    for name in names:
+        name = name.strip().removesuffix(".patch")
+        if not DOC_FIX.match(name):
+            raise UsageError(f"--doc-fix {name}: a documentation fix is named NN-doc-what")
+        if not os.path.isfile(os.path.join(TOP, "scripts", "kvmc", "patches", "fixes", name + ".patch")):
+            raise UsageError(f"--doc-fix {name}: no such fix in scripts/kvmc/patches/fixes/")
+        if name not in out:
+            out.append(name)
+    return out
+
 def parse_args(argv: list[str], env: dict[str, str]) -> Options:
     """The options of run_tests.sh (and python3 -m kvmc run); env is the
     environment, the limits given as options written into it.
@@ -319,6 +341,7 @@ def parse_args(argv: list[str], env: dict[str, str]) -> Options:
     s.unprivileged = env.get("KVMC_UNPRIVILEGED", "0") == "1"
     s.append = env.get("KVMC_APPEND", "")
     s.extra_tests = env.get("KVMC_EXTRA_TESTS", "")
+    s.doc_fixes = doc_fixes(list(a.doc_fix) + [n for n in env.get("KVMC_DOC_FIXES", "").split(",") if n])
     for arch in s.arches:
         if arch not in CONFIGS:
             raise UsageError(f"--arch {arch}: not supported (supported: {' '.join(CONFIGS)})")
@@ -695,6 +718,9 @@ def main(argv: list[str]) -> int:
         say(str(e))
         return 2
     s = o.s
+    for name in s.doc_fixes:
+        say(f"judging as if the documentation fix {name} were in api.rst (--doc-fix): the tests it "
+            "concerns say so in their output")
     if o.build_tree:
         code = build_kernel_tree(o)
         if code:

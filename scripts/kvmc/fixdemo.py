@@ -53,7 +53,7 @@ WORKTREE = "fixes"
 # The configurations make check runs, per architecture of a fix's name.
 CONFIGS = {"arm64": ("arm64", "arm64-nested"), "x86": ("x86_64", "x86_64-shadow")}
 MUTATION_ARCH = {"arm64": "arm64", "x86": "x86_64"}
-NAME = re.compile(r"^(\d\d)-(arm64|x86)-[a-z0-9][a-z0-9-]*$")
+NAME = re.compile(r"^(\d\d)-(arm64|x86|doc)-[a-z0-9][a-z0-9-]*$")
 # One suite run on one configuration (build, boot, every test): bounded
 # here too, although run_tests.sh bounds its build and VM itself.
 RUN_TIMEOUT = 3 * 3600
@@ -68,25 +68,31 @@ class Fix:
     name: str
     path: Path
     subject: str
-    arch: str                       # arm64 or x86 (the name's)
+    arch: str                       # arm64, x86 or doc (the name's)
     files: tuple[str, ...]          # the kernel files it changes
     fixes: str                      # its Fixes: line
     also: tuple[tuple[str, str], ...] = ()   # (test glob, why) it also changes
 
     @property
+    def doc(self) -> bool:
+        """A documentation fix: api.rst is what it changes, not the kernel."""
+        return self.arch == "doc"
+
+    @property
     def configs(self) -> tuple[str, ...]:
-        return CONFIGS[self.arch]
+        return () if self.doc else CONFIGS[self.arch]
 
     @property
     def mutation_arch(self) -> str:
-        return MUTATION_ARCH[self.arch]
+        return MUTATION_ARCH.get(self.arch, "")
 
 
 def parse_fix(path: Path, also: dict[str, list[tuple[str, str]]] | None = None) -> Fix:
     name = path.name.removesuffix(".patch")
     m = NAME.match(name)
     if not m or not path.name.endswith(".patch"):
-        raise FixError(f"{path.name}: a fix is named NN-arm64-what.patch or NN-x86-what.patch")
+        raise FixError(f"{path.name}: a fix is named NN-arm64-what.patch, NN-x86-what.patch or "
+                       "NN-doc-what.patch")
     text = path.read_text(encoding="utf-8")
     subject = next((ln.removeprefix("Subject: ").strip() for ln in text.splitlines()
                     if ln.startswith("Subject: ")), "")
@@ -100,6 +106,9 @@ def parse_fix(path: Path, also: dict[str, list[tuple[str, str]]] | None = None) 
                                 for ln in text.splitlines() if ln.startswith("+++ b/")))
     if not files:
         raise FixError(f"{path.name}: no diff (no +++ b/ line)")
+    if m.group(2) == "doc" and any(not f.startswith("Documentation/") for f in files):
+        raise FixError(f"{path.name}: a documentation fix changes Documentation/ only, not "
+                       f"{', '.join(f for f in files if not f.startswith('Documentation/'))}")
     return Fix(name=name, path=path, subject=subject, arch=m.group(2), files=files, fixes=fixes,
                also=tuple((also or {}).get(name, [])))
 
@@ -141,6 +150,20 @@ def without(text: str, name: str) -> tuple[str, list[bl.Entry]]:
             continue
         kept.append(line)
     return "\n".join(kept) + "\n", removed
+
+
+def configs_for(fix: Fix, removed: list[bl.Entry]) -> tuple[str, ...]:
+    """The configurations a fix is shown on: its architecture's, or for a
+    documentation fix those of the architectures its baseline lines name."""
+    if not fix.doc:
+        return fix.configs
+    out: list[str] = []
+    for e in removed:
+        for arch in e.arch.split("/"):
+            for key, configs in CONFIGS.items():
+                if arch.startswith(key) or (arch == "*"):
+                    out += [c for c in configs if c not in out]
+    return tuple(out)
 
 
 def check_marks(fixes: list[Fix], entries: list[bl.Entry]) -> list[str]:
@@ -330,10 +353,11 @@ class Demo:
         self._git(["commit", "-q", "-a", "-m", fix.subject,
                    "-m", f"From kvm-contract's scripts/kvmc/patches/fixes/{fix.path.name}."], who)
 
-    def suite(self, config: str, directory: Path, baseline: Path, ref: Path | None) -> int:
+    def suite(self, config: str, directory: Path, baseline: Path, ref: Path | None,
+              extra: tuple[str, ...] = ()) -> int:
         """run_tests.sh --build on the worktree as it is; its exit status."""
         argv = [str(Path(TOP) / "run_tests.sh"), "--build", str(self.tree), "--arch", config,
-                "--baseline", str(baseline), "-o", str(directory)]
+                "--baseline", str(baseline), "-o", str(directory), *extra]
         if ref is not None:
             argv += ["--reference", str(ref)]
         directory.parent.mkdir(parents=True, exist_ok=True)
@@ -412,11 +436,15 @@ class Demo:
         directory.mkdir(parents=True, exist_ok=True)
         base_file = directory / "baseline-without-fix.txt"
         common.write_atomic(base_file, kept)
-        stocks = {c: self.stock(c) for c in fix.configs} if run_suite else {}
-        self.checkout(fix)
+        configs = configs_for(fix, removed)
+        stocks = {c: self.stock(c) for c in configs} if run_suite else {}
+        # A documentation fix leaves the kernel as it is: the stock tree,
+        # with the suite judging by the patched text (--doc-fix).
+        self.checkout(None if fix.doc else fix)
+        extra = ("--doc-fix", fix.name) if fix.doc else ()
         seen: list[Verdicts] = []
-        for config in fix.configs if run_suite else ():
-            rc = self.suite(config, directory / config, base_file, self.out / f"stock-{config}")
+        for config in configs if run_suite else ():
+            rc = self.suite(config, directory / config, base_file, self.out / f"stock-{config}", extra)
             v = judge_config(config, stocks[config], self.run_of(directory / config, config), removed, fix.also)
             seen.append(v)
             self.log(f"  {config} (exit {rc}): (1) {len(v.finding_tests)} finding tests, "
@@ -435,7 +463,10 @@ class Demo:
         elif not any(v.finding_tests for v in seen):
             self.log("  (1) no test of the finding was XFAIL on the stock kernel: nothing shown")
             ok = False
-        if run_mutation:
+        if run_mutation and fix.doc:
+            self.log("  (3), (5) a documentation fix: the kernel is the stock one, so are its selftests' "
+                     "outcomes and the catalog's kills (the published study)")
+        elif run_mutation:
             mv = self.mutation(fix, directory)
             for cfg, outcomes in sorted(mv.selftests.items()):
                 self.log(f"  (3) selftests on {cfg}: "

@@ -58,6 +58,8 @@ class Settings:
     coverage_tree: str = ""
     coverage_build_dir: str = ""
     coverage_diff: str = ""
+    # --doc-fix: documentation fixes the tests judge as if applied.
+    doc_fixes: list[str] = field(default_factory=list)
 
 
 # ---- locks and private scratch space -----------------------------------------------
@@ -245,7 +247,7 @@ def run_config(cfg: QemuConfig, s: Settings) -> str:
     lines = [f"KVMC_MODE={mode}", f"KVMC_FILTER={shlex.quote(s.pattern)}",
              f"KVMC_STRICT={int(s.strict)}", f"KVMC_RUN_TIMEOUT_MS={s.run_timeout_ms}",
              f"KVMC_BIN_TIMEOUT={s.bin_timeout}", f"KVMC_UNPRIVILEGED={int(s.unprivileged)}",
-             f"KVMC_COVERAGE={int(s.coverage)}"]
+             f"KVMC_COVERAGE={int(s.coverage)}", f"KVMC_DOC_FIXES={shlex.quote(','.join(s.doc_fixes))}"]
     for module, params in cfg.module_params.items():
         lines.append(f"KVMC_MODULE_PARAMS_{module.replace('-', '_')}={shlex.quote(params)}")
     return "\n".join(lines) + "\n"
@@ -501,7 +503,7 @@ def coverage_report(cfg: QemuConfig, s: Settings, run: Run, console: Console) ->
 def ktap_runner_env(s: Settings, observations: str) -> dict[str, str]:
     return {**os.environ, **s.env, "KVMC_STRICT": str(int(s.strict)),
             "KVMC_ALLOW_DESTRUCTIVE": str(int(s.destructive)),
-            "KVMC_OBSERVATIONS": observations,
+            "KVMC_OBSERVATIONS": observations, "KVMC_DOC_FIXES": ",".join(s.doc_fixes),
             "KVMC_BIN_TIMEOUT": str(s.bin_timeout), "KVMC_RUN_TIMEOUT_MS": str(s.run_timeout_ms)}
 
 

@@ -22,6 +22,7 @@ from . import TOP, baseline as bl, qemu, report, results
 from .cli import UsageError, check_writable, parse_args
 from .console import Console
 from .ktap import Counts, Parser, Verdict, parse
+from .runner import run_config
 from .qemu_configs import CONFIGS
 from .results import Run
 
@@ -365,6 +366,18 @@ class Cli(unittest.TestCase):
     def test_strict_from_the_environment(self) -> None:
         self.assertTrue(parse_args([], {"KVMC_STRICT": "1"}).s.strict)
         self.assertFalse(parse_args([], {}).s.strict)
+
+    def test_doc_fixes(self) -> None:
+        name = "12-doc-pre-fault-memory-errors"
+        self.assertEqual([name], parse_args(["--doc-fix", name], {}).s.doc_fixes)
+        self.assertEqual([name], parse_args(["--doc-fix", name + ".patch"], {"KVMC_DOC_FIXES": name}).s.doc_fixes)
+        self.assertEqual([], parse_args([], {}).s.doc_fixes)
+        for bad, msg in (("01-x86-mmu-error-pfn-memory-fault", "named NN-doc-what"),
+                         ("99-doc-nothing", "no such fix"), ("../x", "named NN-doc-what")):
+            with self.assertRaisesRegex(UsageError, msg):
+                parse_args(["--doc-fix", bad], {})
+        cfg = run_config(CONFIGS["x86_64"], parse_args(["--doc-fix", name], {}).s)
+        self.assertIn(f"KVMC_DOC_FIXES={name}\n", cfg)
 
     def test_unwritable_report_path(self) -> None:
         with self.assertRaisesRegex(UsageError, "no directory"):

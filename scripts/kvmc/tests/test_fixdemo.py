@@ -80,6 +80,22 @@ class Parsing(unittest.TestCase):
             with self.assertRaisesRegex(fixdemo.FixError, why):
                 fixdemo.parse_fix(self.write(name, text))
 
+    def test_a_documentation_fix(self) -> None:
+        doc = PATCH.replace("arch/x86/kvm/mmu/mmu.c", "Documentation/virt/kvm/api.rst")
+        f = fixdemo.parse_fix(self.write("05-doc-say.patch", doc))
+        self.assertTrue(f.doc)
+        self.assertEqual((f.configs, f.mutation_arch), ((), ""))
+        with self.assertRaisesRegex(fixdemo.FixError, "Documentation/ only"):
+            fixdemo.parse_fix(self.write("05-doc-say.patch", PATCH))
+        # Shown on the configurations of the architectures its lines name.
+        entries = bl.parse("x86_64 7.* f4_* F errno=EFAULT(14)  undocumented [fix: 05-doc-say]\n"
+                           "arm64 7.* g1_* G1 move=EINVAL(22)  undocumented [fix: 05-doc-say]\n", "b")
+        self.assertEqual(fixdemo.configs_for(f, entries[:1]), ("x86_64", "x86_64-shadow"))
+        self.assertEqual(fixdemo.configs_for(f, entries),
+                         ("x86_64", "x86_64-shadow", "arm64", "arm64-nested"))
+        code = fixdemo.parse_fix(self.write("01-x86-say.patch", PATCH))
+        self.assertEqual(fixdemo.configs_for(code, entries), ("x86_64", "x86_64-shadow"))
+
     def test_also_changes(self) -> None:
         also = fixdemo.parse_also("# c\n01-x86-say  f4_*  pre-fault fills memory_fault too\n")
         self.assertEqual(also, {"01-x86-say": [("f4_*", "pre-fault fills memory_fault too")]})
