@@ -191,9 +191,16 @@ def judge1(m: mutation.Mutant, arch: str, base: Outcome, seen: Outcome, build_s:
 
 class Kills(unittest.TestCase):
     def test_only_tests_that_passed_before_count(self) -> None:
-        base = {"a": "pass", "b": "pass", "c": "fail", "d": "skip", "e": "xpass"}
-        seen = {"a": "pass", "b": "fail", "c": "fail", "d": "fail", "e": "fail"}
+        base = {"a": "pass", "b": "pass", "c": "fail", "d": "skip"}
+        seen = {"a": "pass", "b": "fail", "c": "fail", "d": "fail"}
         self.assertEqual(mutation.killed_by(base, seen), ["b"])
+
+    def test_a_fixed_test_passed(self) -> None:
+        # xpass: its baseline line did not occur (the fix demo's patched
+        # tree): it passed, and failing on the mutant is a kill.
+        base = {"e": "xpass", "f": "xpass", "g": "xpass"}
+        seen = {"e": "fail", "f": "xpass", "g": "skip"}
+        self.assertEqual(mutation.killed_by(base, seen), ["e"])
 
     def test_error_timeout_and_missing_kill(self) -> None:
         base = {"a": "pass", "b": "pass", "c": "pass", "d": "pass"}
