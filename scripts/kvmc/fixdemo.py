@@ -72,6 +72,7 @@ class Fix:
     files: tuple[str, ...]          # the kernel files it changes
     fixes: str                      # its Fixes: line
     also: tuple[tuple[str, str], ...] = ()   # (test glob, why) it also changes
+    depends: tuple[str, ...] = ()   # fixes it goes on top of (Depends-on:), a series
 
     @property
     def doc(self) -> bool:
@@ -102,6 +103,8 @@ def parse_fix(path: Path, also: dict[str, list[tuple[str, str]]] | None = None) 
     fixes = next((ln.strip() for ln in header.splitlines() if ln.startswith("Fixes:")), "")
     if not fixes:
         raise FixError(f"{path.name}: no Fixes: line before the diff")
+    depends = tuple(d.removesuffix(".patch") for ln in header.splitlines() if ln.startswith("Depends-on:")
+                    for d in ln.removeprefix("Depends-on:").split())
     files = tuple(dict.fromkeys(ln[len("+++ b/"):].split("\t")[0].strip()
                                 for ln in text.splitlines() if ln.startswith("+++ b/")))
     if not files:
@@ -110,7 +113,7 @@ def parse_fix(path: Path, also: dict[str, list[tuple[str, str]]] | None = None) 
         raise FixError(f"{path.name}: a documentation fix changes Documentation/ only, not "
                        f"{', '.join(f for f in files if not f.startswith('Documentation/'))}")
     return Fix(name=name, path=path, subject=subject, arch=m.group(2), files=files, fixes=fixes,
-               also=tuple((also or {}).get(name, [])))
+               also=tuple((also or {}).get(name, [])), depends=depends)
 
 
 def parse_also(text: str, origin: str = ALSO) -> dict[str, list[tuple[str, str]]]:
@@ -135,17 +138,32 @@ def load_fixes(directory: Path = FIXES) -> list[Fix]:
     unknown = sorted(set(also) - names)
     if unknown:
         raise FixError(f"{also_path}: no such fix: {', '.join(unknown)}")
+    for f in fixes:
+        for d in f.depends:
+            if d not in names or d >= f.name:
+                raise FixError(f"{f.name}: Depends-on: {d}: not a fix that comes before it")
     return fixes
 
 
-def without(text: str, name: str) -> tuple[str, list[bl.Entry]]:
-    """A baseline's TEXT without the lines that name fix NAME, and those
-    lines' entries. Comments and every other line stay as they were."""
+def series(fix: Fix, fixes: list[Fix]) -> list[Fix]:
+    """The fixes FIX goes on top of (Depends-on:, recursively), then FIX."""
+    by_name = {f.name: f for f in fixes}
+    out: list[Fix] = []
+    for d in fix.depends:
+        out += [f for f in series(by_name[d], fixes) if f not in out]
+    return out + [fix]
+
+
+def without(text: str, name: str | tuple[str, ...]) -> tuple[str, list[bl.Entry]]:
+    """A baseline's TEXT without the lines that name fix NAME (or any of
+    the names: a series), and those lines' entries. Comments and every
+    other line stay as they were."""
+    names = {name} if isinstance(name, str) else set(name)
     kept: list[str] = []
     removed: list[bl.Entry] = []
     for n, line in enumerate(text.splitlines(), 1):
         entry = bl.parse_line(line, f"{BASELINE.name}:{n}")
-        if entry is not None and entry.fix == name:
+        if entry is not None and entry.fix in names:
             removed.append(entry)
             continue
         kept.append(line)
@@ -340,18 +358,20 @@ class Demo:
             raise RuntimeError(f"git {' '.join(args)} in {self.tree}: "
                                f"{p.stderr.decode('utf-8', 'replace').strip()}")
 
-    def checkout(self, fix: Fix | None) -> None:
+    def checkout(self, fix: Fix | None, chain: list[Fix] | None = None) -> None:
         """The worktree at the base (fix None) or on fixes/<name>: the base
-        plus the patch, committed (so the mutation tool sees a clean tree)."""
+        plus the patch, after those it depends on (CHAIN, series()), each
+        committed (so the mutation tool sees a clean tree)."""
         self._git(["checkout", "-q", "-f", "-B", f"fixes/{fix.name if fix else 'stock'}", self.base])
         if fix is None:
             return
-        self._git(["apply", str(fix.path)])
         who = {"GIT_AUTHOR_NAME": "kvm-contract", "GIT_AUTHOR_EMAIL": "kvm-contract@localhost",
                "GIT_COMMITTER_NAME": "kvm-contract", "GIT_COMMITTER_EMAIL": "kvm-contract@localhost",
                "GIT_AUTHOR_DATE": "2026-12-05T12:00:00Z", "GIT_COMMITTER_DATE": "2026-12-05T12:00:00Z"}
-        self._git(["commit", "-q", "-a", "-m", fix.subject,
-                   "-m", f"From kvm-contract's scripts/kvmc/patches/fixes/{fix.path.name}."], who)
+        for f in chain or [fix]:
+            self._git(["apply", str(f.path)])
+            self._git(["commit", "-q", "-a", "-m", f.subject,
+                       "-m", f"From kvm-contract's scripts/kvmc/patches/fixes/{f.path.name}."], who)
 
     def suite(self, config: str, directory: Path, baseline: Path, ref: Path | None,
               extra: tuple[str, ...] = ()) -> int:
@@ -386,12 +406,18 @@ class Demo:
             common.write_atomic(stamp, self.head + "\n")
         return self.run_of(directory, config)
 
-    def mutation(self, fix: Fix, directory: Path) -> MutationVerdict:
-        """(3) and (5): the mutants of the changed files on the patched tree,
-        one run of the mutation tool per set (the main catalog, the blind
-        set), each compared with that set's published study."""
+    def mutation(self, fix: Fix, directory: Path, chain: list[Fix] | None = None) -> MutationVerdict:
+        """(3) and (5): the mutants of the changed files (of the whole
+        series) on the patched tree, one run of the mutation tool per set
+        (the main catalog, the blind set), each compared with that set's
+        published study."""
         mv = MutationVerdict()
-        chosen, mv.not_applicable = applicable(mutants_for(fix, mutation.load_catalog()), self.tree)
+        catalog = mutation.load_catalog()
+        wanted: list[mutation.Mutant] = []
+        for f in chain or [fix]:
+            wanted += [m for m in mutants_for(f, catalog) if m.id not in {w.id for w in wanted}]
+        files = list(dict.fromkeys(name for f in chain or [fix] for name in f.files))
+        chosen, mv.not_applicable = applicable(wanted, self.tree)
         mv.ran = [m.id for m in chosen]
         if not chosen:
             mv.error = "no mutant of the catalog applies to the files it changes"
@@ -411,7 +437,7 @@ class Demo:
             if heading:
                 argv += ["--catalog", ",".join(sorted({m.catalog() for m in ms})), "--heading", heading]
             self.log(f"  mutation: {len(ms)} mutants of {heading or 'the catalog'} in "
-                     f"{', '.join(fix.files)} on the patched tree")
+                     f"{', '.join(files)} on the patched tree")
             log = directory / f"mutation-{slug}.log"
             with open(log, "wb") as f:
                 rc = common.call(argv, timeout=RUN_TIMEOUT, cwd=str(Path(TOP) / "scripts"),
@@ -428,10 +454,13 @@ class Demo:
         mv.stock_killed, mv.patched_killed, mv.lost = judge_mutation(stock, patched, mv.ran)
         return mv
 
-    def one(self, fix: Fix, run_mutation: bool, run_suite: bool = True) -> bool:
+    def one(self, fix: Fix, run_mutation: bool, run_suite: bool = True, chain: list[Fix] | None = None) -> bool:
+        chain = chain or [fix]
         self.log(f"{fix.name}: {fix.subject}")
+        if len(chain) > 1:
+            self.log(f"  on top of {', '.join(f.name for f in chain[:-1])} (Depends-on:): the series is shown")
         text = BASELINE.read_text(encoding="utf-8")
-        kept, removed = without(text, fix.name)
+        kept, removed = without(text, tuple(f.name for f in chain))
         directory = self.out / fix.name
         directory.mkdir(parents=True, exist_ok=True)
         base_file = directory / "baseline-without-fix.txt"
@@ -440,7 +469,7 @@ class Demo:
         stocks = {c: self.stock(c) for c in configs} if run_suite else {}
         # A documentation fix leaves the kernel as it is: the stock tree,
         # with the suite judging by the patched text (--doc-fix).
-        self.checkout(None if fix.doc else fix)
+        self.checkout(None if fix.doc else fix, chain)
         extra = ("--doc-fix", fix.name) if fix.doc else ()
         seen: list[Verdicts] = []
         for config in configs if run_suite else ():
@@ -467,7 +496,7 @@ class Demo:
             self.log("  (3), (5) a documentation fix: the kernel is the stock one, so are its selftests' "
                      "outcomes and the catalog's kills (the published study)")
         elif run_mutation:
-            mv = self.mutation(fix, directory)
+            mv = self.mutation(fix, directory, chain)
             for cfg, outcomes in sorted(mv.selftests.items()):
                 self.log(f"  (3) selftests on {cfg}: "
                          + ", ".join(f"{k.removeprefix('selftest:')} {o}" for k, o in sorted(outcomes.items())))
@@ -549,7 +578,7 @@ def main(argv: list[str] | None = None) -> int:
             outcome: dict[str, bool] = {}
             try:
                 for f in chosen:
-                    outcome[f.name] = demo.one(f, not args.no_mutation, not args.mutation_only)
+                    outcome[f.name] = demo.one(f, not args.no_mutation, not args.mutation_only, series(f, fixes))
             finally:
                 demo.restore()
         for name, ok in outcome.items():

@@ -96,6 +96,22 @@ class Parsing(unittest.TestCase):
         code = fixdemo.parse_fix(self.write("01-x86-say.patch", PATCH))
         self.assertEqual(fixdemo.configs_for(code, entries), ("x86_64", "x86_64-shadow"))
 
+    def test_a_series(self) -> None:
+        d = tempfile.TemporaryDirectory()
+        self.addCleanup(d.cleanup)
+        base = Path(d.name)
+        (base / "01-x86-say.patch").write_text(PATCH)
+        (base / "02-x86-more.patch").write_text(PATCH.replace("Fixes:", "Depends-on: 01-x86-say\n\nFixes:"))
+        fixes = fixdemo.load_fixes(base)
+        self.assertEqual(fixes[1].depends, ("01-x86-say",))
+        self.assertEqual([f.name for f in fixdemo.series(fixes[1], fixes)], ["01-x86-say", "02-x86-more"])
+        self.assertEqual([f.name for f in fixdemo.series(fixes[0], fixes)], ["01-x86-say"])
+        kept, removed = fixdemo.without(BASELINE, ("01-x86-say", "02-x86-other"))
+        self.assertEqual([e.test for e in removed], ["m4_*.fault", "w_*"])
+        (base / "00-x86-first.patch").write_text(PATCH.replace("Fixes:", "Depends-on: 02-x86-more\n\nFixes:"))
+        with self.assertRaisesRegex(fixdemo.FixError, "not a fix that comes before it"):
+            fixdemo.load_fixes(base)
+
     def test_also_changes(self) -> None:
         also = fixdemo.parse_also("# c\n01-x86-say  f4_*  pre-fault fills memory_fault too\n")
         self.assertEqual(also, {"01-x86-say": [("f4_*", "pre-fault fills memory_fault too")]})
