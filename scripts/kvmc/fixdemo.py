@@ -477,7 +477,8 @@ class Demo:
         seen: list[Verdicts] = []
         for config in configs if run_suite else ():
             rc = self.suite(config, directory / config, base_file, self.out / f"stock-{config}", extra)
-            v = judge_config(config, stocks[config], self.run_of(directory / config, config), removed, fix.also)
+            v = judge_config(config, stocks[config], self.run_of(directory / config, config), removed,
+                             tuple(a for f in chain for a in f.also))
             seen.append(v)
             self.log(f"  {config} (exit {rc}): (1) {len(v.finding_tests)} finding tests, "
                      f"{len([t for t, x in v.finding_tests.items() if x in ('pass', 'xpass')])} now pass, "
