@@ -22,7 +22,8 @@
 # lists the options. Environment: KVMC_STRICT, KVMC_CACHE, KVMC_SUITE,
 # KVMC_SUITES, KVMC_OFFLINE, KVMC_BIN_TIMEOUT, KVMC_RUN_TIMEOUT_MS,
 # KVMC_BOOT_TIMEOUT, KVMC_VM_TIMEOUT, KVMC_VM_MEMORY, KVMC_ARM64_MACHINE,
-# KVMC_ARM64_SMP, KVMC_APPEND, KVMC_UNPRIVILEGED, KVMC_EXTRA_TESTS (README).
+# KVMC_ARM64_SMP, KVMC_APPEND, KVMC_UNPRIVILEGED, KVMC_EXTRA_TESTS, KVMC_DOC_FIXES
+# (README).
 TOP=$(cd "$(dirname "$0")" && pwd)
 command -v python3 > /dev/null ||
 	{ echo "run_tests.sh: python3 not found: run 'make deps' as root" >&2; exit 125; }
