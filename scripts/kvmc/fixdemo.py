@@ -450,8 +450,11 @@ class Demo:
                     "--doc", str(directory / f"mutation-{slug}.md"), "--out", str(directory / f"mutation-{slug}")]
             if heading:
                 argv += ["--catalog", ",".join(sorted({m.catalog() for m in ms})), "--heading", heading]
-            self.log(f"  mutation: {len(ms)} mutants of {heading or 'the catalog'} in "
-                     f"{', '.join(files)} on the patched tree")
+            if mv.vacuous:
+                self.log(f"  mutation: no mutant in {', '.join(files)}; the control {ms[0].id} on the patched tree")
+            else:
+                self.log(f"  mutation: {len(ms)} mutants of {heading or 'the catalog'} in "
+                         f"{', '.join(files)} on the patched tree")
             log = directory / f"mutation-{slug}.log"
             with open(log, "wb") as f:
                 rc = common.call(argv, timeout=RUN_TIMEOUT, cwd=str(Path(TOP) / "scripts"),
