@@ -372,10 +372,10 @@ class Demo:
         who = {"GIT_AUTHOR_NAME": "kvm-contract", "GIT_AUTHOR_EMAIL": "kvm-contract@localhost",
                "GIT_COMMITTER_NAME": "kvm-contract", "GIT_COMMITTER_EMAIL": "kvm-contract@localhost",
                "GIT_AUTHOR_DATE": "2026-12-05T12:00:00Z", "GIT_COMMITTER_DATE": "2026-12-05T12:00:00Z"}
-        for f in chain or [fix]:
-            self._git(["apply", str(f.path)])
-            self._git(["commit", "-q", "-a", "-m", f.subject,
-                       "-m", f"From kvm-contract's scripts/kvmc/patches/fixes/{f.path.name}."], who)
+        for one in chain or [fix]:
+            self._git(["apply", str(one.path)])
+            self._git(["commit", "-q", "-a", "-m", one.subject,
+                       "-m", f"From kvm-contract's scripts/kvmc/patches/fixes/{one.path.name}."], who)
 
     def suite(self, config: str, directory: Path, baseline: Path, ref: Path | None,
               extra: tuple[str, ...] = ()) -> int:
@@ -418,9 +418,9 @@ class Demo:
         mv = MutationVerdict()
         catalog = mutation.load_catalog()
         wanted: list[mutation.Mutant] = []
-        for f in chain or [fix]:
-            wanted += [m for m in mutants_for(f, catalog) if m.id not in {w.id for w in wanted}]
-        files = list(dict.fromkeys(name for f in chain or [fix] for name in f.files))
+        for one in chain or [fix]:
+            wanted += [m for m in mutants_for(one, catalog) if m.id not in {w.id for w in wanted}]
+        files = list(dict.fromkeys(name for one in chain or [fix] for name in one.files))
         chosen, mv.not_applicable = applicable(wanted, self.tree)
         mv.ran = [m.id for m in chosen]
         if not chosen:
