@@ -416,11 +416,12 @@ class Demo:
         (the main catalog, the blind set), each compared with that set's
         published study."""
         mv = MutationVerdict()
+        chain = chain or [fix]
         catalog = mutation.load_catalog()
         wanted: list[mutation.Mutant] = []
-        for one in chain or [fix]:
+        for one in chain:
             wanted += [m for m in mutants_for(one, catalog) if m.id not in {w.id for w in wanted}]
-        files = list(dict.fromkeys(name for one in chain or [fix] for name in one.files))
+        files = list(dict.fromkeys(name for one in chain for name in one.files))
         chosen, mv.not_applicable = applicable(wanted, self.tree)
         mv.ran = [m.id for m in chosen]
         if not chosen:
