@@ -31,6 +31,10 @@ FIELD_VALUE = re.compile(r"^[^=\s]+=\S*$")
 
 # The mark that names a deviation's fix at the end of a line's reason.
 FIX_MARK = re.compile(r"\s*\[fix: ([0-9a-z-]+)\]")
+# A fix's name (its file in FIXES without .patch): NN-arm64-what,
+# NN-x86-what, or NN-doc-what for a fix of Documentation/ only.
+FIX_NAME = re.compile(r"^(\d\d)-(arm64|x86|doc)-[a-z0-9][a-z0-9-]*$")
+FIXES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "patches", "fixes")
 
 
 class BaselineError(Exception):

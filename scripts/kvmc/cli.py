@@ -284,18 +284,16 @@ def _joined(argv: list[str]) -> list[str]:
 
 
 
-DOC_FIX = re.compile(r"^\d\d-doc-[a-z0-9][a-z0-9-]*$")
-
-
 def doc_fixes(names: list[str]) -> list[str]:
     """The --doc-fix names, each a documentation fix that exists
     (scripts/kvmc/patches/fixes/NAME.patch), in order, once."""
     out: list[str] = []
     for name in names:
         name = name.strip().removesuffix(".patch")
-        if not DOC_FIX.match(name):
+        m = bl.FIX_NAME.match(name)
+        if not m or m.group(2) != "doc":
             raise UsageError(f"--doc-fix {name}: a documentation fix is named NN-doc-what")
-        if not os.path.isfile(os.path.join(TOP, "scripts", "kvmc", "patches", "fixes", name + ".patch")):
+        if not os.path.isfile(os.path.join(bl.FIXES, name + ".patch")):
             raise UsageError(f"--doc-fix {name}: no such fix in scripts/kvmc/patches/fixes/")
         if name not in out:
             out.append(name)

@@ -46,14 +46,13 @@ from typing import Any, Callable
 
 from . import TOP, baseline as bl, common, kernel_tree, mutation, reference, results
 
-FIXES = Path(TOP) / "scripts" / "kvmc" / "patches" / "fixes"
+FIXES = Path(bl.FIXES)
 ALSO = "also-changes.txt"
 BASELINE = Path(TOP) / "baselines" / "debian.txt"
 WORKTREE = "fixes"
 # The configurations make check runs, per architecture of a fix's name.
 CONFIGS = {"arm64": ("arm64", "arm64-nested"), "x86": ("x86_64", "x86_64-shadow")}
 MUTATION_ARCH = {"arm64": "arm64", "x86": "x86_64"}
-NAME = re.compile(r"^(\d\d)-(arm64|x86|doc)-[a-z0-9][a-z0-9-]*$")
 # One suite run on one configuration (build, boot, every test): bounded
 # here too, although run_tests.sh bounds its build and VM itself.
 RUN_TIMEOUT = 3 * 3600
@@ -90,7 +89,7 @@ class Fix:
 
 def parse_fix(path: Path, also: dict[str, list[tuple[str, str]]] | None = None) -> Fix:
     name = path.name.removesuffix(".patch")
-    m = NAME.match(name)
+    m = bl.FIX_NAME.match(name)
     if not m or not path.name.endswith(".patch"):
         raise FixError(f"{path.name}: a fix is named NN-arm64-what.patch, NN-x86-what.patch or "
                        "NN-doc-what.patch")
@@ -175,13 +174,9 @@ def configs_for(fix: Fix, removed: list[bl.Entry]) -> tuple[str, ...]:
     documentation fix those of the architectures its baseline lines name."""
     if not fix.doc:
         return fix.configs
-    out: list[str] = []
-    for e in removed:
-        for arch in e.arch.split("/"):
-            for key, configs in CONFIGS.items():
-                if arch.startswith(key) or (arch == "*"):
-                    out += [c for c in configs if c not in out]
-    return tuple(out)
+    every = [c for configs in CONFIGS.values() for c in configs]
+    return tuple(c for c in every
+                 if any(e.applies(results.baseline_arch(c), e.kernel, e.test) for e in removed))
 
 
 def check_marks(fixes: list[Fix], entries: list[bl.Entry]) -> list[str]:

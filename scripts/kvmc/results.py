@@ -59,6 +59,15 @@ def kvm_text(kvm: str) -> str:
     return f"{kvm}: not upstream KVM; verdicts are about this implementation"
 
 
+def baseline_arch(config: str) -> str:
+    """CONFIG as a baseline entry matches it: the configuration and, where
+    they differ, its architecture (x86_64-shadow/x86_64)."""
+    from .qemu_configs import CONFIGS
+    if config in CONFIGS and CONFIGS[config].build_arch != config:
+        return f"{config}/{CONFIGS[config].build_arch}"
+    return config
+
+
 @dataclass
 class Run:
     arch: str                      # as given to --arch (or unit, runner)
@@ -108,10 +117,7 @@ class Run:
     def baseline_arch(self) -> str:
         """The architecture as a baseline entry matches it: the
         configuration and, where they differ, its architecture."""
-        from .qemu_configs import CONFIGS
-        if self.arch in CONFIGS and CONFIGS[self.arch].build_arch != self.arch:
-            return f"{self.arch}/{CONFIGS[self.arch].build_arch}"
-        return self.arch
+        return baseline_arch(self.arch)
 
     # ---- observations -------------------------------------------------------
     def failing_findings(self, test: str) -> list[tuple[str | None, str]]:

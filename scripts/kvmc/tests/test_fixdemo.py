@@ -93,7 +93,14 @@ class Parsing(unittest.TestCase):
                            "arm64 7.* g1_* G1 move=EINVAL(22)  undocumented [fix: 05-doc-say]\n", "b")
         self.assertEqual(fixdemo.configs_for(f, entries[:1]), ("x86_64", "x86_64-shadow"))
         self.assertEqual(fixdemo.configs_for(f, entries),
-                         ("x86_64", "x86_64-shadow", "arm64", "arm64-nested"))
+                         ("arm64", "arm64-nested", "x86_64", "x86_64-shadow"))
+        # The lines' architecture patterns match as the baseline matches
+        # them: one configuration alone, or every one.
+        for arch, want in (("x86_64-shadow", ("x86_64-shadow",)), ("arm64-nested", ("arm64-nested",)),
+                           ("arm64*", ("arm64", "arm64-nested")),
+                           ("*", ("arm64", "arm64-nested", "x86_64", "x86_64-shadow"))):
+            one = bl.parse(f"{arch} 7.* f4_* F errno=EFAULT(14)  undocumented [fix: 05-doc-say]\n", "b")
+            self.assertEqual(fixdemo.configs_for(f, one), want, arch)
         code = fixdemo.parse_fix(self.write("01-x86-say.patch", PATCH))
         self.assertEqual(fixdemo.configs_for(code, entries), ("x86_64", "x86_64-shadow"))
 
