@@ -327,6 +327,20 @@ def judge_mutation(stock: dict[str, bool], patched: dict[str, bool], ran: list[s
     return s, p, lost
 
 
+def settle_mutants(tree: Path, log: Callable[[str], None]) -> None:
+    """Undo the mutants the mutation tool recorded in TREE before the demo
+    checks out another branch there. A mutation run killed with its
+    mutant applied leaves the file and the tool's record of it; a forced
+    checkout would replace the file but keep the record, and the next
+    run would refuse to apply that mutant again ("still holds"). A
+    mutated file changed since stops the demo: it is not the tool's."""
+    done, left = mutation.restore(tree)
+    for line in done:
+        log(f"  {tree}: {line}")
+    if left:
+        raise RuntimeError(f"{tree}: " + "; ".join(left))
+
+
 # ---- the demo ------------------------------------------------------------------
 
 class Demo:
@@ -361,6 +375,7 @@ class Demo:
         """The worktree at the base (fix None) or on fixes/<name>: the base
         plus the patch, after those it depends on (CHAIN, series()), each
         committed (so the mutation tool sees a clean tree)."""
+        settle_mutants(self.tree, self.log)
         self._git(["checkout", "-q", "-f", "-B", f"fixes/{fix.name if fix else 'stock'}", self.base])
         if fix is None:
             return

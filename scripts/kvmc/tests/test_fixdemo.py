@@ -9,11 +9,13 @@ ships them (named, tagged, each named by a baseline line).
 
 from __future__ import annotations
 
+import os
+import subprocess
 import tempfile
 import unittest
 from pathlib import Path
 
-from kvmc import baseline as bl, fixdemo
+from kvmc import baseline as bl, fixdemo, mutation
 from kvmc.ktap import parse
 from kvmc.results import Run
 
@@ -249,3 +251,46 @@ class Shipped(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class SettleMutants(unittest.TestCase):
+    """A mutation run killed inside the demo leaves its mutant and the
+    tool's record of it; the demo undoes both before its next checkout."""
+
+    def setUp(self) -> None:
+        self.tmp = tempfile.TemporaryDirectory()
+        self.tree = Path(self.tmp.name)
+        self.m = next(m for m in mutation.load_catalog() if not m.equivalent)
+        self.path = self.tree / self.m.file
+        self.path.parent.mkdir(parents=True)
+        self.committed = f"int {self.m.function}(void)\n{{\n{self.m.old}}}\n"
+        self.path.write_text(self.committed)
+        env = dict(os.environ, GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t",
+                   GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@t")
+        for cmd in (["init", "-q"], ["add", "."], ["commit", "-q", "-m", "base"]):
+            subprocess.run(["git", "-C", str(self.tree)] + cmd, check=True, env=env)
+
+    def tearDown(self) -> None:
+        self.tmp.cleanup()
+
+    def test_a_killed_run_is_undone(self) -> None:
+        mutation.apply_mutant(self.tree, self.m)
+        said: list[str] = []
+        fixdemo.settle_mutants(self.tree, said.append)
+        self.assertEqual(self.path.read_text(), self.committed)
+        self.assertEqual(mutation.read_ledger(self.tree), [])
+        self.assertIn(f"mutant {self.m.id} undone", "\n".join(said))
+        # Applying it again works: nothing "still holds" it.
+        mutation.apply_mutant(self.tree, self.m)
+
+    def test_nothing_to_do(self) -> None:
+        said: list[str] = []
+        fixdemo.settle_mutants(self.tree, said.append)
+        self.assertEqual(said, [])
+
+    def test_a_mutated_file_changed_since_stops_the_demo(self) -> None:
+        mutation.apply_mutant(self.tree, self.m)
+        self.path.write_text("edited by someone\n")
+        with self.assertRaisesRegex(RuntimeError, "changed since"):
+            fixdemo.settle_mutants(self.tree, lambda _: None)
+        self.assertEqual(self.path.read_text(), "edited by someone\n")
