@@ -254,6 +254,9 @@ class FunctionCoverage:
     branches_total: int
     missed_lines: list[int]
     missed_branches: list[int]   # lines with a branch never taken
+    # [line, branches never taken, branches] for each line of
+    # missed_branches (absent from a coverage.json older than this field)
+    missed_branch_counts: list[list[int]] = dataclasses.field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -288,8 +291,18 @@ def functions(files: dict[str, SourceFile], relative_to: str = "",
                 lines_hit=sum(1 for c in lines.values() if c > 0), lines_total=len(lines),
                 branches_hit=sum(1 for t in branches.values() if t), branches_total=len(branches),
                 missed_lines=sorted(n for n, c in lines.items() if c == 0),
-                missed_branches=sorted({k[0] for k, t in branches.items() if not t})))
+                missed_branches=sorted({k[0] for k, t in branches.items() if not t}),
+                missed_branch_counts=_missed_counts(branches)))
     return out
+
+
+def _missed_counts(branches: dict[tuple[int, int, int], int | None]) -> list[list[int]]:
+    per: dict[int, list[int]] = {}
+    for (line, _, _), taken in branches.items():
+        c = per.setdefault(line, [line, 0, 0])
+        c[1] += 0 if taken else 1
+        c[2] += 1
+    return [c for _, c in sorted(per.items()) if c[1]]
 
 
 def read_lines(path: str) -> list[str]:
@@ -308,9 +321,9 @@ def _relative(path: str, root: str) -> str:
 
 
 def coverage_json(arch: str, kernel: str, tree: str, phases: dict[str, list[FunctionCoverage]],
-                  timings: dict[str, float]) -> str:
+                  timings: dict[str, float], config: str = "") -> str:
     doc = {
-        "arch": arch, "kernel": kernel, "tree": tree,
+        "arch": arch, "config": config or arch, "kernel": kernel, "tree": tree,
         "phases": {phase: {"totals": totals(fns), "functions": [f.as_json() for f in fns]}
                    for phase, fns in phases.items()},
         "timings_s": {k: round(v, 1) for k, v in timings.items()},
@@ -520,7 +533,7 @@ def _run(argv: list[str], what: str, timeout: float = 900) -> None:
 
 def make_report(files: list[Gcda], build_dir: str, tree: str, dirs: list[str], tool: str,
                 out_dir: str, arch: str, kernel: str, diff_base: str = "",
-                say: Callable[[str], None] = lambda m: None) -> Report:
+                say: Callable[[str], None] = lambda m: None, config: str = "") -> Report:
     """The whole report in OUT_DIR (made here; see place()): lcov
     tracefiles per phase, HTML (the suite's, and the selftests' under
     selftests/), coverage.json, and with DIFF_BASE patch.txt and patch.html."""
@@ -587,7 +600,7 @@ def make_report(files: list[Gcda], build_dir: str, tree: str, dirs: list[str], t
         write_atomic(os.path.join(out_dir, "patch.html"), patch_html(patch, diff_base, source))
     seconds = time.monotonic() - t0
     write_atomic(os.path.join(out_dir, "coverage.json"),
-                 coverage_json(arch, kernel, tree, phases, {"report": seconds}))
+                 coverage_json(arch, kernel, tree, phases, {"report": seconds}, config))
     return Report(out_dir, phases, traces, patch, notes, seconds)
 
 
@@ -622,7 +635,7 @@ def missed(doc: dict[str, Any], patterns: list[str], phase: str = "suite") -> li
     out: list[str] = []
     for f in select(fns, patterns):
         try:
-            text = Path(doc.get("tree", ""), f.file).read_text(errors="replace").splitlines()
+            text = Path(source_tree(doc), f.file).read_text(errors="replace").splitlines()
         except OSError:
             text = []
         out.append(f"{f.name} ({f.file}:{f.line}): branches {f.branches_hit}/{f.branches_total}, "
@@ -633,17 +646,256 @@ def missed(doc: dict[str, Any], patterns: list[str], phase: str = "suite") -> li
     return out
 
 
+# ---- one architecture: its configurations together ---------------------------------------
+
+def merge(dirs: list[str]) -> str:
+    """coverage.json for one architecture from the coverage directories
+    of its configurations (results/<config>/coverage, the same gcov
+    build): each phase's tracefiles added up, so a branch counts as taken
+    when any configuration took it. The tree is named, not located
+    (source_tree() finds it)."""
+    from .qemu_configs import CONFIGS
+    docs = [json.loads(Path(d, "coverage.json").read_text()) for d in dirs]
+    if not docs:
+        raise CoverageError("merge: no coverage directory given")
+    archs = {CONFIGS[x["arch"]].build_arch if x.get("arch") in CONFIGS else x.get("arch") for x in docs}
+    for what, seen in (("architecture", archs), ("kernel", {x.get("kernel") for x in docs}),
+                       ("tree", {x.get("tree") for x in docs})):
+        if len(seen) != 1:
+            raise CoverageError(f"merge: the directories differ in their {what}: {', '.join(sorted(map(str, seen)))}")
+    tree = str(docs[0]["tree"])
+    phases: dict[str, list[FunctionCoverage]] = {}
+    for phase in PHASES:
+        infos = [Path(d, f"{phase}.info") for d in dirs if Path(d, f"{phase}.info").is_file()]
+        if infos:
+            text = "\n".join(i.read_text(errors="replace") for i in infos)
+            phases[phase] = functions(parse_tracefile(text), tree, read_lines)
+    if "suite" not in phases:
+        raise CoverageError("merge: no suite.info in the directories given")
+    doc = json.loads(coverage_json(archs.pop(), str(docs[0]["kernel"]), os.path.basename(tree.rstrip("/")),
+                                   phases, {}))
+    # (A coverage.json older than its "config" field: the directory
+    # results/<config>/coverage says it.)
+    doc["configs"] = [str(x.get("config") or (Path(d).resolve().parent.name
+                                              if Path(d).resolve().parent.name in CONFIGS else x["arch"]))
+                      for x, d in zip(docs, dirs)]
+    del doc["config"]
+    del doc["timings_s"]
+    return dump_by_function(doc)
+
+
+def dump_by_function(doc: dict[str, Any]) -> str:
+    """DOC as JSON with one function to a line: a file kept in the
+    repository (docs/coverage-<arch>.json) whose diff after a new run
+    shows the functions that changed, at a third of the indented size."""
+    def one(v: Any) -> str:
+        return json.dumps(v, sort_keys=True, separators=(",", ":"))
+    out = ["{"]
+    for k in sorted(doc):
+        if k != "phases":
+            out.append(f"{one(k)}:{one(doc[k])},")
+    out.append('"phases":{')
+    phases = sorted(doc.get("phases", {}).items())
+    for i, (phase, data) in enumerate(phases):
+        out.append(f"{one(phase)}:{{{one('totals')}:{one(data.get('totals', {}))},{one('functions')}:[")
+        fns = data.get("functions", [])
+        out += [one(f) + ("," if j < len(fns) - 1 else "") for j, f in enumerate(fns)]
+        out.append("]}" + ("," if i < len(phases) - 1 else ""))
+    out.append("}}")
+    return "\n".join(out) + "\n"
+
+
+def source_tree(doc: dict[str, Any]) -> str:
+    """The tree a coverage.json was made from: its path, or a name under
+    the cache (a merged file, or one in docs/, names it)."""
+    tree = str(doc.get("tree", ""))
+    if os.path.isabs(tree) or not tree:
+        return tree
+    from .common import cache_root
+    return str(cache_root() / tree)
+
+
+# ---- what can be reached, and why the rest cannot ----------------------------------------
+# docs/coverage-reasons.txt gives a reason for every line of a named
+# function with a branch the suite never takes:
+#     ARCH FUNCTION LINES KIND WHY...
+# LINES: 2246, 2270-2272 or 2296,2301. KIND "gap" is reachable under
+# emulation but no test takes it yet; every other kind cannot be reached
+# in this configuration, and those lines' untaken branches leave the
+# count of reachable branches. A reason is for a whole line: a line with
+# one branch reachable and another not is a gap.
+KINDS = {
+    "gap": "reachable, no test takes it yet",
+    "bug": "a check of KVM's own invariants (KVM_BUG_ON, WARN_ON, BUG_ON)",
+    "hw": "needs a hardware behaviour QEMU's emulation does not have",
+    "mode": "another KVM mode (protected, nVHE, pKVM) or a feature the VM cannot have",
+    "config": "a kernel option or module parameter the suite's kernels do not have",
+    "race": "a race with another thread or an invalidation: timing, not a scenario",
+    "compiler": "a branch gcc made with no decision in the source",
+    "alloc": "an allocation failure: needs fault injection",
+    "caller": "no caller passes what takes it (dead in this tree)",
+}
+REASON_LINE = re.compile(r"^(\S+)\s+(\S+)\s+(\d+(?:-\d+)?(?:,\d+(?:-\d+)?)*)\s+(\S+)\s+(\S.*)$")
+
+
+@dataclasses.dataclass(frozen=True)
+class Reason:
+    arch: str
+    function: str
+    lines: frozenset[int]
+    kind: str
+    why: str
+    where: str
+
+    @property
+    def reachable(self) -> bool:
+        return self.kind == "gap"
+
+
+def parse_reasons(text: str, origin: str) -> list[Reason]:
+    out: list[Reason] = []
+    for n, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        m = REASON_LINE.match(line)
+        if not m:
+            raise CoverageError(f"{origin}:{n}: not ARCH FUNCTION LINES KIND WHY: {_show(line)}")
+        kind = m.group(4)
+        if kind not in KINDS:
+            raise CoverageError(f"{origin}:{n}: kind {kind!r} is none of {', '.join(KINDS)}")
+        lines: set[int] = set()
+        for part in m.group(3).split(","):
+            a, _, b = part.partition("-")
+            lo, hi = int(a), int(b or a)
+            if hi < lo:
+                raise CoverageError(f"{origin}:{n}: line range {part} runs backwards")
+            lines.update(range(lo, hi + 1))
+        out.append(Reason(m.group(1), m.group(2), frozenset(lines), kind, m.group(5), f"{origin}:{n}"))
+    return out
+
+
+@dataclasses.dataclass
+class Reach:
+    function: FunctionCoverage
+    unreachable: int = 0                 # untaken branches on lines that cannot be reached
+    gaps: list[int] = dataclasses.field(default_factory=list)           # lines, kind "gap"
+    unexplained: list[int] = dataclasses.field(default_factory=list)    # lines with no reason
+    selftests: FunctionCoverage | None = None
+    selftests_unreachable: int = 0
+
+    @property
+    def reachable(self) -> int:
+        return self.function.branches_total - self.unreachable
+
+    @property
+    def selftests_reachable(self) -> int:
+        return (self.selftests.branches_total - self.selftests_unreachable) if self.selftests else 0
+
+
+def reach(doc: dict[str, Any], reasons: list[Reason], patterns: list[str]) -> tuple[list[Reach], list[str]]:
+    """For each function named, its branches and those that can be reached
+    (REASONS of the document's architecture); and the problems of the
+    reasons: one for a line with no branch left untaken (stale), one for a
+    line the kernel's selftests take a branch of that it calls unreachable."""
+    arch = str(doc.get("arch", ""))
+    mine = [r for r in reasons if r.arch == arch]
+    by_phase = {p: [FunctionCoverage(**f) for f in doc.get("phases", {}).get(p, {}).get("functions", [])]
+                for p in PHASES}
+    out: list[Reach] = []
+    problems: list[str] = []
+    used: set[tuple[Reason, int]] = set()
+    for f in select(by_phase["suite"], patterns):
+        r = Reach(f)
+        r.selftests = next((g for g in by_phase["selftests"] if g.file == f.file and g.name == f.name), None)
+        st_missed = {c[0]: c[1] for c in (r.selftests.missed_branch_counts if r.selftests else [])}
+        for line, missed_n, _ in f.missed_branch_counts:
+            why = next((x for x in mine if x.function == f.name and line in x.lines), None)
+            if why is None:
+                r.unexplained.append(line)
+                continue
+            used.add((why, line))
+            if why.reachable:
+                r.gaps.append(line)
+                continue
+            r.unreachable += missed_n
+            if r.selftests:
+                if st_missed.get(line, 0) < missed_n:
+                    problems.append(f"{why.where}: {f.name} line {line} ({why.kind}): the selftests take "
+                                    f"{missed_n - st_missed.get(line, 0)} of its branches")
+                r.selftests_unreachable += min(st_missed.get(line, 0), missed_n)
+        out.append(r)
+    named = {f.function.name for f in out}
+    for x in mine:
+        if x.function not in named:
+            problems.append(f"{x.where}: {x.function} is not among the functions named, or not in the data")
+            continue
+        for line in sorted(x.lines):
+            if (x, line) not in used:
+                problems.append(f"{x.where}: {x.function} line {line}: no branch untaken there (stale)")
+    return out, problems
+
+
+def _pct(a: int, b: int) -> str:
+    return f"{a}/{b} ({100 * a // b}%)" if b else "0/0"
+
+
+def reach_table(rows: list[Reach]) -> list[str]:
+    """Markdown: each function's branches, those that cannot be reached,
+    the suite's and the selftests' share of the reachable ones, and the
+    lines of the gaps ("?": a line with no reason given, counted as
+    reachable); a last row adds them up."""
+    out = ["| function | file | branches | cannot be reached | suite, of the reachable | "
+           "selftests, of the reachable | gaps (lines) |", "|---|---|---|---|---|---|---|"]
+    tot = [0, 0, 0, 0, 0]
+    for r in rows:
+        f = r.function
+        st = r.selftests
+        gaps = ", ".join([str(n) for n in r.gaps] + [f"{n}?" for n in r.unexplained])
+        out.append(f"| {f.name} | {f.file}:{f.line} | {f.branches_total} | {r.unreachable} | "
+                   f"{_pct(f.branches_hit, r.reachable)} | "
+                   f"{_pct(st.branches_hit, r.selftests_reachable) if st else '-'} | {gaps} |")
+        tot[0] += f.branches_total
+        tot[1] += r.unreachable
+        tot[2] += f.branches_hit
+        tot[3] += st.branches_hit if st else 0
+        tot[4] += r.selftests_reachable
+    out.append(f"| **all {len(rows)}** | | {tot[0]} | {tot[1]} | **{_pct(tot[2], tot[0] - tot[1])}** | "
+               f"{_pct(tot[3], tot[4])} | |")
+    return out
+
+
+def read_reasons(path: str) -> list[Reason]:
+    return parse_reasons(Path(path).read_text(), os.path.basename(path))
+
+
 # ---- command line ----------------------------------------------------------------------
 USAGE = ("usage: python3 -m kvmc.coverage table COVERAGE.JSON [FUNCTION...]\n"
-         "       python3 -m kvmc.coverage missed COVERAGE.JSON [--selftests] [FUNCTION...]")
+         "       python3 -m kvmc.coverage missed COVERAGE.JSON [--selftests] [FUNCTION...]\n"
+         "       python3 -m kvmc.coverage merge OUT.JSON COVERAGE_DIR...\n"
+         "       python3 -m kvmc.coverage reach COVERAGE.JSON REASONS [FUNCTION...]")
 
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    if len(args) < 2 or args[0] not in ("table", "missed"):
+    if len(args) < 2 or args[0] not in ("table", "missed", "merge", "reach") \
+            or (args[0] in ("merge", "reach") and len(args) < 3):
         print(USAGE, file=sys.stderr)
         return 2
-    doc = json.loads(Path(args[1]).read_text())
+    try:
+        if args[0] == "merge":
+            write_atomic(args[1], merge(args[2:]))
+            return 0
+        doc = json.loads(Path(args[1]).read_text())
+        if args[0] == "reach":
+            rows, problems = reach(doc, read_reasons(args[2]), args[3:] or KEY_FUNCTIONS.get(doc.get("arch", ""), []))
+            print("\n".join(reach_table(rows)))
+            for p in problems:
+                print(f"coverage: {p}", file=sys.stderr)
+            return 1 if problems else 0
+    except (CoverageError, OSError, ValueError) as e:
+        print(f"coverage: {e}", file=sys.stderr)
+        return 1
     rest = args[2:]
     phase = "selftests" if "--selftests" in rest else "suite"
     rest = [a for a in rest if a != "--selftests"]

@@ -481,7 +481,7 @@ def coverage_report(cfg: QemuConfig, s: Settings, run: Run, console: Console) ->
         tool = coverage.gcov_tool(arch.triplet, host_arch() == arch.name)
         rep = coverage.make_report(console.gcda.files, s.coverage_build_dir, s.coverage_tree,
                                    kbuild.gcov_dirs(cfg.build_arch), tool, made, cfg.build_arch,
-                                   run.kernel, s.coverage_diff)
+                                   run.kernel, s.coverage_diff, config=cfg.name)
     except (coverage.CoverageError, OSError, subprocess.TimeoutExpired) as e:
         shutil.rmtree(made, ignore_errors=True)
         say(f"{cfg.name}: coverage: no report: {e}")

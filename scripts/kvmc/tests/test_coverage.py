@@ -14,6 +14,7 @@ import subprocess
 import tempfile
 import unittest
 from pathlib import Path
+from typing import Any
 
 from .. import TOP, coverage, kbuild
 from ..cli import UsageError, parse_args
@@ -290,3 +291,94 @@ class Placing(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class Reachable(unittest.TestCase):
+    """What can be reached: the reasons file, and the reachable share."""
+
+    def doc(self) -> dict[str, Any]:
+        suite = coverage.functions(coverage.parse_tracefile(TRACE), "/src/linux")
+        # The selftests take the other branch of line 12 as well.
+        selftests = coverage.functions(coverage.parse_tracefile(TRACE.replace("BRDA:12,0,1,0", "BRDA:12,0,1,3")),
+                                       "/src/linux")
+        doc: dict[str, Any] = json.loads(coverage.coverage_json("arm64", "7.3.4", "/src/linux",
+                                                                {"suite": suite, "selftests": selftests}, {}))
+        return doc
+
+    def test_untaken_branches_are_counted_per_line(self) -> None:
+        fns = {f.name: f for f in coverage.functions(coverage.parse_tracefile(TRACE), "/src/linux")}
+        self.assertEqual(fns["user_mem_abort"].missed_branch_counts, [[12, 1, 2]])
+        self.assertEqual(fns["never_called"].missed_branch_counts, [[51, 2, 2]])
+        self.assertEqual(fns["io_mem_abort"].missed_branch_counts, [[31, 1, 2]])
+
+    def test_reasons_are_parsed_and_checked(self) -> None:
+        rs = coverage.parse_reasons("# comment\n\narm64 gmem_abort 1599,1611-1613 bug KVM_BUG_ON on a bad slot\n",
+                                    "r.txt")
+        self.assertEqual((rs[0].function, sorted(rs[0].lines), rs[0].kind, rs[0].why, rs[0].where),
+                         ("gmem_abort", [1599, 1611, 1612, 1613], "bug", "KVM_BUG_ON on a bad slot", "r.txt:3"))
+        self.assertFalse(rs[0].reachable)
+        self.assertTrue(coverage.parse_reasons("x86_64 f 1 gap no test yet\n", "r")[0].reachable)
+        for bad, msg in (("arm64 f 12 nope why\n", "kind 'nope'"), ("arm64 f 12-3 bug why\n", "backwards"),
+                         ("arm64 f twelve bug why\n", "not ARCH FUNCTION"), ("arm64 f 12 bug\n", "not ARCH")):
+            with self.assertRaisesRegex(coverage.CoverageError, msg):
+                coverage.parse_reasons(bad, "r")
+
+    def test_unreachable_branches_leave_the_count(self) -> None:
+        reasons = coverage.parse_reasons("arm64 io_mem_abort 31 hw TCG raises no such fault\n"
+                                         "arm64 never_called 51 gap a test to write\n"
+                                         "x86_64 user_mem_abort 12 bug another architecture's\n", "r")
+        rows, problems = coverage.reach(self.doc(), reasons, ["user_mem_abort", "io_mem_abort", "never_called"])
+        by = {r.function.name: r for r in rows}
+        self.assertEqual((by["io_mem_abort"].unreachable, by["io_mem_abort"].reachable), (1, 1))
+        self.assertEqual((by["never_called"].gaps, by["never_called"].reachable), ([51], 2))
+        self.assertEqual(by["user_mem_abort"].unexplained, [12])
+        self.assertEqual(problems, [])
+        table = coverage.reach_table(rows)
+        self.assertIn("| io_mem_abort | arch/arm64/kvm/mmu.c:30 | 2 | 1 | 1/1 (100%) | 1/1 (100%) |  |", table)
+        self.assertIn("| user_mem_abort | arch/arm64/kvm/mmu.c:10 | 2 | 0 | 1/2 (50%) | 2/2 (100%) | 12? |", table)
+        # 1 + 1 + 0 taken of 2 + 1 + 2 reachable
+        self.assertEqual(table[-1], "| **all 3** | | 6 | 1 | **2/5 (40%)** | 3/5 (60%) | |")
+
+    def test_a_wrong_or_stale_reason_is_said(self) -> None:
+        reasons = coverage.parse_reasons("arm64 user_mem_abort 12 hw the selftests take it\n"
+                                         "arm64 user_mem_abort 11 bug no branch there\n"
+                                         "arm64 gone 5 bug not in the data\n", "r")
+        _, problems = coverage.reach(self.doc(), reasons, ["user_mem_abort"])
+        self.assertEqual(problems, ["r:1: user_mem_abort line 12 (hw): the selftests take 1 of its branches",
+                                    "r:2: user_mem_abort line 11: no branch untaken there (stale)",
+                                    "r:3: gone is not among the functions named, or not in the data"])
+
+    def test_configurations_merge_into_their_architecture(self) -> None:
+        with tempfile.TemporaryDirectory() as d:
+            plain, nested = Path(d, "arm64"), Path(d, "arm64-nested")
+            for where, arch, trace in ((plain, "arm64", TRACE),
+                                       (nested, "arm64-nested", TRACE.replace("BRDA:31,0,1,-", "BRDA:31,0,1,2"))):
+                where.mkdir()
+                (where / "suite.info").write_text(trace)
+                (where / "coverage.json").write_text(json.dumps({"arch": arch, "kernel": "7.3.4",
+                                                                 "tree": "/src/linux"}))
+            doc = json.loads(coverage.merge([str(plain), str(nested)]))
+            self.assertEqual((doc["arch"], doc["configs"], doc["tree"]), ("arm64", ["arm64", "arm64-nested"], "linux"))
+            io = next(f for f in doc["phases"]["suite"]["functions"] if f["name"] == "io_mem_abort")
+            self.assertEqual((io["branches_hit"], io["missed_branch_counts"]), (2, []))
+            (nested / "coverage.json").write_text(json.dumps({"arch": "x86_64", "kernel": "7.3.4", "tree": "/src/linux"}))
+            with self.assertRaisesRegex(coverage.CoverageError, "differ in their architecture"):
+                coverage.merge([str(plain), str(nested)])
+
+    def test_the_documented_reasons_fit_the_documented_data(self) -> None:
+        """docs/coverage-reasons.txt gives a reason for every untaken
+        branch of docs/coverage-<arch>.json's key functions, none stale,
+        none contradicted by the selftests; the dump reads back."""
+        reasons = coverage.read_reasons(os.path.join(TOP, "docs", "coverage-reasons.txt"))
+        found = 0
+        for arch in coverage.KEY_FUNCTIONS:
+            path = os.path.join(TOP, "docs", f"coverage-{arch}.json")
+            if not os.path.isfile(path):
+                continue
+            found += 1
+            doc = json.loads(Path(path).read_text())
+            rows, problems = coverage.reach(doc, reasons, coverage.KEY_FUNCTIONS[arch])
+            self.assertEqual(problems, [], arch)
+            self.assertEqual([(r.function.name, r.unexplained) for r in rows if r.unexplained], [], arch)
+            self.assertEqual(json.loads(coverage.dump_by_function(doc)), doc)
+        self.assertGreater(found, 0)
