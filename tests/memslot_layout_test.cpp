@@ -122,9 +122,12 @@ TEST_F(m8_memslot_changed, deleted_after_mapped)
  * Changes api.rst 4.35 forbids, on a slot the guest has mapped: a resize
  * ("it may not be resized") and a move onto another slot's pages ("Slots
  * may not overlap"), here by one page onto a slot that begins a page
- * after this one ends. api.rst names no errno; the kernel's are EINVAL
- * and EEXIST (virt/kvm/kvm_main.c kvm_set_memory_region()). Refused, the
- * slot is where it was with its data, and the other slot is unchanged.
+ * after this one ends; and, on the kernel's word, the slot pointed at
+ * other host memory or made read-only in place. api.rst names no errno;
+ * the kernel's are EINVAL and EEXIST (virt/kvm/kvm_main.c
+ * kvm_set_memory_region()). Refused, the slot is where it was with its
+ * data, and the other slot is unchanged. Given again unchanged, the slot
+ * is accepted (success) and nothing moves.
  */
 TEST_F(m8_memslot_changed, forbidden_change_refused)
 {
@@ -155,6 +158,19 @@ TEST_F(m8_memslot_changed, forbidden_change_refused)
 	}
 	EXPECT_ERRNO(slot_change, "moving the slot one page onto the next slot", EEXIST,
 		     slot.modify_raw(base + 2 * page, 0));
+	/* Neither the host memory behind a slot nor its read-only flag can
+	 * change in place (kvm_set_memory_region(): EINVAL); the same slot
+	 * given again unchanged is accepted and changes nothing. */
+	struct kvm_userspace_memory_region2 elsewhere {};
+	elsewhere.slot = test_slot;
+	elsewhere.guest_phys_addr = base;
+	elsewhere.memory_size = 2 * page;
+	elsewhere.userspace_addr = memory.memory.hva() + page;
+	EXPECT_ERRNO(slot_change, "pointing the slot at other host memory", EINVAL,
+		     g.vm().set_memory_region_raw(elsewhere));
+	EXPECT_ERRNO(slot_change, "making the slot read-only in place", EINVAL,
+		     slot.modify_raw(base, KVM_MEM_READONLY));
+	EXPECT_ERRNO(slot_change, "the slot given again, unchanged", 0, slot.modify_raw(base, 0));
 
 	ASSERT_OUTCOME("page past the slot's end", Expectation::mmio(rules::C5, base + 2 * page, 8, false), g.run());
 	ASSERT_OUTCOME("resume", Expectation::guest_done(rules::C5), g.complete_load_and_run(0));
