@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "kvm.h"
 #include "oracle.h"
@@ -47,6 +48,11 @@ std::optional<uint64_t> ucall_block(const Observation &obs);
  * Outcomes that differ per architecture and that api.rst does not state
  * (or states wrongly): each names the kernel code it rests on.
  */
+/* The bytes of the instruction that returns from a call (arm64 RET, x86
+ * RET near): memory holding them is code the guest can fetch (a fetch
+ * step calls it) and come back from. */
+std::vector<uint8_t> return_instruction();
+
 /* M3: the guest fetches an instruction at gpa, where no memslot is. */
 Expectation no_memslot_fetch(uint64_t gpa);
 

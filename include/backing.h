@@ -3,7 +3,8 @@
  * Host memory behind a test's memslot, set up the same way by more than
  * one test file: two pages a test breaks and repairs under the guest
  * (M4-M6, N8), hugetlb pages it poisons (P2, N15), and a guest_memfd the
- * host maps (G1, G3, G4 and the nested N tests).
+ * host maps (G1, G3, G4 and the nested N tests), and physical pages of
+ * /dev/mem (S, the device-memory memslot).
  */
 #pragma once
 
@@ -11,6 +12,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "kvm.h"
 
@@ -105,5 +107,24 @@ struct MappedGmemSlot {
 	HostMapping view;
 	std::optional<Memslot> memslot;
 };
+
+/* A range of the machine's physical address space, as /proc/iomem lists
+ * it: [start, end], its name, and whether it is a top-level range (one
+ * not nested in another). */
+struct IomemRange {
+	uint64_t start;
+	uint64_t end;
+	std::string name;
+	bool top;
+};
+
+/* /proc/iomem's ranges, in its order. Empty and *why where it cannot be
+ * read or hides its addresses (not root). */
+std::vector<IomemRange> iomem_ranges(std::string *why);
+
+/* A page of /dev/mem at physical address pa: a VM_IO | VM_PFNMAP
+ * mapping, the kind of host memory VFIO gives a VMM for a device.
+ * nullopt and *why where /dev/mem is absent or refuses the page. */
+std::optional<HostMapping> physical_page(uint64_t pa, std::string *why);
 
 } /* namespace kvmc */

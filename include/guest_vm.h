@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <initializer_list>
 #include <memory>
+#include <vector>
 
 #include "guest.h"
 #include "kvm.h"
@@ -32,6 +33,7 @@ public:
 
 	/* Replace the guest's orders with these steps. */
 	void order(std::initializer_list<guest::Step> steps);
+	void order(const std::vector<guest::Step> &steps);
 	/* Steps the guest has completed, and the value each load returned. */
 	uint32_t completed() const;
 	uint64_t loaded(uint32_t step) const;

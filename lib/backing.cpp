@@ -2,6 +2,8 @@
 #include "backing.h"
 
 #include <cerrno>
+#include <cinttypes>
+#include <cstdio>
 #include <cstring>
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -154,6 +156,50 @@ MappedGmemSlot::MappedGmemSlot(Vm &vm, uint32_t slot, uint64_t gpa, uint64_t siz
 	if (fill)
 		memset(view.data(), *fill, view.size());
 	memslot.emplace(vm, slot, gpa, gmem, 0, size, view);
+}
+
+std::vector<IomemRange> iomem_ranges(std::string *why)
+{
+	std::vector<IomemRange> out;
+	FILE *f = fopen("/proc/iomem", "re");
+	if (!f) {
+		*why = "cannot read /proc/iomem: " + errno_name(errno);
+		return out;
+	}
+	char line[256];
+	bool any_address = false;
+	while (fgets(line, sizeof(line), f)) {
+		uint64_t start, end;
+		char name[200] = "";
+		const char *text = line + strspn(line, " ");
+		if (sscanf(text, "%" SCNx64 "-%" SCNx64 " : %199[^\n]", &start, &end, name) < 2)
+			continue;
+		any_address = any_address || end != 0;
+		out.push_back({start, end, name, line[0] != ' '});
+	}
+	fclose(f);
+	if (!any_address) {
+		*why = "/proc/iomem hides its addresses (not root)";
+		out.clear();
+	}
+	return out;
+}
+
+std::optional<HostMapping> physical_page(uint64_t pa, std::string *why)
+{
+	UniqueFd mem(open("/dev/mem", O_RDWR | O_SYNC | O_CLOEXEC));
+	if (mem.get() < 0) {
+		*why = "open(/dev/mem): " + errno_name(errno) + " (needs CONFIG_DEVMEM and root)";
+		return std::nullopt;
+	}
+	HostMapping page;
+	int r = HostMapping::shared_file_raw(mem.get(), page_size(), (off_t)pa, &page);
+	if (r) {
+		*why = "mmap(/dev/mem at " + hex(pa) + "): " + errno_name(-r) +
+		       " (CONFIG_STRICT_DEVMEM/IO_STRICT_DEVMEM may refuse it)";
+		return std::nullopt;
+	}
+	return page;
 }
 
 } /* namespace kvmc */

@@ -45,6 +45,11 @@ guest::Mailbox *GuestVm::mailbox() const
 
 void GuestVm::order(std::initializer_list<guest::Step> steps)
 {
+	order(std::vector<guest::Step>(steps));
+}
+
+void GuestVm::order(const std::vector<guest::Step> &steps)
+{
 	if (steps.size() > guest::max_steps)
 		die("%zu steps ordered, the mailbox holds %u", steps.size(), guest::max_steps);
 	auto *mb = mailbox();

@@ -2,6 +2,7 @@
 /* guest_memfd memslots (CONTRACT.md G1-G5; G6 is x86-only, in x86_64/). */
 #include "test_util.h"
 
+#include <cstring>
 #include <map>
 #include <optional>
 
@@ -11,6 +12,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "arch.h"
 #include "backing.h"
 #include "cgroup.h"
 #include "layout.h"
@@ -77,6 +79,29 @@ TEST_F(g1_guest_memfd, store_then_load)
 	EXPECT_VALUE(rules::G1, "guest store seen through the guest_memfd mapping", value,
 		     *reinterpret_cast<uint64_t *>(region.view.data() + 0x30));
 	EXPECT_VALUE(rules::G1, "host store seen by the guest", host_value, g.loaded(1));
+}
+
+/*
+ * G1 for an instruction fetch: the guest calls code in its guest_memfd
+ * memory (a return instruction the host wrote through the guest_memfd
+ * mapping, on a page the guest never touched) and comes back, with no
+ * exit: KVM maps the page executable on the instruction abort (arm64
+ * gmem_abort()) or the NPT/shadow fault, as for a data access.
+ */
+TEST_F(g1_guest_memfd, fetch)
+{
+	Kvm kvm;
+	GuestVm g(kvm);
+	REQUIRE_SHARED_GMEM(g.vm());
+	MappedGmemSlot region(g.vm(), test_slot, ARCH_TEST_GPA, 2 * page_size(), shared_flags);
+
+	const std::vector<uint8_t> ret = arch::return_instruction();
+	memcpy(region.view.data() + page_size() + 0x40, ret.data(), ret.size());
+	const uint64_t value = 0x1122334455667788ull;
+	*reinterpret_cast<uint64_t *>(region.view.data() + 0x80) = value;
+	g.order({fetch(ARCH_TEST_GPA + page_size() + 0x40), load(ARCH_TEST_GPA + 0x80, 8)});
+	ASSERT_OUTCOME("a call into guest_memfd memory, then a load", Expectation::guest_done(rules::G1), g.run());
+	EXPECT_VALUE(rules::G1, "the load after the call came back", value, g.loaded(1));
 }
 
 /*

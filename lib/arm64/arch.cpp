@@ -208,6 +208,11 @@ constexpr unsigned small_ipa_bits = 36;
 
 } /* namespace */
 
+std::vector<uint8_t> return_instruction()
+{
+	return {0xc0, 0x03, 0x5f, 0xd6}; /* RET (x30), little-endian */
+}
+
 Expectation no_memslot_fetch(uint64_t gpa)
 {
 	GuestException x = injected_abort(esr_ec_iabt_cur, gpa, GuestException::Returns::to_address,

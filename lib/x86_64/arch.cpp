@@ -295,6 +295,11 @@ void prepare_ram(uint8_t *ram)
 	memcpy(ram + ARCH_TSS_OFFSET + tss_rsp0, &rsp0, sizeof(rsp0));
 }
 
+std::vector<uint8_t> return_instruction()
+{
+	return {0xc3}; /* RET near */
+}
+
 Expectation no_memslot_fetch(uint64_t)
 {
 	return Expectation::internal_error(rules::M3, KVM_INTERNAL_ERROR_EMULATION)

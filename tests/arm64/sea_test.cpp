@@ -28,6 +28,7 @@
 #include <unistd.h>
 #include <vector>
 
+#include "backing.h"
 #include "layout.h"
 
 using namespace kvmc;
@@ -42,49 +43,24 @@ namespace {
  */
 std::optional<HostMapping> unbacked_physical_page(uint64_t *pa, std::string *why)
 {
-	FILE *f = fopen("/proc/iomem", "r");
-	if (!f) {
-		*why = "cannot read /proc/iomem";
-		return std::nullopt;
-	}
-	struct Range { uint64_t start, end; };
-	std::vector<Range> top;
+	const std::vector<IomemRange> ranges = iomem_ranges(why);
 	uint64_t ram_end = 0;
-	char line[256];
-	while (fgets(line, sizeof(line), f)) {
-		if (line[0] == ' ')
-			continue; /* a child range: inside a top-level one */
-		uint64_t start, end;
-		char name[200] = "";
-		if (sscanf(line, "%" SCNx64 "-%" SCNx64 " : %199[^\n]", &start, &end, name) < 2)
-			continue;
-		top.push_back({start, end});
-		if (std::string(name) == "System RAM" && end + 1 > ram_end)
-			ram_end = end + 1;
-	}
-	fclose(f);
+	for (const IomemRange &r : ranges)
+		if (r.top && r.name == "System RAM" && r.end + 1 > ram_end)
+			ram_end = r.end + 1;
 	if (ram_end <= 1) {
-		*why = "no System RAM address in /proc/iomem (addresses hidden: run as root)";
+		if (why->empty())
+			*why = "no System RAM range in /proc/iomem";
 		return std::nullopt;
 	}
-	for (const Range &r : top)
-		if (ram_end >= r.start && ram_end <= r.end) {
+	for (const IomemRange &r : ranges)
+		if (r.top && ram_end >= r.start && ram_end <= r.end) {
 			*why = "the page after System RAM is in another /proc/iomem range: no hole to use";
 			return std::nullopt;
 		}
-	UniqueFd mem(open("/dev/mem", O_RDWR | O_SYNC | O_CLOEXEC));
-	if (mem.get() < 0) {
-		*why = "open(/dev/mem): " + errno_name(errno) + " (needs CONFIG_DEVMEM and root)";
-		return std::nullopt;
-	}
-	HostMapping page;
-	int r = HostMapping::shared_file_raw(mem.get(), page_size(), (off_t)ram_end, &page);
-	if (r) {
-		*why = "mmap(/dev/mem at " + hex(ram_end) + "): " + errno_name(-r) +
-		       " (CONFIG_STRICT_DEVMEM/IO_STRICT_DEVMEM may refuse it)";
-		return std::nullopt;
-	}
-	*pa = ram_end;
+	std::optional<HostMapping> page = physical_page(ram_end, why);
+	if (page)
+		*pa = ram_end;
 	return page;
 }
 
