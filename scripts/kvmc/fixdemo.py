@@ -604,7 +604,10 @@ def main(argv: list[str] | None = None) -> int:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
         cache = common.cache_root()
-        with common.locked(cache / "fix-demo.lock", lambda: log("waiting for another fix demo to finish")):
+        # One demo at a time per worktree (it checks branches out there);
+        # demos in two worktrees run side by side.
+        with common.locked(cache / f"fix-demo-{args.worktree}.lock",
+                           lambda: log(f"waiting for another fix demo in the worktree {args.worktree} to finish")):
             demo = Demo(out, log, args.worktree)
             outcome: dict[str, bool] = {}
             try:
