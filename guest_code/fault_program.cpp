@@ -101,6 +101,11 @@ extern "C" [[noreturn]] void guest_main()
 			}
 			mb->loaded[i] = value;
 			break;
+#ifdef ARCH_HAS_REP_STORE
+		case op_rep_store:
+			arch_rep_store(gpa, width, (uint8_t)value);
+			break;
+#endif
 #ifdef ARCH_HAS_VECTOR_MOVE
 		case op_load_vector:
 			arch_load_vector(gpa, value);

@@ -83,6 +83,9 @@ enum Op : uint32_t {
 	 * next nested runs use, gpa selecting which (SvmConfig's index),
 	 * value its guest physical address (0: the default in RAM). */
 	op_svm_config = 32,
+	/* x86 only (ARCH_HAS_REP_STORE): REP STOSB of width bytes, each the
+	 * low byte of value, from gpa up (the direction flag clear). */
+	op_rep_store = 33,
 };
 
 /* x86: the guest hypervisor's structures (ARCH_SVM_CONFIG_OFFSET in RAM,

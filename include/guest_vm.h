@@ -91,6 +91,11 @@ inline guest::Step move_vector(uint64_t gva, uint64_t buffer, bool from_buffer)
 }
 /* An 8-byte load or store at CPL 3 that must fault (x86: U/S in the #PF
  * error code); if it does not, the guest takes #UD at CPL 3. */
+/* x86: REP STOSB of count bytes of value at gpa (op_rep_store). */
+inline guest::Step rep_store(uint64_t gpa, uint32_t count, uint8_t value)
+{
+	return {gpa, value, guest::op_rep_store, count};
+}
 inline guest::Step user_load(uint64_t gva) { return {gva, 0, guest::op_user_load, 8}; }
 inline guest::Step user_store(uint64_t gva, uint64_t value) { return {gva, value, guest::op_user_store, 8}; }
 /* The same with an x87 FILD, an instruction KVM's emulator lacks (x86). */

@@ -83,6 +83,18 @@ static inline void arch_store(uint64_t gpa, uint32_t width, uint64_t v)
  * without vector registers (-mgeneral-regs-only): nothing else lives in
  * XMM0, and the compiler will not hear of it as a clobber.
  */
+#define ARCH_HAS_REP_STORE 1
+
+/* REP STOSB: count bytes of value from gpa up; the access record names
+ * the one instruction, however many times KVM has to restart it. */
+static inline void arch_rep_store(uint64_t gpa, uint64_t count, uint8_t value)
+{
+	asm volatile("cld\n\t" ARCH_ACCESS("0", "rep stosb")
+		     : "+D"(gpa), "+c"(count)
+		     : "a"(value), [acc] "r"(kvmc::guest::access_gpa)
+		     : "r10", "memory", "cc");
+}
+
 #define ARCH_HAS_VECTOR_MOVE 1
 
 static inline void arch_load_vector(uint64_t gpa, uint64_t buffer)
