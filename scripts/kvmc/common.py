@@ -197,6 +197,10 @@ def spawn(argv: Sequence[str], pdeathsig: str = "KILL", **kw: Any) -> subprocess
     return p
 
 
+# How long a child stopped by call() has to stop its own children.
+GRACE = 15.0
+
+
 def call(argv: Sequence[str], timeout: float | None = None, pdeathsig: str = "KILL", **kw: Any) -> int:
     """Run a registered child to its end; its exit status. On a timeout or
     any exception (Interrupted included) its process group is killed."""
@@ -204,6 +208,12 @@ def call(argv: Sequence[str], timeout: float | None = None, pdeathsig: str = "KI
     try:
         return p.wait(timeout=timeout)
     except BaseException:
+        # SIGTERM first: a child of this project (run_tests.sh, the
+        # mutation tool) then stops its own children, which run in
+        # sessions of their own (make, QEMU) where a SIGKILL of this group
+        # does not reach and a parent-death signal reaches only the first
+        # process (a sub-make outlived it). Then SIGKILL what is left.
+        kill_group(p, signal.SIGTERM, wait=GRACE)
         kill_group(p)
         raise
     finally:

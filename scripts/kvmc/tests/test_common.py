@@ -103,6 +103,39 @@ class Children(unittest.TestCase):
             # not, so only the registered child itself is promised here.
             self.assertFalse(_alive(children[0]), "the registered child outlived a SIGKILLed parent")
 
+    def test_an_interrupted_call_lets_the_child_stop_its_own_children(self) -> None:
+        # call() runs a child that, like run_tests.sh, starts a job in a
+        # session of its own (make) and stops it on SIGTERM; when call()
+        # is interrupted, that job must not outlive it.
+        with tempfile.TemporaryDirectory() as tmp:
+            pids = Path(tmp) / "pids"
+            child = ("import time\n"
+                     "from kvmc import common\n"
+                     "common.exit_on_signals(lambda s: None)\n"
+                     f"common.spawn(['sh', '-c', 'sleep 60 & echo $! >> {pids}; wait'], pdeathsig='TERM')\n"
+                     "time.sleep(60)\n")
+            parent = ("import signal, sys\n"
+                      "from kvmc import common\n"
+                      "common.raise_on_signals()\n"
+                      f"try:\n    common.call([sys.executable, '-c', {child!r}])\n"
+                      "except common.Interrupted:\n    sys.exit(3)\n")
+            env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+            p = subprocess.Popen([sys.executable, "-c", parent], env=env)
+            deadline = time.monotonic() + 10
+            while not pids.exists() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            self.assertTrue(pids.exists(), "the grandchild's job never started")
+            job = int(pids.read_text().split()[0])
+            p.send_signal(signal.SIGTERM)
+            self.assertEqual(p.wait(timeout=30), 3)
+            deadline = time.monotonic() + 5
+            while _alive(job) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            alive = _alive(job)
+            if alive:
+                os.kill(job, signal.SIGKILL)
+            self.assertFalse(alive, "a job in the child's own session outlived an interrupted call()")
+
     def test_stop_all_ends_each_childs_whole_group(self) -> None:
         p = common.spawn(["sh", "-c", "sleep 60 & echo $!; wait"], stdout=subprocess.PIPE)
         assert p.stdout is not None
