@@ -320,15 +320,19 @@ def _relative(path: str, root: str) -> str:
     return path
 
 
-def coverage_json(arch: str, kernel: str, tree: str, phases: dict[str, list[FunctionCoverage]],
-                  timings: dict[str, float], config: str = "") -> str:
-    doc = {
+def coverage_doc(arch: str, kernel: str, tree: str, phases: dict[str, list[FunctionCoverage]],
+                 timings: dict[str, float], config: str = "") -> dict[str, Any]:
+    return {
         "arch": arch, "config": config or arch, "kernel": kernel, "tree": tree,
         "phases": {phase: {"totals": totals(fns), "functions": [f.as_json() for f in fns]}
                    for phase, fns in phases.items()},
         "timings_s": {k: round(v, 1) for k, v in timings.items()},
     }
-    return json.dumps(doc, indent=1, sort_keys=True) + "\n"
+
+
+def coverage_json(arch: str, kernel: str, tree: str, phases: dict[str, list[FunctionCoverage]],
+                  timings: dict[str, float], config: str = "") -> str:
+    return json.dumps(coverage_doc(arch, kernel, tree, phases, timings, config), indent=1, sort_keys=True) + "\n"
 
 
 def totals(fns: list[FunctionCoverage]) -> dict[str, int]:
@@ -672,8 +676,7 @@ def merge(dirs: list[str]) -> str:
             phases[phase] = functions(parse_tracefile(text), tree, read_lines)
     if "suite" not in phases:
         raise CoverageError("merge: no suite.info in the directories given")
-    doc = json.loads(coverage_json(archs.pop(), str(docs[0]["kernel"]), os.path.basename(tree.rstrip("/")),
-                                   phases, {}))
+    doc = coverage_doc(archs.pop(), str(docs[0]["kernel"]), os.path.basename(tree.rstrip("/")), phases, {})
     # (A coverage.json older than its "config" field: the directory
     # results/<config>/coverage says it.)
     doc["configs"] = [str(x.get("config") or (Path(d).resolve().parent.name
