@@ -106,6 +106,21 @@ extern "C" [[noreturn]] void guest_main()
 			arch_rep_store(gpa, width, (uint8_t)value);
 			break;
 #endif
+#ifdef ARCH_HAS_SERROR
+		case op_serror_unmask:
+			arch_serror_unmask(value);
+			break;
+#endif
+#ifdef ARCH_HAS_UNDEFINED
+		case op_undefined:
+			arch_undefined();
+			break;
+#endif
+#ifdef ARCH_HAS_X87
+		case op_x87_load:
+			arch_x87_load(gpa);
+			break;
+#endif
 #ifdef ARCH_HAS_VECTOR_MOVE
 		case op_load_vector:
 			arch_load_vector(gpa, value);

@@ -86,7 +86,26 @@ enum Op : uint32_t {
 	/* x86 only (ARCH_HAS_REP_STORE): REP STOSB of width bytes, each the
 	 * low byte of value, from gpa up (the direction flag clear). */
 	op_rep_store = 33,
+	/* arm64 (ARCH_HAS_SERROR): clear PSTATE.A, so that a pending SError
+	 * is taken (reported like any exception). value bit 0: first set
+	 * HCR_EL2.AMO (the guest is a hypervisor at EL2), routing SErrors to
+	 * EL2 rather than to an EL1 it is not running at; bit 1: only that,
+	 * PSTATE.A stays set. */
+	op_serror_unmask = 34,
+	/* An instruction UNDEFINED to the guest that KVM traps and must give
+	 * back as such (ARCH_HAS_UNDEFINED): arm64 MRS of an IMPLEMENTATION
+	 * DEFINED register (HCR_EL2.TIDCP sends it to KVM), x86 UD2 (KVM
+	 * intercepts #UD). It is the step's recorded access (Access). */
+	op_undefined = 35,
+	/* x86 (ARCH_HAS_X87): an 8-byte x87 FILD at gpa at CPL 0, an
+	 * instruction KVM's emulator has no entry for; recorded. */
+	op_x87_load = 36,
 };
+
+/* op_nested_load's value: what the guest hypervisor routes to itself
+ * while the nested context runs (arm64 HCR_EL2 bits). */
+constexpr uint64_t nested_route_serror = 1;	/* SErrors (AMO) */
+constexpr uint64_t nested_route_abort = 2;	/* external aborts (TEA) */
 
 /* x86: the guest hypervisor's structures (ARCH_SVM_CONFIG_OFFSET in RAM,
  * zero = the default there, include/x86_64/layout.h). */

@@ -96,6 +96,15 @@ inline guest::Step rep_store(uint64_t gpa, uint32_t count, uint8_t value)
 {
 	return {gpa, value, guest::op_rep_store, count};
 }
+/* arm64: SErrors unmasked from here on (PSTATE.A clear); to_el2: the
+ * guest hypervisor first routes them to itself (HCR_EL2.AMO). */
+inline guest::Step serror_unmask(bool to_el2 = false) { return {0, to_el2 ? 1u : 0u, guest::op_serror_unmask, 0}; }
+/* ... the guest hypervisor routes them to itself, PSTATE.A stays set. */
+inline guest::Step serror_route_to_el2() { return {0, 3, guest::op_serror_unmask, 0}; }
+/* An instruction UNDEFINED to the guest that KVM traps (op_undefined). */
+inline guest::Step undefined_instruction() { return {0, 0, guest::op_undefined, 4}; }
+/* x86: an 8-byte x87 FILD at gva at CPL 0 (op_x87_load). */
+inline guest::Step x87_load(uint64_t gva) { return {gva, 0, guest::op_x87_load, 8}; }
 inline guest::Step user_load(uint64_t gva) { return {gva, 0, guest::op_user_load, 8}; }
 inline guest::Step user_store(uint64_t gva, uint64_t value) { return {gva, value, guest::op_user_store, 8}; }
 /* The same with an x87 FILD, an instruction KVM's emulator lacks (x86). */
@@ -103,7 +112,9 @@ inline guest::Step user_load_x87(uint64_t gva) { return {gva, 0, guest::op_user_
 /* Steps of a guest that is a hypervisor (GuestVm::hypervisor). */
 inline guest::Step level() { return {0, 0, guest::op_level, 0}; }
 /* A nested context's access at ipa, through the guest's stage-2. */
-inline guest::Step nested_load(uint64_t ipa) { return {ipa, 0, guest::op_nested_load, 8}; }
+/* route: what the guest hypervisor routes to itself from the nested
+ * context for this run of it (guest::nested_route_*). */
+inline guest::Step nested_load(uint64_t ipa, uint64_t route = 0) { return {ipa, route, guest::op_nested_load, 8}; }
 inline guest::Step nested_store(uint64_t ipa, uint64_t value) { return {ipa, value, guest::op_nested_store, 8}; }
 /* A nested context's instruction fetch at ipa (a branch there). */
 inline guest::Step nested_fetch(uint64_t ipa) { return {ipa, 0, guest::op_nested_fetch, 4}; }

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -53,5 +54,13 @@ bool host_traces_allowed(const char *allow_host_traces);
 bool host_traces_allowed();
 /* Why a test that leaves traces skips without KVMC_ALLOW_HOST_TRACES=1. */
 extern const char host_traces_skip_reason[];
+
+/*
+ * Whether the baseline (run_tests.sh --baseline, its "crash" entries)
+ * says test brings kernel release down: list is KVMC_KNOWN_CRASHES, one
+ * "KERNEL-GLOB TEST-GLOB REASON" per line (shell patterns). Returns the
+ * reason the test is skipped with.
+ */
+std::optional<std::string> known_crash(const char *list, const std::string &release, const std::string &test);
 
 } /* namespace kvmc */

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "harness.h"
@@ -55,6 +56,10 @@ bool destructive_allowed();
  * output before judging by the patched text.
  */
 bool doc_fix(const char *name);
+
+/* health.h known_crash() for the running kernel (uname -r) and the
+ * baseline's list in the environment (KVMC_KNOWN_CRASHES). */
+std::optional<std::string> known_crash(const std::string &test);
 
 /* C13: report what went wrong in the kernel since the snapshot; returns
  * whether anything did. */
@@ -149,10 +154,14 @@ SignalRecord native_fault(const void *addr);
 	} while (0)
 
 #define REQUIRE_DESTRUCTIVE()                                                      \
+	REQUIRE_DESTRUCTIVE_FOR("poisons a physical page of this machine for good")
+
+/* what: the harm, in words, for the skip where it is not allowed. */
+#define REQUIRE_DESTRUCTIVE_FOR(what)                                              \
 	do {                                                                       \
 		if (!kvmc::destructive_allowed())                                  \
-			SKIP(return, "poisons a physical page of this machine for good: runs in " \
-			     "the test VM, or natively with ./run_tests.sh --allow-destructive"); \
+			SKIP(return, "%s: runs in the test VM, or natively with "  \
+			     "./run_tests.sh --allow-destructive", what);          \
 	} while (0)
 
 /*
@@ -169,6 +178,8 @@ SignalRecord native_fault(const void *addr);
 		kvmc::set_current_test(kvmc::harness_test_name(_metadata));        \
 		if (auto why = kvmc::Kvm::unavailable())                           \
 			SKIP(return, "%s", why->c_str());                          \
+		if (auto why = kvmc::known_crash(kvmc::harness_test_name(_metadata))) \
+			SKIP(return, "%s", why->c_str());                          \
 		self->health = kvmc::health_snapshot();                            \
 	}                                                                          \
 	FIXTURE_TEARDOWN_PARENT(name)                                              \
@@ -176,6 +187,31 @@ SignalRecord native_fault(const void *addr);
 		if (kvmc::report_kernel_health(self->health))                      \
 			_metadata->exit_code = KSFT_FAIL;                          \
 	}
+
+/*
+ * Ends the test process as the harness would (its exit status) when the
+ * test body leaves, before any other owner releases what it holds.
+ * Why (arm64): once a nested context has run, KVM unmaps every nested stage-2
+ * over the whole IPA space on each memslot deletion and each host unmap
+ * under a memslot (kvm_nested_s2_unmap(), stage2_apply_range() in 1 GiB
+ * steps: 2^18 of them for a 48-bit IPA limit, minutes under QEMU's
+ * emulation). A process exit instead drops the VM's stage-2s whole
+ * (kvm_arch_flush_shadow_all()). Declare it after the last memslot.
+ */
+class ExitWhenDone {
+public:
+	explicit ExitWhenDone(struct __test_metadata *m) : m_(m) {}
+	ExitWhenDone(const ExitWhenDone &) = delete;
+	~ExitWhenDone()
+	{
+		fflush(stdout);
+		fflush(stderr);
+		_exit(m_->exit_code);
+	}
+
+private:
+	struct __test_metadata *m_;
+};
 
 /* Skip unless the VM reports the capability (at least min). */
 #define REQUIRE_CAP(vm, cap, min)                                                  \

@@ -1,11 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0
 #include "health.h"
 
+#include <fnmatch.h>
+
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
+#include <string_view>
 #include <unistd.h>
 
 #include "names.h"
@@ -162,5 +165,23 @@ bool host_traces_allowed()
 const char host_traces_skip_reason[] =
 	"writes a fake WARNING into this kernel's log (and, with KVMC_ALLOW_DESTRUCTIVE=1, taints it "
 	"until reboot): runs in the test VM, or on a throwaway machine with KVMC_ALLOW_HOST_TRACES=1";
+
+std::optional<std::string> known_crash(const char *list, const std::string &release, const std::string &test)
+{
+	std::string_view rest(list ? list : "");
+	while (!rest.empty()) {
+		const size_t end = rest.find('\n');
+		const std::string line(rest.substr(0, end));
+		rest = end == std::string_view::npos ? std::string_view() : rest.substr(end + 1);
+		const size_t a = line.find(' ');
+		const size_t b = a == std::string::npos ? a : line.find(' ', a + 1);
+		if (b == std::string::npos)
+			continue;
+		const std::string kernel = line.substr(0, a), name = line.substr(a + 1, b - a - 1);
+		if (fnmatch(kernel.c_str(), release.c_str(), 0) == 0 && fnmatch(name.c_str(), test.c_str(), 0) == 0)
+			return "known to bring this kernel down (--baseline crash entry), not run: " + line.substr(b + 1);
+	}
+	return std::nullopt;
+}
 
 } /* namespace kvmc */

@@ -13,7 +13,9 @@
 #include <cstring>
 #include <string>
 #include <string_view>
+#include <optional>
 #include <sys/mman.h>
+#include <sys/utsname.h>
 
 namespace kvmc {
 
@@ -58,6 +60,17 @@ bool doc_fix(const char *name)
 		rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
 	}
 	return false;
+}
+
+std::optional<std::string> known_crash(const std::string &test)
+{
+	const char *list = getenv("KVMC_KNOWN_CRASHES");
+	if (!list || !*list)
+		return std::nullopt;
+	struct utsname u {};
+	if (uname(&u))
+		return std::nullopt;
+	return known_crash(list, u.release, test);
 }
 
 bool report_kernel_health(const KernelHealth &before)

@@ -23,7 +23,7 @@ export KVMC_ALLOW_DESTRUCTIVE KVMC_ALLOW_HOST_TRACES
 [ -f /etc/kvmc.conf ] && . /etc/kvmc.conf
 # Every judgement as a JSON line, sent back after the KTAP.
 KVMC_OBSERVATIONS=/tmp/observations.jsonl
-export KVMC_STRICT KVMC_RUN_TIMEOUT_MS KVMC_BIN_TIMEOUT KVMC_UNPRIVILEGED KVMC_OBSERVATIONS KVMC_DOC_FIXES
+export KVMC_STRICT KVMC_RUN_TIMEOUT_MS KVMC_BIN_TIMEOUT KVMC_UNPRIVILEGED KVMC_OBSERVATIONS KVMC_DOC_FIXES KVMC_KNOWN_CRASHES
 
 # Where KVM is a module (x86), load it and what it depends on, in order:
 # only what this VM's CPU needs (kvm-amd under QEMU's SVM), so a failure

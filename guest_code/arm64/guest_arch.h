@@ -148,6 +148,7 @@ extern "C" [[noreturn]] void guest_exception(uint64_t vector, uint64_t syndrome,
 constexpr uint64_t hcr_vm = 1ull << 0;
 constexpr uint64_t hcr_rw = 1ull << 31;
 constexpr uint64_t hcr_tea = 1ull << 37; /* external aborts from EL1 go to EL2 */
+constexpr uint64_t hcr_amo = 1ull << 5;	  /* SErrors from EL1 go to EL2 */
 constexpr uint64_t hcr_e2h = 1ull << 34;
 constexpr uint64_t hcr_nv = 1ull << 42;
 constexpr uint64_t hcr_nv2 = 1ull << 45;
@@ -201,6 +202,12 @@ static inline uint64_t arch_nested(NestedAccess what, uint64_t gpa, uint64_t val
 		 * guest hypervisor, not to the context's own (unset)
 		 * vectors: a fetch from nowhere would loop there. */
 		if (what == NestedAccess::fetch || what == NestedAccess::load_s1 || what == NestedAccess::store_s1)
+			hcr |= hcr_tea;
+		/* A plain load's value: what else the guest hypervisor
+		 * routes to itself (guest.h nested_route_*). */
+		if (what == NestedAccess::load && (value & kvmc::guest::nested_route_serror))
+			hcr |= hcr_amo;
+		if (what == NestedAccess::load && (value & kvmc::guest::nested_route_abort))
 			hcr |= hcr_tea;
 		break;
 	default:
@@ -314,4 +321,43 @@ static inline uint64_t arch_hw_access_flag(void)
 		     : "r"(1ull << 39)
 		     : "memory");
 	return 1;
+}
+
+/*
+ * SErrors become deliverable: PSTATE.A cleared (the program keeps D, I
+ * and F masked). flags bit 0: the guest hypervisor first sets its
+ * HCR_EL2.AMO, so that an SError targets its own EL2 (without it an
+ * SError targets EL1 and is not taken while the program runs at EL2);
+ * bit 1: only that, PSTATE.A stays set.
+ * The ISB makes one pending now be taken here.
+ */
+#define ARCH_HAS_SERROR 1
+
+static inline void arch_serror_unmask(uint64_t flags)
+{
+	if (flags & 1) {
+		uint64_t hcr;
+		asm volatile("mrs %0, hcr_el2" : "=r"(hcr));
+		asm volatile("msr hcr_el2, %0\n\tisb" : : "r"(hcr | hcr_amo) : "memory");
+	}
+	if (!(flags & 2))
+		asm volatile("msr daifclr, #4\n\tisb" ::: "memory");
+}
+
+/*
+ * An instruction the guest's CPU leaves UNDEFINED and that KVM traps: an
+ * MRS of an IMPLEMENTATION DEFINED register (op0 3, CRn 15), which KVM's
+ * HCR_EL2.TIDCP sends to EL2 and KVM has no handler for, so it must
+ * inject the UNDEF the CPU would have raised (arch/arm64/kvm/sys_regs.c,
+ * kvm_inject_undefined()). Recorded as the step's access.
+ */
+#define ARCH_HAS_UNDEFINED 1
+
+static inline void arch_undefined(void)
+{
+	uint64_t v = 0;
+	asm volatile(ARCH_ACCESS("0", "mrs %[x], S3_0_C15_C0_0")
+		     : [x] "+r"(v)
+		     : [acc] "r"(kvmc::guest::access_gpa)
+		     : "x16", "x17", "memory");
 }

@@ -146,6 +146,26 @@ enum class UserAccess { load, store, x87_load };
 	__builtin_unreachable();
 }
 
+/* UD2, which KVM intercepts (#UD) to look for instructions it emulates
+ * and must hand back to the guest as #UD (arch/x86/kvm/x86.c
+ * handle_ud(), EMULTYPE_TRAP_UD). Recorded as the step's access. */
+#define ARCH_HAS_UNDEFINED 1
+
+static inline void arch_undefined(void)
+{
+	asm volatile(ARCH_ACCESS("0", "ud2") : : [acc] "r"(kvmc::guest::access_gpa) : "r10", "memory");
+}
+
+/* An x87 FILD at CPL 0: KVM's emulator has no entry for it (emulate.c:
+ * nothing under opcode 0xdf), so at MMIO emulation fails. The loaded
+ * value stays on the x87 stack; nothing else uses it. */
+#define ARCH_HAS_X87 1
+
+static inline void arch_x87_load(uint64_t gpa)
+{
+	asm volatile(ARCH_ACCESS("0", "fildll (%[a])") : : [a] "r"(gpa), [acc] "r"(kvmc::guest::access_gpa) : "r10", "memory");
+}
+
 /* The arm64 pair accesses (no valid syndrome) have no x86 counterpart:
  * ordering one here raises #UD, which the guest reports to the host. */
 static inline void arch_clean_cache(uint64_t gpa)

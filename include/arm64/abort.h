@@ -30,4 +30,27 @@ Expectation external_data_abort(Rule rule, uint64_t gva, const char *basis, Abor
  * EL for a fetch at gva: FAR and the return address are the VA. */
 Expectation external_instruction_abort(Rule rule, uint64_t gva, const char *basis);
 
+/*
+ * SErrors userspace makes pending (KVM_SET_VCPU_EVENTS, api.rst 4.32) and
+ * the guest takes: ESR EC 0x2f (SError interrupt), IL (RES1 for an
+ * SError), the ISS userspace gave; no FAR. Where it returns to is not
+ * judged: an SError is asynchronous.
+ *
+ * At the guest's own EL once it unmasked PSTATE.A (op_serror_unmask):
+ * the vector for the current EL with SP_ELx, SPSR that EL (EL1h, or EL2h
+ * for a guest hypervisor) with D, I, F masked and A clear.
+ */
+Expectation injected_serror(Rule rule, uint64_t iss, bool at_el2, const char *basis);
+
+/* ... taken by a guest hypervisor that routes SErrors to itself
+ * (HCR_EL2.AMO) from its nested context: the vector for a lower EL
+ * (AArch64), SPSR_EL2 the nested context's (EL1h, DAIF masked), and
+ * ELR_EL2 the nested access, which did not retire. */
+Expectation forwarded_serror(Rule rule, uint64_t iss, const char *basis);
+
+/* The UNDEF the guest takes for an instruction KVM trapped and has no
+ * handler for: ESR EC 0 (unknown reason), IL, ISS 0; ELR the
+ * instruction; SPSR EL1h with DAIF masked. */
+Expectation undefined_instruction(Rule rule, const char *basis);
+
 } /* namespace kvmc::arch */

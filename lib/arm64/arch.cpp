@@ -271,6 +271,58 @@ Expectation external_instruction_abort(Rule rule, uint64_t gva, const char *basi
 	return Expectation::guest_exception(rule, x).because(basis);
 }
 
+namespace {
+
+constexpr uint64_t esr_ec_serror = 0x2full << 26;
+constexpr uint64_t esr_iss_mask = (1ull << 25) - 1;
+constexpr uint64_t vector_serror_spx = 0x380, vector_lower_serror = 0x580;
+constexpr uint64_t spsr_a = 1ull << 8;
+constexpr uint64_t spsr_el2h_masked = 0x3c9;
+
+GuestException serror(uint64_t iss)
+{
+	GuestException x;
+	x.syndrome_mask = ~0ull;
+	x.syndrome = esr_ec_serror | esr_il | (iss & esr_iss_mask);
+	x.check_address = false;
+	x.pstate_mask = spsr_mode_daif_mask;
+	x.what = "an SError interrupt";
+	return x;
+}
+
+} /* namespace */
+
+Expectation injected_serror(Rule rule, uint64_t iss, bool at_el2, const char *basis)
+{
+	GuestException x = serror(iss);
+	x.vector = vector_serror_spx;
+	x.pstate = (at_el2 ? spsr_el2h_masked : spsr_el1h_masked) & ~spsr_a;
+	return Expectation::guest_exception(rule, x).because(basis);
+}
+
+Expectation forwarded_serror(Rule rule, uint64_t iss, const char *basis)
+{
+	GuestException x = serror(iss);
+	x.vector = vector_lower_serror;
+	x.returns = GuestException::Returns::to_access;
+	x.pstate = spsr_el1h_masked;
+	return Expectation::guest_exception(rule, x).because(basis);
+}
+
+Expectation undefined_instruction(Rule rule, const char *basis)
+{
+	GuestException x;
+	x.vector = vector_sync_spx;
+	x.syndrome_mask = ~0ull;
+	x.syndrome = esr_il; /* EC 0: unknown reason */
+	x.check_address = false;
+	x.returns = GuestException::Returns::to_access;
+	x.pstate_mask = spsr_mode_daif_mask;
+	x.pstate = spsr_el1h_masked;
+	x.what = "an UNDEF (exception for an unknown reason)";
+	return Expectation::guest_exception(rule, x).because(basis);
+}
+
 Expectation beyond_address_space(uint64_t gpa)
 {
 	return external_data_abort(rules::M9, gpa,

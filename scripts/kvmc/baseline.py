@@ -15,6 +15,15 @@ A failed test is excused (XFAIL) only when it has at least one failing
 finding and every one of them has a key some entry for its architecture,
 kernel and name excuses. A crash, a time limit, a dead VM, an exit status
 or a failure without a key is never excused.
+
+A test that brings the kernel down (an oops, a hang) has no finding to
+excuse: its entry says "crash kernel=WHAT" instead of a finding's key,
+
+    arm64-nested 7.* some_fixture.* crash kernel=oops  why [fix: NN-...]
+
+and the test is not run where the entry applies: it is reported as a
+skip that gives the reason (KVMC_KNOWN_CRASHES, lib/test_util.cpp).
+Such an entry excuses no finding and is never reported as fixed.
 """
 
 from __future__ import annotations
@@ -27,6 +36,10 @@ from fnmatch import fnmatchcase
 
 RULE = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]*$")
 FIELD_VALUE = re.compile(r"^[^=\s]+=\S*$")
+# The rule of an entry for a test that brings the kernel down, and what
+# its key may say.
+CRASH = "crash"
+CRASH_KINDS = ("kernel=oops", "kernel=hang", "kernel=panic")
 
 
 # The mark that names a deviation's fix at the end of a line's reason.
@@ -74,7 +87,14 @@ class Entry:
         """The reason without its fix mark."""
         return FIX_MARK.sub("", self.reason).strip()
 
+    @property
+    def is_crash(self) -> bool:
+        """A test that brings the kernel down: not run where this applies."""
+        return self.rule == CRASH
+
     def excuses(self, key: str) -> bool:
+        if self.is_crash:
+            return False
         rule, _, finding = key.partition(" ")
         if rule != self.rule:
             return False
@@ -97,6 +117,9 @@ def parse_line(text: str, where: str) -> Entry | None:
     if not FIELD_VALUE.match(finding):
         raise BaselineError(f"{where}: '{finding}' is not FIELD=VALUE (a finding key such as"
                             " exit_reason=KVM_EXIT_UNKNOWN(0))")
+    if rule == CRASH and finding not in CRASH_KINDS:
+        raise BaselineError(f"{where}: a crash entry says how the kernel goes down, one of"
+                            f" {', '.join(CRASH_KINDS)}; got '{finding}'")
     return Entry(arch, kernel, test, rule, finding, parts[5].strip() if len(parts) > 5 else "", where)
 
 
@@ -171,7 +194,7 @@ def judge(entries: list[Entry], arch: str, kernel: str, test: str, failed: bool,
     findings: the test's failing findings as (key or None, text).
     by_runner: its failure was a crash, time limit or dead VM.
     """
-    mine = [e for e in entries if e.applies(arch, kernel, test)]
+    mine = [e for e in entries if not e.is_crash and e.applies(arch, kernel, test)]
     if not mine:
         return Judgement(False, False, "", [])
     if not failed:
@@ -193,6 +216,18 @@ def judge(entries: list[Entry], arch: str, kernel: str, test: str, failed: bool,
     if unexcused:
         return Judgement(False, True, "", unexcused)
     return Judgement(True, True, "known deviation: " + "; ".join(reasons), [])
+
+
+def known_crashes(entries: list[Entry], arch: str) -> str:
+    """The crash entries for configuration arch (as Entry.applies takes
+    it), one "KERNEL-GLOB TEST-GLOB REASON" line each: KVMC_KNOWN_CRASHES
+    for the tests, which match the kernel and their own name."""
+    lines = []
+    for e in entries:
+        if e.is_crash and any(fnmatchcase(a, e.arch) for a in arch.split("/")):
+            reason = " ".join(f"{e.finding}: {e.reason}".split())
+            lines.append(f"{e.kernel} {e.test} {reason} ({os.path.basename(e.where)})")
+    return "\n".join(lines)
 
 
 def cut(text: str, limit: int = 150) -> str:

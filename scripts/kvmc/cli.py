@@ -716,6 +716,7 @@ def main(argv: list[str]) -> int:
         say(str(e))
         return 2
     s = o.s
+    s.crashes = [e for e in entries if e.is_crash]
     for name in s.doc_fixes:
         say(f"judging as if the documentation fix {name} were in api.rst (--doc-fix): the tests it "
             "concerns say so in their output")

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-from . import TOP, debian, qemu, results
+from . import TOP, baseline, debian, qemu, results
 from .common import Log, call, capture, disown, locked, spawn, write_atomic
 from .console import Console
 from .ktap import Parser, Test
@@ -60,6 +60,8 @@ class Settings:
     coverage_diff: str = ""
     # --doc-fix: documentation fixes the tests judge as if applied.
     doc_fixes: list[str] = field(default_factory=list)
+    # --baseline's crash entries: tests not run where they apply.
+    crashes: list[baseline.Entry] = field(default_factory=list)
 
 
 # ---- locks and private scratch space -----------------------------------------------
@@ -241,13 +243,19 @@ def _read(path: str) -> str:
         return ""
 
 
+def known_crashes(cfg: QemuConfig, s: Settings) -> str:
+    """KVMC_KNOWN_CRASHES for this configuration (baseline.known_crashes)."""
+    return baseline.known_crashes(s.crashes, results.baseline_arch(cfg.name))
+
+
 def run_config(cfg: QemuConfig, s: Settings) -> str:
     """The run's own settings, as /etc/kvmc.conf for guest-init.sh."""
     mode = "list" if s.list_only else "kselftest" if s.kselftest else "run"
     lines = [f"KVMC_MODE={mode}", f"KVMC_FILTER={shlex.quote(s.pattern)}",
              f"KVMC_STRICT={int(s.strict)}", f"KVMC_RUN_TIMEOUT_MS={s.run_timeout_ms}",
              f"KVMC_BIN_TIMEOUT={s.bin_timeout}", f"KVMC_UNPRIVILEGED={int(s.unprivileged)}",
-             f"KVMC_COVERAGE={int(s.coverage)}", f"KVMC_DOC_FIXES={shlex.quote(','.join(s.doc_fixes))}"]
+             f"KVMC_COVERAGE={int(s.coverage)}", f"KVMC_DOC_FIXES={shlex.quote(','.join(s.doc_fixes))}",
+             f"KVMC_KNOWN_CRASHES={shlex.quote(known_crashes(cfg, s))}"]
     for module, params in cfg.module_params.items():
         lines.append(f"KVMC_MODULE_PARAMS_{module.replace('-', '_')}={shlex.quote(params)}")
     return "\n".join(lines) + "\n"
@@ -500,8 +508,9 @@ def coverage_report(cfg: QemuConfig, s: Settings, run: Run, console: Console) ->
     say(f"{cfg.name}: coverage report in {where}/index.html (made in {rep.seconds:.1f} s)")
 
 
-def ktap_runner_env(s: Settings, observations: str) -> dict[str, str]:
+def ktap_runner_env(cfg: QemuConfig, s: Settings, observations: str) -> dict[str, str]:
     return {**os.environ, **s.env, "KVMC_STRICT": str(int(s.strict)),
+            "KVMC_KNOWN_CRASHES": known_crashes(cfg, s),
             "KVMC_ALLOW_DESTRUCTIVE": str(int(s.destructive)),
             "KVMC_OBSERVATIONS": observations, "KVMC_DOC_FIXES": ",".join(s.doc_fixes),
             "KVMC_BIN_TIMEOUT": str(s.bin_timeout), "KVMC_RUN_TIMEOUT_MS": str(s.run_timeout_ms)}
@@ -538,7 +547,7 @@ def run_native(p: Prepared, s: Settings, names: list[str]) -> None:
     write_atomic(os.path.join(run.directory, results.KERNEL_VERSION), release + "\n")
     obs = os.path.join(run.directory, results.OBSERVATIONS)
     parser = Parser(cfg.name)
-    stream([runner, *args, tests], ktap_runner_env(s, obs), parser)
+    stream([runner, *args, tests], ktap_runner_env(cfg, s, obs), parser)
     run.doc = parser.finish()
     run.observations = read_observations(obs)
 

@@ -189,6 +189,33 @@ class Baselines(unittest.TestCase):
         self.assertTrue(e.excuses("C8 si_addr_lsb=21"))
         self.assertFalse(e.excuses("C2 si_addr_lsb=21"))
 
+    def test_crash_entries_skip_and_excuse_nothing(self) -> None:
+        text = ("arm64-nested 7.* n_routed.* crash kernel=oops  it oopses [fix: 17-arm64-x]\n"
+                "x86_64 7.* m4_* C4 exit_reason=KVM_EXIT_UNKNOWN(0)  a finding\n")
+        crash, finding = bl.parse(text, "base.txt")
+        self.assertTrue(crash.is_crash)
+        self.assertFalse(finding.is_crash)
+        self.assertEqual(crash.fix, "17-arm64-x")
+        self.assertFalse(crash.excuses("crash kernel=oops"))
+        # Never "fixed" for the skip it causes, never an excuse.
+        j = bl.judge([crash], "arm64-nested/arm64", "7.3.4", "n_routed.a", False, False, [])
+        self.assertEqual((j.listed, j.reason), (False, ""))
+        j = bl.judge([crash], "arm64-nested/arm64", "7.3.4", "n_routed.a", True, True, [])
+        self.assertFalse(j.excused)
+        # One line per entry of the configuration: kernel, test, reason.
+        self.assertEqual(bl.known_crashes([crash, finding], "arm64-nested/arm64"),
+                         "7.* n_routed.* kernel=oops: it oopses [fix: 17-arm64-x] (base.txt:1)")
+        self.assertEqual(bl.known_crashes([crash, finding], "arm64"), "")
+        with self.assertRaisesRegex(bl.BaselineError, r"^f:1: a crash entry says how the kernel goes down"):
+            bl.parse("arm64 7.* t crash kernel=slow  no\n", "f")
+
+    def test_crash_entries_reach_the_vm(self) -> None:
+        from .runner import Settings
+        (crash,) = bl.parse("arm64-nested 7.* n_routed.* crash kernel=oops  it 'oopses'\n", "b")
+        conf = run_config(CONFIGS["arm64-nested"], Settings(crashes=[crash]))
+        self.assertIn("KVMC_KNOWN_CRASHES='7.* n_routed.* kernel=oops: it '\"'\"'oopses'\"'\"' (b:1)'", conf)
+        self.assertIn("KVMC_KNOWN_CRASHES=''", run_config(CONFIGS["arm64"], Settings(crashes=[crash])))
+
     def test_written_baseline_reads_back_and_cuts_at_a_word(self) -> None:
         r = run_of("baselined.ktap", observations="baselined.jsonl")
         text = report.to_baseline([r])

@@ -13,7 +13,9 @@
 #include <cerrno>
 #include <sys/ioctl.h>
 
+#include "arch.h"
 #include "arm64/abort.h"
+#include "arm64/nested.h"
 #include "layout.h"
 
 using namespace kvmc;
@@ -54,6 +56,40 @@ TEST_F(m1_mmio_answered_with_abort, access)
 	EXPECT_VALUE(rules::C5, "steps completed", 0, g.completed());
 	if (!variant->is_write)
 		EXPECT_VALUE(rules::C5, "value recorded for the aborted load", 0, g.loaded(0));
+}
+
+/*
+ * The same for a nested context's MMIO load (arm64-nested), its guest
+ * hypervisor routing external aborts to itself (HCR_EL2.TEA): the guest
+ * hypervisor takes the abort from the nested context, FAR_EL2 the
+ * context's address of the load (its MMU is off: the nested IPA), and
+ * the load does not complete.
+ */
+KVM_FIXTURE(m1_nested_mmio_answered_with_abort);
+
+TEST_F(m1_nested_mmio_answered_with_abort, load)
+{
+	/* 7.3.4 injects it from the ioctl with the vCPU not loaded
+	 * (kvm_inject_nested() puts and loads it): an oops. */
+	REQUIRE_DESTRUCTIVE_FOR("can oops a kernel without fix 17-arm64-set-events-vcpu-load");
+	Kvm kvm;
+	if (auto why = arch::hypervisor_unavailable(kvm))
+		SKIP(return, "%s", why->c_str());
+	GuestVm g(kvm, GuestVm::hypervisor);
+	REQUIRE_CAP(g.vm(), KVM_CAP_ARM_INJECT_EXT_DABT, 1);
+	ExitWhenDone exit_when_done(_metadata);
+	const uint64_t offset = 0x2040;
+	const uint64_t ipa = ARCH_NESTED_WINDOW_IPA + offset;
+	g.order({nested_load(ipa, guest::nested_route_abort), level()});
+	ASSERT_OUTCOME("nested load", Expectation::mmio(rules::C5, ARCH_TEST_GPA + offset, 8, false), g.run());
+
+	struct kvm_vcpu_events events {};
+	events.exception.ext_dabt_pending = 1;
+	ASSERT_EQ(0, ioctl(g.vcpu().fd(), KVM_SET_VCPU_EVENTS, &events))
+		TH_LOG("KVM_SET_VCPU_EVENTS(ext_dabt_pending): %s", errno_name(errno).c_str());
+	g.vcpu().complete_mmio_load(0x0123456789abcdefull);
+	ASSERT_OUTCOME("after the injected abort", arch::nested_external_abort(arch::NestedAccessKind::load, ipa), g.run());
+	EXPECT_VALUE(rules::C5, "steps completed", 0, g.completed());
 }
 
 KVMC_TEST_MAIN

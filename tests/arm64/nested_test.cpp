@@ -81,31 +81,6 @@ const char *const gmem_basis =
 	"-EFAULT, -EHWPOISON, -EIO and -ENOMEM on a guest_memfd slot, so KVM_RUN returns 0 (api.rst: "
 	"-1 with EFAULT or EHWPOISON)";
 
-/*
- * Ends the test process as the harness would (its exit status) when the
- * test body leaves, before any other owner releases what it holds.
- * Why: once a nested context has run, KVM unmaps every nested stage-2
- * over the whole IPA space on each memslot deletion and each host unmap
- * under a memslot (kvm_nested_s2_unmap(), stage2_apply_range() in 1 GiB
- * steps: 2^18 of them for a 48-bit IPA limit, minutes under QEMU's
- * emulation). A process exit instead drops the VM's stage-2s whole
- * (kvm_arch_flush_shadow_all()). Declare it after the last memslot.
- */
-class ExitWhenDone {
-public:
-	explicit ExitWhenDone(struct __test_metadata *m) : m_(m) {}
-	ExitWhenDone(const ExitWhenDone &) = delete;
-	~ExitWhenDone()
-	{
-		fflush(stdout);
-		fflush(stderr);
-		_exit(m_->exit_code);
-	}
-
-private:
-	struct __test_metadata *m_;
-};
-
 /* The test region as two pages of anonymous memory in test_slot at
  * ARCH_TEST_GPA. fill: a byte the host writes all over them before the
  * memslot is added. */

@@ -54,3 +54,20 @@ TEST(host_traces_need_the_opt_in)
 }
 
 KVMC_TEST_MAIN
+
+/* The baseline's crash entries (KVMC_KNOWN_CRASHES): kernel and test
+ * name both match, as shell patterns; the reason comes back whole. */
+TEST(known_crashes)
+{
+	const char *list = "7.* serror_nested_context.routed_to_el2.* kernel=oops: it oopses (debian.txt:9)\n"
+			   "6.1* other.* kernel=hang: it hangs (debian.txt:10)";
+	auto hit = known_crash(list, "7.3.4+deb13-arm64", "serror_nested_context.routed_to_el2.during_mmio_load");
+	ASSERT_TRUE(hit.has_value());
+	EXPECT_TRUE(hit->find("kernel=oops: it oopses (debian.txt:9)") != std::string::npos);
+	EXPECT_FALSE(known_crash(list, "6.12.1", "serror_nested_context.routed_to_el2.during_mmio_load").has_value());
+	EXPECT_FALSE(known_crash(list, "7.3.4", "serror_nested_context.not_routed.during_mmio_load").has_value());
+	EXPECT_TRUE(known_crash(list, "6.1.0-30", "other.x").has_value());
+	EXPECT_FALSE(known_crash("", "7.3.4", "a").has_value());
+	EXPECT_FALSE(known_crash(nullptr, "7.3.4", "a").has_value());
+	EXPECT_FALSE(known_crash("malformed", "7.3.4", "malformed").has_value());
+}

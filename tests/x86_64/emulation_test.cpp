@@ -1,0 +1,144 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The edges of KVM's instruction emulator (x86) that a guest reaches
+ * through MMIO or an instruction KVM intercepts:
+ *
+ * - UD2, which KVM intercepts (#UD) and must give back: the guest takes
+ *   #UD at the instruction (C14, the APM).
+ * - An MMIO access by an instruction the emulator lacks (x87 FILD) at
+ *   CPL 0: KVM_RUN exits with KVM_EXIT_INTERNAL_ERROR,
+ *   KVM_INTERNAL_ERROR_EMULATION; with KVM_CAP_EXIT_ON_EMULATION_FAILURE
+ *   the exit carries the instruction's bytes (api.rst 7.27), and the
+ *   instruction has not retired.
+ * - Single-stepping (KVM_SET_GUEST_DEBUG, KVM_GUESTDBG_SINGLESTEP: "the
+ *   next run should single-step", api.rst 4.87) over an MMIO load: the
+ *   run that completes the load ends in KVM_EXIT_DEBUG at the next
+ *   instruction, with the loaded value in place.
+ */
+#include "test_util.h"
+
+#include <cerrno>
+#include <cstring>
+#include <sys/ioctl.h>
+
+#include "arch.h"
+#include "layout.h"
+#include "x86_64/exception.h"
+
+using namespace kvmc;
+
+namespace {
+
+constexpr uint64_t pattern = 0x8877665544332211ull;
+constexpr uint64_t db_vector = 1;
+constexpr uint64_t dr6_bs = 1u << 14; /* single step */
+
+int set_guest_debug(Vcpu &vcpu, uint32_t control)
+{
+	struct kvm_guest_debug dbg {};
+	dbg.control = control;
+	return ioctl(vcpu.fd(), KVM_SET_GUEST_DEBUG, &dbg) ? -errno : 0;
+}
+
+} /* namespace */
+
+KVM_FIXTURE(undefined_instruction);
+
+TEST_F(undefined_instruction, ud2)
+{
+	Kvm kvm;
+	GuestVm g(kvm);
+	g.order({undefined_instruction()});
+	ASSERT_OUTCOME("UD2",
+		       Expectation::guest_exception(rules::C14, x86::invalid_opcode("#UD for UD2"))
+			       .because("the APM: UD2 raises #UD; KVM intercepts #UD (svm.c ud_interception(), "
+					"x86.c handle_ud(): EMULTYPE_TRAP_UD) and must queue it back unchanged"),
+		       g.run());
+	EXPECT_VALUE(rules::C14, "steps completed", 0, g.completed());
+}
+
+KVM_FIXTURE(m1_emulation_failure);
+FIXTURE_VARIANT(m1_emulation_failure) { bool exit_on_failure; };
+FIXTURE_VARIANT_ADD(m1_emulation_failure, capability_off) { .exit_on_failure = false };
+FIXTURE_VARIANT_ADD(m1_emulation_failure, capability_on) { .exit_on_failure = true };
+
+TEST_F(m1_emulation_failure, x87_load_at_cpl0)
+{
+	Kvm kvm;
+	GuestVm g(kvm);
+	if (variant->exit_on_failure) {
+		REQUIRE_CAP(g.vm(), KVM_CAP_EXIT_ON_EMULATION_FAILURE, 1);
+		ASSERT_EQ(0, g.vm().enable_cap(KVM_CAP_EXIT_ON_EMULATION_FAILURE, 1));
+	}
+	const uint64_t gpa = ARCH_MMIO_GPA + 0x48;
+	g.order({x87_load(gpa)});
+	Observation obs = g.run();
+	ASSERT_OUTCOME("FILD from MMIO at CPL 0",
+		       Expectation::internal_error(rules::C5, KVM_INTERNAL_ERROR_EMULATION)
+			       .because("api.rst 5 \"KVM_EXIT_INTERNAL_ERROR\", 7.27 KVM_CAP_EXIT_ON_EMULATION_FAILURE; "
+					"x86.c handle_emulation_failure(): at CPL 0 an exit (emulate.c has no "
+					"opcode 0xdf)"),
+		       obs);
+	ASSERT_TRUE(obs.access.has_value()) TH_LOG("the guest recorded no access");
+	ASSERT_TRUE(obs.pc.has_value()) TH_LOG("the guest RIP could not be read");
+	EXPECT_VALUE(rules::C14, "RIP (the FILD, not retired)", obs.access->pc, *obs.pc);
+	EXPECT_VALUE(rules::C14, "steps completed", 0, g.completed());
+	if (!variant->exit_on_failure)
+		return;
+	/* api.rst 7.27: the flag says insn_size and insn_bytes are valid;
+	 * KVM may have fetched more than the instruction (up to 15 bytes). */
+	const auto &f = obs.run.emulation_failure;
+	EXPECT_VALUE(rules::C5, "emulation_failure.flags & INSTRUCTION_BYTES",
+		     KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES,
+		     f.flags & KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES);
+	const uint64_t length = obs.access->next_pc - obs.access->pc;
+	ASSERT_TRUE(length > 0 && length <= 15) TH_LOG("recorded instruction length %llu", (unsigned long long)length);
+	EXPECT_TRUE(f.insn_size >= length && f.insn_size <= 15)
+		TH_LOG("emulation_failure.insn_size %u, the FILD is %llu bytes", f.insn_size,
+		       (unsigned long long)length);
+	const uint8_t *code = g.ram_at(obs.access->pc);
+	for (uint64_t i = 0; i < length && i < sizeof(f.insn_bytes); i++) {
+		const std::string what = "emulation_failure.insn_bytes[" + std::to_string(i) + "]";
+		EXPECT_VALUE(rules::C5, what.c_str(), code[i], f.insn_bytes[i]);
+	}
+}
+
+KVM_FIXTURE(m1_single_step);
+
+TEST_F(m1_single_step, mmio_load)
+{
+	Kvm kvm;
+	GuestVm g(kvm);
+	REQUIRE_CAP(g.vm(), KVM_CAP_SET_GUEST_DEBUG, 1);
+	const uint64_t gpa = ARCH_MMIO_GPA + 0x40;
+	g.order({sync_point(), load(gpa, 8), sync_point()});
+	ASSERT_OUTCOME("to the sync point", Expectation::guest_sync(rules::guest), g.run());
+	ASSERT_EQ(0, set_guest_debug(g.vcpu(), KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_SINGLESTEP));
+	/* Step up to the load: each run one instruction, a debug exit. */
+	Observation obs;
+	unsigned steps = 0;
+	for (; steps < 10000; steps++) {
+		obs = g.run();
+		if (obs.ret != 0 || obs.exit_reason() != KVM_EXIT_DEBUG)
+			break;
+		ASSERT_VALUE(rules::C14, "debug.arch.exception of a step", db_vector, obs.run.debug.arch.exception);
+	}
+	log_line("single steps before the load: " + std::to_string(steps));
+	ASSERT_OUTCOME("the load", Expectation::mmio(rules::C5, gpa, 8, false), obs);
+	Observation after = g.complete_load_and_run(pattern);
+	ASSERT_VALUE(rules::C14, "ret of the run that completes the load", 0, after.ret);
+	ASSERT_VALUE(rules::C14, "exit_reason of the run that completes the load (KVM_EXIT_DEBUG)", KVM_EXIT_DEBUG,
+		     after.exit_reason());
+	ASSERT_TRUE(after.access.has_value());
+	EXPECT_VALUE(rules::C14, "debug.arch.exception", db_vector, after.run.debug.arch.exception);
+	EXPECT_VALUE(rules::C14, "debug.arch.pc (the instruction after the load)", after.access->next_pc,
+		     after.run.debug.arch.pc);
+	EXPECT_VALUE(rules::C14, "debug.arch.dr6 & BS", dr6_bs, after.run.debug.arch.dr6 & dr6_bs);
+	ASSERT_TRUE(after.dest.has_value());
+	EXPECT_VALUE(rules::C14, "RAX (the value loaded)", pattern, *after.dest);
+	ASSERT_EQ(0, set_guest_debug(g.vcpu(), 0));
+	ASSERT_OUTCOME("on, without stepping", Expectation::guest_sync(rules::guest), g.run());
+	EXPECT_VALUE(rules::C5, "value loaded", pattern, g.loaded(1));
+}
+
+KVMC_TEST_MAIN
