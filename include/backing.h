@@ -81,6 +81,12 @@ constexpr size_t huge_page_size = 2ul << 20;
  */
 uint8_t *map_huge_pages(size_t count, std::string *why);
 
+/* One 1 GiB hugetlb page (x86 PDPE1GB, arm64 4 KiB granule level 1),
+ * populated, for the rest of the process; nullptr and *why where none
+ * is reserved (the test VM reserves one where its memory allows). */
+constexpr size_t gigantic_page_size = 1ul << 30;
+uint8_t *map_gigantic_page(std::string *why);
+
 /*
  * A memslot test_slot at ARCH_TEST_GPA over the count huge pages at
  * base, which no owner deletes (it goes with the VM):

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fcntl.h>
+#include <linux/mman.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -124,6 +125,20 @@ uint8_t *map_huge_pages(size_t count, std::string *why)
 	if (p == MAP_FAILED) {
 		*why = "no 2 MiB huge pages (" + errno_name(errno) +
 		       "): reserve some with echo 8 > /proc/sys/vm/nr_hugepages";
+		return nullptr;
+	}
+	return static_cast<uint8_t *>(p);
+}
+
+uint8_t *map_gigantic_page(std::string *why)
+{
+	void *p = mmap(nullptr, gigantic_page_size, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | MAP_HUGE_1GB | MAP_POPULATE, -1, 0);
+	if (p == MAP_FAILED) {
+		*why = "no 1 GiB huge page (" + errno_name(errno) +
+		       "): reserve one (hugepagesz=1G hugepages=1 at boot, or "
+		       "/sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages) where there is memory for it; "
+		       "for the test VM: KVMC_VM_MEMORY=3G KVMC_APPEND='hugepagesz=1G hugepages=1'";
 		return nullptr;
 	}
 	return static_cast<uint8_t *>(p);

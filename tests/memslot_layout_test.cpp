@@ -510,22 +510,31 @@ KVMC_TEST_MAIN
  * not see).
  */
 KVM_FIXTURE(m1_huge_page_slot_edge);
-FIXTURE_VARIANT(m1_huge_page_slot_edge) { bool hugetlb; bool first_half; };
+FIXTURE_VARIANT(m1_huge_page_slot_edge) { bool hugetlb; bool first_half; bool gigantic; };
 FIXTURE_VARIANT_ADD(m1_huge_page_slot_edge, hugetlb_end) { .hugetlb = true, .first_half = true };
 FIXTURE_VARIANT_ADD(m1_huge_page_slot_edge, hugetlb_start) { .hugetlb = true, .first_half = false };
 FIXTURE_VARIANT_ADD(m1_huge_page_slot_edge, thp_end) { .hugetlb = false, .first_half = true };
 FIXTURE_VARIANT_ADD(m1_huge_page_slot_edge, thp_start) { .hugetlb = false, .first_half = false };
+/* The same over a 1 GiB hugetlb page (an arm64 level-1 block, an x86
+ * 1 GiB NPT entry), where one is reserved. */
+FIXTURE_VARIANT_ADD(m1_huge_page_slot_edge, hugetlb_1g_end) { .hugetlb = true, .first_half = true, .gigantic = true };
+FIXTURE_VARIANT_ADD(m1_huge_page_slot_edge, hugetlb_1g_start) { .hugetlb = true, .first_half = false, .gigantic = true };
 
 TEST_F(m1_huge_page_slot_edge, access_past_the_slot)
 {
-	constexpr uint64_t huge = huge_page_size, half = huge / 2;
+	const uint64_t huge = variant->gigantic ? gigantic_page_size : huge_page_size, half = huge / 2;
 	constexpr uint64_t marker = 0xbadc0ffee0ddf00dull;
 	Kvm kvm;
 	GuestVm g(kvm);
 
 	uint8_t *page = nullptr;
 	HostMapping thp;
-	if (variant->hugetlb) {
+	if (variant->gigantic) {
+		std::string why;
+		page = map_gigantic_page(&why);
+		if (!page)
+			SKIP(return, "%s", why.c_str());
+	} else if (variant->hugetlb) {
 		std::string why;
 		page = map_huge_pages(1, &why);
 		if (!page)
@@ -536,7 +545,10 @@ TEST_F(m1_huge_page_slot_edge, access_past_the_slot)
 		page = reinterpret_cast<uint8_t *>((thp.hva() + huge - 1) & ~(huge - 1));
 		madvise(page, huge, MADV_HUGEPAGE);
 	}
-	for (uint64_t off = 0; off < huge; off += 8)
+	/* The marker where the guest could see it: all of a 2 MiB page,
+	 * 64 KiB each side of the middle of a 1 GiB one. */
+	const uint64_t window = variant->gigantic ? 64 << 10 : half;
+	for (uint64_t off = half - window; off < half + window; off += 8)
 		*reinterpret_cast<uint64_t *>(page + off) = marker;
 
 	const uint64_t offset = variant->first_half ? 0 : half;

@@ -104,6 +104,39 @@ TEST_F(p2_poisoned_huge_page, load)
 	EXPECT_VALUE(rules::C8, "steps completed before the fault", 1, g.completed());
 }
 
+/* P2 over a 1 GiB hugetlb page (where one is reserved: backing.h),
+ * mapped whole by a memslot of its size, so KVM can map it at its size
+ * (an arm64 level-1 block, an x86 1 GiB entry): the lost extent is the
+ * 1 GiB page (si_addr_lsb 30) or the 4 KiB page; C8 as for 2 MiB. */
+TEST_F(p2_poisoned_huge_page, load_1g)
+{
+	REQUIRE_DESTRUCTIVE();
+	std::string why;
+	uint8_t *base = map_gigantic_page(&why);
+	if (!base)
+		SKIP(return, "%s", why.c_str());
+	Kvm kvm;
+	GuestVm g(kvm);
+	struct kvm_userspace_memory_region2 region {};
+	region.slot = test_slot;
+	region.guest_phys_addr = ARCH_TEST_GPA;
+	region.memory_size = gigantic_page_size;
+	region.userspace_addr = reinterpret_cast<uint64_t>(base);
+	ASSERT_EQ(0, g.vm().set_memory_region_raw(region));
+
+	/* One page only: the whole of it is lost, so the load is the
+	 * program's first access. */
+	const uint64_t offset = (gigantic_page_size >> 1) + 0x3040;
+	g.order({load(ARCH_TEST_GPA + offset, 8)});
+	if (const char *no = poison_unavailable(poison(base + offset - 0x40)))
+		SKIP(return, "%s", no);
+	Observation obs = g.run();
+	SignalRecord native = native_fault(base + offset);
+	ASSERT_OUTCOME("access",
+		       Expectation::poison_signal(reinterpret_cast<uint64_t>(base) + offset, native).because(c8_basis), obs);
+	EXPECT_VALUE(rules::C8, "steps completed before the fault", 0, g.completed());
+}
+
 /*
  * P1 over a transparent huge page: 4 MiB of MADV_HUGEPAGE anonymous memory
  * the kernel backed with THP, one 4 KiB page of the second huge page
