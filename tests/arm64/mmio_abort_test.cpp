@@ -71,7 +71,7 @@ TEST_F(m1_nested_mmio_answered_with_abort, load)
 {
 	/* 7.3.4 injects it from the ioctl with the vCPU not loaded
 	 * (kvm_inject_nested() puts and loads it): an oops. */
-	REQUIRE_DESTRUCTIVE_FOR("can oops a kernel without fix 17-arm64-set-events-vcpu-load");
+	REQUIRE_DESTRUCTIVE_FOR("can oops a kernel without fix 17-arm64-nv-set-events-inject");
 	Kvm kvm;
 	if (auto why = arch::hypervisor_unavailable(kvm))
 		SKIP(return, "%s", why->c_str());

@@ -237,7 +237,7 @@ TEST_F(serror_nested_context, during_mmio_load)
 	/* 7.3.4 injects the routed one from the ioctl with the vCPU not
 	 * loaded (kvm_inject_nested() puts and loads it): an oops. */
 	if (variant->routed)
-		REQUIRE_DESTRUCTIVE_FOR("can oops a kernel without fix 17-arm64-set-events-vcpu-load");
+		REQUIRE_DESTRUCTIVE_FOR("can oops a kernel without fix 17-arm64-nv-set-events-inject");
 	GUEST_HYPERVISOR(kvm, g);
 	ExitWhenDone exit_when_done(_metadata);
 	const uint64_t offset = 0x2040;

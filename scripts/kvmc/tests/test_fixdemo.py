@@ -210,6 +210,18 @@ class Judging(unittest.TestCase):
         self.assertEqual(fixdemo.judge_config("x86_64-shadow", stock, patched, removed, ()).finding_tests,
                          {"w_1.a": "pass"})
 
+    def test_a_known_crash_is_a_finding_test(self) -> None:
+        # Skipped on stock by its crash line; on the patched kernel it runs
+        # and must pass. A skip for any other reason is no finding.
+        text = BASELINE + "x86_64 7.* c_* crash kernel=oops  it oopses [fix: 01-x86-say]\n"
+        removed = fixdemo.without(text, "01-x86-say")[1]
+        stock = run({"c_1.a": "skip", "m1.load": "skip"})
+        v = fixdemo.judge_config("x86_64", stock, run({"c_1.a": "pass", "m1.load": "skip"}), removed, ())
+        self.assertEqual(v.finding_tests, {"c_1.a": "pass"})
+        self.assertTrue(v.ok, v)
+        v = fixdemo.judge_config("x86_64", stock, run({"c_1.a": "fail", "m1.load": "skip"}), removed, ())
+        self.assertEqual(v.still_failing, ["c_1.a"])
+
 
 class Mutation(unittest.TestCase):
     def test_kills_compared(self) -> None:
