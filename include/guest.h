@@ -106,6 +106,7 @@ enum Op : uint32_t {
  * while the nested context runs (arm64 HCR_EL2 bits). */
 constexpr uint64_t nested_route_serror = 1;	/* SErrors (AMO) */
 constexpr uint64_t nested_route_abort = 2;	/* external aborts (TEA) */
+constexpr uint64_t nested_route_irq = 4;	/* IRQs, not FIQs (IMO alone) */
 
 /* x86: the guest hypervisor's structures (ARCH_SVM_CONFIG_OFFSET in RAM,
  * zero = the default there, include/x86_64/layout.h). */

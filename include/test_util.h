@@ -184,6 +184,8 @@ SignalRecord native_fault(const void *addr);
 	}                                                                          \
 	FIXTURE_TEARDOWN_PARENT(name)                                              \
 	{                                                                          \
+		/* The parent's record names the test too (its C13 findings). */ \
+		kvmc::set_current_test(kvmc::harness_test_name(_metadata));        \
 		if (kvmc::report_kernel_health(self->health))                      \
 			_metadata->exit_code = KSFT_FAIL;                          \
 	}

@@ -149,6 +149,7 @@ constexpr uint64_t hcr_vm = 1ull << 0;
 constexpr uint64_t hcr_rw = 1ull << 31;
 constexpr uint64_t hcr_tea = 1ull << 37; /* external aborts from EL1 go to EL2 */
 constexpr uint64_t hcr_amo = 1ull << 5;	  /* SErrors from EL1 go to EL2 */
+constexpr uint64_t hcr_imo = 1ull << 4;	  /* IRQs from EL1 go to EL2 */
 constexpr uint64_t hcr_e2h = 1ull << 34;
 constexpr uint64_t hcr_nv = 1ull << 42;
 constexpr uint64_t hcr_nv2 = 1ull << 45;
@@ -209,6 +210,8 @@ static inline uint64_t arch_nested(NestedAccess what, uint64_t gpa, uint64_t val
 			hcr |= hcr_amo;
 		if (what == NestedAccess::load && (value & kvmc::guest::nested_route_abort))
 			hcr |= hcr_tea;
+		if (what == NestedAccess::load && (value & kvmc::guest::nested_route_irq))
+			hcr |= hcr_imo;
 		break;
 	default:
 		/* VNCR_EL2 (S3_4_C2_C2_0: binutils 2.40 lacks the name) = the

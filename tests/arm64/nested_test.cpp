@@ -1336,6 +1336,28 @@ TEST_F(n33_vncr_el2_remap, load_after_remap)
 }
 
 /*
+ * N34: the guest hypervisor routes IRQs to itself but not FIQs
+ * (HCR_EL2.{IMO,FMO} = {1,0}), a configuration the Arm ARM allows, and
+ * runs a nested context that makes an MMIO load. Nothing is pending: the
+ * load exits (C5), completes, and the guest hypervisor goes on. KVM's
+ * virtual GIC does not model the split (vgic-v3-nested.c
+ * vgic_state_is_nested()), which may be; the guest must not be able to
+ * make the host kernel WARN over it (C13, checked around every test).
+ */
+KVM_FIXTURE(n34_nested_irq_routing);
+
+TEST_F(n34_nested_irq_routing, imo_without_fmo)
+{
+	GUEST_HYPERVISOR(kvm, g);
+	ExitWhenDone exit_when_done(_metadata);
+	const uint64_t offset = 0x2040;
+	g.order({nested_load(window_ipa(offset), guest::nested_route_irq), level()});
+	ASSERT_OUTCOME("nested load", Expectation::mmio(rules::C5, window_gpa(offset), 8, false), g.run());
+	ASSERT_OUTCOME("resume", Expectation::guest_done(rules::C5), g.complete_load_and_run(pattern));
+	EXPECT_VALUE(rules::C5, "value the nested context loaded", pattern, g.loaded(0));
+}
+
+/*
  * U through the guest hypervisor's stage-2 (CONTRACT.md U on
  * arm64-nested): the page behind the window is missing behind a
  * userfaultfd (include/userfault.h). U1: the nested load waits while the
