@@ -116,6 +116,11 @@ extern "C" [[noreturn]] void guest_main()
 			arch_undefined();
 			break;
 #endif
+#ifdef ARCH_HAS_GIC
+		case op_gic_enable_spi:
+			arch_gic_enable_spi(value);
+			break;
+#endif
 #ifdef ARCH_HAS_X87
 		case op_x87_load:
 			arch_x87_load(gpa);

@@ -100,6 +100,10 @@ enum Op : uint32_t {
 	/* x86 (ARCH_HAS_X87): an 8-byte x87 FILD at gpa at CPL 0, an
 	 * instruction KVM's emulator has no entry for; recorded. */
 	op_x87_load = 36,
+	/* arm64 guest hypervisor (ARCH_HAS_GIC): enable the SPI with INTID
+	 * value at its GIC (group 1, priority 0xa0, routed to CPU 0) and its
+	 * CPU interface (PMR 0xff, group 1 on); PSTATE.I stays set. */
+	op_gic_enable_spi = 37,
 };
 
 /* op_nested_load's value: what the guest hypervisor routes to itself
@@ -107,6 +111,7 @@ enum Op : uint32_t {
 constexpr uint64_t nested_route_serror = 1;	/* SErrors (AMO) */
 constexpr uint64_t nested_route_abort = 2;	/* external aborts (TEA) */
 constexpr uint64_t nested_route_irq = 4;	/* IRQs, not FIQs (IMO alone) */
+constexpr uint64_t nested_route_interrupts = 8;	/* IRQs and FIQs (IMO, FMO) */
 
 /* x86: the guest hypervisor's structures (ARCH_SVM_CONFIG_OFFSET in RAM,
  * zero = the default there, include/x86_64/layout.h). */

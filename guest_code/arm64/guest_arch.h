@@ -149,6 +149,7 @@ constexpr uint64_t hcr_vm = 1ull << 0;
 constexpr uint64_t hcr_rw = 1ull << 31;
 constexpr uint64_t hcr_tea = 1ull << 37; /* external aborts from EL1 go to EL2 */
 constexpr uint64_t hcr_amo = 1ull << 5;	  /* SErrors from EL1 go to EL2 */
+constexpr uint64_t hcr_fmo = 1ull << 3;	  /* FIQs from EL1 go to EL2 */
 constexpr uint64_t hcr_imo = 1ull << 4;	  /* IRQs from EL1 go to EL2 */
 constexpr uint64_t hcr_e2h = 1ull << 34;
 constexpr uint64_t hcr_nv = 1ull << 42;
@@ -212,6 +213,8 @@ static inline uint64_t arch_nested(NestedAccess what, uint64_t gpa, uint64_t val
 			hcr |= hcr_tea;
 		if (what == NestedAccess::load && (value & kvmc::guest::nested_route_irq))
 			hcr |= hcr_imo;
+		if (what == NestedAccess::load && (value & kvmc::guest::nested_route_interrupts))
+			hcr |= hcr_imo | hcr_fmo;
 		break;
 	default:
 		/* VNCR_EL2 (S3_4_C2_C2_0: binutils 2.40 lacks the name) = the
@@ -363,4 +366,25 @@ static inline void arch_undefined(void)
 		     : [x] "+r"(v)
 		     : [acc] "r"(kvmc::guest::access_gpa)
 		     : "x16", "x17", "memory");
+}
+
+/*
+ * The guest hypervisor's GICv3 (its VM's in-kernel one): one SPI made
+ * deliverable to this CPU, as a driver would, through the distributor's
+ * registers (GICD_IGROUPR, IPRIORITYR, IROUTER, ISENABLER, CTLR with
+ * ARE and EnableGrp1) and the CPU interface's (ICC_PMR_EL1,
+ * ICC_IGRPEN1_EL1; S3_0_... as binutils 2.40 names no ICC registers).
+ */
+#define ARCH_HAS_GIC 1
+
+static inline void arch_gic_enable_spi(uint64_t intid)
+{
+	volatile uint32_t *gicd = reinterpret_cast<volatile uint32_t *>(ARCH_GIC_DIST_GPA);
+	gicd[0x80 / 4 + intid / 32] |= 1u << (intid % 32);
+	reinterpret_cast<volatile uint8_t *>(ARCH_GIC_DIST_GPA)[0x400 + intid] = 0xa0;
+	*reinterpret_cast<volatile uint64_t *>(ARCH_GIC_DIST_GPA + 0x6000 + 8 * intid) = 0;
+	gicd[0x100 / 4 + intid / 32] = 1u << (intid % 32);
+	gicd[0] = (1u << 4) | (1u << 1);
+	asm volatile("dsb sy\n\tmsr S3_0_C4_C6_0, %0\n\tmsr S3_0_C12_C12_7, %1\n\tisb"
+		     : : "r"(0xffull), "r"(1ull) : "memory");
 }

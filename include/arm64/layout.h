@@ -74,6 +74,11 @@
 #define ARCH_NESTED_BAD_S1_TABLE (ARCH_NESTED_WINDOW_IPA + 0x5000)
 
 #define ARCH_TEST_GPA		0x80000000
+/* The in-kernel GICv3 of a guest hypervisor's VM (lib/arm64/arch.cpp
+ * hypervisor_init()): distributor and redistributor frames, in the
+ * identity map's Device memory. */
+#define ARCH_GIC_DIST_GPA	0x08000000
+#define ARCH_GIC_REDIST_GPA	0x080a0000
 #define ARCH_MMIO_GPA		0xc0000000
 #define ARCH_UCALL_GPA		0x100000000
 

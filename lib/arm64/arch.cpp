@@ -59,8 +59,8 @@ namespace {
 /* Where the vGICv3 of a hypervisor guest sits: below RAM, in block 0 of
  * the identity map (Device memory), away from every memslot and from the
  * addresses scenarios use. The guest never touches it. */
-constexpr uint64_t gic_dist_gpa = 0x08000000;
-constexpr uint64_t gic_redist_gpa = 0x080a0000;
+constexpr uint64_t gic_dist_gpa = ARCH_GIC_DIST_GPA;
+constexpr uint64_t gic_redist_gpa = ARCH_GIC_REDIST_GPA;
 /* HCR_EL2 as the guest hypervisor starts: EL1 is AArch64 (RW), EL2 is
  * VHE (E2H, RES1 for a vCPU without KVM_ARM_VCPU_HAS_EL2_E2H0), so the
  * entry code's _EL1 register names reach the EL2 registers. */

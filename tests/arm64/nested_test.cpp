@@ -35,6 +35,7 @@
 #include <cstring>
 #include <fcntl.h>
 #include <memory>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <unistd.h>
 #include <linux/userfaultfd.h>
@@ -1355,6 +1356,50 @@ TEST_F(n34_nested_irq_routing, imo_without_fmo)
 	ASSERT_OUTCOME("nested load", Expectation::mmio(rules::C5, window_gpa(offset), 8, false), g.run());
 	ASSERT_OUTCOME("resume", Expectation::guest_done(rules::C5), g.complete_load_and_run(pattern));
 	EXPECT_VALUE(rules::C5, "value the nested context loaded", pattern, g.loaded(0));
+}
+
+/*
+ * N35: an interrupt for the guest hypervisor while its nested context
+ * waits on an MMIO load. The guest hypervisor enabled an SPI at its GIC
+ * and routes IRQs and FIQs to itself (HCR_EL2.{IMO,FMO}); userspace
+ * raises the SPI (KVM_IRQ_LINE, api.rst 4.25) and completes the load.
+ * The Arm ARM: the load completes, then the IRQ is taken to EL2 from the
+ * nested context (the lower-EL AArch64 IRQ vector), ELR_EL2 the
+ * instruction after the load, SPSR_EL2 the context's EL1h with DAIF
+ * masked (EL1's PSTATE.I does not mask an IRQ routed to EL2).
+ */
+KVM_FIXTURE(n35_nested_irq_for_guest_hypervisor);
+
+TEST_F(n35_nested_irq_for_guest_hypervisor, during_mmio_load)
+{
+	GUEST_HYPERVISOR(kvm, g);
+	ExitWhenDone exit_when_done(_metadata);
+	constexpr uint32_t spi = 40;
+	const uint64_t offset = 0x2040;
+	g.order({gic_enable_spi(spi), nested_load(window_ipa(offset), guest::nested_route_interrupts), level()});
+	Observation exit = g.run();
+	ASSERT_OUTCOME("nested load", Expectation::mmio(rules::C5, window_gpa(offset), 8, false), exit);
+	ASSERT_TRUE(exit.access.has_value());
+
+	struct kvm_irq_level irq {};
+	irq.irq = (KVM_ARM_IRQ_TYPE_SPI << KVM_ARM_IRQ_TYPE_SHIFT) | spi;
+	irq.level = 1;
+	ASSERT_EQ(0, ioctl(g.vm().fd(), KVM_IRQ_LINE, &irq)) TH_LOG("KVM_IRQ_LINE: %s", errno_name(errno).c_str());
+	Observation obs = g.complete_load_and_run(pattern);
+	GuestException x;
+	x.vector = 0x480;
+	x.check_address = false;
+	x.pstate_mask = 0x3df;
+	x.pstate = 0x3c5;
+	x.what = "an IRQ from the nested context";
+	ASSERT_OUTCOME("after the load",
+		       Expectation::guest_exception(arch::rules::N, x)
+			       .because("the Arm ARM: with HCR_EL2.IMO an IRQ from EL1 is taken to EL2; KVM: "
+					"nested.c check_nested_vcpu_requests(), emulate-nested.c kvm_inject_nested_irq()"),
+		       obs);
+	ASSERT_TRUE(obs.call.has_value());
+	EXPECT_VALUE(arch::rules::N, "ELR_EL2 (the instruction after the completed load)", exit.access->next_pc,
+		     obs.call->args[3]);
 }
 
 /*
