@@ -121,6 +121,14 @@ extern "C" [[noreturn]] void guest_main()
 			arch_gic_enable_spi(value);
 			break;
 #endif
+#ifdef ARCH_HAS_STRING_IO
+		case op_string_out:
+			arch_string_io(false, gpa, value, width);
+			break;
+		case op_string_in:
+			arch_string_io(true, gpa, value, width);
+			break;
+#endif
 #ifdef ARCH_HAS_X87
 		case op_x87_load:
 			arch_x87_load(gpa);

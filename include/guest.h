@@ -104,6 +104,11 @@ enum Op : uint32_t {
 	 * value at its GIC (group 1, priority 0xa0, routed to CPU 0) and its
 	 * CPU interface (PMR 0xff, group 1 on); PSTATE.I stays set. */
 	op_gic_enable_spi = 37,
+	/* x86 (ARCH_HAS_STRING_IO): REP OUTSB / REP INSB of width bytes
+	 * between port gpa and memory at value (the direction flag clear);
+	 * recorded. */
+	op_string_out = 38,
+	op_string_in = 39,
 };
 
 /* op_nested_load's value: what the guest hypervisor routes to itself

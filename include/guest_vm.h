@@ -103,6 +103,12 @@ inline guest::Step serror_unmask(bool to_el2 = false) { return {0, to_el2 ? 1u :
 inline guest::Step serror_route_to_el2() { return {0, 3, guest::op_serror_unmask, 0}; }
 /* An instruction UNDEFINED to the guest that KVM traps (op_undefined). */
 inline guest::Step undefined_instruction() { return {0, 0, guest::op_undefined, 4}; }
+/* x86: REP OUTSB (in: REP INSB) of count bytes between port and memory
+ * at gva. */
+inline guest::Step string_io(bool in, uint16_t port, uint64_t gva, uint32_t count)
+{
+	return {port, gva, in ? guest::op_string_in : guest::op_string_out, count};
+}
 /* arm64 guest hypervisor: the SPI intid enabled at its GIC. */
 inline guest::Step gic_enable_spi(uint32_t intid) { return {0, intid, guest::op_gic_enable_spi, 0}; }
 /* x86: an 8-byte x87 FILD at gva at CPL 0 (op_x87_load). */

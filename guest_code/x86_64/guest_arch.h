@@ -166,6 +166,24 @@ static inline void arch_x87_load(uint64_t gpa)
 	asm volatile(ARCH_ACCESS("0", "fildll (%[a])") : : [a] "r"(gpa), [acc] "r"(kvmc::guest::access_gpa) : "r10", "memory");
 }
 
+/* String port I/O, which KVM carries out through its instruction
+ * emulator (arch/x86/kvm/x86.c emulator_pio_in_out()). */
+#define ARCH_HAS_STRING_IO 1
+
+static inline void arch_string_io(bool in, uint64_t port, uint64_t mem, uint64_t count)
+{
+	if (in)
+		asm volatile("cld\n\t" ARCH_ACCESS("0", "rep insb")
+			     : "+D"(mem), "+c"(count)
+			     : "d"((uint16_t)port), [acc] "r"(kvmc::guest::access_gpa)
+			     : "r10", "memory", "cc");
+	else
+		asm volatile("cld\n\t" ARCH_ACCESS("0", "rep outsb")
+			     : "+S"(mem), "+c"(count)
+			     : "d"((uint16_t)port), [acc] "r"(kvmc::guest::access_gpa)
+			     : "r10", "memory", "cc");
+}
+
 /* The arm64 pair accesses (no valid syndrome) have no x86 counterpart:
  * ordering one here raises #UD, which the guest reports to the host. */
 static inline void arch_clean_cache(uint64_t gpa)
