@@ -263,4 +263,48 @@ TEST_F(serror_nested_context, during_mmio_load)
 	expect_pending(_metadata, g.vcpu(), "after the program ended at EL2");
 }
 
+/*
+ * Set while the guest hypervisor runs at EL2 with PSTATE.A set, before it
+ * enters its nested context. Routed to EL2 (HCR_EL2.AMO for the nested
+ * run): once the nested context runs, EL1's A no longer masks it, and the
+ * guest hypervisor takes it from the context before its first
+ * instruction (the load, which never happens). Not routed: it targets
+ * the context's EL1, where A masks it; the load exits, completes, and
+ * the SError is still pending at the end.
+ */
+KVM_FIXTURE(serror_entering_nested_context);
+FIXTURE_VARIANT(serror_entering_nested_context) { bool routed; };
+FIXTURE_VARIANT_ADD(serror_entering_nested_context, routed_to_el2) { .routed = true };
+FIXTURE_VARIANT_ADD(serror_entering_nested_context, not_routed) { .routed = false };
+
+TEST_F(serror_entering_nested_context, pending_at_el2)
+{
+	GUEST_HYPERVISOR(kvm, g);
+	ExitWhenDone exit_when_done(_metadata);
+	const uint64_t offset = 0x2040;
+	g.order({sync_point(),
+		 nested_load(ARCH_NESTED_WINDOW_IPA + offset, variant->routed ? guest::nested_route_serror : 0), level()});
+	ASSERT_OUTCOME("to the sync point", Expectation::guest_sync(rules::guest), g.run());
+	ASSERT_EQ(0, set_serror(g.vcpu(), iss)) TH_LOG("KVM_SET_VCPU_EVENTS(serror_pending)");
+	expect_pending(_metadata, g.vcpu(), "at EL2 with PSTATE.A set");
+	Observation obs = g.run();
+	if (variant->routed) {
+		ASSERT_OUTCOME("entering the nested context",
+			       arch::forwarded_serror(rules::C14, iss,
+						      "the Arm ARM: with HCR_EL2.AMO a pending SError is taken to EL2 "
+						      "as soon as EL1 runs, unmasked by EL1's PSTATE.A"),
+			       obs);
+		EXPECT_VALUE(rules::C14, "steps completed", 1, g.completed());
+		return;
+	}
+	ASSERT_OUTCOME("nested load", Expectation::mmio(rules::C5, ARCH_TEST_GPA + offset, 8, false), obs);
+	ASSERT_OUTCOME("after the load",
+		       Expectation::guest_done(rules::C14)
+			       .because("the Arm ARM: without HCR_EL2.{AMO,TGE} the SError targets EL1, masked "
+					"there by PSTATE.A"),
+		       g.complete_load_and_run(pattern));
+	EXPECT_VALUE(rules::C5, "value the nested context loaded", pattern, g.loaded(1));
+	expect_pending(_metadata, g.vcpu(), "after the program ended at EL2");
+}
+
 KVMC_TEST_MAIN
