@@ -721,6 +721,27 @@ TEST_F(n16_nested_stage2_translation_fault, forwarded)
 }
 
 /*
+ * N14 read-only: the guest hypervisor's stage-2 maps a guest_memfd page
+ * read-only (S2AP, its table page ARCH_NESTED_PAGE_RO). A nested load
+ * there reads what the host wrote through the file's mapping (G1); KVM
+ * maps the page for the nested context without write permission
+ * (mmu.c gmem_abort(), its prot from the guest hypervisor's stage-2).
+ */
+TEST_F(n14_nested_punched_hole, load_through_read_only_stage2)
+{
+	GUEST_HYPERVISOR(kvm, g);
+	REQUIRE_SHARED_GMEM(g.vm());
+	const uint64_t page = page_size();
+	MappedGmemSlot region(g.vm(), test_slot, ARCH_TEST_GPA, 3 * page, gmem_flags);
+	ExitWhenDone exit_when_done(_metadata);
+	const uint64_t offset = ARCH_NESTED_PAGE_RO * page + 0x28;
+	*reinterpret_cast<uint64_t *>(region.view.data() + offset) = pattern;
+	g.order({nested_load(table_page_ipa(ARCH_NESTED_PAGE_RO, 0x28))});
+	ASSERT_OUTCOME("nested load", Expectation::guest_done(rules::G1), g.run());
+	EXPECT_VALUE(rules::G1, "the nested load, from the host's write through the mapping", pattern, g.loaded(0));
+}
+
+/*
  * N17: the guest hypervisor's stage-2 maps the page, but not for this
  * access: a store to a page whose S2AP grants read only, a load from one
  * that grants write only. The permitted access goes through first (KVM
