@@ -117,6 +117,9 @@ constexpr uint64_t nested_route_serror = 1;	/* SErrors (AMO) */
 constexpr uint64_t nested_route_abort = 2;	/* external aborts (TEA) */
 constexpr uint64_t nested_route_irq = 4;	/* IRQs, not FIQs (IMO alone) */
 constexpr uint64_t nested_route_interrupts = 8;	/* IRQs and FIQs (IMO, FMO) */
+/* Not a route: the nested context gets vectors of its own (VBAR_EL12)
+ * that end its run with x0 = ESR_EL1, loaded[step]. */
+constexpr uint64_t nested_own_vectors = 16;
 
 /* x86: the guest hypervisor's structures (ARCH_SVM_CONFIG_OFFSET in RAM,
  * zero = the default there, include/x86_64/layout.h). */

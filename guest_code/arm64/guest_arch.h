@@ -140,7 +140,7 @@ struct NestedExit {
 
 extern "C" void nested_enter(uint64_t hcr, uint64_t entry, uint64_t gpa, uint64_t value, NestedExit *exit);
 extern "C" char nested_l2_load[], nested_l2_store[], nested_l2_load_pair[], nested_l2_vncr_load[],
-	nested_l2_vncr_store[], nested_l2_fetch[];
+	nested_l2_vncr_store[], nested_l2_fetch[], nested_l2_vectors[];
 extern "C" [[noreturn]] void guest_exception(uint64_t vector, uint64_t syndrome, uint64_t addr, uint64_t pc,
 					      uint64_t pstate, uint64_t hpfar);
 
@@ -215,6 +215,9 @@ static inline uint64_t arch_nested(NestedAccess what, uint64_t gpa, uint64_t val
 			hcr |= hcr_imo;
 		if (what == NestedAccess::load && (value & kvmc::guest::nested_route_interrupts))
 			hcr |= hcr_imo | hcr_fmo;
+		if (what == NestedAccess::load && (value & kvmc::guest::nested_own_vectors))
+			asm volatile("msr S3_5_C12_C0_0, %0\n\tisb" /* VBAR_EL12 */
+				     : : "r"(reinterpret_cast<uint64_t>(nested_l2_vectors)) : "memory");
 		break;
 	default:
 		/* VNCR_EL2 (S3_4_C2_C2_0: binutils 2.40 lacks the name) = the

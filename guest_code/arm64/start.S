@@ -192,6 +192,22 @@ nested_l2_vncr_store:
 nested_l2_fetch:
 	br	x2			// gpa: what runs there is never fetched
 
+/* The nested context's own EL1 vectors (VBAR_EL12 when the guest
+ * hypervisor asks for them): every entry hands ESR_EL1 back to the guest
+ * hypervisor with an HVC, so an exception the context takes itself ends
+ * its run like its program's own HVC, with x0 = the syndrome. */
+.macro nested_own_vector
+	.balign	0x80
+	mrs	x0, esr_el1
+	hvc	#0
+.endm
+	.balign	0x800
+	.global	nested_l2_vectors
+nested_l2_vectors:
+	.rept	16
+	nested_own_vector
+	.endr
+
 	.bss
 	.balign	16
 nested_save:

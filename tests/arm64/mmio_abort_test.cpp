@@ -92,4 +92,31 @@ TEST_F(m1_nested_mmio_answered_with_abort, load)
 	EXPECT_VALUE(rules::C5, "steps completed", 0, g.completed());
 }
 
+/*
+ * ... and where the guest hypervisor does not route external aborts to
+ * itself (HCR_EL2.TEA clear): the nested context takes the abort at its
+ * own EL1 vector (its VBAR_EL1, which hands ESR_EL1 back to the guest
+ * hypervisor): EC 0x25 (data abort, same EL), IL, FSC 0x10.
+ */
+TEST_F(m1_nested_mmio_answered_with_abort, load_not_routed)
+{
+	Kvm kvm;
+	if (auto why = arch::hypervisor_unavailable(kvm))
+		SKIP(return, "%s", why->c_str());
+	GuestVm g(kvm, GuestVm::hypervisor);
+	REQUIRE_CAP(g.vm(), KVM_CAP_ARM_INJECT_EXT_DABT, 1);
+	ExitWhenDone exit_when_done(_metadata);
+	const uint64_t offset = 0x2040;
+	g.order({nested_load(ARCH_NESTED_WINDOW_IPA + offset, guest::nested_own_vectors), level()});
+	ASSERT_OUTCOME("nested load", Expectation::mmio(rules::C5, ARCH_TEST_GPA + offset, 8, false), g.run());
+	struct kvm_vcpu_events events {};
+	events.exception.ext_dabt_pending = 1;
+	ASSERT_EQ(0, ioctl(g.vcpu().fd(), KVM_SET_VCPU_EVENTS, &events))
+		TH_LOG("KVM_SET_VCPU_EVENTS(ext_dabt_pending): %s", errno_name(errno).c_str());
+	g.vcpu().complete_mmio_load(0x0123456789abcdefull);
+	ASSERT_OUTCOME("after the injected abort", Expectation::guest_done(rules::C5), g.run());
+	EXPECT_VALUE(rules::C5, "ESR_EL1 of the nested context's own abort (EC 0x25, IL, FSC 0x10)",
+		     0x96000010ull, g.loaded(0));
+}
+
 KVMC_TEST_MAIN
