@@ -7,6 +7,7 @@
 
 #include <cstdint>
 
+#include "kvm.h"
 #include "oracle.h"
 
 namespace kvmc::arch {
@@ -29,6 +30,11 @@ Expectation external_data_abort(Rule rule, uint64_t gva, const char *basis, Abor
 /* An instruction abort (synchronous external abort) at the guest's own
  * EL for a fetch at gva: FAR and the return address are the VA. */
 Expectation external_instruction_abort(Rule rule, uint64_t gva, const char *basis);
+
+/* Ask KVM to answer the pending MMIO (or NISV) exit with an external
+ * data abort (KVM_SET_VCPU_EVENTS, ext_dabt_pending, api.rst 4.32):
+ * 0 or -errno. */
+int inject_ext_dabt(Vcpu &vcpu);
 
 /*
  * SErrors userspace makes pending (KVM_SET_VCPU_EVENTS, api.rst 4.32) and

@@ -309,6 +309,13 @@ Expectation forwarded_serror(Rule rule, uint64_t iss, const char *basis)
 	return Expectation::guest_exception(rule, x).because(basis);
 }
 
+int inject_ext_dabt(Vcpu &vcpu)
+{
+	struct kvm_vcpu_events events {};
+	events.exception.ext_dabt_pending = 1;
+	return ioctl(vcpu.fd(), KVM_SET_VCPU_EVENTS, &events) ? -errno : 0;
+}
+
 Expectation undefined_instruction(Rule rule, const char *basis)
 {
 	GuestException x;

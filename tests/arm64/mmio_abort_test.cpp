@@ -11,7 +11,6 @@
 #include "test_util.h"
 
 #include <cerrno>
-#include <sys/ioctl.h>
 
 #include "arch.h"
 #include "arm64/abort.h"
@@ -38,10 +37,8 @@ TEST_F(m1_mmio_answered_with_abort, access)
 	ASSERT_OUTCOME("access", Expectation::mmio(rules::C5, gpa, 8, variant->is_write, value), exit);
 	ASSERT_TRUE(exit.pc.has_value()) TH_LOG("the guest PC at the MMIO exit could not be read");
 
-	struct kvm_vcpu_events events {};
-	events.exception.ext_dabt_pending = 1;
-	ASSERT_EQ(0, ioctl(g.vcpu().fd(), KVM_SET_VCPU_EVENTS, &events))
-		TH_LOG("KVM_SET_VCPU_EVENTS(ext_dabt_pending): %s", errno_name(errno).c_str());
+	const int r = arch::inject_ext_dabt(g.vcpu());
+	ASSERT_EQ(0, r) TH_LOG("KVM_SET_VCPU_EVENTS(ext_dabt_pending): %s", errno_name(-r).c_str());
 	/* The answer userspace would otherwise give: it must not be used. */
 	g.vcpu().complete_mmio_load(value);
 
@@ -83,10 +80,8 @@ TEST_F(m1_nested_mmio_answered_with_abort, load)
 	g.order({nested_load(ipa, guest::nested_route_abort), level()});
 	ASSERT_OUTCOME("nested load", Expectation::mmio(rules::C5, ARCH_TEST_GPA + offset, 8, false), g.run());
 
-	struct kvm_vcpu_events events {};
-	events.exception.ext_dabt_pending = 1;
-	ASSERT_EQ(0, ioctl(g.vcpu().fd(), KVM_SET_VCPU_EVENTS, &events))
-		TH_LOG("KVM_SET_VCPU_EVENTS(ext_dabt_pending): %s", errno_name(errno).c_str());
+	const int r = arch::inject_ext_dabt(g.vcpu());
+	ASSERT_EQ(0, r) TH_LOG("KVM_SET_VCPU_EVENTS(ext_dabt_pending): %s", errno_name(-r).c_str());
 	g.vcpu().complete_mmio_load(0x0123456789abcdefull);
 	ASSERT_OUTCOME("after the injected abort", arch::nested_external_abort(arch::NestedAccessKind::load, ipa), g.run());
 	EXPECT_VALUE(rules::C5, "steps completed", 0, g.completed());
@@ -109,10 +104,8 @@ TEST_F(m1_nested_mmio_answered_with_abort, load_not_routed)
 	const uint64_t offset = 0x2040;
 	g.order({nested_load(ARCH_NESTED_WINDOW_IPA + offset, guest::nested_own_vectors), level()});
 	ASSERT_OUTCOME("nested load", Expectation::mmio(rules::C5, ARCH_TEST_GPA + offset, 8, false), g.run());
-	struct kvm_vcpu_events events {};
-	events.exception.ext_dabt_pending = 1;
-	ASSERT_EQ(0, ioctl(g.vcpu().fd(), KVM_SET_VCPU_EVENTS, &events))
-		TH_LOG("KVM_SET_VCPU_EVENTS(ext_dabt_pending): %s", errno_name(errno).c_str());
+	const int r = arch::inject_ext_dabt(g.vcpu());
+	ASSERT_EQ(0, r) TH_LOG("KVM_SET_VCPU_EVENTS(ext_dabt_pending): %s", errno_name(-r).c_str());
 	g.vcpu().complete_mmio_load(0x0123456789abcdefull);
 	ASSERT_OUTCOME("after the injected abort", Expectation::guest_done(rules::C5), g.run());
 	EXPECT_VALUE(rules::C5, "ESR_EL1 of the nested context's own abort (EC 0x25, IL, FSC 0x10)",

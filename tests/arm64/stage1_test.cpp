@@ -12,7 +12,6 @@
 #include "test_util.h"
 
 #include <cerrno>
-#include <sys/ioctl.h>
 #include <sys/mman.h>
 
 #include "arch.h"
@@ -41,14 +40,6 @@ constexpr Rule walk{"stage-1", "Arm ARM: a stage-1 walk only reads its tables; a
 const char *const far_is_va =
 	"Arm ARM: FAR_EL1 holds the virtual address of the faulting access; with the guest's MMU on "
 	"that is the VA, not the IPA";
-
-/* Ask KVM to answer the pending MMIO exit with an external abort. */
-int inject_ext_dabt(Vcpu &vcpu)
-{
-	struct kvm_vcpu_events events {};
-	events.exception.ext_dabt_pending = 1;
-	return ioctl(vcpu.fd(), KVM_SET_VCPU_EVENTS, &events) ? -errno : 0;
-}
 
 } /* namespace */
 
@@ -230,7 +221,7 @@ TEST_F(gva_window_mmio_answered_with_abort, access)
 	g.order({access});
 	ASSERT_OUTCOME("access", Expectation::mmio(rules::C5, mmio_ipa + 0x3c0, 8, variant->is_write, pattern),
 		       g.run());
-	int r = inject_ext_dabt(g.vcpu());
+	int r = arch::inject_ext_dabt(g.vcpu());
 	ASSERT_EQ(0, r) TH_LOG("KVM_SET_VCPU_EVENTS(ext_dabt_pending): %s", errno_name(-r).c_str());
 	ASSERT_OUTCOME("after the injected abort",
 		       arch::external_data_abort(rules::C14, gva,
@@ -647,7 +638,7 @@ TEST_F(gva_window_pair_across_pages, access)
 
 	if (g.vm().check_extension(KVM_CAP_ARM_INJECT_EXT_DABT) < 1)
 		return;
-	int r = inject_ext_dabt(g.vcpu());
+	int r = arch::inject_ext_dabt(g.vcpu());
 	ASSERT_EQ(0, r) TH_LOG("KVM_SET_VCPU_EVENTS(ext_dabt_pending): %s", errno_name(-r).c_str());
 	ASSERT_OUTCOME("after the injected abort",
 		       arch::external_data_abort(rules::C14, fault_gva,
