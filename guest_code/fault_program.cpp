@@ -129,6 +129,10 @@ extern "C" [[noreturn]] void guest_main()
 			arch_string_io(true, gpa, value, width);
 			break;
 #endif
+#ifdef ARCH_HAS_TF_STEP
+		case op_tf_access:
+			arch_tf_access(gpa, value);
+#endif
 #ifdef ARCH_HAS_X87
 		case op_x87_load:
 			arch_x87_load(gpa);

@@ -109,6 +109,11 @@ enum Op : uint32_t {
 	 * recorded. */
 	op_string_out = 38,
 	op_string_in = 39,
+	/* x86 (ARCH_HAS_TF_STEP): one 8-byte load (value 0) or store of
+	 * ~0 (value 1) at gpa with EFLAGS.TF set by the POPF just before it,
+	 * so the single-step trap (#DB) comes right after the access;
+	 * recorded. Without the trap the guest runs into UD2 (#UD). */
+	op_tf_access = 40,
 };
 
 /* op_nested_load's value: what the guest hypervisor routes to itself

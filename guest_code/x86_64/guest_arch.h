@@ -184,6 +184,29 @@ static inline void arch_string_io(bool in, uint64_t port, uint64_t mem, uint64_t
 			     : "r10", "memory", "cc");
 }
 
+/* An access with EFLAGS.TF set by the POPF before it: the architecture
+ * takes the single-step trap after the instruction that follows the POPF,
+ * the access. The record is written before TF is set, so only the access
+ * is stepped; nothing comes back from the #DB handler. */
+#define ARCH_HAS_TF_STEP 1
+
+[[noreturn]] static inline void arch_tf_access(uint64_t gpa, uint64_t store)
+{
+	if (store)
+		asm volatile("lea 1f(%%rip), %%r10\n\tmov %%r10, (%[acc])\n\t"
+			     "lea 2f(%%rip), %%r10\n\tmov %%r10, 8(%[acc])\n\tmovq $0, 16(%[acc])\n\t"
+			     "pushfq\n\torq $0x100, (%%rsp)\n\tpopfq\n"
+			     "1:\tmovq %[v], (%[a])\n2:\tud2"
+			     : : [a] "r"(gpa), [v] "r"(~0ull), [acc] "r"(kvmc::guest::access_gpa) : "r10", "memory", "cc");
+	else
+		asm volatile("lea 1f(%%rip), %%r10\n\tmov %%r10, (%[acc])\n\t"
+			     "lea 2f(%%rip), %%r10\n\tmov %%r10, 8(%[acc])\n\tmovq $0, 16(%[acc])\n\t"
+			     "pushfq\n\torq $0x100, (%%rsp)\n\tpopfq\n"
+			     "1:\tmovq (%[a]), %%rax\n2:\tud2"
+			     : : [a] "r"(gpa), [acc] "r"(kvmc::guest::access_gpa) : "rax", "r10", "memory", "cc");
+	__builtin_unreachable();
+}
+
 /* The arm64 pair accesses (no valid syndrome) have no x86 counterpart:
  * ordering one here raises #UD, which the guest reports to the host. */
 static inline void arch_clean_cache(uint64_t gpa)

@@ -32,6 +32,7 @@ namespace {
 constexpr uint64_t pattern = 0x8877665544332211ull;
 constexpr uint64_t db_vector = 1;
 constexpr uint64_t dr6_bs = 1u << 14; /* single step */
+constexpr uint64_t rflags_tf = 1u << 8;
 
 int set_guest_debug(Vcpu &vcpu, uint32_t control)
 {
@@ -139,6 +140,47 @@ TEST_F(m1_single_step, mmio_load)
 	ASSERT_EQ(0, set_guest_debug(g.vcpu(), 0));
 	ASSERT_OUTCOME("on, without stepping", Expectation::guest_sync(rules::guest), g.run());
 	EXPECT_VALUE(rules::C5, "value loaded", pattern, g.loaded(1));
+}
+
+/*
+ * The guest's own single-stepping (EFLAGS.TF) across an MMIO access that
+ * KVM emulates: the APM (vol. 2, 13.1.4 and 8.2.1) has the #DB trap
+ * follow the instruction, with RIP the next one and TF still set in the
+ * RFLAGS it pushes; an emulated instruction owes the guest the same
+ * (x86.c x86_emulate_instruction(): kvm_inject_emulated_db() when
+ * ctxt->tf). Without the trap the guest runs into UD2 and reports #UD.
+ */
+KVM_FIXTURE(m1_guest_single_step);
+FIXTURE_VARIANT(m1_guest_single_step) { bool store; };
+FIXTURE_VARIANT_ADD(m1_guest_single_step, load) { .store = false };
+FIXTURE_VARIANT_ADD(m1_guest_single_step, store) { .store = true };
+
+TEST_F(m1_guest_single_step, mmio_access)
+{
+	Kvm kvm;
+	GuestVm g(kvm);
+	const uint64_t gpa = ARCH_MMIO_GPA + 0x50;
+	g.order({tf_access(gpa, variant->store)});
+	Observation exit = g.run();
+	ASSERT_OUTCOME("access", Expectation::mmio(rules::C5, gpa, 8, variant->store, ~0ull), exit);
+	ASSERT_TRUE(exit.access.has_value());
+	Observation after = variant->store ? g.run() : g.complete_load_and_run(pattern);
+	GuestException x;
+	x.vector = db_vector;
+	x.syndrome_mask = x86::pf_error_code_mask;
+	x.syndrome = 0;
+	x.check_address = false;
+	x.pstate_mask = rflags_tf | x86::rflags_rf;
+	x.pstate = rflags_tf;
+	x.what = "the single-step trap (#DB)";
+	ASSERT_OUTCOME("after the access",
+		       Expectation::guest_exception(rules::C14, x)
+			       .because("the APM: with RFLAGS.TF set a #DB trap follows each instruction; x86.c "
+					"x86_emulate_instruction() injects it after an emulated one (ctxt->tf)"),
+		       after);
+	ASSERT_TRUE(after.call.has_value());
+	EXPECT_VALUE(rules::C14, "RIP pushed by the #DB (the instruction after the access)", exit.access->next_pc,
+		     after.call->args[3]);
 }
 
 /*
