@@ -133,6 +133,14 @@ extern "C" [[noreturn]] void guest_main()
 		case op_tf_access:
 			arch_tf_access(gpa, value);
 #endif
+#ifdef ARCH_HAS_MMIO_CONTROL
+		case op_jump_via:
+			arch_jump_via(gpa);
+			break;
+		case op_popf_from:
+			mb->loaded[i] = arch_popf_from(gpa);
+			break;
+#endif
 #ifdef ARCH_HAS_X87
 		case op_x87_load:
 			arch_x87_load(gpa);

@@ -114,6 +114,12 @@ enum Op : uint32_t {
 	 * so the single-step trap (#DB) comes right after the access;
 	 * recorded. Without the trap the guest runs into UD2 (#UD). */
 	op_tf_access = 40,
+	/* x86 (ARCH_HAS_MMIO_CONTROL): JMP through the 8-byte pointer at gpa
+	 * (the recorded access; a UD2 follows it, so a jump that falls
+	 * through is #UD), and POPF of the 8 bytes at gpa as its stack
+	 * (loaded[step] = RFLAGS after it; IF cleared again). */
+	op_jump_via = 41,
+	op_popf_from = 42,
 };
 
 /* op_nested_load's value: what the guest hypervisor routes to itself

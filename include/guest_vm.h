@@ -112,6 +112,10 @@ inline guest::Step string_io(bool in, uint16_t port, uint64_t gva, uint32_t coun
 /* x86: an 8-byte load (or store of ~0) at gva with EFLAGS.TF set just
  * before it: the step ends in #DB (op_tf_access). */
 inline guest::Step tf_access(uint64_t gva, bool store) { return {gva, store ? 1u : 0u, guest::op_tf_access, 8}; }
+/* x86: JMP through the pointer at gva (op_jump_via); POPF of the 8
+ * bytes at gva (op_popf_from). */
+inline guest::Step jump_via(uint64_t gva) { return {gva, 0, guest::op_jump_via, 8}; }
+inline guest::Step popf_from(uint64_t gva) { return {gva, 0, guest::op_popf_from, 8}; }
 /* arm64 guest hypervisor: the SPI intid enabled at its GIC. */
 inline guest::Step gic_enable_spi(uint32_t intid) { return {0, intid, guest::op_gic_enable_spi, 0}; }
 /* x86: an 8-byte x87 FILD at gva at CPL 0 (op_x87_load). */

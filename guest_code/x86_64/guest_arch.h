@@ -207,6 +207,29 @@ static inline void arch_string_io(bool in, uint64_t port, uint64_t mem, uint64_t
 	__builtin_unreachable();
 }
 
+/* Control flow and flags through MMIO, both emulated by KVM: an
+ * indirect JMP whose pointer is loaded from gpa (the host points it past
+ * the UD2 that follows), and POPF with the stack pointer at gpa for that
+ * one instruction. */
+#define ARCH_HAS_MMIO_CONTROL 1
+
+static inline void arch_jump_via(uint64_t gpa)
+{
+	asm volatile(ARCH_ACCESS("0", "jmp *(%[a])") "\n\tud2"
+		     : : [a] "r"(gpa), [acc] "r"(kvmc::guest::access_gpa) : "r10", "memory");
+}
+
+static inline uint64_t arch_popf_from(uint64_t gpa)
+{
+	uint64_t flags;
+	asm volatile("mov %%rsp, %%r11\n\tmov %[a], %%rsp\n\t" ARCH_ACCESS("0", "popfq")
+		     "\n\tmov %%r11, %%rsp\n\tpushfq\n\tpopq %[f]\n\tcli"
+		     : [f] "=r"(flags)
+		     : [a] "r"(gpa), [acc] "r"(kvmc::guest::access_gpa)
+		     : "r10", "r11", "memory", "cc");
+	return flags;
+}
+
 /* The arm64 pair accesses (no valid syndrome) have no x86 counterpart:
  * ordering one here raises #UD, which the guest reports to the host. */
 static inline void arch_clean_cache(uint64_t gpa)

@@ -184,6 +184,43 @@ TEST_F(m1_guest_single_step, mmio_access)
 }
 
 /*
+ * Control transfer and flags from MMIO, which KVM's emulator carries out
+ * (api.rst 5 "KVM_EXIT_MMIO": the load's data is what userspace gives):
+ * JMP through a pointer at an MMIO address goes where the pointer says
+ * (the host points past the UD2 after the JMP: falling through is #UD);
+ * POPF with its stack at an MMIO address loads RFLAGS from the data,
+ * IF and CF included (APM: POPF at CPL 0 may set IF).
+ */
+KVM_FIXTURE(m1_mmio_control);
+
+TEST_F(m1_mmio_control, jump_through_pointer)
+{
+	Kvm kvm;
+	GuestVm g(kvm);
+	const uint64_t gpa = ARCH_MMIO_GPA + 0x60;
+	g.order({jump_via(gpa), sync_point()});
+	Observation exit = g.run();
+	ASSERT_OUTCOME("the pointer's load", Expectation::mmio(rules::C5, gpa, 8, false), exit);
+	ASSERT_TRUE(exit.access.has_value());
+	/* Past the 2-byte UD2 that follows the JMP. */
+	ASSERT_OUTCOME("after the jump", Expectation::guest_sync(rules::C14),
+		       g.complete_load_and_run(exit.access->next_pc + 2));
+	EXPECT_VALUE(rules::C14, "steps completed", 1, g.completed());
+}
+
+TEST_F(m1_mmio_control, popf)
+{
+	Kvm kvm;
+	GuestVm g(kvm);
+	const uint64_t gpa = ARCH_MMIO_GPA + 0x68;
+	constexpr uint64_t rflags = 0x203; /* IF, bit 1, CF */
+	g.order({popf_from(gpa), sync_point()});
+	ASSERT_OUTCOME("POPF's load", Expectation::mmio(rules::C5, gpa, 8, false), g.run());
+	ASSERT_OUTCOME("after POPF", Expectation::guest_sync(rules::guest), g.complete_load_and_run(rflags));
+	EXPECT_VALUE(rules::C14, "RFLAGS after POPF (IF, CF and bit 1, as loaded)", rflags, g.loaded(0));
+}
+
+/*
  * String port I/O (api.rst 5 "KVM_EXIT_IO": direction, size, port, count
  * items of size bytes at data_offset). REP OUTSB of 4 bytes from memory
  * reaches userspace as KVM_EXIT_IO OUT exits whose data, in order, are

@@ -69,4 +69,31 @@ TEST_F(m1_string_store, from_ram_into_mmio)
 	EXPECT_VALUE(rules::C5, "the byte before them untouched", 0, ram.data()[page_size() - in_ram - 1]);
 }
 
+/* And from MMIO into RAM: the bytes below the slot exit one by one, in
+ * order; those in the slot land there with no exit, and the guest goes
+ * on (the emulator finishes the instruction in RAM: EMULATION_RESTART
+ * without an exit, or the guest again). */
+TEST_F(m1_string_store, from_mmio_into_ram)
+{
+	Kvm kvm;
+	GuestVm g(kvm);
+	HostMapping ram = HostMapping::anonymous(page_size());
+	Memslot slot(g.vm(), test_slot, ARCH_TEST_GPA, ram);
+	const uint32_t in_mmio = 3, count = 7;
+	const uint64_t start = ARCH_TEST_GPA - in_mmio;
+	g.order({rep_store(start, count, fill_byte)});
+	log_line(std::string("basis: ") + rep_basis);
+	for (uint32_t i = 0; i < in_mmio; i++) {
+		const std::string step = "byte " + std::to_string(i) + " of REP STOSB, below the slot";
+		ASSERT_OUTCOME(step.c_str(), Expectation::mmio(rules::C5, start + i, 1, true, fill_byte), g.run());
+	}
+	ASSERT_OUTCOME("resume", Expectation::guest_done(rules::C5), g.run());
+	for (uint32_t i = 0; i < count - in_mmio; i++) {
+		const std::string what = "byte " + std::to_string(in_mmio + i) + " in the slot's memory";
+		EXPECT_VALUE(rules::C5, what.c_str(), fill_byte, ram.data()[i]);
+	}
+	EXPECT_VALUE(rules::C5, "the byte after them untouched", 0, ram.data()[count - in_mmio]);
+	EXPECT_VALUE(rules::C5, "steps completed", 1, g.completed());
+}
+
 KVMC_TEST_MAIN
