@@ -88,11 +88,11 @@ constexpr size_t gigantic_page_size = 1ul << 30;
 uint8_t *map_gigantic_page(std::string *why);
 
 /*
- * A memslot test_slot at ARCH_TEST_GPA over the count huge pages at
- * base, which no owner deletes (it goes with the VM):
+ * A memslot test_slot at ARCH_TEST_GPA over the count huge pages (of
+ * page bytes) at base, which no owner deletes (it goes with the VM):
  * KVM_SET_USER_MEMORY_REGION2's 0 or -errno.
  */
-int add_huge_pages_memslot(Vm &vm, const uint8_t *base, size_t count);
+int add_huge_pages_memslot(Vm &vm, const uint8_t *base, size_t count, size_t page = huge_page_size);
 
 /* A memslot test_slot at gpa over backing, which no owner deletes (it
  * goes with the VM), for a test that judges KVM's answer itself:

@@ -87,10 +87,7 @@ enum Op : uint32_t {
 	 * low byte of value, from gpa up (the direction flag clear). */
 	op_rep_store = 33,
 	/* arm64 (ARCH_HAS_SERROR): clear PSTATE.A, so that a pending SError
-	 * is taken (reported like any exception). value bit 0: first set
-	 * HCR_EL2.AMO (the guest is a hypervisor at EL2), routing SErrors to
-	 * EL2 rather than to an EL1 it is not running at; bit 1: only that,
-	 * PSTATE.A stays set. */
+	 * is taken (reported like any exception). value: serror_* below. */
 	op_serror_unmask = 34,
 	/* An instruction UNDEFINED to the guest that KVM traps and must give
 	 * back as such (ARCH_HAS_UNDEFINED): arm64 MRS of an IMPLEMENTATION
@@ -121,6 +118,12 @@ enum Op : uint32_t {
 	op_jump_via = 41,
 	op_popf_from = 42,
 };
+
+/* op_serror_unmask's value. */
+constexpr uint64_t serror_route_el2 = 1;	/* first set HCR_EL2.AMO (the guest is
+						 * a hypervisor at EL2): SErrors go to
+						 * EL2, not an EL1 it is not running at */
+constexpr uint64_t serror_keep_masked = 2;	/* then leave PSTATE.A set */
 
 /* op_nested_load's value: what the guest hypervisor routes to itself
  * while the nested context runs (arm64 HCR_EL2 bits). */

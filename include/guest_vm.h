@@ -89,8 +89,6 @@ inline guest::Step move_vector(uint64_t gva, uint64_t buffer, bool from_buffer)
 {
 	return {gva, buffer, from_buffer ? guest::op_store_vector : guest::op_load_vector, 16};
 }
-/* An 8-byte load or store at CPL 3 that must fault (x86: U/S in the #PF
- * error code); if it does not, the guest takes #UD at CPL 3. */
 /* x86: REP STOSB of count bytes of value at gpa (op_rep_store). */
 inline guest::Step rep_store(uint64_t gpa, uint32_t count, uint8_t value)
 {
@@ -98,9 +96,15 @@ inline guest::Step rep_store(uint64_t gpa, uint32_t count, uint8_t value)
 }
 /* arm64: SErrors unmasked from here on (PSTATE.A clear); to_el2: the
  * guest hypervisor first routes them to itself (HCR_EL2.AMO). */
-inline guest::Step serror_unmask(bool to_el2 = false) { return {0, to_el2 ? 1u : 0u, guest::op_serror_unmask, 0}; }
+inline guest::Step serror_unmask(bool to_el2 = false)
+{
+	return {0, to_el2 ? guest::serror_route_el2 : 0, guest::op_serror_unmask, 0};
+}
 /* ... the guest hypervisor routes them to itself, PSTATE.A stays set. */
-inline guest::Step serror_route_to_el2() { return {0, 3, guest::op_serror_unmask, 0}; }
+inline guest::Step serror_route_to_el2()
+{
+	return {0, guest::serror_route_el2 | guest::serror_keep_masked, guest::op_serror_unmask, 0};
+}
 /* An instruction UNDEFINED to the guest that KVM traps (op_undefined). */
 inline guest::Step undefined_instruction() { return {0, 0, guest::op_undefined, 4}; }
 /* x86: REP OUTSB (in: REP INSB) of count bytes between port and memory
@@ -120,6 +124,8 @@ inline guest::Step popf_from(uint64_t gva) { return {gva, 0, guest::op_popf_from
 inline guest::Step gic_enable_spi(uint32_t intid) { return {0, intid, guest::op_gic_enable_spi, 0}; }
 /* x86: an 8-byte x87 FILD at gva at CPL 0 (op_x87_load). */
 inline guest::Step x87_load(uint64_t gva) { return {gva, 0, guest::op_x87_load, 8}; }
+/* An 8-byte load or store at CPL 3 that must fault (x86: U/S in the #PF
+ * error code); if it does not, the guest takes #UD at CPL 3. */
 inline guest::Step user_load(uint64_t gva) { return {gva, 0, guest::op_user_load, 8}; }
 inline guest::Step user_store(uint64_t gva, uint64_t value) { return {gva, value, guest::op_user_store, 8}; }
 /* The same with an x87 FILD, an instruction KVM's emulator lacks (x86). */

@@ -154,9 +154,9 @@ static int add_raw(Vm &vm, uint64_t gpa, uint64_t size, uint64_t hva)
 	return vm.set_memory_region_raw(region);
 }
 
-int add_huge_pages_memslot(Vm &vm, const uint8_t *base, size_t count)
+int add_huge_pages_memslot(Vm &vm, const uint8_t *base, size_t count, size_t page)
 {
-	return add_raw(vm, ARCH_TEST_GPA, count * huge_page_size, reinterpret_cast<uint64_t>(base));
+	return add_raw(vm, ARCH_TEST_GPA, count * page, reinterpret_cast<uint64_t>(base));
 }
 
 int add_test_memslot(Vm &vm, uint64_t gpa, const HostMapping &backing)

@@ -511,10 +511,10 @@ KVMC_TEST_MAIN
  */
 KVM_FIXTURE(m1_huge_page_slot_edge);
 FIXTURE_VARIANT(m1_huge_page_slot_edge) { bool hugetlb; bool first_half; bool gigantic; };
-FIXTURE_VARIANT_ADD(m1_huge_page_slot_edge, hugetlb_end) { .hugetlb = true, .first_half = true };
-FIXTURE_VARIANT_ADD(m1_huge_page_slot_edge, hugetlb_start) { .hugetlb = true, .first_half = false };
-FIXTURE_VARIANT_ADD(m1_huge_page_slot_edge, thp_end) { .hugetlb = false, .first_half = true };
-FIXTURE_VARIANT_ADD(m1_huge_page_slot_edge, thp_start) { .hugetlb = false, .first_half = false };
+FIXTURE_VARIANT_ADD(m1_huge_page_slot_edge, hugetlb_end) { .hugetlb = true, .first_half = true, .gigantic = false };
+FIXTURE_VARIANT_ADD(m1_huge_page_slot_edge, hugetlb_start) { .hugetlb = true, .first_half = false, .gigantic = false };
+FIXTURE_VARIANT_ADD(m1_huge_page_slot_edge, thp_end) { .hugetlb = false, .first_half = true, .gigantic = false };
+FIXTURE_VARIANT_ADD(m1_huge_page_slot_edge, thp_start) { .hugetlb = false, .first_half = false, .gigantic = false };
 /* The same over a 1 GiB hugetlb page (an arm64 level-1 block, an x86
  * 1 GiB NPT entry), where one is reserved. */
 FIXTURE_VARIANT_ADD(m1_huge_page_slot_edge, hugetlb_1g_end) { .hugetlb = true, .first_half = true, .gigantic = true };

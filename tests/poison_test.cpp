@@ -117,12 +117,7 @@ TEST_F(p2_poisoned_huge_page, load_1g)
 		SKIP(return, "%s", why.c_str());
 	Kvm kvm;
 	GuestVm g(kvm);
-	struct kvm_userspace_memory_region2 region {};
-	region.slot = test_slot;
-	region.guest_phys_addr = ARCH_TEST_GPA;
-	region.memory_size = gigantic_page_size;
-	region.userspace_addr = reinterpret_cast<uint64_t>(base);
-	ASSERT_EQ(0, g.vm().set_memory_region_raw(region));
+	ASSERT_EQ(0, add_huge_pages_memslot(g.vm(), base, 1, gigantic_page_size));
 
 	/* One page only: the whole of it is lost, so the load is the
 	 * program's first access. */

@@ -207,17 +207,19 @@ static inline uint64_t arch_nested(NestedAccess what, uint64_t gpa, uint64_t val
 			hcr |= hcr_tea;
 		/* A plain load's value: what else the guest hypervisor
 		 * routes to itself (guest.h nested_route_*). */
-		if (what == NestedAccess::load && (value & kvmc::guest::nested_route_serror))
-			hcr |= hcr_amo;
-		if (what == NestedAccess::load && (value & kvmc::guest::nested_route_abort))
-			hcr |= hcr_tea;
-		if (what == NestedAccess::load && (value & kvmc::guest::nested_route_irq))
-			hcr |= hcr_imo;
-		if (what == NestedAccess::load && (value & kvmc::guest::nested_route_interrupts))
-			hcr |= hcr_imo | hcr_fmo;
-		if (what == NestedAccess::load && (value & kvmc::guest::nested_own_vectors))
-			asm volatile("msr S3_5_C12_C0_0, %0\n\tisb" /* VBAR_EL12 */
-				     : : "r"(reinterpret_cast<uint64_t>(nested_l2_vectors)) : "memory");
+		if (what == NestedAccess::load) {
+			if (value & kvmc::guest::nested_route_serror)
+				hcr |= hcr_amo;
+			if (value & kvmc::guest::nested_route_abort)
+				hcr |= hcr_tea;
+			if (value & kvmc::guest::nested_route_irq)
+				hcr |= hcr_imo;
+			if (value & kvmc::guest::nested_route_interrupts)
+				hcr |= hcr_imo | hcr_fmo;
+			if (value & kvmc::guest::nested_own_vectors)
+				asm volatile("msr S3_5_C12_C0_0, %0\n\tisb" /* VBAR_EL12 */
+					     : : "r"(reinterpret_cast<uint64_t>(nested_l2_vectors)) : "memory");
+		}
 		break;
 	default:
 		/* VNCR_EL2 (S3_4_C2_C2_0: binutils 2.40 lacks the name) = the
@@ -334,22 +336,23 @@ static inline uint64_t arch_hw_access_flag(void)
 
 /*
  * SErrors become deliverable: PSTATE.A cleared (the program keeps D, I
- * and F masked). flags bit 0: the guest hypervisor first sets its
- * HCR_EL2.AMO, so that an SError targets its own EL2 (without it an
- * SError targets EL1 and is not taken while the program runs at EL2);
- * bit 1: only that, PSTATE.A stays set.
+ * and F masked). flags (guest.h serror_*): serror_route_el2, the guest
+ * hypervisor first sets its HCR_EL2.AMO, so that an SError targets its
+ * own EL2 (without it an SError targets EL1 and is not taken while the
+ * program runs at EL2); serror_keep_masked, only that, PSTATE.A stays
+ * set.
  * The ISB makes one pending now be taken here.
  */
 #define ARCH_HAS_SERROR 1
 
 static inline void arch_serror_unmask(uint64_t flags)
 {
-	if (flags & 1) {
+	if (flags & kvmc::guest::serror_route_el2) {
 		uint64_t hcr;
 		asm volatile("mrs %0, hcr_el2" : "=r"(hcr));
 		asm volatile("msr hcr_el2, %0\n\tisb" : : "r"(hcr | hcr_amo) : "memory");
 	}
-	if (!(flags & 2))
+	if (!(flags & kvmc::guest::serror_keep_masked))
 		asm volatile("msr daifclr, #4\n\tisb" ::: "memory");
 }
 
@@ -383,7 +386,8 @@ static inline void arch_undefined(void)
 static inline void arch_gic_enable_spi(uint64_t intid)
 {
 	volatile uint32_t *gicd = reinterpret_cast<volatile uint32_t *>(ARCH_GIC_DIST_GPA);
-	gicd[0x80 / 4 + intid / 32] |= 1u << (intid % 32);
+	const uint32_t group = gicd[0x80 / 4 + intid / 32];
+	gicd[0x80 / 4 + intid / 32] = group | 1u << (intid % 32);
 	reinterpret_cast<volatile uint8_t *>(ARCH_GIC_DIST_GPA)[0x400 + intid] = 0xa0;
 	*reinterpret_cast<volatile uint64_t *>(ARCH_GIC_DIST_GPA + 0x6000 + 8 * intid) = 0;
 	gicd[0x100 / 4 + intid / 32] = 1u << (intid % 32);

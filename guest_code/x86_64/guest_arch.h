@@ -17,11 +17,11 @@
  * the flags. R10 is the scratch register; a load's destination is RAX,
  * preset to dest_canary.
  */
-#define ARCH_ACCESS(flags, insn)                                                   \
+#define ARCH_RECORD(flags)                                                         \
 	"lea 1f(%%rip), %%r10\n\tmov %%r10, (%[acc])\n\t"                          \
 	"lea 2f(%%rip), %%r10\n\tmov %%r10, 8(%[acc])\n\t"                         \
-	"movq $" flags ", 16(%[acc])\n"                                            \
-	"1:\t" insn "\n2:"
+	"movq $" flags ", 16(%[acc])\n"
+#define ARCH_ACCESS(flags, insn) ARCH_RECORD(flags) "1:\t" insn "\n2:"
 #define ARCH_LOAD(insn)                                                            \
 	asm volatile(ARCH_ACCESS("1", insn)                                        \
 		     : [v] "+a"(v)                                                 \
@@ -190,19 +190,19 @@ static inline void arch_string_io(bool in, uint64_t port, uint64_t mem, uint64_t
  * is stepped; nothing comes back from the #DB handler. */
 #define ARCH_HAS_TF_STEP 1
 
+/* The access record, then TF set by POPF, then the access (label 1) and
+ * the UD2 after it (label 2). */
+#define ARCH_TF_ACCESS(insn)                                                       \
+	ARCH_RECORD("0") "\tpushfq\n\torq $0x100, (%%rsp)\n\tpopfq\n"                 \
+	"1:\t" insn "\n2:\tud2"
+
 [[noreturn]] static inline void arch_tf_access(uint64_t gpa, uint64_t store)
 {
 	if (store)
-		asm volatile("lea 1f(%%rip), %%r10\n\tmov %%r10, (%[acc])\n\t"
-			     "lea 2f(%%rip), %%r10\n\tmov %%r10, 8(%[acc])\n\tmovq $0, 16(%[acc])\n\t"
-			     "pushfq\n\torq $0x100, (%%rsp)\n\tpopfq\n"
-			     "1:\tmovq %[v], (%[a])\n2:\tud2"
+		asm volatile(ARCH_TF_ACCESS("movq %[v], (%[a])")
 			     : : [a] "r"(gpa), [v] "r"(~0ull), [acc] "r"(kvmc::guest::access_gpa) : "r10", "memory", "cc");
 	else
-		asm volatile("lea 1f(%%rip), %%r10\n\tmov %%r10, (%[acc])\n\t"
-			     "lea 2f(%%rip), %%r10\n\tmov %%r10, 8(%[acc])\n\tmovq $0, 16(%[acc])\n\t"
-			     "pushfq\n\torq $0x100, (%%rsp)\n\tpopfq\n"
-			     "1:\tmovq (%[a]), %%rax\n2:\tud2"
+		asm volatile(ARCH_TF_ACCESS("movq (%[a]), %%rax")
 			     : : [a] "r"(gpa), [acc] "r"(kvmc::guest::access_gpa) : "rax", "r10", "memory", "cc");
 	__builtin_unreachable();
 }

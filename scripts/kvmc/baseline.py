@@ -68,12 +68,15 @@ class Entry:
     def key(self) -> str:
         return f"{self.rule} {self.finding}"
 
-    def applies(self, arch: str, kernel: str, test: str) -> bool:
+    def applies_to_config(self, arch: str) -> bool:
         """arch: a configuration name, or several separated by "/" (the
         configuration and its architecture: an entry for x86_64 also
         covers x86_64-shadow, one for x86_64-shadow only that)."""
-        return (any(fnmatchcase(a, self.arch) for a in arch.split("/"))
-                and fnmatchcase(kernel, self.kernel) and fnmatchcase(test, self.test))
+        return any(fnmatchcase(a, self.arch) for a in arch.split("/"))
+
+    def applies(self, arch: str, kernel: str, test: str) -> bool:
+        """arch as applies_to_config() takes it."""
+        return self.applies_to_config(arch) and fnmatchcase(kernel, self.kernel) and fnmatchcase(test, self.test)
 
     @property
     def fix(self) -> str:
@@ -224,7 +227,7 @@ def known_crashes(entries: list[Entry], arch: str) -> str:
     for the tests, which match the kernel and their own name."""
     lines = []
     for e in entries:
-        if e.is_crash and any(fnmatchcase(a, e.arch) for a in arch.split("/")):
+        if e.is_crash and e.applies_to_config(arch):
             reason = " ".join(f"{e.finding}: {e.reason}".split())
             lines.append(f"{e.kernel} {e.test} {reason} ({os.path.basename(e.where)})")
     return "\n".join(lines)
