@@ -140,10 +140,42 @@ extern "C" [[noreturn]] void guest_main()
 		case op_popf_from:
 			mb->loaded[i] = arch_popf_from(gpa);
 			break;
+		case op_iret_from:
+			arch_iret_from(gpa);
+			break;
+#endif
+#ifdef ARCH_HAS_REP_MOVE
+		case op_rep_move:
+			arch_rep_move(gpa, value, width);
+			break;
+#endif
+#ifdef ARCH_HAS_MSR
+		case op_rdmsr:
+			mb->loaded[i] = arch_rdmsr((uint32_t)gpa);
+			break;
+		case op_wrmsr:
+			arch_wrmsr((uint32_t)gpa, value);
+			break;
+#endif
+#ifdef ARCH_HAS_INVLPG
+		case op_invlpg:
+			arch_invlpg(gpa);
+			break;
+#endif
+#ifdef ARCH_HAS_FORCED_EMULATION
+		case op_forced_rdmsr:
+			mb->loaded[i] = arch_forced_rdmsr((uint32_t)gpa);
+			break;
+		case op_forced_breakpoint:
+			arch_forced_breakpoint();
+			break;
 #endif
 #ifdef ARCH_HAS_X87
 		case op_x87_load:
 			arch_x87_load(gpa);
+			break;
+		case op_x87_store_zero:
+			arch_x87_store_zero(gpa);
 			break;
 #endif
 #ifdef ARCH_HAS_VECTOR_MOVE

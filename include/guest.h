@@ -117,6 +117,30 @@ enum Op : uint32_t {
 	 * (loaded[step] = RFLAGS after it; IF cleared again). */
 	op_jump_via = 41,
 	op_popf_from = 42,
+	/* x86 (ARCH_HAS_REP_MOVE): REP MOVSB of width bytes from gpa to
+	 * value (the direction flag clear); recorded. */
+	op_rep_move = 43,
+	/* x86 (ARCH_HAS_MMIO_CONTROL): IRETQ with RSP = gpa for that one
+	 * instruction (recorded). Only for a gpa where it cannot complete:
+	 * nothing brings the program back from where a completed IRETQ
+	 * goes. */
+	op_iret_from = 44,
+	/* x86 (ARCH_HAS_MSR): RDMSR of MSR gpa (loaded[step] = EDX:EAX),
+	 * WRMSR of value to MSR gpa; recorded. */
+	op_rdmsr = 45,
+	op_wrmsr = 46,
+	/* x86 (ARCH_HAS_INVLPG): INVLPG of the virtual address gpa. */
+	op_invlpg = 47,
+	/* x86 (ARCH_HAS_FORCED_EMULATION): an instruction behind KVM's
+	 * forced-emulation prefix (UD2 "kvm", with kvm.force_emulation_prefix
+	 * set), so KVM's emulator runs it: RDMSR of MSR gpa (loaded[step] =
+	 * EDX:EAX), and a NOP with an instruction breakpoint on it (DR0, DR7
+	 * L0; recorded: a #DB at it ends the program). */
+	op_forced_rdmsr = 48,
+	op_forced_breakpoint = 49,
+	/* x86 (ARCH_HAS_X87): an 8-byte x87 FISTP of zero (FLDZ first) at
+	 * gpa at CPL 0, a store KVM's emulator has no entry for; recorded. */
+	op_x87_store_zero = 50,
 };
 
 /* op_serror_unmask's value. */

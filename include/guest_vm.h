@@ -120,10 +120,26 @@ inline guest::Step tf_access(uint64_t gva, bool store) { return {gva, store ? 1u
  * bytes at gva (op_popf_from). */
 inline guest::Step jump_via(uint64_t gva) { return {gva, 0, guest::op_jump_via, 8}; }
 inline guest::Step popf_from(uint64_t gva) { return {gva, 0, guest::op_popf_from, 8}; }
+/* x86: IRETQ with its stack at gva (op_iret_from): for a gva where it
+ * cannot complete. */
+inline guest::Step iret_from(uint64_t gva) { return {gva, 0, guest::op_iret_from, 40}; }
+/* x86: REP MOVSB of count bytes from src to dst (op_rep_move). */
+inline guest::Step rep_move(uint64_t src, uint64_t dst, uint32_t count) { return {src, dst, guest::op_rep_move, count}; }
+/* x86: RDMSR (loaded[step] = EDX:EAX) and WRMSR of MSR index. */
+inline guest::Step rdmsr(uint32_t index) { return {index, 0, guest::op_rdmsr, 8}; }
+inline guest::Step wrmsr(uint32_t index, uint64_t value) { return {index, value, guest::op_wrmsr, 8}; }
+/* x86: INVLPG of the virtual address gva (op_invlpg). */
+inline guest::Step invlpg(uint64_t gva) { return {gva, 0, guest::op_invlpg, 0}; }
+/* x86, behind KVM's forced-emulation prefix: RDMSR of MSR index, and a
+ * NOP under an instruction breakpoint (op_forced_rdmsr, _breakpoint). */
+inline guest::Step forced_rdmsr(uint32_t index) { return {index, 0, guest::op_forced_rdmsr, 8}; }
+inline guest::Step forced_breakpoint() { return {0, 0, guest::op_forced_breakpoint, 1}; }
 /* arm64 guest hypervisor: the SPI intid enabled at its GIC. */
 inline guest::Step gic_enable_spi(uint32_t intid) { return {0, intid, guest::op_gic_enable_spi, 0}; }
 /* x86: an 8-byte x87 FILD at gva at CPL 0 (op_x87_load). */
 inline guest::Step x87_load(uint64_t gva) { return {gva, 0, guest::op_x87_load, 8}; }
+/* x86: an 8-byte x87 FISTP of zero at gva at CPL 0 (op_x87_store_zero). */
+inline guest::Step x87_store_zero(uint64_t gva) { return {gva, 0, guest::op_x87_store_zero, 8}; }
 /* An 8-byte load or store at CPL 3 that must fault (x86: U/S in the #PF
  * error code); if it does not, the guest takes #UD at CPL 3. */
 inline guest::Step user_load(uint64_t gva) { return {gva, 0, guest::op_user_load, 8}; }

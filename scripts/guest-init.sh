@@ -48,6 +48,14 @@ if [ ! -c /dev/kvm ] && [ -f $mods/load-order ]; then
 	while [ ! -c /dev/kvm ] && [ $i -lt 20 ]; do sleep 0.1; i=$((i + 1)); done
 fi
 
+# x86: KVM's forced-emulation prefix, for the tests that drive its
+# instruction emulator directly (include/x86_64/forced_emulation.h). It
+# acts only on a guest's UD2 "kvm", which no other test executes.
+fep=/sys/module/kvm/parameters/force_emulation_prefix
+if [ -w $fep ] && echo 1 > $fep 2>/dev/null; then
+	echo "@@KVMC-NOTE kvm.force_emulation_prefix=$(cat $fep)"
+fi
+
 { read -r release < /proc/sys/kernel/osrelease && read -r machine < /proc/sys/kernel/arch; } 2>/dev/null ||
 	{ release=$(uname -r); machine=$(uname -m); }
 echo "@@KVMC-BEGIN guest $release $machine"

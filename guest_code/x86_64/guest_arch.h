@@ -166,6 +166,12 @@ static inline void arch_x87_load(uint64_t gpa)
 	asm volatile(ARCH_ACCESS("0", "fildll (%[a])") : : [a] "r"(gpa), [acc] "r"(kvmc::guest::access_gpa) : "r10", "memory");
 }
 
+static inline void arch_x87_store_zero(uint64_t gpa)
+{
+	asm volatile("fldz\n\t" ARCH_ACCESS("0", "fistpll (%[a])")
+		     : : [a] "r"(gpa), [acc] "r"(kvmc::guest::access_gpa) : "r10", "memory");
+}
+
 /* String port I/O, which KVM carries out through its instruction
  * emulator (arch/x86/kvm/x86.c emulator_pio_in_out()). */
 #define ARCH_HAS_STRING_IO 1
@@ -228,6 +234,83 @@ static inline uint64_t arch_popf_from(uint64_t gpa)
 		     : [a] "r"(gpa), [acc] "r"(kvmc::guest::access_gpa)
 		     : "r10", "r11", "memory", "cc");
 	return flags;
+}
+
+/* IRETQ with the stack at gpa: in 64-bit mode KVM's emulator decodes
+ * it but has no way to carry it out (emulate.c em_iret()), so from MMIO
+ * it is an instruction that fails after decoding. */
+static inline void arch_iret_from(uint64_t gpa)
+{
+	asm volatile("mov %%rsp, %%r11\n\tmov %[a], %%rsp\n\t" ARCH_ACCESS("0", "iretq")
+		     "\n\tmov %%r11, %%rsp\n\tud2"
+		     : : [a] "r"(gpa), [acc] "r"(kvmc::guest::access_gpa) : "r10", "r11", "memory", "cc");
+}
+
+/* REP MOVSB: the emulator's other string access, a read per iteration
+ * from the source and a write to the destination. */
+#define ARCH_HAS_REP_MOVE 1
+
+static inline void arch_rep_move(uint64_t src, uint64_t dst, uint64_t count)
+{
+	asm volatile("cld\n\t" ARCH_ACCESS("0", "rep movsb")
+		     : "+S"(src), "+D"(dst), "+c"(count)
+		     : [acc] "r"(kvmc::guest::access_gpa)
+		     : "r10", "memory", "cc");
+}
+
+/* RDMSR and WRMSR: KVM intercepts every MSR it does not pass through,
+ * and may hand one it does not know to userspace
+ * (KVM_CAP_X86_USER_SPACE_MSR). */
+#define ARCH_HAS_MSR 1
+
+static inline uint64_t arch_rdmsr(uint32_t index)
+{
+	uint32_t lo, hi;
+	asm volatile(ARCH_ACCESS("0", "rdmsr")
+		     : "=a"(lo), "=d"(hi)
+		     : "c"(index), [acc] "r"(kvmc::guest::access_gpa)
+		     : "r10", "memory");
+	return (uint64_t)hi << 32 | lo;
+}
+
+static inline void arch_wrmsr(uint32_t index, uint64_t value)
+{
+	asm volatile(ARCH_ACCESS("0", "wrmsr")
+		     : : "c"(index), "a"((uint32_t)value), "d"((uint32_t)(value >> 32)),
+		       [acc] "r"(kvmc::guest::access_gpa)
+		     : "r10", "memory");
+}
+
+#define ARCH_HAS_INVLPG 1
+
+static inline void arch_invlpg(uint64_t gva)
+{
+	asm volatile("invlpg (%0)" : : "r"(gva) : "memory");
+}
+
+/* KVM's forced-emulation prefix (arch/x86/kvm/x86.c handle_ud(), with
+ * kvm.force_emulation_prefix set): UD2 then "kvm", and KVM's emulator runs
+ * the instruction after it as if it had intercepted it. */
+#define ARCH_HAS_FORCED_EMULATION 1
+#define ARCH_FEP "ud2; .ascii \"kvm\"\n\t"
+
+static inline uint64_t arch_forced_rdmsr(uint32_t index)
+{
+	uint32_t lo, hi;
+	asm volatile(ARCH_RECORD("0") ARCH_FEP "1:\trdmsr\n2:"
+		     : "=a"(lo), "=d"(hi)
+		     : "c"(index), [acc] "r"(kvmc::guest::access_gpa)
+		     : "r10", "memory");
+	return (uint64_t)hi << 32 | lo;
+}
+
+/* DR0 = the NOP after the prefix, DR7 enables it as an execute
+ * breakpoint (L0, R/W0 = LEN0 = 0; bit 10 reads as one). */
+static inline void arch_forced_breakpoint(void)
+{
+	asm volatile("lea 1f(%%rip), %%r11\n\tmov %%r11, %%dr0\n\tmov %[dr7], %%r11\n\tmov %%r11, %%dr7\n\t"
+		     ARCH_RECORD("0") ARCH_FEP "1:\tnop\n2:\txor %%r11d, %%r11d\n\tmov %%r11, %%dr7"
+		     : : [dr7] "i"(0x401), [acc] "r"(kvmc::guest::access_gpa) : "r10", "r11", "memory");
 }
 
 /* The arm64 pair accesses (no valid syndrome) have no x86 counterpart:

@@ -72,4 +72,13 @@ constexpr uint64_t window_gpa(unsigned n, uint64_t offset = 0)
 	return window_page[n].gpa + offset;
 }
 
+/* The window's PD and its PT (whose PDE is the PD's entry 0), in RAM
+ * under the identity map, so the guest can rewrite them with a plain
+ * store: where the guest PTE of window page n is. */
+constexpr uint64_t window_pd_gpa = ARCH_RAM_GPA + ARCH_WINDOW_TABLES_OFFSET;
+constexpr uint64_t window_pte_gpa(unsigned n)
+{
+	return window_pd_gpa + window_page_bytes + 8 * n;
+}
+
 } /* namespace kvmc::x86 */

@@ -2,6 +2,8 @@
 /* x86_64: window tables a test places (include/x86_64/placed_table.h). */
 #include "x86_64/placed_table.h"
 
+#include "x86_64/window.h"
+
 #include <cstdio>
 
 namespace kvmc::x86 {
@@ -11,8 +13,7 @@ namespace {
 constexpr uint64_t present = 1ull << 0, writable = 1ull << 1, pwt = 1ull << 3, pcd = 1ull << 4;
 constexpr uint64_t table_bytes = 4096;
 /* The window's PD and PT in RAM (prepare_ram()), and the PDPT. */
-constexpr uint64_t window_pd_gpa = ARCH_RAM_GPA + ARCH_WINDOW_TABLES_OFFSET;
-constexpr uint64_t window_pt_gpa = window_pd_gpa + table_bytes;
+constexpr uint64_t window_pt_gpa = window_pte_gpa(0);
 constexpr uint64_t pdpt_gpa = ARCH_RAM_GPA + ARCH_PGTABLE_OFFSET + table_bytes;
 
 static_assert((ARCH_WINDOW_PLACED_PT_GVA >> 30) == (ARCH_WINDOW_GVA >> 30),

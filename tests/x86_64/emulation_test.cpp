@@ -5,8 +5,9 @@
  *
  * - UD2, which KVM intercepts (#UD) and must give back: the guest takes
  *   #UD at the instruction (C14, the APM).
- * - An MMIO access by an instruction the emulator lacks (x87 FILD) at
- *   CPL 0: KVM_RUN exits with KVM_EXIT_INTERNAL_ERROR,
+ * - An MMIO access by an instruction the emulator lacks (x87 FILD) or
+ *   decodes but cannot carry out (IRETQ in 64-bit mode) at CPL 0:
+ *   KVM_RUN exits with KVM_EXIT_INTERNAL_ERROR,
  *   KVM_INTERNAL_ERROR_EMULATION; with KVM_CAP_EXIT_ON_EMULATION_FAILURE
  *   the exit carries the instruction's bytes (api.rst 7.27), and the
  *   instruction has not retired.
@@ -14,6 +15,9 @@
  *   next run should single-step", api.rst 4.87) over an MMIO load: the
  *   run that completes the load ends in KVM_EXIT_DEBUG at the next
  *   instruction, with the loaded value in place.
+ * - The guest's own single step (TF), jumps and POPF through MMIO,
+ *   string port I/O, and registers read and written by userspace
+ *   between an MMIO load's exit and its completion (below).
  */
 #include "test_util.h"
 
@@ -24,6 +28,7 @@
 #include "arch.h"
 #include "layout.h"
 #include "x86_64/exception.h"
+#include "x86_64/forced_emulation.h"
 
 using namespace kvmc;
 
@@ -63,26 +68,22 @@ FIXTURE_VARIANT(m1_emulation_failure) { bool exit_on_failure; };
 FIXTURE_VARIANT_ADD(m1_emulation_failure, capability_off) { .exit_on_failure = false };
 FIXTURE_VARIANT_ADD(m1_emulation_failure, capability_on) { .exit_on_failure = true };
 
-TEST_F(m1_emulation_failure, x87_load_at_cpl0)
+namespace {
+
+/* Run g, whose steps end in an MMIO access by an instruction KVM's
+ * emulator cannot carry out, and judge the exit (see the file comment). */
+void expect_emulation_failure(struct __test_metadata *_metadata, GuestVm &g, const FIXTURE_VARIANT(m1_emulation_failure) *variant, const char *what,
+			      const char *because)
 {
-	Kvm kvm;
-	GuestVm g(kvm);
 	if (variant->exit_on_failure) {
 		REQUIRE_CAP(g.vm(), KVM_CAP_EXIT_ON_EMULATION_FAILURE, 1);
 		ASSERT_EQ(0, g.vm().enable_cap(KVM_CAP_EXIT_ON_EMULATION_FAILURE, 1));
 	}
-	const uint64_t gpa = ARCH_MMIO_GPA + 0x48;
-	g.order({x87_load(gpa)});
 	Observation obs = g.run();
-	ASSERT_OUTCOME("FILD from MMIO at CPL 0",
-		       Expectation::internal_error(rules::C5, KVM_INTERNAL_ERROR_EMULATION)
-			       .because("api.rst 5 \"KVM_EXIT_INTERNAL_ERROR\", 7.27 KVM_CAP_EXIT_ON_EMULATION_FAILURE; "
-					"x86.c handle_emulation_failure(): at CPL 0 an exit (emulate.c has no "
-					"opcode 0xdf)"),
-		       obs);
+	ASSERT_OUTCOME(what, Expectation::internal_error(rules::C5, KVM_INTERNAL_ERROR_EMULATION).because(because), obs);
 	ASSERT_TRUE(obs.access.has_value()) TH_LOG("the guest recorded no access");
 	ASSERT_TRUE(obs.pc.has_value()) TH_LOG("the guest RIP could not be read");
-	EXPECT_VALUE(rules::C14, "RIP (the FILD, not retired)", obs.access->pc, *obs.pc);
+	EXPECT_VALUE(rules::C14, "RIP (the instruction, not retired)", obs.access->pc, *obs.pc);
 	EXPECT_VALUE(rules::C14, "steps completed", 0, g.completed());
 	if (!variant->exit_on_failure)
 		return;
@@ -95,13 +96,38 @@ TEST_F(m1_emulation_failure, x87_load_at_cpl0)
 	const uint64_t length = obs.access->next_pc - obs.access->pc;
 	ASSERT_TRUE(length > 0 && length <= 15) TH_LOG("recorded instruction length %llu", (unsigned long long)length);
 	EXPECT_TRUE(f.insn_size >= length && f.insn_size <= 15)
-		TH_LOG("emulation_failure.insn_size %u, the FILD is %llu bytes", f.insn_size,
+		TH_LOG("emulation_failure.insn_size %u, the instruction is %llu bytes", f.insn_size,
 		       (unsigned long long)length);
 	const uint8_t *code = g.ram_at(obs.access->pc);
 	for (uint64_t i = 0; i < length && i < sizeof(f.insn_bytes); i++) {
-		const std::string what = "emulation_failure.insn_bytes[" + std::to_string(i) + "]";
-		EXPECT_VALUE(rules::C5, what.c_str(), code[i], f.insn_bytes[i]);
+		const std::string at = "emulation_failure.insn_bytes[" + std::to_string(i) + "]";
+		EXPECT_VALUE(rules::C5, at.c_str(), code[i], f.insn_bytes[i]);
 	}
+}
+
+} /* namespace */
+
+TEST_F(m1_emulation_failure, x87_load_at_cpl0)
+{
+	Kvm kvm;
+	GuestVm g(kvm);
+	g.order({x87_load(ARCH_MMIO_GPA + 0x48)});
+	expect_emulation_failure(_metadata, g, variant, "FILD from MMIO at CPL 0",
+				 "api.rst 5 \"KVM_EXIT_INTERNAL_ERROR\", 7.27 KVM_CAP_EXIT_ON_EMULATION_FAILURE; "
+				 "x86.c handle_emulation_failure(): at CPL 0 an exit (emulate.c has no opcode 0xdf)");
+}
+
+/* An instruction the emulator decodes but cannot execute: IRETQ in
+ * 64-bit mode (emulate.c em_iret()), its stack in MMIO. */
+TEST_F(m1_emulation_failure, iretq_from_mmio_stack_at_cpl0)
+{
+	Kvm kvm;
+	GuestVm g(kvm);
+	g.order({iret_from(ARCH_MMIO_GPA + 0x100)});
+	expect_emulation_failure(_metadata, g, variant, "IRETQ with its stack in MMIO at CPL 0",
+				 "api.rst 5 \"KVM_EXIT_INTERNAL_ERROR\", 7.27 KVM_CAP_EXIT_ON_EMULATION_FAILURE; "
+				 "x86.c x86_emulate_instruction(): EMULATION_FAILED after decoding is "
+				 "handle_emulation_failure() too, at CPL 0 an exit");
 }
 
 KVM_FIXTURE(m1_single_step);
@@ -218,6 +244,101 @@ TEST_F(m1_mmio_control, popf)
 	ASSERT_OUTCOME("POPF's load", Expectation::mmio(rules::C5, gpa, 8, false), g.run());
 	ASSERT_OUTCOME("after POPF", Expectation::guest_sync(rules::guest), g.complete_load_and_run(rflags));
 	EXPECT_VALUE(rules::C14, "RFLAGS after POPF (IF, CF and bit 1, as loaded)", rflags, g.loaded(0));
+}
+
+/*
+ * Userspace reading and writing the registers between an MMIO load's exit
+ * and the run that completes it, as a VMM does when something (a
+ * debugger, a device model, a monitor command) synchronises the vCPU's
+ * state in between (QEMU writes back what it read before the next
+ * KVM_RUN). api.rst 5: the load is complete only after the next KVM_RUN;
+ * nothing there lets the registers' round trip undo it. KVM keeps the
+ * emulator's register cache for the completion and drops it when
+ * userspace sets the registers (x86.c x86_emulate_instruction():
+ * emulate_regs_need_sync_from_vcpu); either way the destination register
+ * must get the data and the other registers keep what userspace wrote.
+ */
+KVM_FIXTURE(m1_registers_before_completion);
+enum class RegisterTrip { get, get_then_set, sync_regs };
+FIXTURE_VARIANT(m1_registers_before_completion) { RegisterTrip how; };
+FIXTURE_VARIANT_ADD(m1_registers_before_completion, get) { .how = RegisterTrip::get };
+FIXTURE_VARIANT_ADD(m1_registers_before_completion, get_then_set_unchanged) { .how = RegisterTrip::get_then_set };
+/* The same through the run structure (api.rst 4.10 "kvm_valid_regs",
+ * "kvm_dirty_regs", KVM_CAP_SYNC_REGS): KVM stores the registers at the
+ * exit, userspace marks them dirty unchanged. */
+FIXTURE_VARIANT_ADD(m1_registers_before_completion, sync_regs_dirty_unchanged) { .how = RegisterTrip::sync_regs };
+
+TEST_F(m1_registers_before_completion, mmio_load)
+{
+	Kvm kvm;
+	GuestVm g(kvm);
+	const uint64_t gpa = ARCH_MMIO_GPA + 0x70;
+	if (variant->how == RegisterTrip::sync_regs) {
+		REQUIRE_CAP(g.vm(), KVM_CAP_SYNC_REGS, 1);
+		g.vcpu().shared()->kvm_valid_regs = KVM_SYNC_X86_REGS;
+	}
+	g.order({load(gpa, 8), load(gpa + 8, 4)});
+	Observation exit = g.run();
+	ASSERT_OUTCOME("the load", Expectation::mmio(rules::C5, gpa, 8, false), exit);
+	struct kvm_regs regs {};
+	switch (variant->how) {
+	case RegisterTrip::get:
+		ASSERT_EQ(0, ioctl(g.vcpu().fd(), KVM_GET_REGS, &regs));
+		break;
+	case RegisterTrip::get_then_set:
+		ASSERT_EQ(0, ioctl(g.vcpu().fd(), KVM_GET_REGS, &regs));
+		ASSERT_EQ(0, ioctl(g.vcpu().fd(), KVM_SET_REGS, &regs));
+		break;
+	case RegisterTrip::sync_regs:
+		g.vcpu().shared()->kvm_dirty_regs = KVM_SYNC_X86_REGS;
+		break;
+	}
+	log_line("basis: api.rst 5 \"KVM_EXIT_MMIO\" (the operation completes on the next KVM_RUN), "
+		 "4.11 KVM_SET_REGS, 4.10 kvm_dirty_regs");
+	ASSERT_OUTCOME("the second load", Expectation::mmio(rules::C5, gpa + 8, 4, false),
+		       g.complete_load_and_run(pattern));
+	EXPECT_VALUE(rules::C12, "RAX after the completion (the first load, as the guest recorded it)", pattern,
+		     g.loaded(0));
+	ASSERT_OUTCOME("resume", Expectation::guest_done(rules::C12), g.complete_load_and_run(0x1234));
+	EXPECT_VALUE(rules::C12, "the second load", 0x1234, g.loaded(1));
+}
+
+/*
+ * An instruction breakpoint (DR0, DR7 L0 with R/W0 = 0) on an instruction
+ * KVM's emulator runs (the forced-emulation prefix: KVM decodes it as if it
+ * had intercepted it, x86.c kvm_vcpu_check_code_breakpoint()). The APM
+ * (vol. 2, 13.1.1): an instruction breakpoint is a #DB fault before the
+ * instruction, RIP at it, DR6.B0 set; RF is not set in the pushed RFLAGS
+ * (the fault is the breakpoint itself).
+ */
+KVM_FIXTURE(emulated_breakpoint);
+
+TEST_F(emulated_breakpoint, nop)
+{
+	Kvm kvm;
+	GuestVm g(kvm);
+	std::string why;
+	if (!x86::forced_emulation_enabled(&why))
+		SKIP(return, "%s", why.c_str());
+	g.order({forced_breakpoint()});
+	GuestException x;
+	x.vector = db_vector;
+	x.syndrome_mask = x86::pf_error_code_mask;
+	x.syndrome = 0;
+	x.check_address = false;
+	x.returns = GuestException::Returns::to_access;
+	x.pstate_mask = x86::rflags_judged;
+	x.pstate = x86::rflags_fixed;
+	x.what = "#DB for the instruction breakpoint";
+	ASSERT_OUTCOME("the NOP under DR0",
+		       Expectation::guest_exception(rules::C14, x)
+			       .because("the APM vol. 2, 13.1.1; x86.c x86_emulate_instruction() checks code "
+					"breakpoints before decoding (kvm_vcpu_check_code_breakpoint())"),
+		       g.run());
+	struct kvm_debugregs dr {};
+	ASSERT_EQ(0, ioctl(g.vcpu().fd(), KVM_GET_DEBUGREGS, &dr));
+	EXPECT_VALUE(rules::C14, "DR6.B0 (breakpoint 0 hit)", 1, dr.dr6 & 1);
+	EXPECT_VALUE(rules::C14, "steps completed", 0, g.completed());
 }
 
 /*

@@ -9,8 +9,16 @@
  * guest goes on past the instruction (C14). Also from RAM into MMIO: the
  * bytes that fall in a memslot land there with no exit, the rest exit as
  * MMIO one by one.
+ *
+ * m1_string_load: REP MOVSB with its source where no memslot is: one
+ * KVM_EXIT_MMIO load per byte, in order; each byte userspace answers
+ * lands in RAM, and the emulator goes on to the next iteration in the
+ * kernel (a read completed is an iteration done: EMULATION_RESTART with
+ * no exit pending).
  */
 #include "test_util.h"
+
+#include <cstring>
 
 #include "layout.h"
 
@@ -94,6 +102,39 @@ TEST_F(m1_string_store, from_mmio_into_ram)
 	}
 	EXPECT_VALUE(rules::C5, "the byte after them untouched", 0, ram.data()[count - in_mmio]);
 	EXPECT_VALUE(rules::C5, "steps completed", 1, g.completed());
+}
+
+KVM_FIXTURE(m1_string_load);
+
+TEST_F(m1_string_load, from_mmio_into_ram)
+{
+	Kvm kvm;
+	GuestVm g(kvm);
+	HostMapping ram = HostMapping::anonymous(page_size());
+	Memslot slot(g.vm(), test_slot, ARCH_TEST_GPA, ram);
+	memset(ram.data(), 0xee, 16);
+	const uint64_t src = ARCH_MMIO_GPA + 0x231, dst = ARCH_TEST_GPA + 4;
+	const uint32_t count = 5;
+	g.order({rep_move(src, dst, count), load(ARCH_MMIO_GPA + 0x800, 1)});
+	log_line("basis: arch/x86/kvm/emulate.c: a REP string instruction is one iteration per emulation; "
+		 "x86.c complete_emulated_mmio() completes each read, then EMULATION_RESTART");
+	Observation obs = g.run();
+	for (uint32_t i = 0; i < count; i++) {
+		const std::string step = "byte " + std::to_string(i) + " of REP MOVSB from MMIO";
+		ASSERT_OUTCOME(step.c_str(), Expectation::mmio(rules::C5, src + i, 1, false), obs);
+		obs = g.complete_load_and_run(0x31 + i);
+	}
+	ASSERT_OUTCOME("the load after the string move", Expectation::mmio(rules::C5, ARCH_MMIO_GPA + 0x800, 1, false),
+		       obs);
+	ASSERT_OUTCOME("resume", Expectation::guest_done(rules::C5), g.complete_load_and_run(0x77));
+	for (uint32_t i = 0; i < count; i++) {
+		const std::string what = "byte " + std::to_string(i) + " moved into the slot";
+		EXPECT_VALUE(rules::C5, what.c_str(), 0x31 + i, ram.data()[4 + i]);
+	}
+	EXPECT_VALUE(rules::C5, "the byte before them untouched", 0xee, ram.data()[3]);
+	EXPECT_VALUE(rules::C5, "the byte after them untouched", 0xee, ram.data()[4 + count]);
+	EXPECT_VALUE(rules::C5, "steps completed", 2, g.completed());
+	EXPECT_VALUE(rules::C5, "the load after it", 0x77, g.loaded(1));
 }
 
 KVMC_TEST_MAIN
