@@ -235,4 +235,11 @@ std::optional<SignalRecord> take_recorded_signal();
 /* The default limit for one KVM_RUN, from KVMC_RUN_TIMEOUT_MS (ms). */
 unsigned run_limit_ms();
 
+/* A kernel module's parameter as sysfs shows it
+ * (/sys/module/MODULE/parameters/NAME), its first word; nothing when it
+ * cannot be read (no such module or parameter). */
+std::optional<std::string> module_param(const char *module, const char *name);
+/* A boolean module parameter's value: set (Y, or 1 for an int). */
+inline bool param_set(const std::string &value) { return value == "Y" || value == "1"; }
+
 } /* namespace kvmc */

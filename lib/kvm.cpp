@@ -464,6 +464,20 @@ unsigned run_limit_ms()
 	return 5000;
 }
 
+std::optional<std::string> module_param(const char *module, const char *name)
+{
+	const std::string path = std::string("/sys/module/") + module + "/parameters/" + name;
+	FILE *f = fopen(path.c_str(), "r");
+	if (!f)
+		return std::nullopt;
+	char word[64];
+	const bool read = fscanf(f, "%63s", word) == 1;
+	fclose(f);
+	if (!read)
+		return std::nullopt;
+	return std::string(word);
+}
+
 Observation Vcpu::observe(unsigned limit_ms)
 {
 	Observation obs;

@@ -51,6 +51,16 @@ inline GuestException page_fault(uint64_t gva, uint64_t error_code, const char *
 	return x;
 }
 
+/* x without RF judged in the pushed RFLAGS: for a #PF the CPU may walk
+ * the guest's tables for and deliver itself (NPT), where RF is the CPU
+ * model's business, not KVM's (QEMU's TCG pushes it clear). */
+inline GuestException rf_not_judged(GuestException x)
+{
+	x.pstate_mask &= ~rflags_rf;
+	x.pstate &= ~rflags_rf;
+	return x;
+}
+
 /* #UD for the instruction at the access the guest recorded: no error
  * code (the guest's stub pushes 0), CR2 not involved, a fault (RF set). */
 inline GuestException invalid_opcode(const char *what)

@@ -8,24 +8,23 @@
  */
 #pragma once
 
-#include <cstdio>
+#include <cstdlib>
+#include <optional>
 #include <string>
+
+#include "kvm.h"
 
 namespace kvmc::x86 {
 
 inline bool forced_emulation_enabled(std::string *why)
 {
-	const char *param = "/sys/module/kvm/parameters/force_emulation_prefix";
-	FILE *f = fopen(param, "r");
-	if (!f) {
-		*why = std::string(param) + " is not readable: a kernel without the forced-emulation prefix";
+	const std::optional<std::string> value = module_param("kvm", "force_emulation_prefix");
+	if (!value) {
+		*why = "kvm.force_emulation_prefix is not readable: a kernel without the forced-emulation prefix";
 		return false;
 	}
-	int value = 0;
-	const bool read = fscanf(f, "%d", &value) == 1;
-	fclose(f);
-	if (!read || value == 0) {
-		*why = std::string(param) + " is 0: KVM ignores the forced-emulation prefix (set it to 1 to run this)";
+	if (strtol(value->c_str(), nullptr, 10) == 0) {
+		*why = "kvm.force_emulation_prefix is 0: KVM ignores the forced-emulation prefix (set it to 1 to run this)";
 		return false;
 	}
 	return true;

@@ -4,7 +4,9 @@
 
 #include "x86_64/window.h"
 
-#include <cstdio>
+#include <optional>
+#include <string>
+#include <utility>
 
 namespace kvmc::x86 {
 
@@ -49,17 +51,16 @@ void map_placed_pd_page(GuestVm &g, unsigned n, const PlacedPage &page)
 
 bool kvm_walks_guest_tables(std::string *why)
 {
-	for (const char *param : {"/sys/module/kvm_amd/parameters/npt", "/sys/module/kvm_intel/parameters/ept"}) {
-		FILE *f = fopen(param, "r");
-		if (!f)
+	for (const auto &[module, param] : {std::pair{"kvm_amd", "npt"}, std::pair{"kvm_intel", "ept"}}) {
+		const std::optional<std::string> value = module_param(module, param);
+		if (!value)
 			continue;
-		int c = fgetc(f);
-		fclose(f);
-		if (c == 'Y' || c == '1') {
-			*why = std::string(param) + " is set: the CPU, not KVM, walks the guest's page tables";
+		const std::string name = std::string(module) + "." + param;
+		if (param_set(*value)) {
+			*why = name + " is set: the CPU, not KVM, walks the guest's page tables";
 			return false;
 		}
-		*why = std::string(param) + " is clear: KVM's shadow MMU walks the guest's page tables";
+		*why = name + " is clear: KVM's shadow MMU walks the guest's page tables";
 		return true;
 	}
 	*why = "neither kvm_amd.npt nor kvm_intel.ept is readable: assumed KVM walks the guest's page tables";

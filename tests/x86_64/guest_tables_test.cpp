@@ -47,18 +47,13 @@ constexpr uint64_t pattern = 0x8877665544332211ull;
 const char *const invlpg_basis = "the APM vol. 2, 5.5 (INVLPG); under shadow paging arch/x86/kvm/mmu/mmu.c "
 				 "write-protects the guest's tables (kvm_mmu_track_write(), RET_PF_WRITE_PROTECTED)";
 
-/* pf, judged as far as KVM answers for it. Under NPT the CPU may walk
+/* pf, judged as far as KVM answers for it: under NPT the CPU may walk
  * the tables and deliver the #PF itself (for a stale translation, where
- * it no longer uses it): RF in the pushed RFLAGS is then the CPU model's
- * business, not KVM's (QEMU's, in the test VM, pushes it clear). */
-GuestException as_kvm_answers(GuestException pf)
+ * it no longer uses it). */
+GuestException as_kvm_answers(const GuestException &pf)
 {
 	std::string why;
-	if (!kvm_walks_guest_tables(&why)) {
-		pf.pstate_mask &= ~rflags_rf;
-		pf.pstate &= ~rflags_rf;
-	}
-	return pf;
+	return kvm_walks_guest_tables(&why) ? pf : rf_not_judged(pf);
 }
 
 } /* namespace */

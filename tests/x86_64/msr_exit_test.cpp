@@ -12,7 +12,7 @@
  */
 #include "test_util.h"
 
-#include <cstdio>
+#include <optional>
 #include <string>
 
 #include "layout.h"
@@ -32,12 +32,8 @@ constexpr uint64_t gp_vector = 13;
 /* kvm.ignore_msrs makes KVM answer unknown MSRs itself. */
 bool kvm_ignores_msrs()
 {
-	FILE *f = fopen("/sys/module/kvm/parameters/ignore_msrs", "r");
-	if (!f)
-		return false;
-	const int c = fgetc(f);
-	fclose(f);
-	return c == 'Y' || c == '1';
+	const std::optional<std::string> value = module_param("kvm", "ignore_msrs");
+	return value && param_set(*value);
 }
 
 GuestException general_protection(const char *what)

@@ -291,13 +291,9 @@ TEST_F(gva_window_table_in, access)
 					       "#PF, not present: the punched table reads zero");
 		/* Under NPT the walk that finds the zero entry is the CPU's,
 		 * and so is the delivery (KVM only maps the new zero page at
-		 * the #NPF): RF in the pushed RFLAGS is the CPU model's
-		 * business, not KVM's (QEMU's, in the test VM, pushes it
-		 * clear). Every other field is judged. */
-		if (!shadow) {
-			pf.pstate_mask &= ~rflags_rf;
-			pf.pstate &= ~rflags_rf;
-		}
+		 * the #NPF). Every other field is judged. */
+		if (!shadow)
+			pf = rf_not_judged(pf);
 		ASSERT_OUTCOME("access through a table punched out of its guest_memfd",
 			       Expectation::guest_exception(rules::G3, pf)
 				       .because("api.rst 4.142: a punched guest_memfd page reads zero; AMD APM "
