@@ -7,9 +7,12 @@
 #  (2) every other test keeps its verdict,
 #  (3) the kernel's own KVM selftests pass on the patched kernel,
 #  (4) --reference against the stock kernel shows only the intended changes,
-#  (5) the catalog's mutants of the patched files die at least as often.
+#  (5) the catalog's mutants of the patched files die at least as often
+#      (those the stock kernel killed, each re-checked with the tests that
+#      killed it, in full when those do not; --full-mutation: all, in full).
 #
-#   scripts/fix-demo.sh [--fix NAME|NN]... [--no-mutation | --mutation-only] [--worktree NAME] [--out DIR]
+#   scripts/fix-demo.sh [--fix NAME|NN]... [--no-mutation | --mutation-only] [--full-mutation]
+#                       [--worktree NAME] [--out DIR]
 #
 # The trees are branches fixes/<name> of the cache's worktree "fixes" (or --worktree; one
 # cold kernel build per architecture the first time, then incremental).

@@ -6,8 +6,9 @@
 #   ktap-runner.sh [-l] [-t PATTERN] TESTDIR
 #
 # TESTDIR/kvm-contract-list.txt names the binaries. -t selects tests whose
-# full name (fixture.variant.test) matches the shell PATTERN; a PATTERN
-# without wildcards matches as a substring. -l prints the names instead.
+# full name (fixture.variant.test) matches the shell PATTERN, or one of
+# several separated by commas (no test name has one); a PATTERN without
+# wildcards matches as a substring. -l prints the names instead.
 # KVMC_BIN_TIMEOUT (seconds, default 600) bounds each binary as a whole;
 # the harness bounds each test.
 #
@@ -66,15 +67,27 @@ while [ $# -gt 1 ]; do
 done
 dir=${1:?usage: ktap-runner.sh [-l] [-t PATTERN] TESTDIR}
 
-case $pattern in
-*[*?[]*) ;;
-?*) pattern="*$pattern*" ;;
-esac
-
 matches() {
 	[ -z "$pattern" ] && return 0
-	# shellcheck disable=SC2254
-	case $1 in $pattern) return 0 ;; esac
+	# One alternative at a time (the name is the only argument: the
+	# loop may reuse the positional parameters). No globbing of files.
+	name=$1
+	set -f
+	old_ifs=$IFS
+	IFS=,
+	# shellcheck disable=SC2086 # split at the commas, on purpose
+	set -- $pattern
+	IFS=$old_ifs
+	set +f
+	for alt in "$@"; do
+		case $alt in
+		'') continue ;;
+		*[*?[]*) ;;
+		*) alt="*$alt*" ;;
+		esac
+		# shellcheck disable=SC2254
+		case $name in $alt) return 0 ;; esac
+	done
 	return 1
 }
 

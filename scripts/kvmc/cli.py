@@ -122,7 +122,8 @@ def make_parser() -> argparse.ArgumentParser:
                       help=f"configuration to test, repeatable (default: {' '.join(DEFAULT)}); one of: "
                       f"{', '.join(CONFIGS)} (x86_64-shadow: x86_64 with kvm_amd npt=0, KVM's shadow MMU)")
     what.add_argument("-t", dest="pattern", default="", metavar="PATTERN",
-                      help="only tests whose name (fixture.variant.test) matches the shell pattern; a "
+                      help="only tests whose name (fixture.variant.test) matches the shell pattern, or one "
+                      "of several separated by commas; a "
                       "pattern without wildcards matches as a substring; one that matches no test of "
                       "the build is refused before anything boots")
     what.add_argument("-l", dest="list_only", action="store_true",

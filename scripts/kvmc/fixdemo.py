@@ -25,7 +25,11 @@ x86_64-shadow), it shows:
     in also-changes.txt (with the reason);
  5. the catalog's mutants of the files the fix changes, run on the patched
     tree, are killed at least as often as the published study
-    (docs/mutation.json) kills them on the stock tree.
+    (docs/mutation.json) kills them on the stock tree. By default each
+    mutant the stock tree killed is re-checked (one boot, a few of the
+    tests that killed it; in full only when those do not): a mutant the
+    stock tree did not kill cannot lower the count. --full-mutation runs
+    every mutant on every configuration with every test.
 
 The stock kernel's runs are made once per suite commit and reused.
 Exit status: 0 when every check held for every fix, 1 otherwise, 2 for a
@@ -36,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import fnmatch
+import json
 import os
 import re
 import subprocess
@@ -46,6 +51,7 @@ from typing import Any, Callable
 
 from . import TOP, baseline as bl, common, kernel_tree, mutation, reference, results
 
+Mutant = mutation.Mutant
 FIXES = Path(bl.FIXES)
 ALSO = "also-changes.txt"
 BASELINE = Path(TOP) / "baselines" / "debian.txt"
@@ -296,6 +302,46 @@ def selftests_of(run: dict[str, Any]) -> dict[str, dict[str, str]]:
     return {cfg: dict(b.get("selftests", {})) for cfg, b in run.get("baselines", {}).items()}
 
 
+# How many of the tests that killed a mutant on the stock kernel its
+# quick re-check on the patched tree runs.
+KILLERS = 3
+
+
+def killers(run: dict[str, Any]) -> dict[str, dict[str, list[str]]]:
+    """Mutant id -> configuration -> the suite tests that killed it there,
+    of a study's run for one architecture (only configurations that did)."""
+    out: dict[str, dict[str, list[str]]] = {}
+    for r in run.get("results", []):
+        if r.get("status") != "ok":
+            continue
+        kills = {c: list(v.get("suite_killed", [])) for c, v in r.get("configs", {}).items() if v.get("suite_killed")}
+        if kills:
+            out[r["mutant"]] = kills
+    return out
+
+
+def recheck_plan(ids: list[str], kills: dict[str, dict[str, list[str]]], order: tuple[str, ...],
+                 avoid: Callable[[str], bool] = lambda t: False) -> tuple[dict[str, list[str]], str]:
+    """The quick re-check of the mutants IDS that the stock kernel killed
+    (KILLS, killers()): each boots on one configuration where it was
+    killed (the first in ORDER), running up to KILLERS of the tests that
+    killed it there, those AVOID does not name first (the fix's own
+    finding tests, whose verdict the fix changes). Returns mutant ->
+    [configuration] (mutation run --recheck) and the -t pattern: the
+    chosen tests, comma-separated."""
+    plan: dict[str, list[str]] = {}
+    tests: set[str] = set()
+    for i in ids:
+        where = [c for c in order if kills.get(i, {}).get(c)] + \
+                [c for c in sorted(kills.get(i, {})) if c not in order]
+        if not where:
+            continue
+        plan[i] = [where[0]]
+        names = sorted(kills[i][where[0]], key=lambda t: (avoid(t), t))
+        tests.update(names[:KILLERS])
+    return plan, ",".join(sorted(tests))
+
+
 @dataclass
 class MutationVerdict:
     ran: list[str] = field(default_factory=list)
@@ -306,6 +352,10 @@ class MutationVerdict:
     selftests: dict[str, dict[str, str]] = field(default_factory=dict)
     error: str = ""
     vacuous: str = ""   # why (5) compares nothing
+    quick: bool = False                                   # re-checked the stock kills (not --full-mutation)
+    rechecked_killed: int = 0                             # killed by their quick re-check
+    full: list[str] = field(default_factory=list)         # not killed by it: run again in full
+    not_killed_on_stock: list[str] = field(default_factory=list)  # quick: not run
 
     @property
     def selftests_ok(self) -> bool:
@@ -423,12 +473,22 @@ class Demo:
             common.write_atomic(stamp, self.head + "\n")
         return self.run_of(directory, config)
 
-    def mutation(self, fix: Fix, directory: Path, chain: list[Fix] | None = None) -> MutationVerdict:
+    def mutation(self, fix: Fix, directory: Path, chain: list[Fix] | None = None,
+                 removed: list[bl.Entry] | None = None, full: bool = False) -> MutationVerdict:
         """(3) and (5): the mutants of the changed files (of the whole
         series) on the patched tree, one run of the mutation tool per set
         (the main catalog, the blind set), each compared with that set's
-        published study."""
-        mv = MutationVerdict()
+        published study.
+
+        Quick (the default): only the mutants the published study killed
+        on the stock tree run (one that survived there cannot lower the
+        count), each booted once, on a configuration where it was killed,
+        with a few of the tests that killed it (recheck_plan()); the
+        selftests run in the unmutated boots, for (3). A mutant that
+        survives its re-check runs again in full (every configuration,
+        every test) before it counts as lost. FULL: every mutant, every
+        configuration, every test, the selftests in every boot."""
+        mv = MutationVerdict(quick=not full)
         chain = chain or [fix]
         catalog = mutation.load_catalog()
         wanted: list[mutation.Mutant] = []
@@ -437,6 +497,16 @@ class Demo:
         files = list(dict.fromkeys(name for one in chain for name in one.files))
         chosen, mv.not_applicable = applicable(wanted, self.tree)
         mv.ran = [m.id for m in chosen]
+        published_doc = mutation.read_doc(Path(TOP) / "docs" / "mutation.json")
+        stock: dict[str, bool] = {}
+        kills: dict[str, dict[str, list[str]]] = {}
+        for heading in {m.heading for m in chosen}:
+            ref = mutation.study(published_doc, PUBLISHED.get(heading, heading))["runs"].get(fix.mutation_arch, {})
+            stock.update({i: v for i, v in killed(ref).items() if i in mv.ran})
+            kills.update(killers(ref))
+        if not full:
+            mv.not_killed_on_stock = [m.id for m in chosen if not stock.get(m.id)]
+            chosen = [m for m in chosen if stock.get(m.id)]
         if not chosen:
             # (5) has nothing to compare; (3) still needs the patched
             # kernel booted with the selftests: an equivalent control
@@ -447,45 +517,76 @@ class Demo:
             if not controls:
                 mv.error = "no mutant of the catalog applies to the files it changes, and no control to boot"
                 return mv
-            mv.vacuous = (f"no mutant of the catalog is in {', '.join(files)}: nothing to compare "
-                          f"(the control {controls[0].id} booted the patched kernel for (3))")
+            what = (f"no mutant of the catalog is in {', '.join(files)}" if not mv.ran else
+                    f"the stock kernel killed none of the {len(mv.ran)} mutants of {', '.join(files)}")
+            mv.vacuous = f"{what}: nothing to compare (the control {controls[0].id} booted the patched kernel for (3))"
+            mv.quick = False
             chosen = controls[:1]
-        published_doc = mutation.read_doc(Path(TOP) / "docs" / "mutation.json")
+        configs = CONFIGS[fix.arch] if fix.arch in CONFIGS else ()
+        avoid = (lambda t: any(e.test and fnmatch.fnmatchcase(t, e.test) for e in (removed or [])))
+        patched: dict[str, bool] = {}
         sets: dict[str, list[mutation.Mutant]] = {}
         for m in chosen:
             sets.setdefault(m.heading, []).append(m)
-        stock: dict[str, bool] = {}
-        patched: dict[str, bool] = {}
         for heading, ms in sets.items():
             slug = re.sub(r"[^a-z0-9]+", "-", heading.lower()).strip("-") or "catalog"
-            jpath = directory / f"mutation-{slug}.json"
-            argv = [sys.executable, "-m", "kvmc.mutation", "run", "--arch", fix.mutation_arch,
-                    "--tree", str(self.tree), "--mutants", ",".join(m.id for m in ms), "--json", str(jpath),
-                    "--doc", str(directory / f"mutation-{slug}.md"), "--out", str(directory / f"mutation-{slug}")]
-            if heading:
-                argv += ["--catalog", ",".join(sorted({m.catalog() for m in ms})), "--heading", heading]
-            if mv.vacuous:
-                self.log(f"  mutation: no mutant in {', '.join(files)}; the control {ms[0].id} on the patched tree")
+            extra: list[str] = []
+            if mv.quick:
+                plan, pattern = recheck_plan([m.id for m in ms], kills, configs, avoid)
+                common.write_atomic(directory / f"recheck-{slug}.json", json.dumps(plan, indent=1) + "\n")
+                extra = ["--recheck", str(directory / f"recheck-{slug}.json"), "-t", pattern]
+                self.log(f"  mutation: {len(ms)} mutants of {heading or 'the catalog'} in {', '.join(files)} "
+                         f"that the stock kernel killed, re-checked on the patched tree")
+            elif mv.vacuous:
+                self.log(f"  mutation: no mutant to compare; the control {ms[0].id} on the patched tree")
             else:
                 self.log(f"  mutation: {len(ms)} mutants of {heading or 'the catalog'} in "
                          f"{', '.join(files)} on the patched tree")
-            log = directory / f"mutation-{slug}.log"
-            with open(log, "wb") as f:
-                rc = common.call(argv, timeout=RUN_TIMEOUT, cwd=str(Path(TOP) / "scripts"),
-                                 stdout=f, stderr=subprocess.STDOUT)
-            if rc:
-                mv.error = f"the mutation run exited {rc} (log {log})"
+            run = self._mutation_run(fix, ms, heading, directory, slug, extra)
+            if run is None:
+                mv.error = f"the mutation run exited non-zero (log {directory / f'mutation-{slug}.log'})"
                 return mv
-            run = mutation.study(mutation.read_doc(jpath), heading)["runs"].get(fix.mutation_arch, {})
             for cfg, outcomes in selftests_of(run).items():
                 mv.selftests.setdefault(cfg, {}).update(outcomes)
-            patched.update(killed(run))
-            ref = mutation.study(published_doc, PUBLISHED.get(heading, heading))["runs"].get(fix.mutation_arch, {})
-            stock.update(killed(ref))
+            seen = killed(run)
+            patched.update(seen)
+            if mv.quick:
+                mv.rechecked_killed += sum(1 for m in ms if seen.get(m.id))
+                again = [m for m in ms if not seen.get(m.id)]
+                if again:
+                    mv.full += [m.id for m in again]
+                    self.log(f"  mutation: {len(again)} not killed by the re-check, run again in full: "
+                             f"{', '.join(m.id for m in again)}")
+                    run = self._mutation_run(fix, again, heading, directory, slug + "-full", ["--no-selftests"])
+                    if run is None:
+                        mv.error = f"the mutation run exited non-zero (log {directory / f'mutation-{slug}-full.log'})"
+                        return mv
+                    patched.update(killed(run))
         mv.stock_killed, mv.patched_killed, mv.lost = judge_mutation(stock, patched, mv.ran)
         return mv
 
-    def one(self, fix: Fix, run_mutation: bool, run_suite: bool = True, chain: list[Fix] | None = None) -> bool:
+    def _mutation_run(self, fix: Fix, ms: list[Mutant], heading: str, directory: Path, slug: str,
+                      extra: list[str]) -> dict[str, Any] | None:
+        """One run of the mutation tool on the patched tree: its run of the
+        architecture, or None when it failed."""
+        jpath = directory / f"mutation-{slug}.json"
+        argv = [sys.executable, "-m", "kvmc.mutation", "run", "--arch", fix.mutation_arch,
+                "--tree", str(self.tree), "--mutants", ",".join(m.id for m in ms), "--json", str(jpath),
+                "--doc", str(directory / f"mutation-{slug}.md"), "--out", str(directory / f"mutation-{slug}"),
+                *extra]
+        if heading:
+            argv += ["--catalog", ",".join(sorted({m.catalog() for m in ms})), "--heading", heading]
+        log = directory / f"mutation-{slug}.log"
+        with open(log, "wb") as f:
+            rc = common.call(argv, timeout=RUN_TIMEOUT, cwd=str(Path(TOP) / "scripts"),
+                             stdout=f, stderr=subprocess.STDOUT)
+        if rc:
+            return None
+        run: dict[str, Any] = mutation.study(mutation.read_doc(jpath), heading)["runs"].get(fix.mutation_arch, {})
+        return run
+
+    def one(self, fix: Fix, run_mutation: bool, run_suite: bool = True, chain: list[Fix] | None = None,
+            full_mutation: bool = False) -> bool:
         chain = chain or [fix]
         self.log(f"{fix.name}: {fix.subject}")
         if len(chain) > 1:
@@ -529,7 +630,7 @@ class Demo:
             self.log("  (3), (5) a documentation fix: the kernel is the stock one, so are its selftests' "
                      "outcomes and the catalog's kills (the published study)")
         elif run_mutation:
-            mv = self.mutation(fix, directory, chain)
+            mv = self.mutation(fix, directory, chain, removed, full_mutation)
             for cfg, outcomes in sorted(mv.selftests.items()):
                 self.log(f"  (3) selftests on {cfg}: "
                          + ", ".join(f"{k.removeprefix('selftest:')} {o}" for k, o in sorted(outcomes.items())))
@@ -537,6 +638,15 @@ class Demo:
                 self.log(f"  (5) {mv.error}")
             elif mv.vacuous:
                 self.log(f"  (5) {mv.vacuous}")
+            elif mv.quick:
+                self.log(f"  (5) {len(mv.ran)} mutants of the changed files: stock kernel (published study) "
+                         f"{mv.stock_killed} killed, patched {mv.patched_killed} killed"
+                         + (f"; lost: {', '.join(mv.lost)}" if mv.lost else "")
+                         + f"\n      quick: the {mv.stock_killed} killed on stock re-checked with the tests that "
+                         f"killed them, {mv.rechecked_killed} killed there"
+                         + (f", {len(mv.full)} run again in full ({', '.join(mv.full)})" if mv.full else "")
+                         + (f"; {len(mv.not_killed_on_stock)} not killed on stock, not run (cannot lower "
+                            f"the count): {', '.join(mv.not_killed_on_stock)}" if mv.not_killed_on_stock else ""))
             else:
                 self.log(f"  (5) {len(mv.ran)} mutants of the changed files: stock kernel (published study) "
                          f"{mv.stock_killed} killed, patched {mv.patched_killed} killed"
@@ -564,6 +674,10 @@ def main(argv: list[str] | None = None) -> int:
     steps = d.add_mutually_exclusive_group()
     steps.add_argument("--no-mutation", action="store_true", help="leave out (3) and (5)")
     steps.add_argument("--mutation-only", action="store_true", help="only (3) and (5)")
+    d.add_argument("--full-mutation", action="store_true",
+                   help="(5) in full: every mutant of the changed files on every configuration with every "
+                        "test (default: the mutants the stock kernel killed, each re-checked with the tests "
+                        "that killed it, in full again only when that does not kill it)")
     d.add_argument("--out", default=str(Path(TOP) / "results" / "fix-demo"))
     d.add_argument("--worktree", default=WORKTREE,
                    help=f"the cache's worktree to build in (default {WORKTREE}: one cold build per architecture "
@@ -616,7 +730,8 @@ def main(argv: list[str] | None = None) -> int:
             outcome: dict[str, bool] = {}
             try:
                 for f in chosen:
-                    outcome[f.name] = demo.one(f, not args.no_mutation, not args.mutation_only, series(f, fixes))
+                    outcome[f.name] = demo.one(f, not args.no_mutation, not args.mutation_only, series(f, fixes),
+                                               args.full_mutation)
             finally:
                 demo.restore()
         for name, ok in outcome.items():

@@ -1254,12 +1254,16 @@ def run_arch(arch: str, mutants: list[Mutant], tree: Path | None, cache: Path,
              with_selftests: bool, suite_filter: str | None, out: Path,
              log: Callable[[str], None], worktree: str = "mutation",
              progress: Callable[[dict[str, Any]], object] | None = None,
-             configs: Iterable[str] = (), catalogs: Iterable[str] = ()) -> dict[str, Any]:
+             configs: Iterable[str] = (), catalogs: Iterable[str] = (),
+             recheck: dict[str, list[str]] | None = None) -> dict[str, Any]:
     """Baseline, then every mutant: each kernel built once and booted on
     every configuration in CONFIGS (default: every configuration of ARCH,
     qemu_configs.configs_of); PROGRESS gets the run so far after each
     mutant (so an interrupted run still leaves its table).  CATALOGS
-    (the --catalog files, none for the main catalog) is recorded."""
+    (the --catalog files, none for the main catalog) is recorded.
+    RECHECK (--recheck) makes it a quick re-check of known kills: a
+    mutant it names boots only on the configurations it gives, and the
+    selftests run in the unmutated boots alone."""
     boot_on = config_order(configs) or list(qemu_configs.configs_of(arch))
     wrong = [c for c in boot_on if c not in qemu_configs.CONFIGS or qemu_configs.CONFIGS[c].arch.name != arch]
     if wrong:
@@ -1276,6 +1280,10 @@ def run_arch(arch: str, mutants: list[Mutant], tree: Path | None, cache: Path,
     problems = check_tree(tree, mutants)
     if problems:
         raise ApplyError("; ".join(problems))
+    for mid, cs in (recheck or {}).items():
+        if not cs or any(c not in boot_on for c in cs):
+            raise UsageError(f"--recheck: {mid}: {', '.join(cs) or 'no configuration'}: not among "
+                             f"the run's configurations ({', '.join(boot_on)})")
     out.mkdir(parents=True, exist_ok=True)
     kst = build_selftests(arch, out / "selftests", log) if with_selftests else None
 
@@ -1284,10 +1292,11 @@ def run_arch(arch: str, mutants: list[Mutant], tree: Path | None, cache: Path,
         k = kbuild.build_kernel(str(tree), arch, str(cache), log=log, nice=19)
         return k.image, time.monotonic() - t
 
-    def boot(image: str, label: str) -> dict[str, Outcome]:
-        """The kernel IMAGE booted on each configuration (results in
-        OUT/LABEL/<configuration>)."""
-        return {c: run_kernel(arch, image, out / label / c, kst, suite_filter, log, c) for c in boot_on}
+    def boot(image: str, label: str, on: list[str] | None = None, selftests: Path | None = kst) -> dict[str, Outcome]:
+        """The kernel IMAGE booted on each configuration (ON, default all;
+        results in OUT/LABEL/<configuration>)."""
+        return {c: run_kernel(arch, image, out / label / c, selftests, suite_filter, log, c)
+                for c in (on or boot_on)}
 
     log(f"{arch}: baseline (unmutated {tree}) on {', '.join(boot_on)}")
     t0 = time.monotonic()
@@ -1306,6 +1315,7 @@ def run_arch(arch: str, mutants: list[Mutant], tree: Path | None, cache: Path,
             "complete": complete,
             "kernel": kernel, "configs": boot_on, "catalogs": list(catalogs), "tree": str(tree),
             "suite_filter": suite_filter or "",
+            **({"recheck": recheck} if recheck is not None else {}),
             "baseline_s": round(baseline_s, 1),
             "baselines": {c: {"suite_passed": sum(1 for r in b.suite.values() if r == PASS),
                               "selftests_passed": sum(1 for r in b.selftests.values() if r == PASS),
@@ -1326,7 +1336,10 @@ def run_arch(arch: str, mutants: list[Mutant], tree: Path | None, cache: Path,
                                             time.monotonic() - start, reason=e.reason.splitlines()[0]))
                 log(f"{arch}: {m.id} does not build: {e.reason.splitlines()[0]}")
                 continue
-            observed = boot(image, m.id)
+            if recheck is None:
+                observed = boot(image, m.id)
+            else:
+                observed = boot(image, m.id, recheck.get(m.id), None)
         finally:
             clean = undo(tree, m, log)
         if not clean:
@@ -1342,6 +1355,18 @@ def run_arch(arch: str, mutants: list[Mutant], tree: Path | None, cache: Path,
     # Leave the build directory matching the restored tree.
     build("restore")
     return summary(True)
+
+
+def read_recheck(path: Path) -> dict[str, list[str]]:
+    """--recheck FILE: mutant id -> configurations, or UsageError."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise UsageError(f"--recheck {path}: {e}") from None
+    if not isinstance(data, dict) or not all(isinstance(k, str) and isinstance(v, list)
+                                             and all(isinstance(c, str) for c in v) for k, v in data.items()):
+        raise UsageError(f"--recheck {path}: wanted a JSON object, mutant id -> list of configurations")
+    return {k: list(v) for k, v in data.items()}
 
 
 def configs_for(arches: Iterable[str], config: str) -> dict[str, list[str]]:
@@ -1396,6 +1421,10 @@ def main(argv: list[str] | None = None) -> int:
                         "(default: every configuration of the architecture that make check runs: "
                         f"{'; '.join(', '.join(qemu_configs.configs_of(a)) for a in ARCHES)})")
     r.add_argument("--no-selftests", action="store_true", help="run the suite only")
+    r.add_argument("--recheck", metavar="FILE",
+                   help="a quick re-check of known kills (scripts/fix-demo.sh): FILE is JSON, mutant id -> "
+                        "the configurations to boot it on (others boot on every one); the selftests run "
+                        "in the unmutated boots only; with -t, the tests that killed each")
     r.add_argument("-t", dest="suite_filter", help="run only the suite tests matching (run_tests.sh -t)")
     r.add_argument("--json", default=str(TOP / "docs/mutation.json"))
     r.add_argument("--doc", default=str(TOP / "docs/mutation.md"))
@@ -1492,6 +1521,7 @@ def main(argv: list[str] | None = None) -> int:
         # Read (an older format upgraded) before any build: one that is not
         # the tool's fails now, not after hours of boots.
         read_doc(Path(args.json))
+        recheck = read_recheck(Path(args.recheck)) if args.recheck else None
         cache = cache_root()
         failed_expectation = []
         for arch in arches:
@@ -1512,7 +1542,7 @@ def main(argv: list[str] | None = None) -> int:
 
             run = run_arch(arch, chosen, Path(args.tree) if args.tree else None, cache,
                            not args.no_selftests, args.suite_filter, Path(args.out) / arch, log,
-                           args.worktree, publish, boot_on[arch], run_files)
+                           args.worktree, publish, boot_on[arch], run_files, recheck)
             run = study(publish(run), heading)["runs"][arch]
             t = run["totals"]
             log(f"{arch}{f' ({heading})' if heading else ''}: suite killed {t['suite_killed']}/{t['counted']}"

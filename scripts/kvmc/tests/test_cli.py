@@ -291,6 +291,10 @@ class TestNames(unittest.TestCase):
         self.assertTrue(testnames.selects("m1_*", "m1_x.w1.load"))
         self.assertFalse(testnames.selects("m1_", "m2_y.store"))
         self.assertFalse(testnames.selects("load", "m1_x.w1.loa"))
+        # Several, separated by commas: any of them.
+        self.assertTrue(testnames.selects("m2_*,w1.lo", "m1_x.w1.load"))
+        self.assertTrue(testnames.selects("nothing,m2_*", "m2_y.store"))
+        self.assertFalse(testnames.selects("m2_*,,w2", "m1_x.w1.load"))
 
     def test_a_pattern_without_a_test_is_not_booted(self) -> None:
         real = testnames.read_names

@@ -9,11 +9,13 @@ ships them (named, tagged, each named by a baseline line).
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import tempfile
 import unittest
 from pathlib import Path
+from unittest import mock
 
 from kvmc import baseline as bl, fixdemo, mutation
 from kvmc.ktap import parse
@@ -245,6 +247,106 @@ class Mutation(unittest.TestCase):
         self.assertFalse(mv.ok)
         self.assertFalse(fixdemo.MutationVerdict(selftests={"x": {"selftest:s": "skip"}}).ok)  # nothing ran
         self.assertFalse(fixdemo.MutationVerdict().ok)     # no selftests seen is no pass
+
+
+class Recheck(unittest.TestCase):
+    RUN = {"results": [
+        {"mutant": "a", "status": "ok", "configs": {"x86_64": {"suite_killed": []},
+                                                   "x86_64-shadow": {"suite_killed": ["m4.x", "w.b", "w.a", "w.c"]}}},
+        {"mutant": "b", "status": "ok", "configs": {"x86_64": {"suite_killed": ["m4.x", "w.a"]},
+                                                   "x86_64-shadow": {"suite_killed": ["w.d"]}}},
+        {"mutant": "c", "status": "ok", "configs": {"x86_64": {"suite_killed": []}}},
+        {"mutant": "d", "status": "not-compiling", "configs": {}}]}
+
+    def test_killers_are_per_configuration_and_only_where_killed(self) -> None:
+        self.assertEqual(fixdemo.killers(self.RUN),
+                         {"a": {"x86_64-shadow": ["m4.x", "w.b", "w.a", "w.c"]},
+                          "b": {"x86_64": ["m4.x", "w.a"], "x86_64-shadow": ["w.d"]}})
+
+    def test_one_configuration_and_a_few_killers_each(self) -> None:
+        order = fixdemo.CONFIGS["x86"]
+        plan, pattern = fixdemo.recheck_plan(["a", "b", "c"], fixdemo.killers(self.RUN), order,
+                                             lambda t: t.startswith("m4."))
+        # c survived on stock: no re-check; b boots where it was first
+        # killed; the finding's own tests (m4.*) are the last chosen.
+        self.assertEqual(plan, {"a": ["x86_64-shadow"], "b": ["x86_64"]})
+        self.assertEqual(fixdemo.KILLERS, 3)
+        self.assertEqual(pattern, "m4.x,w.a,w.b,w.c")
+
+    def test_the_pattern_selects_exactly_the_killers(self) -> None:
+        from kvmc import testnames
+        _, pattern = fixdemo.recheck_plan(["b"], fixdemo.killers(self.RUN), fixdemo.CONFIGS["x86"])
+        self.assertTrue(testnames.selects(pattern, "m4.x"))
+        self.assertTrue(testnames.selects(pattern, "w.a"))
+        self.assertFalse(testnames.selects(pattern, "w.d"))
+
+
+class QuickMutation(unittest.TestCase):
+    """Demo.mutation's quick (5): what runs, and how a survivor of the
+    re-check is settled (the tool's runs are stubs)."""
+
+    def mutants(self) -> list[mutation.Mutant]:
+        text = "".join(f'[[mutant]]\nid = "{i}"\narch = "x86_64"\nfile = "arch/x86/kvm/x86.c"\n'
+                       f'function = "fn"\nkind = "dropped-check"\nold = "{i}();"\nnew = "/* {i} */"\n'
+                       f'why = "w"\n\n' for i in ("a", "b", "c"))
+        return mutation.parse_catalog(text)
+
+    def demo(self, tmp: str, published: dict[str, bool], quick_kills: dict[str, bool],
+             full_kills: dict[str, bool]) -> tuple[fixdemo.MutationVerdict, list[tuple[list[str], list[str]]], list[str]]:
+        d = object.__new__(fixdemo.Demo)
+        d.tree, d.out = Path(tmp), Path(tmp)
+        said: list[str] = []
+        d.log = said.append
+        runs: list[tuple[list[str], list[str]]] = []
+
+        def result(i: str, killed: bool) -> dict[str, object]:
+            return {"mutant": i, "status": "ok", "configs": {"x86_64-shadow": {"suite_killed": ["t." + i] if killed else []}}}
+
+        def one_run(fix: fixdemo.Fix, ms: list[mutation.Mutant], heading: str, directory: Path, slug: str,
+                    extra: list[str]) -> dict[str, object]:
+            runs.append(([m.id for m in ms], extra))
+            kills = full_kills if "--no-selftests" in extra else quick_kills
+            return {"results": [result(m.id, kills.get(m.id, False)) for m in ms],
+                    "baselines": {"x86_64": {"selftests": {"selftest:s": "pass"}}}}
+        setattr(d, "_mutation_run", one_run)
+        fix = fixdemo.parse_fix(self.patch(tmp))
+        pub = {"runs": {"x86_64": {"results": [result(i, k) for i, k in published.items()]}}}
+        with mock.patch.object(mutation, "load_catalog", self.mutants), \
+                mock.patch.object(fixdemo, "applicable", lambda ms, tree: (ms, [])), \
+                mock.patch.object(mutation, "read_doc", lambda p: {}), \
+                mock.patch.object(mutation, "study", lambda doc, heading: pub):
+            mv = d.mutation(fix, Path(tmp))
+        return mv, runs, said
+
+    def patch(self, tmp: str) -> Path:
+        p = Path(tmp) / "01-x86-say.patch"
+        p.write_text(PATCH.replace("arch/x86/kvm/mmu/mmu.c", "arch/x86/kvm/x86.c"))
+        return p
+
+    def test_only_stock_kills_are_rechecked_with_their_killers(self) -> None:
+        with tempfile.TemporaryDirectory() as tmp:
+            mv, runs, _ = self.demo(tmp, {"a": True, "b": True, "c": False}, {"a": True, "b": True}, {})
+            self.assertEqual(runs[0][0], ["a", "b"])
+            self.assertEqual(runs[0][1][2:], ["-t", "t.a,t.b"])
+            self.assertEqual(json.loads((Path(tmp) / "recheck-catalog.json").read_text()),
+                             {"a": ["x86_64-shadow"], "b": ["x86_64-shadow"]})
+            self.assertEqual(len(runs), 1)
+            self.assertEqual((mv.stock_killed, mv.patched_killed, mv.lost, mv.not_killed_on_stock, mv.full),
+                             (2, 2, [], ["c"], []))
+            self.assertTrue(mv.ok)
+
+    def test_a_survivor_of_the_recheck_runs_again_in_full(self) -> None:
+        with tempfile.TemporaryDirectory() as tmp:
+            mv, runs, _ = self.demo(tmp, {"a": True, "b": True}, {"a": True}, {"b": True})
+            self.assertEqual(runs[1], (["b"], ["--no-selftests"]))
+            self.assertEqual((mv.patched_killed, mv.full, mv.lost), (2, ["b"], []))
+            self.assertTrue(mv.ok)
+
+    def test_lost_only_when_the_full_run_does_not_kill_it_either(self) -> None:
+        with tempfile.TemporaryDirectory() as tmp:
+            mv, _, _ = self.demo(tmp, {"a": True, "b": True}, {"a": True}, {})
+            self.assertEqual((mv.stock_killed, mv.patched_killed, mv.lost), (2, 1, ["b"]))
+            self.assertFalse(mv.ok)
 
 
 class Shipped(unittest.TestCase):

@@ -168,6 +168,53 @@ class MultiConfig(unittest.TestCase):
         t = json.loads(self.json.read_text())["studies"][0]["runs"]["x86_64"]["totals"]
         self.assertEqual(t["suite_survivors"], ["shadow-only"])
 
+    def test_recheck_boots_each_mutant_where_told_with_the_selftests_unmutated_only(self) -> None:
+        """--recheck (scripts/fix-demo.sh's quick (5)): a mutant it names
+        boots only on its configurations, one it does not on every one;
+        the selftests run in the unmutated boots alone; -t goes to each."""
+        plan = Path(self.tmp.name) / "recheck.json"
+        plan.write_text(json.dumps({"shadow-only": ["x86_64-shadow"]}))
+        seen: list[tuple[str, str, bool, str | None]] = []
+        stub = self.boot
+
+        def boot(arch: str, image: str, out: Path, selftests: Path | None, suite_filter: str | None,
+                 log: Callable[[str], None], config: str = "") -> Outcome:
+            seen.append((self.applied() or "unmutated", config, selftests is not None, suite_filter))
+            return stub(arch, image, out, selftests, suite_filter, log, config)
+        err = io.StringIO()
+        with mock.patch.object(mutation, "CATALOG_DIR", self.catdir), \
+                mock.patch.object(kbuild, "build_kernel", self.build), \
+                mock.patch.object(mutation, "run_kernel", boot), \
+                mock.patch.object(mutation, "build_selftests", lambda *a: Path(self.tmp.name) / "st"), \
+                mock.patch.dict(os.environ, KVMC_CACHE=str(Path(self.tmp.name) / "cache")), \
+                contextlib.redirect_stderr(err), contextlib.redirect_stdout(err):
+            rc = mutation.main(["run", "--arch", "x86_64", "--tree", str(self.tree), "--json", str(self.json),
+                                "--doc", str(self.doc), "--out", str(self.out), "--recheck", str(plan),
+                                "--mutants", "shadow-only,both-kill", "-t", "t_shadow,t_common"])
+        self.assertEqual(rc, 0, err.getvalue())
+        self.assertEqual(seen, [("unmutated", "x86_64", True, "t_shadow,t_common"),
+                                ("unmutated", "x86_64-shadow", True, "t_shadow,t_common"),
+                                ("shadow-only", "x86_64-shadow", False, "t_shadow,t_common"),
+                                ("both-kill", "x86_64", False, "t_shadow,t_common"),
+                                ("both-kill", "x86_64-shadow", False, "t_shadow,t_common")])
+        results = self.results()
+        self.assertEqual(list(results["shadow-only"]["configs"]), ["x86_64-shadow"])
+        self.assertEqual(results["shadow-only"]["configs"]["x86_64-shadow"]["suite_killed"], ["t_shadow"])
+        run = json.loads(self.json.read_text())["studies"][0]["runs"]["x86_64"]
+        self.assertEqual(run["recheck"], {"shadow-only": ["x86_64-shadow"]})
+
+    def test_a_recheck_that_does_not_fit_is_a_usage_error(self) -> None:
+        plan = Path(self.tmp.name) / "recheck.json"
+        for text, words in (('{"shadow-only": ["arm64"]}', "not among the run's configurations"),
+                            ('{"shadow-only": []}', "no configuration"),
+                            ('["shadow-only"]', "wanted a JSON object"), ("{", "--recheck")):
+            with self.subTest(text=text):
+                plan.write_text(text)
+                rc, said = self.run_tool("--recheck", str(plan))
+                self.assertEqual(rc, 2, said)
+                self.assertIn(words, said)
+        self.assertEqual(self.builds, [], "nothing is built before the plan is checked")
+
     def test_configurations_that_do_not_fit_are_usage_errors(self) -> None:
         for config, words in (("arm64", "no configuration of x86_64"), ("x86_64,arm64-nested", "arm64-nested"),
                               ("x86_64-ept", "no such configuration")):

@@ -63,6 +63,28 @@ case_ktap_runner_ignores_planted_links() {
 	expect_nothing_else_in "$tmp" 'kvmc-(status|ktap)\.[0-9]+'
 }
 
+# -t with several patterns separated by commas selects what any of them
+# selects (kvmc.fixdemo's quick re-check runs the tests that killed each
+# mutant), each without wildcards as a substring: the binaries with such a
+# test run, asked for exactly those.
+case_ktap_runner_patterns_separated_by_commas() {
+	ktap_stand_in
+	cat > "$WORK/tests/many_test" <<-'MANY'
+	#!/bin/sh
+	[ "${1:-}" = --names ] && { printf 'm.a.load\nm.b.store\nm.c.load_after\n'; exit 0; }
+	echo "TAP version 13"; echo "1..0"; echo "# asked for: $*"
+	MANY
+	chmod +x "$WORK/tests/many_test"
+	echo many_test >> "$WORK/tests/kvm-contract-list.txt"
+	sh "$TOP/scripts/ktap-runner.sh" -l -t 'm.b.store,*.load,nothing' "$WORK/tests" > "$LOG" 2>&1 < /dev/null
+	RC=$?
+	expect_rc 0
+	[ "$(tr '\n' ' ' < "$LOG")" = "m.a.load m.b.store " ] || complain "-l selected: $(tr '\n' ' ' < "$LOG")"
+	sh "$TOP/scripts/ktap-runner.sh" -t 'quick.one,m.c' "$WORK/tests" > "$LOG" 2>&1 < /dev/null
+	RC=$?
+	expect_rc 0; expect_out "^ok 1 quick_test$"; expect_out "# asked for: -r m.c.load_after$"
+}
+
 # ... and a signal in the middle of a binary stops that binary, removes
 # the runner's scratch files and ends the runner with 128+N.
 case_ktap_runner_signal_leaves_nothing() {
