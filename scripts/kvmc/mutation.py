@@ -677,16 +677,18 @@ class MutantResult:
 
 
 def judge(mutant: Mutant, arch: str, baselines: dict[str, Outcome], observed: dict[str, Outcome],
-          build_s: float, wall_s: float) -> MutantResult:
+          build_s: float, wall_s: float, selftests: bool = True) -> MutantResult:
     """A mutant's result from its boots (configuration -> outcome) and the
     unmutated kernel's on the same configurations.  A kernel that could
     not be tested at all on a configuration (no boot, no /dev/kvm) fails
     every test there: killed by both sides, with the reason kept.  Only
-    verdicts kill; the suite's changed observations are kept beside them."""
+    verdicts kill; the suite's changed observations are kept beside them.
+    Without SELFTESTS (a --recheck boot, which does not run them) none
+    kills on their side."""
     configs = {}
     for n, o in observed.items():
         c = ConfigResult(suite_killed=killed_by(baselines[n].suite, o.suite),
-                         selftests_killed=killed_by(baselines[n].selftests, o.selftests),
+                         selftests_killed=killed_by(baselines[n].selftests, o.selftests) if selftests else [],
                          run_s=o.seconds, untestable=o.untestable)
         diff = observation_changes(baselines[n].run, o.run if not o.untestable else None)
         if diff is not None:
@@ -1344,7 +1346,7 @@ def run_arch(arch: str, mutants: list[Mutant], tree: Path | None, cache: Path,
             clean = undo(tree, m, log)
         if not clean:
             raise RuntimeError(f"{tree}: mutant {m.id} could not be undone (above): stopped")
-        r = judge(m, arch, baselines, observed, build_s, time.monotonic() - start)
+        r = judge(m, arch, baselines, observed, build_s, time.monotonic() - start, recheck is None)
         results.append(r)
         log(f"{arch}: {m.id}: " + "; ".join(
             f"{c}: suite {_tests(k.suite_killed)}, selftests {_tests(k.selftests_killed)}"

@@ -100,7 +100,8 @@ class MultiConfig(unittest.TestCase):
             suite["t_common"] = "fail"
         if which == "blind-npt" and config == "x86_64":
             suite["t_common"] = "fail"
-        return Outcome(suite=suite, selftests={}, rc=0, untestable="", seconds=1.0)
+        return Outcome(suite=suite, selftests={"selftest:s": "pass"} if selftests else {}, rc=0, untestable="",
+                       seconds=1.0)
 
     def run_tool(self, *args: str) -> tuple[int, str]:
         err = io.StringIO()
@@ -200,6 +201,8 @@ class MultiConfig(unittest.TestCase):
         results = self.results()
         self.assertEqual(list(results["shadow-only"]["configs"]), ["x86_64-shadow"])
         self.assertEqual(results["shadow-only"]["configs"]["x86_64-shadow"]["suite_killed"], ["t_shadow"])
+        # The selftests the mutant's boot did not run kill nothing.
+        self.assertEqual(results["shadow-only"]["configs"]["x86_64-shadow"]["selftests_killed"], [])
         run = json.loads(self.json.read_text())["studies"][0]["runs"]["x86_64"]
         self.assertEqual(run["recheck"], {"shadow-only": ["x86_64-shadow"]})
 
