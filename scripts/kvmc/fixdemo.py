@@ -502,7 +502,7 @@ class Demo:
         kills: dict[str, dict[str, list[str]]] = {}
         for heading in {m.heading for m in chosen}:
             ref = mutation.study(published_doc, PUBLISHED.get(heading, heading))["runs"].get(fix.mutation_arch, {})
-            stock.update({i: v for i, v in killed(ref).items() if i in mv.ran})
+            stock.update(killed(ref))
             kills.update(killers(ref))
         if not full:
             mv.not_killed_on_stock = [m.id for m in chosen if not stock.get(m.id)]
@@ -522,8 +522,7 @@ class Demo:
             mv.vacuous = f"{what}: nothing to compare (the control {controls[0].id} booted the patched kernel for (3))"
             mv.quick = False
             chosen = controls[:1]
-        configs = CONFIGS[fix.arch] if fix.arch in CONFIGS else ()
-        avoid = (lambda t: any(e.test and fnmatch.fnmatchcase(t, e.test) for e in (removed or [])))
+        avoid = (lambda t: any(fnmatch.fnmatchcase(t, e.test) for e in (removed or [])))
         patched: dict[str, bool] = {}
         sets: dict[str, list[mutation.Mutant]] = {}
         for m in chosen:
@@ -532,7 +531,7 @@ class Demo:
             slug = re.sub(r"[^a-z0-9]+", "-", heading.lower()).strip("-") or "catalog"
             extra: list[str] = []
             if mv.quick:
-                plan, pattern = recheck_plan([m.id for m in ms], kills, configs, avoid)
+                plan, pattern = recheck_plan([m.id for m in ms], kills, fix.configs, avoid)
                 common.write_atomic(directory / f"recheck-{slug}.json", json.dumps(plan, indent=1) + "\n")
                 extra = ["--recheck", str(directory / f"recheck-{slug}.json"), "-t", pattern]
                 self.log(f"  mutation: {len(ms)} mutants of {heading or 'the catalog'} in {', '.join(files)} "
@@ -542,9 +541,8 @@ class Demo:
             else:
                 self.log(f"  mutation: {len(ms)} mutants of {heading or 'the catalog'} in "
                          f"{', '.join(files)} on the patched tree")
-            run = self._mutation_run(fix, ms, heading, directory, slug, extra)
-            if run is None:
-                mv.error = f"the mutation run exited non-zero (log {directory / f'mutation-{slug}.log'})"
+            run, mv.error = self._mutation_run(fix, ms, heading, directory, slug, extra)
+            if mv.error:
                 return mv
             for cfg, outcomes in selftests_of(run).items():
                 mv.selftests.setdefault(cfg, {}).update(outcomes)
@@ -557,18 +555,18 @@ class Demo:
                     mv.full += [m.id for m in again]
                     self.log(f"  mutation: {len(again)} not killed by the re-check, run again in full: "
                              f"{', '.join(m.id for m in again)}")
-                    run = self._mutation_run(fix, again, heading, directory, slug + "-full", ["--no-selftests"])
-                    if run is None:
-                        mv.error = f"the mutation run exited non-zero (log {directory / f'mutation-{slug}-full.log'})"
+                    run, mv.error = self._mutation_run(fix, again, heading, directory, slug + "-full",
+                                                       ["--no-selftests"])
+                    if mv.error:
                         return mv
                     patched.update(killed(run))
         mv.stock_killed, mv.patched_killed, mv.lost = judge_mutation(stock, patched, mv.ran)
         return mv
 
     def _mutation_run(self, fix: Fix, ms: list[Mutant], heading: str, directory: Path, slug: str,
-                      extra: list[str]) -> dict[str, Any] | None:
+                      extra: list[str]) -> tuple[dict[str, Any], str]:
         """One run of the mutation tool on the patched tree: its run of the
-        architecture, or None when it failed."""
+        architecture and "", or {} and why it failed."""
         jpath = directory / f"mutation-{slug}.json"
         argv = [sys.executable, "-m", "kvmc.mutation", "run", "--arch", fix.mutation_arch,
                 "--tree", str(self.tree), "--mutants", ",".join(m.id for m in ms), "--json", str(jpath),
@@ -581,9 +579,9 @@ class Demo:
             rc = common.call(argv, timeout=RUN_TIMEOUT, cwd=str(Path(TOP) / "scripts"),
                              stdout=f, stderr=subprocess.STDOUT)
         if rc:
-            return None
+            return {}, f"the mutation run exited {rc} (log {log})"
         run: dict[str, Any] = mutation.study(mutation.read_doc(jpath), heading)["runs"].get(fix.mutation_arch, {})
-        return run
+        return run, ""
 
     def one(self, fix: Fix, run_mutation: bool, run_suite: bool = True, chain: list[Fix] | None = None,
             full_mutation: bool = False) -> bool:

@@ -292,7 +292,8 @@ class QuickMutation(unittest.TestCase):
         return mutation.parse_catalog(text)
 
     def demo(self, tmp: str, published: dict[str, bool], quick_kills: dict[str, bool],
-             full_kills: dict[str, bool]) -> tuple[fixdemo.MutationVerdict, list[tuple[list[str], list[str]]], list[str]]:
+             full_kills: dict[str, bool], why: str = "") -> tuple[fixdemo.MutationVerdict,
+                                                                   list[tuple[list[str], list[str]]], list[str]]:
         d = object.__new__(fixdemo.Demo)
         d.tree, d.out = Path(tmp), Path(tmp)
         said: list[str] = []
@@ -303,11 +304,11 @@ class QuickMutation(unittest.TestCase):
             return {"mutant": i, "status": "ok", "configs": {"x86_64-shadow": {"suite_killed": ["t." + i] if killed else []}}}
 
         def one_run(fix: fixdemo.Fix, ms: list[mutation.Mutant], heading: str, directory: Path, slug: str,
-                    extra: list[str]) -> dict[str, object]:
+                    extra: list[str]) -> tuple[dict[str, object], str]:
             runs.append(([m.id for m in ms], extra))
             kills = full_kills if "--no-selftests" in extra else quick_kills
             return {"results": [result(m.id, kills.get(m.id, False)) for m in ms],
-                    "baselines": {"x86_64": {"selftests": {"selftest:s": "pass"}}}}
+                    "baselines": {"x86_64": {"selftests": {"selftest:s": "pass"}}}}, why
         setattr(d, "_mutation_run", one_run)
         fix = fixdemo.parse_fix(self.patch(tmp))
         pub = {"runs": {"x86_64": {"results": [result(i, k) for i, k in published.items()]}}}
@@ -341,6 +342,12 @@ class QuickMutation(unittest.TestCase):
             self.assertEqual(runs[1], (["b"], ["--no-selftests"]))
             self.assertEqual((mv.patched_killed, mv.full, mv.lost), (2, ["b"], []))
             self.assertTrue(mv.ok)
+
+    def test_a_failed_run_is_the_verdict(self) -> None:
+        with tempfile.TemporaryDirectory() as tmp:
+            mv, runs, _ = self.demo(tmp, {"a": True}, {"a": True}, {}, "the mutation run exited 1 (log l)")
+            self.assertEqual((len(runs), mv.error), (1, "the mutation run exited 1 (log l)"))
+            self.assertFalse(mv.ok)
 
     def test_lost_only_when_the_full_run_does_not_kill_it_either(self) -> None:
         with tempfile.TemporaryDirectory() as tmp:
